@@ -1,0 +1,168 @@
+"""``selection_rates``: selection rate per group and impact ratios (the four-fifths rule).
+
+The table a compliance auditor asks for first — NYC Local Law 144 bias audits require
+the selection rate and the impact ratio of every category (SPEC §7).
+
+Allocator (over draws)
+    The selection rate of a group is the chance a member is selected, averaged over
+    the group: ``mean_{i∈g} π_i``. Each draw gives the fraction of the group selected,
+    a bounded variable; draws are taken sequentially and each group's rate gets an
+    anytime-valid empirical-Bernstein confidence sequence (Bonferroni over groups), so
+    sampling stops as soon as the verdict is certain, and the intervals stay valid.
+Log (over decisions)
+    The rate is selected rows / rows of the group, with Clopper–Pearson intervals,
+    simultaneous over groups. This treats logged individuals as independent trials;
+    within one decision event the k-of-n constraint makes outcomes negatively
+    dependent, which narrows the true sampling variance, so the intervals stay
+    conservative.
+
+Impact ratio of category g = its rate / the highest rate among the categories of the
+same attribute. Its interval is the image of the simultaneous box of group-rate
+intervals under that map, so all impact-ratio intervals hold jointly too. Categories
+below ``min_share`` of individuals (LL144's 2% rule) are shown and flagged but do not
+decide the verdict. Verdict on the smallest impact ratio: fail if its interval lies
+below ``threshold``, pass if above, otherwise inconclusive.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.check import Check, Param
+from fairaudit.groups import categories, membership
+from fairaudit.result import Statistic, decide
+from fairaudit.stats import eb_confidence_sequence, per_member_confidence, ratio_ci_from_intervals, \
+    simultaneous_proportion_ci
+
+
+class SelectionRates(Check):
+    id = "selection_rates"
+    title = "Selection rates and impact ratios"
+    summary = "Selection rate per group and intersection, impact ratios vs the four-fifths rule (NYC LL144 table)."
+    definition = ("The selection rate of a group is the chance that one of its members is selected. "
+                  "The impact ratio of a group is its selection rate divided by the highest selection rate "
+                  "among groups of the same attribute; the four-fifths rule flags ratios below 0.8. "
+                  "Intervals hold simultaneously for all groups.")
+    kinds = ("selection",)
+    params = {
+        "threshold": Param(0.8, "impact ratio below which a group is adversely impacted (four-fifths rule)"),
+        "depth": Param(2, "intersections of up to this many group columns"),
+        "min_share": Param(0.02, "categories with a smaller share of individuals are flagged and excluded from the verdict"),
+        "max_draws": Param(20000, "draws at most (sequential sampling stops earlier once decided)"),
+    }
+
+    def skip_reason(self, ctx):
+        if ctx.log is not None:
+            return None if ctx.log.group_cols else "the log has no group columns (name them with --groups)"
+        if ctx.population is None:
+            return "no population data with groups (give --data FILE with group columns)"
+        if not ctx.population.group_cols:
+            return f"{ctx.population.path} has no group columns (name them with --groups)"
+        if ctx.population.scores is None:
+            return f"{ctx.population.path} has no score column"
+        return None
+
+    # ------------------------------------------------------------------
+    def run(self, ctx, threshold, depth, min_share, max_draws):
+        if ctx.log is not None:
+            return self._run_log(ctx, threshold, depth, min_share)
+        inst = ctx.population_instance()
+        cats = categories(inst.groups, list(inst.groups.columns), depth)
+        M = membership(cats)
+        sizes = M.sum(axis=0)
+        G = len(cats)
+        member_conf = per_member_confidence(ctx.confidence, G)
+        method = f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {G}"
+
+        def rates_of(draws):
+            return M[draws].sum(axis=1) / sizes  # (B, G): fraction of each group selected per draw
+
+        def bounds(draws):
+            r = rates_of(draws)
+            lo, hi = eb_confidence_sequence(r, member_conf)
+            return r.mean(axis=0), lo, hi
+
+        def decided(draws):
+            est, lo, hi = bounds(draws)
+            stat = _impact(cats, est, lo, hi, sizes, threshold, min_share, method)[1]
+            return decide(stat.ci, threshold, "below") != "inconclusive"
+
+        draws = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws))
+        est, lo, hi = bounds(draws)
+        table, stat = _impact(cats, est, lo, hi, sizes, threshold, min_share, method)
+        return self._finish(table, stat, threshold, len(draws), "draws", cats)
+
+    def _run_log(self, ctx, threshold, depth, min_share):
+        log = ctx.log
+        cats = categories(log.frame, log.group_cols, depth)
+        sel = log.frame["selected"].to_numpy()
+        k = np.array([sel[c.mask].sum() for c in cats])
+        n = np.array([c.size for c in cats])
+        lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
+        table, stat = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
+        table.insert(3, "selected", k)
+        return self._finish(table, stat, threshold, len(sel), "logged rows", cats, from_log=True)
+
+    def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False):
+        worst = table.loc[table["in_verdict"]].sort_values("impact_ratio").head(1)
+        who = ""
+        if len(worst):
+            w = worst.iloc[0]
+            who = (f"{w['attribute']} = {w['category']} (impact ratio {w['impact_ratio']:.3f}, "
+                   f"interval [{w['ir_lo']:.3f}, {w['ir_hi']:.3f}])")
+        msgs = {
+            "fail": f"Adverse impact: {who} is selected at less than {threshold:g} of the most-selected group's rate, "
+                    f"with confidence.",
+            "pass": f"Every group's impact ratio is at least {threshold:g} with confidence; the lowest is {who}.",
+            "inconclusive": f"The lowest impact ratio, {who}, cannot yet be placed above or below {threshold:g}.",
+        }
+        small = table.loc[~table["in_verdict"], "category"].tolist()
+        evidence = {"worst": worst.to_dict("records")[0] if len(worst) else None,
+                    "groups": {r["label"]: {"rate": {"estimate": r["rate"], "ci": [r["rate_lo"], r["rate_hi"]]},
+                                            "impact_ratio": {"estimate": r["impact_ratio"], "ci": [r["ir_lo"], r["ir_hi"]]},
+                                            "n": r["n"]} for r in table.to_dict("records")},
+                    "excluded_small_categories": small, "unit": unit}
+        figures = [
+            {"kind": "interval_bars", "title": "Selection rate by group", "labels": list(table["label"]),
+             "estimate": list(table["rate"]), "lo": list(table["rate_lo"]), "hi": list(table["rate_hi"]),
+             "xlabel": "selection rate"},
+            {"kind": "interval_bars", "title": "Impact ratio by group", "labels": list(table["label"]),
+             "estimate": list(table["impact_ratio"]), "lo": list(table["ir_lo"]), "hi": list(table["ir_hi"]),
+             "xlabel": "impact ratio", "reference": threshold, "reference_label": f"threshold {threshold:g}",
+             "highlight": [not v for v in table["in_verdict"]]},
+        ]
+        table = table.drop(columns=["label"])
+        return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"groups": table}, figures=figures,
+                           method=stat.method)
+
+
+def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
+    """Group table with impact ratios (within attribute) and the min-impact-ratio statistic."""
+    n_all = sum(c.size for c in cats if c.attribute == cats[0].attribute) if cats else 1
+    df = pd.DataFrame({
+        "attribute": [c.attribute for c in cats], "category": [c.value for c in cats],
+        "n": np.asarray(sizes, dtype=int), "rate": est, "rate_lo": lo, "rate_hi": hi})
+    df["share"] = df["n"] / max(n_all, 1)
+    df["in_verdict"] = df["share"] >= min_share
+    ir = np.full(len(df), np.nan)
+    ir_lo = np.zeros(len(df))
+    ir_hi = np.ones(len(df))
+    for attr, idx in df.groupby("attribute", sort=False).groups.items():
+        idx = np.asarray(list(idx))
+        elig = idx[df.loc[idx, "in_verdict"].to_numpy()] if df.loc[idx, "in_verdict"].any() else idx
+        top = df.loc[elig, "rate"].max()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ir[idx] = np.where(top > 0, df.loc[idx, "rate"] / top, np.nan)
+        l, h = ratio_ci_from_intervals(df.loc[idx, "rate_lo"], df.loc[idx, "rate_hi"],
+                                       df.loc[elig, "rate_lo"].max(), df.loc[elig, "rate_hi"].max(), cap=1.0)
+        ir_lo[idx], ir_hi[idx] = l, h
+    df["impact_ratio"] = np.minimum(ir, 1.0)
+    df["ir_lo"], df["ir_hi"] = ir_lo, ir_hi
+    df["label"] = df["attribute"] + " = " + df["category"]
+    v = df.loc[df["in_verdict"]]
+    if len(v) == 0:
+        v = df
+    stat = Statistic("min_impact_ratio", float(np.nanmin(v["impact_ratio"])) if v["impact_ratio"].notna().any() else float("nan"),
+                     (float(v["ir_lo"].min()), float(v["ir_hi"].min())), tolerance=threshold, method=method,
+                     violation="below")
+    return df, stat

@@ -1,0 +1,29 @@
+"""fairaudit — property-based audits of allocation and ranking systems.
+
+Public API: the allocator decorators (:func:`selector`, :func:`ranker`,
+:func:`assigner`), :class:`Instance`, :func:`load_target`, the :class:`Sampler`,
+result types (:class:`Estimate`, :class:`CheckResult`, :class:`AuditResult`) and
+:func:`audit`, which runs checks on a target and returns an :class:`AuditResult`.
+"""
+from ._version import __version__
+from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
+from .stats import Estimate
+from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
+from .sampler import Sampler
+
+__all__ = [
+    "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
+    "target_from_callable", "Sampler", "Estimate", "FairauditError", "TargetError", "DataError",
+    "LogError", "AllocatorError", "audit", "CheckResult", "AuditResult", "Statistic",
+]
+
+
+def __getattr__(name):
+    # Lazy: the engine pulls in pandas and the check registry.
+    if name in ("audit",):
+        from .engine import audit
+        return audit
+    if name in ("CheckResult", "AuditResult", "Statistic"):
+        from . import result
+        return getattr(result, name)
+    raise AttributeError(name)

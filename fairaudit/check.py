@@ -1,0 +1,112 @@
+"""The check contract and the registry.
+
+A check is a subclass of :class:`Check` in a module of ``fairaudit.checks`` (one
+module per property) or in a third-party package registered under the entry-point
+group ``fairaudit.checks``::
+
+    [project.entry-points."fairaudit.checks"]
+    my_check = "my_pkg.checks:MyCheck"
+
+It declares ``id``, ``title``, ``summary`` (one line for ``fairaudit checks``),
+``definition`` (one paragraph for the report), the decision ``kinds`` it applies to,
+whether it can audit an allocator and/or a log (``sources``), and its ``params`` with
+defaults. ``run(ctx, **params)`` returns a :class:`~fairaudit.result.CheckResult`; it
+asks ``ctx.sampler`` for draws, never calls the allocator and never renders anything.
+The verdict rule is :func:`fairaudit.result.decide`; checks do not re-implement it.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, ClassVar
+
+from .result import CheckResult, Statistic, decide, more_draws_hint
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    help: str = ""
+
+
+class Check:
+    id: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    definition: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ("selection", "ranking", "assignment")
+    sources: ClassVar[tuple[str, ...]] = ("allocator", "log")
+    params: ClassVar[dict[str, Param]] = {}
+    #: run by default when no --checks are given (extras such as ``determinism`` may opt out)
+    default: ClassVar[bool] = True
+
+    def skip_reason(self, ctx) -> str | None:
+        """Why this check does not apply to ``ctx`` (None when it does). The engine has
+        already checked ``kinds`` and ``sources``."""
+        return None
+
+    def run(self, ctx, **params) -> CheckResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # -- helpers every check uses -------------------------------------------
+    def resolved_params(self, overrides: dict | None) -> dict:
+        overrides = dict(overrides or {})
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            raise ValueError(f"check '{self.id}' has no parameter(s) {', '.join(sorted(unknown))}; "
+                             f"it takes {', '.join(sorted(self.params)) or 'none'}")
+        out = {k: p.default for k, p in self.params.items()}
+        for k, v in overrides.items():
+            d = self.params[k].default
+            out[k] = type(d)(v) if isinstance(d, (int, float)) and not isinstance(d, bool) and v is not None else v
+        return out
+
+    def result(self, verdict: str, message: str, **kw) -> CheckResult:
+        return CheckResult(id=self.id, title=self.title, verdict=verdict, message=message,
+                           definition=self.definition, **kw)
+
+    def judged(self, statistic: Statistic, messages: dict[str, str], draws: int, *, from_log: bool = False,
+               **kw) -> CheckResult:
+        """A result whose verdict is decided from ``statistic`` by the SPEC §0 rule.
+        ``messages`` maps verdict → sentence; for ``inconclusive`` the number of draws
+        (or, for a log, logged records) that might decide is appended."""
+        verdict = decide(statistic.ci, statistic.tolerance, statistic.violation)
+        msg = messages.get(verdict, "")
+        if verdict == "inconclusive":
+            hint = more_draws_hint(statistic.ci, statistic.estimate, statistic.tolerance, draws)
+            if hint and hint > draws:
+                msg += (f" Roughly {hint:,} logged records might decide it." if from_log else
+                        f" Roughly {hint:,} draws might decide it (rerun with --draws {hint}).")
+        return self.result(verdict, msg, statistic=statistic, draws=draws, **kw)
+
+
+def _is_check_class(obj) -> bool:
+    return isinstance(obj, type) and issubclass(obj, Check) and obj is not Check and bool(getattr(obj, "id", ""))
+
+
+def discover() -> dict[str, type[Check]]:
+    """All checks: the modules of ``fairaudit.checks`` and the ``fairaudit.checks``
+    entry-point group, by id. A broken third-party entry point is skipped, not fatal."""
+    from . import checks as pkg
+    found: dict[str, type[Check]] = {}
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        for obj in vars(mod).values():
+            if _is_check_class(obj) and obj.__module__ == mod.__name__:
+                found[obj.id] = obj
+    try:
+        eps = metadata.entry_points(group="fairaudit.checks")
+    except TypeError:  # pragma: no cover - very old importlib.metadata
+        eps = metadata.entry_points().get("fairaudit.checks", [])
+    for ep in eps:
+        try:
+            obj = ep.load()
+        except Exception:
+            continue
+        if _is_check_class(obj):
+            found.setdefault(obj.id, obj)
+    return found

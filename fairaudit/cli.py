@@ -1,0 +1,218 @@
+"""The command line (click), as in DESIGN.md.
+
+    fairaudit check TARGET [--checks ...] [--data FILE] [--config FILE] [--seed N]
+                           [--confidence 0.95] [--draws N | --budget SECONDS]
+                           [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
+                           [--fail-on fail|inconclusive]
+    fairaudit report RESULT.json --html PATH
+    fairaudit checks
+
+Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
+``--fail-on inconclusive``); 2 the audit could not start.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+
+from ._version import __version__
+from .errors import FairauditError
+
+
+def _load_config(path: str | None) -> dict:
+    """Options from ``--config FILE`` (TOML: a ``[tool.fairaudit]`` table or top-level
+    keys), else from ``[tool.fairaudit]`` in ./pyproject.toml when present."""
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise click.UsageError(f"config file not found: {path}")
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise click.UsageError(f"{path}: not valid TOML ({e})")
+        return doc.get("tool", {}).get("fairaudit", doc)
+    p = Path("pyproject.toml")
+    if p.is_file():
+        try:
+            return tomllib.loads(p.read_text(encoding="utf-8")).get("tool", {}).get("fairaudit", {})
+        except tomllib.TOMLDecodeError:
+            return {}
+    return {}
+
+
+def _split(value) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def _mapping(value) -> dict:
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    out = {}
+    for part in _split(value):
+        if "=" not in part:
+            raise click.UsageError(f"--columns expects ROLE=COLUMN pairs, got {part!r}")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _parse_params(values: tuple[str, ...]) -> dict:
+    """``--param broome.min_chance=0.001`` → {"broome": {"min_chance": 0.001}}."""
+    out: dict = {}
+    for v in values:
+        if "=" not in v or "." not in v.split("=", 1)[0]:
+            raise click.UsageError(f"--param expects CHECK.NAME=VALUE, got {v!r}")
+        key, val = v.split("=", 1)
+        check, name = key.split(".", 1)
+        try:
+            parsed = json.loads(val)
+        except json.JSONDecodeError:
+            parsed = val
+        out.setdefault(check, {})[name] = parsed
+    return out
+
+
+class _Progress:
+    """A one-line progress display on stderr (only when stderr is a terminal)."""
+
+    def __init__(self):
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, stream, done, total):
+        if self.enabled:
+            sys.stderr.write(f"\r  {stream[:40]:<40} {done:>8,}/{total:,} draws")
+            sys.stderr.flush()
+
+    def clear(self):
+        if self.enabled:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fairaudit")
+def main():
+    """fairaudit — audit allocators, rankers and decision logs for fairness properties."""
+
+
+@main.command()
+@click.argument("target")
+@click.option("--checks", "checks_opt", help="Comma-separated check ids (default: all applicable).")
+@click.option("--data", type=str, help="Population file (.csv/.parquet): scores, groups, labels, features.")
+@click.option("--config", "config_path", type=str, help="TOML file with options ([tool.fairaudit] or top-level).")
+@click.option("--seed", type=int, help="Seed of every draw (default 0).")
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999999, max_open=False), help="1 − α (default 0.95).")
+@click.option("--draws", type=click.IntRange(1), help="Maximum draws per input (each check has a default).")
+@click.option("--budget", type=click.FloatRange(0, min_open=True), help="Time budget in seconds for sequential sampling.")
+@click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html).")
+@click.option("--json", "json_path", type=str, help="Write the JSON result here.")
+@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
+@click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
+@click.option("--fail-on", type=click.Choice(["fail", "inconclusive"]), help="Also exit 1 on inconclusive.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-call allocator timeout, seconds (default 30).")
+@click.option("--k", "k_opt", type=click.IntRange(1), help="k for selection when the allocator does not fix it.")
+@click.option("--groups", help="Comma-separated group columns (default: the non-numeric columns).")
+@click.option("--columns", help="Column mapping ROLE=COLUMN,... (e.g. selected=hired,score=rating).")
+@click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
+def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
+          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts):
+    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
+    from .engine import AuditConfig, audit
+    from .report import write_html
+
+    cfg = _load_config(config_path)
+
+    def pick(cli, key, default=None):
+        return cli if cli is not None else cfg.get(key, default)
+
+    params = {k: dict(v) for k, v in (cfg.get("params") or {}).items()}
+    for chk, kv in _parse_params(param_opts).items():
+        params.setdefault(chk, {}).update(kv)
+    config = AuditConfig(
+        seed=int(pick(seed, "seed", 0)), confidence=float(pick(confidence, "confidence", 0.95)),
+        draws=pick(draws, "draws"), budget=pick(budget, "budget"), timeout=float(pick(timeout, "timeout", 30.0)),
+        fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
+        columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)))
+    progress = _Progress()
+    config.progress = progress
+    data = pick(data, "data")
+    html_path = pick(html_path, "html", "fairaudit-report.html")
+    json_path = pick(json_path, "json")
+    junit_path = pick(junit_path, "junit")
+    command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config, command=command)
+    except FairauditError as e:
+        progress.clear()
+        click.echo(f"fairaudit: error: {e}", err=True)
+        sys.exit(2)
+    progress.clear()
+    d = result.to_dict()
+    if json_path:
+        Path(json_path).write_text(result.to_json(), encoding="utf-8")
+    if html_path:
+        write_html(d, html_path)
+    if junit_path:
+        from .junit import write_junit
+        write_junit(d, junit_path)
+    _print_summary(d, html_path, json_path)
+    sys.exit(result.exit_code)
+
+
+def _print_summary(d: dict, html_path, json_path):
+    from .report import _ci, _fmt
+    for w in d.get("warnings", []):
+        click.echo(click.style("warning: ", fg="yellow") + w, err=True)
+    colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
+    for c in d["checks"]:
+        s = c.get("statistic")
+        stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
+        verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
+        click.echo(f"{verdict} {c['id']:<20} {stat}")
+        click.echo(f"{'':<14}{c['message']}")
+    if html_path:
+        click.echo(f"report: {html_path}")
+    if json_path:
+        click.echo(f"result: {json_path}")
+
+
+@main.command()
+@click.argument("result_json", type=click.Path(exists=True, dir_okay=False))
+@click.option("--html", "html_path", default="fairaudit-report.html", show_default=True, help="Where to write the report.")
+def report(result_json, html_path):
+    """Re-render a saved JSON result as an HTML report."""
+    from .report import write_html
+    try:
+        d = json.loads(Path(result_json).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        click.echo(f"fairaudit: error: {result_json} is not a JSON result ({e})", err=True)
+        sys.exit(2)
+    if d.get("schema_version") != 1:
+        click.echo(f"fairaudit: error: {result_json} has schema_version {d.get('schema_version')!r}; expected 1", err=True)
+        sys.exit(2)
+    write_html(d, html_path)
+    click.echo(f"report: {html_path}")
+
+
+@main.command(name="checks")
+def list_checks():
+    """List the available checks with one-line descriptions."""
+    from .check import discover
+    for cid, cls in sorted(discover().items()):
+        kinds = ",".join(cls.kinds)
+        click.echo(f"{cid:<20} {cls.summary}  [{kinds}]")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

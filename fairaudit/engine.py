@@ -1,0 +1,208 @@
+"""The engine: resolve the target and data, run the checks, collect an AuditResult.
+
+Errors inside one check (an allocator that raises, times out or returns garbage; a
+check that crashes) become that check's ``error`` verdict; the other checks still
+run and the report still renders.
+"""
+from __future__ import annotations
+
+import math
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ._version import __version__
+from .check import Check, discover
+from .data import Population, load_population
+from .errors import AllocatorError, FairauditError, TargetError
+from .logs import DecisionLog, is_log_path, load_log
+from .result import AuditResult, CheckResult
+from .sampler import Sampler, draw_generator
+from .targets import Instance, Target, load_target, target_from_callable
+
+
+@dataclass
+class AuditConfig:
+    """Settings that shape results (all go into the JSON ``config``), plus ``jobs`` and
+    ``progress`` which do not change results and are left out of it."""
+
+    seed: int = 0
+    confidence: float = 0.95
+    draws: int | None = None            # max draws per input (each check has a default)
+    budget: float | None = None         # seconds; sequential sampling stops when spent
+    timeout: float = 30.0               # per allocator call, seconds
+    fail_on: str = "fail"
+    k: int | None = None                # k for selection when neither the data nor the decorator fixes it
+    groups: list[str] | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per-check parameter overrides
+    jobs: int = 1
+    progress: Callable | None = None
+
+    def to_json(self, checks: list[str]) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")}
+        d["checks"] = checks
+        return d
+
+
+class AuditContext:
+    """What a check sees: the target (allocator or log), the data, the sampler, the
+    configuration, and seeded generators for its own randomness."""
+
+    def __init__(self, config: AuditConfig, target: Target | None = None, log: DecisionLog | None = None,
+                 population: Population | None = None, sampler: Sampler | None = None):
+        self.config = config
+        self.target = target
+        self.log = log
+        self.population = population
+        self.sampler = sampler
+
+    # -- conveniences --------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.log.kind if self.log is not None else self.target.kind
+
+    @property
+    def source(self) -> str:
+        return "log" if self.log is not None else "allocator"
+
+    @property
+    def confidence(self) -> float:
+        return self.config.confidence
+
+    @property
+    def alpha(self) -> float:
+        return 1.0 - self.config.confidence
+
+    def max_draws(self, default: int) -> int:
+        """Draws per input: ``--draws`` when given, else the check's default."""
+        return int(self.config.draws) if self.config.draws else int(default)
+
+    def rng(self, key: str) -> np.random.Generator:
+        """A generator for a check's own randomness (instances, bootstrap), seeded from
+        the audit seed and ``key``; independent of the allocator's draw streams."""
+        return draw_generator(self.config.seed, "check-internal/" + key, 0)
+
+    def selection_k(self, n: int) -> int:
+        """k for a selection instance of size n: the decorator's, else ``config.k``, else
+        ``ceil(n/10)`` (seed 004's k = 10% of n)."""
+        if self.target is not None and self.target.k is not None:
+            return int(self.target.k)
+        if self.config.k:
+            return int(self.config.k)
+        return max(1, math.ceil(n / 10))
+
+    def population_instance(self) -> Instance | None:
+        """The instance the ``--data`` file describes (None without data)."""
+        pop = self.population
+        if pop is None:
+            return None
+        label = pop.path or "data"
+        if self.kind == "selection":
+            if pop.scores is None:
+                return None
+            return Instance(label, scores=pop.scores, k=self.selection_k(pop.n), groups=pop.groups,
+                            features=pop.features, labels=pop.labels)
+        if self.kind == "ranking":
+            return Instance(label, scores=pop.scores, predictions=pop.predictions, groups=pop.groups,
+                            features=pop.features, labels=pop.labels)
+        return None
+
+
+def resolve_target(spec, *, columns=None, groups=None):
+    """A target spec (path, module:function, callable, Target, DecisionLog) → (Target|None, DecisionLog|None)."""
+    if isinstance(spec, Target):
+        return spec, None
+    if isinstance(spec, DecisionLog):
+        return None, spec
+    if callable(spec):
+        return target_from_callable(spec, path=getattr(spec, "__name__", "callable")), None
+    spec = str(spec)
+    if is_log_path(spec):
+        return None, load_log(spec, columns=columns, groups=groups)
+    return load_target(spec), None
+
+
+def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> CheckResult:
+    """The ``error`` result of a check that could not run, with replay evidence."""
+    evidence: dict[str, Any] = {}
+    if isinstance(exc, AllocatorError):
+        msg = f"{exc} — fix the allocator for this input; the input and draw are saved for replay."
+        evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
+                              "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, {exc.draw})"}
+    elif isinstance(exc, FairauditError):
+        msg = str(exc)
+    else:
+        msg = f"the check itself failed with {type(exc).__name__}: {exc} (a fairaudit bug; please report it)"
+        evidence["traceback"] = traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:]
+    return CheckResult(id=check.id, title=check.title, verdict="error", message=msg, evidence=evidence,
+                       definition=check.definition)
+
+
+def select_checks(ids: list[str] | None, registry: dict[str, type[Check]]) -> list[type[Check]]:
+    if not ids:
+        return [c for _, c in sorted(registry.items()) if c.default]
+    unknown = [i for i in ids if i not in registry]
+    if unknown:
+        raise TargetError(f"unknown check(s): {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
+    return [registry[i] for i in ids]
+
+
+def audit(target, checks: list[str] | None = None, data=None, config: AuditConfig | None = None,
+          command: str = "", **config_kw) -> AuditResult:
+    """Run ``checks`` (default: all applicable) on ``target`` and return the result.
+
+    ``target``: an allocator file path, ``module:function``, a callable, a
+    :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
+    population file path or :class:`Population`. Keyword arguments set
+    :class:`AuditConfig` fields."""
+    config = config or AuditConfig(**config_kw)
+    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
+    population = None
+    if data is not None:
+        population = data if isinstance(data, Population) else load_population(
+            data, columns=None if log is not None else config.columns, groups=config.groups)
+    sampler = None
+    if tgt is not None:
+        sampler = Sampler(tgt, config.seed, jobs=config.jobs, timeout=config.timeout,
+                          budget_seconds=config.budget, progress=config.progress)
+    ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
+    registry = discover()
+    selected = select_checks(checks, registry)
+    results: list[CheckResult] = []
+    for cls in selected:
+        chk = cls()
+        reason = None
+        if ctx.kind not in cls.kinds:
+            reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
+        elif ctx.source not in cls.sources:
+            reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
+        else:
+            try:
+                reason = chk.skip_reason(ctx)
+            except Exception as e:  # a crash in skip_reason is still this check's error
+                results.append(error_result(cls, e, config.seed))
+                continue
+        if reason:
+            results.append(CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
+                                       definition=cls.definition))
+            continue
+        try:
+            params = chk.resolved_params(config.params.get(cls.id))
+        except ValueError as e:
+            results.append(error_result(cls, FairauditError(str(e)), config.seed))
+            continue
+        try:
+            res = chk.run(ctx, **params)
+            res.params = params
+        except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+            res = error_result(cls, e, config.seed)
+            res.params = params
+        results.append(res)
+    target_info = tgt.describe() if tgt is not None else log.describe()
+    return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
+                       warnings=list(sampler.warnings) if sampler else [],
+                       data=population.describe() if population is not None else None,
+                       command=command, tool_version=__version__)

@@ -1,0 +1,54 @@
+"""Exceptions with messages a person can act on.
+
+``TargetError`` / ``DataError`` / ``LogError`` stop an audit before it starts (exit 2);
+``AllocatorError`` is raised while sampling and becomes the ``error`` verdict of the
+check that asked for the draws, with the offending input kept for replay.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class FairauditError(Exception):
+    """Base class of fairaudit's own errors."""
+
+
+class TargetError(FairauditError):
+    """The target (allocator file, module:function, log) cannot be loaded."""
+
+
+class DataError(FairauditError):
+    """A data file (population, config) is missing, unreadable or malformed."""
+
+
+class LogError(DataError):
+    """A decisions log is malformed; the message names the row and column at fault."""
+
+    def __init__(self, message: str, *, row: int | None = None, column: str | None = None):
+        super().__init__(message)
+        self.row = row
+        self.column = column
+
+
+class AllocatorError(FairauditError):
+    """The allocator raised, timed out, or returned an invalid outcome.
+
+    ``problem`` says what went wrong, ``input_label`` which input caused it, ``draw``
+    which draw (its generator is reproducible from the seed and ``stream``), and
+    ``inputs`` the arguments it was called with, so the failure can be replayed.
+    """
+
+    def __init__(self, problem: str, *, input_label: str = "", draw: int | None = None,
+                 stream: str = "", inputs: dict[str, Any] | None = None):
+        where = f" on input '{input_label}'" if input_label else ""
+        at = f" (draw {draw}" + (f" of stream '{stream}')" if stream else ")") if draw is not None else ""
+        super().__init__(f"{problem}{where}{at}")
+        self.problem = problem
+        self.input_label = input_label
+        self.draw = draw
+        self.stream = stream
+        self.inputs = inputs or {}
+
+
+class AllocatorTimeout(AllocatorError):
+    """One allocator call took longer than the per-call timeout."""

@@ -1,0 +1,146 @@
+"""Figures for the report: a check returns *specs* (plain data in its result); this
+module draws them with matplotlib as SVG text to inline in the HTML.
+
+A spec is a dict with ``"kind"`` and ``"title"`` plus the kind's fields:
+
+``interval_bars``  horizontal bars of estimates with interval whiskers, one per label:
+    ``labels``, ``estimate``, ``lo``, ``hi``; optional ``xlabel``, ``reference`` (a
+    vertical line, e.g. a threshold) with ``reference_label``, ``highlight`` (bools:
+    drawn hatched/grey), ``xlim``.
+``scatter_ci``     points with vertical interval bars: ``x``, ``estimate``, ``lo``, ``hi``;
+    optional ``color_by`` (one label per point; one colour per label, with legend),
+    ``bands`` (list of ``{"x0", "x1", "label"}`` shaded spans), ``callouts`` (list of
+    ``{"x", "y", "text"}``), ``xlabel``, ``ylabel``, ``line`` (``{"x": [...], "y": [...],
+    "label": ...}`` drawn as a reference curve).
+``heatmap``        one or more matrices side by side: ``matrices`` (list of 2-D lists),
+    ``subtitles``, optional ``xlabel``, ``ylabel``, ``diverging`` (bool: centre the
+    colour scale at 0).
+``lines``          several series: ``series`` (list of ``{"x", "y", "lo"?, "hi"?,
+    "label"}``), optional ``xlabel``, ``ylabel``, ``reference``.
+
+Add a kind by writing ``_draw_<kind>(ax_or_fig, spec)`` and registering it in
+``DRAWERS``; the report renders unknown kinds as a note instead of failing.
+"""
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import numpy as np
+
+
+def _mpl():
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "svg.hashsalt": "fairaudit"})
+    return plt
+
+
+def _arr(x):
+    return np.array([np.nan if v is None else v for v in x], dtype=float)
+
+
+def _draw_interval_bars(plt, spec):
+    labels = list(spec["labels"])
+    est, lo, hi = _arr(spec["estimate"]), _arr(spec["lo"]), _arr(spec["hi"])
+    hl = spec.get("highlight") or [False] * len(labels)
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(labels) + 1.1))
+    y = np.arange(len(labels))[::-1]
+    colors = ["#bbbbbb" if h else "#4477aa" for h in hl]
+    ax.barh(y, np.nan_to_num(est), color=colors, height=0.6)
+    err = np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
+    ax.errorbar(np.nan_to_num(est), y, xerr=np.nan_to_num(err), fmt="none", ecolor="#222222", capsize=3, lw=1)
+    ax.set_yticks(y, labels)
+    if spec.get("reference") is not None:
+        ax.axvline(spec["reference"], color="#cc3311", ls="--", lw=1, label=spec.get("reference_label"))
+        if spec.get("reference_label"):
+            ax.legend(loc="lower right", frameon=False)
+    if spec.get("xlim"):
+        ax.set_xlim(*spec["xlim"])
+    ax.set_xlabel(spec.get("xlabel", ""))
+    return fig
+
+
+def _draw_scatter_ci(plt, spec):
+    x, est, lo, hi = _arr(spec["x"]), _arr(spec["estimate"]), _arr(spec["lo"]), _arr(spec["hi"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for b in spec.get("bands", []) or []:
+        ax.axvspan(b["x0"], b["x1"], alpha=0.12, color=b.get("color", "#228833"), label=b.get("label"))
+    groups = spec.get("color_by")
+    palette = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
+    keys = sorted(set(groups)) if groups else [None]
+    for j, g in enumerate(keys):
+        m = np.ones(len(x), bool) if g is None else np.array([v == g for v in groups])
+        err = np.vstack([np.clip(est[m] - lo[m], 0, None), np.clip(hi[m] - est[m], 0, None)])
+        ax.errorbar(x[m], est[m], yerr=err, fmt="o", ms=2.5, lw=0.6, color=palette[j % len(palette)],
+                    label=None if g is None else str(g))
+    if spec.get("line"):
+        ln = spec["line"]
+        ax.plot(_arr(ln["x"]), _arr(ln["y"]), color="#222222", lw=1, ls="--", label=ln.get("label"))
+    for c in spec.get("callouts", []) or []:
+        ax.annotate(c["text"], (c["x"], c["y"]), xytext=(10, 10), textcoords="offset points",
+                    arrowprops={"arrowstyle": "->", "color": "#cc3311"}, color="#cc3311")
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    if groups or spec.get("bands") or (spec.get("line") or {}).get("label"):
+        ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def _draw_heatmap(plt, spec):
+    mats = [np.array(m, dtype=float) for m in spec["matrices"]]
+    subs = spec.get("subtitles") or [""] * len(mats)
+    fig, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats) + 0.6, 3.2), squeeze=False)
+    for ax, m, t in zip(axes[0], mats, subs):
+        if spec.get("diverging"):
+            v = np.nanmax(np.abs(m)) or 1.0
+            im = ax.imshow(m, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+        else:
+            im = ax.imshow(m, cmap="viridis", aspect="auto")
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel(spec.get("xlabel", ""))
+        ax.set_ylabel(spec.get("ylabel", ""))
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return fig
+
+
+def _draw_lines(plt, spec):
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for s in spec["series"]:
+        x, y = _arr(s["x"]), _arr(s["y"])
+        (l,) = ax.plot(x, y, marker="o", ms=3, lw=1, label=s.get("label"))
+        if s.get("lo") is not None:
+            ax.fill_between(x, _arr(s["lo"]), _arr(s["hi"]), alpha=0.2, color=l.get_color())
+    if spec.get("reference") is not None:
+        ax.axhline(spec["reference"], color="#cc3311", ls="--", lw=1)
+    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+DRAWERS = {"interval_bars": _draw_interval_bars, "scatter_ci": _draw_scatter_ci, "heatmap": _draw_heatmap,
+           "lines": _draw_lines}
+
+
+def render_svg(spec: dict) -> str:
+    """SVG text of a figure spec (deterministic: fixed hash salt, no dates)."""
+    plt = _mpl()
+    drawer = DRAWERS.get(spec.get("kind"))
+    if drawer is None:
+        raise ValueError(f"unknown figure kind {spec.get('kind')!r}")
+    fig = drawer(plt, spec)
+    if spec.get("title"):
+        fig.suptitle(spec["title"], fontsize=10)
+    fig.tight_layout()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "fairaudit"})
+    plt.close(fig)
+    svg = buf.getvalue()
+    # Drop the XML prolog and DOCTYPE so the SVG can be inlined in HTML.
+    svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
+    return svg

@@ -1,0 +1,74 @@
+"""The HTML report: one self-contained file rendered from a result dict (the JSON).
+
+The report never computes statistics; it renders what the results hold. Templates
+live in ``report_templates/`` (installed as ``fairaudit.report_templates``) and are
+rendered with Jinja2 autoescaping, so every user-supplied string is escaped.
+"""
+from __future__ import annotations
+
+import math
+from importlib import resources
+
+import jinja2
+from markupsafe import Markup
+
+from .figures import render_svg
+
+VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
+
+
+def _fmt(x, digits: int = 3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if math.isnan(x):
+            return "—"
+        if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 1e6):
+            return f"{x:.{digits}g}"
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _ci(ci) -> str:
+    if not ci:
+        return "—"
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def _svg(spec) -> Markup:
+    try:
+        return Markup(render_svg(spec))  # our own SVG: matplotlib escapes the text it writes
+    except Exception as e:  # a figure must never stop the report
+        return Markup("<p class='note'>Figure could not be drawn: ") + f"{type(e).__name__}: {e}" + Markup("</p>")
+
+
+def _env() -> jinja2.Environment:
+    def load(name):
+        try:
+            return resources.files("fairaudit.report_templates").joinpath(name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+    env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True, trim_blocks=True,
+                             lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
+    env.filters["fmt"] = _fmt
+    env.filters["ci"] = _ci
+    env.filters["svg"] = _svg
+    return env
+
+
+def render_html(result: dict, template: str = "report.html.j2") -> str:
+    """HTML text of a result dict (as written to JSON)."""
+    checks = result.get("checks", [])
+    counts = {v: sum(1 for c in checks if c.get("verdict") == v) for v in VERDICT_ORDER}
+    return _env().get_template(template).render(r=result, checks=checks, counts=counts)
+
+
+def write_html(result: dict, path) -> None:
+    from pathlib import Path
+    Path(path).write_text(render_html(result), encoding="utf-8")

@@ -1,0 +1,259 @@
+"""The sampler: B seeded draws of an allocator's outcome per input.
+
+Reproducibility contract (SPEC §0): draw ``j`` of stream ``s`` under seed ``seed`` uses
+the generator of ``SeedSequence(seed, spawn_key=(h(s), j))`` — exactly the ``j``-th
+child that ``SeedSequence(seed, spawn_key=(h(s),)).spawn(...)`` would produce — so a
+draw does not depend on batch size, worker count or backend. A vectorised allocator
+(one that accepts ``size``) is called once per *chunk* of ``chunk`` consecutive draws,
+chunk ``c`` seeded with spawn key ``(h(s), c)``; chunks are fixed, so again the result
+does not depend on how the work is batched or spread over workers.
+
+Checks never call the allocator: they ask the sampler for draws.
+"""
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+import time
+import zlib
+from typing import Callable
+
+import numpy as np
+
+from .errors import AllocatorError, AllocatorTimeout
+from .targets import Instance, Target, load_target, validate_outcomes
+
+
+def stream_key(stream: str) -> int:
+    """A stable 32-bit key for a stream name (same on every platform and run)."""
+    return zlib.crc32(stream.encode("utf-8"))
+
+
+def draw_generator(seed: int, stream: str, j: int) -> np.random.Generator:
+    """The generator of draw (or chunk) ``j`` of ``stream`` — public so a failure can be replayed."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream_key(stream), j))))
+
+
+class _CallTimeout(BaseException):
+    """Raised by the alarm handler; a BaseException so allocator code catching
+    ``Exception`` cannot swallow it."""
+
+
+@functools.lru_cache(maxsize=8)
+def _worker_target(spec: str) -> Target:
+    return load_target(spec)
+
+
+def _resolve(target_or_spec) -> Target:
+    return _worker_target(target_or_spec) if isinstance(target_or_spec, str) else target_or_spec
+
+
+def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int, stop: int,
+              chunk: int, timeout: float) -> tuple[np.ndarray, int]:
+    """Draws ``start..stop-1``; returns (outcomes, number of allocator calls made)."""
+    target = _resolve(target_or_spec)
+    k = target.effective_k(inst)
+    use_alarm = (timeout and timeout > 0 and hasattr(signal, "setitimer")
+                 and threading.current_thread() is threading.main_thread())
+    old = None
+    if use_alarm:
+        def _alarm(signum, frame):
+            raise _CallTimeout()
+        old = signal.signal(signal.SIGALRM, _alarm)
+
+    def call(rng, j, size=None):
+        kwargs = target.call_kwargs(inst, rng, size)
+        t0 = time.perf_counter()
+        try:
+            if use_alarm:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                return target.func(**kwargs)
+            finally:
+                if use_alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except _CallTimeout:
+            raise AllocatorTimeout(f"allocator call exceeded the {timeout:g} s per-call timeout",
+                                   input_label=inst.label, draw=j, stream=stream,
+                                   inputs=inst.to_jsonable()) from None
+        except AllocatorError:
+            raise
+        except Exception as e:
+            raise AllocatorError(f"allocator raised {type(e).__name__}: {e}", input_label=inst.label, draw=j,
+                                 stream=stream, inputs=inst.to_jsonable()) from e
+        finally:
+            # Without an alarm (worker threads) the timeout is enforced after the fact.
+            if not use_alarm and timeout and time.perf_counter() - t0 > timeout:
+                raise AllocatorTimeout(f"allocator call took {time.perf_counter() - t0:.1f} s, over the "
+                                       f"{timeout:g} s per-call timeout", input_label=inst.label, draw=j,
+                                       stream=stream, inputs=inst.to_jsonable())
+
+    def bad(msg, j):
+        return AllocatorError(f"allocator {msg}", input_label=inst.label, draw=j, stream=stream,
+                              inputs=inst.to_jsonable())
+
+    try:
+        if target.vectorized:
+            parts, calls = [], 0
+            c0, c1 = start // chunk, (stop - 1) // chunk
+            for c in range(c0, c1 + 1):
+                a, b = c * chunk, min((c + 1) * chunk, stop)
+                size = b - a
+                out = call(draw_generator(seed, stream, c), a, size=size)
+                calls += 1
+                try:
+                    arr = validate_outcomes(target.kind, out, inst, size, k)
+                except ValueError as e:
+                    raise bad(f"(vectorised, size={size}) {e}", a) from None
+                parts.append(arr[max(start - a, 0):])
+            return np.concatenate(parts, axis=0), calls
+        outs = [call(draw_generator(seed, stream, j), j) for j in range(start, stop)]
+        try:
+            return validate_outcomes(target.kind, outs, inst, len(outs), k), len(outs)
+        except ValueError:
+            # Find the first offending draw to name it.
+            for j, o in zip(range(start, stop), outs):
+                try:
+                    validate_outcomes(target.kind, o, inst, 1, k)
+                except ValueError as e:
+                    raise bad(str(e), j) from None
+            raise bad("returned outcomes of inconsistent length across draws", start) from None
+    finally:
+        if use_alarm:
+            signal.signal(signal.SIGALRM, old)
+
+
+class Sampler:
+    """Draws outcomes of ``target`` on instances, reproducibly from ``seed``.
+
+    ``jobs`` > 1 spreads tasks of ``task_size`` draws over joblib workers (``backend``
+    as in :class:`joblib.Parallel`; default loky processes). ``timeout`` is per call, in
+    seconds. ``budget_seconds`` sets a deadline that sequential sampling respects.
+    ``calls`` counts allocator calls made.
+    """
+
+    def __init__(self, target: Target, seed: int = 0, *, jobs: int = 1, timeout: float = 30.0,
+                 chunk: int = 256, task_size: int = 2048, backend: str | None = None,
+                 budget_seconds: float | None = None, progress: Callable[[str, int, int], None] | None = None):
+        self.target = target
+        self.seed = int(seed)
+        self.jobs = int(jobs)
+        self.timeout = float(timeout) if timeout else 0.0
+        self.chunk = int(chunk)
+        self.task_size = max(int(task_size), self.chunk) // self.chunk * self.chunk
+        self.backend = backend
+        self.deadline = time.monotonic() + budget_seconds if budget_seconds else None
+        self.progress = progress
+        self.calls = 0
+        self.draws_made = 0
+        self.warnings: list[str] = []
+        self._repro_checked = False
+
+    # -- public API ---------------------------------------------------------
+    def time_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def draw(self, inst: Instance, n: int, stream: str, start: int = 0) -> np.ndarray:
+        """Outcomes of draws ``start .. start+n-1`` of ``stream`` on ``inst``, validated.
+
+        Raises :class:`AllocatorError` naming the input and draw on the first bad call."""
+        if n <= 0:
+            return np.zeros((0, 0), dtype=np.int64)
+        if not self._repro_checked:
+            self._repro_checked = True
+            self.check_reproducible(inst)
+        bounds = list(range(start, start + n, self.task_size)) + [start + n]
+        tasks = list(zip(bounds[:-1], bounds[1:]))
+        ref = self.target.path if (self.jobs != 1 and self.target.path.endswith(".py")) else self.target
+        if self.jobs == 1 or len(tasks) == 1:
+            results = []
+            for a, b in tasks:
+                results.append(_run_task(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout))
+                self._report(stream, b - start, n)
+        else:
+            from joblib import Parallel, delayed
+            par = Parallel(n_jobs=self.jobs, backend=self.backend)
+            results = par(delayed(_run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
+                          for a, b in tasks)
+            self._report(stream, n, n)
+        self.calls += sum(c for _, c in results)
+        self.draws_made += n
+        return np.concatenate([r for r, _ in results], axis=0)
+
+    def sample_until(self, inst: Instance, stream: str, decided: Callable[[np.ndarray], bool],
+                     max_draws: int, first: int | None = None) -> np.ndarray:
+        """Sequential sampling: draw in growing batches (``first``, then doubling, each a
+        whole number of chunks) until ``decided(all_draws)`` is true, ``max_draws`` is
+        reached, or the time budget runs out. ``decided`` must use anytime-valid
+        intervals (see :mod:`fairaudit.stats`), since it is re-checked after each batch.
+        Returns all draws taken."""
+        first = first or self.chunk
+        first = max(self.chunk, (first // self.chunk) * self.chunk)
+        draws = self.draw(inst, min(first, max_draws), stream)
+        while len(draws) < max_draws and not decided(draws) and self.time_left() > 0:
+            step = min(len(draws), max_draws - len(draws))
+            draws = np.concatenate([draws, self.draw(inst, step, stream, start=len(draws))])
+        return draws
+
+    def check_reproducible(self, inst: Instance) -> None:
+        """Call the allocator twice with the same generator. Different outcomes, or a
+        change of numpy's or Python's global random state, mean it ignores the supplied
+        ``rng`` — its results cannot be reproduced from the seed. Adds a warning."""
+        import random
+        np_state = np.random.get_state()[1].copy()
+        py_state = random.getstate()
+        target = self.target
+        size = 2 if target.vectorized else None
+
+        def once():
+            out = target.func(**target.call_kwargs(inst, draw_generator(self.seed, "reproducibility", 0), size))
+            return np.asarray(out)
+        try:
+            a = once()
+            b = once()
+        except Exception:
+            return  # errors surface, named, when the checks draw
+        self.calls += 2
+        msgs = []
+        if not np.array_equal(np.random.get_state()[1], np_state):
+            msgs.append("uses numpy's global random state")
+        if random.getstate() != py_state:
+            msgs.append("uses Python's global 'random' module")
+        if a.shape != b.shape or not np.array_equal(a, b):
+            msgs.append("returned different outcomes for the same generator")
+        if msgs:
+            self.warnings.append(
+                f"The allocator ignores the supplied rng ({'; '.join(msgs)}): its draws are not reproducible "
+                f"from --seed, so a rerun will not give the same numbers. Draw randomness from the 'rng' argument.")
+
+    # -- helpers -------------------------------------------------------------
+    def _report(self, stream, done, total):
+        if self.progress is not None:
+            self.progress(stream, done, total)
+
+
+# ---------------------------------------------------------------------------
+# Vectorised summaries of outcome arrays (shared by checks)
+# ---------------------------------------------------------------------------
+
+def inclusion_matrix(draws: np.ndarray, n: int) -> np.ndarray:
+    """(B, k) selected indices → (B, n) boolean inclusion indicators."""
+    B = draws.shape[0]
+    out = np.zeros((B, n), dtype=bool)
+    out[np.arange(B)[:, None], draws] = True
+    return out
+
+
+def inclusion_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """Number of draws in which each individual was selected (length n)."""
+    return np.bincount(draws.ravel(), minlength=n)
+
+
+def position_counts(draws: np.ndarray, n: int) -> np.ndarray:
+    """(B, n) permutations (position → individual) → n×n counts ``C[i, p]`` of
+    individual ``i`` at position ``p`` (0-based)."""
+    B = draws.shape[0]
+    pos = np.broadcast_to(np.arange(n), draws.shape)
+    flat = draws.ravel() * n + pos.ravel()
+    return np.bincount(flat, minlength=n * n).reshape(n, n)

@@ -1,0 +1,377 @@
+"""Statistics shared by every check: intervals, simultaneous families, confidence sequences.
+
+Every function here is vectorised over numpy arrays, names its method, and promises
+coverage of at least the stated confidence (tests in ``tests/test_stats_coverage.py``
+measure it by simulation). Results are small frozen types in the spirit of SciPy's
+result objects.
+
+Conventions
+-----------
+* ``confidence`` is ``1 - alpha`` for the whole statement the function makes. A
+  simultaneous family of ``m`` intervals at ``confidence`` is built by
+  :func:`per_member_confidence` (Bonferroni) unless stated otherwise.
+* Intervals are closed ``(lo, hi)`` pairs of floats (or arrays of them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import special, stats
+
+__all__ = [
+    "Estimate",
+    "proportion_ci",
+    "per_member_confidence",
+    "simultaneous_proportion_ci",
+    "holm",
+    "bonferroni",
+    "max_t_band",
+    "dkw_epsilon",
+    "hoeffding_ci",
+    "empirical_bernstein_ci",
+    "bootstrap_ci",
+    "two_proportion_diff_ci",
+    "two_proportion_pvalue",
+    "ratio_ci_from_intervals",
+    "betting_cs",
+    "beta_binomial_cs",
+    "eb_confidence_sequence",
+    "draws_to_halfwidth",
+]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its interval and the method that produced the interval.
+
+    ``n`` is the number of draws (or decisions) behind it; ``count`` the number of
+    successes when the estimate is a proportion (kept so that later comparisons can
+    use counts rather than point estimates).
+    """
+
+    value: float
+    ci: tuple[float, float]
+    method: str
+    n: int | None = None
+    count: int | None = None
+
+    def to_dict(self) -> dict:
+        d = {"estimate": _f(self.value), "ci": [_f(self.ci[0]), _f(self.ci[1])], "method": self.method}
+        if self.n is not None:
+            d["n"] = int(self.n)
+        if self.count is not None:
+            d["count"] = int(self.count)
+        return d
+
+    @property
+    def halfwidth(self) -> float:
+        return 0.5 * (self.ci[1] - self.ci[0])
+
+
+def _f(x) -> float | None:
+    """JSON-friendly float: rounded to 12 significant digits, inf kept as a string-free value."""
+    x = float(x)
+    if np.isnan(x):
+        return None
+    if np.isinf(x):
+        return x  # json module writes Infinity; the report renders it as ∞
+    return float(f"{x:.12g}")
+
+
+# ---------------------------------------------------------------------------
+# Binomial proportions
+# ---------------------------------------------------------------------------
+
+def proportion_ci(k, n, confidence: float = 0.95, method: str = "clopper-pearson"):
+    """Two-sided interval for a binomial proportion, vectorised over ``k`` and ``n``.
+
+    ``method``: ``"clopper-pearson"`` (exact, conservative; equals
+    ``scipy.stats.binomtest(k, n).proportion_ci(confidence, "exact")``) or ``"wilson"``
+    (score interval; equals ``method="wilson"`` there). ``n == 0`` gives ``(0, 1)``.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    alpha = 1.0 - confidence
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method in ("clopper-pearson", "exact", "cp"):
+            lo = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
+            hi = np.where(k < n, stats.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
+        elif method == "wilson":
+            z = stats.norm.ppf(1 - alpha / 2)
+            p = k / n
+            denom = 1 + z * z / n
+            center = (p + z * z / (2 * n)) / denom
+            half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+            lo, hi = center - half, center + half
+        else:
+            raise ValueError(f"unknown proportion interval method {method!r}")
+    empty = n <= 0
+    lo = np.where(empty, 0.0, np.clip(lo, 0.0, 1.0))
+    hi = np.where(empty, 1.0, np.clip(hi, 0.0, 1.0))
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def per_member_confidence(confidence: float, m: int) -> float:
+    """Bonferroni: the confidence each of ``m`` intervals needs so all hold at ``confidence``."""
+    return 1.0 - (1.0 - confidence) / max(int(m), 1)
+
+
+def simultaneous_proportion_ci(k, n, confidence: float = 0.95, method: str = "clopper-pearson"):
+    """Intervals for a family of proportions that hold *simultaneously* at ``confidence``
+    (Bonferroni over the family size). Returns ``(lo, hi, method_label)``."""
+    k = np.atleast_1d(np.asarray(k))
+    m = k.size
+    lo, hi = proportion_ci(k, n, per_member_confidence(confidence, m), method)
+    return np.atleast_1d(lo), np.atleast_1d(hi), f"{method}, bonferroni over {m}"
+
+
+def bonferroni(pvalues, alpha: float = 0.05):
+    """Reject mask of the Bonferroni procedure (family-wise error ≤ alpha)."""
+    p = np.asarray(pvalues, dtype=float)
+    return p <= alpha / max(p.size, 1)
+
+
+def holm(pvalues, alpha: float = 0.05):
+    """Reject mask of Holm's step-down procedure (family-wise error ≤ alpha,
+    uniformly more powerful than Bonferroni)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    thresholds = alpha / (m - np.arange(m))
+    ok = p[order] <= thresholds
+    # Step down: reject up to the first acceptance.
+    first_fail = np.argmin(ok) if not ok.all() else m
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:first_fail]] = True
+    return reject
+
+
+def max_t_band(x: np.ndarray, confidence: float = 0.95, rng: np.random.Generator | None = None,
+               n_boot: int = 1000, n_batches: int = 64):
+    """Simultaneous band for the column means of ``x`` (draws × members), max-type.
+
+    A Gaussian-multiplier bootstrap of ``max_j |mean_j* − mean_j| / se_j`` over batch
+    means (``n_batches`` batches, so the cost does not grow with the number of draws).
+    Tighter than Bonferroni when members are correlated. Standard errors are floored
+    at the Bernoulli worst case over ``n`` draws divided by 10, so a column with no
+    variation does not get a zero-width band. Returns ``(mean, lo, hi)``.
+    """
+    x = np.asarray(x, dtype=float)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    n = x.shape[0]
+    nb = max(2, min(n_batches, n))
+    used = (n // nb) * nb
+    bm = x[:used].reshape(nb, -1, x.shape[1]).mean(axis=1)  # batch means
+    mean = x.mean(axis=0)
+    centered = bm - bm.mean(axis=0)
+    se = centered.std(axis=0, ddof=1) / np.sqrt(nb)
+    se = np.maximum(se, 0.05 / np.sqrt(n))
+    g = rng.standard_normal((n_boot, nb))
+    boot = np.abs(g @ centered) / nb / se
+    q = np.quantile(boot.max(axis=1), confidence)
+    # Batch-means t correction: use the t quantile ratio for the small number of batches.
+    q *= stats.t.ppf(0.975, nb - 1) / stats.norm.ppf(0.975)
+    return mean, mean - q * se, mean + q * se
+
+
+def dkw_epsilon(n: int, confidence: float = 0.95) -> float:
+    """Dvoretzky–Kiefer–Wolfowitz (Massart constant): sup-norm band half-width for an
+    empirical CDF from ``n`` i.i.d. draws."""
+    return float(np.sqrt(np.log(2.0 / (1.0 - confidence)) / (2.0 * n)))
+
+
+# ---------------------------------------------------------------------------
+# Bounded means
+# ---------------------------------------------------------------------------
+
+def hoeffding_ci(mean, n, confidence: float = 0.95, lower: float = 0.0, upper: float = 1.0):
+    """Hoeffding interval for the mean of ``n`` i.i.d. variables in ``[lower, upper]``."""
+    r = upper - lower
+    eps = r * np.sqrt(np.log(2.0 / (1.0 - confidence)) / (2.0 * np.asarray(n, dtype=float)))
+    mean = np.asarray(mean, dtype=float)
+    return np.clip(mean - eps, lower, upper), np.clip(mean + eps, lower, upper)
+
+
+def empirical_bernstein_ci(x, confidence: float = 0.95, lower: float = 0.0, upper: float = 1.0, axis: int = 0):
+    """Empirical-Bernstein interval (Maurer & Pontil 2009, Thm 4) for the mean of
+    i.i.d. variables in ``[lower, upper]``; two-sided (δ/2 per side). Vectorised over
+    the other axes of ``x``. Tighter than Hoeffding when the variance is small."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[axis]
+    r = upper - lower
+    mean = x.mean(axis=axis)
+    var = x.var(axis=axis, ddof=1) if n > 1 else np.zeros_like(mean)
+    d = (1.0 - confidence) / 2.0
+    l = np.log(2.0 / d)
+    eps = np.sqrt(2.0 * var * l / n) + 7.0 * r * l / (3.0 * max(n - 1, 1))
+    return mean, np.clip(mean - eps, lower, upper), np.clip(mean + eps, lower, upper)
+
+
+def bootstrap_ci(data: Sequence[np.ndarray] | np.ndarray, statistic: Callable, confidence: float = 0.95,
+                 rng: np.random.Generator | None = None, n_resamples: int = 2000, method: str = "BCa",
+                 paired: bool = False) -> Estimate:
+    """Bootstrap interval through :func:`scipy.stats.bootstrap` (BCa by default).
+
+    ``statistic`` follows SciPy's convention (accepts ``axis``)."""
+    if isinstance(data, np.ndarray):
+        data = (data,)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    value = float(statistic(*data, axis=-1))
+    res = stats.bootstrap(tuple(data), statistic, confidence_level=confidence, n_resamples=n_resamples,
+                          method=method, random_state=rng, paired=paired, vectorized=True)
+    lo, hi = res.confidence_interval
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        # Degenerate samples (all equal) make BCa undefined; fall back to percentile.
+        res = stats.bootstrap(tuple(data), statistic, confidence_level=confidence, n_resamples=n_resamples,
+                              method="percentile", random_state=rng, paired=paired, vectorized=True)
+        lo, hi = res.confidence_interval
+        method = "percentile"
+    return Estimate(value, (float(lo), float(hi)), f"bootstrap ({method}, {n_resamples} resamples)",
+                    n=len(data[0]))
+
+
+# ---------------------------------------------------------------------------
+# Two samples
+# ---------------------------------------------------------------------------
+
+def two_proportion_diff_ci(k1, n1, k2, n2, confidence: float = 0.95):
+    """Newcombe's hybrid score interval (his method 10) for ``p1 − p2``, vectorised.
+
+    Built from the two Wilson intervals; good coverage even near 0 and 1 where the
+    Wald interval fails. Returns ``(diff, lo, hi)``."""
+    k1, n1, k2, n2 = (np.asarray(a, dtype=float) for a in (k1, n1, k2, n2))
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = proportion_ci(k1, n1, confidence, "wilson")
+    l2, u2 = proportion_ci(k2, n2, confidence, "wilson")
+    d = p1 - p2
+    lo = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    hi = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return d, np.clip(lo, -1, 1), np.clip(hi, -1, 1)
+
+
+def two_proportion_pvalue(k1, n1, k2, n2):
+    """Two-sided p-value of the pooled score (z) test of ``p1 = p2``, vectorised.
+
+    Equal to the chi-square test without continuity correction. Members with no
+    variation at all (pooled p in {0, 1}) get p-value 1."""
+    k1, n1, k2, n2 = (np.asarray(a, dtype=float) for a in (k1, n1, k2, n2))
+    p = (k1 + k2) / (n1 + n2)
+    se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (k1 / n1 - k2 / n2) / se, 0.0)
+    return 2 * stats.norm.sf(np.abs(z))
+
+
+def ratio_ci_from_intervals(lo_num, hi_num, lo_den, hi_den, cap: float | None = None):
+    """Interval for ``num/den`` from intervals of each (both non-negative).
+
+    If the input intervals hold jointly (simultaneously), so does the result: it is the
+    image of the box under division. ``cap`` clips the upper end (e.g. 1 for impact
+    ratios against the maximum)."""
+    lo_num, hi_num, lo_den, hi_den = (np.asarray(a, dtype=float) for a in (lo_num, hi_num, lo_den, hi_den))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(hi_den > 0, lo_num / hi_den, 0.0)
+        hi = np.where(lo_den > 0, hi_num / lo_den, np.inf)
+    if cap is not None:
+        hi = np.minimum(hi, cap)
+        lo = np.minimum(lo, cap)
+    return lo, hi
+
+
+# ---------------------------------------------------------------------------
+# Anytime-valid confidence sequences (for sequential sampling)
+# ---------------------------------------------------------------------------
+
+def _beta_binomial_logM(p, s, n, a, b):
+    return (special.betaln(a + s, b + n - s) - special.betaln(a, b)
+            - special.xlogy(s, p) - special.xlog1py(n - s, -p))
+
+
+def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 0.5, iters: int = 60):
+    """Anytime-valid confidence sequence for a Bernoulli mean (Robbins' beta-binomial
+    mixture; Howard et al. 2021, §3).
+
+    ``{p : M_n(p) < 1/α}`` with ``M_n(p) = B(a+S, b+n−S) / (B(a,b) p^S (1−p)^{n−S})``,
+    a nonnegative martingale under ``p``; by Ville's inequality the sequence of
+    intervals covers ``p`` at *every* ``n`` simultaneously with probability ≥ 1−α, so
+    it may be re-checked after each batch and sampling stopped at any time.
+    Vectorised over ``k`` (and ``n``); found by bisection on each side of ``S/n``.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float) * np.ones_like(k)
+    thr = np.log(1.0 / (1.0 - confidence))
+    phat = np.where(n > 0, k / np.maximum(n, 1), 0.5)
+
+    def solve(lo, hi, inside_is_hi):
+        # Find boundary between "inside" (logM < thr) and "outside" by bisection.
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            inside = _beta_binomial_logM(mid, k, n, a, b) < thr
+            if inside_is_hi:
+                hi = np.where(inside, mid, hi)
+                lo = np.where(inside, lo, mid)
+            else:
+                lo = np.where(inside, mid, lo)
+                hi = np.where(inside, hi, mid)
+        return lo, hi
+
+    # Lower end: between 0 (outside unless k == 0) and phat (inside).
+    l0, l1 = solve(np.zeros_like(phat), phat.copy(), inside_is_hi=True)
+    lower = np.where(_beta_binomial_logM(np.zeros_like(phat), k, n, a, b) < thr, 0.0, l0)
+    u0, u1 = solve(phat.copy(), np.ones_like(phat), inside_is_hi=False)
+    upper = np.where(_beta_binomial_logM(np.ones_like(phat), k, n, a, b) < thr, 1.0, u1)
+    if lower.ndim == 0:
+        return float(lower), float(upper)
+    return lower, upper
+
+
+def betting_cs(x, confidence: float = 0.95):
+    """Anytime-valid interval at the last time for the mean of a sequence in [0, 1]:
+    the predictable-plug-in empirical-Bernstein confidence sequence of Waudby-Smith &
+    Ramdas (2023, Thm 2), intersected over time. Vectorised over the columns of ``x``
+    (draws × members); the draws must be in the order they were taken."""
+    return eb_confidence_sequence(x, confidence)
+
+
+def eb_confidence_sequence(x, confidence: float = 0.95):
+    """See :func:`betting_cs`. Returns ``(lower, upper)`` valid at the final time, and,
+    because it is a running intersection, at every earlier time too."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+        squeeze = True
+    else:
+        squeeze = False
+    n = x.shape[0]
+    alpha = 1.0 - confidence
+    t = np.arange(1, n + 1)[:, None]
+    csum = np.cumsum(x, axis=0)
+    mu_hat = (0.5 + csum) / (t + 1)                       # μ̂_t (includes x_t)
+    sig2 = (0.25 + np.cumsum((x - mu_hat) ** 2, axis=0)) / (t + 1)
+    sig2_prev = np.vstack([np.full((1, x.shape[1]), 0.25), sig2[:-1]])
+    lam = np.minimum(np.sqrt(2 * np.log(2 / alpha) / (sig2_prev * t * np.log(1 + t))), 0.5)
+    mu_prev = np.vstack([np.full((1, x.shape[1]), 0.5), mu_hat[:-1]])
+    # v_i ψ_E(λ_i) with v_i = 4(x_i − μ̂_{i−1})² and ψ_E(λ) = (−log(1−λ) − λ)/4.
+    psi = -np.log1p(-lam) - lam
+    num = np.cumsum(lam * x, axis=0)
+    den = np.cumsum(lam, axis=0)
+    width = (np.log(2 / alpha) + np.cumsum((x - mu_prev) ** 2 * psi, axis=0)) / den
+    center = num / den
+    lo = np.maximum.accumulate(np.clip(center - width, 0, 1), axis=0)[-1]
+    hi = np.minimum.accumulate(np.clip(center + width, 0, 1), axis=0)[-1]
+    if squeeze:
+        return float(lo[0]), float(hi[0])
+    return lo, hi
+
+
+def draws_to_halfwidth(p: float, halfwidth: float, confidence: float = 0.95) -> int:
+    """Rough number of draws for a normal-approximation interval of ``halfwidth``
+    around a proportion ``p`` — used only to tell a person how many more draws might
+    decide an inconclusive verdict."""
+    z = stats.norm.ppf(1 - (1 - confidence) / 2)
+    p = min(max(p, 1e-3), 1 - 1e-3)
+    return int(np.ceil(z * z * p * (1 - p) / max(halfwidth, 1e-6) ** 2))

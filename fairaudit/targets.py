@@ -1,0 +1,380 @@
+"""Targets: allocator callables loaded from files or modules, their kind, how to call
+them, and validation of every outcome they return.
+
+An allocator file needs only a plain function; the decorators make its kind explicit::
+
+    import fairaudit as fa
+
+    @fa.selector(k=10)
+    def allocate(scores, k, rng): ...             # k chosen indices (in pick order if known)
+
+    @fa.ranker
+    def rank(predictions, rng): ...               # n×m probabilities → permutation, top first
+
+    @fa.assigner
+    def assign(scores, groups, capacities, rng): ...   # T×N scores → location per arrival
+
+The function is called with keyword arguments chosen by name from its signature:
+``scores`` (alias ``claims``), ``k``, ``n``, ``predictions``, ``groups``, ``features``,
+``labels``, ``capacities``, ``rng`` and, for the vectorised path, ``size``. A function
+that accepts ``size`` is called once per batch and must return ``size`` outcomes.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import AllocatorError, TargetError
+
+KINDS = ("selection", "ranking", "assignment")
+_ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
+              "capacities", "rng", "size"}
+_CANDIDATE_NAMES = ("allocate", "allocator", "select", "selector", "rank", "ranker", "assign", "assigner",
+                    "policy", "lottery")
+
+
+# ---------------------------------------------------------------------------
+# Decorators
+# ---------------------------------------------------------------------------
+
+def _mark(kind: str, func: Callable | None, **meta):
+    def wrap(f: Callable) -> Callable:
+        f.__fairaudit__ = {"kind": kind, **{k: v for k, v in meta.items() if v is not None}}
+        return f
+    return wrap(func) if func is not None else wrap
+
+
+def selector(func: Callable | None = None, *, k: int | None = None, vectorized: bool | None = None):
+    """Mark a function as a selection allocator (chooses k of n). ``k`` fixes the number
+    chosen; otherwise fairaudit passes the configured ``k``."""
+    return _mark("selection", func, k=k, vectorized=vectorized)
+
+
+def ranker(func: Callable | None = None, *, vectorized: bool | None = None):
+    """Mark a function as a ranker (returns a permutation, position 1 first)."""
+    return _mark("ranking", func, vectorized=vectorized)
+
+
+def assigner(func: Callable | None = None, *, vectorized: bool | None = None):
+    """Mark a function as an online assigner (returns a location per arrival; −1 = none)."""
+    return _mark("assignment", func, vectorized=vectorized)
+
+
+# ---------------------------------------------------------------------------
+# Instances (the inputs an allocator is called on)
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One input to call an allocator on. ``label`` names it in messages and reports.
+
+    selection: ``scores`` (n,), ``k``; ranking: ``predictions`` (n×m) or ``scores``;
+    assignment: ``scores`` (T×N), ``groups`` (T,) ints, ``capacities`` (N,).
+    ``groups`` for selection and ranking is a pandas DataFrame of group columns (n rows)
+    when the data has them; ``features`` likewise for other columns.
+    """
+
+    label: str
+    scores: np.ndarray | None = None
+    k: int | None = None
+    predictions: np.ndarray | None = None
+    groups: Any = None
+    features: Any = None
+    labels: np.ndarray | None = None
+    capacities: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        if self.predictions is not None:
+            return int(np.shape(self.predictions)[0])
+        return int(np.shape(self.scores)[0])
+
+    def replace(self, **changes) -> "Instance":
+        d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d.update(changes)
+        return Instance(**d)
+
+    def arguments(self) -> dict[str, Any]:
+        """The arguments this instance supplies, by name (for calls and for replay)."""
+        out = {"n": self.n}
+        for name in ("scores", "k", "predictions", "groups", "features", "labels", "capacities"):
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
+        if self.scores is not None:
+            out["claims"] = self.scores
+        return out
+
+    def to_jsonable(self, limit: int = 20000) -> dict[str, Any]:
+        """The instance as plain lists (for the replay evidence), or a note when too large."""
+        out: dict[str, Any] = {"label": self.label}
+        for name, v in self.arguments().items():
+            if name == "claims":
+                continue
+            if hasattr(v, "to_dict") and hasattr(v, "columns"):
+                v = {c: v[c].tolist() for c in v.columns}
+                out[name] = v
+            elif isinstance(v, np.ndarray):
+                out[name] = v.tolist() if v.size <= limit else f"<array of shape {v.shape} omitted>"
+            else:
+                out[name] = v
+        return out
+
+
+# ---------------------------------------------------------------------------
+# Target
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    """A loaded allocator: the callable, its kind, how to call it, and where it came from."""
+
+    func: Callable
+    kind: str
+    name: str
+    path: str
+    sha256: str
+    k: int | None = None
+    vectorized: bool = False
+    arg_names: frozenset = field(default_factory=frozenset)
+    accepts_var_kwargs: bool = False
+
+    def describe(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
+                "vectorized": self.vectorized}
+
+    def call_kwargs(self, inst: Instance, rng: np.random.Generator, size: int | None = None) -> dict:
+        args = inst.arguments()
+        if self.k is not None and inst.k is None:
+            args["k"] = self.k
+        args["rng"] = rng
+        if size is not None:
+            args["size"] = size
+        if self.accepts_var_kwargs:
+            return args
+        return {a: args[a] for a in self.arg_names if a in args}
+
+    def effective_k(self, inst: Instance) -> int | None:
+        return inst.k if inst.k is not None else self.k
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _infer_kind(func: Callable, params: set[str]) -> str | None:
+    name = func.__name__.lower()
+    if "predictions" in params:
+        return "ranking"
+    if "capacities" in params or "arrivals" in params:
+        return "assignment"
+    if "rank" in name or "sort" in name:
+        return "ranking"
+    if "assign" in name:
+        return "assignment"
+    if "k" in params:
+        return "selection"
+    if any(w in name for w in ("select", "allocate", "choose", "pick", "lottery", "top")):
+        return "selection"
+    return None
+
+
+def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", kind: str | None = None,
+                         k: int | None = None) -> Target:
+    """Wrap a Python callable as a :class:`Target`, inferring its kind when not marked."""
+    if not callable(func):
+        raise TargetError(f"{path or func!r} is not callable")
+    meta = getattr(func, "__fairaudit__", {})
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError) as e:  # builtins without signatures
+        raise TargetError(f"cannot read the signature of {func!r}: {e}") from e
+    params = {p.name for p in sig.parameters.values()
+              if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [p.name for p in sig.parameters.values()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _ARG_NAMES
+               and p.default is inspect.Parameter.empty]
+    fname = getattr(func, "__name__", repr(func))
+    where = path or fname
+    if unknown:
+        raise TargetError(
+            f"{where}: function '{fname}' has required parameters fairaudit cannot supply: "
+            f"{', '.join(unknown)}. Name them from: {', '.join(sorted(_ARG_NAMES))}.")
+    kind = kind or meta.get("kind") or _infer_kind(func, params)
+    if kind is None:
+        raise TargetError(
+            f"{where}: cannot tell whether '{fname}' selects, ranks or assigns. Add a decorator, e.g.\n"
+            f"    import fairaudit as fa\n    @fa.selector(k=10)   # or @fa.ranker / @fa.assigner\n"
+            f"    def {fname}(...): ...")
+    if kind not in KINDS:
+        raise TargetError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    vectorized = meta.get("vectorized")
+    if vectorized is None:
+        vectorized = "size" in params
+    if vectorized and "size" not in params and not var_kw:
+        raise TargetError(f"{where}: marked vectorized but '{fname}' has no 'size' parameter")
+    return Target(func=func, kind=kind, name=fname, path=where, sha256=sha256, k=k if k is not None else meta.get("k"),
+                  vectorized=bool(vectorized), arg_names=frozenset(params), accepts_var_kwargs=var_kw)
+
+
+def _pick_function(module, where: str) -> Callable:
+    funcs = {n: f for n, f in vars(module).items()
+             if inspect.isfunction(f) and getattr(f, "__module__", None) == module.__name__ and not n.startswith("_")}
+    marked = {n: f for n, f in funcs.items() if hasattr(f, "__fairaudit__")}
+    if len(marked) == 1:
+        return next(iter(marked.values()))
+    if len(marked) > 1:
+        raise TargetError(f"{where}: several decorated allocators ({', '.join(sorted(marked))}); "
+                          f"name one as {where}:FUNCTION")
+    named = [funcs[n] for n in _CANDIDATE_NAMES if n in funcs]
+    if len(named) == 1:
+        return named[0]
+    if len(funcs) == 1:
+        return next(iter(funcs.values()))
+    if not funcs:
+        raise TargetError(f"{where}: defines no function to audit")
+    raise TargetError(f"{where}: several functions ({', '.join(sorted(funcs))}) and none decorated; "
+                      f"decorate the allocator with @fa.selector / @fa.ranker / @fa.assigner "
+                      f"or name it as {where}:FUNCTION")
+
+
+def load_target(spec: str) -> Target:
+    """Load an allocator from ``path/to/file.py``, ``path/to/file.py:function`` or
+    ``package.module:function``. Raises :class:`TargetError` with a one-line reason."""
+    spec = str(spec)
+    func_name = None
+    file_part = spec
+    if ":" in spec and not (len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec):
+        file_part, func_name = spec.rsplit(":", 1)
+    p = Path(file_part)
+    if file_part.endswith(".py"):
+        if not p.is_file():
+            raise TargetError(f"allocator file not found: {file_part}")
+        mod_name = "fairaudit_target_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
+        sp = importlib.util.spec_from_file_location(mod_name, p)
+        module = importlib.util.module_from_spec(sp)
+        sys.modules[mod_name] = module  # lets joblib workers pickle functions by reference
+        try:
+            sp.loader.exec_module(module)
+        except Exception as e:  # the user's file itself is broken
+            raise TargetError(f"{file_part}: importing it raised {type(e).__name__}: {e}") from e
+        sha = _file_hash(p)
+        where = file_part
+    else:
+        if func_name is None:
+            raise TargetError(f"target {spec!r} is neither a .py file nor module:function")
+        try:
+            module = importlib.import_module(file_part)
+        except Exception as e:
+            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {e}") from e
+        mf = getattr(module, "__file__", None)
+        sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""
+        where = spec
+    if func_name:
+        if not hasattr(module, func_name):
+            raise TargetError(f"{where}: has no function '{func_name}'")
+        func = getattr(module, func_name)
+    else:
+        func = _pick_function(module, where)
+    t = target_from_callable(func, path=where, sha256=sha)
+    return t
+
+
+# ---------------------------------------------------------------------------
+# Output validation (vectorised over a batch of outcomes)
+# ---------------------------------------------------------------------------
+
+def _as_int_matrix(out, rows: int, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(out)
+    except Exception as e:  # ragged lists etc.
+        raise ValueError(f"returned something that is not an array of {what} ({type(out).__name__}: {e})")
+    if arr.dtype == object:
+        raise ValueError(f"returned a ragged or non-numeric object ({type(out).__name__}); expected {what}")
+    if arr.ndim == 1 and rows == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] != rows:
+        raise ValueError(f"returned shape {arr.shape}; expected {rows if rows > 1 else ''}"
+                         f"{' × ' if rows > 1 else ''}{what}")
+    if arr.dtype == bool:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"returned values of type {arr.dtype}; expected integer {what}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]
+            raise ValueError(f"returned a non-integer index {bad!r}; expected integer {what}")
+        arr = arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
+
+
+def validate_outcomes(kind: str, out, inst: Instance, rows: int, k: int | None) -> np.ndarray:
+    """Check a batch of ``rows`` outcomes and return them as an int array.
+
+    selection → (rows, k) indices in pick order (a boolean mask of length n is accepted
+    and converted, order unknown); ranking → (rows, n) permutations; assignment →
+    (rows, T) locations in ``[-1, N)``, capacities respected. Raises ``ValueError``
+    with what was wrong (the sampler adds which input and draw)."""
+    n = inst.n
+    if kind == "selection":
+        arr = _as_int_matrix(out, rows, f"{k} indices")
+        if arr.dtype == bool:
+            if arr.shape[1] != n:
+                raise ValueError(f"returned a boolean mask of length {arr.shape[1]}; expected length n={n}")
+            counts = arr.sum(axis=1)
+            if k is not None and np.any(counts != k):
+                raise ValueError(f"returned a mask selecting {int(counts[counts != k][0])} individuals; expected k={k}")
+            return np.nonzero(arr)[1].reshape(rows, -1)
+        if k is not None and arr.shape[1] != k:
+            raise ValueError(f"returned {arr.shape[1]} indices; expected k={k}")
+        _check_range(arr, 0, n, "index", f"n={n}")
+        s = np.sort(arr, axis=1)
+        dup = np.nonzero(s[:, 1:] == s[:, :-1])
+        if dup[0].size:
+            raise ValueError(f"returned index {int(s[dup[0][0], dup[1][0]])} more than once (duplicates)")
+        return arr
+    if kind == "ranking":
+        arr = _as_int_matrix(out, rows, f"a permutation of {n}")
+        if arr.dtype == bool:
+            raise ValueError("returned booleans; expected a permutation of indices")
+        if arr.shape[1] != n:
+            raise ValueError(f"returned {arr.shape[1]} positions; expected a permutation of all n={n}")
+        _check_range(arr, 0, n, "index", f"n={n}")
+        s = np.sort(arr, axis=1)
+        if not np.array_equal(s, np.broadcast_to(np.arange(n), s.shape)):
+            raise ValueError("returned a list that is not a permutation (an index repeated or missing)")
+        return arr
+    if kind == "assignment":
+        T, N = np.shape(inst.scores)
+        arr = _as_int_matrix(out, rows, f"{T} locations")
+        if arr.dtype == bool:
+            raise ValueError("returned booleans; expected a location index per arrival")
+        if arr.shape[1] != T:
+            raise ValueError(f"returned {arr.shape[1]} locations; expected one per arrival (T={T})")
+        _check_range(arr, -1, N, "location", f"N={N} (−1 = unassigned)")
+        cap = inst.capacities
+        if cap is not None and np.issubdtype(np.asarray(cap).dtype, np.integer):
+            counts = np.stack([np.bincount(r[r >= 0], minlength=N) for r in arr])
+            over = np.nonzero(counts > np.asarray(cap)[None, :])
+            if over[0].size:
+                loc = int(over[1][0])
+                raise ValueError(f"assigned {int(counts[over[0][0], loc])} arrivals to location {loc}, "
+                                 f"over its capacity {int(np.asarray(cap)[loc])}")
+        return arr
+    raise ValueError(f"unknown kind {kind!r}")
+
+
+def _check_range(arr: np.ndarray, lo: int, hi: int, what: str, bound: str):
+    bad = (arr < lo) | (arr >= hi)
+    if bad.any():
+        v = int(arr[bad][0])
+        raise ValueError(f"returned {what} {v}, out of range for {bound}")
