@@ -49,51 +49,73 @@ def _resolve(target_or_spec) -> Target:
     return _worker_target(target_or_spec) if isinstance(target_or_spec, str) else target_or_spec
 
 
+class _Alarm:
+    """Per-call timeout. In the main thread (also of a loky worker process) a SIGALRM
+    interrupts the call; elsewhere (thread backends) the timeout is enforced after the
+    call returns, since a thread cannot be interrupted."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.active = bool(timeout and timeout > 0 and hasattr(signal, "setitimer")
+                           and threading.current_thread() is threading.main_thread())
+        self._old = None
+
+    def __enter__(self):
+        if self.active:
+            def _alarm(signum, frame):
+                raise _CallTimeout()
+            self._old = signal.signal(signal.SIGALRM, _alarm)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._old)
+        return False
+
+    def call(self, func, kwargs, on_timeout: Callable[[float], Exception], on_error: Callable[[Exception], Exception]):
+        t0 = time.perf_counter()
+        try:
+            if self.active:
+                signal.setitimer(signal.ITIMER_REAL, self.timeout)
+            try:
+                out = func(**kwargs)
+            finally:
+                if self.active:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+        except _CallTimeout:
+            raise on_timeout(time.perf_counter() - t0) from None
+        except AllocatorError:
+            raise
+        except Exception as e:
+            raise on_error(e) from e
+        if not self.active and self.timeout and time.perf_counter() - t0 > self.timeout:
+            raise on_timeout(time.perf_counter() - t0)
+        return out
+
+
 def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int, stop: int,
               chunk: int, timeout: float) -> tuple[np.ndarray, int]:
     """Draws ``start..stop-1``; returns (outcomes, number of allocator calls made)."""
     target = _resolve(target_or_spec)
     k = target.effective_k(inst)
-    use_alarm = (timeout and timeout > 0 and hasattr(signal, "setitimer")
-                 and threading.current_thread() is threading.main_thread())
-    old = None
-    if use_alarm:
-        def _alarm(signum, frame):
-            raise _CallTimeout()
-        old = signal.signal(signal.SIGALRM, _alarm)
+    alarm = _Alarm(timeout)
 
     def call(rng, j, size=None):
-        kwargs = target.call_kwargs(inst, rng, size)
-        t0 = time.perf_counter()
-        try:
-            if use_alarm:
-                signal.setitimer(signal.ITIMER_REAL, timeout)
-            try:
-                return target.func(**kwargs)
-            finally:
-                if use_alarm:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-        except _CallTimeout:
-            raise AllocatorTimeout(f"allocator call exceeded the {timeout:g} s per-call timeout",
-                                   input_label=inst.label, draw=j, stream=stream,
-                                   inputs=inst.to_jsonable()) from None
-        except AllocatorError:
-            raise
-        except Exception as e:
-            raise AllocatorError(f"allocator raised {type(e).__name__}: {e}", input_label=inst.label, draw=j,
-                                 stream=stream, inputs=inst.to_jsonable()) from e
-        finally:
-            # Without an alarm (worker threads) the timeout is enforced after the fact.
-            if not use_alarm and timeout and time.perf_counter() - t0 > timeout:
-                raise AllocatorTimeout(f"allocator call took {time.perf_counter() - t0:.1f} s, over the "
-                                       f"{timeout:g} s per-call timeout", input_label=inst.label, draw=j,
-                                       stream=stream, inputs=inst.to_jsonable())
+        return alarm.call(
+            target.func, target.call_kwargs(inst, rng, size),
+            on_timeout=lambda dt: AllocatorTimeout(
+                f"allocator call exceeded the {timeout:g} s per-call timeout", input_label=inst.label, draw=j,
+                stream=stream, inputs=inst.to_jsonable()),
+            on_error=lambda e: AllocatorError(
+                f"allocator raised {type(e).__name__}: {e}", input_label=inst.label, draw=j, stream=stream,
+                inputs=inst.to_jsonable()))
 
     def bad(msg, j):
         return AllocatorError(f"allocator {msg}", input_label=inst.label, draw=j, stream=stream,
                               inputs=inst.to_jsonable())
 
-    try:
+    with alarm:
         if target.vectorized:
             parts, calls = [], 0
             c0, c1 = start // chunk, (stop - 1) // chunk
@@ -119,9 +141,6 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
                 except ValueError as e:
                     raise bad(str(e), j) from None
             raise bad("returned outcomes of inconsistent length across draws", start) from None
-    finally:
-        if use_alarm:
-            signal.signal(signal.SIGALRM, old)
 
 
 class Sampler:
@@ -206,14 +225,20 @@ class Sampler:
         target = self.target
         size = 2 if target.vectorized else None
 
-        def once():
-            out = target.func(**target.call_kwargs(inst, draw_generator(self.seed, "reproducibility", 0), size))
+        class _Skip(Exception):
+            pass
+
+        def once(alarm):
+            out = alarm.call(target.func,
+                             target.call_kwargs(inst, draw_generator(self.seed, "reproducibility", 0), size),
+                             on_timeout=lambda dt: _Skip(), on_error=lambda e: _Skip())
             return np.asarray(out)
         try:
-            a = once()
-            b = once()
+            with _Alarm(self.timeout) as alarm:
+                a = once(alarm)
+                b = once(alarm)
         except Exception:
-            return  # errors surface, named, when the checks draw
+            return  # errors and timeouts surface, named, when the checks draw
         self.calls += 2
         msgs = []
         if not np.array_equal(np.random.get_state()[1], np_state):
