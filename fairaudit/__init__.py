@@ -10,11 +10,13 @@ from .errors import AllocatorError, DataError, FairauditError, LogError, TargetE
 from .stats import Estimate
 from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
+from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
 
 __all__ = [
     "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
     "target_from_callable", "Sampler", "Estimate", "FairauditError", "TargetError", "DataError",
     "LogError", "AllocatorError", "audit", "CheckResult", "AuditResult", "Statistic",
+    "ua_marginals", "ua_sample", "ua_position_given_label", "ua_marginals_iid",
 ]
 
 
