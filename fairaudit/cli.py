@@ -5,6 +5,7 @@
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
                            [--fail-on fail|inconclusive]
     fairaudit report RESULT.json --html PATH
+    fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
     fairaudit checks
 
 Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
@@ -203,6 +204,52 @@ def report(result_json, html_path):
         sys.exit(2)
     write_html(d, html_path)
     click.echo(f"report: {html_path}")
+
+
+@main.command()
+@click.argument("baseline", type=str)
+@click.argument("current", type=str)
+@click.option("--tolerance", "tolerances", multiple=True,
+              help="Allowed worsening, in the statistic's units: a number, or CHECK=X / CHECK.STATISTIC=X (repeatable; default 0).")
+@click.option("--html", "html_path", type=str, help="Write an HTML diff report here.")
+@click.option("--json", "json_path", type=str, help="Write the comparison as JSON here.")
+@click.option("--fail-on", type=click.Choice(["regression", "inconclusive"]), default="regression", show_default=True,
+              help="Also exit 1 when a check went from pass to inconclusive.")
+def compare(baseline, current, tolerances, html_path, json_path, fail_on):
+    """Regression gate: has CURRENT.json got worse than BASELINE.json, with confidence?
+
+    Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, or a
+    verdict flipped to fail/error, or a check disappeared; 2 the results cannot be compared
+    (different kind, seed, confidence, data or settings) or could not be read."""
+    from .compare import IncomparableError, compare_files, terminal_table, write_html as write_cmp_html
+    tol: dict = {}
+    for t in tolerances:
+        key, _, val = t.rpartition("=")
+        try:
+            tol[key or "*"] = float(val)
+        except ValueError:
+            raise click.UsageError(f"--tolerance expects a number or CHECK[.STATISTIC]=NUMBER, got {t!r}")
+    try:
+        cmp = compare_files(baseline, current, tolerance=tol, fail_on=fail_on)
+    except IncomparableError as e:
+        click.echo(f"fairaudit: cannot compare {baseline} with {current}: {e}", err=True)
+        sys.exit(2)
+    for n in cmp.notes:
+        click.echo(click.style("note: ", fg="cyan") + n)
+    click.echo(terminal_table(cmp))
+    for line in cmp.summary_lines():
+        color = "red" if line.startswith(("REGRESSION", "MISSING")) else "yellow"
+        click.echo(click.style(line.split(":", 1)[0], fg=color) + ":" + line.split(":", 1)[1])
+    if not cmp.regressions:
+        click.echo("no regression: no check got worse by more than its tolerance with confidence")
+    if html_path:
+        write_cmp_html(cmp, html_path)
+        click.echo(f"report: {html_path}")
+    if json_path:
+        from .result import dumps
+        Path(json_path).write_text(dumps(cmp.to_dict()), encoding="utf-8")
+        click.echo(f"result: {json_path}")
+    sys.exit(cmp.exit_code)
 
 
 @main.command(name="checks")
