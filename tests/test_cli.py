@@ -1,0 +1,151 @@
+"""The command line end to end: JSON determinism, log audits, broken allocators,
+exit codes, config files, the report."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from fairaudit.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "allocators"
+BAD = Path(__file__).resolve().parent / "allocators"
+POP = str(ROOT / "examples" / "data" / "population.csv")
+LOG = str(ROOT / "examples" / "logs" / "selection_log.csv")
+
+
+def invoke(args, tmp_path):
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=tmp_path):
+        res = runner.invoke(main, args, catch_exceptions=False)
+        files = {p.name: p.read_text() for p in Path(".").iterdir() if p.is_file()}
+    return res, files
+
+
+def test_documented_command_json_twice_identical_but_created(tmp_path):
+    args = ["check", str(EX / "top_k.py"), "--checks", "selection_rates", "--data", POP, "--json", "r.json",
+            "--seed", "0"]
+    r1, f1 = invoke(args, tmp_path)
+    r2, f2 = invoke(args, tmp_path)
+    assert r1.exit_code == 1   # top-k fails the four-fifths rule on the example population
+    d1, d2 = json.loads(f1["r.json"]), json.loads(f2["r.json"])
+    assert d1["schema_version"] == 1
+    c = d1["checks"][0]
+    assert c["id"] == "selection_rates" and c["verdict"] == "fail"
+    for g in c["evidence"]["groups"].values():
+        assert isinstance(g["rate"]["estimate"], float) and len(g["rate"]["ci"]) == 2
+    d1.pop("created"), d2.pop("created")
+    assert d1 == d2
+    assert "fairaudit-report.html" in f1 and "<svg" in f1["fairaudit-report.html"]
+
+
+def test_same_json_for_any_worker_count(tmp_path):
+    base = ["check", str(EX / "broome_lottery.py"), "--checks", "selection_rates", "--data", POP, "--json", "r.json"]
+    _, f1 = invoke(base, tmp_path)
+    _, f2 = invoke(base + ["--jobs", "2"], tmp_path)
+    d1, d2 = json.loads(f1["r.json"]), json.loads(f2["r.json"])
+    d1.pop("created"), d2.pop("created")
+    d1.pop("command"), d2.pop("command")
+    assert d1 == d2
+
+
+def test_log_audit(tmp_path):
+    res, files = invoke(["check", LOG, "--checks", "selection_rates", "--json", "r.json"], tmp_path)
+    assert res.exit_code in (0, 1)
+    d = json.loads(files["r.json"])
+    assert d["target"]["kind"] == "selection" and d["target"]["decisions"] == 300
+    assert d["checks"][0]["verdict"] in ("pass", "fail", "inconclusive")
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("raises_sometimes", "raised ValueError"),
+    ("too_many", "expected k="),
+    ("duplicates", "more than once"),
+    ("sleeper", "timeout"),
+])
+def test_broken_allocator_error_verdict_exit_1_report_renders(tmp_path, name, needle):
+    res, files = invoke(["check", str(BAD / f"{name}.py"), "--data", POP, "--json", "r.json",
+                         "--timeout", "0.3"], tmp_path)
+    assert res.exit_code == 1
+    d = json.loads(files["r.json"])
+    c = next(c for c in d["checks"] if c["id"] == "selection_rates")
+    assert c["verdict"] == "error" and needle in c["message"]
+    assert "population.csv" in c["message"]          # names the input
+    assert c["evidence"]["replay"]["input"]["k"] == 20
+    html = files["fairaudit-report.html"]
+    assert "v-error" in html and needle.split()[0] in html
+
+
+def test_missing_target_exits_2_one_line(tmp_path):
+    res, _ = invoke(["check", "does_not_exist.py"], tmp_path)
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0 and "not found" in res.output
+
+
+def test_bad_data_and_unknown_check_exit_2(tmp_path):
+    res, _ = invoke(["check", str(EX / "top_k.py"), "--data", "missing.csv"], tmp_path)
+    assert res.exit_code == 2 and "data file not found" in res.output
+    res, _ = invoke(["check", str(EX / "top_k.py"), "--checks", "nonsense"], tmp_path)
+    assert res.exit_code == 2 and "unknown check" in res.output
+
+
+def test_malformed_log_exit_2_names_row_and_column(tmp_path):
+    p = tmp_path / "bad.csv"
+    p.write_text("decision_id,score,selected\n1,0.5,1\n1,oops,0\n")
+    res, _ = invoke(["check", str(p)], tmp_path)
+    assert res.exit_code == 2
+    assert "row 2, column 'score'" in res.output
+
+
+def test_fail_on_inconclusive_and_config_file(tmp_path):
+    cfg = tmp_path / "fa.toml"
+    cfg.write_text('[tool.fairaudit]\nseed = 3\nchecks = ["selection_rates"]\n'
+                   '[tool.fairaudit.params.selection_rates]\nthreshold = 0.99\nmax_draws = 256\n')
+    res, files = invoke(["check", str(EX / "broome_lottery.py"), "--data", POP, "--config", str(cfg),
+                         "--json", "r.json"], tmp_path)
+    d = json.loads(files["r.json"])
+    assert d["config"]["seed"] == 3 and d["checks"][0]["params"]["threshold"] == 0.99
+    v = d["checks"][0]["verdict"]
+    assert v in ("inconclusive", "fail")
+    if v == "inconclusive":
+        assert res.exit_code == 0
+        res2, _ = invoke(["check", str(EX / "broome_lottery.py"), "--data", POP, "--config", str(cfg),
+                          "--fail-on", "inconclusive"], tmp_path)
+        assert res2.exit_code == 1
+
+
+def test_param_option_and_report_rerender(tmp_path):
+    res, files = invoke(["check", str(EX / "uniform_lottery.py"), "--data", POP, "--checks", "selection_rates",
+                         "--param", "selection_rates.threshold=0.5", "--json", "r.json"], tmp_path)
+    assert res.exit_code == 0
+    d = json.loads(files["r.json"])
+    assert d["checks"][0]["statistic"]["tolerance"] == 0.5
+    (tmp_path / "r.json").write_text(files["r.json"])
+    res2, f2 = invoke(["report", str(tmp_path / "r.json"), "--html", "again.html"], tmp_path)
+    assert res2.exit_code == 0 and "<svg" in f2["again.html"]
+
+
+def test_report_is_self_contained_and_escaped(tmp_path):
+    import fairaudit as fa
+    from fairaudit.report import render_html
+    d = fa.audit(str(EX / "top_k.py"), data=POP, checks=["selection_rates"]).to_dict()
+    d["checks"][0]["message"] = "<script>alert(1)</script>"
+    html = render_html(d)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)
+    assert "Reproducibility" in html and d["target"]["sha256"] in html
+
+
+def test_checks_lists_selection_rates(tmp_path):
+    res, _ = invoke(["checks"], tmp_path)
+    assert res.exit_code == 0 and "selection_rates" in res.output
+
+
+def test_junit_output(tmp_path):
+    import xml.etree.ElementTree as ET
+    res, files = invoke(["check", str(EX / "top_k.py"), "--data", POP, "--checks", "selection_rates",
+                         "--junit", "j.xml"], tmp_path)
+    root = ET.fromstring(files["j.xml"])
+    assert root.get("failures") == "1" and root.find("testcase/failure") is not None

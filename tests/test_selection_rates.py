@@ -1,0 +1,118 @@
+"""selection_rates: verdicts on known allocators, validation by simulation (false-fail
+rate, coverage, sequential stopping), and the log path."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairaudit as fa
+from fairaudit.data import population_from_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "allocators"
+POP = ROOT / "examples" / "data" / "population.csv"
+
+# Two groups of 50; the allocator picks k_B ∈ {7, 11} (prob ½ each) from B and 20 − k_B
+# from A, members uniformly. True rates: B 9/50 = 0.18, A 11/50 = 0.22 → impact ratio of
+# B = 9/11 ≈ 0.818.
+N_A = N_B = 50
+TRUE_RATES = {"A": 11 / 50, "B": 9 / 50}
+TRUE_IR = 9 / 11
+
+
+def two_group_pop():
+    return population_from_frame(pd.DataFrame({"score": np.ones(N_A + N_B),
+                                               "group": ["A"] * N_A + ["B"] * N_B}))
+
+
+@fa.selector(k=20)
+def split_allocator(scores, k, rng, size=None):
+    B = size or 1
+    kb = np.where(rng.random(B) < 0.5, 7, 11)
+    # random order within each group; take the first k_B of B and 20 − k_B of A
+    a = np.argsort(rng.random((B, N_A)), axis=1)
+    b = N_A + np.argsort(rng.random((B, N_B)), axis=1)
+    out = np.empty((B, 20), dtype=np.int64)
+    for kv in (7, 11):
+        m = kb == kv
+        out[m] = np.concatenate([a[m, : 20 - kv], b[m, :kv]], axis=1)
+    return out if size else out[0]
+
+
+def run(threshold=0.8, seed=0, max_draws=4000, **kw):
+    return fa.audit(split_allocator, checks=["selection_rates"], data=two_group_pop(), seed=seed,
+                    params={"selection_rates": {"threshold": threshold, "max_draws": max_draws}}, **kw).checks[0]
+
+
+def test_examples_seed0_verdicts():
+    top = fa.audit(str(EX / "top_k.py"), checks=["selection_rates"], data=str(POP)).checks[0]
+    assert top.verdict == "fail"
+    lot = fa.audit(str(EX / "uniform_lottery.py"), checks=["selection_rates"], data=str(POP)).checks[0]
+    assert lot.verdict == "pass"   # uniform chances: every impact ratio is 1
+    assert lot.statistic.ci[0] >= 0.8
+
+
+def test_every_group_has_estimate_and_interval():
+    r = fa.audit(str(EX / "broome_lottery.py"), checks=["selection_rates"], data=str(POP)).checks[0]
+    groups = r.evidence["groups"]
+    assert len(groups) == 2 + 2 + 4    # sex, age_band, and their 4 intersections
+    for g in groups.values():
+        lo, hi = g["rate"]["ci"]
+        assert lo <= g["rate"]["estimate"] <= hi
+
+
+def test_false_fail_rate_at_most_alpha_and_coverage():
+    """True minimum impact ratio 0.818 ≥ 0.8: a `fail` would be wrong. Over 60 seeds the
+    wrong-fail rate must be ≤ α = 0.05 (binomial slack: ≤ 6 of 60 has prob. > 0.95 at
+    rate 0.05), and the simultaneous rate intervals must cover the true rates at ≥ 0.95
+    − slack."""
+    fails = covered = 0
+    reps = 60
+    for seed in range(reps):
+        res = run(0.8, seed=seed, max_draws=2048)
+        fails += res.verdict == "fail"
+        t = res.tables["groups"]
+        ok = all(r.rate_lo <= TRUE_RATES[r.category] <= r.rate_hi
+                 for r in t.itertuples() if r.attribute == "group")
+        covered += ok
+    assert fails <= 6
+    assert covered / reps >= 0.9
+
+
+def test_sequential_stops_early_on_clear_cases():
+    clear = run(0.95, seed=1, max_draws=20000)       # truth 0.818 ≪ 0.95
+    assert clear.verdict == "fail" and clear.draws < 20000
+    clear_pass = run(0.6, seed=1, max_draws=20000)   # truth 0.818 ≫ 0.6
+    assert clear_pass.verdict == "pass" and clear_pass.draws <= 2048
+
+
+def test_sequential_wrong_stops_rare():
+    """Threshold 0.83, just above the truth 0.818: the right verdict is fail or
+    inconclusive; `pass` would be a wrong stop. Anytime-valid intervals keep wrong
+    stops ≤ α even though the verdict is re-checked after every batch."""
+    wrong = sum(run(0.83, seed=s, max_draws=8192).verdict == "pass" for s in range(40))
+    assert wrong <= 4
+
+
+def test_log_audit_uses_counts():
+    r = fa.audit(str(ROOT / "examples" / "logs" / "selection_log.csv"), checks=["selection_rates"]).checks[0]
+    assert r.verdict in ("pass", "inconclusive", "fail")
+    t = r.tables["groups"]
+    assert "selected" in t.columns
+    assert (t["n"].iloc[:2].sum()) == 6000   # every logged row counted once per attribute
+    assert "clopper-pearson" in r.statistic.method
+
+
+def test_skipped_without_groups():
+    r = fa.audit(str(EX / "top_k.py"), checks=["selection_rates"]).checks[0]
+    assert r.verdict == "skipped" and "--data" in r.message
+
+
+def test_small_categories_flagged_not_dropped():
+    f = pd.DataFrame({"score": np.linspace(0.1, 1, 101), "g": ["big"] * 100 + ["tiny"]})
+    r = fa.audit(str(EX / "uniform_lottery.py"), checks=["selection_rates"],
+                 data=population_from_frame(f), k=10).checks[0]
+    t = r.tables["groups"]
+    assert "tiny" in set(t["category"]) and not t.loc[t["category"] == "tiny", "in_verdict"].item()
+    assert r.evidence["excluded_small_categories"] == ["tiny"]

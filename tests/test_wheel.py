@@ -1,0 +1,65 @@
+"""Build a wheel, install it into a fresh virtual environment and run `fairaudit check`
+from it — so a mistake in the directory mapping (checks/ → fairaudit.checks,
+report_templates/ → fairaudit.report_templates) cannot hide behind the editable install.
+
+The venv sees the outer environment's site-packages for the heavy dependencies
+(numpy, scipy, …) so the test needs no network; the wheel is installed with --no-deps
+into the venv itself, and the test asserts that the fairaudit it runs is the wheel's.
+"""
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_runs(tmp_path):
+    dist = tmp_path / "dist"
+    # An isolated build, as a user's `pip install .` would do it (fetches the build
+    # backend from the package index); without network, build in this environment.
+    build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
+                                str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheels = list(dist.glob("fairaudit-*.whl"))
+    assert len(wheels) == 1
+    import zipfile
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    assert "fairaudit/checks/selection_rates.py" in names
+    assert "fairaudit/report_templates/report.html.j2" in names
+    assert "fairaudit/report_templates/report.css" in names
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    py = env_dir / "bin" / "python"
+    # Install with the outer pip, targeting the venv's interpreter.
+    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
+                           "--no-index", "--force-reinstall", str(wheels[0])], capture_output=True, text=True)
+    assert inst.returncode == 0, inst.stderr[-2000:]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    where = subprocess.run([str(py), "-c", "import fairaudit, fairaudit.checks.selection_rates as m; "
+                            "print(fairaudit.__file__); print(m.__file__)"],
+                           capture_output=True, text=True, cwd=work, env=env)
+    assert where.returncode == 0, where.stderr
+    for line in where.stdout.split():
+        assert str(env_dir) in line, f"imported {line}, not the wheel installed in the venv"
+
+    exe = env_dir / "bin" / "fairaudit"
+    run = subprocess.run([str(exe), "check", str(ROOT / "examples" / "allocators" / "top_k.py"), "--checks",
+                          "selection_rates", "--data", str(ROOT / "examples" / "data" / "population.csv"),
+                          "--json", "r.json", "--html", "r.html"], capture_output=True, text=True, cwd=work, env=env)
+    assert run.returncode == 1, run.stdout + run.stderr     # top-k fails the four-fifths rule
+    d = json.loads((work / "r.json").read_text())
+    assert d["checks"][0]["verdict"] == "fail"
+    assert "<svg" in (work / "r.html").read_text()
