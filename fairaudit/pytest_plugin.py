@@ -1,0 +1,88 @@
+"""The fairaudit pytest plugin, loaded through the ``pytest11`` entry point when
+fairaudit is installed (disable with ``-p no:fairaudit``).
+
+Adds
+- the ``fairaudit`` fixture: an object with ``assert_fair(allocator, checks=..., data=..., **config)``
+  and ``audit(...)``, using the session's seed / draws / confidence unless overridden,
+  and keeping every result it produced (``.results``);
+- command-line options ``--fairaudit-seed N``, ``--fairaudit-draws N``,
+  ``--fairaudit-confidence X`` (defaults: the CLI's), and
+  ``--fairaudit-json DIR`` to write each audit's JSON result there (a CI artifact);
+- the ``fairaudit`` marker, so ``pytest -m fairaudit`` selects fairness tests (tests made
+  by :func:`fairaudit.testing.parametrize_with_checks` and tests using the fixture get it).
+
+Importing this module is cheap: fairaudit's engine is imported only when a test uses it.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("fairaudit", "fairness audits (fairaudit)")
+    group.addoption("--fairaudit-seed", type=int, default=None, help="seed of fairaudit audits (default 0)")
+    group.addoption("--fairaudit-draws", type=int, default=None, help="maximum draws per input for fairaudit audits")
+    group.addoption("--fairaudit-confidence", type=float, default=None, help="confidence of fairaudit audits (default 0.95)")
+    group.addoption("--fairaudit-json", default=None, metavar="DIR", help="write each fairaudit audit's JSON result into DIR")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fairaudit: a fairness audit (fairaudit)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if "fairaudit" in getattr(item, "fixturenames", ()) or (
+                callspec is not None and type(callspec.params.get("check")).__name__ == "_CheckCallable"):
+            item.add_marker("fairaudit")
+
+
+class FairauditFixture:
+    """What the ``fairaudit`` fixture returns."""
+
+    def __init__(self, defaults: dict, json_dir: str | None, test_name: str):
+        self.defaults = defaults
+        self.json_dir = json_dir
+        self.test_name = test_name
+        self.results: list = []
+
+    def _cfg(self, config: dict) -> dict:
+        return {**self.defaults, **config}
+
+    def _keep(self, result):
+        self.results.append(result)
+        if self.json_dir:
+            d = Path(self.json_dir)
+            d.mkdir(parents=True, exist_ok=True)
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.test_name)
+            (d / f"{stem}-{len(self.results)}.json").write_text(result.to_json(), encoding="utf-8")
+
+    def audit(self, allocator, checks=None, data=None, **config):
+        from .testing import audit_allocator
+        result = audit_allocator(allocator, checks=checks, data=data, **self._cfg(config))
+        self._keep(result)
+        return result
+
+    def assert_fair(self, allocator, checks=None, data=None, **config):
+        from .testing import FairnessAssertionError, assert_fair
+        try:
+            result = assert_fair(allocator, checks=checks, data=data, **self._cfg(config))
+        except FairnessAssertionError as e:
+            if e.result is not None:
+                self._keep(e.result)
+            raise
+        self._keep(result)
+        return result
+
+
+@pytest.fixture
+def fairaudit(request) -> FairauditFixture:
+    """Audit allocators inside a test: ``fairaudit.assert_fair(alloc, checks=[...], data=...)``."""
+    opt = request.config.getoption
+    defaults = {k: v for k, v in (("seed", opt("--fairaudit-seed")), ("draws", opt("--fairaudit-draws")),
+                                  ("confidence", opt("--fairaudit-confidence"))) if v is not None}
+    return FairauditFixture(defaults, opt("--fairaudit-json"), request.node.nodeid)

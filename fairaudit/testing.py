@@ -1,0 +1,194 @@
+"""fairaudit in your own test suite (the pytest plugin's public half).
+
+::
+
+    from fairaudit.testing import assert_fair, parametrize_with_checks
+
+    def test_my_lottery_is_broome_fair():
+        assert_fair(my_allocator, checks=["broome", "anonymity"], data="people.csv")
+
+    @parametrize_with_checks([my_allocator], checks=["broome", "selection_rates"], data="people.csv")
+    def test_fairness(allocator, check):          # one test per (allocator, check)
+        check(allocator)
+
+:func:`assert_fair` runs an audit (:func:`fairaudit.audit`) and raises ``AssertionError``
+when a check fails or errors (or is inconclusive, with ``fail_on="inconclusive"``); the
+message carries each offending check's verdict, message, statistic with its estimate,
+interval, tolerance and method, and the counterexample with its replay command.
+:func:`parametrize_with_checks` follows scikit-learn's decorator of the same name: it
+expands into one pytest test per allocator and check, with readable ids
+(``allocate-broome``); a check that does not apply to the allocator is reported as a
+pytest *skip* with its reason. The plugin (``fairaudit.pytest_plugin``, loaded through
+the ``pytest11`` entry point) adds the ``fairaudit`` fixture and command-line options
+``--fairaudit-seed``, ``--fairaudit-draws``, ``--fairaudit-confidence``.
+
+Defaults are the CLI's: seed 0, confidence 0.95, each check's default budget. Runs are
+deterministic: the same test gives the same verdict every time.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable, Sequence
+
+__all__ = ["assert_fair", "audit_allocator", "parametrize_with_checks", "format_failure", "FairnessAssertionError"]
+
+
+class FairnessAssertionError(AssertionError):
+    """Raised by :func:`assert_fair`; ``.result`` is the :class:`~fairaudit.result.AuditResult`."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+def _population(data, config):
+    """data: None, a path, a pandas DataFrame or a Population."""
+    if data is None:
+        return None
+    import pandas as pd
+    from .data import Population, population_from_frame
+    if isinstance(data, Population):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return population_from_frame(data, columns=config.columns, groups=config.groups, path="DataFrame")
+    return str(data)
+
+
+def audit_allocator(allocator, checks: Sequence[str] | None = None, data=None, **config):
+    """Run an audit and return the :class:`~fairaudit.result.AuditResult` (never raises on
+    a verdict). ``allocator``: a callable (optionally decorated with ``@fa.selector`` etc.),
+    an allocator file path, ``module:function``, or a decisions log path. ``config``:
+    :class:`~fairaudit.engine.AuditConfig` fields (``seed``, ``confidence``, ``draws``,
+    ``k``, ``groups``, ``params``, ...)."""
+    from .engine import AuditConfig, audit
+    cfg = AuditConfig(**config)
+    return audit(allocator, checks=list(checks) if checks else None, data=_population(data, cfg), config=cfg)
+
+
+def _fmt(x) -> str:
+    from .report import _fmt as f
+    return f(x)
+
+
+def format_failure(check: dict, confidence: float) -> str:
+    """The failure text of one check result (a dict as in the JSON)."""
+    lines = [f"fairaudit check '{check['id']}' ({check.get('title', '')}): verdict {check['verdict'].upper()}",
+             f"  {check.get('message', '')}"]
+    s = check.get("statistic")
+    if s:
+        ci = s.get("ci") or [None, None]
+        tol = s.get("tolerance")
+        side = "above" if s.get("violation", "above") == "above" else "below"
+        lines.append(f"  statistic {s['name']} = {_fmt(s.get('estimate'))}, interval [{_fmt(ci[0])}, {_fmt(ci[1])}] "
+                     f"at confidence {confidence:g}" + (f", tolerance {_fmt(tol)} (a value {side} it is a violation)"
+                                                         if tol is not None else "")
+                     + (f"; method: {s['method']}" if s.get("method") else ""))
+    lines.append(f"  draws: {check.get('draws', 0):,}")
+    ev = check.get("evidence") or {}
+    if ev.get("counterexample") is not None:
+        txt = json.dumps(ev["counterexample"], default=str)
+        lines.append("  counterexample: " + (txt if len(txt) <= 2000 else txt[:2000] + " …"))
+    if ev.get("replay_command"):
+        lines.append(f"  replay: {ev['replay_command']}")
+    if ev.get("replay"):
+        r = ev["replay"]
+        lines.append(f"  input that caused the error: draw {r.get('draw')} of stream {r.get('stream')!r}; "
+                     f"generator {r.get('generator')}")
+    return "\n".join(lines)
+
+
+def _bad_verdicts(fail_on: str) -> set[str]:
+    if fail_on not in ("fail", "inconclusive"):
+        raise ValueError(f"fail_on must be 'fail' or 'inconclusive', not {fail_on!r}")
+    return {"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
+
+
+def assert_fair(allocator, checks: Sequence[str] | None = None, data=None, *, fail_on: str = "fail",
+                require: bool = False, **config):
+    """Audit ``allocator`` with ``checks`` (default: all applicable) and raise
+    :class:`FairnessAssertionError` (an ``AssertionError``) when any check fails or errors
+    — or is inconclusive, with ``fail_on="inconclusive"``. With ``require=True`` a
+    requested check that was skipped (not applicable, e.g. no group columns) also fails
+    the assertion. Returns the :class:`~fairaudit.result.AuditResult` otherwise.
+
+    The message has one block per offending check: verdict, the check's own sentence,
+    the statistic's estimate, interval, tolerance and method, the number of draws, and
+    the counterexample with its replay command when the check found one."""
+    bad = _bad_verdicts(fail_on)
+    result = audit_allocator(allocator, checks=checks, data=data, fail_on=fail_on, **config)
+    d = result.to_dict()
+    conf = float(d["config"]["confidence"])
+    offending = [c for c in d["checks"] if c["verdict"] in bad or (require and c["verdict"] == "skipped")]
+    if offending:
+        who = d["target"].get("path") or d["target"].get("function") or "allocator"
+        head = (f"fairaudit: {len(offending)} of {len(d['checks'])} check(s) did not pass for {who} "
+                f"(seed {d['config']['seed']}, confidence {conf:g}):")
+        raise FairnessAssertionError("\n".join([head] + [format_failure(c, conf) for c in offending]), result)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# parametrize_with_checks (after sklearn.utils.estimator_checks.parametrize_with_checks)
+
+class _CheckCallable:
+    """``check(allocator)`` for one check id: runs :func:`assert_fair` on it; a skipped
+    check becomes ``pytest.skip`` with the reason."""
+
+    def __init__(self, check_id: str, data, fail_on: str, config: dict):
+        self.check_id = check_id
+        self.data = data
+        self.fail_on = fail_on
+        self.config = config
+        self.__name__ = f"check_{check_id}"
+
+    def __call__(self, allocator, **overrides):
+        cfg = {**self.config, **overrides}
+        result = assert_fair(allocator, checks=[self.check_id], data=self.data, fail_on=self.fail_on, **cfg)
+        c = result.checks[0]
+        if c.verdict == "skipped":
+            import pytest
+            pytest.skip(f"fairaudit check '{self.check_id}' does not apply: {c.message}")
+        return result
+
+    def __repr__(self):
+        return f"check_{self.check_id}"
+
+
+def _name(allocator) -> str:
+    if isinstance(allocator, str):
+        import os
+        return os.path.basename(allocator.split(":")[-1] if ":" in allocator and not allocator.endswith(".py")
+                                else allocator).removesuffix(".py")
+    return getattr(allocator, "__name__", type(allocator).__name__)
+
+
+def _check_ids(checks: Iterable[str] | None, allocators: Sequence) -> list[str]:
+    """The requested ids (validated), or every default check for the allocators' kinds."""
+    from .check import discover
+    registry = discover()
+    if checks:
+        ids = list(checks)
+        unknown = [i for i in ids if i not in registry]
+        if unknown:
+            raise ValueError(f"unknown fairaudit check(s): {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
+        return ids
+    return [cid for cid, cls in sorted(registry.items()) if cls.default]
+
+
+def parametrize_with_checks(allocators: Sequence[Any], checks: Iterable[str] | None = None, data=None, *,
+                            fail_on: str = "fail", **config) -> Callable:
+    """A pytest ``parametrize`` decorator giving one test per (allocator, check), like
+    scikit-learn's ``parametrize_with_checks``. The decorated test takes ``allocator``
+    and ``check`` and calls ``check(allocator)``; ids read ``<allocator>-<check id>``.
+    ``checks`` default to every default check (those that do not apply are skipped with
+    their reason). ``data`` and ``config`` are passed to :func:`assert_fair`."""
+    import pytest
+    _bad_verdicts(fail_on)
+    allocators = list(allocators)
+    ids_checks = _check_ids(checks, allocators)
+    params, ids = [], []
+    for a in allocators:
+        for cid in ids_checks:
+            params.append((a, _CheckCallable(cid, data, fail_on, dict(config))))
+            ids.append(f"{_name(a)}-{cid}")
+    return pytest.mark.parametrize("allocator, check", params, ids=ids)

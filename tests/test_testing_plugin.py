@@ -1,0 +1,145 @@
+"""The pytest plugin and fairaudit.testing, exercised on a throwaway project with pytester.
+
+The throwaway project has a population with two group columns and two allocators: a
+uniform lottery (every group's selection rate equal, so ``selection_rates`` passes) and
+deterministic top-k on scores that differ by group (one intersection is selected at
+about a quarter of the top rate, so ``selection_rates`` fails).
+"""
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+POPULATION = EXAMPLES / "data" / "population.csv"
+
+ALLOCATORS = '''
+import numpy as np
+import fairaudit as fa
+
+
+@fa.selector
+def fair_lottery(scores, k, rng):
+    return rng.choice(len(scores), size=k, replace=False)
+
+
+@fa.selector
+def top_k(scores, k, rng):
+    return np.argsort(-np.asarray(scores), kind="stable")[:k]
+'''
+
+
+@pytest.fixture
+def project(pytester):
+    pytester.makepyfile(my_allocators=ALLOCATORS)
+    (pytester.path / "people.csv").write_text(POPULATION.read_text())
+    pytester.syspathinsert()
+    return pytester
+
+
+def test_entry_point_registers_the_plugin():
+    eps = [e for e in metadata.entry_points(group="pytest11") if e.value == "fairaudit.pytest_plugin"]
+    assert eps, "fairaudit.pytest_plugin is not registered under the pytest11 entry point (reinstall: pip install -e .)"
+
+
+def test_assert_fair_passes_for_fair_and_fails_for_unfair_allocator(project):
+    project.makepyfile(test_alloc='''
+        from fairaudit.testing import assert_fair
+        from my_allocators import fair_lottery, top_k
+
+        def test_fair():
+            result = assert_fair(fair_lottery, checks=["selection_rates"], data="people.csv")
+            assert result.checks[0].verdict == "pass"
+
+        def test_unfair():
+            assert_fair(top_k, checks=["selection_rates"], data="people.csv")
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider")
+    res.assert_outcomes(passed=1, failed=1)
+    out = res.stdout.str()
+    # the failure message carries verdict, statistic with estimate and interval, and the check's sentence
+    assert "verdict FAIL" in out
+    assert "statistic min_impact_ratio = 0.277, interval [0.000, 0.768] at confidence 0.95, tolerance 0.800" in out
+    assert "Adverse impact: sex × age_band = F × 40_plus" in out
+    assert "FairnessAssertionError" in out
+
+
+def test_fixture_uses_command_line_options_and_writes_json(project, tmp_path):
+    project.makepyfile(test_fix='''
+        from my_allocators import fair_lottery
+
+        def test_fixture(fairaudit):
+            r = fairaudit.assert_fair(fair_lottery, checks=["selection_rates"], data="people.csv")
+            assert r.config["seed"] == 7
+            assert fairaudit.results == [r]
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider", "--fairaudit-seed", "7", "--fairaudit-json", str(tmp_path / "out"),
+                            "-m", "fairaudit")
+    res.assert_outcomes(passed=1)
+    files = sorted((tmp_path / "out").glob("*.json"))
+    assert len(files) == 1 and '"seed": 7' in files[0].read_text()
+
+
+def test_fixture_failure_has_the_verdict(project):
+    project.makepyfile(test_fix_fail='''
+        from my_allocators import top_k
+
+        def test_unfair(fairaudit):
+            fairaudit.assert_fair(top_k, checks=["selection_rates"], data="people.csv")
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider")
+    res.assert_outcomes(failed=1)
+    assert "check 'selection_rates' (Selection rates and impact ratios): verdict FAIL" in res.stdout.str()
+
+
+def test_parametrize_with_checks_expands_one_test_per_check(project):
+    project.makepyfile(test_param='''
+        from fairaudit.testing import parametrize_with_checks
+        from my_allocators import fair_lottery, top_k
+
+        @parametrize_with_checks([fair_lottery, top_k], checks=["selection_rates"], data="people.csv")
+        def test_fairness(allocator, check):
+            check(allocator)
+
+        @parametrize_with_checks([fair_lottery], checks=["selection_rates"])   # no data: not applicable
+        def test_without_data(allocator, check):
+            check(allocator)
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider", "-v", "-rs")
+    res.assert_outcomes(passed=1, failed=1, skipped=1)
+    out = res.stdout.str()
+    assert "test_fairness[fair_lottery-selection_rates] PASSED" in out
+    assert "test_fairness[top_k-selection_rates] FAILED" in out
+    assert "no population data with groups" in out          # the skip reason is shown, not swallowed
+    # the marker selects them
+    res = project.runpytest("-p", "no:cacheprovider", "-m", "not fairaudit")
+    res.assert_outcomes(deselected=3)
+
+
+def test_unknown_check_is_a_clear_error():
+    from fairaudit.testing import parametrize_with_checks
+    with pytest.raises(ValueError, match="unknown fairaudit check"):
+        parametrize_with_checks([lambda scores, k, rng: None], checks=["no_such_check"])
+
+
+def test_inconclusive_fails_only_when_asked(tmp_path):
+    """A lottery audited with too few draws to decide is inconclusive: passes by default,
+    fails with fail_on="inconclusive" and says so."""
+    import numpy as np
+    import fairaudit as fa
+    from fairaudit.testing import FairnessAssertionError, assert_fair
+
+    @fa.selector
+    def lottery(scores, k, rng):
+        return rng.choice(len(scores), size=k, replace=False)
+
+    r = assert_fair(lottery, checks=["selection_rates"], data=str(POPULATION), draws=20)
+    assert r.checks[0].verdict == "inconclusive"
+    with pytest.raises(FairnessAssertionError, match="verdict INCONCLUSIVE") as e:
+        assert_fair(lottery, checks=["selection_rates"], data=str(POPULATION), draws=20, fail_on="inconclusive")
+    assert e.value.result.checks[0].verdict == "inconclusive"
+    assert np.isfinite(e.value.result.checks[0].statistic.estimate)
