@@ -57,7 +57,7 @@ def _draw_interval_bars(plt, spec):
     if spec.get("reference") is not None:
         ax.axvline(spec["reference"], color="#cc3311", ls="--", lw=1, label=spec.get("reference_label"))
         if spec.get("reference_label"):
-            ax.legend(loc="lower right", frameon=False)
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, fontsize=8)
     if spec.get("xlim"):
         ax.set_xlim(*spec["xlim"])
     ax.set_xlabel(spec.get("xlabel", ""))

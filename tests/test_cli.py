@@ -149,3 +149,30 @@ def test_junit_output(tmp_path):
                          "--junit", "j.xml"], tmp_path)
     root = ET.fromstring(files["j.xml"])
     assert root.get("failures") == "1" and root.find("testcase/failure") is not None
+
+
+def test_third_party_checks_from_entry_points(monkeypatch):
+    """A check registered under the `fairaudit.checks` entry-point group is discovered;
+    a broken entry point is skipped, not fatal."""
+    from importlib import metadata
+
+    from fairaudit import check as check_mod
+
+    class Ep:
+        def __init__(self, obj):
+            self.obj = obj
+
+        def load(self):
+            if isinstance(self.obj, Exception):
+                raise self.obj
+            return self.obj
+
+    class MyCheck(check_mod.Check):
+        id = "my_third_party_check"
+        title = "Mine"
+
+    monkeypatch.setattr(metadata, "entry_points",
+                        lambda group=None: [Ep(MyCheck), Ep(ImportError("broken plugin"))])
+    found = check_mod.discover()
+    assert found["my_third_party_check"] is MyCheck
+    assert "selection_rates" in found
