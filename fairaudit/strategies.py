@@ -1,0 +1,136 @@
+"""Hypothesis strategies for fairaudit's inputs and perturbations (public API).
+
+Use them in your own property tests, as fairaudit's checks do::
+
+    from hypothesis import given
+    from fairaudit.strategies import selection_instances, permutations_for
+
+    @given(selection_instances(max_n=6))
+    def test_my_allocator(inst): ...
+
+Every strategy shrinks toward *small* and *tied* inputs: few individuals, k = 1, all
+claims equal to the first value of ``values``, the first group value for everyone,
+the identity permutation. A counterexample that Hypothesis shrinks is therefore a
+handful of individuals with as many ties as the violation allows.
+
+Several engineers export strategies from this module; each function is small,
+self-contained and documented. (Anonymity strategies: :func:`claims`,
+:func:`selection_instances`, :func:`ranking_instances`, :func:`permutations_for`,
+:func:`relabellings`.)
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from hypothesis import strategies as st
+
+from .targets import Instance
+
+#: Default claim values: a small set so that ties are common; shrinking goes to the first.
+CLAIM_VALUES: tuple[float, ...] = (0.5, 0.2, 0.8, 1.0)
+#: Default prediction rows (m = 2 labels, label m the best) for ranking instances.
+PREDICTION_ROWS_2: tuple[tuple[float, ...], ...] = ((0.5, 0.5), (0.8, 0.2), (0.2, 0.8), (0.0, 1.0))
+
+
+def claims(n: int, values: Sequence[float] = CLAIM_VALUES) -> st.SearchStrategy[np.ndarray]:
+    """Claim vectors of length ``n`` drawn from ``values`` (shrinks to all equal ``values[0]``)."""
+    return st.lists(st.sampled_from(list(values)), min_size=n, max_size=n).map(
+        lambda v: np.asarray(v, dtype=float))
+
+
+def _frame(columns: dict[str, list]):
+    import pandas as pd
+    return pd.DataFrame(columns)
+
+
+@st.composite
+def selection_instances(draw, min_n: int = 2, max_n: int = 8, k: int | None = None,
+                        values: Sequence[float] = CLAIM_VALUES,
+                        group_values: dict[str, Sequence[str]] | None = None,
+                        feature_values: dict[str, Sequence[float]] | None = None,
+                        label: str = "hypothesis selection instance") -> Instance:
+    """Selection instances: ``n`` in ``[min_n, max_n]`` (raised to ``k + 1`` when ``k``
+    is fixed), claims from ``values``, ``k`` in ``[1, n − 1]`` unless fixed.
+
+    ``group_values`` ({column: categories}) adds a ``groups`` DataFrame, each row's value
+    drawn from the column's categories (shrinks to the first); ``feature_values`` likewise
+    adds numeric ``features``."""
+    lo = max(min_n, (k + 1) if k else 2)
+    hi = max(max_n, lo)
+    n = draw(st.integers(lo, hi))
+    c = draw(claims(n, values))
+    kk = k if k else draw(st.integers(1, n - 1))
+    groups = features = None
+    if group_values:
+        groups = _frame({col: draw(st.lists(st.sampled_from(list(vals)), min_size=n, max_size=n))
+                         for col, vals in group_values.items()})
+    if feature_values:
+        features = _frame({col: draw(st.lists(st.sampled_from(list(vals)), min_size=n, max_size=n))
+                           for col, vals in feature_values.items()})
+    return Instance(label, scores=c, k=int(kk), groups=groups, features=features)
+
+
+@st.composite
+def ranking_instances(draw, min_n: int = 2, max_n: int = 6,
+                      rows: Sequence[Sequence[float]] = PREDICTION_ROWS_2,
+                      group_values: dict[str, Sequence[str]] | None = None,
+                      feature_values: dict[str, Sequence[float]] | None = None,
+                      label: str = "hypothesis ranking instance") -> Instance:
+    """Ranking instances: ``n`` in ``[min_n, max_n]`` prediction rows drawn from ``rows``
+    (each a distribution over m labels, label m the best; shrinks to all rows equal to
+    ``rows[0]``). ``scores`` is set to the expected label scaled to [0, 1], for rankers
+    that take scores. Groups and features as in :func:`selection_instances`."""
+    n = draw(st.integers(max(2, min_n), max(max_n, min_n, 2)))
+    idx = draw(st.lists(st.integers(0, len(rows) - 1), min_size=n, max_size=n))
+    P = np.asarray([rows[i] for i in idx], dtype=float)
+    m = P.shape[1]
+    scores = P @ np.arange(m) / max(m - 1, 1)
+    groups = features = None
+    if group_values:
+        groups = _frame({col: draw(st.lists(st.sampled_from(list(vals)), min_size=n, max_size=n))
+                         for col, vals in group_values.items()})
+    if feature_values:
+        features = _frame({col: draw(st.lists(st.sampled_from(list(vals)), min_size=n, max_size=n))
+                           for col, vals in feature_values.items()})
+    return Instance(label, scores=scores, predictions=P, groups=groups, features=features)
+
+
+def permutations_for(n: int) -> st.SearchStrategy[list[int]]:
+    """Permutations of ``range(n)`` (``perm[j]`` = the old index placed at position j);
+    shrinks toward the identity."""
+    return st.permutations(list(range(n)))
+
+
+@st.composite
+def relabellings(draw, instances: st.SearchStrategy[Instance], swap: bool = False) -> dict:
+    """An instance with a relabelling to compare it against, as a dict:
+
+    * ``{"relation": "permute", "instance": x, "perm": p}`` — list the individuals in the
+      order ``p`` (anonymity: outcomes must follow the individuals);
+    * with ``swap=True`` also ``{"relation": "swap", "instance": x, "pair": (i, j)}`` —
+      individuals ``i`` and ``j`` are given equal claims (and equal predictions and
+      features) and only their group rows are exchanged (the counterfactual of
+      black-box fairness testers: each one's chances must not change).
+    """
+    inst = draw(instances)
+    n = inst.n
+    relation = draw(st.sampled_from(["permute", "swap"])) if swap and inst.groups is not None else "permute"
+    if relation == "permute":
+        return {"relation": "permute", "instance": inst, "perm": draw(permutations_for(n))}
+    i = draw(st.integers(0, n - 2))
+    j = draw(st.integers(i + 1, n - 1))
+    ch = {}
+    if inst.scores is not None:
+        s = np.array(inst.scores, dtype=float)
+        s[j] = s[i]
+        ch["scores"] = s
+    if inst.predictions is not None:
+        P = np.array(inst.predictions, dtype=float)
+        P[j] = P[i]
+        ch["predictions"] = P
+    if inst.features is not None:
+        f = inst.features.copy()
+        f.iloc[j] = f.iloc[i]
+        ch["features"] = f
+    return {"relation": "swap", "instance": inst.replace(**ch), "pair": (int(i), int(j))}
