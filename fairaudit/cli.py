@@ -160,8 +160,14 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         sys.exit(2)
     progress.clear()
     d = result.to_dict()
+    for c in d["checks"]:
+        rc = (c.get("evidence") or {}).get("replay_command")
+        if isinstance(rc, str) and "RESULT.json" in rc:
+            c["evidence"]["replay_command"] = rc.replace("RESULT.json", shlex.quote(json_path) if json_path else
+                                                         "RESULT.json  (rerun with --json RESULT.json)")
     if json_path:
-        Path(json_path).write_text(result.to_json(), encoding="utf-8")
+        from .result import dumps
+        Path(json_path).write_text(dumps(d), encoding="utf-8")
     if html_path:
         write_html(d, html_path)
     if junit_path:
@@ -250,6 +256,30 @@ def compare(baseline, current, tolerances, html_path, json_path, fail_on):
         Path(json_path).write_text(dumps(cmp.to_dict()), encoding="utf-8")
         click.echo(f"result: {json_path}")
     sys.exit(cmp.exit_code)
+
+
+@main.command()
+@click.argument("result_json", type=click.Path(exists=True, dir_okay=False))
+@click.argument("check_id")
+def replay(result_json, check_id):
+    """Replay the allocator call that gave CHECK_ID an error verdict in RESULT_JSON."""
+    import traceback
+
+    from .replay import replay as do_replay
+    try:
+        out, problem = do_replay(result_json, check_id)
+    except FairauditError as e:
+        click.echo(f"fairaudit: error: {e}", err=True)
+        sys.exit(2)
+    except Exception:
+        click.echo("The allocator raised (as in the audit):", err=True)
+        click.echo(traceback.format_exc(), err=True)
+        sys.exit(1)
+    click.echo(f"outcome: {out!r}")
+    if problem:
+        click.echo(f"invalid outcome: {problem}", err=True)
+        sys.exit(1)
+    click.echo("The outcome is valid now.")
 
 
 @main.command(name="checks")

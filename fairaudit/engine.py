@@ -131,7 +131,10 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     if isinstance(exc, AllocatorError):
         msg = f"{exc} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
-                              "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, {exc.draw})"}
+                              "generator_index": exc.generator_index, "size": exc.size,
+                              "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
+                                           f"{exc.generator_index})"}
+        evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
     elif isinstance(exc, FairauditError):
         msg = str(exc)
     else:

@@ -39,7 +39,8 @@ class AllocatorError(FairauditError):
     """
 
     def __init__(self, problem: str, *, input_label: str = "", draw: int | None = None,
-                 stream: str = "", inputs: dict[str, Any] | None = None):
+                 stream: str = "", inputs: dict[str, Any] | None = None, generator_index: int | None = None,
+                 size: int | None = None):
         where = f" on input '{input_label}'" if input_label else ""
         at = f" (draw {draw}" + (f" of stream '{stream}')" if stream else ")") if draw is not None else ""
         super().__init__(f"{problem}{where}{at}")
@@ -48,6 +49,10 @@ class AllocatorError(FairauditError):
         self.draw = draw
         self.stream = stream
         self.inputs = inputs or {}
+        # The call's generator is draw_generator(seed, stream, generator_index); a
+        # vectorised call (size given) is seeded per chunk, not per draw.
+        self.generator_index = draw if generator_index is None else generator_index
+        self.size = size
 
 
 class AllocatorTimeout(AllocatorError):

@@ -101,19 +101,19 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
     k = target.effective_k(inst)
     alarm = _Alarm(timeout)
 
-    def call(rng, j, size=None):
-        return alarm.call(
-            target.func, target.call_kwargs(inst, rng, size),
-            on_timeout=lambda dt: AllocatorTimeout(
-                f"allocator call exceeded the {timeout:g} s per-call timeout", input_label=inst.label, draw=j,
-                stream=stream, inputs=inst.to_jsonable()),
-            on_error=lambda e: AllocatorError(
-                f"allocator raised {type(e).__name__}: {e}", input_label=inst.label, draw=j, stream=stream,
-                inputs=inst.to_jsonable()))
+    def where(j, g, size):
+        return dict(input_label=inst.label, draw=j, stream=stream, inputs=inst.to_jsonable(),
+                    generator_index=g, size=size)
 
-    def bad(msg, j):
-        return AllocatorError(f"allocator {msg}", input_label=inst.label, draw=j, stream=stream,
-                              inputs=inst.to_jsonable())
+    def call(g, j, size=None):
+        return alarm.call(
+            target.func, target.call_kwargs(inst, draw_generator(seed, stream, g), size),
+            on_timeout=lambda dt: AllocatorTimeout(
+                f"allocator call exceeded the {timeout:g} s per-call timeout", **where(j, g, size)),
+            on_error=lambda e: AllocatorError(f"allocator raised {type(e).__name__}: {e}", **where(j, g, size)))
+
+    def bad(msg, j, g=None, size=None):
+        return AllocatorError(f"allocator {msg}", **where(j, j if g is None else g, size))
 
     with alarm:
         if target.vectorized:
@@ -122,15 +122,15 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
             for c in range(c0, c1 + 1):
                 a, b = c * chunk, min((c + 1) * chunk, stop)
                 size = b - a
-                out = call(draw_generator(seed, stream, c), a, size=size)
+                out = call(c, a, size=size)
                 calls += 1
                 try:
                     arr = validate_outcomes(target.kind, out, inst, size, k)
                 except ValueError as e:
-                    raise bad(f"(vectorised, size={size}) {e}", a) from None
+                    raise bad(f"(vectorised, size={size}) {e}", a, c, size) from None
                 parts.append(arr[max(start - a, 0):])
             return np.concatenate(parts, axis=0), calls
-        outs = [call(draw_generator(seed, stream, j), j) for j in range(start, stop)]
+        outs = [call(j, j) for j in range(start, stop)]
         try:
             return validate_outcomes(target.kind, outs, inst, len(outs), k), len(outs)
         except ValueError:
