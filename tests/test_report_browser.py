@@ -1,0 +1,206 @@
+"""The HTML report in a real browser: Debian's headless Chromium, driven by its own
+``--dump-dom`` / ``--screenshot`` / ``--log-net-log`` switches (no extra Python packages).
+
+Asserts, on the example report (``examples/allocators/top_k.py`` on
+``examples/data/population.csv``, a failing audit with figures and tables):
+- it renders: the DOM has the summary table and inline SVG figures;
+- no console message at all (the report has no script, so any message is an error);
+- no network request from the page (Chromium's net log lists every URL request; the
+  page's have a ``file://`` initiator, the browser's own background traffic has none) —
+  with a positive control proving the detector sees an external image and stylesheet;
+- nothing external is referenced in the HTML (src/href/url()/@import);
+- hostile strings — a group named ``<script>…</script>`` or ``" onload="…``, an allocator
+  file named ``<svg onload=…>`` — are shown as text and never executed;
+- the summary table is above the fold of a 1280×800 window;
+- a screenshot PNG is saved as a test artifact in ``build/test-artifacts/``.
+
+Chromium resolves every host name to nothing (``--host-resolver-rules``), so neither the
+page nor the browser's background services can reach the network. Without Chromium
+(``apt-get install chromium``; ``.ci/run`` tries) the tests are skipped with that reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+ARTIFACTS = Path(os.environ.get("FAIRAUDIT_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+
+
+def _find_chromium() -> str | None:
+    for c in (os.environ.get("FAIRAUDIT_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+              "/usr/bin/chromium"):
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+CHROMIUM = _find_chromium()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium), so the HTML report was "
+                             "NOT tested in a real browser")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-extensions", "--disable-default-apps", "--disable-breakpad", "--no-pings",
+         "--disable-domain-reliability", "--hide-scrollbars",
+         "--host-resolver-rules=MAP * ~NOTFOUND", "--enable-logging=stderr", "--v=0"]
+HOSTILE_SCRIPT = "<script>document.title='PWNED1';console.error('xss1')</script>"
+HOSTILE_ATTR = "\" onload=\"document.title='PWNED2'\" x=\""
+HOSTILE_FILE = "evil<svg onload=document.title='PWNED3'>.py"
+
+
+def chromium(tmp: Path, url: str, *args: str, window=(1280, 800)) -> tuple[str, str, Path]:
+    """Run headless Chromium on ``url``; return (stdout, stderr, net-log path)."""
+    profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
+    profile.mkdir()
+    netlog = profile.with_suffix(".netlog.json")
+    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--log-net-log={netlog}",
+           f"--window-size={window[0]},{window[1]}", *args, url]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, f"chromium exited {p.returncode}: {p.stderr[-2000:]}"
+    return p.stdout, p.stderr, netlog
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+def page_requests(netlog: Path) -> list[str]:
+    """URLs of requests the page made (initiator is an origin — ``null`` for file://),
+    leaving out Chromium's own background requests (initiator "not an origin")."""
+    text = netlog.read_text(encoding="utf-8", errors="replace")
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:  # a log cut short: close the events list
+        d = json.loads(text.rstrip().rstrip(",") + "]}")
+    types = {v: k for k, v in d["constants"]["logEventTypes"].items()}
+    out = []
+    for e in d["events"]:
+        p = e.get("params") or {}
+        if types.get(e["type"]) == "URL_REQUEST_START_JOB" and "url" in p and p.get("initiator") != "not an origin":
+            out.append(p["url"])
+    return out
+
+
+EXTERNAL = re.compile(r"""(?:\s(?:src|href|xlink:href|srcset|poster|data|action|background)\s*=\s*["']?\s*(?!data:|#)[a-z][a-z0-9+.-]*:)"""
+                      r"""|url\(\s*["']?\s*(?!data:|#)[a-z][a-z0-9+.-]*:|@import""", re.I)
+
+
+def external_references(html: str) -> list[str]:
+    return [m.group(0) for m in EXTERNAL.finditer(html)]
+
+
+def _audit(tmp: Path, allocator: Path, data: Path, name: str) -> Path:
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    html = tmp / f"{name}.html"
+    res = CliRunner().invoke(main, ["check", str(allocator), "--data", str(data), "--html", str(html),
+                                    "--checks", "selection_rates"])
+    assert res.exit_code in (0, 1), res.output
+    return html
+
+
+@pytest.fixture(scope="module")
+def example_report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("report")
+    return _audit(tmp, EXAMPLES / "allocators" / "top_k.py", EXAMPLES / "data" / "population.csv", "example")
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("hostile")
+    data = (EXAMPLES / "data" / "population.csv").read_text()
+    lines = data.splitlines()
+    head, rows = lines[0], lines[1:]
+    cols = head.split(",")
+    si = cols.index("sex")
+    out = [head]
+    for r in rows:
+        f = r.split(",")
+        f[si] = '"' + (HOSTILE_SCRIPT if f[si] == "F" else HOSTILE_ATTR).replace('"', '""') + '"'
+        out.append(",".join(f))
+    (tmp / "people.csv").write_text("\n".join(out) + "\n")
+    alloc = tmp / HOSTILE_FILE
+    alloc.write_text((EXAMPLES / "allocators" / "uniform_lottery.py").read_text())
+    return _audit(tmp, alloc, tmp / "people.csv", "hostile")
+
+
+def test_detector_sees_page_requests_and_console_errors(tmp_path):
+    """Positive control: the same harness does see an external image, stylesheet and a
+    console error (resolution fails locally; nothing leaves the machine)."""
+    page = tmp_path / "ext.html"
+    page.write_text('<html><body><img src="http://fairaudit-test.invalid/x.png">'
+                    '<link rel="stylesheet" href="https://fairaudit-test.invalid/a.css">'
+                    '<script>console.error("control")</script></body></html>')
+    _, err, netlog = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    reqs = page_requests(netlog)
+    assert any("fairaudit-test.invalid/x.png" in u for u in reqs), reqs
+    assert any("fairaudit-test.invalid/a.css" in u for u in reqs), reqs
+    assert any("control" in m for m in console_messages(err))
+    assert len(external_references(page.read_text())) == 2
+
+
+def test_example_report_renders_offline_without_errors(example_report, tmp_path):
+    html = example_report.read_text(encoding="utf-8")
+    assert external_references(html) == []
+    assert "<script" not in html.lower()
+    dom, err, netlog = chromium(tmp_path, example_report.as_uri(), "--dump-dom")
+    assert '<table class="summary">' in dom
+    assert dom.count("<svg") >= 2, "the figures (inline SVG) are missing from the rendered page"
+    assert "min_impact_ratio" in dom and "FAIL" in dom.upper()
+    assert console_messages(err) == []
+    assert page_requests(netlog) == []
+
+
+def test_summary_table_is_above_the_fold(example_report, tmp_path):
+    """Measured in the browser: an instrumented copy records the summary table's box."""
+    probe = ("<script>var t=document.querySelector('table.summary').getBoundingClientRect();"
+             "document.body.setAttribute('data-top',t.top);"
+             "var r=document.querySelector('table.summary tbody tr').getBoundingClientRect();"
+             "document.body.setAttribute('data-first-row-bottom',r.bottom);"
+             "document.body.setAttribute('data-vh',window.innerHeight);</script>")
+    copy = tmp_path / "probe.html"
+    copy.write_text(example_report.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom, _, _ = chromium(tmp_path, copy.as_uri(), "--dump-dom", window=(1280, 800))
+    attrs = dict(re.findall(r'data-(top|first-row-bottom|vh)="([0-9.]+)"', dom))
+    assert attrs, "the probe did not run"
+    vh = float(attrs["vh"])
+    assert float(attrs["top"]) < vh and float(attrs["first-row-bottom"]) <= vh, attrs
+
+
+def test_hostile_strings_are_text_not_code(hostile_report, tmp_path):
+    html = hostile_report.read_text(encoding="utf-8")
+    assert HOSTILE_SCRIPT not in html and "&lt;script&gt;document.title=" in html
+    # no tag carries an event handler: the payloads stay inside text content or escaped attributes
+    assert re.findall(r"<[a-zA-Z][^>]*\son[a-z]+\s*=", html) == []
+    dom, err, netlog = chromium(tmp_path, hostile_report.as_uri(), "--dump-dom")
+    title = re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+    assert title.startswith("fairaudit report") and not re.fullmatch(r"\s*PWNED\d\s*", title), \
+        f"a payload ran: title is {title!r}"
+    assert "<script" not in dom.lower()
+    assert "&lt;script&gt;document.title='PWNED1'" in dom     # shown as text
+    assert console_messages(err) == []
+    assert page_requests(netlog) == []
+
+
+def test_screenshot_artifact(example_report, tmp_path):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "example-report.png"
+    if shot.exists():
+        shot.unlink()
+    chromium(tmp_path, example_report.as_uri(), f"--screenshot={shot}", window=(1280, 1600))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image as mpimg
+    img = mpimg.imread(shot)
+    assert img.shape[0] == 1600 and img.shape[1] == 1280
+    assert img[..., :3].std() > 0.05, "the screenshot is blank"
+    shutil.copy(example_report, ARTIFACTS / "example-report.html")
+    print(f"screenshot of the example report: {shot}")
