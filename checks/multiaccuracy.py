@@ -1,0 +1,629 @@
+"""``multiaccuracy``: does a ranking inherit its predictor's multigroup guarantee?
+(seed 002, Devic et al. §4: Def 15, Theorem 16, Props 19, 21, 22; SPEC §5)
+
+Inputs: a pool of individuals (``--data``, or the rows of a ranking log) with
+predictions ``f(x)`` (``p_*`` columns, an n×m label distribution, the last column the
+best label; or one ``p_*`` column / a score in [0, 1] for binary labels), observed
+labels ``y`` and group columns; a ranker (or the logged rankings).
+
+Decisions taken here (SPEC and seed are silent on them; each is tested)
+------------------------------------------------------------------------
+* **D is the pool.** Individuals are drawn uniformly, with replacement, from the pool
+  (as Theorem 16's i.i.d. setting requires); the unknown ground truth ``f*(x)`` is
+  the distribution of x's label, of which the data hold one draw per row. So
+  ``α_{S,ℓ} = mean_{x∈S} (f(x)_ℓ − f*(x)_ℓ)``: the first term is known exactly, the
+  second is estimated by the label frequency ``p̂(ℓ|S)``. Its interval is a
+  Clopper–Pearson interval for that frequency (exact when the members of S share one
+  ``f*``; conservative otherwise, since a Poisson-binomial count is less spread than
+  the binomial one — Hoeffding 1956), simultaneous (Bonferroni) over every
+  (set, label) of C (for binary labels one interval per set serves both labels).
+* **Â(S, p) averages over the index** of the individual: ``Pr[σ_I = p | x_I ∈ S]``
+  with I uniform. It equals the paper's ``Pr[σ_1 = p | x_1 ∈ S]`` for anonymous
+  rankers, and uses every member of S in every episode. Since exactly one person
+  holds position p, ``Â(S,p) = q_{S,p} / (n·w_S)`` with ``q_{S,p} = Pr[the person at
+  p belongs to S]`` (a Bernoulli proportion per episode, Clopper–Pearson) and
+  ``w_S = |S|/|pool|`` known exactly.
+* **The verdict is on the share gap** ``Δ(S,p) = n·w_S·(Â(S,p) − A*(S,p))`` — the
+  change in the chance that position p goes to a member of S, against the UA ranking
+  of the ground truth. It is Prop 19's unit (its gap ``½ − 2^{−n}`` at the top is
+  exactly this), lies in [−1, 1] whatever n is, and one tolerance fits every n.
+  Sets below ``min_size`` rows are shown and flagged but do not decide the verdict.
+* **The reference's uncertainty is propagated.** ``A*(S,p) = Σ_ℓ a_{S,ℓ}·G_ℓ(p; π)``
+  (individual interpolation, :func:`fairaudit.ua.ua_position_given_label`) with
+  ``a_S`` the label distribution in S and ``π`` the whole pool's (the set "everyone",
+  which C always contains). Its interval is the range of that expression over the
+  simultaneous box of label frequencies (intersected with the simplex; exact linear
+  programme in ``a_S``, a grid of ``π`` values in the box — G is smooth in π and the
+  box is small). Half of α goes to this family, half to the ranker's positions; all
+  gap intervals then hold simultaneously at the audit's confidence.
+* **Diagnosis.** ``Δ = ranker term + predictor term`` with ``A_f(S,p)``, the UA ranking
+  of the *predictions* (computable exactly, by the same interpolation): the ranker
+  term ``n·w_S·(Â − A_f)`` says whether the ranker carries the predictions through as
+  UA would (no label noise in it, only Monte-Carlo error); the predictor term
+  ``n·w_S·(A_f − A*)`` is what Theorem 16 bounds by ``n·m·α``. The report separates
+  "the predictor is not multiaccurate" (an ``|α̂_{S,ℓ}|`` certified above
+  ``alpha_tolerance``) from "the ranker does not carry the predictor's accuracy
+  through" (a ranker term certified above half the tolerance, or a conditional gap
+  certified above Theorem 16's bound).
+* **Theorem 16's bound**, from its proof: per set,
+  ``B(S) = m·α_S + (n−1)·m·α_X`` (group term plus Lemma 12's term for the whole
+  population X), and the global ``n·m·α``; computed from the upper ends of the α̂
+  intervals over non-tiny sets, and marked vacuous when ≥ 1.
+* **Exposure** (DCG weights ``1/log2(1+p)``, p = 1 top) of a member of S under the
+  ranker, under UA of the predictions and under UA of the ground truth; its interval
+  is the range over the simultaneous box of position probabilities (∑ = 1).
+* **Multicalibration** (optional): cells (S, ℓ, bin of ``f_ℓ`` of width λ); error
+  ``mean f_ℓ − p̂(ℓ)`` with Clopper–Pearson intervals simultaneous over the cells;
+  cells with fewer than ``min_cell`` rows flagged sparse. Reported, not judged.
+* **Logs.** A ranking log (``decision_id``, ``position``, ``p_*``, ``label``, groups)
+  gives the same figures: each decision is an episode, all logged rows form the pool;
+  episodes must all rank the same number of people (the most common size is used and
+  the others are reported). ``w_S`` is then the share of rows, so the intervals treat
+  it as known (an approximation the report states).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.check import Check, Param
+from fairaudit.errors import DataError
+from fairaudit.groupsets import ALL_NAME, collection
+from fairaudit.result import Statistic
+from fairaudit.stats import per_member_confidence, proportion_ci
+from fairaudit.targets import Instance
+from fairaudit.ua import ua_position_given_label
+
+# ---------------------------------------------------------------------------
+# Pure functions (tested directly)
+# ---------------------------------------------------------------------------
+
+
+def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col: str | None,
+                           score_col: str | None = None, where: str = "data"):
+    """(P (N, m) float rows summing to 1, y (N,) ints in 0..m−1, label names).
+
+    ``p_<label>`` columns give the label order (sorted numerically when every suffix is
+    a number, else in file order; the last is the best label). One ``p_*`` column, or
+    no ``p_*`` column but a score in [0, 1], means binary labels: ``P = [1−p, p]``."""
+    if label_col is None:
+        raise DataError(f"{where}: needs a 'label' column (the observed outcome) for the multiaccuracy audit")
+    cols = list(pred_cols)
+    if len(cols) >= 2:
+        suf = [str(c)[2:] for c in cols]
+        try:
+            order = np.argsort([float(s) for s in suf], kind="stable")
+            cols = [cols[i] for i in order]
+            suf = [suf[i] for i in order]
+        except ValueError:
+            pass
+        P = frame[cols].to_numpy(dtype=float)
+        names = suf
+    elif len(cols) == 1 or (score_col is not None):
+        col = cols[0] if cols else score_col
+        p = frame[col].to_numpy(dtype=float)
+        if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+            raise DataError(f"{where}: column '{col}' must hold probabilities in [0, 1] of the positive label")
+        P = np.column_stack([1.0 - p, p])
+        names = ["0", "1"]
+    else:
+        raise DataError(f"{where}: needs prediction columns p_<label> (one per label, or one for binary labels)")
+    s = P.sum(axis=1)
+    bad = np.flatnonzero(np.abs(s - 1) > 1e-6)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{where}: row {i + 1}: the prediction columns sum to {s[i]:.6g}, not 1")
+    P = np.clip(P, 0, None)
+    P = P / P.sum(axis=1, keepdims=True)
+    raw = frame[label_col]
+    y = np.full(len(frame), -1)
+    as_str = raw.astype(str).str.strip()
+    for j, nm in enumerate(names):
+        y[(as_str == nm).to_numpy()] = j
+    if np.any(y < 0):
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        for j, nm in enumerate(names):
+            try:
+                y[(y < 0) & (num == float(nm))] = j
+            except ValueError:
+                break
+    if np.any(y < 0):
+        i = int(np.flatnonzero(y < 0)[0])
+        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {raw.iloc[i]!r} matches none of the "
+                        f"prediction columns ({', '.join(names)})")
+    return P, y, names
+
+
+def box_simplex_range(c: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Smallest and largest ``Σ_j c_j a_j`` over ``lo ≤ a ≤ hi``, ``Σ_j a_j = 1`` (a
+    fractional knapsack, solved greedily), vectorised over leading axes. ``lo``/``hi``
+    broadcast against ``c``; the box must meet the simplex (Σ lo ≤ 1 ≤ Σ hi)."""
+    c = np.asarray(c, dtype=float)
+    lo = np.broadcast_to(np.asarray(lo, dtype=float), c.shape)
+    hi = np.broadcast_to(np.asarray(hi, dtype=float), c.shape)
+    base = (c * lo).sum(axis=-1)
+    rest = np.clip(1.0 - lo.sum(axis=-1), 0.0, None)
+
+    def fill(cc):
+        order = np.argsort(-cc, axis=-1, kind="stable")
+        cap = np.take_along_axis(hi - lo, order, axis=-1)
+        cs = np.take_along_axis(cc, order, axis=-1)
+        before = np.cumsum(cap, axis=-1) - cap
+        take = np.clip(rest[..., None] - before, 0.0, cap)
+        return (take * cs).sum(axis=-1)
+
+    return base - fill(-c), base + fill(c)
+
+
+def dcg_weights(n: int) -> np.ndarray:
+    """Exposure weight of positions 1..n: ``1/log2(1+p)``."""
+    return 1.0 / np.log2(np.arange(n) + 2.0)
+
+
+def reference_estimate(freq: np.ndarray, n: int):
+    """Ground-truth UA reference by individual interpolation:
+    ``A*(S,p) = Σ_ℓ a_{S,ℓ} G_ℓ(p; π)`` with ``a_S = freq[S]`` and ``π = freq[0]`` (set 0
+    is the whole pool). Returns (A* (G, n), G (m, n))."""
+    Gp = ua_position_given_label(freq[0] / freq[0].sum(), n)
+    return freq @ Gp, Gp
+
+
+def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence: float,
+                   rng: np.random.Generator, judged: np.ndarray | None = None, n_boot: int = 400):
+    """``A*(S,p)`` from the observed labels, with a band simultaneous over all (S, p).
+
+    Bootstrap of the pool's rows (multinomial weights), percentile-t of the maximum
+    standardised deviation over the ``judged`` sets and all positions. It resamples
+    whole rows, so the spread it sees for a label frequency is binomial, at least the
+    Poisson-binomial spread of labels given the individuals (conservative for the pool
+    view of the module docstring); it keeps the dependence between the sets'
+    frequencies and the pool's, which a box of separate intervals would lose.
+    Returns (estimate, lo, hi, G, method)."""
+    G, N = masks.shape
+    onehot = np.zeros((N, m))
+    onehot[np.arange(N), y] = 1.0
+    size = masks.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        freq = (masks.astype(float) @ onehot) / size[:, None]
+    est, Gp = reference_estimate(np.nan_to_num(freq), n)
+    est[size == 0] = np.nan
+    X = (masks[:, :, None] * onehot[None, :, :]).transpose(1, 0, 2).reshape(N, G * m).astype(float)
+    W = rng.multinomial(N, np.full(N, 1.0 / N), size=n_boot).astype(float)      # (B, N)
+    cnt = (W @ X).reshape(n_boot, G, m)
+    sz = W @ masks.T.astype(float)                                             # (B, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fb = cnt / sz[:, :, None]
+    boot = np.empty((n_boot, G, n))
+    for b in range(n_boot):
+        pi = fb[b, 0]
+        boot[b] = fb[b] @ ua_position_given_label(pi / pi.sum(), n)
+    with np.errstate(invalid="ignore"):
+        se = np.nanstd(boot, axis=0, ddof=1)
+    se = np.maximum(np.nan_to_num(se, nan=np.inf), 1e-12)
+    sel = np.ones(G, dtype=bool) if judged is None else np.asarray(judged, dtype=bool)
+    dev = np.abs(boot[:, sel] - est[sel][None]) / se[sel][None]
+    tmax = np.nanmax(dev.reshape(n_boot, -1), axis=1) if sel.any() else np.zeros(n_boot)
+    q = float(np.quantile(tmax, confidence)) if sel.any() else 0.0
+    lo = np.clip(est - q * se, 0, 1)
+    hi = np.clip(est + q * se, 0, 1)
+    return est, lo, hi, Gp, (f"row bootstrap ({n_boot} resamples), max-t band over "
+                             f"{int(sel.sum()) * n} (set, position) cells")
+
+
+def predictor_audit(P: np.ndarray, y: np.ndarray, masks: np.ndarray, confidence: float):
+    """α̂ per (set, label) with simultaneous Clopper–Pearson-based intervals.
+
+    ``masks`` (G, N) booleans. Returns dict of arrays (G, m): ``fbar`` (mean prediction),
+    ``freq`` / ``freq_lo`` / ``freq_hi`` (label frequency and interval), ``alpha``,
+    ``alpha_lo``, ``alpha_hi``, ``count``, and ``size`` (G,), ``method``."""
+    G, N = masks.shape
+    m = P.shape[1]
+    Mf = masks.astype(float)
+    size = Mf.sum(axis=1)
+    onehot = np.zeros((N, m))
+    onehot[np.arange(N), y] = 1.0
+    count = Mf @ onehot
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fbar = np.where(size[:, None] > 0, (Mf @ P) / np.maximum(size, 1)[:, None], np.nan)
+        freq = np.where(size[:, None] > 0, count / np.maximum(size, 1)[:, None], np.nan)
+    fam = G * (1 if m == 2 else m)
+    conf = per_member_confidence(confidence, fam)
+    flo, fhi = proportion_ci(count, np.broadcast_to(size[:, None], count.shape), conf)
+    flo, fhi = np.asarray(flo, dtype=float).reshape(G, m), np.asarray(fhi, dtype=float).reshape(G, m)
+    return {"fbar": fbar, "freq": freq, "freq_lo": flo, "freq_hi": fhi, "alpha": fbar - freq,
+            "alpha_lo": fbar - fhi, "alpha_hi": fbar - flo, "count": count, "size": size,
+            "method": f"clopper-pearson on label frequencies, bonferroni over {fam}"}
+
+
+def abs_interval(lo, hi):
+    """Interval for |x| from an interval for x."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    a_lo = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
+    return a_lo, np.maximum(np.abs(lo), np.abs(hi))
+
+
+def composition(counts: np.ndarray, episodes: int, n: int, share: np.ndarray, ref: tuple, A_f: np.ndarray,
+                confidence: float):
+    """Everything about Â vs A*, from position counts.
+
+    ``counts`` (G, n): in how many episodes the person at position p belonged to set S;
+    ``share`` (G,): w_S; ``ref``: (estimate, lo, hi) of A* (a band at 1 − α/2, see
+    :func:`reference_band`); ``A_f`` (G, n): UA of the predictions. The positions get
+    the other α/2 (Clopper–Pearson, Bonferroni over G·n). Returns (G, n) arrays."""
+    G = counts.shape[0]
+    conf_pos = per_member_confidence(1 - (1 - confidence) / 2, G * n)
+    q = counts / episodes
+    qlo, qhi = proportion_ci(counts, episodes, conf_pos)
+    qlo, qhi = np.asarray(qlo, dtype=float).reshape(G, n), np.asarray(qhi, dtype=float).reshape(G, n)
+    scale = (n * share)[:, None]
+    r, r_lo, r_hi = ref
+    with np.errstate(invalid="ignore", divide="ignore"):
+        A_hat, A_lo, A_hi = q / scale, qlo / scale, qhi / scale
+    return {"q": q, "q_lo": qlo, "q_hi": qhi, "A": A_hat, "A_lo": A_lo, "A_hi": A_hi,
+            "ref": r, "ref_lo": r_lo, "ref_hi": r_hi, "A_f": A_f,
+            "gap": scale * (A_hat - r), "gap_lo": scale * (A_lo - r_hi), "gap_hi": scale * (A_hi - r_lo),
+            "ranker": scale * (A_hat - A_f), "ranker_lo": scale * (A_lo - A_f), "ranker_hi": scale * (A_hi - A_f),
+            "predictor": scale * (A_f - r), "predictor_lo": scale * (A_f - r_hi), "predictor_hi": scale * (A_f - r_lo),
+            "cgap": A_hat - r, "cgap_lo": A_lo - r_hi, "cgap_hi": A_hi - r_lo,
+            "method": f"clopper-pearson on position shares, bonferroni over {G * n} (α/2)"}
+
+
+def exposure(comp: dict, pred: dict, n: int, Gp: np.ndarray):
+    """DCG exposure of a member of each set under the ranker, UA of the predictions and
+    UA of the ground truth, with intervals (box ranges). Returns dict of (G,) arrays."""
+    v = dcg_weights(n)
+    A = np.nan_to_num(comp["A"])
+    r_lo, r_hi = box_simplex_range(np.broadcast_to(v, A.shape), np.nan_to_num(comp["A_lo"]),
+                                   np.minimum(np.nan_to_num(comp["A_hi"], nan=1.0), 1.0))
+    e_ref_l = Gp @ v                                      # (m,) exposure given label at π̂
+    ref_lo, ref_hi = box_simplex_range(np.broadcast_to(e_ref_l, pred["freq"].shape), pred["freq_lo"], pred["freq_hi"])
+    # Σ_p Â(S,p) is 1 only on average (the denominator n·w_S is the expected group
+    # count), so the point estimate is normalised; the interval is the box range.
+    tot = A.sum(axis=-1)
+    r_est = np.where(tot > 0, (A @ v) / np.where(tot > 0, tot, 1.0), np.nan)
+    return {"ranker": np.clip(r_est, r_lo, r_hi), "ranker_lo": np.minimum(r_lo, r_hi), "ranker_hi": r_hi,
+            "ua_predictions": comp["A_f"] @ v,
+            "truth": comp["ref"] @ v, "truth_lo": np.minimum(ref_lo, comp["ref"] @ v),
+            "truth_hi": np.maximum(ref_hi, comp["ref"] @ v), "uniform": float(v.mean())}
+
+
+def multicalibration_cells(P, y, masks, names, set_names, lam: float, min_cell: int, confidence: float) -> pd.DataFrame:
+    """Cells (set, label, bin of the predicted probability of that label, width λ):
+    mean prediction − label frequency, with Clopper–Pearson intervals simultaneous over
+    all cells; cells below ``min_cell`` rows flagged sparse."""
+    m = P.shape[1]
+    nb = max(1, int(math.ceil(1.0 / lam - 1e-9)))
+    bins = np.minimum((P / lam).astype(int), nb - 1)               # (N, m)
+    rows = []
+    for g, mask in enumerate(masks):
+        for ell in range(m if m > 2 else 1):
+            ell_ = ell if m > 2 else 1
+            b = bins[mask, ell_]
+            f = P[mask, ell_]
+            hit = (y[mask] == ell_).astype(float)
+            cnt = np.bincount(b, minlength=nb)
+            fs = np.bincount(b, weights=f, minlength=nb)
+            hs = np.bincount(b, weights=hit, minlength=nb)
+            for k in np.flatnonzero(cnt):
+                rows.append((set_names[g], names[ell_], k * lam, min((k + 1) * lam, 1.0), int(cnt[k]),
+                             fs[k] / cnt[k], hs[k], hs[k] / cnt[k]))
+    df = pd.DataFrame(rows, columns=["group", "label", "bin_lo", "bin_hi", "n", "mean_prediction", "hits", "frequency"])
+    if len(df) == 0:
+        return df
+    conf = per_member_confidence(confidence, len(df))
+    lo, hi = proportion_ci(df["hits"].to_numpy(), df["n"].to_numpy(), conf)
+    df["error"] = df["mean_prediction"] - df["frequency"]
+    df["error_lo"] = df["mean_prediction"] - np.asarray(hi)
+    df["error_hi"] = df["mean_prediction"] - np.asarray(lo)
+    df["sparse"] = df["n"] < min_cell
+    return df.drop(columns=["hits"])
+
+
+# ---------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------
+
+class Multiaccuracy(Check):
+    id = "multiaccuracy"
+    title = "Multiaccuracy composition"
+    summary = ("Does the ranking inherit the predictor's group guarantees? α̂ per group and label, and each group's "
+               "position distribution against the UA ranking of the ground truth (seed 002 §4).")
+    definition = ("A predictor is α-multiaccurate on a collection of groups when, in every group and for every label, "
+                  "its average predicted probability of the label is within α of the label's true frequency. "
+                  "Theorem 16 of Devic et al. shows that the uncertainty-aware (UA) ranking of such a predictor gives "
+                  "every group almost the same chance of every position as the UA ranking of the ground truth would "
+                  "(within n·m·α); a deterministic sort by predicted quality does not (Prop 19). The check estimates, "
+                  "for every group and position, the chance that the position goes to a member of the group under "
+                  "the audited ranker, compares it with the ground-truth UA reference computed from label "
+                  "frequencies, and splits the gap into the predictor's share and the ranker's share. "
+                  "Intervals hold simultaneously for all groups, labels and positions.")
+    kinds = ("ranking",)
+    params = {
+        "tolerance": Param(0.1, "largest allowed gap, over groups and positions, in the chance that a position goes "
+                                "to a member of the group (ranker vs ground-truth UA)"),
+        "alpha_tolerance": Param(0.05, "|α̂| certified above this marks the predictor as not multiaccurate on a group"),
+        "n": Param(50, "individuals drawn from the pool per episode (allocator audits)"),
+        "episodes": Param(5000, "episodes (rankings of n drawn individuals); --draws overrides"),
+        "depth": Param(2, "intersections of up to this many group columns"),
+        "groups": Param("", "extra groups: 'name: pandas expression; ...' evaluated on the data (or, from Python, "
+                            "a dict of expressions / callables)"),
+        "min_size": Param(30, "groups with fewer rows are flagged and left out of the verdict"),
+        "multicalibration": Param(False, "also report multicalibration cells on a λ-grid of predicted probabilities"),
+        "lam": Param(0.1, "width λ of the multicalibration grid"),
+        "min_cell": Param(20, "multicalibration cells with fewer rows are flagged sparse"),
+        "max_figures": Param(6, "per-group position figures for at most this many groups (worst gap first)"),
+    }
+
+    # ------------------------------------------------------------------
+    def skip_reason(self, ctx):
+        if ctx.log is not None:
+            log = ctx.log
+            if not log.pred_cols and "score" not in log.frame.columns:
+                return "the ranking log has no prediction columns (p_<label>)"
+            if "label" not in log.frame.columns:
+                return "the ranking log has no 'label' column (observed outcomes are needed for α̂)"
+            return None
+        pop = ctx.population
+        if pop is None:
+            return "no population data (give --data FILE with p_<label> predictions, a label column and group columns)"
+        if not pop.pred_cols and pop.score_col is None:
+            return f"{pop.path} has no prediction columns (p_<label>)"
+        if pop.label_col is None:
+            return f"{pop.path} has no 'label' column (observed outcomes are needed for α̂)"
+        return None
+
+    # ------------------------------------------------------------------
+    def run(self, ctx, tolerance, alpha_tolerance, n, episodes, depth, groups, min_size, multicalibration, lam,
+            min_cell, max_figures):
+        n = int(n)
+        if ctx.log is not None:
+            return self._run_log(ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam,
+                                 min_cell, max_figures)
+        pop = ctx.population
+        where = pop.path or "data"
+        P, y, names = predictions_and_labels(pop.frame, pop.pred_cols, pop.label_col,
+                                             pop.score_col if not pop.pred_cols else None, where)
+        sets = collection(pop.frame, pop.group_cols, int(depth), groups, int(min_size))
+        masks = np.stack([s.mask for s in sets])
+        N = len(y)
+        if n < 2:
+            raise DataError("multiaccuracy: n (individuals per episode) must be at least 2")
+        E = ctx.max_draws(episodes)
+        rng = ctx.rng(f"{self.id}/episodes")
+        idx = rng.integers(0, N, size=(E, n))
+        wants = ctx.target.arg_names if not ctx.target.accepts_var_kwargs else {"groups", "features", "scores"}
+        gframe = pop.groups if ("groups" in wants and pop.groups is not None) else None
+        fframe = pop.features if ("features" in wants and pop.features is not None) else None
+        scores = pop.scores
+        # Each episode is its own instance and stream: episode e's ranking is draw 0 of
+        # stream "multiaccuracy/episode/e", so it is reproducible whatever else runs.
+        held = np.empty((E, n), dtype=np.int64)
+        done = 0
+        for e in range(E):
+            rows = idx[e]
+            inst = Instance(f"multiaccuracy episode {e} (n={n} drawn from {where})", predictions=P[rows],
+                            scores=None if scores is None else scores[rows],
+                            groups=None if gframe is None else gframe.iloc[rows].reset_index(drop=True),
+                            features=None if fframe is None else fframe.iloc[rows].reset_index(drop=True))
+            perm = ctx.sampler.draw(inst, 1, f"{self.id}/episode/{e}")[0]
+            held[e] = rows[perm]
+            done = e + 1
+            if ctx.sampler.time_left() <= 0 and done >= 100:
+                break
+        held = held[:done]
+        counts = np.stack([s.mask[held].sum(axis=0) for s in sets]).astype(float)   # (G, n)
+        share = masks.sum(axis=1) / N
+        return self._finish(ctx, sets, P, y, names, counts, done, n, share, tolerance, alpha_tolerance,
+                            multicalibration, lam, min_cell, max_figures, unit="episodes", from_log=False,
+                            extra_evidence={"pool": N, "episode_size": n, "sampling": "n individuals drawn uniformly "
+                                            "with replacement from the pool per episode"})
+
+    # ------------------------------------------------------------------
+    def _run_log(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell,
+                 max_figures):
+        log = ctx.log
+        fr = log.frame.sort_values(["decision_id", "position"], kind="stable").reset_index(drop=True)
+        where = log.path or "log"
+        P, y, names = predictions_and_labels(fr, log.pred_cols, "label" if "label" in fr.columns else None,
+                                             "score" if not log.pred_cols else None, where)
+        sizes = fr.groupby("decision_id", sort=False)["position"].transform("size").to_numpy()
+        vals, cnts = np.unique(sizes, return_counts=True)
+        n = int(vals[np.argmax(cnts)])
+        keep = sizes == n
+        dropped = int((~keep).sum())
+        sets = collection(fr, log.group_cols, int(depth), groups, int(min_size))
+        masks = np.stack([s.mask for s in sets])
+        rows = np.flatnonzero(keep).reshape(-1, n)                       # (E, n) in position order
+        E = rows.shape[0]
+        counts = np.stack([s.mask[rows].sum(axis=0) for s in sets]).astype(float)
+        share = masks.sum(axis=1) / len(y)
+        return self._finish(ctx, sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance,
+                            multicalibration, lam, min_cell, max_figures, unit="logged rankings", from_log=True,
+                            extra_evidence={"pool": len(y), "episode_size": n,
+                                            "rows_in_other_sized_rankings_ignored": dropped,
+                                            "sampling": "each logged decision is an episode; the pool is every "
+                                                        "logged row; group shares are taken as known"})
+
+    # ------------------------------------------------------------------
+    def _finish(self, ctx, sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance, multicalibration,
+                lam, min_cell, max_figures, unit, from_log, extra_evidence):
+        m = P.shape[1]
+        masks = np.stack([s.mask for s in sets])
+        half_conf = 1 - (1 - ctx.confidence) / 2
+        pred = predictor_audit(P, y, masks, half_conf)
+        names_s = [s.name for s in sets]
+        tiny = np.array([s.tiny or s.size == 0 for s in sets])
+        # The whole pool holds every position (gap 0 by construction): never judged.
+        judged = ~tiny & (np.arange(len(sets)) > 0)
+        if not judged.any():
+            return self.result("skipped", "Skipped: no group other than the whole population has at least "
+                               f"{sets[0].size if len(sets) == 1 else 'min_size'} rows; name group columns with "
+                               "--groups or define groups with --param multiaccuracy.groups=...")
+        ref_est, ref_lo, ref_hi, Gp, ref_method = reference_band(
+            y, masks, m, n, half_conf, ctx.rng(f"{self.id}/bootstrap"), judged)
+        pbar = P.mean(axis=0)
+        A_f = pred["fbar"] @ ua_position_given_label(pbar / pbar.sum(), n)
+        comp = composition(counts, E, n, share, (ref_est, ref_lo, ref_hi), A_f, ctx.confidence)
+        comp["method"] += f"; ground-truth reference: {ref_method} (α/2)"
+        expo = exposure(comp, pred, n, Gp)
+
+        # -- α̂ and Theorem 16's bound -----------------------------------------
+        a_abs_lo, a_abs_hi = abs_interval(pred["alpha_lo"], pred["alpha_hi"])
+        alpha_S_hi = a_abs_hi.max(axis=1)
+        alpha_X_hi = float(alpha_S_hi[0])
+        alpha_hi = float(alpha_S_hi[judged].max()) if judged.any() else float(alpha_S_hi.max())
+        bound_S = m * alpha_S_hi + (n - 1) * m * alpha_X_hi
+        bound_global = n * m * alpha_hi
+
+        # -- verdict statistic: largest share gap over judged sets and positions ---
+        g_lo, g_hi = comp["gap_lo"][judged], comp["gap_hi"][judged]
+        abs_lo, abs_hi = abs_interval(g_lo, g_hi)
+        est = np.abs(comp["gap"][judged])
+        flat = int(np.nanargmax(est)) if est.size else 0
+        gi, pi = np.unravel_index(flat, est.shape)
+        gsel = np.flatnonzero(judged)[gi]
+        stat = Statistic("max_position_share_gap", float(est.flat[flat]),
+                         (float(np.nanmax(abs_lo)), float(np.nanmax(abs_hi))), tolerance=float(tolerance),
+                         method=comp["method"] + "; " + pred["method"])
+
+        # -- diagnosis -----------------------------------------------------------
+        not_ma = []
+        for g in range(len(sets)):
+            for ell in range(m):
+                if m == 2 and ell == 0:
+                    continue
+                if a_abs_lo[g, ell] > alpha_tolerance:
+                    not_ma.append({"group": names_s[g], "label": names[ell], "alpha": pred["alpha"][g, ell],
+                                   "ci": [pred["alpha_lo"][g, ell], pred["alpha_hi"][g, ell]], "tiny": bool(tiny[g])})
+        # Strongest evidence first: the largest certified |α| (its interval's end nearest 0).
+        not_ma.sort(key=lambda r: -min(abs(r["ci"][0]), abs(r["ci"][1])))
+        r_abs_lo, _ = abs_interval(comp["ranker_lo"], comp["ranker_hi"])
+        ranker_bad = []
+        for g in np.flatnonzero(judged):
+            p = int(np.nanargmax(r_abs_lo[g]))
+            if r_abs_lo[g, p] > tolerance / 2:
+                ranker_bad.append({"group": names_s[g], "position": p + 1, "ranker_term": comp["ranker"][g, p],
+                                   "ci": [comp["ranker_lo"][g, p], comp["ranker_hi"][g, p]]})
+        ranker_bad.sort(key=lambda r: -abs(r["ranker_term"]))
+        c_abs_lo, _ = abs_interval(comp["cgap_lo"], comp["cgap_hi"])
+        above_bound = []
+        for g in np.flatnonzero(judged):
+            p = int(np.nanargmax(c_abs_lo[g]))
+            if c_abs_lo[g, p] > bound_S[g]:
+                above_bound.append({"group": names_s[g], "position": p + 1, "conditional_gap": comp["cgap"][g, p],
+                                    "ci": [comp["cgap_lo"][g, p], comp["cgap_hi"][g, p]], "bound": bound_S[g]})
+
+        # -- tables ----------------------------------------------------------------
+        alpha_rows = []
+        for g, s in enumerate(sets):
+            for ell in range(m):
+                alpha_rows.append({"group": s.name, "label": names[ell], "n": s.size, "tiny": bool(tiny[g]),
+                                   "mean_prediction": pred["fbar"][g, ell], "label_frequency": pred["freq"][g, ell],
+                                   "alpha": pred["alpha"][g, ell], "alpha_lo": pred["alpha_lo"][g, ell],
+                                   "alpha_hi": pred["alpha_hi"][g, ell],
+                                   "not_multiaccurate": bool(a_abs_lo[g, ell] > alpha_tolerance)})
+        alpha_df = pd.DataFrame(alpha_rows)
+        worst_p = np.argmax(np.nan_to_num(np.abs(comp["gap"]), nan=-1.0), axis=1)
+        ar = np.arange(len(sets))
+        gdf = pd.DataFrame({
+            "group": names_s, "source": [s.source for s in sets], "n": [s.size for s in sets], "share": share,
+            "tiny": tiny, "worst_position": worst_p + 1,
+            "gap": comp["gap"][ar, worst_p], "gap_lo": comp["gap_lo"][ar, worst_p], "gap_hi": comp["gap_hi"][ar, worst_p],
+            "ranker_term": comp["ranker"][ar, worst_p], "predictor_term": comp["predictor"][ar, worst_p],
+            "top_share": comp["q"][:, 0], "top_share_lo": comp["q_lo"][:, 0], "top_share_hi": comp["q_hi"][:, 0],
+            "top_share_truth": share * n * comp["ref"][:, 0],
+            "top_share_gap": comp["gap"][:, 0], "top_share_gap_lo": comp["gap_lo"][:, 0],
+            "top_share_gap_hi": comp["gap_hi"][:, 0],
+            "max_abs_alpha_hi": alpha_S_hi, "theorem16_bound": bound_S, "bound_vacuous": bound_S >= 1,
+            "exposure": expo["ranker"], "exposure_lo": expo["ranker_lo"], "exposure_hi": expo["ranker_hi"],
+            "exposure_ua_predictions": expo["ua_predictions"], "exposure_truth": expo["truth"],
+            "exposure_truth_lo": expo["truth_lo"], "exposure_truth_hi": expo["truth_hi"]})
+        pos_rows = []
+        for g in np.flatnonzero(judged):
+            for p in range(n):
+                pos_rows.append({"group": names_s[g], "position": p + 1, "ranker": comp["A"][g, p],
+                                 "ranker_lo": comp["A_lo"][g, p], "ranker_hi": comp["A_hi"][g, p],
+                                 "ua_predictions": comp["A_f"][g, p], "truth": comp["ref"][g, p],
+                                 "truth_lo": comp["ref_lo"][g, p], "truth_hi": comp["ref_hi"][g, p],
+                                 "share_gap": comp["gap"][g, p], "share_gap_lo": comp["gap_lo"][g, p],
+                                 "share_gap_hi": comp["gap_hi"][g, p]})
+        tables = {"groups": gdf, "alpha": alpha_df, "positions": pd.DataFrame(pos_rows)}
+        if multicalibration:
+            tables["multicalibration"] = multicalibration_table = multicalibration_cells(
+                P, y, masks, names, names_s, float(lam), int(min_cell), half_conf)
+        else:
+            multicalibration_table = None
+
+        # -- messages -------------------------------------------------------------
+        gname = names_s[gsel]
+        pos = int(pi) + 1
+        sh, sh_ref = comp["q"][gsel, pi], share[gsel] * n * comp["ref"][gsel, pi]
+        who = (f"{gname} holds position {pos} with chance {sh:.3f} under the ranker against {sh_ref:.3f} under the "
+               f"ground-truth UA ranking (gap {comp['gap'][gsel, pi]:+.3f}, interval "
+               f"[{comp['gap_lo'][gsel, pi]:+.3f}, {comp['gap_hi'][gsel, pi]:+.3f}])")
+        causes = []
+        if not_ma:
+            r = not_ma[0]
+            causes.append(f"the predictor is not multiaccurate: on {r['group']} its mean probability of label "
+                          f"{r['label']} is off by {r['alpha']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]"
+                          + (f" ({len(not_ma)} group-label pairs in all)" if len(not_ma) > 1 else ""))
+        if ranker_bad:
+            r = ranker_bad[0]
+            causes.append(f"the ranker does not carry the predictor's accuracy through: for {r['group']} at position "
+                          f"{r['position']} it differs from the UA ranking of the same predictions by "
+                          f"{r['ranker_term']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]")
+        if above_bound:
+            causes.append(f"the gap exceeds Theorem 16's bound on {len(above_bound)} group(s)")
+        cause = (" Cause: " + "; ".join(causes) + ".") if causes else ""
+        msgs = {
+            "fail": f"Group positions drift from the ground truth: {who}.{cause}",
+            "pass": f"Every group's chance of every position is within {tolerance:g} of the ground-truth UA ranking; "
+                    f"the largest gap: {who}." + (f" Note: {causes[0]}." if causes else ""),
+            "inconclusive": f"The largest gap cannot yet be placed above or below {tolerance:g}: {who}." + cause,
+        }
+
+        # -- figures ----------------------------------------------------------------
+        figures = [{"kind": "interval_bars", "title": "α̂ per group and label (mean prediction − label frequency)",
+                    "labels": [f"{r['group']} · label {r['label']}" for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
+                    "estimate": [r["alpha"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
+                    "lo": [r["alpha_lo"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
+                    "hi": [r["alpha_hi"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
+                    "highlight": [r["tiny"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
+                    "xlabel": "α̂ (0 = accurate on average)", "reference": 0.0, "reference_label": "0"},
+                   {"kind": "heatmap", "title": "Gap in the chance of holding each position (ranker − ground-truth UA)",
+                    "matrices": [comp["gap"][judged].tolist()], "subtitles": ["share gap"], "diverging": True,
+                    "xlabel": "position − 1", "ylabel": "group (row order of the groups table, tiny left out)"}]
+        order = [int(g) for g in np.flatnonzero(judged)[np.argsort(-np.nanmax(np.abs(comp["gap"][judged]), axis=1),
+                                                                   kind="stable")] if g != 0][: int(max_figures)]
+        x = list(range(1, n + 1))
+        for g in order:
+            figures.append({"kind": "lines", "title": f"{names_s[g]}: chance of each position for a member",
+                            "xlabel": "position (1 = top)", "ylabel": "Pr[position | member]",
+                            "series": [{"x": x, "y": comp["A"][g].tolist(), "lo": comp["A_lo"][g].tolist(),
+                                        "hi": comp["A_hi"][g].tolist(), "label": "audited ranker"},
+                                       {"x": x, "y": comp["ref"][g].tolist(), "lo": comp["ref_lo"][g].tolist(),
+                                        "hi": comp["ref_hi"][g].tolist(), "label": "ground-truth UA"},
+                                       {"x": x, "y": comp["A_f"][g].tolist(), "label": "UA of the predictions"}]})
+        evidence = {
+            "worst": {"group": gname, "position": pos, "share_ranker": sh, "share_truth": sh_ref,
+                      "gap": comp["gap"][gsel, pi], "ci": [comp["gap_lo"][gsel, pi], comp["gap_hi"][gsel, pi]],
+                      "ranker_term": comp["ranker"][gsel, pi], "predictor_term": comp["predictor"][gsel, pi]},
+            "predictor_not_multiaccurate": not_ma,
+            "ranker_not_carrying_through": ranker_bad,
+            "gap_above_theorem16_bound": above_bound,
+            "theorem16": {"alpha_hat_upper": alpha_hi, "alpha_population_upper": alpha_X_hi, "n": n, "m": m,
+                          "bound_n_m_alpha": bound_global, "vacuous": bool(bound_global >= 1)},
+            "tiny_groups": [s.name for s, t in zip(sets, tiny) if t],
+            "labels": names, "unit": unit, **extra_evidence,
+        }
+        if multicalibration_table is not None and len(multicalibration_table):
+            dense = multicalibration_table.loc[~multicalibration_table["sparse"]]
+            evidence["multicalibration"] = {
+                "cells": int(len(multicalibration_table)), "sparse_cells": int(multicalibration_table["sparse"].sum()),
+                "max_abs_error_dense": float(dense["error"].abs().max()) if len(dense) else None, "lambda": float(lam)}
+        method = (f"{E} {unit} of n={n}; {stat.method}; confidence {ctx.confidence:g} for the whole family")
+        return self.judged(stat, msgs, E, from_log=from_log, evidence=evidence, tables=tables, figures=figures,
+                           method=method)
+
