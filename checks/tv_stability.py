@@ -1,0 +1,677 @@
+"""``tv_stability`` and ``ua_conformance`` (seed 002, Devic et al.; SPEC §4).
+
+``tv_stability`` — a ranking function R is (L, δ)-stable (Def 3; Def 20 with δ > 0) if
+for all prediction matrices P, P′ (entry-wise norms)::
+
+    ‖R(P) − R(P′)‖_∞ ≤ L · ‖P − P′‖₁ + δ
+
+where R(P) is the n×n position-marginal matrix. For a selector, R is the vector of
+inclusion probabilities π and P the claims c. The property quantifies over *all*
+pairs, so sampling can only refute it: a ``pass`` reads "no violation in N certified
+probes".
+
+How it works — a *finder* proposes pairs, a *tester* certifies each one (the two
+halves of DP-Auditorium):
+
+Finder (screening draws on their own streams; no statement rests on them)
+  - random perturbations of the audited inputs (the ``--data`` predictions ``p_*`` /
+    scores, or generated random prediction matrices / claims): a few rows moved
+    part of the way toward random rows;
+  - bisection (Prop 7's argument): along the segment from an input to another whose
+    output differs (two individuals' rows swapped; an independent random input), keep
+    the half whose screened ratio is larger. A deterministic ranker's jump survives
+    every halving, so the ratio doubles each step; the walk stops when the pair
+    could no longer be certified (L·‖ΔP‖₁ below the half-width reachable with
+    ``max_draws``) unless the screened violation is already certain;
+  - a Hypothesis search over small instances (n ≤ ``search_n``, m ≤ 3, probabilities
+    on a 1/10 grid, one row moved by ε) maximising the screened lower-bound ratio
+    (``hypothesis.target``) and, when a screened violation exists, shrinking it to a
+    minimal pair (``hypothesis.find``; seeded from ``--seed``, ``database=None``).
+
+Tester (certification, fresh draws)
+  Each probe (P, P′) is drawn B times on *one* stream for both inputs — common random
+  numbers: draw j of P and draw j of P′ use the same generator, so for rankers that
+  spend their randomness the same way (UA, mixtures, Plackett–Luce) the outcomes are
+  coupled and the paired differences ``D_j = 1[σ_j(i)=p] − 1[σ′_j(i)=p]`` have small
+  variance. The draws stay i.i.d. across j, so the statistics are valid for any
+  ranker. For every entry, ``R − R′ = Pr[D=+1] − Pr[D=−1]``; each of the two
+  probabilities gets a Clopper–Pearson interval, and the family is Bonferroni over
+  2 × entries × probes, so every probe's interval on ``‖R(P) − R(P′)‖_∞`` holds
+  simultaneously at ``--confidence``. B is chosen per probe, from a pilot on another
+  stream, so that the half-width is about ``resolution · L·‖ΔP‖₁`` (or half the
+  screened distance to the bound, if larger), between 512 and ``max_draws``.
+
+Statistic: the worst certified ratio ``(‖ΔR‖_∞ − δ) / ‖ΔP‖₁`` over probes, with the
+interval [max of lower ratios, max of upper ratios]; judged against L (fail when some
+probe's lower ratio exceeds L, pass when every upper ratio is ≤ L). Also reported: the
+ranking-level total-variation lower bound the marginals give — the position of one
+individual is a function of the ranking, so ``TV(R(P), R(P′)) ≥ max_i ½ Σ_p |ΔR_ip|``
+(selection: ``≥ max(max_i |Δπ_i|, Σ_i |Δπ_i| / 2k)``) — with its certified lower bound.
+
+Decisions where SPEC/seed are silent (tested): positions are 0-indexed; predictions
+with data larger than ``max_n`` rows are audited on a seeded random subset of
+``max_n`` individuals; ‖ΔP‖₁ for selectors uses the raw claims (no rescaling);
+deterministic rankers need no special case (their paired differences have zero
+variance and certify with few draws).
+
+``ua_conformance`` — is the ranker the UA ranking (Def 8)? On each input, the
+estimated position marginals against the exact ones (:func:`fairaudit.ua_marginals`,
+Props 9/10); per entry an anytime-valid beta-binomial confidence sequence (drawn
+sequentially until decided), Bonferroni over all entries and inputs; the statistic is
+the largest |R̂ − R_UA| judged against ``band``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+
+import numpy as np
+import pandas as pd
+
+from fairaudit.check import Check, Param
+from fairaudit.result import Statistic, decide
+from fairaudit.sampler import inclusion_matrix, position_counts
+from fairaudit.stats import beta_binomial_cs, per_member_confidence, proportion_ci
+from fairaudit.targets import Instance
+from fairaudit.ua import ua_marginals, validate_predictions
+
+MIN_DRAWS = 512
+CHUNK = 256
+
+
+# ---------------------------------------------------------------------------
+# Inputs: prediction matrices (ranking) or claim vectors (selection)
+# ---------------------------------------------------------------------------
+
+class _Space:
+    """What an input is for the audited kind, and how to summarise outcomes."""
+
+    def __init__(self, kind: str, ctx):
+        self.kind = kind
+        self.ctx = ctx
+
+    def instance(self, label: str, x: np.ndarray) -> Instance:
+        if self.kind == "ranking":
+            return Instance(label, predictions=x)
+        return Instance(label, scores=x, k=self.k(len(x)))
+
+    def k(self, n: int) -> int:
+        return int(self.ctx.selection_k(n))
+
+    def normalise(self, x):
+        x = np.asarray(x, dtype=float)
+        if self.kind == "ranking":
+            x = np.clip(x, 0.0, None)
+            return x / x.sum(axis=1, keepdims=True)
+        return np.clip(x, 0.0, None)
+
+    def counts(self, X: np.ndarray, Y: np.ndarray, n: int):
+        """Outcomes of the two inputs under common random numbers → (Cx, Cy, N+, N−):
+        entry-wise counts of draws with the event under P, under P′, under P only, under
+        P′ only. Ranking entries are (individual, position); selection entries individuals."""
+        if self.kind == "ranking":
+            Cx, Cy = position_counts(X, n), position_counts(Y, n)
+            pos = np.broadcast_to(np.arange(n), X.shape)
+            same = X == Y
+            both = np.bincount((X * n + pos)[same], minlength=n * n).reshape(n, n)
+        else:
+            Ix, Iy = inclusion_matrix(X, n), inclusion_matrix(Y, n)
+            Cx, Cy = Ix.sum(axis=0), Iy.sum(axis=0)
+            both = (Ix & Iy).sum(axis=0)
+        return Cx, Cy, Cx - both, Cy - both
+
+    def entries(self, n: int) -> int:
+        return n * n if self.kind == "ranking" else n
+
+    def tv_lower(self, D: np.ndarray, k: int | None = None) -> float:
+        """Ranking-level TV lower bound from a matrix of (bounds on) |ΔR| entries."""
+        if self.kind == "ranking":
+            return float(0.5 * D.sum(axis=1).max())
+        return float(max(D.max(), D.sum() / (2.0 * max(k or 1, 1))))
+
+    def random_input(self, rng, n: int, m: int) -> np.ndarray:
+        if self.kind == "ranking":
+            return rng.dirichlet(np.full(m, 0.7), size=n)
+        return np.clip(rng.uniform(0, 1, n), 1e-6, 1)
+
+
+def _pair_interval(Np, Nm, B, member_conf):
+    """Interval for R − R′ = Pr[D=+1] − Pr[D=−1] from Clopper–Pearson intervals of each."""
+    lp, hp = proportion_ci(Np, B, member_conf)
+    lm, hm = proportion_ci(Nm, B, member_conf)
+    return np.clip(np.asarray(lp) - hm, -1, 1), np.clip(np.asarray(hp) - lm, -1, 1)
+
+
+def _summarise(space, x, y, X, Y, member_conf):
+    n = len(x)
+    B = len(X)
+    Cx, Cy, Np, Nm = space.counts(X, Y, n)
+    diff = (Np - Nm) / B
+    lo, hi = _pair_interval(Np, Nm, B, member_conf)
+    absd = np.abs(diff)
+    dist0 = np.maximum(np.maximum(lo, -hi), 0.0)          # certified |ΔR| lower bound
+    far = np.maximum(np.abs(lo), np.abs(hi))              # certified |ΔR| upper bound
+    k = space.k(n) if space.kind == "selection" else None
+    worst = np.unravel_index(int(np.argmax(absd + 1e-12 * dist0)), absd.shape)
+    return {
+        "B": B, "Rx": Cx / B, "Ry": Cy / B, "diff": diff,
+        "delta": float(absd.max()), "delta_lo": float(dist0.max()), "delta_hi": float(far.max()),
+        "var": float(((Np + Nm) / B).max()),
+        "worst_entry": tuple(int(w) for w in worst),
+        "tv": space.tv_lower(absd, k), "tv_lo": space.tv_lower(dist0, k),
+    }
+
+
+def _required_draws(hw: float, var: float, ell: float) -> int:
+    """Draws so that a Clopper–Pearson-pair half-width is about ``hw`` (normal/Poisson
+    approximation: z·√(V/B) + ℓ/B with z² = 2ℓ)."""
+    hw = max(hw, 1e-9)
+    z = math.sqrt(2 * ell)
+    s = z * math.sqrt(max(var, 0.0))
+    root = (s + math.sqrt(s * s + 4 * hw * ell)) / (2 * hw)
+    return int(math.ceil(root * root))
+
+
+def _round_up(b: int) -> int:
+    return int(math.ceil(b / CHUNK) * CHUNK)
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(np.asarray(a, dtype=float)).tobytes())
+    return h.hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------
+# tv_stability
+# ---------------------------------------------------------------------------
+
+class TVStability(Check):
+    id = "tv_stability"
+    title = "TV-stability (small input changes, small outcome changes)"
+    summary = ("Searches for input pairs whose outcome marginals move more than L·‖P − P′‖₁ + δ "
+               "(seed 002 Def 3/20), certifying each probe.")
+    definition = ("A ranking function is L-stable when changing the predictions by ‖P − P′‖₁ (summed absolute "
+                  "change) changes no individual's chance of any position by more than L·‖P − P′‖₁ (plus δ for "
+                  "approximate stability); for selectors, chances of being selected against changes of claims. "
+                  "Stability can only be refuted by examples: fairaudit searches for violating pairs (random "
+                  "perturbations, bisection toward jumps, a Hypothesis search with shrinking) and certifies every "
+                  "probe with intervals that hold simultaneously; a pass means no violation was found in the "
+                  "certified probes. The uncertainty-aware ranking is 1-stable; no non-constant deterministic "
+                  "ranking is stable.")
+    kinds = ("ranking", "selection")
+    sources = ("allocator",)
+    params = {
+        "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ"),
+        "delta": Param(0.0, "additive slack δ (approximate stability, Def 20)"),
+        "probes": Param(8, "random-perturbation probes of the audited inputs"),
+        "bisections": Param(3, "bisection walks toward jumps (Prop 7)"),
+        "search_examples": Param(80, "Hypothesis examples in the adversarial search (0 = off)"),
+        "search_n": Param(4, "largest number of individuals in the Hypothesis search"),
+        "screen_draws": Param(256, "draws per input when screening candidate pairs"),
+        "max_draws": Param(20000, "most draws per input of a certified probe"),
+        "resolution": Param(0.25, "target interval half-width as a fraction of L·‖P − P′‖₁"),
+        "max_n": Param(50, "audit data with more individuals on a seeded subset of this size"),
+        "max_depth": Param(24, "most halvings in a bisection walk"),
+    }
+
+    # ------------------------------------------------------------------
+    def run(self, ctx, L, delta, probes, bisections, search_examples, search_n, screen_draws, max_draws,
+            resolution, max_n, max_depth):
+        space = _Space(ctx.kind, ctx)
+        self.space, self.ctx = space, ctx
+        self.L, self.delta = float(L), float(delta)
+        self.screen_draws = _round_up(max(int(screen_draws), 64))
+        self.max_draws = max(ctx.max_draws(max_draws), MIN_DRAWS)
+        self.resolution = float(resolution)
+        self.max_depth = int(max_depth)
+        rng = ctx.rng(f"{self.id}/inputs")
+        bases, notes = self._bases(ctx, space, rng, int(max_n))
+        cands = []
+        # 1. random perturbations of the audited inputs
+        for j in range(int(probes)):
+            name, x = bases[j % len(bases)]
+            y = self._perturb(space, x, rng, j)
+            cands.append({"source": "perturbation", "label": f"perturbation {j + 1} of {name}", "x": x, "y": y})
+        # 2. bisection toward jumps
+        for b in range(int(bisections)):
+            name, x0 = bases[b % len(bases)]
+            x1, how = self._far_point(space, x0, rng, b)
+            x, y, info = self._bisect(space, x0, x1, f"{self.id}/bisect/{b}")
+            cands.append({"source": "bisection",
+                          "label": f"bisection {b + 1} on {name} toward {how} (t ∈ [{info['a']:.6g}, {info['b']:.6g}])",
+                          "x": x, "y": y, "search": info})
+        # 3. Hypothesis search
+        if int(search_examples) > 0:
+            found = self._hypothesis(space, int(search_examples), int(search_n))
+            if found is not None:
+                x, y, info = found
+                cands.append({"source": "hypothesis", "label": info["label"], "x": x, "y": y, "search": info})
+        cands = [c for c in cands if np.abs(c["x"] - c["y"]).sum() > 0]
+        return self._certify(ctx, space, cands, notes)
+
+    # -- inputs ------------------------------------------------------------
+    def _bases(self, ctx, space, rng, max_n):
+        notes = []
+        pop = ctx.population
+        x = None
+        if pop is not None:
+            if space.kind == "ranking" and pop.predictions is not None:
+                x = validate_predictions(pop.predictions)
+            elif space.kind == "selection" and pop.scores is not None:
+                x = np.asarray(pop.scores, dtype=float)
+            elif space.kind == "ranking":
+                notes.append(f"{pop.path} has no prediction columns p_*; generated prediction matrices were used")
+        if x is not None:
+            name = pop.path or "data"
+            if len(x) > max_n:
+                keep = np.sort(rng.choice(len(x), size=max_n, replace=False))
+                notes.append(f"{name} has {len(x)} individuals; probes use a seeded random subset of {max_n} "
+                             f"(rows {keep[:10].tolist()}{'…' if max_n > 10 else ''})")
+                x = x[keep]
+            if space.kind == "selection" and space.k(len(x)) >= len(x):
+                x = None
+                notes.append("k ≥ n on the data; generated claims were used")
+            else:
+                return [(name, space.normalise(x))], notes
+        bases = []
+        shapes = [(5, 2), (6, 3), (8, 3)] if space.kind == "ranking" else [(8, 1), (12, 1), (20, 1)]
+        for n, m in shapes:
+            if space.kind == "selection":
+                while space.k(n) >= n:
+                    n *= 2
+            x = space.normalise(space.random_input(rng, n, m))
+            bases.append((f"random input n={n}" + (f", m={m}" if space.kind == "ranking" else f", k={space.k(n)}"), x))
+        return bases, notes
+
+    def _perturb(self, space, x, rng, j):
+        n = len(x)
+        rows = rng.choice(n, size=1 + int(rng.integers(0, max(1, min(3, n // 2)))), replace=False)
+        t = (0.05, 0.15, 0.4)[j % 3]
+        y = x.copy()
+        if space.kind == "ranking":
+            target = rng.dirichlet(np.full(x.shape[1], 0.7), size=len(rows))
+            y[rows] = (1 - t) * x[rows] + t * target
+        else:
+            y[rows] = np.clip(x[rows] + t * rng.choice([-1.0, 1.0], size=len(rows)) * np.maximum(x[rows], 0.1), 1e-6, None)
+        return space.normalise(y)
+
+    def _far_point(self, space, x0, rng, b):
+        n = len(x0)
+        if b % 2 == 0 and n >= 2:
+            # swap the two individuals whose rows differ most: an anonymous ranker swaps
+            # their outcomes, a deterministic one must jump somewhere on the way
+            key = x0[:, -1] if space.kind == "ranking" else x0
+            i, j = int(np.argmax(key)), int(np.argmin(key))
+            if i == j:
+                i, j = 0, 1
+            x1 = x0.copy()
+            x1[[i, j]] = x0[[j, i]]
+            if np.abs(x1 - x0).sum() > 0:
+                return x1, f"individuals {i} and {j} swapped"
+        m = x0.shape[1] if x0.ndim == 2 else 1
+        return space.normalise(space.random_input(rng, n, m)), "an independent random input"
+
+    # -- screening ------------------------------------------------------------
+    def _screen_ell(self, entries):
+        return math.log(2 * 2 * entries / 0.01)
+
+    def _draw_pair(self, x, y, stream, B, label):
+        sp = self.space
+        X = self.ctx.sampler.draw(sp.instance(f"{label} (P)", x), B, stream)
+        Y = self.ctx.sampler.draw(sp.instance(f"{label} (P′)", y), B, stream)
+        return X, Y
+
+    def _score(self, s, d):
+        """(screened lower-bound ratio, screened ratio) of a pair."""
+        return ((s["delta_lo"] - self.delta) / d, (s["delta"] - self.delta) / d)
+
+    def _bisect(self, space, x0, x1, stream):
+        """Walk toward the largest screened ratio by halving the segment x0 → x1. All points
+        of one walk share a stream, so every pair along it is coupled."""
+        D = float(np.abs(x1 - x0).sum())
+        n = len(x0)
+        conf = per_member_confidence(0.99, 2 * space.entries(n))
+        cache = {}
+
+        def at(t):
+            if t not in cache:
+                x = space.normalise((1 - t) * x0 + t * x1) if t not in (0.0, 1.0) else (x0 if t == 0.0 else x1)
+                cache[t] = (x, self.ctx.sampler.draw(space.instance(f"bisection point t={t:.6g}", x),
+                                                      self.screen_draws, stream))
+            return cache[t]
+
+        def pair(a, b):
+            (xa, Xa), (xb, Xb) = at(a), at(b)
+            s = _summarise(space, xa, xb, Xa, Xb, conf)
+            d = float(np.abs(xb - xa).sum())
+            return s, d
+
+        a, b = 0.0, 1.0
+        s, d = pair(a, b)
+        best = (self._score(s, d), a, b)
+        ell = math.log(2 * 2 * space.entries(n) * 64 / max(self.ctx.alpha, 1e-6))
+        steps = 0
+        for _ in range(self.max_depth):
+            mid = 0.5 * (a + b)
+            s1, d1 = pair(a, mid)
+            s2, d2 = pair(mid, b)
+            if d1 <= 0 or d2 <= 0:
+                break
+            c1, c2 = self._score(s1, d1), self._score(s2, d2)
+            (s_, d_, a_, b_, c_) = (s1, d1, a, mid, c1) if c1 >= c2 else (s2, d2, mid, b, c2)
+            violating = s_["delta_lo"] > self.L * d_ + self.delta
+            hw_floor = _required_hw(self.max_draws, s_["var"], ell)
+            certifiable = self.L * d_ * self.resolution >= hw_floor
+            if not (violating or certifiable):
+                break
+            a, b = a_, b_
+            steps += 1
+            if c_ > best[0]:
+                best = (c_, a, b)
+        (_, a, b) = best
+        x, y = at(a)[0], at(b)[0]
+        return x, y, {"a": a, "b": b, "steps": steps, "segment_l1": D, "screen_draws": self.screen_draws}
+
+    # -- Hypothesis search -----------------------------------------------------
+    def _hypothesis(self, space, examples, search_n):
+        from hypothesis import HealthCheck, find, settings, strategies as st, target
+        from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+        kind = space.kind
+        grid = 10
+
+        @st.composite
+        def pairs(draw):
+            if kind == "ranking":
+                n = draw(st.integers(2, max(2, search_n)))
+                m = draw(st.integers(2, 3))
+                rows = draw(st.lists(st.lists(st.integers(0, grid), min_size=m, max_size=m),
+                                     min_size=n, max_size=n))
+                x = np.array(rows, dtype=float)
+                x[x.sum(axis=1) == 0, 0] = 1.0          # an all-zero row means "surely the worst label"
+                x = x / x.sum(axis=1, keepdims=True)
+                r = draw(st.integers(0, n - 1))
+                to = draw(st.integers(0, m - 1))
+                eps = draw(st.sampled_from([0.1, 0.03, 0.01, 0.003, 0.001, 0.3]))
+                y = x.copy()
+                y[r] = (1 - eps) * x[r] + eps * np.eye(m)[to]
+                return x, y
+            kmin = space.k(2)
+            n = draw(st.integers(max(2, kmin + 1), max(kmin + 2, search_n + 2)))
+            x = np.array(draw(st.lists(st.integers(0, grid), min_size=n, max_size=n)), dtype=float) / grid
+            r = draw(st.integers(0, n - 1))
+            eps = draw(st.sampled_from([0.1, 0.03, 0.01, 0.003, 0.001, 0.3]))
+            sign = draw(st.sampled_from([1.0, -1.0]))
+            y = x.copy()
+            y[r] = max(0.0, x[r] + sign * eps)
+            return x, y
+
+        seen = {"best": None, "evaluated": 0}
+
+        def screened(p):
+            x, y = p
+            d = float(np.abs(x - y).sum())
+            if d <= 0 or (kind == "selection" and space.k(len(x)) >= len(x)):
+                return None
+            stream = f"{self.id}/search/{_digest(x, y)}"
+            X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair")
+            s = _summarise(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
+            seen["evaluated"] += 1
+            score = self._score(s, d)
+            if seen["best"] is None or score > seen["best"][0]:
+                seen["best"] = (score, x, y)
+            return s, d, score
+
+        def condition(p):
+            out = screened(p)
+            if out is None:
+                return False
+            s, d, score = out
+            target(float(max(min(score[0], 1e6), -1e6)), label="screened lower-bound ratio")
+            return s["delta_lo"] > self.L * d + self.delta
+
+        cfg = settings(database=None, max_examples=examples, deadline=None, derandomize=False,
+                       suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+        shrunk = True
+        try:
+            x, y = find(pairs(), condition, settings=cfg, random=random.Random(int(self.ctx.config.seed)))
+        except (NoSuchExample, Unsatisfiable):
+            if seen["best"] is None:
+                return None
+            _, x, y = seen["best"]
+            shrunk = False
+        n = len(x)
+        label = (f"Hypothesis search: {'shrunk violating' if shrunk else 'highest-ratio'} pair, n={n}"
+                 + (f", m={x.shape[1]}" if x.ndim == 2 else ""))
+        return x, y, {"label": label, "shrunk_violation": shrunk, "examples_evaluated": seen["evaluated"]}
+
+    # -- certification ---------------------------------------------------------
+    def _certify(self, ctx, space, cands, notes):
+        if not cands:
+            return self.result("inconclusive", "No probe pair could be formed from the inputs.", evidence={"notes": notes})
+        fam = sum(2 * space.entries(len(c["x"])) for c in cands)
+        member = per_member_confidence(ctx.confidence, fam)
+        ell = math.log(2.0 / (1.0 - member))
+        rows, sums = [], []
+        total = 0
+        for j, c in enumerate(cands):
+            x, y = c["x"], c["y"]
+            d = float(np.abs(x - y).sum())
+            # pilot on its own stream: sets B only
+            Xp, Yp = self._draw_pair(x, y, f"{self.id}/pilot/{j}", self.screen_draws, c["label"])
+            sp = _summarise(space, x, y, Xp, Yp, per_member_confidence(0.99, 2 * space.entries(len(x))))
+            Bp = self.screen_draws
+            var = min(1.0, sp["var"] + 2 * math.sqrt(sp["var"] / Bp) + 3.0 / Bp)
+            margin = abs(self.L * d + self.delta - sp["delta"])
+            hw = max(self.resolution * self.L * d, 0.5 * margin)
+            B = _round_up(min(max(_required_draws(hw, var, ell), MIN_DRAWS), self.max_draws))
+            X, Y = self._draw_pair(x, y, f"{self.id}/certify/{j}", B, c["label"])
+            total += 2 * B
+            s = _summarise(space, x, y, X, Y, member)
+            ratio = ((s["delta"] - self.delta) / d, (s["delta_lo"] - self.delta) / d, (s["delta_hi"] - self.delta) / d)
+            verdict = decide((ratio[1], ratio[2]), self.L, "above")
+            sums.append((c, s, d, ratio, verdict))
+            rows.append({"probe": c["label"], "source": c["source"], "n": len(x), "l1_change": d,
+                         "max_marginal_change": s["delta"], "mmc_lo": s["delta_lo"], "mmc_hi": s["delta_hi"],
+                         "ratio": ratio[0], "ratio_lo": ratio[1], "ratio_hi": ratio[2],
+                         "bound": self.L * d + self.delta, "tv_lower_bound": s["tv"], "tv_lb_certified": s["tv_lo"],
+                         "draws_per_input": s["B"], "verdict": verdict})
+        table = pd.DataFrame(rows)
+        lo = float(table["ratio_lo"].max())
+        hi = float(table["ratio_hi"].max())
+        est = float(table["ratio"].max())
+        method = (f"paired draws with common random numbers; Clopper–Pearson for Pr[ΔD=+1] and Pr[ΔD=−1], "
+                  f"bonferroni over {fam} (2 × entries × {len(cands)} probes)")
+        stat = Statistic("worst_certified_ratio", est, (lo, hi), tolerance=self.L, method=method, violation="above")
+        # the pair to show: a certified violation with the fewest individuals (the shrunk
+        # one), else the probe with the largest lower ratio
+        fails = [i for i, r in enumerate(rows) if r["verdict"] == "fail"]
+        if fails:
+            w = min(fails, key=lambda i: (rows[i]["n"], -rows[i]["ratio_lo"]))
+        else:
+            w = max(range(len(rows)), key=lambda i: (rows[i]["ratio_lo"], rows[i]["ratio"]))
+        c, s, d, ratio, verdict = sums[w]
+        return self._finish(ctx, space, stat, table, c, s, d, ratio, notes, total, method, len(cands))
+
+    def _finish(self, ctx, space, stat, table, c, s, d, ratio, notes, total, method, nprobes):
+        L, dl = self.L, self.delta
+        bound = f"{L:g}·‖ΔP‖₁" + (f" + {dl:g}" if dl else "")
+        if space.kind == "ranking":
+            i, p = s["worst_entry"]
+            what = f"individual {i}'s chance of position {p}"
+            before, after = float(s["Rx"][i, p]), float(s["Ry"][i, p])
+        else:
+            (i,) = s["worst_entry"]
+            p = None
+            what = f"individual {i}'s chance of selection"
+            before, after = float(s["Rx"][i]), float(s["Ry"][i])
+        where = (f"on {c['label']}, changing the inputs by ‖ΔP‖₁ = {d:.4g} moves {what} from {before:.3f} to "
+                 f"{after:.3f} (max change {s['delta']:.3f}, certified ≥ {s['delta_lo']:.3f}; ratio "
+                 f"{ratio[0]:.3g}, interval [{ratio[1]:.3g}, {ratio[2]:.3g}])")
+        msgs = {
+            "fail": f"Not {L:g}-stable{f' with slack {dl:g}' if dl else ''}: {where}, above {bound}.",
+            "pass": (f"No violation of ‖ΔR‖∞ ≤ {bound} in {nprobes} certified probes; the worst certified ratio is "
+                     f"{stat.ci[1]:.3g} at most (estimate {stat.estimate:.3g}) against L = {L:g}."),
+            "inconclusive": (f"No certified violation in {nprobes} probes, but not every probe could be certified "
+                             f"within {bound}; the closest: {where}."),
+        }
+        n = len(c["x"])
+        cx = {"P": np.round(c["x"], 12).tolist(), "P_prime": np.round(c["y"], 12).tolist(),
+              "individual": int(i), "position": None if p is None else int(p),
+              "marginal_P": before, "marginal_P_prime": after, "l1_change": d,
+              "max_marginal_change": {"estimate": s["delta"], "ci": [s["delta_lo"], s["delta_hi"]]},
+              "ratio": {"estimate": ratio[0], "ci": [ratio[1], ratio[2]]}, "L": L, "delta": dl,
+              "draws_per_input": s["B"], "source": c["source"]}
+        evidence = {"counterexample": cx,
+                    "worst_ratio": {"estimate": stat.estimate, "ci": list(stat.ci)},
+                    "tv_lower_bound": {"estimate": s["tv"], "certified": s["tv_lo"],
+                                       "note": "TV(R(P), R(P′)) ≥ max_i ½ Σ_p |ΔR_ip| (one individual's position is a "
+                                               "function of the ranking)" if space.kind == "ranking" else
+                                               "TV ≥ max(max_i |Δπ_i|, Σ|Δπ|/2k)"},
+                    "probes": nprobes, "notes": notes, "search": c.get("search")}
+        if n <= 12 and self.ctx.target is not None and self.ctx.target.path:
+            evidence["replay_command"] = _replay(self.ctx.target.path, space.kind, c["x"], c["y"],
+                                                 int(self.ctx.config.seed), s["B"], space.k(n) if space.kind == "selection" else None)
+        figs = []
+        if space.kind == "ranking":
+            figs.append({"kind": "heatmap", "title": f"Position marginals of the worst pair ({c['label']})",
+                         "matrices": [np.round(s["Rx"], 4).tolist(), np.round(s["Ry"], 4).tolist()],
+                         "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (0 = top)", "ylabel": "individual"})
+            figs.append({"kind": "heatmap", "title": "Difference R(P) − R(P′)",
+                         "matrices": [np.round(s["diff"], 4).tolist()], "subtitles": ["R(P) − R(P′)"],
+                         "xlabel": "position (0 = top)", "ylabel": "individual", "diverging": True})
+        else:
+            figs.append({"kind": "heatmap", "title": f"Inclusion probabilities of the worst pair ({c['label']})",
+                         "matrices": [np.round(np.vstack([s["Rx"], s["Ry"]]), 4).tolist(),
+                                      np.round(s["diff"][None, :], 4).tolist()],
+                         "subtitles": ["π(c) (row 0), π(c′) (row 1)", "π(c) − π(c′)"], "xlabel": "individual",
+                         "diverging": False})
+        top = table.sort_values("ratio_lo", ascending=False).head(15)
+        figs.append({"kind": "interval_bars", "title": "Certified ratio ‖ΔR‖∞ / ‖ΔP‖₁ per probe"
+                     + (f" (after subtracting δ = {dl:g})" if dl else ""),
+                     "labels": [str(v)[:60] for v in top["probe"]], "estimate": [float(v) for v in top["ratio"]],
+                     "lo": [float(v) for v in top["ratio_lo"]],
+                     "hi": [float(min(v, 1e6)) for v in top["ratio_hi"]], "xlabel": "ratio",
+                     "reference": L, "reference_label": f"L = {L:g}"})
+        return self.judged(stat, msgs, total, evidence=evidence, tables={"probes": table}, figures=figs, method=method)
+
+
+def _required_hw(B: int, var: float, ell: float) -> float:
+    return math.sqrt(2 * ell * max(var, 1.0 / B) / B) + ell / B
+
+
+def _replay(path, kind, x, y, seed, B, k):
+    X = json.dumps(np.round(x, 12).tolist())
+    Y = json.dumps(np.round(y, 12).tolist())
+    if kind == "ranking":
+        return ("python -c \"import numpy as np; from fairaudit.targets import load_target, Instance; "
+                "from fairaudit.sampler import Sampler, position_counts as pc; "
+                f"s=Sampler(load_target('{path}'), {seed}); P=np.array({X}); Q=np.array({Y}); n=len(P); "
+                f"a=s.draw(Instance('P', predictions=P), {B}, 'replay'); b=s.draw(Instance('Q', predictions=Q), {B}, 'replay'); "
+                f"D=(pc(a,n)-pc(b,n))/{B}; print(np.round(D,3)); print('max |dR| =', abs(D).max(), ' |dP|_1 =', abs(P-Q).sum())\"")
+    return ("python -c \"import numpy as np; from fairaudit.targets import load_target, Instance; "
+            "from fairaudit.sampler import Sampler, inclusion_counts as ic; "
+            f"s=Sampler(load_target('{path}'), {seed}); c=np.array({X}); d=np.array({Y}); n=len(c); "
+            f"a=s.draw(Instance('c', scores=c, k={k}), {B}, 'replay'); b=s.draw(Instance('d', scores=d, k={k}), {B}, 'replay'); "
+            f"D=(ic(a,n)-ic(b,n))/{B}; print(np.round(D,3)); print('max |dpi| =', abs(D).max(), ' |dc|_1 =', abs(c-d).sum())\"")
+
+
+# ---------------------------------------------------------------------------
+# ua_conformance
+# ---------------------------------------------------------------------------
+
+class UAConformance(Check):
+    id = "ua_conformance"
+    title = "Conformance to the uncertainty-aware ranking"
+    summary = "Is the ranker the UA ranking (seed 002 Def 8)? Estimated position marginals vs the exact ones."
+    definition = ("The uncertainty-aware (UA) ranking draws every individual's label from its predicted "
+                  "distribution independently, sorts by label and breaks ties at random; its position marginals "
+                  "are computed exactly (seed 002, Props 9/10). The audited ranker's estimated marginals must stay "
+                  "within the band of the exact ones for every individual and position; intervals hold "
+                  "simultaneously for all of them.")
+    kinds = ("ranking",)
+    sources = ("allocator",)
+    default = False
+    params = {
+        "band": Param(0.02, "largest tolerated |estimated − exact UA| position marginal"),
+        "max_draws": Param(40000, "most draws per input (sequential sampling stops once decided)"),
+        "max_n": Param(30, "audit data with more individuals on a seeded subset of this size"),
+    }
+
+    def run(self, ctx, band, max_draws, max_n):
+        rng = ctx.rng(f"{self.id}/inputs")
+        inputs, notes = [], []
+        pop = ctx.population
+        if pop is not None and pop.predictions is not None:
+            x = validate_predictions(pop.predictions)
+            if len(x) > max_n:
+                keep = np.sort(rng.choice(len(x), size=int(max_n), replace=False))
+                notes.append(f"{pop.path} has {len(x)} individuals; a seeded random subset of {max_n} is used")
+                x = x[keep]
+            inputs.append((pop.path or "data", x))
+        else:
+            if pop is not None:
+                notes.append(f"{pop.path} has no prediction columns p_*; generated inputs were used")
+            inputs += [("random input n=5, m=2", rng.dirichlet(np.full(2, 0.7), size=5)),
+                       ("random input n=6, m=3", rng.dirichlet(np.full(3, 0.7), size=6)),
+                       ("random input n=8, m=3 with tied rows", np.repeat(rng.dirichlet(np.full(3, 0.7), size=4), 2, axis=0))]
+        fam = sum(len(x) ** 2 for _, x in inputs)
+        member = per_member_confidence(ctx.confidence, fam)
+        B_max = max(ctx.max_draws(max_draws), CHUNK)
+        rows, keep = [], []
+        total = 0
+        for j, (name, x) in enumerate(inputs):
+            n = len(x)
+            R = ua_marginals(x)
+            inst = Instance(f"{name}", predictions=x)
+
+            def bounds(draws, n=n, R=R):
+                C = position_counts(draws, n)
+                lo, hi = beta_binomial_cs(C.ravel(), len(draws), member)
+                lo, hi = lo.reshape(n, n), hi.reshape(n, n)
+                dlo = np.maximum(np.maximum(lo - R, R - hi), 0.0)
+                dhi = np.maximum(np.abs(lo - R), np.abs(hi - R))
+                return C / len(draws), dlo, dhi
+
+            def decided(draws):
+                _, dlo, dhi = bounds(draws)
+                return decide((dlo.max(), dhi.max()), band, "above") != "inconclusive"
+
+            draws = ctx.sampler.sample_until(inst, f"{self.id}/{j}", decided, B_max, first=1024)
+            total += len(draws)
+            Rh, dlo, dhi = bounds(draws)
+            dev = np.abs(Rh - R)
+            w = np.unravel_index(int(np.argmax(dev)), dev.shape)
+            rows.append({"input": name, "n": n, "m": x.shape[1], "draws": len(draws), "max_deviation": float(dev.max()),
+                         "dev_lo": float(dlo.max()), "dev_hi": float(dhi.max()),
+                         "worst_individual": int(w[0]), "worst_position": int(w[1]),
+                         "estimated": float(Rh[w]), "exact_ua": float(R[w])})
+            keep.append((x, R, Rh))
+        table = pd.DataFrame(rows)
+        method = (f"beta-binomial confidence sequences (anytime-valid, sequential), bonferroni over {fam} "
+                  f"entries; exact UA marginals by the Prop 10 dynamic program")
+        stat = Statistic("max_abs_deviation_from_UA", float(table["max_deviation"].max()),
+                         (float(table["dev_lo"].max()), float(table["dev_hi"].max())), tolerance=float(band),
+                         method=method, violation="above")
+        wi = int(table["dev_lo"].idxmax()) if table["dev_lo"].max() > 0 else int(table["max_deviation"].idxmax())
+        r = rows[wi]
+        x, R, Rh = keep[wi]
+        where = (f"on {r['input']}, individual {r['worst_individual']} is at position {r['worst_position']} with "
+                 f"probability {r['estimated']:.3f} where UA gives {r['exact_ua']:.3f}")
+        msgs = {"fail": f"The ranker is not the UA ranking: {where} (deviation certified ≥ {r['dev_lo']:.3f} > band {band:g}).",
+                "pass": f"The ranker's position marginals agree with the exact UA ranking within {band:g} on all "
+                        f"{len(inputs)} inputs (largest deviation ≤ {stat.ci[1]:.3f}).",
+                "inconclusive": f"Cannot yet tell whether the ranker is within {band:g} of UA; the largest deviation: {where}."}
+        figs = [{"kind": "heatmap", "title": f"Position marginals on {r['input']}",
+                 "matrices": [np.round(Rh, 4).tolist(), np.round(R, 4).tolist(), np.round(Rh - R, 4).tolist()],
+                 "subtitles": ["audited ranker (estimated)", "exact UA", "difference"],
+                 "xlabel": "position (0 = top)", "ylabel": "individual", "diverging": False}]
+        evidence = {"counterexample": {"P": np.round(x, 12).tolist(), "individual": r["worst_individual"],
+                                       "position": r["worst_position"], "estimated": r["estimated"],
+                                       "exact_ua": r["exact_ua"], "deviation_ci": [r["dev_lo"], r["dev_hi"]]},
+                    "notes": notes}
+        return self.judged(stat, msgs, total, evidence=evidence, tables={"inputs": table}, figures=figs, method=method)
