@@ -67,9 +67,11 @@ the check; a pass needs the BF.1 bins certified and no refutation.
 
 Partial Broome-Fairness (Def 4.9, Algorithm 1; seed Tables 1–6): the always-selected
 set (selected in every draw), the never-selected positive claims, the randomised pool
-between them; ``k'/k = (k − |always|)/k`` and ``n'/n = |pool|/n`` with simultaneous
-bounds from the individual intervals at resolution ``η = 0.01`` (``π ≥ 1−η`` counts as
-always, ``π ≤ η`` as never); BF.1 is re-tested inside the pool (Broome lottery of the
+between them, at resolution ``η = 0.05`` (``π ≥ 1−η`` counts as always, a positive
+claim with ``π ≤ η`` as never: exact 0 and 1 cannot be certified by sampling, and η
+keeps the bounds informative after a few hundred draws); ``k'/k = (k − |always|)/k`` and
+``n'/n = |pool|/n``, point estimates from ``π̂`` and simultaneous bounds from the
+individual intervals; BF.1 is re-tested inside the pool (Broome lottery of the
 ``k'`` seats over the pool as yardstick). When the pool is a contiguous range of claim
 ranks and it passes, the message says "partial Broome-Fairness over ranks a..b".
 
@@ -106,9 +108,10 @@ from fairaudit.targets import Instance
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"
 DET_DRAWS = 256          # draws inspected for determinism
-ETA = 0.01               # resolution of "always" / "never" selected in the partial-BF bounds
+ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
 POOL_BINS = 5            # claim bins for BF.1 inside a partial lottery's pool
 PARTIAL_DRAWS = 8192     # draws at most spent characterising a partial lottery after full BF has failed
+INDIVIDUALS_TABLE_MAX = 200   # per-individual table in the result for instances up to this size
 NOT_INFORMATIVE = 1e-3   # bin pairs whose Broome gain is below this · k/n are left out
 
 
@@ -344,23 +347,27 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
     simultaneous bounds at resolution η, and BF.1 inside the pool."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
-    lo, hi = ind["lo"], ind["hi"]
+    lo, hi, est = ind["lo"], ind["hi"], ind["est"]
     pos = claims > 0
-    always = counts == B
-    never = pos & (counts == 0)
+    # η-resolution sets: "always" = π ≥ 1−η, "never" = positive claim with π ≤ η. Point
+    # estimates from π̂, bounds from the simultaneous intervals (all hold jointly).
+    always = est >= 1 - ETA
+    never = pos & (est <= ETA)
     pool = ~always & ~never & pos
     n_always_lo, n_always_hi = int(np.sum(lo >= 1 - ETA)), int(np.sum(hi >= 1 - ETA))
     n_never_lo, n_never_hi = int(np.sum(pos & (hi <= ETA))), int(np.sum(pos & (lo <= ETA)))
-    kp = (k - always.sum()) / k
-    kp_lo, kp_hi = (k - min(n_always_hi, k)) / k, (k - n_always_lo) / k
+    n_zero = int(np.sum(~pos))
+    kp = (k - min(int(always.sum()), k)) / k
+    kp_lo, kp_hi = (k - min(n_always_hi, k)) / k, (k - min(n_always_lo, k)) / k
     npool = pool.sum() / n
-    np_lo = max(0, n - n_always_hi - n_never_hi - int(np.sum(~pos))) / n
-    np_hi = max(0, n - n_always_lo - n_never_lo - int(np.sum(~pos))) / n
+    np_lo = max(0, n - n_always_hi - n_never_hi - n_zero) / n
+    np_hi = max(0, n - n_always_lo - n_never_lo - n_zero) / n
     rank = np.empty(n, dtype=int)
     rank[np.argsort(-claims, kind="stable")] = np.arange(1, n + 1)
     pr = np.sort(rank[pool])
     contiguous = bool(len(pr) and pr[-1] - pr[0] + 1 == len(pr))
     out = {"always_selected": int(always.sum()), "never_selected_positive": int(never.sum()), "pool": int(pool.sum()),
+           "selected_every_draw": int(np.sum(counts == B)), "never_selected_in_draws": int(np.sum(pos & (counts == 0))),
            "k_prime_rate": {"estimate": kp, "ci": [kp_lo, kp_hi]},
            "pool_share": {"estimate": npool, "ci": [np_lo, np_hi]},
            "pool_ranks": [int(pr[0]), int(pr[-1])] if len(pr) else None, "pool_contiguous": contiguous,
@@ -641,9 +648,9 @@ class Broome(Check):
         if fails:
             r = fails[0]
             msg, stat, cx = self._fail_message(r, min_gain, min_chance)
-            summ = [e["partial_summary"] for e in ev_inst if e.get("partial_summary")]
+            summ = ev_inst[results.index(r)].get("partial_summary")
             if summ:
-                msg += f" The outcomes show {summ[0]}."
+                msg += f" The outcomes show {summ}."
             evidence["counterexample"] = cx
             evidence["replay_command"] = _replay(r["inst"])
             if r.get("deterministic"):
@@ -750,7 +757,7 @@ class Broome(Check):
         ev["bf2"] = b2
         p = r["partial"]
         ev["partial"] = p
-        if r["verdict"] == "fail" and p["partial"] and p["pool_ranks"]:
+        if r["verdict"] == "fail" and p["partial"] and p["pool_ranks"] and r["components"].get("bf2") == "fail":
             a, b = p["pool_ranks"]
             inside = p.get("pool_bf1")
             ok = inside is not None and inside["ci"][0] >= self._min_gain and p["pool_contiguous"]
@@ -778,6 +785,10 @@ class Broome(Check):
         if r["first"] is not None:
             tables[f"first_round_{j}"] = r["first"]["table"]
         n = len(claims)
+        if n <= INDIVIDUALS_TABLE_MAX:
+            tables[f"individuals_{j}"] = pd.DataFrame({"individual": np.arange(n), "claim": claims, "selected": counts,
+                                                       "chance": ind["est"], "chance_lo": ind["lo"],
+                                                       "chance_hi": ind["hi"], "broome_chance": r["ref"]})
         order = np.argsort(claims, kind="stable")
         show = order[np.unique(np.linspace(0, n - 1, min(n, 200)).astype(int))]
         callouts = []
