@@ -9,7 +9,7 @@ factor ``e^{2/α}``: the allocator is ε-ex-interim fair with ``ε = 2/α`` on e
 paper's full FAIRTOP, whose confidence-adjusted scores did not survive extraction.)
 
 The noise scale α:
-  * module constant ``SCALE`` (default 4.0, i.e. ε = 2/4 = 0.5), overridden at import
+  * module constant ``SCALE`` (default 1.0 — as wide as the whole score range [0, 1] — i.e. ε = 2/1 = 2), overridden at import
     by the environment variable ``FAIRAUDIT_NOISY_SCALE``
     (``FAIRAUDIT_NOISY_SCALE=20 fairaudit check examples/allocators/noisy_top.py``);
   * or a factory from Python: ``make_allocator(scale)`` returns an allocator with
@@ -23,7 +23,7 @@ import numpy as np
 import fairaudit as fa
 from fairaudit.populations import empirical_cdf, population_codes
 
-SCALE = float(os.environ.get("FAIRAUDIT_NOISY_SCALE", "4.0"))
+SCALE = float(os.environ.get("FAIRAUDIT_NOISY_SCALE", "1.0"))
 
 
 def lipschitz_epsilon(scale: float = None) -> float:
