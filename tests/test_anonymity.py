@@ -1,0 +1,173 @@
+"""Tests of ``anonymity`` (seed 002 Def 2, Prop 7): the issue's "Done when" at seed 0 and
+default parameters, bad input, determinism of the JSON, and the replay command."""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fairaudit as fa
+from fairaudit.engine import audit
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOC = ROOT / "examples" / "allocators"
+DATA = ROOT / "examples" / "data" / "population.csv"
+
+
+def run(target, data=None, seed=0, **params):
+    res = audit(target, checks=["anonymity"], data=data, seed=seed,
+                params={"anonymity": params} if params else {})
+    return res.checks[0]
+
+
+def alloc(name):
+    p = ALLOC / f"{name}.py"
+    if not p.exists():
+        pytest.skip(f"{p.name} not written yet")
+    return str(p)
+
+
+# -- Done when: selection ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def top_k_result():
+    return run(alloc("top_k"))
+
+
+def test_top_k_fails_equal_inputs_with_certainty(top_k_result):
+    r = top_k_result
+    assert r.verdict == "fail"
+    eq = r.evidence["equal_inputs"]
+    # Prop 7: a deterministic allocator breaks ties by index: found on the first look.
+    assert eq["identical_outcome_in_every_draw"] is True
+    assert eq["outcome"] == [0]
+    assert "ties are broken by position" in r.message
+    eq_probe = r.evidence["probes"]["equal-inputs"][0]
+    assert eq_probe["abs_diff_ci"][0] > 0.05          # certified on its own
+    assert r.evidence["looks"] == 1
+
+
+@pytest.mark.parametrize("name", ["broome_lottery", "uniform_lottery"])
+def test_anonymous_lotteries_pass(name):
+    r = run(alloc(name))
+    assert r.verdict == "pass", r.message
+    assert r.statistic.ci[1] <= 0.05
+    assert r.evidence["search"]["found"] is False
+
+
+def test_anonymous_lottery_passes_with_data():
+    r = run(alloc("broome_lottery"), data=str(DATA))
+    assert r.verdict == "pass", r.message
+    assert "permutation probe 1/3 (reversed list, n=200)" in r.evidence["probes"]["permutation"][0]["input"]
+
+
+@pytest.mark.parametrize("name,data,relation", [
+    ("position_biased", None, "permute"),
+    ("group_tiebreak", None, "swap"),
+    ("group_tiebreak", DATA, "swap"),
+])
+def test_non_anonymous_examples_fail_with_shrunk_counterexample(name, data, relation):
+    r = run(alloc(name), data=str(data) if data else None)
+    assert r.verdict == "fail", r.message
+    ce = r.evidence["counterexample"]
+    assert ce["relation"] == relation
+    assert ce["n"] <= 5                      # "a handful of individuals"
+    assert ce["certified"] is True
+    assert ce["abs_difference_ci"][0] > 0.05
+    assert r.evidence["replay_command"].startswith("python -c ")
+
+
+def test_group_tiebreak_fails_attribute_swap_probe_without_search():
+    r = run(alloc("group_tiebreak"), data=str(DATA), search=0)
+    assert r.verdict == "fail"
+    swaps = r.evidence["probes"]["attribute-swap"]
+    assert any(s["abs_diff_ci"][0] > 0.5 for s in swaps)
+    # Whole-row permutations are invariant for this allocator: it is the counterfactual that catches it.
+    assert all(p["abs_diff_ci"][0] == 0 for p in r.evidence["probes"]["permutation"])
+    assert "protected attributes are exchanged" in r.message
+
+
+def test_replay_command_reproduces_the_counterexample(tmp_path, top_k_result):
+    r = top_k_result
+    cmd = r.evidence["replay_command"].replace("B=20000", "B=200")
+    out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "chance on the original list: [1. 0.]" in out.stdout
+    assert "(same individuals): [0. 1.]" in out.stdout
+
+
+# -- Done when: ranking ---------------------------------------------------------
+
+@fa.ranker
+def _sort_by_score(predictions, rng):
+    P = np.asarray(predictions)
+    return np.argsort(-P[:, -1], kind="stable")
+
+
+def test_ua_ranking_passes():
+    r = run(alloc("ua_ranking"))
+    assert r.verdict == "pass", r.message
+
+
+def test_deterministic_sort_ranker_fails():
+    r = run(_sort_by_score)
+    assert r.verdict == "fail"
+    assert r.evidence["equal_inputs"]["identical_outcome_in_every_draw"] is True
+    assert r.evidence["counterexample"]["n"] <= 5
+    r2 = run(alloc("prp_ranking"))
+    assert r2.verdict == "fail"
+
+
+# -- Bad input: the error names the probe ----------------------------------------
+
+@fa.selector(k=1)
+def _length_changes_under_permutation(scores, k, rng):
+    s = np.asarray(scores)
+    # Anonymous on sorted lists, returns 2 indices when the list is not sorted.
+    return [0] if np.all(np.diff(s) <= 0) or np.all(np.diff(s) >= 0) else [0, 1]
+
+
+@fa.selector(k=1)
+def _crashes_on_equal_claims(scores, k, rng):
+    s = np.asarray(scores)
+    if np.all(s == s[0]):
+        raise ZeroDivisionError("claims have no spread")
+    return [int(rng.integers(len(s)))]
+
+
+def test_error_names_permutation_probe():
+    r = run(_length_changes_under_permutation, search=0)
+    assert r.verdict == "error"
+    assert "permutation probe" in r.message
+    assert "returned 2 indices; expected k=1" in r.message
+
+
+def test_error_names_equal_inputs_probe():
+    r = run(_crashes_on_equal_claims, search=0)
+    assert r.verdict == "error"
+    assert "equal-inputs probe" in r.message and "ZeroDivisionError" in r.message
+
+
+# -- Determinism of results -------------------------------------------------------
+
+def test_same_seed_same_json():
+    def js(seed):
+        res = audit(alloc("position_biased"), checks=["anonymity"], seed=seed,
+                    params={"anonymity": {"max_draws": 2048, "search_examples": 30}})
+        d = res.to_dict()
+        d.pop("created")
+        return json.dumps(d, sort_keys=True)
+    a, b = js(0), js(0)
+    assert a == b
+    assert js(1) != a
+
+
+def test_members_and_probes_listed_in_method():
+    r = run(alloc("uniform_lottery"), search=0, max_draws=512)
+    assert "bonferroni over 2 probes" in r.statistic.method
+    assert r.draws == 512
