@@ -56,7 +56,7 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.populations import (POPULATION_COLUMN, QUALITY_COLUMN, SETUPS, epsilon_hat, loss,
                                    optimal_loss, pool_generator, selected_is_true_top_k, simulate_pool)
-from fairaudit.result import Statistic
+from fairaudit.result import Statistic, decide
 from fairaudit.sampler import inclusion_counts
 from fairaudit.stats import (beta_binomial_cs, bootstrap_ci, eb_confidence_sequence, empirical_bernstein_ci,
                              per_member_confidence, proportion_ci)
@@ -235,8 +235,20 @@ class ExInterim(Check):
                                                          setup, n, v_lo, v_hi, R)
         msgs = self._messages(per_pool, table, epsilon, delta, v_lo, v_hi, R, additive)
         tables = {"pools": table, "regret": regret_table}
-        return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, figures=figures,
-                           method=stat.method)
+        if R == 1:
+            return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, figures=figures,
+                               method=stat.method)
+        # Over pools the draws hint of `judged` would mislead (pools, not draws, may be short).
+        verdict = decide(stat.ci, stat.tolerance, stat.violation)
+        msg = msgs[verdict]
+        if verdict == "inconclusive":
+            r_min = _pools_to_pass(delta, a_pool, ctx.confidence)
+            if v_hi > v_lo:
+                msg += f" Undecided pools need more draws (--param {self.id}.max_draws=N, now {limit:,})."
+            if R < r_min:
+                msg += f" Passing at δ = {delta:g} needs at least {r_min} pools (--param {self.id}.pools={r_min})."
+        return self.result(verdict, msg, statistic=stat, draws=draws, evidence=evidence, tables=tables,
+                           figures=figures, method=stat.method)
 
     # -- one pool ------------------------------------------------------------
     def _pool(self, ctx, spec, epsilon, additive, a_pool, limit):
@@ -372,9 +384,15 @@ class ExInterim(Check):
                     f"δ = {delta:g} of pools; worst: {ce}.",
             "pass": f"At most {v_hi} of {R} pools are not certified ε = {epsilon:g}-fair, so the violating fraction "
                     f"is ≤ δ = {delta:g} with confidence; highest ε̂: {ce}.",
-            "inconclusive": f"{v_lo} of {R} pools certifiably violate ε = {epsilon:g} and {v_hi - v_lo} are undecided; "
-                            f"the violating fraction cannot be placed against δ = {delta:g} (raise max_draws or pools); "
-                            f"highest ε̂: {ce}."}
+            "inconclusive": f"{v_lo} of {R} pools certifiably violate ε = {epsilon:g}, {R - v_hi} are certified fair "
+                            f"and {v_hi - v_lo} undecided: not enough to place the violating fraction against "
+                            f"δ = {delta:g}; highest ε̂: {ce}."}
+
+
+def _pools_to_pass(delta, a_pool, confidence) -> int:
+    """Fewest pools with which a perfect record (every pool certified fair) passes at δ."""
+    one_sided = (1 - confidence) / 2
+    return int(math.ceil(math.log(one_sided) / math.log(1 - delta * (1 - a_pool)))) if delta > 0 else 10**9
 
 
 def _as_bool(v) -> bool:

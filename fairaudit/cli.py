@@ -282,6 +282,30 @@ def replay(result_json, check_id):
     click.echo("The outcome is valid now.")
 
 
+@main.command()
+@click.option("--setup", default="paper", show_default=True,
+              help="paper | uniform | heavy | misspecified (seed 004; see fairaudit.populations).")
+@click.option("--n", "n", type=click.IntRange(2), default=150, show_default=True, help="Candidates per pool.")
+@click.option("--pools", type=click.IntRange(1), default=1, show_default=True, help="Number of pools.")
+@click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="Index of the first pool.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed (pool r is the same for any --pools).")
+@click.option("--ratio", default="2,1", show_default=True, help="Population size ratio, e.g. 2,1 or 1,1,1.")
+@click.option("--out", "out_path", required=True, help="CSV to write: [pool,] id, score, population, quality.")
+def simulate(setup, n, pools, start, seed, ratio, out_path):
+    """Write simulated cross-population pools (true-CDF quality column) to CSV."""
+    from .populations import SETUPS, pool_generator, pools_frame, simulate_pool
+    if setup not in SETUPS:
+        raise click.UsageError(f"--setup must be one of {', '.join(SETUPS)}")
+    try:
+        rat = [float(v) for v in ratio.split(",")]
+    except ValueError:
+        raise click.UsageError(f"--ratio expects numbers separated by commas, got {ratio!r}")
+    ps = [simulate_pool(setup, n, pool_generator(seed, r), ratio=rat) for r in range(start, start + pools)]
+    frame = ps[0].frame() if pools == 1 else pools_frame(ps).assign(pool=lambda f: f["pool"] + start)
+    frame.to_csv(out_path, index=False)
+    click.echo(f"wrote {len(frame)} candidates in {pools} pool(s) to {out_path}")
+
+
 @main.command(name="checks")
 def list_checks():
     """List the available checks with one-line descriptions."""
