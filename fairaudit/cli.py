@@ -219,9 +219,10 @@ def report(result_json, html_path):
               help="Allowed worsening, in the statistic's units: a number, or CHECK=X / CHECK.STATISTIC=X (repeatable; default 0).")
 @click.option("--html", "html_path", type=str, help="Write an HTML diff report here.")
 @click.option("--json", "json_path", type=str, help="Write the comparison as JSON here.")
+@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check; a regression fails).")
 @click.option("--fail-on", type=click.Choice(["regression", "inconclusive"]), default="regression", show_default=True,
               help="Also exit 1 when a check went from pass to inconclusive.")
-def compare(baseline, current, tolerances, html_path, json_path, fail_on):
+def compare(baseline, current, tolerances, html_path, json_path, junit_path, fail_on):
     """Regression gate: has CURRENT.json got worse than BASELINE.json, with confidence?
 
     Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, or a
@@ -255,6 +256,9 @@ def compare(baseline, current, tolerances, html_path, json_path, fail_on):
         from .result import dumps
         Path(json_path).write_text(dumps(cmp.to_dict()), encoding="utf-8")
         click.echo(f"result: {json_path}")
+    if junit_path:
+        from .junit import comparison_junit_xml
+        Path(junit_path).write_text(comparison_junit_xml(cmp), encoding="utf-8")
     sys.exit(cmp.exit_code)
 
 

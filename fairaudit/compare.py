@@ -294,10 +294,16 @@ def check_comparable(base: dict, cur: dict) -> list[str]:
             raise IncomparableError(f"the setting '{key}' differs ({bc.get(key)!r} vs {cc.get(key)!r}), which changes "
                                     "what the statistics mean; audit both with the same setting")
     bp, cp = bc.get("params") or {}, cc.get("params") or {}
-    common = {c["id"] for c in base["checks"]} & {c["id"] for c in cur["checks"]}
-    for cid in sorted(common):
-        if (bp.get(cid) or {}) != (cp.get(cid) or {}):
-            raise IncomparableError(f"the parameters of check '{cid}' differ ({bp.get(cid) or {}} vs {cp.get(cid) or {}})")
+    bchk, cchk = {c["id"]: c for c in base["checks"]}, {c["id"]: c for c in cur["checks"]}
+    for cid in sorted(set(bchk) & set(cchk)):
+        # the parameters each check ran with (defaults included) when recorded, else the overrides
+        b_par, c_par = bchk[cid].get("params"), cchk[cid].get("params")
+        if not b_par or not c_par:
+            b_par, c_par = bp.get(cid) or {}, cp.get(cid) or {}
+        if b_par != c_par:
+            diff = {k: (b_par.get(k), c_par.get(k)) for k in sorted(set(b_par) | set(c_par)) if b_par.get(k) != c_par.get(k)}
+            raise IncomparableError(f"the parameters of check '{cid}' differ (baseline vs current: {diff}); "
+                                    "audit both with the same --param / config")
     if bt.get("path") != ct.get("path"):
         notes.append(f"different target files: {bt.get('path')} (baseline) vs {ct.get('path')} (current)")
     elif bt.get("sha256") != ct.get("sha256"):

@@ -134,3 +134,81 @@ def relabellings(draw, instances: st.SearchStrategy[Instance], swap: bool = Fals
         f.iloc[j] = f.iloc[i]
         ch["features"] = f
     return {"relation": "swap", "instance": inst.replace(**ch), "pair": (int(i), int(j))}
+
+
+# ---------------------------------------------------------------------------
+# Strategies for users' own property tests (the pytest plugin's half; issue 9):
+# realistic continuous claims, seed 000's claim distributions, assignment instances
+# and population tables like a --data file.
+# ---------------------------------------------------------------------------
+
+def claim_vectors(min_n: int = 2, max_n: int = 50, min_value: float = 0.0, max_value: float = 1.0,
+                  allow_ties: bool = True) -> st.SearchStrategy[np.ndarray]:
+    """Continuous claim vectors (floats in ``[min_value, max_value]``, length in
+    ``[min_n, max_n]``); ``allow_ties=False`` makes all claims distinct. Shrinks toward
+    short vectors of ``min_value``."""
+    elems = st.floats(min_value, max_value, allow_nan=False, allow_infinity=False)
+    return st.lists(elems, min_size=min_n, max_size=max_n, unique=not allow_ties).map(
+        lambda v: np.asarray(v, dtype=float))
+
+
+@st.composite
+def generated_selection_instances(draw, distributions: Sequence[str] | None = None, min_n: int = 10,
+                                  max_n: int = 200, k_fraction: tuple[float, float] = (0.05, 0.5)) -> Instance:
+    """Selection instances whose claims come from seed 000's simulation distributions
+    (:func:`fairaudit.data.generate_claims`: uniform, truncated normal, inverted normal,
+    Pareto, inverted Pareto), with ``n`` in ``[min_n, max_n]`` and ``k/n`` in
+    ``k_fraction``. The claims are generated from a Hypothesis-drawn seed, so a failing
+    example replays exactly; the label names distribution, n, k and that seed."""
+    from .data import CLAIM_DISTRIBUTIONS, generate_claims
+    dist = draw(st.sampled_from(list(distributions or CLAIM_DISTRIBUTIONS)))
+    n = draw(st.integers(min_n, max_n))
+    lo = max(1, int(np.ceil(k_fraction[0] * n)))
+    hi = max(lo, min(n - 1, int(np.floor(k_fraction[1] * n))))
+    k = draw(st.integers(lo, hi))
+    seed = draw(st.integers(0, 2**32 - 1))
+    c = generate_claims(dist, n, np.random.default_rng(seed))
+    return Instance(f"{dist} claims, n={n}, k={k}, claim seed {seed}", scores=c, k=int(k))
+
+
+@st.composite
+def assignment_instances(draw, min_arrivals: int = 1, max_arrivals: int = 12, min_locations: int = 1,
+                         max_locations: int = 4, n_groups: int = 2, max_capacity: int = 4,
+                         label: str = "hypothesis assignment instance") -> Instance:
+    """Online-assignment instances (SPEC §0, seed 003): ``T`` arrivals with score rows
+    ``w_t ∈ [0, 1]^N``, a group ``g_t ∈ {0, …, n_groups−1}`` each, and integer
+    capacities ``c_l ∈ [0, max_capacity]`` (each at least 1 in total so something can
+    be assigned). Shrinks toward one arrival, one location, group 0, scores 0."""
+    T = draw(st.integers(min_arrivals, max_arrivals))
+    N = draw(st.integers(min_locations, max_locations))
+    w = draw(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=T * N, max_size=T * N))
+    g = draw(st.lists(st.integers(0, max(0, n_groups - 1)), min_size=T, max_size=T))
+    cap = draw(st.lists(st.integers(0, max_capacity), min_size=N, max_size=N))
+    cap = np.asarray(cap, dtype=np.int64)
+    if cap.sum() == 0:
+        cap[0] = 1
+    return Instance(label, scores=np.asarray(w, dtype=float).reshape(T, N), groups=np.asarray(g, dtype=np.int64),
+                    capacities=cap)
+
+
+@st.composite
+def populations(draw, min_n: int = 4, max_n: int = 60,
+                group_values: dict[str, Sequence[str]] | None = None, with_labels: bool = False):
+    """Population tables like a ``--data`` file: a pandas DataFrame with ``id``,
+    ``score`` (floats in [0, 1]), one column per entry of ``group_values`` (default
+    ``{"group": ["a", "b"]}``; every category present at least once when ``n`` allows)
+    and, with ``with_labels``, a 0/1 ``label``. Pass it as ``data=`` to
+    :func:`fairaudit.testing.assert_fair`."""
+    import pandas as pd
+    group_values = group_values or {"group": ["a", "b"]}
+    need = max(len(v) for v in group_values.values())
+    n = draw(st.integers(max(min_n, need), max(max_n, min_n, need)))
+    cols: dict[str, list] = {"id": list(range(n)),
+                             "score": draw(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=n, max_size=n))}
+    for col, vals in group_values.items():
+        vals = list(vals)
+        rest = draw(st.lists(st.sampled_from(vals), min_size=n - len(vals), max_size=n - len(vals)))
+        cols[col] = vals + rest
+    if with_labels:
+        cols["label"] = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    return pd.DataFrame(cols)
