@@ -334,11 +334,21 @@ class TVStability(Check):
     def _screen_ell(self, entries):
         return math.log(2 * 2 * entries / 0.01)
 
-    def _draw_pair(self, x, y, stream, B, label):
+    def _draw_pair(self, x, y, stream, B, label, screening=False):
+        """B paired draws of (P, P′) on one stream (common random numbers). When
+        screening a non-vectorised allocator, 32 draws that are all identical on both
+        inputs (a deterministic allocator) stand for the B (screening only: certified
+        probes always use the planned B)."""
         sp = self.space
-        X = self.ctx.sampler.draw(sp.instance(f"{label} (P)", x), B, stream)
-        Y = self.ctx.sampler.draw(sp.instance(f"{label} (P′)", y), B, stream)
-        return X, Y
+        ip, iq = sp.instance(f"{label} (P)", x), sp.instance(f"{label} (P′)", y)
+        draw = self.ctx.sampler.draw
+        if screening and not self.ctx.target.vectorized and B > 32:
+            X, Y = draw(ip, 32, stream), draw(iq, 32, stream)
+            if (X == X[0]).all() and (Y == Y[0]).all():
+                return X, Y
+            return (np.concatenate([X, draw(ip, B - 32, stream, start=32)]),
+                    np.concatenate([Y, draw(iq, B - 32, stream, start=32)]))
+        return draw(ip, B, stream), draw(iq, B, stream)
 
     def _score(self, s, d):
         """(screened lower-bound ratio, screened ratio) of a pair."""
@@ -355,13 +365,17 @@ class TVStability(Check):
         def at(t):
             if t not in cache:
                 x = space.normalise((1 - t) * x0 + t * x1) if t not in (0.0, 1.0) else (x0 if t == 0.0 else x1)
-                cache[t] = (x, self.ctx.sampler.draw(space.instance(f"bisection point t={t:.6g}", x),
-                                                      self.screen_draws, stream))
+                inst = space.instance(f"bisection point t={t:.6g}", x)
+                X = self.ctx.sampler.draw(inst, 32 if not self.ctx.target.vectorized else self.screen_draws, stream)
+                if len(X) < self.screen_draws and not (X == X[0]).all():
+                    X = np.concatenate([X, self.ctx.sampler.draw(inst, self.screen_draws - 32, stream, start=32)])
+                cache[t] = (x, X)
             return cache[t]
 
         def pair(a, b):
             (xa, Xa), (xb, Xb) = at(a), at(b)
-            s = _summarise(space, xa, xb, Xa, Xb, conf)
+            B = min(len(Xa), len(Xb))                  # draws are aligned by index on one stream
+            s = _summarise(space, xa, xb, Xa[:B], Xb[:B], conf)
             d = float(np.abs(xb - xa).sum())
             return s, d
 
@@ -433,7 +447,7 @@ class TVStability(Check):
             if d <= 0 or (kind == "selection" and space.k(len(x)) >= len(x)):
                 return None
             stream = f"{self.id}/search/{_digest(x, y)}"
-            X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair")
+            X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair", screening=True)
             s = _summarise(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
             seen["evaluated"] += 1
             score = self._score(s, d)
@@ -481,10 +495,12 @@ class TVStability(Check):
             d = float(np.abs(x - y).sum())
             for attempt in range(8):
                 # pilot on its own stream: sets B (and the size of a random perturbation) only
-                Xp, Yp = self._draw_pair(x, y, f"{self.id}/pilot/{j}/{attempt}", self.screen_draws, c["label"])
+                Xp, Yp = self._draw_pair(x, y, f"{self.id}/pilot/{j}/{attempt}", self.screen_draws, c["label"],
+                                         screening=True)
                 sp = _summarise(space, x, y, Xp, Yp, per_member_confidence(0.99, 2 * space.entries(len(x))))
-                Bp = self.screen_draws
-                var = min(1.0, sp["var"] + 2 * math.sqrt(sp["var"] / Bp) + 3.0 / Bp)
+                Bp = len(Xp)
+                fixed = (Xp == Xp[0]).all() and (Yp == Yp[0]).all()   # looks deterministic
+                var = 0.0 if fixed else min(1.0, sp["var"] + 2 * math.sqrt(sp["var"] / Bp) + 3.0 / Bp)
                 margin = abs(self.L * d + self.delta - sp["delta"])
                 hw = max(self.resolution * self.L * d, 0.5 * margin)
                 need = _required_draws(hw, var, ell)
