@@ -170,16 +170,39 @@ def reference_estimate(freq: np.ndarray, n: int):
     return freq @ Gp, Gp
 
 
+def _g_and_slopes(pi: np.ndarray, n: int, h: float = 1e-4):
+    """``G(π)`` (m, n) and its derivatives along ``e_j − e_{m−1}`` (j < m−1) by central
+    (one-sided at the simplex's edge) differences: (m−1, m, n)."""
+    m = len(pi)
+    G0 = ua_position_given_label(pi, n)
+    D = np.zeros((max(m - 1, 0), m, n))
+    for j in range(m - 1):
+        d = np.zeros(m)
+        d[j], d[-1] = 1.0, -1.0
+        up = min(h, pi[-1])
+        dn = min(h, pi[j])
+        if up + dn <= 0:
+            continue
+        Gu = ua_position_given_label(pi + up * d, n) if up > 0 else G0
+        Gd = ua_position_given_label(pi - dn * d, n) if dn > 0 else G0
+        D[j] = (Gu - Gd) / (up + dn)
+    return G0, D
+
+
 def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence: float,
                    rng: np.random.Generator, judged: np.ndarray | None = None, n_boot: int = 400):
     """``A*(S,p)`` from the observed labels, with a band simultaneous over all (S, p).
 
-    Bootstrap of the pool's rows (multinomial weights), percentile-t of the maximum
-    standardised deviation over the ``judged`` sets and all positions. It resamples
-    whole rows, so the spread it sees for a label frequency is binomial, at least the
-    Poisson-binomial spread of labels given the individuals (conservative for the pool
-    view of the module docstring); it keeps the dependence between the sets'
-    frequencies and the pool's, which a box of separate intervals would lose.
+    Poisson bootstrap of the pool's rows, percentile-t of the maximum standardised
+    deviation over the ``judged`` sets and all positions. Each replicate's
+    ``a_S @ G(π)`` is exact in the set frequencies ``a_S`` and first-order in the pool's
+    frequencies ``π`` (G's derivative along the simplex, by finite differences; the
+    bootstrap moves π by O(1/√N), where the second-order term is negligible). Resampling
+    whole rows gives a label frequency a binomial spread, at least the Poisson-binomial
+    spread of labels given the individuals (conservative in the pool view of the module
+    docstring), and it keeps the dependence between the sets' frequencies and the
+    pool's, which a box of separate intervals would lose. Coverage is measured by
+    simulation in ``tests/test_multiaccuracy_validation.py``.
     Returns (estimate, lo, hi, G, method)."""
     G, N = masks.shape
     onehot = np.zeros((N, m))
@@ -187,18 +210,20 @@ def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence:
     size = masks.sum(axis=1).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         freq = (masks.astype(float) @ onehot) / size[:, None]
-    est, Gp = reference_estimate(np.nan_to_num(freq), n)
+    pi = np.nan_to_num(freq[0])
+    Gp, D = _g_and_slopes(pi / pi.sum(), n)
+    est = np.nan_to_num(freq) @ Gp
     est[size == 0] = np.nan
     X = (masks[:, :, None] * onehot[None, :, :]).transpose(1, 0, 2).reshape(N, G * m).astype(float)
-    W = rng.multinomial(N, np.full(N, 1.0 / N), size=n_boot).astype(float)      # (B, N)
+    W = rng.poisson(1.0, size=(n_boot, N)).astype(float)                       # (B, N)
     cnt = (W @ X).reshape(n_boot, G, m)
     sz = W @ masks.T.astype(float)                                             # (B, G)
     with np.errstate(invalid="ignore", divide="ignore"):
-        fb = cnt / sz[:, :, None]
-    boot = np.empty((n_boot, G, n))
-    for b in range(n_boot):
-        pi = fb[b, 0]
-        boot[b] = fb[b] @ ua_position_given_label(pi / pi.sum(), n)
+        fb = cnt / sz[:, :, None]                                              # (B, G, m)
+    dpi = fb[:, 0, :] - pi[None, :]                                            # (B, m)
+    boot = fb @ Gp                                                             # (B, G, n)
+    for j in range(m - 1):
+        boot += dpi[:, j, None, None] * (fb @ D[j])
     with np.errstate(invalid="ignore"):
         se = np.nanstd(boot, axis=0, ddof=1)
     se = np.maximum(np.nan_to_num(se, nan=np.inf), 1e-12)
@@ -208,7 +233,7 @@ def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence:
     q = float(np.quantile(tmax, confidence)) if sel.any() else 0.0
     lo = np.clip(est - q * se, 0, 1)
     hi = np.clip(est + q * se, 0, 1)
-    return est, lo, hi, Gp, (f"row bootstrap ({n_boot} resamples), max-t band over "
+    return est, lo, hi, Gp, (f"Poisson row bootstrap ({n_boot} resamples), max-t band over "
                              f"{int(sel.sum()) * n} (set, position) cells")
 
 
@@ -321,6 +346,33 @@ def multicalibration_cells(P, y, masks, names, set_names, lam: float, min_cell: 
     return df.drop(columns=["hits"])
 
 
+def _more_hint(comp, share, n, judged, tolerance, E, unit, from_log) -> str:
+    """What would decide an inconclusive verdict. The gap's interval has two parts: the
+    ranker's (shrinks like 1/√episodes) and the ground-truth reference's (fixed by the
+    number of labelled rows). Looks at the cell whose interval straddles the tolerance
+    most and says which part must shrink."""
+    a_lo, a_hi = abs_interval(comp["gap_lo"], comp["gap_hi"])
+    est = np.abs(comp["gap"])
+    straddle = judged[:, None] & (a_lo <= tolerance) & (a_hi > tolerance)
+    if not straddle.any():
+        return ""
+    need = np.where(straddle, np.abs(est - tolerance), np.inf)
+    g, p = np.unravel_index(int(np.argmin(need)), need.shape)
+    scale = n * share[g]
+    r_half = 0.5 * scale * (comp["A_hi"][g, p] - comp["A_lo"][g, p])
+    ref_half = 0.5 * scale * (comp["ref_hi"][g, p] - comp["ref_lo"][g, p])
+    room = abs(est[g, p] - tolerance) - ref_half
+    if room <= 0 or not np.isfinite(r_half) or r_half <= 0:
+        return (f"More {unit} cannot decide it: the ground-truth reference alone is uncertain by ±{ref_half:.3f} "
+                f"there (from the labels); more labelled rows would narrow it.")
+    total = int(math.ceil(E * (r_half / room) ** 2 * 1.2))
+    if total <= E:
+        return ""
+    if from_log:
+        return f"Roughly {total:,} logged rankings might decide it."
+    return f"Roughly {total:,} episodes might decide it (rerun with --draws {total})."
+
+
 # ---------------------------------------------------------------------------
 # The check
 # ---------------------------------------------------------------------------
@@ -345,7 +397,7 @@ class Multiaccuracy(Check):
                                 "to a member of the group (ranker vs ground-truth UA)"),
         "alpha_tolerance": Param(0.05, "|α̂| certified above this marks the predictor as not multiaccurate on a group"),
         "n": Param(50, "individuals drawn from the pool per episode (allocator audits)"),
-        "episodes": Param(5000, "episodes (rankings of n drawn individuals); --draws overrides"),
+        "episodes": Param(10000, "episodes (rankings of n drawn individuals); --draws overrides"),
         "depth": Param(2, "intersections of up to this many group columns"),
         "groups": Param("", "extra groups: 'name: pandas expression; ...' evaluated on the data (or, from Python, "
                             "a dict of expressions / callables)"),
@@ -497,8 +549,17 @@ class Multiaccuracy(Check):
                 if a_abs_lo[g, ell] > alpha_tolerance:
                     not_ma.append({"group": names_s[g], "label": names[ell], "alpha": pred["alpha"][g, ell],
                                    "ci": [pred["alpha_lo"][g, ell], pred["alpha_hi"][g, ell]], "tiny": bool(tiny[g])})
-        # Strongest evidence first: the largest certified |α| (its interval's end nearest 0).
-        not_ma.sort(key=lambda r: -min(abs(r["ci"][0]), abs(r["ci"][1])))
+        # A flagged set inside a larger flagged set (same label, same sign) usually just
+        # inherits its bias: name the maximal ones first, then by certified |α| (the
+        # interval's end nearest 0).
+        idx_of = {nm: i for i, nm in enumerate(names_s)}
+        for r in not_ma:
+            gi_ = idx_of[r["group"]]
+            r["within"] = [o["group"] for o in not_ma
+                           if o is not r and o["label"] == r["label"] and np.sign(o["alpha"]) == np.sign(r["alpha"])
+                           and sets[idx_of[o["group"]]].size > sets[gi_].size
+                           and not np.any(sets[gi_].mask & ~sets[idx_of[o["group"]]].mask)]
+        not_ma.sort(key=lambda r: (bool(r["within"]), -min(abs(r["ci"][0]), abs(r["ci"][1]))))
         r_abs_lo, _ = abs_interval(comp["ranker_lo"], comp["ranker_hi"])
         ranker_bad = []
         for g in np.flatnonzero(judged):
@@ -624,6 +685,9 @@ class Multiaccuracy(Check):
                 "cells": int(len(multicalibration_table)), "sparse_cells": int(multicalibration_table["sparse"].sum()),
                 "max_abs_error_dense": float(dense["error"].abs().max()) if len(dense) else None, "lambda": float(lam)}
         method = (f"{E} {unit} of n={n}; {stat.method}; confidence {ctx.confidence:g} for the whole family")
-        return self.judged(stat, msgs, E, from_log=from_log, evidence=evidence, tables=tables, figures=figures,
-                           method=method)
+        res = self.judged(stat, msgs, E, from_log=from_log, evidence=evidence, tables=tables, figures=figures,
+                          method=method)
+        if res.verdict == "inconclusive":
+            res.message = msgs["inconclusive"] + " " + _more_hint(comp, share, n, judged, tolerance, E, unit, from_log)
+        return res
 

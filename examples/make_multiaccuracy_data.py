@@ -5,7 +5,7 @@ distribution), so the predictor's multiaccuracy error α is known; it is written
 ``data/multiaccuracy_truth.json`` (per dataset, per group of the collection C at depth 2,
 per label: ``α = mean over the group of (f − f*)``, the quantity the check estimates).
 
-* ``data/multiaccuracy_population.csv`` — 4000 people; groups ``sex`` (F/M) and
+* ``data/multiaccuracy_population.csv`` — 8000 people; groups ``sex`` (F/M) and
   ``age_band`` (under_30 / 30_to_50 / over_50); numeric features ``age``,
   ``experience``; three ordinal labels 0 < 1 < 2 (2 the best) drawn from ``f*``
   (an ordered logit of experience and group effects); predictions ``p_0, p_1, p_2`` =
@@ -45,7 +45,7 @@ def _round_rows(P: np.ndarray, digits: int = 4) -> np.ndarray:
     return np.round(R, digits)
 
 
-def population(rng: np.random.Generator, n: int = 4000):
+def population(rng: np.random.Generator, n: int = 8000):
     sex = rng.choice(["F", "M"], size=n)
     age_band = rng.choice(["under_30", "30_to_50", "over_50"], size=n, p=[0.3, 0.45, 0.25])
     lo = {"under_30": 20, "30_to_50": 30, "over_50": 50}

@@ -1,0 +1,284 @@
+"""multiaccuracy (seed 002 §4: Def 15, Theorem 16, Props 19, 21, 22; SPEC §5): the group
+collection, individual interpolation against brute force, Prop 19's instance, verdicts
+on the bundled data, the log path, multicalibration cells, reproducibility."""
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairaudit as fa
+from fairaudit.checks.multiaccuracy import (abs_interval, box_simplex_range, predictions_and_labels,
+                                            predictor_audit, reference_estimate)
+from fairaudit.data import population_from_frame
+from fairaudit.errors import DataError
+from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
+from fairaudit.logs import log_from_frame
+from fairaudit.ua import ua_position_given_label
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "allocators"
+DATA = ROOT / "examples" / "data"
+TRUTH = json.loads((DATA / "multiaccuracy_truth.json").read_text())
+
+
+def run(target, data, **kw):
+    res = fa.audit(target, checks=["multiaccuracy"], data=data, **kw)
+    return res.checks[0]
+
+
+# ---------------------------------------------------------------------------
+# The collection C
+# ---------------------------------------------------------------------------
+
+def test_collection_columns_intersections_expressions_callables():
+    fr = pd.DataFrame({"sex": ["F", "M", "F", "M", "F"], "band": ["a", "a", "b", "b", "b"],
+                       "age": [30, 50, 47, 61, 70]})
+    C = collection(fr, ["sex", "band"], depth=2,
+                   extra={"women 45-65": "sex == 'F' and age >= 45 and age <= 65", "old": lambda d: d["age"] > 65,
+                          "nobody": "age > 100"}, min_size=2)
+    names = [g.name for g in C]
+    assert names[0] == ALL_NAME and C[0].mask.all()                     # C always contains X
+    assert "sex = F" in names and "band = b" in names and "sex × band = F × b" in names
+    g = {c.name: c for c in C}
+    assert g["women 45-65"].mask.tolist() == [False, False, True, False, False]
+    assert g["women 45-65"].tiny and g["women 45-65"].source == "expression"
+    assert g["old"].source == "callable" and g["old"].mask.tolist() == [False, False, False, False, True]
+    assert g["nobody"].size == 0 and g["nobody"].tiny                    # kept, flagged — not dropped
+    assert not g["sex = F"].tiny and g["sex × band = M × a"].tiny
+
+
+def test_parse_expressions_string_form_and_errors():
+    assert parse_expressions("w: sex == 'F'; age > 3") == [("w", "sex == 'F'"), ("age > 3", "age > 3")]
+    assert parse_expressions("") == [] and parse_expressions(None) == []
+    fr = pd.DataFrame({"sex": ["F", "M"]})
+    with pytest.raises(DataError, match="cannot evaluate"):
+        collection(fr, ["sex"], extra="nosuchcolumn > 1")
+    # a duplicate name gets a suffix instead of silently replacing a set
+    C = collection(fr, ["sex"], extra={"sex = F": "sex == 'M'"}, min_size=0)
+    assert [c.name for c in C][-1] == "sex = F (2)"
+
+
+def test_predictions_and_labels_forms():
+    fr = pd.DataFrame({"p_2": [0.5, 0.2], "p_0": [0.25, 0.3], "p_1": [0.25, 0.5], "label": [2, 0]})
+    P, y, names = predictions_and_labels(fr, ["p_2", "p_0", "p_1"], "label")
+    assert names == ["0", "1", "2"] and y.tolist() == [2, 0] and np.allclose(P[0], [0.25, 0.25, 0.5])
+    P, y, names = predictions_and_labels(pd.DataFrame({"p_yes": [0.9, 0.1], "label": [1, 0]}), ["p_yes"], "label")
+    assert P.shape == (2, 2) and np.allclose(P[:, 1], [0.9, 0.1]) and y.tolist() == [1, 0]
+    with pytest.raises(DataError, match="matches none"):
+        predictions_and_labels(pd.DataFrame({"p_0": [.5], "p_1": [.5], "label": [7]}), ["p_0", "p_1"], "label")
+    with pytest.raises(DataError, match="sum to"):
+        predictions_and_labels(pd.DataFrame({"p_0": [.5], "p_1": [.6], "label": [1]}), ["p_0", "p_1"], "label")
+
+
+def test_box_simplex_range_against_lp():
+    from scipy.optimize import linprog
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        m = rng.integers(2, 6)
+        a = rng.dirichlet(np.ones(m))
+        lo, hi = np.clip(a - rng.random(m) * 0.2, 0, 1), np.clip(a + rng.random(m) * 0.2, 0, 1)
+        c = rng.normal(size=m)
+        l, h = box_simplex_range(c, lo, hi)
+        bounds = list(zip(lo, hi))
+        mn = linprog(c, A_eq=np.ones((1, m)), b_eq=[1], bounds=bounds).fun
+        mx = -linprog(-c, A_eq=np.ones((1, m)), b_eq=[1], bounds=bounds).fun
+        assert l == pytest.approx(mn, abs=1e-9) and h == pytest.approx(mx, abs=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# Individual interpolation (the heart of Theorem 16's proof) against brute force
+# ---------------------------------------------------------------------------
+
+def brute_group_position(types_p, fstar, in_S, n):
+    """Pr[σ_1 = p | x_1 ∈ S] under UA of the ground truth, by enumerating every type
+    vector (x_1..x_n i.i.d. from types_p), every label vector and UA's uniform ties."""
+    T, m = fstar.shape
+    out = np.zeros(n)
+    for xs in itertools.product(range(T), repeat=n):
+        if not in_S[xs[0]]:
+            continue
+        px = np.prod(types_p[list(xs)])
+        for ys in itertools.product(range(m), repeat=n):
+            py = np.prod(fstar[list(xs), list(ys)])
+            if py == 0:
+                continue
+            ys = np.array(ys)
+            b = int((ys > ys[0]).sum())
+            a = int((ys == ys[0]).sum()) - 1
+            out[b:b + a + 1] += px * py / (a + 1)
+    return out / types_p[in_S].sum()
+
+
+@pytest.mark.parametrize("n,m", [(3, 3), (4, 2), (2, 4)])
+def test_interpolation_formula_matches_brute_force(n, m):
+    rng = np.random.default_rng(n * 10 + m)
+    T = 3
+    types_p = rng.dirichlet(np.ones(T))
+    fstar = rng.dirichlet(np.ones(m), size=T)
+    for in_S in (np.array([True, False, False]), np.array([True, True, False]), np.ones(T, bool)):
+        a_S = (types_p[in_S] @ fstar[in_S]) / types_p[in_S].sum()
+        pi = types_p @ fstar
+        freq = np.vstack([pi, a_S])
+        A, _ = reference_estimate(freq, n)
+        assert np.allclose(A[1], brute_group_position(types_p, fstar, in_S, n), atol=1e-12)
+        assert A[1].sum() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------
+# Prop 19 (seed 002 §5): two types, f* = (½, ½), predictor off by ε
+# ---------------------------------------------------------------------------
+
+def prop19_pool(eps, per_type=400):
+    """Labels exactly balanced within each type, so the label frequencies equal f* and
+    the reference is exact; predictions ½ ± ε."""
+    typ = np.repeat(["type_1", "type_2"], per_type)
+    label = np.tile([0, 1], per_type)
+    p1 = np.where(typ == "type_1", 0.5 + eps, 0.5 - eps)
+    return population_from_frame(pd.DataFrame({"type": typ, "p_0": 1 - p1, "p_1": p1, "label": label}))
+
+
+def test_prop19_ua_gap_shrinks_with_eps_exactly():
+    # UA of the predictions gives type 1 the top with probability ½ + ε(1 − 2^{1−n})
+    # (a_S = (½−ε, ½+ε), π = (½, ½)); the ground truth gives ½: the gap shrinks with ε.
+    n = 8
+    gaps = []
+    for eps in (0.2, 0.1, 0.05, 0.01, 0.0):
+        freq_f = np.array([[0.5, 0.5], [0.5 - eps, 0.5 + eps]])
+        A_f, _ = reference_estimate(freq_f, n)
+        A_true, _ = reference_estimate(np.array([[0.5, 0.5], [0.5, 0.5]]), n)
+        gap = n * 0.5 * (A_f[1, 0] - A_true[1, 0])
+        assert gap == pytest.approx(eps * (1 - 2.0 ** (1 - n)), abs=1e-12)
+        gaps.append(gap)
+    assert all(a > b for a, b in zip(gaps, gaps[1:]))
+
+
+@pytest.mark.parametrize("eps", [0.2, 0.01])
+def test_prop19_prp_gap_stays_half(eps):
+    # The deterministic utility maximiser puts type 1 on top whenever one is present:
+    # share 1 − 2^{−n} against ½, gap ½ − 2^{−n} however small ε is (Prop 19, Eq 7).
+    n = 6
+    r = run(str(EX / "prp_ranking.py"), prop19_pool(eps), draws=3000, params={"multiaccuracy": {"n": n}})
+    assert r.verdict == "fail"
+    g = pd.DataFrame(r.tables["groups"]).set_index("group")
+    row = g.loc["type = type_1"]
+    target = 0.5 - 2.0 ** -n
+    assert row["top_share_gap_lo"] <= target <= row["top_share_gap_hi"]
+    assert abs(row["top_share_gap"] - target) < 0.03
+    # the cause is the ranker, not the predictor: ε-multiaccurate, ranker term ≈ the gap
+    assert r.evidence["ranker_not_carrying_through"]
+    assert all(e["group"] != "type = type_1" or abs(e["alpha"]) <= eps + 1e-9
+               for e in r.evidence["predictor_not_multiaccurate"])
+
+
+def test_prop19_ua_passes_for_small_eps():
+    r = run(str(EX / "ua_ranking.py"), prop19_pool(0.01), draws=3000, params={"multiaccuracy": {"n": 6}})
+    assert r.verdict == "pass", r.message
+    assert not r.evidence["ranker_not_carrying_through"]
+
+
+# ---------------------------------------------------------------------------
+# Seed 0, defaults, bundled data (known ground truth)
+# ---------------------------------------------------------------------------
+
+def test_bundled_ua_with_multiaccurate_predictor_passes():
+    r = run(str(EX / "ua_ranking.py"), str(DATA / "multiaccuracy_population.csv"))
+    assert r.verdict == "pass", r.message
+    assert r.evidence["predictor_not_multiaccurate"] == []
+    assert r.evidence["ranker_not_carrying_through"] == []
+    # α̂ intervals cover the known α (0 up to rounding) for every group and label
+    a = pd.DataFrame(r.tables["alpha"])
+    truth = TRUTH["multiaccuracy_population.csv"]
+    for row in a.itertuples():
+        t = truth[row.group][int(row.label)]
+        assert row.alpha_lo - 1e-9 <= t <= row.alpha_hi + 1e-9
+
+
+def test_bundled_prp_fails_on_prop19_data():
+    r = run(str(EX / "prp_ranking.py"), str(DATA / "multiaccuracy_prop19.csv"))
+    assert r.verdict == "fail"
+    assert r.evidence["worst"]["group"].startswith("type = ")
+    # Prop 19, Eq 7: type 1's share of the top position rises by ½ − 2^{−n} (n = 50)
+    g = pd.DataFrame(r.tables["groups"]).set_index("group").loc["type = type_1"]
+    assert g["top_share_gap_lo"] <= 0.5 - 2.0 ** -50 <= g["top_share_gap_hi"]
+    assert "does not carry the predictor's accuracy through" in r.message
+
+
+def test_bundled_biased_predictor_reported_not_multiaccurate_on_that_group():
+    # α̂ does not depend on the episodes; a smaller budget keeps the test quick
+    # (the default run gives the same flags: see the benchmark / report).
+    r = run(str(EX / "ua_ranking.py"), str(DATA / "multiaccuracy_biased.csv"), draws=1500)
+    flagged = r.evidence["predictor_not_multiaccurate"]
+    assert flagged and flagged[0]["group"] == "age_band = over_50"
+    assert "not multiaccurate" in r.message and "age_band = over_50" in r.message
+    groups = {f["group"] for f in flagged}
+    # only sets containing the biased group are flagged (intersections with it, and
+    # not the unbiased age bands)
+    assert groups <= {"age_band = over_50", "sex × age_band = F × over_50", "sex × age_band = M × over_50",
+                      "everyone", "sex = F", "sex = M"}
+    assert not {"age_band = under_30", "age_band = 30_to_50"} & groups
+    truth = TRUTH["multiaccuracy_biased.csv"]["age_band = over_50"]
+    a = pd.DataFrame(r.tables["alpha"]).set_index(["group", "label"])
+    lo, hi = a.loc[("age_band = over_50", "0"), ["alpha_lo", "alpha_hi"]]
+    assert lo <= truth[0] <= hi
+    # UA carries the (biased) predictions through faithfully: no ranker term flagged
+    assert r.evidence["ranker_not_carrying_through"] == []
+
+
+# ---------------------------------------------------------------------------
+# Logs, multicalibration, user groups, determinism
+# ---------------------------------------------------------------------------
+
+def ranking_log(rank_fn, pop_frame, events, n, seed):
+    rng = np.random.default_rng(seed)
+    P = pop_frame[["p_0", "p_1"]].to_numpy()
+    idx = rng.integers(0, len(pop_frame), (events, n))
+    pos = np.empty((events, n), int)
+    for e in range(events):
+        pos[e, rank_fn(P[idx[e]], rng)] = np.arange(1, n + 1)
+    flat = idx.ravel()
+    return log_from_frame(pd.DataFrame({
+        "decision_id": np.repeat(np.arange(events), n), "position": pos.ravel(), "p_0": P[flat, 0],
+        "p_1": P[flat, 1], "label": pop_frame["label"].to_numpy()[flat], "type": pop_frame["type"].to_numpy()[flat]}))
+
+
+def test_log_path_gives_the_same_figures():
+    pop = prop19_pool(0.05, per_type=200).frame
+    prp = lambda P, rng: np.argsort(-P[:, 1], kind="stable")      # noqa: E731
+    ua = lambda P, rng: fa.ua_sample(P, rng)                     # noqa: E731
+    r = run(ranking_log(prp, pop, 1500, 6, 1), None)
+    assert r.verdict == "fail" and r.draws == 1500
+    g = pd.DataFrame(r.tables["groups"]).set_index("group")
+    assert abs(g.loc["type = type_1", "top_share"] - (1 - 2.0 ** -6)) < 0.03
+    r = run(ranking_log(ua, pop, 1500, 6, 2), None)
+    assert r.verdict in ("pass", "inconclusive") and not r.evidence["ranker_not_carrying_through"]
+
+
+def test_multicalibration_cells_and_user_groups():
+    params = {"multiaccuracy": {"multicalibration": True, "lam": 0.2, "min_cell": 50,
+                                "groups": "experienced women: sex == 'F' and experience > 6"}}
+    r = run(str(EX / "ua_ranking.py"), str(DATA / "multiaccuracy_population.csv"), draws=400, params=params)
+    mc = pd.DataFrame(r.tables["multicalibration"])
+    assert {"group", "label", "bin_lo", "bin_hi", "n", "error", "error_lo", "error_hi", "sparse"} <= set(mc.columns)
+    assert mc["sparse"].any() and (~mc["sparse"]).any()
+    assert (mc.loc[mc["sparse"], "n"] < 50).all()
+    groups = pd.DataFrame(r.tables["groups"])
+    assert "experienced women" in set(groups["group"])
+
+
+def test_same_seed_same_json():
+    kw = dict(draws=300, params={"multiaccuracy": {"n": 10}})
+    a = fa.audit(str(EX / "ua_ranking.py"), checks=["multiaccuracy"], data=str(DATA / "multiaccuracy_prop19.csv"), **kw)
+    b = fa.audit(str(EX / "ua_ranking.py"), checks=["multiaccuracy"], data=str(DATA / "multiaccuracy_prop19.csv"), **kw)
+    assert json.dumps(a.to_dict()["checks"]) == json.dumps(b.to_dict()["checks"])
+    c = fa.audit(str(EX / "ua_ranking.py"), checks=["multiaccuracy"], data=str(DATA / "multiaccuracy_prop19.csv"),
+                 seed=1, **kw)
+    assert json.dumps(a.to_dict()["checks"]) != json.dumps(c.to_dict()["checks"])
+
+
+def test_skips_without_labels_or_predictions():
+    pop = population_from_frame(pd.DataFrame({"p_0": [.5, .5], "p_1": [.5, .5], "g": ["a", "b"]}))
+    r = run(str(EX / "ua_ranking.py"), pop)
+    assert r.verdict == "skipped" and "label" in r.message
