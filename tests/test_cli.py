@@ -17,10 +17,17 @@ LOG = str(ROOT / "examples" / "logs" / "selection_log.csv")
 
 
 def invoke(args, tmp_path):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=tmp_path):
-        res = runner.invoke(main, args, catch_exceptions=False)
-        files = {p.name: p.read_text() for p in Path(".").iterdir() if p.is_file()}
+    """Run the CLI in a fresh directory under tmp_path; return the result and the files it wrote."""
+    import os
+    import tempfile
+    d = tempfile.mkdtemp(dir=tmp_path)
+    old = os.getcwd()
+    os.chdir(d)
+    try:
+        res = CliRunner().invoke(main, args, catch_exceptions=False)
+        files = {p.name: p.read_text() for p in Path(d).iterdir() if p.is_file()}
+    finally:
+        os.chdir(old)
     return res, files
 
 
