@@ -491,11 +491,13 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
         verdict = "inconclusive"
     out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, ref=ref,
                counts=counts, use_order=use_order)
-    part = partial_analysis(draws, counts, B, claims, k, ind, 1 - a_bins, n_bins)
-    out["partial"] = part
-    pool = part.get("pool_bf1")
-    out["partial_open"] = bool(verdict == "fail" and part["partial"] and part["pool"] >= 2 and pool is not None
-                               and decide(pool["ci"], min_gain, "below") == "inconclusive")
+    out["partial_open"] = False
+    if verdict == "fail" or final:   # the partial-BF characterisation is only needed then
+        part = partial_analysis(draws, counts, B, claims, k, ind, 1 - a_bins, n_bins)
+        out["partial"] = part
+        pool = part.get("pool_bf1")
+        out["partial_open"] = bool(verdict == "fail" and part["partial"] and part["pool"] >= 2 and pool is not None
+                                   and decide(pool["ci"], min_gain, "below") == "inconclusive")
     if final:
         out["utility"] = utility_analysis(draws, claims, k, labels, confidence)
     return out
@@ -601,6 +603,9 @@ class Broome(Check):
                     break
                 step = min(len(draws), budget - len(draws))
                 draws = np.concatenate([draws, ctx.sampler.draw(inst, step, stream, start=len(draws))])
+            if "partial" not in res:
+                res["partial"] = partial_analysis(draws, res["counts"], len(draws), claims, k, res["ind"],
+                                                  1 - (0.5 * (1 - conf_i)), bins)
             res["utility"] = utility_analysis(draws, claims, k, inst.labels, conf_i)
             res["inst"] = inst
             results.append(res)
