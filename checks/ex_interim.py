@@ -258,7 +258,7 @@ class ExInterim(Check):
         def bounds(draws):
             c = inclusion_counts(draws, n)
             B = len(draws)
-            lo, hi = beta_binomial_cs(c, B, conf)
+            lo, hi = beta_binomial_cs(c, B, conf, iters=42)  # 2^-42 precision is plenty
             pi = c / B
             return pi, np.minimum(lo, pi), np.maximum(hi, pi)
 
