@@ -1,0 +1,474 @@
+"""``min_requirement``: group minimum-requirement regret of an online assigner
+(seed 003, Freund et al., §2–3; SPEC §6). LPs and generators: :mod:`fairaudit.assignment`.
+
+Callable audit (over simulated years)
+    For each scenario (named generators: the seed's Figure 1 worlds ``antagonistic``,
+    ``benign``, ``collaborative``; ``iid`` arrivals from a feature model; ``unequal``
+    group sizes 80/14/5/1%; or years bootstrapped from a logged year with
+    ``bootstrap_log=PATH``), K years of T arrivals are drawn, each from its own seeded
+    generator. On each year the requirement ``m_g`` (rule ``random``,
+    ``proportional``, ``maxmin`` or ``given``), OPT with group constraints and the
+    unconstrained optimum are recomputed (paired with that year's outcomes). The
+    assigner is drawn on each year on its own stream (``min_requirement/<scenario>/year/<k>``):
+    ``seeds`` draws when it is randomised, one when the first year shows it is
+    deterministic (two draws equal). Per year: ``R_g = m_g − Ū_g``, global regret
+    ``OPT − ALG`` (per arrival), price of fairness ``1 − ALG/OPT_unc``.
+
+    Decisions (the SPEC leaves them open):
+
+    * Verdict statistic: ``max_{scenario, g} P(R_g > ε)`` against ``delta`` — a group's
+      requirement may be missed by more than ε in at most a fraction δ of years (the
+      seed's vanishing-regret notion is a high-probability one: "an algorithm should
+      perform well every year rather than on average"). One Bernoulli per year — the
+      exceedance of the year's *first* assigner draw — so the K indicators are i.i.d.
+      and Clopper–Pearson applies exactly; Bonferroni over all (scenario, group)
+      pairs. The estimate is the max of the point estimates, the interval
+      ``[max lo, max hi]`` (which contains the true max whenever all intervals hold).
+    * Mean regrets use every draw: the year means (over assigner seeds) are i.i.d.
+      over years; Student-t intervals over years, Bonferroni over the family.
+      Arrival noise = SD of the year means across years; algorithm noise = mean SD
+      across seeds within a year.
+    * Trend: ``trend_years`` more years at T/4 and T/2; OLS slope of the year's worst
+      group regret on log10 T with a t interval ("change per tenfold T"), reported,
+      not judged.
+    * Non-anticipation (metamorphic): on one year per scenario, the arrivals after
+      cut t ∈ {T/3, 2T/3} are replaced by fresh ones; both versions are drawn on the
+      same stream, so draw j gets the same generator; any change in a decision up to
+      t is a certain ``fail`` with the counterexample.
+    * Capacities passed to the assigner are integer place counts ``ceil(ρ_i T)``.
+
+Log audit (exact)
+    Per logged year (``decision_id``): the exact ex-post ``m_g``, ``Ū_g``, ``R_g``,
+    OPT, OPT_unc, global regret and price of fairness. Capacities are not in the log:
+    ``capacities=`` (comma-separated counts) or, by default, the realised occupancy of
+    each location (the tightest capacities consistent with the log). Verdict: the
+    largest ``R_g`` against ε, exactly (a degenerate interval). With an ``outcome``
+    column, a Hoeffding check (Bonferroni over groups; unassigned arrivals count 0)
+    of whether each group's realised mean outcome reaches ``m_g − ε``; a group whose
+    upper bound falls below is reported in the message and table.
+"""
+from __future__ import annotations
+
+import math
+import shlex
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sstats
+
+from fairaudit import assignment as A
+from fairaudit.check import Check, Param
+from fairaudit.result import Statistic
+from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci
+
+DEFAULT_SCENARIOS = "antagonistic,benign,collaborative,iid,unequal"
+
+
+def _floats(text: str) -> np.ndarray | None:
+    text = str(text or "").strip()
+    if not text:
+        return None
+    return np.array([float(v) for v in text.replace(";", ",").split(",") if v.strip()])
+
+
+def _t_interval(x: np.ndarray, confidence: float):
+    """Mean and Student-t interval over axis 0 (years)."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    if n < 2:
+        return mean, np.full_like(mean, -np.inf), np.full_like(mean, np.inf)
+    se = x.std(axis=0, ddof=1) / math.sqrt(n)
+    q = sstats.t.ppf(1 - (1 - confidence) / 2, n - 1)
+    return mean, mean - q * se, mean + q * se
+
+
+class MinRequirement(Check):
+    id = "min_requirement"
+    title = "Group minimum-requirement regret"
+    summary = ("Regret of each group against a minimum requirement (Random, Proportionally Optimized, MaxMin "
+               "or given) over simulated years, with global regret and price of fairness (seed 003).")
+    definition = ("A fairness rule sets, on each realised year, a minimum requirement m_g on the average score "
+                  "(e.g. employment probability) of each group's arrivals. A group's regret R_g is m_g minus the "
+                  "average its members actually got; positive means the group fell short. Global regret is the "
+                  "best fractional assignment meeting every requirement (OPT) minus the assigner's average; the "
+                  "price of fairness is the assigner's relative loss against the unconstrained optimum. The check "
+                  "fails when some group misses its requirement by more than ε in more than a fraction δ of "
+                  "years, with confidence simultaneous over groups.")
+    kinds = ("assignment",)
+    sources = ("allocator", "log")
+    params = {
+        "rule": Param("maxmin", "requirement rule: random | proportional | maxmin | given"),
+        "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)"),
+        "scenarios": Param(DEFAULT_SCENARIOS, "comma-separated scenarios: " + ", ".join(A.SCENARIOS)),
+        "T": Param(1000, "arrivals per simulated year"),
+        "years": Param(100, "simulated years per scenario"),
+        "seeds": Param(3, "assigner draws per year when the assigner is randomised"),
+        "epsilon": Param(0.02, "regret tolerance ε (per-arrival score units)"),
+        "delta": Param(0.1, "largest acceptable share of years in which a group's regret exceeds ε"),
+        "trend_years": Param(20, "years at T/4 and T/2 for the regret trend (0 = no trend)"),
+        "anticipation_cuts": Param(2, "cut points per scenario for the non-anticipation probe (0 = off)"),
+        "bootstrap_log": Param("", "an assignment log (CSV/Parquet): bootstrap years from its first logged year "
+                                   "instead of the scenarios"),
+        "capacities": Param("", "capacities per location, comma-separated (log audit / bootstrap; default: "
+                                "realised occupancy)"),
+    }
+
+    # ------------------------------------------------------------------
+    def run(self, ctx, rule, requirement, scenarios, T, years, seeds, epsilon, delta, trend_years,
+            anticipation_cuts, bootstrap_log, capacities):
+        if rule not in A.RULES:
+            raise ValueError(f"rule must be one of {', '.join(A.RULES)}, not {rule!r}")
+        given = _floats(requirement)
+        if rule == "given" and given is None:
+            raise ValueError("rule=given needs requirement=v1,v2,... (one per group)")
+        if ctx.log is not None:
+            return self._run_log(ctx, rule, given, epsilon, _floats(capacities))
+        return self._run_callable(ctx, rule, given, scenarios, int(T), int(years), int(seeds), float(epsilon),
+                                  float(delta), int(trend_years), int(anticipation_cuts), bootstrap_log,
+                                  _floats(capacities))
+
+    # ------------------------------------------------------------------
+    # Callable audit
+    # ------------------------------------------------------------------
+    def _generators(self, ctx, scenarios, bootstrap_log, caps_param):
+        """(name, draw(T, rng, label) → Year, description, group names) per scenario."""
+        if bootstrap_log:
+            from fairaudit.logs import load_log
+            log = load_log(bootstrap_log, kind="assignment")
+            years = _log_years(log, caps_param)
+            w, g, caps, names, _, _, _ = years[0]
+            G = len(names)
+
+            def draw(T, rng, label, w=w, g=g, caps=caps):
+                return A.bootstrap_year(w, g, caps, T, rng, G, names, label)
+            return [("bootstrap", draw, f"years bootstrapped from the first logged year of {bootstrap_log} "
+                                        f"(T_log={len(g)})", list(names))]
+        out = []
+        for name in [s.strip() for s in str(scenarios).split(",") if s.strip()]:
+            sc = A.scenario(name)
+
+            def draw(T, rng, label, sc=sc):
+                return sc.draw(T, rng, label)
+            out.append((name, draw, sc.description, list(sc.group_names)))
+        if not out:
+            raise ValueError("no scenarios given")
+        return out
+
+    def _run_callable(self, ctx, rule, given, scenarios, T, years, seeds, epsilon, delta, trend_years,
+                      cuts, bootstrap_log, caps_param):
+        gens = self._generators(ctx, scenarios, bootstrap_log, caps_param)
+        n_seeds = max(1, seeds)
+        deterministic = None
+        rows, scen_rows, trend_figs, counterexample = [], [], [], None
+        per_scenario = {}
+        anticipation = None
+        total_draws = 0
+        seed = ctx.config.seed
+        for name, draw, desc, gnames in gens:
+            G = len(gnames)
+            R0 = np.zeros((years, G))          # first draw's regret per year (for P(R_g > ε))
+            Rmean = np.zeros((years, G))       # regret averaged over assigner draws
+            Rsd = np.zeros((years, G))         # SD over assigner draws (algorithm noise)
+            sizes = np.zeros((years, G), dtype=int)
+            mreq = np.zeros((years, G))
+            U = np.zeros((years, G))
+            glob, pof, bpof, maxR = (np.zeros(years) for _ in range(4))
+            infeasible = 0
+            for k in range(years):
+                key = f"{self.id}/{name}/year/{k}"
+                year = draw(T, ctx.rng(key), f"{name} year {k}, T={T}")
+                bench = A.benchmarks(year, rule, given)
+                infeasible += int(not bench.feasible)
+                n = 2 if deterministic is None and n_seeds > 1 else (1 if deterministic else n_seeds)
+                out = ctx.sampler.draw(year.instance(), n, key)
+                total_draws += n
+                if deterministic is None and n_seeds > 1:
+                    deterministic = bool(np.all(out == out[0]))
+                    if deterministic:
+                        out = out[:1]
+                    elif n_seeds > 2:
+                        more = ctx.sampler.draw(year.instance(), n_seeds - 2, key, start=2)
+                        total_draws += n_seeds - 2
+                        out = np.concatenate([out, more])
+                f = A.path_figures(year, bench, out)
+                R0[k] = f["R"][0]
+                Rmean[k] = f["R"].mean(axis=0)
+                Rsd[k] = f["R"].std(axis=0, ddof=1) if len(out) > 1 else 0.0
+                sizes[k] = bench.sizes
+                mreq[k] = bench.m
+                U[k] = f["U"].mean(axis=0)
+                glob[k] = f["global_regret"].mean() if bench.feasible else np.nan
+                pof[k] = f["price_of_fairness"].mean()
+                bpof[k] = bench.price_of_fairness if bench.feasible else np.nan
+                maxR[k] = f["max_regret"].mean() if bench.feasible else np.nan
+                worst_g = int(np.argmax(np.where(bench.sizes > 0, f["R"][0], -np.inf)))
+                if counterexample is None or f["R"][0][worst_g] > counterexample["regret"]:
+                    counterexample = {"scenario": name, "year": k, "group": gnames[worst_g],
+                                      "regret": float(f["R"][0][worst_g]), "requirement": float(bench.m[worst_g]),
+                                      "group_average": float(f["U"][0][worst_g]),
+                                      "group_size": int(bench.sizes[worst_g]), "T": T, "rule": rule,
+                                      "stream": key, "year_generator": f"check-internal/{key}"}
+            per_scenario[name] = dict(R0=R0, Rmean=Rmean, Rsd=Rsd, sizes=sizes, m=mreq, U=U, glob=glob, pof=pof,
+                                      bpof=bpof, maxR=maxR, infeasible=infeasible, desc=desc, gnames=gnames,
+                                      draw=draw)
+        # -- family statistics ----------------------------------------------
+        fam = sum(len(v["gnames"]) for v in per_scenario.values())
+        member_conf = per_member_confidence(ctx.confidence, fam)
+        k_exc = np.concatenate([(v["R0"] > epsilon).sum(axis=0) for v in per_scenario.values()])
+        n_exc = np.concatenate([np.full(len(v["gnames"]), years) for v in per_scenario.values()])
+        p_lo, p_hi, cp_method = simultaneous_proportion_ci(k_exc, n_exc, ctx.confidence)
+        j = 0
+        for name, v in per_scenario.items():
+            mean, lo, hi = _t_interval(v["Rmean"], member_conf)
+            arrival_sd = v["Rmean"].std(axis=0, ddof=1) if years > 1 else np.zeros(len(v["gnames"]))
+            alg_sd = v["Rsd"].mean(axis=0)
+            for g, gname in enumerate(v["gnames"]):
+                rows.append({"scenario": name, "group": gname, "mean_size": float(v["sizes"][:, g].mean()),
+                             "min_size": int(v["sizes"][:, g].min()), "share": float(v["sizes"][:, g].sum() / (T * years)),
+                             "requirement": float(v["m"][:, g].mean()), "group_average": float(v["U"][:, g].mean()),
+                             "mean_regret": float(mean[g]), "regret_lo": float(lo[g]), "regret_hi": float(hi[g]),
+                             "years_over_eps": int(k_exc[j]), "p_over_eps": float(k_exc[j] / years),
+                             "p_lo": float(p_lo[j]), "p_hi": float(p_hi[j]),
+                             "arrival_sd": float(arrival_sd[g]), "algorithm_sd": float(alg_sd[g])})
+                j += 1
+            gm, glo, ghi = _t_interval(v["glob"][np.isfinite(v["glob"])][:, None], ctx.confidence)
+            srow = {"scenario": name, "T": T, "years": years, "draws_per_year": 1 if deterministic else n_seeds,
+                    "rule": rule, "mean_global_regret": float(gm[0]), "global_lo": float(glo[0]),
+                    "global_hi": float(ghi[0]), "price_of_fairness": float(np.mean(v["pof"])),
+                    "benchmark_price_of_fairness": float(np.nanmean(v["bpof"])),
+                    "mean_max_regret": float(np.nanmean(v["maxR"])), "infeasible_years": int(v["infeasible"]),
+                    "description": v["desc"]}
+            if trend_years > 0:
+                slope, slo, shi, series = self._trend(ctx, name, v, rule, given, T, trend_years)
+                srow.update({"trend_slope_per_decade": slope, "trend_lo": slo, "trend_hi": shi})
+                trend_figs.append(series)
+            scen_rows.append(srow)
+        if cuts > 0:
+            for name, v in per_scenario.items():
+                anticipation = self._nonanticipation(ctx, name, v["draw"], T, cuts)
+                if anticipation is not None:
+                    break
+        table = pd.DataFrame(rows)
+        scen = pd.DataFrame(scen_rows)
+        return self._finish_callable(ctx, table, scen, trend_figs, anticipation, counterexample, epsilon, delta,
+                                     rule, cp_method, member_conf, fam, total_draws, deterministic, seed)
+
+    def _trend(self, ctx, name, v, rule, given, T, trend_years):
+        """Worst-group regret (first draw) against log10 T at T/4, T/2 and T."""
+        xs, ys, pts = [], [], []
+        for Tk in sorted({max(4, T // 4), max(4, T // 2)}):
+            if Tk >= T:
+                continue
+            vals = []
+            for k in range(trend_years):
+                key = f"{self.id}/{name}/trend/{Tk}/{k}"
+                year = v["draw"](Tk, ctx.rng(key), f"{name} trend year {k}, T={Tk}")
+                bench = A.benchmarks(year, rule, given)
+                out = ctx.sampler.draw(year.instance(), 1, key)
+                R = A.path_figures(year, bench, out)["R"][0]
+                vals.append(float(np.max(np.where(bench.sizes > 0, R, -np.inf))))
+            xs += [math.log10(Tk)] * len(vals)
+            ys += vals
+            pts.append((Tk, float(np.mean(vals))))
+        main = np.max(np.where(v["sizes"] > 0, v["R0"], -np.inf), axis=1)
+        xs += [math.log10(T)] * len(main)
+        ys += main.tolist()
+        pts.append((T, float(np.mean(main))))
+        series = {"x": [p[0] for p in pts], "y": [p[1] for p in pts], "label": name}
+        if len(set(xs)) < 2:
+            return float("nan"), float("nan"), float("nan"), series
+        lr = sstats.linregress(xs, ys)
+        q = sstats.t.ppf(1 - ctx.alpha / 2, len(xs) - 2)
+        return float(lr.slope), float(lr.slope - q * lr.stderr), float(lr.slope + q * lr.stderr), series
+
+    def _nonanticipation(self, ctx, name, draw, T, cuts):
+        """Same stream, same draws: decisions up to t must not move when arrivals after t change."""
+        key = f"{self.id}/{name}/nonanticipation"
+        base = draw(T, ctx.rng(key), f"{name} non-anticipation base, T={T}")
+        ref = ctx.sampler.draw(base.instance(), 2, key)
+        for c in range(1, cuts + 1):
+            t = int(T * c / (cuts + 1))
+            other = draw(T, ctx.rng(f"{key}/tail/{c}"), "tail")
+            scores = np.vstack([base.scores[:t], other.scores[t:]])
+            groups = np.concatenate([base.groups[:t], other.groups[t:]])
+            mod = A.Year(scores, groups, base.capacities, base.n_groups, base.group_names,
+                         f"{name} non-anticipation probe: arrivals after t={t} replaced")
+            out = ctx.sampler.draw(mod.instance(), 2, key)
+            diff = np.nonzero(out[:, :t] != ref[:, :t])
+            if diff[0].size:
+                d, a = int(diff[0][0]), int(diff[1][0])
+                return {"scenario": name, "cut": t, "draw": d, "arrival": a,
+                        "location_original": int(ref[d, a]), "location_changed_future": int(out[d, a]),
+                        "stream": key}
+        return None
+
+    def _finish_callable(self, ctx, table, scen, trend_figs, anticipation, counterexample, epsilon, delta, rule,
+                         cp_method, member_conf, fam, total_draws, deterministic, seed):
+        worst = table.sort_values(["p_hi", "p_over_eps", "mean_regret"], ascending=False).iloc[0]
+        stat = Statistic("max_group_p_regret_over_eps", float(table["p_over_eps"].max()),
+                         (float(table["p_lo"].max()), float(table["p_hi"].max())), tolerance=delta,
+                         method=f"{cp_method} (one Bernoulli per simulated year: first draw's R_g > ε={epsilon:g})",
+                         violation="above")
+        who = (f"group {worst['group']} in the {worst['scenario']} scenario (about {worst['mean_size']:.0f} of "
+               f"{int(scen['T'].iloc[0])} arrivals)")
+        detail = (f"misses its {rule} requirement by more than ε={epsilon:g} in {worst['p_over_eps']:.0%} of "
+                  f"{int(scen['years'].iloc[0])} simulated years (interval [{worst['p_lo']:.2f}, {worst['p_hi']:.2f}]; "
+                  f"mean regret {worst['mean_regret']:+.3f})")
+        msgs = {"fail": f"Unfair to a group: {who} {detail}, above the δ={delta:g} allowed.",
+                "pass": f"Every group meets its {rule} requirement within ε={epsilon:g} in all but at most "
+                        f"δ={delta:g} of years with confidence; the worst is {who}, which {detail}.",
+                "inconclusive": f"Cannot yet tell whether {who} misses its {rule} requirement too often: it {detail}; "
+                                f"δ={delta:g} is inside the interval — raise years."}
+        evidence = {"rule": rule, "epsilon": epsilon, "delta": delta, "deterministic_assigner": deterministic,
+                    "worst_group": worst.to_dict(), "scenarios": scen.to_dict("records")}
+        evidence["nonanticipation"] = anticipation or "no decision changed when later arrivals changed"
+        path = ctx.target.path if ctx.target is not None else ""
+        if counterexample is not None:
+            evidence["counterexample"] = counterexample
+            evidence["replay_command"] = _replay(path, counterexample, seed)
+        labels = [f"{r['scenario']}: {r['group']} (n≈{r['mean_size']:.0f})" for r in table.to_dict("records")]
+        figures = [
+            {"kind": "interval_bars", "title": f"Mean {rule} regret per group (positive = shortfall)",
+             "labels": labels, "estimate": table["mean_regret"].tolist(), "lo": table["regret_lo"].tolist(),
+             "hi": table["regret_hi"].tolist(), "xlabel": "mean regret R_g = m_g − Ū_g", "reference": epsilon,
+             "reference_label": f"ε = {epsilon:g}"},
+            {"kind": "interval_bars", "title": f"Share of years with regret above ε = {epsilon:g}",
+             "labels": labels, "estimate": table["p_over_eps"].tolist(), "lo": table["p_lo"].tolist(),
+             "hi": table["p_hi"].tolist(), "xlabel": "P(R_g > ε)", "reference": delta,
+             "reference_label": f"δ = {delta:g}", "xlim": [0, 1]},
+        ]
+        if trend_figs:
+            figures.append({"kind": "lines", "title": "Worst-group regret as T grows (mean over years)",
+                            "series": trend_figs, "xlabel": "arrivals per year T", "ylabel": "mean max_g R_g",
+                            "reference": epsilon})
+        method = (f"{cp_method} for P(R_g > ε); Student-t intervals over years for mean regrets "
+                  f"(bonferroni over {fam}); requirement, OPT and unconstrained optimum recomputed on every "
+                  f"year by HiGHS LPs (scipy.optimize.linprog)")
+        tables = {"groups": table, "scenarios": scen}
+        if anticipation is not None:
+            evidence["counterexample"] = anticipation
+            evidence["replay_command"] = (
+                f"# draw 0/1 of stream {anticipation['stream']!r}: arrival {anticipation['arrival']} moved from "
+                f"location {anticipation['location_original']} to {anticipation['location_changed_future']} when only "
+                f"arrivals after t={anticipation['cut']} changed\n"
+                + (f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}" if path else ""))
+            msg = (f"The assigner anticipates: in the {anticipation['scenario']} scenario, changing only the arrivals "
+                   f"after t={anticipation['cut']} moved arrival {anticipation['arrival']} from location "
+                   f"{anticipation['location_original']} to {anticipation['location_changed_future']} (same seed); "
+                   f"an online assigner may only use arrivals it has seen.")
+            return self.result("fail", msg, statistic=stat, draws=total_draws, evidence=evidence, tables=tables,
+                               figures=figures, method=method)
+        return self.judged(stat, msgs, total_draws, evidence=evidence, tables=tables, figures=figures, method=method)
+
+    # ------------------------------------------------------------------
+    # Log audit
+    # ------------------------------------------------------------------
+    def _run_log(self, ctx, rule, given, epsilon, caps_param):
+        years = _log_years(ctx.log, caps_param)
+        rows, yrows = [], []
+        has_outcome = "outcome" in ctx.log.frame.columns
+        for w, g, caps, names, loc, outcome, did in years:
+            G = len(names)
+            year = A.Year(w, g, caps, G, tuple(names), f"logged year {did}")
+            bench = A.benchmarks(year, rule, given)
+            f = A.path_figures(year, bench, loc)
+            oc = None
+            if has_outcome:
+                y = np.nan_to_num(np.where(loc >= 0, outcome, 0.0))
+                sizes = np.maximum(bench.sizes, 1)
+                om = np.bincount(g, weights=y, minlength=G) / sizes
+                olo, ohi = hoeffding_ci(om, sizes, per_member_confidence(ctx.confidence, G))
+                oc = (om, olo, ohi)
+            for k in range(G):
+                r = {"decision_id": did, "group": names[k], "n": int(bench.sizes[k]),
+                     "requirement": float(bench.m[k]), "group_average": float(f["U"][0][k]),
+                     "regret": float(f["R"][0][k])}
+                if oc is not None:
+                    r.update({"outcome_mean": float(oc[0][k]), "outcome_lo": float(oc[1][k]),
+                              "outcome_hi": float(oc[2][k]),
+                              "outcome_check": ("below requirement" if oc[2][k] < bench.m[k] - epsilon else
+                                                "meets requirement" if oc[1][k] >= bench.m[k] - epsilon else
+                                                "undecided") if bench.sizes[k] > 0 else "empty"})
+                rows.append(r)
+            yrows.append({"decision_id": did, "T": year.T, "N": year.N, "rule": rule, "alg": float(f["alg"][0]),
+                          "opt": bench.opt, "opt_unconstrained": bench.opt_unc,
+                          "global_regret": float(f["global_regret"][0]),
+                          "price_of_fairness": float(f["price_of_fairness"][0]),
+                          "benchmark_price_of_fairness": bench.price_of_fairness,
+                          "max_regret": float(f["max_regret"][0]), "feasible": bench.feasible,
+                          "capacities": ",".join(str(int(c)) if float(c).is_integer() else f"{c:g}" for c in caps)})
+        table = pd.DataFrame(rows)
+        ytab = pd.DataFrame(yrows)
+        live = table[table["n"] > 0]
+        worst = live.sort_values("regret", ascending=False).iloc[0]
+        v = float(worst["regret"])
+        stat = Statistic("max_group_regret", v, (v, v), tolerance=epsilon,
+                         method="exact ex-post figures of the logged path(s)", violation="above")
+        yr = ytab[ytab["decision_id"] == worst["decision_id"]].iloc[0]
+        who = (f"group {worst['group']} (n={int(worst['n'])}) in logged year {worst['decision_id']}: average "
+               f"{worst['group_average']:.3f} against a {rule} requirement of {worst['requirement']:.3f} "
+               f"(regret {v:+.3f}); global regret {yr['global_regret']:+.4f}, price of fairness "
+               f"{yr['price_of_fairness']:.1%}")
+        msgs = {"fail": f"The logged assignments fall short for {who}, beyond ε={epsilon:g}.",
+                "pass": f"Every logged group meets its {rule} requirement within ε={epsilon:g}; the worst is {who}.",
+                "inconclusive": f"Undecided for {who}."}
+        below = []
+        if has_outcome:
+            below = table.loc[table["outcome_check"] == "below requirement", "group"].tolist()
+            if below:
+                msgs = {k: m + (f" Realised outcomes of {', '.join(map(str, below))} are below the requirement "
+                                f"minus ε (Hoeffding, confidence {ctx.confidence:g}).") for k, m in msgs.items()}
+        evidence = {"rule": rule, "epsilon": epsilon, "worst_group": worst.to_dict(),
+                    "years": ytab.to_dict("records"),
+                    "capacities_source": "given" if caps_param is not None else "realised occupancy of each location",
+                    "outcome_groups_below_requirement": below}
+        figures = [{"kind": "interval_bars", "title": f"{rule} regret per group (logged, exact)",
+                    "labels": [f"{r['decision_id']}: {r['group']} (n={r['n']})" for r in table.to_dict("records")],
+                    "estimate": table["regret"].tolist(), "lo": table["regret"].tolist(), "hi": table["regret"].tolist(),
+                    "xlabel": "R_g = m_g − Ū_g", "reference": epsilon, "reference_label": f"ε = {epsilon:g}"}]
+        if has_outcome:
+            figures.append({"kind": "interval_bars", "title": "Realised mean outcome per group (Hoeffding)",
+                            "labels": [f"{r['decision_id']}: {r['group']}" for r in table.to_dict("records")],
+                            "estimate": table["outcome_mean"].tolist(), "lo": table["outcome_lo"].tolist(),
+                            "hi": table["outcome_hi"].tolist(), "xlabel": "mean outcome", "xlim": [0, 1]})
+        return self.judged(stat, msgs, int(len(ctx.log.frame)), from_log=True, evidence=evidence,
+                           tables={"groups": table, "years": ytab}, figures=figures,
+                           method=stat.method + ("; Hoeffding intervals for realised outcomes, bonferroni over groups"
+                                                 if has_outcome else ""))
+
+
+def _log_years(log, caps_param):
+    """Logged years: (scores, groups as ints, capacities, group names, locations, outcomes, decision_id)."""
+    fr = log.frame
+    wcols = sorted(log.score_cols, key=lambda c: (len(str(c)), str(c)))
+    names = sorted(pd.unique(fr["group"].astype(str)).tolist())
+    code = {n: i for i, n in enumerate(names)}
+    out = []
+    for did, part in fr.groupby("decision_id", sort=True):
+        part = part.sort_values("arrival", kind="stable")
+        w = part[wcols].to_numpy(dtype=float)
+        g = part["group"].astype(str).map(code).to_numpy(dtype=np.int64)
+        loc = part["location"].to_numpy(dtype=np.int64)
+        if caps_param is not None:
+            if len(caps_param) != w.shape[1]:
+                raise ValueError(f"capacities has {len(caps_param)} values but the log has {w.shape[1]} locations")
+            caps = np.asarray(caps_param, dtype=float)
+        else:
+            caps = np.bincount(loc[loc >= 0], minlength=w.shape[1]).astype(float)
+        outcome = part["outcome"].to_numpy(dtype=float) if "outcome" in part.columns else None
+        out.append((w, g, caps, names, loc, outcome, did.item() if hasattr(did, "item") else did))
+    return out
+
+
+def _replay(path: str, ce: dict, seed: int) -> str:
+    code = (f"import numpy as np; from fairaudit import assignment as A; from fairaudit.sampler import draw_generator; "
+            f"from fairaudit.targets import load_target; "
+            f"y = A.scenario({ce['scenario']!r}).draw({ce['T']}, draw_generator({seed}, {ce['year_generator']!r}, 0)); "
+            f"t = load_target({path!r}); "
+            f"loc = np.asarray(t.func(**t.call_kwargs(y.instance(), draw_generator({seed}, {ce['stream']!r}, 0)))); "
+            f"f = A.path_figures(y, A.benchmarks(y, {ce['rule']!r}), loc); "
+            f"print('sizes', y.sizes(), 'regret per group', f['R'][0])")
+    if ce["scenario"] == "bootstrap":
+        return f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}"
+    return "python -c " + shlex.quote(code)

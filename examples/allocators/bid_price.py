@@ -1,0 +1,63 @@
+"""Bid-price control (seed 003 §4's BP, the classical rule of network revenue
+management): arrival t goes to the free location maximising ``w_{t,i} − λ_i``, where
+``λ_i`` is the dual price of location i's capacity in the fluid LP
+``max Σ w·x`` over the assignment polytope with capacities ``ρ_i s``.
+
+The seed assumes the arrival distribution is known. This assigner does not know it:
+it estimates the prices from the arrivals seen so far, re-solving the fluid LP on the
+first s arrivals (capacities scaled to ``c_i s / T``) at s = 2N+20, then every doubling
+of s; before the first solve it is greedy. So it is non-anticipating: the decision
+for arrival t uses only arrivals 1..t. Deterministic; ties go to the location with the
+larger share of its capacity left. Vectorised (``size``): one path, repeated.
+"""
+import numpy as np
+
+import fairaudit as fa
+from fairaudit.assignment import place_counts, solve_assignment
+
+
+def checkpoints(T, N):
+    s, out = 2 * N + 20, []
+    while s < T:
+        out.append(s)
+        s *= 2
+    return out
+
+
+def choose(values, left, caps):
+    """Free location with the largest value; near-ties to the larger share of capacity left."""
+    v = np.where(left > 0, values, -np.inf)
+    best = v.max()
+    if not np.isfinite(best):
+        return -1
+    tie = np.flatnonzero(v >= best - 1e-9)
+    if tie.size == 1:
+        return int(tie[0])
+    share = left[tie] / np.maximum(caps[tie], 1e-12)
+    return int(tie[np.argmax(share)])
+
+
+def bid_price_path(scores, capacities):
+    w = np.asarray(scores, dtype=float)
+    T, N = w.shape
+    caps = place_counts(capacities, T)
+    left = np.floor(caps + 1e-9).astype(np.int64)
+    lam = np.zeros(N)
+    cps = set(checkpoints(T, N))
+    out = np.full(T, -1, dtype=np.int64)
+    for t in range(T):
+        if t in cps:
+            r = solve_assignment(w[:t], caps * t / T)
+            if r.status == 0:
+                lam = r.lam
+        i = choose(w[t] - lam, left, caps)
+        if i >= 0:
+            out[t] = i
+            left[i] -= 1
+    return out
+
+
+@fa.assigner
+def assign(scores, groups, capacities, rng, size=None):
+    path = bid_price_path(scores, capacities)
+    return path if size is None else np.tile(path, (int(size), 1))

@@ -1,0 +1,88 @@
+"""Group-aware bid-price control, in the spirit of seed 003's Amplified (ABP) and
+Conservative (CBP) bid-price rules.
+
+At checkpoints (s = 2N+20, then every doubling) it recomputes, on the arrivals seen
+so far, the minimum requirement ``m̂_g`` of each group under :data:`RULE` and solves the
+fluid LP with group constraints (``Σ_{t∈G_g} w_t·x_t ≥ m̂_g |G_g|``, capacities
+``c_i s / T``). Its capacity duals ``λ_i`` and group duals ``μ_g`` give the amplified
+bid price: arrival t of group g goes to the free location maximising
+``(1 + μ_g) w_{t,i} − λ_i`` (ABP). Conservative step (CBP): if that choice would leave
+group g behind its pace — ``achieved_g + w_{t,i} < (m̂_g + margin_g)(n_g + 1)`` with
+``margin_g = 0.5 / sqrt(n_g + 1)`` (the requirement is itself estimated, so a small
+group is protected with a margin that shrinks as it grows) — the arrival goes to its
+best free location instead. Before the first checkpoint it is greedy.
+
+Non-anticipating (only arrivals 1..t are used for decision t), deterministic (ties go
+to the location with the larger share of its capacity left), vectorised (``size``).
+``RULE`` should match the requirement rule the audit uses (``min_requirement``'s
+default is ``maxmin``); set ``RULE`` here to protect another rule.
+"""
+import numpy as np
+
+import fairaudit as fa
+from fairaudit.assignment import place_counts, requirement, solve_assignment
+
+RULE = "maxmin"
+MARGIN = 0.5
+
+
+def checkpoints(T, N):
+    s, out = 2 * N + 20, []
+    while s < T:
+        out.append(s)
+        s *= 2
+    return out
+
+
+def choose(values, left, caps):
+    v = np.where(left > 0, values, -np.inf)
+    best = v.max()
+    if not np.isfinite(best):
+        return -1
+    tie = np.flatnonzero(v >= best - 1e-9)
+    if tie.size == 1:
+        return int(tie[0])
+    share = left[tie] / np.maximum(caps[tie], 1e-12)
+    return int(tie[np.argmax(share)])
+
+
+def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
+    w = np.asarray(scores, dtype=float)
+    g = np.asarray(groups, dtype=np.int64)
+    T, N = w.shape
+    G = int(g.max()) + 1 if T else 0
+    caps = place_counts(capacities, T)
+    left = np.floor(caps + 1e-9).astype(np.int64)
+    lam, mu = np.zeros(N), np.zeros(G)
+    target = np.full(G, np.inf)          # before the first checkpoint: greedy for everyone
+    achieved = np.zeros(G)
+    count = np.zeros(G)
+    cps = set(checkpoints(T, N))
+    out = np.full(T, -1, dtype=np.int64)
+    for t in range(T):
+        if t in cps:
+            cap_s = caps * t / T
+            m_hat = requirement(w[:t], g[:t], cap_s, rule, G)
+            r = solve_assignment(w[:t], cap_s, g[:t], m_hat, G)
+            if r.status == 0:
+                lam, mu = r.lam, r.mu
+            seen = np.bincount(g[:t], minlength=G) > 0
+            target = np.where(seen, m_hat, np.inf)   # a group not yet seen: greedy
+        gt = g[t]
+        i = choose((1.0 + mu[gt]) * w[t] - lam, left, caps)
+        if i >= 0:
+            need = (target[gt] + margin / np.sqrt(count[gt] + 1.0)) * (count[gt] + 1.0)
+            if achieved[gt] + w[t, i] < need:
+                i = choose(w[t], left, caps)
+        if i >= 0:
+            out[t] = i
+            left[i] -= 1
+            achieved[gt] += w[t, i]
+        count[gt] += 1
+    return out
+
+
+@fa.assigner
+def assign(scores, groups, capacities, rng, size=None):
+    path = group_bid_price_path(scores, groups, capacities)
+    return path if size is None else np.tile(path, (int(size), 1))
