@@ -1,0 +1,100 @@
+"""Timing and validation study of ``broome``. Run: ``python benchmarks/bench_broome.py [--grid] [--study SEEDS]``.
+
+1. (always) Wall time of the ``broome`` audit of the vectorised Broome lottery
+   (``examples/allocators/broome_lottery.py``) on one instance, n = 1000, k = 100
+   (uniform claims), at the default budget, and the ratio to the raw sampling time of
+   the same number of draws (the allocator called directly, same chunking).
+2. ``--grid``: the issue's "Done when" grid — claims from the built-in generators
+   (uniform, truncated normal, Pareto) × k/n ∈ {0.1, 0.25, 0.5}, n = 1000, seed 0 — for
+   top-k, the uniform lottery, the Broome lottery and the partial lottery, with the
+   partial lottery's k'/k and n'/n estimates.
+3. ``--study SEEDS``: verdict rates over SEEDS seeds at n = 1000 (the default
+   instance set, a fresh claim vector per seed) for the Broome lottery (false fails),
+   the uniform lottery, top-k, the flat-band lottery and the slightly flattened one.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fairaudit.engine import audit
+from fairaudit.targets import Instance, load_target
+from fairaudit.sampler import Sampler
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOC = ROOT / "examples" / "allocators"
+GRID = ",".join(f"{d}:1000:{r}" for d in ("uniform", "truncated_normal", "pareto") for r in (0.1, 0.25, 0.5))
+
+
+def timing(repeats: int = 3):
+    path = str(ALLOC / "broome_lottery.py")
+    params = {"broome": {"instances": "uniform:1000:0.1"}}
+    audit(path, checks=["broome"], params=params)       # warm-up (imports, registry)
+    best, res = np.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        res = audit(path, checks=["broome"], params=params)
+        best = min(best, time.perf_counter() - t)
+    c = res.checks[0]
+    draws = c.draws
+    # Raw sampling of the same draws: the allocator through the sampler (same chunks), no analysis.
+    from fairaudit.data import generate_claims
+    from fairaudit.engine import AuditConfig, AuditContext
+    ctx = AuditContext(AuditConfig())
+    claims = generate_claims("uniform", 1000, ctx.rng("broome/claims/uniform/1000/0.1"))
+    inst = Instance("timing", scores=claims, k=100)
+    raw = np.inf
+    for _ in range(repeats):
+        s = Sampler(load_target(path), 0)
+        t = time.perf_counter()
+        s.draw(inst, draws, "raw")
+        raw = min(raw, time.perf_counter() - t)
+    print(f"broome audit, Broome lottery n=1000 k=100: verdict {c.verdict}, {draws} draws, {best:.2f} s "
+          f"(raw sampling {raw:.2f} s, ratio {best / raw:.1f}x)")
+
+
+def grid():
+    for name in ("top_k", "uniform_lottery", "broome_lottery", "partial_lottery"):
+        t = time.perf_counter()
+        c = audit(str(ALLOC / f"{name}.py"), checks=["broome"], params={"broome": {"instances": GRID}}).checks[0]
+        print(f"{name}: {c.verdict}, {c.draws} draws, {time.perf_counter() - t:.1f} s — {c.message[:140]}")
+        for e in c.evidence["instances"]:
+            line = f"    {e['instance']:<40} {e['verdict']:<5} draws {e['draws']:>6}"
+            p = e.get("partial")
+            if name == "partial_lottery" and p:
+                line += (f"  k'/k {p['k_prime_rate']['estimate']:.3f} {p['k_prime_rate']['ci']}"
+                         f"  n'/n {p['pool_share']['estimate']:.3f} {p['pool_share']['ci']}")
+            print(line)
+
+
+def study(seeds: int):
+    from fairaudit.checks.broome import DEFAULT_INSTANCES  # noqa: F401  (the default instance set)
+    for name in ("broome_lottery", "uniform_lottery", "top_k", "flat_band_lottery", "slightly_flattened_lottery"):
+        v, draws = collections.Counter(), []
+        t = time.perf_counter()
+        for s in range(seeds):
+            c = audit(str(ALLOC / f"{name}.py"), checks=["broome"], seed=1000 + s).checks[0]
+            v[c.verdict] += 1
+            draws.append(c.draws)
+        print(f"{name}: {dict(v)} over {seeds} seeds (n=1000, default instances), median draws "
+              f"{int(np.median(draws))}, {(time.perf_counter() - t) / seeds:.1f} s per audit", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--grid", action="store_true")
+    ap.add_argument("--study", type=int, default=0)
+    a = ap.parse_args()
+    timing()
+    if a.grid:
+        grid()
+    if a.study:
+        study(a.study)
+
+
+if __name__ == "__main__":
+    main()
