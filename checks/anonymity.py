@@ -1091,10 +1091,15 @@ class Determinism(Check):
 
 def seed004_pool(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Seed 004's simulation pool: two populations of sizes 2:1, scores ``N(μ_j, 1)``
-    with ``μ_j ~ N(0, 1)``. Returns (scores, population labels 'P1'/'P2')."""
+    with ``μ_j ~ N(0, 1)``. Returns (scores, population labels 'P1'/'P2').
+
+    Decision: the raw scores are then mapped by one common increasing affine map into
+    [0.05, 1] (claims of seed 000's allocators must be positive). A common increasing
+    map changes no empirical CDF value, so obliviousness is unaffected."""
     n1 = int(round(2 * n / 3))
     mu = rng.normal(0, 1, 2)
     s = np.concatenate([rng.normal(mu[0], 1, n1), rng.normal(mu[1], 1, n - n1)])
+    s = 0.05 + 0.95 * (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
     pop = np.array(["P1"] * n1 + ["P2"] * (n - n1))
     return np.round(s, 4), pop
 

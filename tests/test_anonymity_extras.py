@@ -1,0 +1,192 @@
+"""``determinism``, ``obliviousness`` (seed 004 Def 2.6), the stratified log test of
+``anonymity`` (Cochran–Mantel–Haenszel) and the Hypothesis strategies."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import find
+from scipy import stats as sst
+
+import fairaudit as fa
+from fairaudit.checks.anonymity import (cmh_by_category, ecdf_preserving_transforms, mantel_haenszel,
+                                        permute_instance, seed004_pool, swap_attributes)
+from fairaudit.engine import audit
+from fairaudit.logs import log_from_frame
+from fairaudit.strategies import permutations_for, relabellings, selection_instances, ranking_instances
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOC = ROOT / "examples" / "allocators"
+DATA = ROOT / "examples" / "data" / "population.csv"
+LOG = ROOT / "examples" / "logs" / "selection_log.csv"
+
+
+def one(target, check, data=None, seed=0, **params):
+    return audit(target, checks=[check], data=data, seed=seed,
+                 params={check: params} if params else {}).checks[0]
+
+
+# -- determinism -------------------------------------------------------------------
+
+def test_determinism_fails_top_k_with_number_of_draws():
+    r = one(str(ALLOC / "top_k.py"), "determinism")
+    assert r.verdict == "fail"
+    assert r.evidence["deterministic_in_all_draws"] is True
+    assert r.draws == 2 * 1024                    # equal claims + generated claims, no data
+    assert "2048 draws" in r.message
+    assert r.statistic.ci[1] < 0.01
+
+
+def test_determinism_passes_lottery_and_counts_data_input():
+    r = one(str(ALLOC / "broome_lottery.py"), "determinism", data=str(DATA))
+    assert r.verdict == "pass"
+    assert r.draws == 3 * 1024
+    assert r.statistic.ci[0] >= 0.01
+
+
+# -- obliviousness -----------------------------------------------------------------
+
+def test_transforms_keep_within_population_ecdf():
+    rng = np.random.default_rng(3)
+    s, pops = seed004_pool(30, rng)
+    for _, t in ecdf_preserving_transforms(s, pops):
+        for p in np.unique(pops):
+            m = pops == p
+            # strictly increasing within the population: same order, same ties
+            assert np.array_equal(np.argsort(s[m], kind="stable"), np.argsort(t[m], kind="stable"))
+            assert np.all(np.sign(np.subtract.outer(s[m], s[m])) == np.sign(np.subtract.outer(t[m], t[m])))
+    # and at least one transform reorders individuals across populations
+    assert any(not np.array_equal(np.argsort(s), np.argsort(t)) for _, t in ecdf_preserving_transforms(s, pops))
+
+
+def test_obliviousness_greedy_cdf_and_uniform_pass_raw_score_allocators_fail():
+    # seed 004 §2.2: GREEDY on empirical CDF values is oblivious; top-k on raw scores is not.
+    greedy = ALLOC / "greedy_cdf.py"
+    if greedy.exists():
+        assert one(str(greedy), "obliviousness").verdict == "pass"
+    assert one(str(ALLOC / "uniform_lottery.py"), "obliviousness").verdict == "pass"
+    r = one(str(ALLOC / "top_k.py"), "obliviousness")
+    assert r.verdict == "fail" and "Not oblivious" in r.message
+    assert one(str(ALLOC / "broome_lottery.py"), "obliviousness").verdict == "fail"
+
+
+def test_obliviousness_uses_data_population_column():
+    r = one(str(ALLOC / "top_k.py"), "obliviousness", data=str(DATA), population="age_band")
+    assert r.verdict == "fail"
+    assert r.evidence["populations"] == "populations = age_band"
+
+
+# -- logs: Cochran–Mantel–Haenszel -------------------------------------------------
+
+def test_cmh_single_stratum_matches_scipy_yates():
+    # One stratum: the CMH statistic is Yates' chi-square times (N − 1)/N.
+    a, n1, c, n0 = 30, 80, 45, 90
+    rd, var, chi2, p, _ = mantel_haenszel([a], [n1], [c], [n0])
+    assert rd == pytest.approx(a / n1 - c / n0)
+    table = np.array([[a, n1 - a], [c, n0 - c]])
+    yates = sst.chi2_contingency(table, correction=True).statistic
+    N = n1 + n0
+    assert chi2 == pytest.approx(yates * (N - 1) / N, rel=1e-10)
+    assert p == pytest.approx(sst.chi2.sf(chi2, 1))
+
+
+def _log(rng, n_events=40, n=100, bias=0.0, confound=False, frame=True):
+    levels = np.array([0.2, 0.4, 0.6, 0.8, 1.0])
+    N = n_events * n
+    g = rng.choice(["A", "B"], size=N)
+    if confound:   # group A has higher scores: raw rates differ, within-score rates do not
+        idx = np.where(g == "A", rng.integers(1, 5, N), rng.integers(0, 4, N))
+    else:
+        idx = rng.integers(0, 5, N)
+    s = levels[idx]
+    p = np.clip(s * 0.6 - np.where(g == "B", bias, 0.0), 0, 1)
+    sel = (rng.random(N) < p).astype(int)
+    if not frame:
+        return idx, g == "A", sel
+    return pd.DataFrame({"decision_id": np.repeat(np.arange(n_events), n), "score": s, "group": g,
+                         "selected": sel})
+
+
+def test_log_bias_within_score_bins_fails_and_names_strata():
+    rng = np.random.default_rng(0)
+    log = log_from_frame(_log(rng, bias=0.15))
+    r = audit(log, checks=["anonymity"]).checks[0]
+    assert r.verdict == "fail"
+    assert r.statistic.ci[0] > 0.05
+    assert "score bin" in r.message and "group = " in r.message
+    assert len(r.evidence["strata_driving_worst"]) == 3
+
+
+def test_log_confounded_by_score_is_not_a_violation():
+    rng = np.random.default_rng(1)
+    frame = _log(rng, n_events=200, confound=True)
+    raw = frame.groupby("group")["selected"].mean()
+    assert raw["A"] - raw["B"] > 0.1                        # Simpson: raw rates differ a lot
+    r = audit(log_from_frame(frame), checks=["anonymity"]).checks[0]
+    assert r.verdict == "pass", r.message                      # equal within score strata
+
+
+def test_example_selection_log_runs():
+    r = audit(str(LOG), checks=["anonymity"]).checks[0]
+    assert r.verdict in ("pass", "fail", "inconclusive")
+    assert "Mantel–Haenszel" in r.statistic.method
+
+
+def test_mh_interval_coverage_by_simulation():
+    # No group effect: the MH interval (Sato variance) for "group = A vs the rest", at the
+    # level cmh_by_category uses for 2 categories, must cover 0 in ≥ 95% of logs.
+    # 400 logs; P(Binomial(400, 0.05) ≥ 28) ≈ 0.04, so allow up to 27.
+    z = sst.norm.ppf(1 - 0.05 / 4)
+    misses = 0
+    for rep in range(400):
+        rng = np.random.default_rng(rep)
+        st_, m, sel = _log(rng, n_events=4, n=100, frame=False)
+        cnt = [np.bincount(st_[w], weights=sel[w], minlength=5) if k == 0 else np.bincount(st_[w], minlength=5)
+               for w in (m, ~m) for k in (0, 1)]
+        rd, var, *_ = mantel_haenszel(cnt[0], cnt[1], cnt[2], cnt[3])
+        lo, hi = rd - z * np.sqrt(var), rd + z * np.sqrt(var)
+        misses += int(lo > 0 or hi < 0)
+        if rep < 5:   # the same interval as the check's table
+            f = _log(np.random.default_rng(rep), n_events=4, n=100)
+            t = cmh_by_category(f, ["group"], 5, 0.95)["table"].set_index("category")
+            assert t.loc["A", "rd_lo"] == pytest.approx(max(lo, -1)) and t.loc["A", "rd_hi"] == pytest.approx(min(hi, 1))
+    assert misses <= 27, misses
+    print(f"MH interval misses: {misses}/400")
+
+
+# -- strategies ------------------------------------------------------------------
+
+@settings(max_examples=40, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(relabellings(selection_instances(max_n=6, group_values={"g": ["A", "B"]}), swap=True))
+def test_relabellings_are_valid(ex):
+    inst = ex["instance"]
+    assert 1 <= inst.k < inst.n
+    if ex["relation"] == "permute":
+        assert sorted(ex["perm"]) == list(range(inst.n))
+    else:
+        i, j = ex["pair"]
+        assert inst.scores[i] == inst.scores[j]
+        sw = swap_attributes(inst, [(i, j)], ["g"], "x")
+        assert sw.groups["g"][i] == inst.groups["g"][j] and sw.groups["g"][j] == inst.groups["g"][i]
+
+
+def test_strategies_shrink_to_small_tied_instances():
+    x = find(selection_instances(max_n=8), lambda v: v.n >= 3,
+             settings=settings(database=None, max_examples=200))
+    assert x.n == 3 and x.k == 1 and np.all(x.scores == 0.5)
+    r = find(ranking_instances(max_n=6), lambda v: v.n >= 4, settings=settings(database=None, max_examples=200))
+    assert r.n == 4 and np.all(r.predictions == r.predictions[0])
+    p = find(permutations_for(5), lambda q: q[0] != 0, settings=settings(database=None, max_examples=200))
+    assert p[0] != 0 and sum(a != b for a, b in zip(p, range(5))) == 2     # one transposition
+
+
+def test_permute_instance_moves_every_field():
+    inst = fa.Instance("x", scores=np.array([0.1, 0.2, 0.3]), k=1,
+                       groups=pd.DataFrame({"g": ["a", "b", "c"]}), labels=np.array([1, 0, 1]))
+    p = permute_instance(inst, [2, 0, 1], "p")
+    assert p.scores.tolist() == [0.3, 0.1, 0.2]
+    assert p.groups["g"].tolist() == ["c", "a", "b"]
+    assert p.labels.tolist() == [1, 1, 0] and p.k == 1
