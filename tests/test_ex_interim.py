@@ -3,8 +3,6 @@ NOISYTOP against Lemma 3.4, the uniform lottery's loss, the seed-0 verdicts of t
 reference allocators, and validation by simulation (false-fail rate, coverage)."""
 import importlib.util
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,8 @@ import pytest
 from scipy import stats
 
 import fairaudit as fa
+from click.testing import CliRunner
+from fairaudit.cli import main
 from fairaudit.data import population_from_frame
 from fairaudit.populations import (SETUPS, empirical_cdf, epsilon_hat, epsilon_hat_bruteforce, loss,
                                    optimal_loss, pool_generator, population_sizes, selected_is_true_top_k,
@@ -223,17 +223,15 @@ def test_data_without_quality_is_skipped_with_reason():
 
 def test_simulate_cli_and_data_mode(tmp_path):
     out = tmp_path / "pool.csv"
-    res = subprocess.run([sys.executable, "-m", "fairaudit.cli", "simulate", "--n", "30", "--start", "1",
-                          "--out", str(out)], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
+    res = CliRunner().invoke(main, ["simulate", "--n", "30", "--start", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
     f = pd.read_csv(out)
     assert list(f.columns) == ["id", "score", "population", "quality"] and len(f) == 30
     # The same pool as pool 1 of the default simulation: greedy's violation replays.
     r = check(str(EX / "greedy_cdf.py"), data=str(out))
     assert r.verdict == "fail" and r.statistic.name == "epsilon_hat" and r.statistic.estimate == math.inf
     out3 = tmp_path / "pools.csv"
-    subprocess.run([sys.executable, "-m", "fairaudit.cli", "simulate", "--n", "20", "--pools", "3",
-                    "--out", str(out3)], check=True, capture_output=True)
+    assert CliRunner().invoke(main, ["simulate", "--n", "20", "--pools", "3", "--out", str(out3)]).exit_code == 0
     r3 = check(str(EX / "uniform_lottery.py"), data=str(out3), epsilon=0.5, max_draws=1024)
     assert len(r3.tables["pools"]) == 3 and r3.statistic.name == "violation_rate"
 
