@@ -567,7 +567,8 @@ class Multiaccuracy(Check):
             if r_abs_lo[g, p] > tolerance / 2:
                 ranker_bad.append({"group": names_s[g], "position": p + 1, "ranker_term": comp["ranker"][g, p],
                                    "ci": [comp["ranker_lo"][g, p], comp["ranker_hi"][g, p]]})
-        ranker_bad.sort(key=lambda r: -abs(r["ranker_term"]))
+        # the worst gap's group first (the message names it), then by size of the term
+        ranker_bad.sort(key=lambda r: (r["group"] != names_s[gsel], -abs(r["ranker_term"])))
         c_abs_lo, _ = abs_interval(comp["cgap_lo"], comp["cgap_hi"])
         above_bound = []
         for g in np.flatnonzero(judged):

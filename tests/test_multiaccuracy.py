@@ -179,6 +179,22 @@ def test_prop19_ua_passes_for_small_eps():
     assert not r.evidence["ranker_not_carrying_through"]
 
 
+def test_prop22_mixture_gap_is_linear_in_phi():
+    # Prop 22: UA with probability φ, the utility maximiser otherwise, has the mixture's
+    # gap φ·gap_UA + (1−φ)·gap_PRP (linearity); at the top of Prop 19's instance
+    # φ·ε(1 − 2^{1−n}) + (1 − φ)(½ − 2^{−n}).
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("ua_mixture_mod", EX / "ua_mixture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    n, eps, phi = 6, 0.1, 0.5
+    r = run(mod.make_ranker(phi), prop19_pool(eps), draws=3000, params={"multiaccuracy": {"n": n}})
+    g = pd.DataFrame(r.tables["groups"]).set_index("group").loc["type = type_1"]
+    expected = phi * eps * (1 - 2.0 ** (1 - n)) + (1 - phi) * (0.5 - 2.0 ** -n)
+    assert g["top_share_gap_lo"] <= expected <= g["top_share_gap_hi"]
+    assert r.verdict == "fail"                       # (1−φ)·½ ≈ 0.24 is above the tolerance 0.1
+
+
 # ---------------------------------------------------------------------------
 # Seed 0, defaults, bundled data (known ground truth)
 # ---------------------------------------------------------------------------
