@@ -272,6 +272,16 @@ def test_log_path_gives_the_same_figures():
     assert r.verdict in ("pass", "inconclusive") and not r.evidence["ranker_not_carrying_through"]
 
 
+def test_bundled_ranking_log_fails_and_names_the_ranker():
+    # A logged deterministic sort on the Prop 19 instance (n = 10 per decision): the same
+    # figures as the allocator audit, from the logged rankings alone.
+    r = fa.audit(str(DATA / "multiaccuracy_prop19_log.csv"), checks=["multiaccuracy"]).checks[0]
+    assert r.verdict == "fail" and r.draws == 300
+    g = pd.DataFrame(r.tables["groups"]).set_index("group").loc["type = type_1"]
+    assert g["top_share_gap_lo"] <= 0.5 - 2.0 ** -10 <= g["top_share_gap_hi"]
+    assert r.evidence["ranker_not_carrying_through"] and not r.evidence["predictor_not_multiaccurate"]
+
+
 def test_multicalibration_cells_and_user_groups():
     params = {"multiaccuracy": {"multicalibration": True, "lam": 0.2, "min_cell": 50,
                                 "groups": "experienced women: sex == 'F' and experience > 6"}}
