@@ -386,16 +386,34 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
     return out
 
 
-def claim_ranges(claims, counts, B):
-    """Claim intervals of the always-selected, never-selected and randomised individuals (for shading)."""
+def claim_bands(claims, est, positive) -> list[dict]:
+    """Shaded claim ranges for the figure: runs (in claim order) of individuals almost
+    always selected (π̂ ≥ 1−η), rarely or never selected (π̂ ≤ η) and randomised;
+    runs shorter than 1% of n are absorbed into the run before them."""
     claims = np.asarray(claims, dtype=float)
-    out = []
-    for label, mask in (("deterministic (always selected)", counts == B),
-                        ("excluded (never selected)", (counts == 0) & (claims > 0)),
-                        ("randomised", (counts > 0) & (counts < B))):
-        if mask.any():
-            out.append({"x0": float(claims[mask].min()), "x1": float(claims[mask].max()), "label": label,
-                        "color": {"d": "#4477aa", "e": "#cc3311", "r": "#228833"}[label[0]]})
+    n = len(claims)
+    order = np.argsort(claims, kind="stable")
+    lab = np.where(est >= 1 - ETA, 0, np.where((est <= ETA) & positive, 1, 2))[order]
+    names = {0: ("almost always selected (π̂ ≥ 0.95)", "#4477aa"), 1: ("rarely or never selected (π̂ ≤ 0.05)", "#cc3311"),
+             2: ("randomised", "#228833")}
+    runs = []
+    start = 0
+    for i in range(1, n + 1):
+        if i == n or lab[i] != lab[start]:
+            runs.append([int(lab[start]), start, i - 1])
+            start = i
+    merged = []
+    for r in runs:
+        if merged and (r[2] - r[1] + 1 < max(3, n // 100) or r[0] == merged[-1][0]):
+            merged[-1][2] = r[2]
+        else:
+            merged.append(r)
+    out, seen = [], set()
+    cs = claims[order]
+    for lab_, a, b in merged:
+        name, color = names[lab_]
+        out.append({"x0": float(cs[a]), "x1": float(cs[b]), "label": None if name in seen else name, "color": color})
+        seen.add(name)
     return out
 
 
@@ -535,9 +553,14 @@ def build_instances(ctx, spec: str, stream: str):
         return [inst]
     out = []
     for dist, n, r in parse_instances(spec):
-        claims = generate_claims(dist, n, ctx.rng(f"{stream}/claims/{dist}/{n}/{r}"))
+        key = f"{stream}/claims/{dist}/{n}/{r}"
+        claims = generate_claims(dist, n, ctx.rng(key))
         k = int(ctx.target.k) if ctx.target is not None and ctx.target.k is not None else max(1, int(round(r * n)))
-        out.append(Instance(f"{dist} claims, n={n}, k={k}", scores=claims, k=k))
+        inst = Instance(f"{dist} claims, n={n}, k={k}", scores=claims, k=k)
+        # how to rebuild these claims outside fairaudit (for the replay command)
+        object.__setattr__(inst, "_claims_code", f"generate_claims('{dist}', {n}, "
+                                                 f"AuditContext(AuditConfig(seed={ctx.config.seed})).rng('{key}'))")
+        out.append(inst)
     return out
 
 
@@ -657,7 +680,9 @@ class Broome(Check):
             if summ:
                 msg += f" The outcomes show {summ}."
             evidence["counterexample"] = cx
-            evidence["replay_command"] = _replay(r["inst"])
+            if ctx.target is not None and not getattr(self, "_from_log", False):
+                evidence["replay_command"] = _replay(r["inst"], ctx, f"{self.id}/{results.index(r)}", r["draws"],
+                                                     cx_individuals(cx))
             if r.get("deterministic"):
                 return self.result("fail", msg, statistic=stat, draws=draws_total, evidence=evidence, tables=tables,
                                    figures=figures, method=method)
@@ -725,11 +750,14 @@ class Broome(Check):
             return msg, S["reversal"], cx
         if comp.get("bf1_bins") == "fail":
             p = r["bins"]["worst_pair"]
-            kind = "lower" if p["ratio_hi"] < 0 else "barely higher, if at all"
-            msg = (f"BF.1 violated on {lab}: claims around {p['claim_stronger']:.3g} get a chance {kind} than claims "
-                   f"around {p['claim_weaker']:.3g} — gain {p['gain']:+.4f} [{p['gain_lo']:+.4f}, {p['gain_hi']:+.4f}], "
-                   f"{p['ratio']:.2f} of the Broome lottery's {p['broome_gain']:.4f} (tolerance {min_gain:g}); "
-                   f"make chances rise with claims.")
+            if p["ratio_hi"] < 0:
+                what = f"a smaller chance than claims around {p['claim_weaker']:.3g}"
+            else:
+                what = (f"at most {max(p['ratio_hi'], 0):.2f} of the extra chance the Broome lottery gives them over "
+                        f"claims around {p['claim_weaker']:.3g}")
+            msg = (f"BF.1 violated on {lab}: claims around {p['claim_stronger']:.3g} get {what} — gain "
+                   f"{p['gain']:+.4f} [{p['gain_lo']:+.4f}, {p['gain_hi']:+.4f}] against the Broome lottery's "
+                   f"{p['broome_gain']:.4f} (tolerance {min_gain:g} of it); make chances rise with claims.")
             cx = {"instance": lab, "weaker_bin": int(p["weaker_bin"]), "stronger_bin": int(p["stronger_bin"]),
                   "claims": [p["claim_weaker"], p["claim_stronger"]], "gain": p["gain"],
                   "gain_ci": [p["gain_lo"], p["gain_hi"]], "broome_gain": p["broome_gain"]}
@@ -799,22 +827,29 @@ class Broome(Check):
         callouts = []
         rev = ind["reversal"]
         extra = []
-        if rev.get("point_stronger") is not None and rev["estimate"] > 0:
-            i = rev["point_stronger"]
+        if rev["certified"] > 0 and rev.get("stronger") is not None:      # only a certified reversal is called out
+            i = rev["stronger"]
             extra.append(i)
             callouts.append({"x": float(claims[i]), "y": float(ind["est"][i]),
-                             "text": f"largest reversal: claim {claims[i]:.3g} vs {claims[rev['point_weaker']]:.3g}"})
+                             "text": f"reversal: c={claims[i]:.3g} < c={claims[rev['weaker']]:.3g}"})
         b2 = ind["bf2"]
         if b2["excluded"]:
             i = b2["individual"]
             extra.append(i)
             callouts.append({"x": float(claims[i]), "y": float(ind["est"][i]),
-                             "text": f"excluded: claim {claims[i]:.3g}, chance ≤ {b2['chance_hi']:.2g}"})
+                             "text": f"excluded: c={claims[i]:.3g}"})
+        if r["components"].get("bf1_bins") == "fail" and not b2["excluded"]:
+            p = r["bins"]["worst_pair"]
+            t = r["bins"]["table"]
+            y = float(t["chance"][int(p["stronger_bin"])])
+            callouts.append({"x": float(p["claim_stronger"]), "y": y,
+                             "text": f"no rise: c≈{p['claim_weaker']:.2g}→{p['claim_stronger']:.2g}"})
         show = np.unique(np.r_[show, np.array(extra, dtype=int)])
         show = show[np.argsort(claims[show], kind="stable")]
+        bands = claim_bands(claims, ind["est"], claims > 0)
         figs.append({"kind": "scatter_ci", "title": f"Chance of selection against claim — {inst.label}",
                      "x": claims[show].tolist(), "estimate": ind["est"][show].tolist(), "lo": ind["lo"][show].tolist(),
-                     "hi": ind["hi"][show].tolist(), "bands": claim_ranges(claims, counts, B), "callouts": callouts,
+                     "hi": ind["hi"][show].tolist(), "bands": bands, "callouts": callouts,
                      "line": {"x": claims[order].tolist()[:: max(1, n // 400)],
                               "y": r["ref"][order].tolist()[:: max(1, n // 400)], "label": "Broome lottery (w ∝ c)"},
                      "xlabel": "claim", "ylabel": "chance of selection (simultaneous intervals)"})
@@ -923,6 +958,18 @@ class Broome(Check):
                            figures=figures, method=stat.method)
 
 
+def cx_individuals(cx: dict) -> list[int]:
+    """The individuals a counterexample names (for the replay command)."""
+    for key in ("individual", "stronger", "individuals"):
+        if key in cx:
+            v = cx[key]
+            out = list(v) if isinstance(v, list) else [v]
+            if key == "stronger":
+                out.append(cx["weaker"])
+            return out
+    return []
+
+
 def _t_interval(x, confidence):
     """Student-t interval for the mean of i.i.d. replicates (each replicate's SER is a
     mean over n individuals, so the CLT is accurate); exact when there is no variation."""
@@ -935,16 +982,24 @@ def _t_interval(x, confidence):
     return m, max(0.0, m - h), min(1.0, m + h)
 
 
-def _replay(inst: Instance) -> str:
-    n = inst.n
-    if n <= 30:
-        claims = ", ".join(f"{c:.6g}" for c in np.asarray(inst.scores))
-        return (f"python -c \"import numpy as np; from fairaudit.targets import load_target; "
-                f"t = load_target('ALLOCATOR.py'); print(t.func(scores=np.array([{claims}]), k={inst.k}, "
-                f"rng=np.random.default_rng(0)))\"")
-    return ("python -c \"import numpy as np; from fairaudit.data import generate_claims; "
-            "from fairaudit.engine import AuditContext, AuditConfig; "
-            f"print('instance: {inst.label}')\"")
+def _replay(inst: Instance, ctx, stream: str, draws: int, who) -> str:
+    """A ``python -c`` command that redraws the same outcomes and prints, for the named
+    individuals, their claims and how often each was selected."""
+    code = getattr(inst, "_claims_code", None)
+    if code is None:
+        pop = ctx.population
+        if pop is not None and pop.path:
+            code = f"load_population({pop.path!r}).scores"
+        else:
+            code = "np.array([" + ", ".join(f"{c:.17g}" for c in np.asarray(inst.scores)) + "])"
+    path = ctx.target.path if ctx.target is not None else "ALLOCATOR.py"
+    who = [int(w) for w in who]
+    return ("python -c \"import numpy as np; from fairaudit.engine import AuditConfig, AuditContext; "
+            "from fairaudit.data import generate_claims, load_population; from fairaudit.targets import Instance, "
+            "load_target; from fairaudit.sampler import Sampler, inclusion_counts; "
+            f"c = {code}; d = Sampler(load_target({path!r}), {ctx.config.seed}).draw(Instance('replay', scores=c, "
+            f"k={inst.k}), {draws}, {stream!r}); i = {who}; print('claims', c[i], 'selected', "
+            f"inclusion_counts(d, len(c))[i], 'of', len(d))\"")
 
 
 # ---------------------------------------------------------------------------
