@@ -342,6 +342,55 @@ def first_round_analysis(draws, claims, n_bins, confidence):
     return out
 
 
+SMALL_N = 10   # later rounds are tested conditionally for instances up to this size
+MIN_PREFIX = 30  # draws with the same already-picked set needed to test the next round
+
+
+def later_rounds_analysis(draws, claims, confidence):
+    """Rounds 2..k for small n: the weights of round t+1 given the *set* already picked
+    (for an iterative weighted selection whose weights depend on who remains, as in
+    Def 4.1). For every such set seen at least ``MIN_PREFIX`` times, the next pick's
+    frequencies among the remaining get beta-binomial confidence sequences (Bonferroni
+    over all cells); a remaining stronger claim certified below a remaining weaker one
+    is a BF.1 violation in that round, a remaining positive claim never picked there is
+    reported. Returns the largest certified reversal and where it was found."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    B, k = draws.shape
+    cells, keys = [], []
+    for t in range(1, k):
+        pref = np.sort(draws[:, :t], axis=1)
+        code = np.zeros(B, dtype=np.int64)
+        for col in range(t):
+            code = code * n + pref[:, col]
+        uniq, inv = np.unique(code, return_inverse=True)
+        for u in range(len(uniq)):
+            m = inv == u
+            if m.sum() < MIN_PREFIX:
+                continue
+            cnt = np.bincount(draws[m, t], minlength=n)
+            remaining = np.ones(n, bool)
+            remaining[pref[np.argmax(m)]] = False
+            cells.append((t + 1, [int(x) for x in pref[np.argmax(m)]], cnt, int(m.sum()), remaining))
+    if not cells:
+        return {"certified_reversal": -1.0, "rounds_tested": 0}
+    m_total = sum(int(c[4].sum()) for c in cells)
+    conf = per_member_confidence(confidence, m_total)
+    best = {"certified_reversal": -1.0, "rounds_tested": len(cells)}
+    for rnd, picked, cnt, tot, rem in cells:
+        idx = np.flatnonzero(rem)
+        lo, hi = beta_binomial_cs(cnt[idx], tot, conf)
+        lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+        c = claims[idx]
+        stronger = c[:, None] > c[None, :]
+        gap = np.where(stronger, lo[None, :] - hi[:, None], -np.inf)   # weaker's LCB − stronger's UCB
+        a, b = np.unravel_index(int(np.argmax(gap)), gap.shape)
+        if gap[a, b] > best["certified_reversal"]:
+            best = {"certified_reversal": float(gap[a, b]), "rounds_tested": len(cells), "round": rnd,
+                    "already_picked": picked, "stronger": int(idx[a]), "weaker": int(idx[b]), "given_draws": tot}
+    return best
+
+
 def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
     """Partial Broome-Fairness (Def 4.9): always / never / pool, k'/k and n'/n with
     simultaneous bounds at resolution η, and BF.1 inside the pool."""
@@ -474,7 +523,8 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
     out = {"draws": B, "k": k, "n": n}
     bins = bin_gain_analysis(draws, claims, k, n_bins, 1 - a_bins, ref=ref)
     ind = individual_analysis(counts, B, claims, 1 - a_ind, ref, min_chance)
-    first = first_round_analysis(draws, claims, n_bins, 1 - a_first) if use_order else None
+    first = first_round_analysis(draws, claims, n_bins, 1 - a_first / 2) if use_order else None
+    later = later_rounds_analysis(draws, claims, 1 - a_first / 2) if use_order and n <= SMALL_N and k > 1 else None
     comps = {}
     if bins is not None:
         e, l, h = bins["stat"]
@@ -495,6 +545,11 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
                                          (first["certified_reversal"], 1.0), tolerance=0.0,
                                          method="beta-binomial confidence sequence per claim bin, first picks",
                                          violation="above")
+    if later is not None:
+        comps["later_rounds"] = Statistic("later_round_reversal", later["certified_reversal"],
+                                          (later["certified_reversal"], 1.0), tolerance=0.0,
+                                          method="beta-binomial confidence sequences of the next pick given the set "
+                                                 "already picked, bonferroni over all cells", violation="above")
     verdicts = {}
     for name, s in comps.items():
         v = decide(s.ci, s.tolerance, s.violation)
@@ -507,7 +562,7 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
         verdict = "pass"
     else:
         verdict = "inconclusive"
-    out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, ref=ref,
+    out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, later=later, ref=ref,
                counts=counts, use_order=use_order)
     out["partial_open"] = False
     if verdict == "fail" or final:   # the partial-BF characterisation is only needed then
@@ -768,6 +823,14 @@ class Broome(Check):
             msg = (f"Equal claims, unequal chances on {lab}: individuals {hi_i} and {lo_i} both have claim {e['claim']:.4g} "
                    f"but chances {ind['est'][hi_i]:.3f} and {ind['est'][lo_i]:.3f} (certified gap ≥ {e['certified']:.3f}).")
             return msg, S["equal_claims"], {"instance": lab, "individuals": [hi_i, lo_i], "claim": e["claim"]}
+        if comp.get("later_rounds") == "fail":
+            L = r["later"]
+            i, j = L["stronger"], L["weaker"]
+            msg = (f"Round-{L['round']} reversal on {lab}: after {L['already_picked']} were picked ({L['given_draws']} draws), "
+                   f"individual {i} (claim {claims[i]:.4g}) is picked next less often than individual {j} with the weaker "
+                   f"claim {claims[j]:.4g}, with confidence (BF.1 in that round).")
+            return msg, S["later_rounds"], {"instance": lab, "round": L["round"], "already_picked": L["already_picked"],
+                                            "stronger": i, "weaker": j}
         f = r["first"]
         msg = (f"First-round reversal on {lab}: claim bin {f['stronger_bin']} gets a smaller first-pick weight than the "
                f"weaker bin {f['weaker_bin']} (certified gap {f['certified_reversal']:.4f}), so some stronger claim has a "
@@ -783,6 +846,8 @@ class Broome(Check):
         ev["components"] = r["components"]
         ev["statistics"] = {k: s.to_dict() for k, s in r["stats"].items()}
         ev["pick_order_used"] = r["use_order"]
+        if r.get("later") is not None:
+            ev["later_rounds"] = r["later"]
         ev["largest_reversal"] = r["ind"]["reversal"]
         ev["equal_claims"] = r["ind"]["equal"]
         b2 = dict(r["ind"]["bf2"])
@@ -1011,8 +1076,8 @@ class SystemicExclusion(Check):
     title = "Systemic exclusion rate"
     summary = "Share of people rejected by all m decision-makers (seed 000, Def 4.4), next to deterministic top-k."
     definition = ("The systemic exclusion rate is the share of individuals who receive a negative outcome from every "
-                  "one of m decision-makers (here m independent runs of the allocator, each seeing the claims with "
-                  "its own noise). Deterministic top-k excludes everyone below its cut every time; randomising in "
+                  "one of m decision-makers (m independent runs of the allocator, or several allocators, each "
+                  "seeing the claims with its own noise). Deterministic top-k excludes everyone below its cut every time; randomising in "
                   "proportion to claims spreads the chances. The check reports the rate with its interval next to "
                   "top-k's on the same claims and noise, and asks for a reduction of at least a set fraction.")
     kinds = ("selection",)
@@ -1024,9 +1089,19 @@ class SystemicExclusion(Check):
         "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0"),
         "replicates": Param(200, "replicates of the m runs"),
         "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k"),
+        "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number"),
     }
 
-    def run(self, ctx, instances, m, sigma, replicates, min_reduction):
+    def run(self, ctx, instances, m, sigma, replicates, min_reduction, others):
+        from fairaudit.sampler import Sampler
+        from fairaudit.targets import load_target
+        other_paths = [p.strip() for p in str(others or "").split(",") if p.strip()]
+        if other_paths:
+            makers = [ctx.sampler] + [Sampler(load_target(p), ctx.config.seed, timeout=ctx.config.timeout)
+                                      for p in other_paths]
+            m = len(makers)
+        else:
+            makers = [ctx.sampler] * int(m)
         insts = build_instances(ctx, instances, self.id)
         conf = 1 - ctx.alpha / len(insts)
         rows, per = [], []
@@ -1041,18 +1116,17 @@ class SystemicExclusion(Check):
             excl = np.ones((R, n), dtype=bool)
             excl_top = np.ones((R, n), dtype=bool)
             if noisy is None:
-                d = ctx.sampler.draw(inst, R * m, f"{self.id}/{j}")
-                sel = np.zeros((R * m, n), bool)
-                sel[np.arange(R * m)[:, None], d] = True
-                excl = ~sel.reshape(R, m, n).any(axis=1)
+                for jj, smp in enumerate(makers):
+                    d = smp.draw(inst, R, f"{self.id}/{j}/dm{jj}")
+                    excl[np.arange(R)[:, None], d] = False
                 top = np.argsort(-claims, kind="stable")[:k]
                 excl_top[:, top] = False
             else:
-                for jj in range(m):
+                for jj, smp in enumerate(makers):
                     # one decision-maker per noise draw: its own claims, one outcome per replicate
                     for r in range(R):
-                        d = ctx.sampler.draw(inst.replace(scores=noisy[r, jj], label=f"{inst.label}, noisy claims"),
-                                             1, f"{self.id}/{j}/{jj}/{r}")
+                        d = smp.draw(inst.replace(scores=noisy[r, jj], label=f"{inst.label}, noisy claims"),
+                                     1, f"{self.id}/{j}/dm{jj}/{r}")
                         excl[r, d[0]] = False
                     top = np.argsort(-noisy[:, jj, :], axis=1, kind="stable")[:, :k]
                     excl_top[np.arange(R)[:, None], top] = False

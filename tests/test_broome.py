@@ -357,3 +357,41 @@ def test_systemic_exclusion_with_noise_runs():
     # with noise, top-k's decision-makers disagree near the cut: SER below 1 − k/n; the allocator is top-k itself
     assert row["top_k_ser"] < 0.75 and abs(row["ser"] - row["top_k_ser"]) < 0.03
     assert c.verdict in ("fail", "inconclusive")
+
+
+def test_later_round_reversal_detected_for_small_n():
+    """Round 2 only: the first pick is Broome's, but the second is the *weakest*
+    remaining claim — marginals may look monotone, the conditional round-2 weights do not."""
+    claims = np.array([0.9, 0.7, 0.5, 0.3, 0.1])
+
+    @fa.selector
+    def weak_second(scores, k, rng, size=None):
+        c = np.asarray(scores, dtype=float)
+        Bn = size or 1
+        first = np.array([rng.choice(len(c), p=c / c.sum()) for _ in range(Bn)])
+        out = np.empty((Bn, 2), dtype=int)
+        for b, f in enumerate(first):
+            rest = [i for i in np.argsort(c) if i != f]
+            w = np.array([0.6, 0.25, 0.1, 0.05])          # weakest remaining most likely
+            out[b] = [f, rest[rng.choice(4, p=w)]]
+        return out if size is not None else out[0]
+
+    c = run(weak_second, data=small_population(claims), k=2, seed=0, params={"max_draws": 4000})
+    inst = c.evidence["instances"][0]
+    assert inst["components"]["later_rounds"] == "fail", inst["components"]
+    assert c.verdict == "fail"
+    # the Broome lottery passes the same round-2 test
+    ok = run(bf_lottery, data=small_population(claims), k=2, seed=0, params={"max_draws": 4000})
+    assert ok.evidence["instances"][0]["components"]["later_rounds"] == "pass"
+    assert ok.evidence["instances"][0]["later_rounds"]["rounds_tested"] == 5
+
+
+def test_systemic_exclusion_across_allocator_files():
+    """m decision-makers given as files: top-k next to two Broome lotteries; the SER is
+    the share excluded by all three — at most top-k's exclusion rate 1 − k/n."""
+    params = {"instances": "uniform:200:0.25", "replicates": 40, "sigma": 0.0,
+              "others": f"{ALLOC / 'broome_lottery.py'},{ALLOC / 'broome_lottery.py'}"}
+    c = run(str(ALLOC / "top_k.py"), check="systemic_exclusion", pid="systemic_exclusion", params=params)
+    row = c.evidence["instances"][0]
+    assert row["m"] == 3 and row["top_k_ser"] == pytest.approx(0.75)
+    assert row["ser_hi"] < 0.75 and c.verdict == "pass"
