@@ -8,7 +8,7 @@ it estimates the prices from the arrivals seen so far, re-solving the fluid LP o
 first s arrivals (capacities scaled to ``c_i s / T``) at s = 2N+20, then every doubling
 of s; before the first solve it is greedy. So it is non-anticipating: the decision
 for arrival t uses only arrivals 1..t. Deterministic; ties go to the location with the
-larger share of its capacity left. Vectorised (``size``): one path, repeated.
+higher score, then to the location with the larger share of its capacity left. Vectorised (``size``): one path, repeated.
 """
 import numpy as np
 
@@ -24,8 +24,9 @@ def checkpoints(T, N):
     return out
 
 
-def choose(values, left, caps):
-    """Free location with the largest value; near-ties to the larger share of capacity left."""
+def choose(values, left, caps, raw=None):
+    """Free location with the largest value; near-ties to the higher raw score, then to
+    the larger share of capacity left."""
     v = np.where(left > 0, values, -np.inf)
     best = v.max()
     if not np.isfinite(best):
@@ -33,6 +34,11 @@ def choose(values, left, caps):
     tie = np.flatnonzero(v >= best - 1e-9)
     if tie.size == 1:
         return int(tie[0])
+    if raw is not None:
+        r = raw[tie]
+        tie = tie[r >= r.max() - 1e-12]
+        if tie.size == 1:
+            return int(tie[0])
     share = left[tie] / np.maximum(caps[tie], 1e-12)
     return int(tie[np.argmax(share)])
 
@@ -50,7 +56,7 @@ def bid_price_path(scores, capacities):
             r = solve_assignment(w[:t], caps * t / T)
             if r.status == 0:
                 lam = r.lam
-        i = choose(w[t] - lam, left, caps)
+        i = choose(w[t] - lam, left, caps, w[t])
         if i >= 0:
             out[t] = i
             left[i] -= 1

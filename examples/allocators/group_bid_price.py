@@ -8,22 +8,23 @@ fluid LP with group constraints (``Σ_{t∈G_g} w_t·x_t ≥ m̂_g |G_g|``, capa
 bid price: arrival t of group g goes to the free location maximising
 ``(1 + μ_g) w_{t,i} − λ_i`` (ABP). Conservative step (CBP): if that choice would leave
 group g behind its pace — ``achieved_g + w_{t,i} < (m̂_g + margin_g)(n_g + 1)`` with
-``margin_g = 0.5 / sqrt(n_g + 1)`` (the requirement is itself estimated, so a small
+``margin_g = 0.25 / sqrt(n_g + 1)`` (the requirement is itself estimated, so a small
 group is protected with a margin that shrinks as it grows) — the arrival goes to its
 best free location instead. Before the first checkpoint it is greedy.
 
 Non-anticipating (only arrivals 1..t are used for decision t), deterministic (ties go
-to the location with the larger share of its capacity left), vectorised (``size``).
+to the location with the higher score, then to the location with the larger share of its capacity left), vectorised (``size``).
 ``RULE`` should match the requirement rule the audit uses (``min_requirement``'s
-default is ``maxmin``); set ``RULE`` here to protect another rule.
+default, Proportionally Optimized); set ``RULE`` here to protect another rule.
+Measured (seed 0, default audit): see the ``min_requirement`` tests and benchmark.
 """
 import numpy as np
 
 import fairaudit as fa
 from fairaudit.assignment import place_counts, requirement, solve_assignment
 
-RULE = "maxmin"
-MARGIN = 0.5
+RULE = "proportional"
+MARGIN = 0.25
 
 
 def checkpoints(T, N):
@@ -34,7 +35,9 @@ def checkpoints(T, N):
     return out
 
 
-def choose(values, left, caps):
+def choose(values, left, caps, raw=None):
+    """Free location with the largest value; near-ties to the higher raw score, then to
+    the larger share of capacity left."""
     v = np.where(left > 0, values, -np.inf)
     best = v.max()
     if not np.isfinite(best):
@@ -42,6 +45,11 @@ def choose(values, left, caps):
     tie = np.flatnonzero(v >= best - 1e-9)
     if tie.size == 1:
         return int(tie[0])
+    if raw is not None:
+        r = raw[tie]
+        tie = tie[r >= r.max() - 1e-12]
+        if tie.size == 1:
+            return int(tie[0])
     share = left[tie] / np.maximum(caps[tie], 1e-12)
     return int(tie[np.argmax(share)])
 
@@ -69,7 +77,7 @@ def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
             seen = np.bincount(g[:t], minlength=G) > 0
             target = np.where(seen, m_hat, np.inf)   # a group not yet seen: greedy
         gt = g[t]
-        i = choose((1.0 + mu[gt]) * w[t] - lam, left, caps)
+        i = choose((1.0 + mu[gt]) * w[t] - lam, left, caps, w[t])
         if i >= 0:
             need = (target[gt] + margin / np.sqrt(count[gt] + 1.0)) * (count[gt] + 1.0)
             if achieved[gt] + w[t, i] < need:
