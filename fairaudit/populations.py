@@ -192,8 +192,8 @@ def population_codes(groups, column: str | None = POPULATION_COLUMN, n: int | No
         vals = groups[col].to_numpy()
     else:
         vals = np.asarray(groups)
-    codes, _ = pd.factorize(pd.Series(vals).astype(str), sort=True)
-    return codes.astype(np.int64)
+    _, codes = np.unique(np.asarray(vals).astype(str), return_inverse=True)
+    return codes.reshape(-1).astype(np.int64)
 
 
 def empirical_cdf(scores, population) -> np.ndarray:
