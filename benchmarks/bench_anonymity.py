@@ -56,16 +56,16 @@ def main():
     ap.add_argument("--coverage-seeds", type=int, default=300)
     a = ap.parse_args()
     print(f"1. defaults, {a.seeds} seeds (alpha = 0.05)")
-    for name in ("uniform_lottery", "broome_lottery"):
-        print(f"   {name:18s}", study(str(ALLOC / f"{name}.py"), a.seeds, {}))
+    for name in ("uniform_lottery", "broome_lottery", "ua_ranking"):
+        print(f"   {name:18s}", study(str(ALLOC / f"{name}.py"), a.seeds, {}), flush=True)
     print(f"2. tau = 0, search off, 1024 draws, {a.coverage_seeds} seeds: fail rate = 1 - simultaneous coverage")
-    for name in ("uniform_lottery", "broome_lottery"):
+    for name in ("uniform_lottery", "broome_lottery", "ua_ranking"):
         print(f"   {name:18s}", study(str(ALLOC / f"{name}.py"), a.coverage_seeds,
-                                      {"tau": 0.0, "search": 0, "max_draws": 1024}))
+                                      {"tau": 0.0, "search": 0, "max_draws": 1024}), flush=True)
     print(f"3. index bias, defaults, {a.seeds} seeds")
-    for beta in (0.2, 0.3, 0.5, 1.0):
+    for beta in (0.1, 0.15, 0.2, 0.3, 0.5):
         print(f"   beta={beta:<4} (relabelling moves the chance by {beta / (2 + beta):.3f})",
-              study(biased(beta), a.seeds, {}))
+              study(biased(beta), a.seeds, {}), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,12 @@ member (an individual's selection chance; for rankings an individual's chance of
 position), and gives each member an interval for the difference in chance:
 
 * **equal-inputs** — ``n`` identical claims / prediction rows (and identical group and
-  feature rows): every individual must get ``k/n`` (selection) or ``1/n`` per position
-  (ranking); Clopper–Pearson against the known value. A deterministic allocator can
+  feature rows), and the smallest such input, a pair: every individual must get the
+  same chance, ``k/n`` (selection) or ``1/n`` per position (ranking). Decision: each
+  individual is judged by its largest difference to another individual (what
+  exchanging the two would change — the same quantity as the permutation probe's),
+  bounded from simultaneous Clopper–Pearson intervals; the pair input makes an index
+  bias show at full size (the first of two equal claims at 0.6 moves by 0.2). A deterministic allocator can
   only break such ties by position in the list (Prop 7); it fails here, reported as
   "ties broken by position" with the outcome it always returns.
 * **permutation** — random relabellings Π (the first is the reversal of the list, which
@@ -204,11 +208,22 @@ def _compare(comp: _Comparison, streams: dict, kind: str, conf: float) -> dict:
     ca = _counts(kind, sa.draws, n)
     Ba = sa.size
     pa = ca / Ba
+    ref = None
     if comp.b is None:
+        # Identical inputs: exchanging individuals i and j would move i's chance from
+        # π_i to π_j, so each member is judged by its largest difference to another
+        # individual (per position for rankings), bounded from the simultaneous
+        # Clopper–Pearson intervals of all individuals.
         lo, hi = proportion_ci(ca, Ba, conf)
-        d = pa - comp.expected
-        dlo, dhi = lo - comp.expected, hi - comp.expected
-        pb = np.full_like(pa, comp.expected, dtype=float)
+        lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+        pmin, pmax = pa.min(axis=0), pa.max(axis=0)
+        up = (pa - pmin) >= (pmax - pa)
+        d = np.where(up, pa - pmin, pa - pmax)
+        pb = np.where(up, pmin, pmax)
+        ref = np.where(up, np.argmin(pa, axis=0), np.argmax(pa, axis=0))
+        alo0 = np.maximum(np.maximum(lo - hi.min(axis=0), lo.max(axis=0) - hi), 0.0)
+        ahi0 = np.maximum(hi - lo.min(axis=0), hi.max(axis=0) - lo)
+        dlo, dhi = np.where(d >= 0, alo0, -ahi0), np.where(d >= 0, ahi0, -alo0)
         Bb = 0
     else:
         sb = streams[comp.b]
@@ -225,7 +240,8 @@ def _compare(comp: _Comparison, streams: dict, kind: str, conf: float) -> dict:
             keep = np.broadcast_to(keep[:, None], d.shape)
         d, dlo, dhi = np.where(keep, d, 0.0), np.where(keep, dlo, 0.0), np.where(keep, dhi, 0.0)
     alo, ahi = _abs_bounds(dlo, dhi)
-    return {"d": d, "lo": dlo, "hi": dhi, "abs_lo": alo, "abs_hi": ahi, "pa": pa, "pb": pb, "Ba": Ba, "Bb": Bb}
+    return {"d": d, "lo": dlo, "hi": dhi, "abs_lo": alo, "abs_hi": ahi, "pa": pa, "pb": pb, "Ba": Ba, "Bb": Bb,
+            "ref": ref}
 
 
 def _constant(draws: np.ndarray, kind: str) -> bool:
@@ -326,7 +342,9 @@ def _describe_member(kind: str, c: _Comparison, idx) -> str:
         what = f"individual {i} is selected"
     pa, pb = float(b["pa"][idx]), float(b["pb"][idx])
     if c.b is None:
-        return (f"{what} with chance {pa:.3f} where identical inputs require {c.expected:.3f}")
+        j = int(b["ref"][idx])
+        return (f"{what} with chance {pa:.3f} but individual {j}, whose input is identical, with chance {pb:.3f} "
+                f"(both should get {c.expected:.3f})")
     if c.probe == "attribute-swap" or c.meta.get("relation") == "swap":
         i, j = c.meta["pair"]
         other = j if int(idx[0]) == i else i
@@ -490,20 +508,22 @@ class Anonymity(Check):
             n_eq = max(2, min(n_eq, 12))
         evidence: dict = {"probes": {}}
 
-        # -- equal-inputs probe ------------------------------------------------
-        if kind == "ranking":
-            m = _prediction_columns(ctx)
-            P = np.full((n_eq, m), 1.0 / m)
-            eq = Instance(f"equal-inputs probe (n={n_eq}, identical prediction rows)", scores=np.full(n_eq, 0.5),
-                          predictions=P)
-            expected = 1.0 / n_eq
-        else:
-            k_eq = ctx.selection_k(n_eq)
-            eq = Instance(f"equal-inputs probe (n={n_eq}, k={k_eq}, all claims 0.5)", scores=np.full(n_eq, 0.5),
-                          k=k_eq)
-            expected = k_eq / n_eq
-        eq = _attach_rows(ctx, eq, rng, identical=True)
-        study.add(_Comparison("equal-inputs", eq.label, study.stream(eq, f"{self.id}/equal"), expected=expected))
+        # -- equal-inputs probe: n_eq identical inputs, and the smallest case (a pair) --
+        n_pair = max(2, (int(k_fixed) + 1) if k_fixed and kind == "selection" else 2)
+        for t, ne in enumerate(dict.fromkeys([n_eq, n_pair])):
+            if kind == "ranking":
+                m = _prediction_columns(ctx)
+                eq = Instance(f"equal-inputs probe (n={ne}, identical prediction rows)", scores=np.full(ne, 0.5),
+                              predictions=np.full((ne, m), 1.0 / m))
+                expected = 1.0 / ne
+            else:
+                k_eq = ctx.selection_k(ne)
+                eq = Instance(f"equal-inputs probe (n={ne}, k={k_eq}, all claims 0.5)", scores=np.full(ne, 0.5),
+                              k=k_eq)
+                expected = k_eq / ne
+            eq = _attach_rows(ctx, eq, rng, identical=True)
+            study.add(_Comparison("equal-inputs", eq.label,
+                                  study.stream(eq, f"{self.id}/equal" + (f"/{ne}" if t else "")), expected=expected))
 
         # -- permutation probe -------------------------------------------------
         base_max = min(int(max_n), 12) if kind == "ranking" else int(max_n)
@@ -815,6 +835,10 @@ class Anonymity(Check):
             tie_note = (f" On {eqs.inst.n} identical inputs the allocator returned the same outcome "
                         f"{eqs.draws[0].tolist()} in all {eqs.size} draws: ties are broken by position in the "
                         f"list (a deterministic allocator cannot be anonymous, seed 002 Prop 7).")
+        search_txt = ""
+        if search_info is not None:
+            search_txt = (f"(after a Hypothesis search of {search_info['examples']} small instances found none "
+                          f"that looked violating) " if not search_info.get("found") else "")
         ce_note = ""
         if evidence.get("counterexample", {}).get("certified"):
             ce = evidence["counterexample"]
@@ -822,9 +846,10 @@ class Anonymity(Check):
                        f"the command in the report.")
         msgs = {
             "fail": f"Not anonymous: {who} ({where}; {diff_txt}, above tau {tau:g} with confidence).{tie_note}{ce_note}",
-            "pass": (f"Anonymous within tau {tau:g}: every person's chance stays within {stat.ci[1]:.3f} under every "
-                     f"relabelling probed ({len(study.comps)} probe inputs); the largest difference: {who} "
-                     f"({where})."),
+            "pass": (f"No violation beyond tau {tau:g} found: in each of the {len(study.comps)} probe inputs "
+                     f"{search_txt}every person's chance moves by at most {stat.ci[1]:.3f} under relabelling "
+                     f"(certified at {ctx.confidence:g} jointly); the largest difference: {who} ({where}). "
+                     f"Anonymity over all inputs can only be refuted by sampling, not proven."),
             "inconclusive": (f"Cannot yet tell whether chances change by more than tau {tau:g}: the worst case, "
                              f"{who} ({where}; {diff_txt})."),
         }
