@@ -46,9 +46,11 @@ Decisions taken here (SPEC and seed are silent on them; each is tested)
   through" (a ranker term certified above half the tolerance, or a conditional gap
   certified above Theorem 16's bound).
 * **Theorem 16's bound**, from its proof: per set,
-  ``B(S) = m·α_S + (n−1)·m·α_X`` (group term plus Lemma 12's term for the whole
-  population X), and the global ``n·m·α``; computed from the upper ends of the α̂
-  intervals over non-tiny sets, and marked vacuous when ≥ 1.
+  ``B(S) = Σ_ℓ |α_{S,ℓ}| + (n−1)·Σ_ℓ |α_{X,ℓ}|`` (the group term, ≤ mα, plus Lemma
+  12's ``2(n−1)·TV(f̄, f̄*)`` for the whole population X, ≤ (n−1)mα), and the global
+  ``n·m·α`` of the theorem; computed from the upper ends of the α̂ intervals (α over
+  X and the non-tiny sets), and marked vacuous when ≥ 1 (it bounds a difference of
+  probabilities).
 * **Exposure** (DCG weights ``1/log2(1+p)``, p = 1 top) of a member of S under the
   ranker, under UA of the predictions and under UA of the ground truth; its interval
   is the range over the simultaneous box of position probabilities (∑ = 1).
@@ -390,7 +392,8 @@ class Multiaccuracy(Check):
                   "for every group and position, the chance that the position goes to a member of the group under "
                   "the audited ranker, compares it with the ground-truth UA reference computed from label "
                   "frequencies, and splits the gap into the predictor's share and the ranker's share. "
-                  "Intervals hold simultaneously for all groups, labels and positions.")
+                  "The gap intervals hold simultaneously for all groups and positions, the α̂ intervals for all "
+                  "groups and labels.")
     kinds = ("ranking",)
     params = {
         "tolerance": Param(0.1, "largest allowed gap, over groups and positions, in the chance that a position goes "
@@ -525,8 +528,12 @@ class Multiaccuracy(Check):
         a_abs_lo, a_abs_hi = abs_interval(pred["alpha_lo"], pred["alpha_hi"])
         alpha_S_hi = a_abs_hi.max(axis=1)
         alpha_X_hi = float(alpha_S_hi[0])
-        alpha_hi = float(alpha_S_hi[judged].max()) if judged.any() else float(alpha_S_hi.max())
-        bound_S = m * alpha_S_hi + (n - 1) * m * alpha_X_hi
+        in_theorem = judged.copy()
+        in_theorem[0] = True                                  # X ∈ C
+        alpha_hi = float(alpha_S_hi[in_theorem].max())
+        # Proof of Theorem 16: group term Σ_ℓ |α_{S,ℓ}| (≤ mα) plus Lemma 12's
+        # 2(n−1)·TV(f̄, f̄*) = (n−1)·Σ_ℓ |α_{X,ℓ}| (≤ (n−1)mα); upper interval ends.
+        bound_S = a_abs_hi.sum(axis=1) + (n - 1) * float(a_abs_hi[0].sum())
         bound_global = n * m * alpha_hi
 
         # -- verdict statistic: largest share gap over judged sets and positions ---

@@ -179,6 +179,38 @@ def test_prop19_ua_passes_for_small_eps():
     assert not r.evidence["ranker_not_carrying_through"]
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_theorem16_bound_from_the_proof_holds_for_ua(seed):
+    # For UA, |A_f(S,p) − A*(S,p)| ≤ Σ_ℓ|α_{S,ℓ}| + (n−1)Σ_ℓ|α_{X,ℓ}| ≤ n·m·α — the per-set
+    # bound the check reports — on random type pools (exact quantities, no sampling).
+    rng = np.random.default_rng(seed)
+    T, m, n = rng.integers(2, 6), rng.integers(2, 5), rng.integers(2, 30)
+    w = rng.dirichlet(np.ones(T))
+    fstar = rng.dirichlet(np.ones(m), size=T)
+    f = 0.7 * fstar + 0.3 * rng.dirichlet(np.ones(m), size=T)
+    in_S = rng.random(T) < 0.5
+    in_S[0] = True
+    aS = lambda g: (w[in_S] @ g[in_S]) / w[in_S].sum()          # noqa: E731
+    A_f, _ = reference_estimate(np.vstack([w @ f, aS(f)]), n)
+    A_t, _ = reference_estimate(np.vstack([w @ fstar, aS(fstar)]), n)
+    alpha_S, alpha_X = aS(f) - aS(fstar), w @ (f - fstar)
+    bound = np.abs(alpha_S).sum() + (n - 1) * np.abs(alpha_X).sum()
+    assert np.abs(A_f[1] - A_t[1]).max() <= bound + 1e-12
+    assert bound <= n * m * max(np.abs(alpha_S).max(), np.abs(alpha_X).max()) + 1e-12
+
+
+def test_gap_above_theorem16_bound_is_detected_for_prp_only():
+    # n = 3, ε = 0.01, a large pool: the bound is small (not vacuous) and PRP's conditional
+    # gap at the top, (1 − 2^{1−n})/n = 0.25, is certified above it; UA stays below.
+    pool = prop19_pool(0.01, per_type=5000)
+    r = run(str(EX / "prp_ranking.py"), pool, draws=3000, params={"multiaccuracy": {"n": 3}})
+    above = r.evidence["gap_above_theorem16_bound"]
+    assert above and {a["group"] for a in above} == {"type = type_1", "type = type_2"}
+    assert all(a["bound"] < 1 for a in above)
+    r = run(str(EX / "ua_ranking.py"), pool, draws=3000, params={"multiaccuracy": {"n": 3}})
+    assert r.evidence["gap_above_theorem16_bound"] == [] and r.verdict == "pass"
+
+
 def test_prop22_mixture_gap_is_linear_in_phi():
     # Prop 22: UA with probability φ, the utility maximiser otherwise, has the mixture's
     # gap φ·gap_UA + (1−φ)·gap_PRP (linearity); at the top of Prop 19's instance
