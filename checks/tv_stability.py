@@ -94,7 +94,8 @@ class _Space:
 
     def instance(self, label: str, x: np.ndarray) -> Instance:
         if self.kind == "ranking":
-            return Instance(label, predictions=x)
+            # scores = probability of the best label, for rankers that read scores
+            return Instance(label, predictions=x, scores=x[:, -1].copy())
         return Instance(label, scores=x, k=self.k(len(x)))
 
     def k(self, n: int) -> int:
