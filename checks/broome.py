@@ -111,6 +111,7 @@ DET_DRAWS = 256          # draws inspected for determinism
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
 POOL_BINS = 5            # claim bins for BF.1 inside a partial lottery's pool
 PARTIAL_DRAWS = 8192     # draws at most spent characterising a partial lottery after full BF has failed
+LOG_ROWS_PER_BIN = 2000       # claim bins of a log with varying pools hold at least this many rows
 INDIVIDUALS_TABLE_MAX = 200   # per-individual table in the result for instances up to this size
 NOT_INFORMATIVE = 1e-3   # bin pairs whose Broome gain is below this · k/n are left out
 
@@ -773,9 +774,12 @@ class Broome(Check):
         lab = inst.label
         if r.get("deterministic"):
             i = r["excluded"]
-            stat = Statistic("other_outcome_chance", 0.0, (0.0, r["deviation_ucb"]), tolerance=0.0,
-                             method=f"identical outcomes in {r['draws']} draws: Clopper–Pearson bound on any other outcome",
-                             violation="above")
+            ref_i = float(r["ref"][i])
+            stat = Statistic("min_chance_ratio", 0.0, (0.0, r["deviation_ucb"] / ref_i if ref_i > 0 else float("inf")),
+                             tolerance=min_chance,
+                             method=f"identical outcomes in {r['draws']} draws: Clopper–Pearson bound on any other "
+                                    f"outcome, relative to the Broome lottery's chance; deterministic ⇒ BF.2 fails "
+                                    f"outright (SPEC §1)", violation="below")
             msg = (f"Deterministic allocator on {lab}: the same {r['k']} were selected in all {r['draws']} draws, so "
                    f"{r['n_excluded']} positive claims are never selected (BF.2), e.g. individual {i} with claim "
                    f"{claims[i]:.4g} (the Broome lottery would give it chance {r['ref'][i]:.3f}); randomise, e.g. "
@@ -876,6 +880,26 @@ class Broome(Check):
         counts = r["counts"]
         B = r["draws"]
         if r.get("deterministic"):
+            n = len(claims)
+            sel = counts > 0
+            ucb = r["deviation_ucb"]
+            order = np.argsort(claims, kind="stable")
+            show = order[np.unique(np.linspace(0, n - 1, min(n, 200)).astype(int))]
+            if r.get("excluded") is not None:
+                show = np.unique(np.r_[show, r["excluded"]])
+                show = show[np.argsort(claims[show], kind="stable")]
+            est = sel.astype(float)
+            callouts = []
+            if r.get("excluded") is not None:
+                i = r["excluded"]
+                callouts.append({"x": float(claims[i]), "y": 0.0, "text": f"never selected: c={claims[i]:.3g}"})
+            figs.append({"kind": "scatter_ci", "title": f"Chance against claim — {_short(inst.label)} (deterministic)",
+                         "x": claims[show].tolist(), "estimate": est[show].tolist(),
+                         "lo": np.where(sel, 1 - ucb, 0.0)[show].tolist(), "hi": np.where(sel, 1.0, ucb)[show].tolist(),
+                         "bands": claim_bands(claims, est, claims > 0), "callouts": callouts,
+                         "line": {"x": claims[order].tolist()[:: max(1, n // 400)],
+                                  "y": r["ref"][order].tolist()[:: max(1, n // 400)], "label": "Broome lottery (w ∝ c)"},
+                         "xlabel": "claim", "ylabel": "chance of selection"})
             return tables, figs
         ind = r["ind"]
         if r["bins"] is not None:
@@ -912,7 +936,7 @@ class Broome(Check):
         show = np.unique(np.r_[show, np.array(extra, dtype=int)])
         show = show[np.argsort(claims[show], kind="stable")]
         bands = claim_bands(claims, ind["est"], claims > 0)
-        figs.append({"kind": "scatter_ci", "title": f"Chance of selection against claim — {inst.label}",
+        figs.append({"kind": "scatter_ci", "title": f"Chance against claim — {_short(inst.label)}",
                      "x": claims[show].tolist(), "estimate": ind["est"][show].tolist(), "lo": ind["lo"][show].tolist(),
                      "hi": ind["hi"][show].tolist(), "bands": bands, "callouts": callouts,
                      "line": {"x": claims[order].tolist()[:: max(1, n // 400)],
@@ -967,7 +991,9 @@ class Broome(Check):
             k_e = int(sel[idx].sum())
             if k_e > 0:
                 ref[idx] = broome_reference(claims[idx], k_e)
-        b = claim_bins(claims, n_bins)
+        # at least LOG_ROWS_PER_BIN rows per bin: rates compared through the box of two independent
+        # intervals are coarser than per-draw differences, so a log needs wider bins
+        b = claim_bins(claims, min(n_bins, max(2, len(claims) // LOG_ROWS_PER_BIN)))
         G = int(b.max()) + 1
         n_b = np.bincount(b, minlength=G)
         s_b = np.bincount(b, weights=sel, minlength=G)
@@ -1021,6 +1047,12 @@ class Broome(Check):
                                 f"{min_gain:g} of the Broome lottery's gain."}
         return self.judged(stat, msgs, len(f), from_log=True, evidence=evidence, tables={"bins": table},
                            figures=figures, method=stat.method)
+
+
+def _short(label: str) -> str:
+    """A figure title's instance name: a data file's base name, else the label."""
+    import os
+    return os.path.basename(label) if os.sep in label else label
 
 
 def cx_individuals(cx: dict) -> list[int]:
