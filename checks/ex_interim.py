@@ -241,7 +241,8 @@ class ExInterim(Check):
             hi = min(1.0, hi_cp / (1 - a_pool))
             stat = Statistic("violation_rate", v_pt / R, (lo, hi), tolerance=float(delta),
                              method=(f"clopper-pearson over {R} pools on certified-violating / not-certified-"
-                                     f"satisfying counts, corrected for per-pool error α_p={a_pool:g}; per pool: {box}"),
+                                     f"satisfying counts, corrected for per-pool error α_p={a_pool:g}; per pool: certified "
+                                 f"ε̂ bounds ({kind}) from {box}"),
                              violation="above")
         evidence, figures, regret_table = self._evidence(ctx, specs, per_pool, table, epsilon, additive, source,
                                                          setup, n, v_lo, v_hi, R)
@@ -384,8 +385,8 @@ class ExInterim(Check):
                 ce = (f"pool {r['pool']}: candidate {a} (population {sp.names[sp.population[a]]}, true CDF "
                       f"{sp.quality[a]:.3f}, chance {pp['pi'][a]:.3g} [{pp['lo'][a]:.3g}, {pp['hi'][a]:.3g}]) vs "
                       f"candidate {b} (population {sp.names[sp.population[b]]}, true CDF {sp.quality[b]:.3f}, "
-                      f"chance {pp['pi'][b]:.3g} [{pp['lo'][b]:.3g}, {pp['hi'][b]:.3g}]), ε̂ ∈ "
-                      f"[{r['eps_lower']:.3g}, {r['eps_upper']:.3g}]")
+                      f"chance {pp['pi'][b]:.3g} [{pp['lo'][b]:.3g}, {pp['hi'][b]:.3g}]), ε̂ = {_num(r['eps_hat'])} "
+                      f"(certified interval [{_num(r['eps_lower'])}, {_num(r['eps_upper'])}])")
         if R == 1:
             return {"fail": f"A worse candidate gets {rel} a better one's chance, certified: {ce}.",
                     "pass": f"No candidate gets {rel} the chance of a better one (certified ε̂ ≤ {epsilon:g}); "
@@ -399,6 +400,13 @@ class ExInterim(Check):
             "inconclusive": f"{v_lo} of {R} pools certifiably violate ε = {epsilon:g}, {R - v_hi} are certified fair "
                             f"and {v_hi - v_lo} undecided: not enough to place the violating fraction against "
                             f"δ = {delta:g}; highest ε̂: {ce}."}
+
+
+def _num(x) -> str:
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.3g}"
 
 
 def _pools_to_pass(delta, a_pool, confidence) -> int:

@@ -201,6 +201,14 @@ def test_noisy_top_passes_at_its_lipschitz_epsilon_and_fails_far_below():
     assert low.verdict == "fail", low.message
 
 
+def test_additive_variant_is_labelled_and_decides():
+    r = check(str(EX / "greedy_cdf.py"), additive=True, epsilon=0.5, pools=12)
+    assert r.verdict == "fail" and "not the paper's" in r.method
+    assert (r.tables["pools"].query("status == 'violates'").eps_hat == 1.0).all()   # 1 − 0: chance 1 vs 0
+    u = check(str(EX / "uniform_lottery.py"), additive=True, epsilon=0.1, n=10, pools=40, max_draws=8192)
+    assert u.verdict == "pass", u.message
+
+
 def test_same_seed_same_json():
     a = fa.audit(str(EX / "greedy_cdf.py"), checks=["ex_interim"], params={"ex_interim": {"pools": 4}})
     b = fa.audit(str(EX / "greedy_cdf.py"), checks=["ex_interim"], params={"ex_interim": {"pools": 4}})
