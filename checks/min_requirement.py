@@ -331,14 +331,14 @@ class MinRequirement(Check):
                                     f"{cp_method} (one Bernoulli per simulated year: first draw's R_g > ε={epsilon:g})")
         who = (f"group {worst['group']} in the {worst['scenario']} scenario (about {worst['mean_size']:.0f} of "
                f"{int(scen['T'].iloc[0])} arrivals)")
-        detail = (f"misses its {rule} requirement by more than ε={epsilon:g} in {worst['p_over_eps']:.0%} of "
-                  f"{int(scen['years'].iloc[0])} simulated years (interval [{worst['p_lo']:.2f}, {worst['p_hi']:.2f}]; "
-                  f"mean regret {worst['mean_regret']:+.3f})")
-        msgs = {"fail": f"Unfair to a group: {who} {detail}, above the δ={delta:g} allowed.",
+        freq = (f"regret above ε={epsilon:g} in {worst['p_over_eps']:.0%} of {int(scen['years'].iloc[0])} simulated "
+                f"years (interval [{worst['p_lo']:.2f}, {worst['p_hi']:.2f}]; mean regret {worst['mean_regret']:+.3f})")
+        msgs = {"fail": f"Unfair to a group: {who} misses its {rule} requirement too often — {freq}, above the "
+                        f"δ={delta:g} allowed.",
                 "pass": f"Every group meets its {rule} requirement within ε={epsilon:g} in all but at most "
-                        f"δ={delta:g} of years with confidence; the worst is {who}, which {detail}.",
-                "inconclusive": f"Cannot yet tell whether {who} misses its {rule} requirement too often: it {detail}; "
-                                f"δ={delta:g} is inside the interval — raise years."}
+                        f"δ={delta:g} of years with confidence; the worst is {who}: {freq}.",
+                "inconclusive": f"Cannot yet tell whether {who} misses its {rule} requirement more often than "
+                                f"δ={delta:g}: {freq} — raise years."}
         evidence = {"rule": rule, "epsilon": epsilon, "delta": delta, "deterministic_assigner": deterministic,
                     "worst_group": worst.to_dict(), "scenarios": scen.to_dict("records")}
         evidence["nonanticipation"] = anticipation or "no decision changed when later arrivals changed"
