@@ -17,10 +17,12 @@ never certify that chances rise, and it cannot see a *flat* allocator (the unifo
 lottery has no reversal at all, only equality). The headline BF.1 statistic is
 therefore computed on **claim bins**:
 
-* Individuals are sorted by claim and cut into ``bins`` bins of (nearly) equal size,
-  equal claims never split. For bins ``g`` below ``h`` (``c̄_g < c̄_h``) the per-draw
-  difference ``D = X_h − X_g`` of the fractions of each bin selected is a bounded
-  variable; its mean is the chance gain ``π̄_h − π̄_g``.
+* Individuals are sorted by claim and cut into ``bins`` bins (default 10) of (nearly)
+  equal size, equal claims never split; at least 25 individuals per bin (fewer bins
+  for small pools; one individual per bin when n ≤ ``bins``). For bins ``g`` below
+  ``h`` (``c̄_g < c̄_h``) the per-draw difference ``D = X_h − X_g`` of the fractions
+  of each bin selected is a bounded variable whose mean is the chance gain
+  ``π̄_h − π̄_g``; correlation between bins within a draw is accounted for.
 * That gain is divided by the gain the **Broome lottery** (``w ∝ c``, Example 4.3)
   would give on the same claims, ``π^BF`` (Rosén's successive-sampling approximation
   ``π_i ≈ 1 − exp(−λ c_i)``, ``Σ π_i = k``; exact enough to be a yardstick, and it
@@ -56,13 +58,18 @@ simultaneous anytime-valid beta-binomial confidence sequences on every ``π_i``)
   outcome is below ``1 − (α/2)^{1/255}`` ≈ 1.4 % (Clopper–Pearson with zero
   deviations, conditioning on draw 0), and every positive claim outside that outcome
   fails BF.2 outright (SPEC §1) — no large budget needed.
-* *first-round weights* (when the first column is the first pick; sorted output is
-  recognised and ignored): per-bin first-pick frequencies with simultaneous confidence
-  sequences; a bin of stronger claims whose average first-round weight is certified
-  below a weaker bin's proves an individual reversal in round 1 (max ≥ mean).
+* *first-round weights* (when the first column is the first pick; output sorted by
+  index in every draw is recognised and ignored; ``pick_order=no`` turns it off):
+  per-bin first-pick frequencies with simultaneous confidence sequences; a bin of
+  stronger claims whose average first-round weight is certified below a weaker bin's
+  proves an individual reversal in round 1 (max ≥ mean);
+* *later rounds* (n ≤ 10): the next pick's frequencies given the *set* already picked
+  (every set seen ≥ 30 times), a certified reversal among the remaining is a BF.1
+  violation in that round.
 
-α is split equally between instances; within an instance ½ to the bin pairs, the rest
-between the individual family and the first-round family. Any failing component fails
+α is split equally between instances; within an instance ½ to the bin pairs, 0.3 to the
+individual family and 0.2 to the pick-order families (0.5 to individuals when the
+order is not read). Any failing component fails
 the check; a pass needs the BF.1 bins certified and no refutation.
 
 Partial Broome-Fairness (Def 4.9, Algorithm 1; seed Tables 1–6): the always-selected
@@ -81,10 +88,25 @@ draw, with empirical-Bernstein intervals, next to top-k's (exact) — the cost o
 randomisation. Reported, not judged.
 
 Logs: when every decision event has the same pool (same individuals, same claims) the
-events are draws and everything above applies; otherwise the rows are binned by claim
-and the selection rate per bin (Clopper–Pearson, simultaneous) is compared with the
-Broome lottery's rate computed per event — monotonicity across bins and BF.2 across
-bins. The report says which was possible.
+events are draws and everything above applies (pick order from ``pick_order``);
+otherwise the rows are binned by claim (at least 2000 rows per bin) and the selection
+rate per bin (Clopper–Pearson, simultaneous; rows as independent trials, conservative
+under the negative dependence of k-of-n selection) is compared with the Broome
+lottery's rate computed event by event — the same ``min_gain_ratio`` across bins, and
+BF.2 across bins. ``evidence["log_mode"]`` says which was possible.
+
+``systemic_exclusion`` (Def 4.4; an extra, ``default = False``, because it needs m
+runs per replicate and is a structural comparison rather than a property of one
+allocator): m decision-makers are m independent runs of the allocator (or the
+allocator plus the files in ``others``), each seeing the claims plus ``N(0, σ²)``
+noise (σ = 0.025 as in seed 000 Fig. (b)); SER = share excluded by all m, per
+replicate, Student-t interval over replicates, next to deterministic top-k on the
+same noisy claims. Verdict on the relative reduction ``1 − SER/SER_top-k`` (interval
+from the box of the two): fail when certified below ``min_reduction`` (0.1).
+
+Measured (``benchmarks/bench_broome.py``; tests in ``tests/test_broome_validation.py``):
+see the report of issue 3 — the Broome lottery passes every seed, top-k and the
+uniform lottery fail every seed, the flat-band lottery fails at n ≥ 300.
 
 Inputs: ``--data`` claims when given; otherwise claims from
 :func:`fairaudit.data.generate_claims` — the parameter ``instances`` lists
@@ -762,6 +784,12 @@ class Broome(Check):
                      f"≈{p['claim_stronger']:.3g} gain ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}].")
         msg = (f"Cannot yet certify that chances rise with claims by at least {min_gain:g} of the Broome lottery's "
                f"gain, nor a violation.{where}")
+        if headline is None:
+            msg = ("The claims do not differ enough between claim bins to test BF.1 (they are equal, zero, or "
+                   "chosen almost surely); no reversal, no unequal chances for equal claims and no excluded positive "
+                   "claim was found.")
+            return self.result("inconclusive", msg, statistic=stat, draws=draws_total, evidence=evidence,
+                               tables=tables, figures=figures, method=method)
         if stat.ci[0] >= min_gain:   # bins passed but something else was left open
             return self.result("inconclusive", msg, statistic=stat, draws=draws_total, evidence=evidence,
                                tables=tables, figures=figures, method=method)
