@@ -6,7 +6,8 @@ Adds
   and ``audit(...)``, using the session's seed / draws / confidence unless overridden,
   and keeping every result it produced (``.results``);
 - command-line options ``--fairaudit-seed N``, ``--fairaudit-draws N``,
-  ``--fairaudit-confidence X`` (defaults: the CLI's), and
+  ``--fairaudit-confidence X`` (defaults: the CLI's; they apply to the fixture and to the
+  tests made by :func:`fairaudit.testing.parametrize_with_checks`), and
   ``--fairaudit-json DIR`` to write each audit's JSON result there (a CI artifact);
 - the ``fairaudit`` marker, so ``pytest -m fairaudit`` selects fairness tests (tests made
   by :func:`fairaudit.testing.parametrize_with_checks` and tests using the fixture get it).
@@ -29,8 +30,35 @@ def pytest_addoption(parser):
     group.addoption("--fairaudit-json", default=None, metavar="DIR", help="write each fairaudit audit's JSON result into DIR")
 
 
+def _testing_module():
+    # Through sys.modules, not the package attribute: pytester's in-process runs restore
+    # sys.modules afterwards, so the attribute may name a stale copy of the module.
+    import importlib
+    return importlib.import_module("fairaudit.testing")
+
+
+def _defaults(config) -> dict:
+    opt = config.getoption
+    return {k: v for k, v in (("seed", opt("--fairaudit-seed")), ("draws", opt("--fairaudit-draws")),
+                              ("confidence", opt("--fairaudit-confidence"))) if v is not None}
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "fairaudit: a fairness audit (fairaudit)")
+    defaults = _defaults(config)
+    if defaults:   # parametrize_with_checks tests use them too
+        testing = _testing_module()
+        config._fairaudit_saved_defaults = dict(testing.SESSION_DEFAULTS)
+        testing.SESSION_DEFAULTS.clear()
+        testing.SESSION_DEFAULTS.update(defaults)
+
+
+def pytest_unconfigure(config):
+    saved = getattr(config, "_fairaudit_saved_defaults", None)
+    if saved is not None:
+        testing = _testing_module()
+        testing.SESSION_DEFAULTS.clear()
+        testing.SESSION_DEFAULTS.update(saved)
 
 
 def pytest_collection_modifyitems(items):
@@ -82,7 +110,5 @@ class FairauditFixture:
 @pytest.fixture
 def fairaudit(request) -> FairauditFixture:
     """Audit allocators inside a test: ``fairaudit.assert_fair(alloc, checks=[...], data=...)``."""
-    opt = request.config.getoption
-    defaults = {k: v for k, v in (("seed", opt("--fairaudit-seed")), ("draws", opt("--fairaudit-draws")),
-                                  ("confidence", opt("--fairaudit-confidence"))) if v is not None}
-    return FairauditFixture(defaults, opt("--fairaudit-json"), request.node.nodeid)
+    return FairauditFixture(_defaults(request.config), request.config.getoption("--fairaudit-json"),
+                            request.node.nodeid)

@@ -33,6 +33,12 @@ from typing import Any, Callable, Iterable, Sequence
 __all__ = ["assert_fair", "audit_allocator", "parametrize_with_checks", "format_failure", "FairnessAssertionError"]
 
 
+#: settings from the pytest plugin's command-line options (``--fairaudit-seed`` etc.) for the
+#: current pytest session; set and cleared by :mod:`fairaudit.pytest_plugin`. They are the
+#: lowest-priority defaults of the checks made by :func:`parametrize_with_checks`.
+SESSION_DEFAULTS: dict = {}
+
+
 class FairnessAssertionError(AssertionError):
     """Raised by :func:`assert_fair`; ``.result`` is the :class:`~fairaudit.result.AuditResult`."""
 
@@ -142,7 +148,7 @@ class _CheckCallable:
         self.__name__ = f"check_{check_id}"
 
     def __call__(self, allocator, **overrides):
-        cfg = {**self.config, **overrides}
+        cfg = {**SESSION_DEFAULTS, **self.config, **overrides}
         result = assert_fair(allocator, checks=[self.check_id], data=self.data, fail_on=self.fail_on, **cfg)
         c = result.checks[0]
         if c.verdict == "skipped":

@@ -120,6 +120,22 @@ def test_parametrize_with_checks_expands_one_test_per_check(project):
     res.assert_outcomes(deselected=3)
 
 
+def test_parametrized_checks_use_the_command_line_options(project):
+    project.makepyfile(test_param_opts='''
+        from fairaudit.testing import parametrize_with_checks
+        from my_allocators import fair_lottery
+
+        @parametrize_with_checks([fair_lottery], checks=["selection_rates"], data="people.csv")
+        def test_fairness(allocator, check):
+            result = check(allocator)
+            assert result.config["seed"] == 5 and result.config["draws"] == 3000
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider", "--fairaudit-seed", "5", "--fairaudit-draws", "3000")
+    res.assert_outcomes(passed=1)
+    import importlib
+    assert importlib.import_module("fairaudit.testing").SESSION_DEFAULTS == {}   # restored after the inner session
+
+
 def test_unknown_check_is_a_clear_error():
     from fairaudit.testing import parametrize_with_checks
     with pytest.raises(ValueError, match="unknown fairaudit check"):
