@@ -1147,7 +1147,7 @@ class SystemicExclusion(Check):
         "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n"),
         "m": Param(3, "number of decision-makers (independent runs)"),
         "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0"),
-        "replicates": Param(200, "replicates of the m runs"),
+        "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)"),
         "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k"),
         "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number"),
     }
