@@ -57,6 +57,21 @@ HOSTILE_ATTR = "\" onload=\"document.title='PWNED2'\" x=\""
 HOSTILE_FILE = "evil<svg onload=document.title='PWNED3'>.py"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _chromium_starts(tmp_path_factory):
+    """Skip (with the reason) when the installed Chromium cannot start at all here, e.g.
+    missing libraries; a Chromium that starts but renders the report wrongly still fails."""
+    prof = tmp_path_factory.mktemp("chromium-smoke")
+    try:
+        p = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={prof}", "--dump-dom", "about:blank"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.skip(f"Chromium at {CHROMIUM} could not start ({e}), so the HTML report was NOT tested in a browser")
+    if p.returncode != 0 or "<html" not in p.stdout:
+        pytest.skip(f"Chromium at {CHROMIUM} could not start (exit {p.returncode}: {p.stderr.strip()[-300:]}), "
+                    "so the HTML report was NOT tested in a browser")
+
+
 def chromium(tmp: Path, url: str, *args: str, window=(1280, 800)) -> tuple[str, str, Path]:
     """Run headless Chromium on ``url``; return (stdout, stderr, net-log path)."""
     profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"
