@@ -21,7 +21,6 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import load_population
-from fairaudit.engine import AuditConfig, AuditContext
 from fairaudit.sampler import Sampler
 from fairaudit.targets import Instance
 

@@ -72,7 +72,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
-from fairaudit.groupsets import ALL_NAME, collection
+from fairaudit.groupsets import collection
 from fairaudit.result import Statistic
 from fairaudit.stats import per_member_confidence, proportion_ci
 from fairaudit.targets import Instance
@@ -571,6 +571,8 @@ class Multiaccuracy(Check):
         ranker_bad = []
         for g in np.flatnonzero(judged):
             p = int(np.nanargmax(r_abs_lo[g]))
+            if g == gsel and r_abs_lo[g, pi] > tolerance / 2:
+                p = int(pi)                                   # name the worst gap's own position
             if r_abs_lo[g, p] > tolerance / 2:
                 ranker_bad.append({"group": names_s[g], "position": p + 1, "ranker_term": comp["ranker"][g, p],
                                    "ci": [comp["ranker_lo"][g, p], comp["ranker_hi"][g, p]]})

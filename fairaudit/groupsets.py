@@ -23,7 +23,7 @@ expressions works from Python.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,5 +137,3 @@ def describe(sets: list[GroupSet]) -> pd.DataFrame:
                          "size": [g.size for g in sets],
                          "share": [g.size / max(n, 1) for g in sets], "tiny": [g.tiny for g in sets]})
 
-
-Mask = Callable[[pd.DataFrame], Any]

@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
-from fairaudit.checks.multiaccuracy import (abs_interval, box_simplex_range, predictions_and_labels,
-                                            predictor_audit, reference_estimate)
+from fairaudit.checks.multiaccuracy import (box_simplex_range, predictions_and_labels,
+                                            reference_estimate)
 from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
 from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
 from fairaudit.logs import log_from_frame
-from fairaudit.ua import ua_position_given_label
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
