@@ -597,9 +597,12 @@ class TVStability(Check):
         top = table.sort_values("ratio_lo", ascending=False).head(15)
         figs.append({"kind": "interval_bars", "title": "Certified ratio ‖ΔR‖∞ / ‖ΔP‖₁ per probe"
                      + (f" (after subtracting δ = {dl:g})" if dl else ""),
-                     "labels": [str(v)[:60] for v in top["probe"]], "estimate": [float(v) for v in top["ratio"]],
+                     "labels": [f"{r.source} #{i}, n={r.n}, ‖ΔP‖₁={r.l1_change:.2g}" for i, r in zip(top.index, top.itertuples())],
+                     "estimate": [float(v) for v in top["ratio"]],
                      "lo": [float(v) for v in top["ratio_lo"]],
-                     "hi": [float(min(v, 1e6)) for v in top["ratio_hi"]], "xlabel": "ratio",
+                     "hi": [float(v) for v in top["ratio_hi"]],
+                     "xlabel": "ratio (axis cut at 10·L; larger ratios run off the right edge)",
+                     "xlim": [float(max(min(0.0, top["ratio_lo"].min()), -2 * max(L, 0.1))), float(min(max(top["ratio_hi"].max(), L) * 1.05, 10 * max(L, 0.1)))],
                      "reference": L, "reference_label": f"L = {L:g}"})
         return self.judged(stat, msgs, total, evidence=evidence, tables={"probes": table}, figures=figs, method=method)
 

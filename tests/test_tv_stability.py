@@ -173,9 +173,10 @@ def test_ua_full_check_never_fails_over_seeds():
 
 
 def test_selection_kind():
-    r, _ = run("uniform_lottery")
+    light = {"tv_stability": {"probes": 3, "bisections": 1, "search_examples": 30}}
+    r, _ = run("uniform_lottery", params=light)
     assert r["tv_stability"].verdict == "pass"
-    r, _ = run("top_k")
+    r, _ = run("top_k", params=light)
     c = r["tv_stability"]
     assert c.verdict == "fail"
     assert len(c.evidence["counterexample"]["P"]) <= 3
