@@ -8,7 +8,8 @@ also from an actual (B, k) draw matrix through ``inclusion_counts``, the check's
 Prints seconds and seconds / (n log n); the last column staying flat is the claim.
 The O(n²) brute force is timed up to n = 3,000 for contrast.
 
-    python benchmarks/bench_ex_interim.py
+    python benchmarks/bench_ex_interim.py            # scaling
+    python benchmarks/bench_ex_interim.py --study    # longer validation study + §7 figures
 """
 from __future__ import annotations
 
@@ -72,5 +73,73 @@ def main():
               f"{1e6 * t_pipe / (n * math.log(n)):>13.3f} {brute:>14.4f}")
 
 
+def study(seeds_ff: int = 300, seeds_cov: int = 400, pools_s7: int = 2000):
+    """Validation numbers quoted in the report (longer than the tests)."""
+    import importlib.util
+    from pathlib import Path
+
+    from scipy.stats import hypergeom
+
+    import fairaudit as fa
+    from fairaudit.data import population_from_frame
+    from fairaudit.populations import selected_is_true_top_k
+
+    ex = Path(__file__).resolve().parents[1] / "examples" / "allocators"
+
+    def load(name):
+        sp = importlib.util.spec_from_file_location(f"b_{name}", ex / f"{name}.py")
+        m = importlib.util.module_from_spec(sp)
+        sp.loader.exec_module(m)
+        return m
+
+    g, pp = load("greedy_cdf"), load("parametric_plugin")
+    miss_g = miss_p = 0
+    for r in range(pools_s7):
+        p = simulate_pool("paper", 150, pool_generator(0, r))
+        miss_g += not selected_is_true_top_k(g.allocate(p.scores, p.k, p.groups(), np.random.default_rng(r)),
+                                             p.quality)[0]
+        miss_p += not selected_is_true_top_k(pp.allocate(p.scores, p.k, p.groups(), None), p.quality)[0]
+    exact = 1 - hypergeom(150, 100, 15).pmf(10)
+    print(f"§7 on {pools_s7} pools (m = 100 + 50, k = 15): GREEDY misses the true top k in {miss_g / pools_s7:.3f} "
+          f"(exact {exact:.3f}; paper ≈ 0.87); plug-in unbounded ratio in {miss_p / pools_s7:.3f} (paper ≈ 0.53)")
+
+    lot = load("uniform_lottery").allocate
+    fails = false_pools = total = 0
+    for seed in range(seeds_ff):
+        r = fa.audit(lot, checks=["ex_interim"], seed=seed, params={"ex_interim": dict(
+            epsilon=0.0, delta=0.0, n=10, pools=10, max_draws=1024)}).checks[0]
+        fails += r.verdict == "fail"
+        false_pools += int((r.tables["pools"].status == "violates").sum())
+        total += len(r.tables["pools"])
+    print(f"false fails, uniform lottery at ε = 0, δ = 0 (n = 10, 10 pools, ≤ 1024 draws): {fails}/{seeds_ff} checks, "
+          f"{false_pools}/{total} pools falsely certified violating (α = 0.05, α_p = 0.01)")
+
+    base = simulate_pool("paper", 10, np.random.default_rng(5), k=1)
+    w = np.exp(1.5 * base.scores)
+    w /= w.sum()
+    true_eps = epsilon_hat(w, base.quality).estimate
+
+    @fa.selector(k=1)
+    def categorical(scores, k, rng, size=None):
+        u = rng.random(size or 1)
+        out = np.minimum(np.searchsorted(np.cumsum(w), u), len(w) - 1)[:, None]
+        return out if size else out[0]
+
+    pop = population_from_frame(base.frame())
+    for offset in (0.0, 0.5):
+        miss = 0
+        for seed in range(seeds_cov):
+            r = fa.audit(categorical, checks=["ex_interim"], data=pop, seed=seed, params={"ex_interim": dict(
+                epsilon=true_eps + offset, max_draws=8192)}).checks[0]
+            lo, hi = r.statistic.ci
+            miss += not (lo <= true_eps <= hi)
+        print(f"coverage of [ε̂ lower, upper] (true ε = {true_eps:.3f}, stopping at ε = true + {offset:g}): "
+              f"{1 - miss / seeds_cov:.3f} over {seeds_cov} seeds (nominal 0.95)")
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if "--study" in sys.argv:
+        study()
+    else:
+        main()
