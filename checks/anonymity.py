@@ -434,8 +434,8 @@ def _data_instance(ctx, kind: str, max_n: int, rng: np.random.Generator, what: s
     inst = ctx.population_instance()
     if inst is None:
         return None
-    if kind == "ranking" and inst.predictions is None and inst.scores is None:
-        return None
+    if kind == "ranking" and inst.predictions is None and (inst.scores is None or _wants(ctx, "predictions")):
+        return None     # the data has no prediction columns for a ranker that needs them
     n = inst.n
     if n > max_n:
         rows = np.sort(rng.choice(n, size=max_n, replace=False))
@@ -824,11 +824,12 @@ class Anonymity(Check):
                             "xlabel": "position", "ylabel": "individual"})
         elif comp.bounds["pa"].shape[0] <= 400:
             n = comp.bounds["pa"].shape[0]
-            claims = study.streams[comp.a].inst.scores
+            claims = np.asarray(study.streams[comp.a].inst.scores, float)
+            by_claim = len(np.unique(claims)) >= 3
             figures.append({"kind": "scatter_ci", "title": f"Difference in chance per individual ({comp.probe} probe)",
-                            "x": np.asarray(claims, float).tolist(), "estimate": comp.bounds["d"].tolist(),
+                            "x": (claims if by_claim else np.arange(n)).tolist(), "estimate": comp.bounds["d"].tolist(),
                             "lo": comp.bounds["lo"].tolist(), "hi": comp.bounds["hi"].tolist(),
-                            "xlabel": "claim", "ylabel": "chance difference"})
+                            "xlabel": "claim" if by_claim else "individual (index)", "ylabel": "chance difference"})
         where = f"{comp.probe} probe, input '{comp.label}'"
         tie_note = ""
         if deterministic_eq:
