@@ -128,7 +128,9 @@ def _data_pools(ctx, quality, population):
         pcol = pop.group_cols[0]
     else:
         pcol = None
-    gcols = list(pop.group_cols) or ([pcol] if pcol else [])
+    gcols = list(pop.group_cols)
+    if pcol and pcol not in gcols:      # e.g. a numeric population code: allocators still see it
+        gcols = [pcol] + gcols
     keys = sorted(f[pool_col].unique()) if pool_col else [None]
     out = []
     for r, key in enumerate(keys):
