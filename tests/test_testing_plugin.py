@@ -159,3 +159,19 @@ def test_inconclusive_fails_only_when_asked(tmp_path):
         assert_fair(lottery, checks=["selection_rates"], data=str(POPULATION), draws=20, fail_on="inconclusive")
     assert e.value.result.checks[0].verdict == "inconclusive"
     assert np.isfinite(e.value.result.checks[0].statistic.estimate)
+
+
+def test_failure_message_carries_counterexample_and_replay():
+    from fairaudit.testing import format_failure
+    c = {"id": "anonymity", "title": "Anonymity", "verdict": "fail", "draws": 512,
+         "message": "Not anonymous: individual 0 is selected with chance 1.000 ...",
+         "statistic": {"name": "max_chance_difference", "estimate": 1.0, "ci": [0.974, 1.0], "tolerance": 0.05,
+                       "method": "newcombe", "violation": "above"},
+         "evidence": {"counterexample": {"perm": [1, 0], "instance": {"n": 2, "scores": [0.5, 0.5], "k": 1}},
+                      "replay_command": "python -c 'print(42)'"}}
+    msg = format_failure(c, 0.95)
+    assert msg.splitlines()[0] == "fairaudit check 'anonymity' (Anonymity): verdict FAIL"
+    assert ("statistic max_chance_difference = 1.000, interval [0.974, 1.000] at confidence 0.95, "
+            "tolerance 0.050 (a value above it is a violation); method: newcombe") in msg
+    assert 'counterexample: {"perm": [1, 0], "instance": {"n": 2, "scores": [0.5, 0.5], "k": 1}}' in msg
+    assert "replay: python -c 'print(42)'" in msg and "draws: 512" in msg
