@@ -662,6 +662,8 @@ class Broome(Check):
         "min_chance": Param(0.1, "BF.2: a positive claim whose chance is certified below this fraction of the Broome lottery's is effectively excluded"),
         "pick_order": Param("auto", "read the first column as the first pick: auto (unless output is sorted), yes, no"),
         "max_draws": Param(20000, "draws per instance at most (sequential sampling stops earlier once decided)"),
+        "stop_early": Param(True, "stop sampling an instance once its verdict is certain; false: always take max_draws "
+                                  "(narrower intervals, e.g. for comparing two results)"),
     }
 
     def skip_reason(self, ctx):
@@ -672,8 +674,9 @@ class Broome(Check):
         return None
 
     # ------------------------------------------------------------------
-    def run(self, ctx, instances, bins, min_gain, min_chance, pick_order, max_draws):
+    def run(self, ctx, instances, bins, min_gain, min_chance, pick_order, max_draws, stop_early=True):
         self._min_gain = min_gain
+        stop_early = str(stop_early).strip().lower() not in ("0", "false", "no", "off")
         if ctx.log is not None:
             return self._run_log(ctx, bins, min_gain, min_chance)
         insts = build_instances(ctx, instances, self.id)
@@ -699,7 +702,8 @@ class Broome(Check):
             draws = first
             while True:
                 res = analyse(draws, claims, k, conf_i, final=False, **kw)
-                open_ = res["verdict"] == "inconclusive" or (res["partial_open"] and len(draws) < PARTIAL_DRAWS)
+                open_ = (not stop_early or res["verdict"] == "inconclusive"
+                         or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
                 if not open_ or len(draws) >= budget or ctx.sampler.time_left() <= 0:
                     break
                 step = min(len(draws), budget - len(draws))

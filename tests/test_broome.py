@@ -413,3 +413,13 @@ def test_bin_pair_intervals_cover_exact_gains():
         true = exact[order[p["stronger_bin"].to_numpy()]] - exact[order[p["weaker_bin"].to_numpy()]]
         ok += bool(np.all((p["gain_lo"].to_numpy() <= true) & (true <= p["gain_hi"].to_numpy())))
     assert ok >= 54
+
+
+def test_stop_early_false_takes_the_whole_budget():
+    p = {"instances": "uniform:100:0.25", "max_draws": 2048}
+    early = run(str(ALLOC / "broome_lottery.py"), seed=0, params=p)
+    full = run(str(ALLOC / "broome_lottery.py"), seed=0, params={**p, "stop_early": "false"})
+    assert early.draws < 2048 and full.draws == 2048
+    assert full.verdict == early.verdict == "pass"
+    # more draws, narrower interval for the headline statistic
+    assert full.statistic.ci[1] - full.statistic.ci[0] < early.statistic.ci[1] - early.statistic.ci[0]
