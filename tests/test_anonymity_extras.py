@@ -73,6 +73,19 @@ def test_obliviousness_greedy_cdf_and_uniform_pass_raw_score_allocators_fail():
     assert one(str(ALLOC / "broome_lottery.py"), "obliviousness").verdict == "fail"
 
 
+@fa.selector(k=3)
+def _bf_lottery_k3(scores, k, rng):
+    c = np.asarray(scores, float)
+    return rng.choice(len(c), size=k, replace=False, p=c / c.sum())
+
+
+def test_obliviousness_small_k_on_data_still_detected():
+    # Raw-score lottery, k = 3 of the data's 200 rows: the check subsamples to 40 rows so that
+    # the shift of a population moves chances by more than the absolute tau.
+    r = one(_bf_lottery_k3, "obliviousness", data=str(DATA))
+    assert r.verdict == "fail", r.message
+
+
 def test_obliviousness_uses_data_population_column():
     r = one(str(ALLOC / "top_k.py"), "obliviousness", data=str(DATA), population="age_band")
     assert r.verdict == "fail"
