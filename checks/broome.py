@@ -778,10 +778,13 @@ class Broome(Check):
             return self.judged(stat, {"fail": msg}, draws_total, evidence=evidence, tables=tables, figures=figures,
                                method=method)
         if all(r["verdict"] in ("pass", "pass_deterministic") for r in results) and headline is not None:
-            partial_note = ""
+            w = min((r for r in results if r.get("bins") is not None), key=lambda r: r["bins"]["stat"][1])
+            p = w["bins"]["pairs"].iloc[int(np.argmin(w["bins"]["pairs"]["ratio_lo"]))]
             msg = (f"Chances rise with claims on every instance: between any two claim bins the stronger gets at least "
-                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (tolerance {min_gain:g}); no reversal, "
-                   f"no unequal chances for equal claims, no positive claim effectively excluded{partial_note}.")
+                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (tolerance {min_gain:g}) — least "
+                   f"certainly between claims ≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on "
+                   f"{w['inst'].label} (ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no "
+                   f"reversal, no unequal chances for equal claims, no positive claim effectively excluded.")
             return self.judged(headline, {"pass": msg}, draws_total, evidence=evidence, tables=tables, figures=figures,
                                method=method)
         stat = headline or Statistic("min_gain_ratio", float("nan"), (float("-inf"), float("inf")), tolerance=min_gain,
