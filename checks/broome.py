@@ -122,7 +122,6 @@ of the issue at each k/n, three in all, to keep the default audit fast).
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
@@ -132,7 +131,7 @@ from fairaudit.data import generate_claims
 from fairaudit.result import Statistic, decide
 from fairaudit.sampler import inclusion_counts
 from fairaudit.stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, \
-    per_member_confidence, proportion_ci, simultaneous_proportion_ci
+    per_member_confidence, simultaneous_proportion_ci
 from fairaudit.targets import Instance
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"
