@@ -286,6 +286,13 @@ class _Study:
             m[c.probe] = m.get(c.probe, 0) + c.members(self.kind, self.streams[c.a].inst.n)
         return {p: 1.0 - alpha_p / (max(m.get(p, 1), 1) * n_looks) for p in probes}
 
+    def prefetch(self, B: int) -> None:
+        """Draw every stream up to ``B`` draws (the same draws the first look uses)."""
+        for s in self.streams.values():
+            if s.size < B:
+                more = self.ctx.sampler.draw(s.inst, B - s.size, s.name, start=s.size)
+                s.draws = more if s.draws is None else np.concatenate([s.draws, more])
+
     def run(self, max_draws: int) -> tuple[Statistic | None, str, int]:
         looks = _looks(max_draws)
         confs = self.member_conf(len(looks))
@@ -560,6 +567,9 @@ class Anonymity(Check):
         # -- search ------------------------------------------------------------
         search_info = None
         if int(search):
+            # The fixed probes' first look comes first, so that an allocator that crashes
+            # or misbehaves on them is reported under their names, not the search's.
+            study.prefetch(min(FIRST_LOOK, ctx.max_draws(max_draws)))
             study.reserved.append("search")
             search_info = self._search(ctx, kind, tau, prot, int(search_examples), int(search_draws),
                                        float(search_seconds), k_fixed)

@@ -147,8 +147,24 @@ def test_error_names_permutation_probe():
     assert "returned 2 indices; expected k=1" in r.message
 
 
+@fa.selector
+def _crashes_on_three(scores, k, rng):
+    s = np.asarray(scores)
+    if len(s) == 3 and s[0] > s[1]:
+        raise ValueError("three is a crowd")
+    return rng.choice(len(s), size=k, replace=False)
+
+
+def test_error_found_by_search_names_search_probe_with_shrunk_input():
+    r = run(_crashes_on_three)
+    assert r.verdict == "error"
+    assert "search probe (n=3" in r.message and "three is a crowd" in r.message
+    assert len(r.evidence["replay"]["input"]["scores"]) == 3
+
+
 def test_error_names_equal_inputs_probe():
-    r = run(_crashes_on_equal_claims, search=0)
+    # With the search on: the fixed probes' first look runs first, so the crash is named there.
+    r = run(_crashes_on_equal_claims)
     assert r.verdict == "error"
     assert "equal-inputs probe" in r.message and "ZeroDivisionError" in r.message
 
