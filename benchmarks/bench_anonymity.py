@@ -8,6 +8,14 @@
    first-listed person's weight multiplied by ``1 + β`` (two equal claims, k = 1: chance
    (1+β)/(2+β) instead of 1/2, so relabelling moves it by β/(2+β)), defaults.
 4. CPU time per audit for each.
+
+Measured (seed-0 code of this commit, 40 seeds, 200 for coverage; 2-core machine):
+  defaults: uniform lottery fail 0/40 (pass 39, inconclusive 1), Broome lottery fail 0/40
+  (pass 39), UA ranking fail 0/40 (pass 40); ~0.6–0.8 s CPU per audit.
+  tau = 0: fail rate (1 − joint coverage) 0.020 uniform, 0.015 Broome, 0.010 UA (α = 0.05).
+  index bias β (moves the chance by β/(2+β)): 0.1 (0.048 < tau) fail 0/40, inconclusive 40;
+  0.15 (0.070) fail 11/40; 0.2 (0.091) fail 38/40; 0.3 (0.130) 40/40, median 2048 draws;
+  0.5 (0.200) 40/40 at the first look (512 draws). No biased run passed.
 """
 from __future__ import annotations
 

@@ -187,3 +187,29 @@ def test_members_and_probes_listed_in_method():
     r = run(alloc("uniform_lottery"), search=0, max_draws=512)
     assert "bonferroni over 2 probes" in r.statistic.method
     assert r.draws == 512
+
+
+@fa.ranker
+def _group_first_ranker(predictions, groups, rng):
+    """UA-style ranking (sample a label, sort) but among equal labels group 'A' goes first."""
+    P = np.asarray(predictions)
+    m = P.shape[1]
+    lab = (rng.random(len(P))[:, None] > np.cumsum(P, axis=1)).sum(axis=1)
+    fav = (groups.iloc[:, 0].astype(str).to_numpy() == "A")
+    return np.lexsort((rng.random(len(P)), ~fav, -lab))
+
+
+def test_ranker_breaking_ties_by_group_fails_with_small_counterexample():
+    r = run(_group_first_ranker)
+    assert r.verdict == "fail", r.message
+    assert r.evidence["counterexample"]["relation"] == "swap"
+    assert r.evidence["counterexample"]["n"] <= 5
+    assert any(s["abs_diff_ci"][0] > 0.05 for s in r.evidence["probes"]["attribute-swap"])
+
+
+def test_ranking_log_is_skipped_with_reason(tmp_path):
+    import pandas as pd
+    f = tmp_path / "rank_log.csv"
+    pd.DataFrame({"decision_id": [0, 0, 1, 1], "position": [1, 2, 2, 1], "sex": list("FMFM")}).to_csv(f, index=False)
+    r = audit(str(f), checks=["anonymity"]).checks[0]
+    assert r.verdict == "skipped" and "selection log" in r.message
