@@ -190,13 +190,16 @@ def test_members_and_probes_listed_in_method():
 
 
 @fa.ranker
-def _group_first_ranker(predictions, groups, rng):
-    """UA-style ranking (sample a label, sort) but among equal labels group 'A' goes first."""
+def _group_first_ranker(predictions, groups, rng, size=None):
+    """UA-style ranking (sample a label, sort) but among equal labels group 'A' goes first. Vectorised."""
     P = np.asarray(predictions)
-    m = P.shape[1]
-    lab = (rng.random(len(P))[:, None] > np.cumsum(P, axis=1)).sum(axis=1)
+    B = 1 if size is None else size
+    n = len(P)
+    lab = (rng.random((B, n))[:, :, None] > np.cumsum(P, axis=1)[None]).sum(axis=2)
     fav = (groups.iloc[:, 0].astype(str).to_numpy() == "A")
-    return np.lexsort((rng.random(len(P)), ~fav, -lab))
+    key = -lab * 4.0 - 2.0 * fav[None, :] + rng.random((B, n))      # label first, then group, then random
+    out = np.argsort(key, axis=1, kind="stable")
+    return out[0] if size is None else out
 
 
 def test_ranker_breaking_ties_by_group_fails_with_small_counterexample():
