@@ -173,8 +173,10 @@ def _pools(ctx, quality, population, setup, n, pools, tag, ratio="2,1"):
     return _sim_pools(ctx, setup, n, pools, tag, ratio), "simulator"
 
 
-def _replay_pool(ctx, setup, n, r, target_path, check_id):
-    cmd = (f"fairaudit simulate --setup {setup} --n {int(n)} --pools 1 --start {r} --seed {ctx.config.seed} "
+def _replay_pool(ctx, setup, n, r, target_path, check_id, ratio="2,1"):
+    rat = ",".join(f"{v:g}" for v in _ratio(ratio))
+    extra = f" --ratio {rat}" if rat != "2,1" else ""
+    cmd = (f"fairaudit simulate --setup {setup} --n {int(n)} --pools 1 --start {r} --seed {ctx.config.seed}{extra} "
            f"--out pool{r}.csv && fairaudit check {shlex.quote(target_path)} --data pool{r}.csv "
            f"--checks {check_id}")
     return cmd
@@ -250,7 +252,7 @@ class ExInterim(Check):
                                  f"ε̂ bounds ({kind}) from {box}"),
                              violation="above")
         evidence, figures, regret_table = self._evidence(ctx, specs, per_pool, table, epsilon, additive, source,
-                                                         setup, n, v_lo, v_hi, R)
+                                                         setup, n, v_lo, v_hi, R, ratio)
         msgs = self._messages(per_pool, table, epsilon, delta, v_lo, v_hi, R, additive)
         tables = {"pools": table, "regret": regret_table}
         if R == 1:
@@ -313,7 +315,7 @@ class ExInterim(Check):
         return {"row": row, "eh": eh, "pi": pi, "lo": lo, "hi": hi, "spec": spec, "status": status}
 
     # -- report ------------------------------------------------------------------
-    def _evidence(self, ctx, specs, per_pool, table, epsilon, additive, source, setup, n, v_lo, v_hi, R):
+    def _evidence(self, ctx, specs, per_pool, table, epsilon, additive, source, setup, n, v_lo, v_hi, R, ratio):
         # The pool to show: the most certainly violating one, else the highest ε̂.
         key = table["eps_lower"].where(table["status"] == "violates", -np.inf)
         w = int(np.argmax(key.to_numpy())) if (table["status"] == "violates").any() else \
@@ -335,7 +337,7 @@ class ExInterim(Check):
         ev = {"source": source, "pools": R, "violating_pools_certified": v_lo, "not_certified_fair": v_hi,
               "epsilon": epsilon, "additive": additive, "shown_pool": spec.index, "counterexample": counter}
         if ctx.target is not None and source == "simulator" and counter is not None:
-            ev["replay_command"] = _replay_pool(ctx, setup, n, spec.index, ctx.target.path, self.id)
+            ev["replay_command"] = _replay_pool(ctx, setup, n, spec.index, ctx.target.path, self.id, ratio)
         # Regret over pools.
         Ls = table["loss"].to_numpy(float)
         rk = table["regret_vs_k_2n"].to_numpy(float)
@@ -513,7 +515,7 @@ class ExPost(Check):
         table = pd.DataFrame(rows)
         evidence = {"source": source, "runs": total, "unfair_runs": bad, "counterexample": example}
         if ctx.target is not None and source == "simulator" and example is not None:
-            evidence["replay_command"] = _replay_pool(ctx, setup, n, example["pool"], ctx.target.path, self.id)
+            evidence["replay_command"] = _replay_pool(ctx, setup, n, example["pool"], ctx.target.path, self.id, ratio)
         fig = {"kind": "interval_bars", "title": "Ex-post unfair runs", "labels": ["all runs"],
                "estimate": [rate], "lo": [lo], "hi": [hi], "reference": float(tolerance),
                "reference_label": f"tolerance {tolerance:g}", "xlabel": "fraction of runs not selecting the true top k",
