@@ -592,7 +592,7 @@ class Anonymity(Check):
             cols = list(g.columns) if g is not None else ["group"]
             out += [c for c in cols if not wanted or c in wanted]
         if _wants(ctx, "features") and wanted:
-            cols = list(f.columns) if f is not None else []
+            cols = list(f.columns) if f is not None else ["x"]
             out += [c for c in cols if c in wanted and c not in out]
         return out
 

@@ -109,9 +109,10 @@ def relabellings(draw, instances: st.SearchStrategy[Instance], swap: bool = Fals
     * ``{"relation": "permute", "instance": x, "perm": p}`` — list the individuals in the
       order ``p`` (anonymity: outcomes must follow the individuals);
     * with ``swap=True`` also ``{"relation": "swap", "instance": x, "pair": (i, j)}`` —
-      individuals ``i`` and ``j`` are given equal claims (and equal predictions and
-      features) and only their group rows are exchanged (the counterfactual of
-      black-box fairness testers: each one's chances must not change).
+      individuals ``i`` and ``j`` are given equal claims (and equal prediction rows);
+      the caller then exchanges their protected attributes (group rows, or protected
+      feature columns) — the counterfactual of black-box fairness testers: each one's
+      chances must not change. Other features are left as drawn.
     """
     inst = draw(instances)
     n = inst.n
@@ -129,10 +130,6 @@ def relabellings(draw, instances: st.SearchStrategy[Instance], swap: bool = Fals
         P = np.array(inst.predictions, dtype=float)
         P[j] = P[i]
         ch["predictions"] = P
-    if inst.features is not None:
-        f = inst.features.copy()
-        f.iloc[j] = f.iloc[i]
-        ch["features"] = f
     return {"relation": "swap", "instance": inst.replace(**ch), "pair": (int(i), int(j))}
 
 

@@ -216,3 +216,22 @@ def test_ranking_log_is_skipped_with_reason(tmp_path):
     pd.DataFrame({"decision_id": [0, 0, 1, 1], "position": [1, 2, 2, 1], "sex": list("FMFM")}).to_csv(f, index=False)
     r = audit(str(f), checks=["anonymity"]).checks[0]
     assert r.verdict == "skipped" and "selection log" in r.message
+
+
+@fa.selector
+def _prefers_feature_x(scores, k, features, rng, size=None):
+    """Top-k by claim; among equal claims a larger feature x goes first; then random."""
+    c = np.asarray(scores, float)
+    x = features["x"].to_numpy(float)
+    B = 1 if size is None else size
+    u = rng.random((B, len(c)))
+    out = np.lexsort((u, np.broadcast_to(-x, u.shape), np.broadcast_to(-c, u.shape)), axis=1)[:, :k]
+    return out[0] if size is None else out
+
+
+def test_protected_feature_column_is_swapped():
+    r = run(_prefers_feature_x, protected="x", search=0)
+    assert r.verdict == "fail", r.message
+    assert r.evidence["probes"]["attribute-swap"][0]["columns_swapped"] == ["x"]
+    r0 = run(_prefers_feature_x, search=0)   # x not declared protected: no swap probe
+    assert isinstance(r0.evidence["probes"]["attribute-swap"], str)
