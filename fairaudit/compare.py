@@ -302,8 +302,10 @@ def check_comparable(base: dict, cur: dict) -> list[str]:
             b_par, c_par = bp.get(cid) or {}, cp.get(cid) or {}
         if b_par != c_par:
             diff = {k: (b_par.get(k), c_par.get(k)) for k in sorted(set(b_par) | set(c_par)) if b_par.get(k) != c_par.get(k)}
+            hint = ("; a parameter present on one side only means the two were made by different fairaudit "
+                    "versions: re-audit the baseline with this one") if any(None in v for v in diff.values()) else ""
             raise IncomparableError(f"the parameters of check '{cid}' differ (baseline vs current: {diff}); "
-                                    "audit both with the same --param / config")
+                                    f"audit both with the same --param / config{hint}")
     if bt.get("path") != ct.get("path"):
         notes.append(f"different target files: {bt.get('path')} (baseline) vs {ct.get('path')} (current)")
     elif bt.get("sha256") != ct.get("sha256"):
