@@ -219,3 +219,17 @@ def test_screenshot_artifact(example_report, tmp_path):
     assert img[..., :3].std() > 0.05, "the screenshot is blank"
     shutil.copy(example_report, ARTIFACTS / "example-report.html")
     print(f"screenshot of the example report: {shot}")
+
+
+def test_compare_report_renders_offline(tmp_path):
+    """The HTML diff report of the committed regression demo (examples/ci)."""
+    from fairaudit.compare import compare_files, write_html
+    ci = ROOT / "examples" / "ci"
+    page = tmp_path / "compare.html"
+    write_html(compare_files(ci / "baseline.json", ci / "flattened_current.json"), page)
+    html = page.read_text(encoding="utf-8")
+    assert external_references(html) == [] and "<script" not in html.lower()
+    dom, err, netlog = chromium(tmp_path, page.as_uri(), "--dump-dom")
+    assert '<table class="summary">' in dom and "min_gain_ratio" in dom and "regression" in dom
+    assert console_messages(err) == []
+    assert page_requests(netlog) == []
