@@ -693,6 +693,7 @@ class Anonymity(Check):
                                               feature_values=feature_values, label="search probe")
         strategy = fst.relabellings(inst_st, swap=bool(prot) and group_values is not None)
         t0 = time.monotonic()
+        seconds = min(seconds, max(ctx.sampler.time_left(), 0.0))   # --budget also bounds the search
         tried = [0]
         prot_cols = prot or []
 
