@@ -63,7 +63,7 @@ from scipy import stats as sstats
 
 from fairaudit import assignment as A
 from fairaudit.check import Check, Param
-from fairaudit.result import Statistic
+from fairaudit.result import Statistic, decide, more_draws_hint
 from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci
 
 DEFAULT_SCENARIOS = "antagonistic,benign,collaborative,iid,unequal"
@@ -121,7 +121,8 @@ class MinRequirement(Check):
     params = {
         "rule": Param("proportional", "requirement rule: random | proportional | maxmin | given"),
         "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)"),
-        "scenarios": Param(DEFAULT_SCENARIOS, "comma-separated scenarios: " + ", ".join(A.SCENARIOS)),
+        "scenarios": Param(DEFAULT_SCENARIOS, "comma-separated scenarios: " + ", ".join(A.SCENARIOS)
+                           + " (iid:40 = a feature world with 40 locations)"),
         "T": Param(500, "arrivals per simulated year"),
         "years": Param(100, "simulated years per scenario"),
         "seeds": Param(3, "assigner draws per year when the assigner is randomised"),
@@ -167,7 +168,8 @@ class MinRequirement(Check):
                                         f"(T_log={len(g)})", list(names))]
         out = []
         for name in [s.strip() for s in str(scenarios).split(",") if s.strip()]:
-            sc = A.scenario(name)
+            base, _, n_loc = name.partition(":")          # "iid:40" = the iid world with 40 locations
+            sc = A.scenario(base, N=int(n_loc) if n_loc else None)
 
             def draw(T, rng, label, sc=sc):
                 return sc.draw(T, rng, label)
@@ -338,13 +340,13 @@ class MinRequirement(Check):
                 "pass": f"Every group meets its {rule} requirement within ε={epsilon:g} in all but at most "
                         f"δ={delta:g} of years with confidence; the worst is {who}: {freq}.",
                 "inconclusive": f"Cannot yet tell whether {who} misses its {rule} requirement more often than "
-                                f"δ={delta:g}: {freq} — raise years."}
+                                f"δ={delta:g}: {freq}."}
         evidence = {"rule": rule, "epsilon": epsilon, "delta": delta, "deterministic_assigner": deterministic,
                     "worst_group": worst.to_dict(), "scenarios": scen.to_dict("records")}
         evidence["nonanticipation"] = anticipation or "no decision changed when later arrivals changed"
         path = ctx.target.path if ctx.target is not None else ""
-        if counterexample is not None:
-            evidence["counterexample"] = counterexample
+        if counterexample is not None and counterexample["regret"] > epsilon:
+            evidence["counterexample"] = counterexample       # the worst simulated year, replayable
             evidence["replay_command"] = _replay(path, counterexample, seed)
         labels = [f"{r['scenario']}: {r['group']} (n≈{r['mean_size']:.0f})" for r in table.to_dict("records")]
         figures = [
@@ -378,7 +380,17 @@ class MinRequirement(Check):
                    f"an online assigner may only use arrivals it has seen.")
             return self.result("fail", msg, statistic=stat, draws=total_draws, evidence=evidence, tables=tables,
                                figures=figures, method=method)
-        return self.judged(stat, msgs, total_draws, evidence=evidence, tables=tables, figures=figures, method=method)
+        # The engine's "rerun with --draws N" hint does not apply (more assigner draws per
+        # year do not narrow a per-year proportion): hint at years instead.
+        verdict = decide(stat.ci, stat.tolerance, stat.violation)
+        msg = msgs[verdict]
+        if verdict == "inconclusive":
+            n_years = int(scen["years"].iloc[0])
+            hint = more_draws_hint(stat.ci, stat.estimate, stat.tolerance, n_years)
+            if hint and hint > n_years:
+                msg += f" Roughly {hint:,} years might decide it (--param min_requirement.years={hint})."
+        return self.result(verdict, msg, statistic=stat, draws=total_draws, evidence=evidence, tables=tables,
+                           figures=figures, method=method)
 
     # ------------------------------------------------------------------
     # Log audit
@@ -481,9 +493,10 @@ def _log_years(log, caps_param):
 
 
 def _replay(path: str, ce: dict, seed: int) -> str:
+    base, _, n_loc = ce["scenario"].partition(":")
     code = (f"import numpy as np; from fairaudit import assignment as A; from fairaudit.sampler import draw_generator; "
             f"from fairaudit.targets import load_target; "
-            f"y = A.scenario({ce['scenario']!r}).draw({ce['T']}, draw_generator({seed}, {ce['year_generator']!r}, 0)); "
+            f"y = A.scenario({base!r}, N={int(n_loc) if n_loc else None}).draw({ce['T']}, draw_generator({seed}, {ce['year_generator']!r}, 0)); "
             f"t = load_target({path!r}); "
             f"loc = np.asarray(t.func(**t.call_kwargs(y.instance(), draw_generator({seed}, {ce['stream']!r}, 0)))); "
             f"f = A.path_figures(y, A.benchmarks(y, {ce['rule']!r}), loc); "

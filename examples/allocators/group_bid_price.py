@@ -12,8 +12,13 @@ group g behind its pace — ``achieved_g + w_{t,i} < (m̂_g + margin_g)(n_g + 1)
 group is protected with a margin that shrinks as it grows) — the arrival goes to its
 best free location instead. Before the first checkpoint it is greedy.
 
-Non-anticipating (only arrivals 1..t are used for decision t), deterministic (ties go
-to the location with the higher score, then to the location with the larger share of its capacity left), vectorised (``size``).
+Ties of the amplified bid price are common — when the LP splits a group between
+locations, that group is exactly indifferent at the LP's prices — and are broken by
+tracking the LP's own mix: the tied location where the group is furthest below the
+share of its members the LP sends there (the Benign world's knife edge needs this).
+
+Non-anticipating (only arrivals 1..t are used for decision t), deterministic,
+vectorised (``size``).
 ``RULE`` should match the requirement rule the audit uses (``min_requirement``'s
 default, Proportionally Optimized); set ``RULE`` here to protect another rule.
 Measured (seed 0, default audit): see the ``min_requirement`` tests and benchmark.
@@ -33,6 +38,18 @@ def checkpoints(T, N):
         out.append(s)
         s *= 2
     return out
+
+
+def choose_tracking(values, left, mix_deficit):
+    """Free location with the largest value; near-ties (the LP splits this arrival's
+    group between locations, so the prices alone cannot decide) go to the location
+    where the group is furthest below the LP's group-location mix."""
+    v = np.where(left > 0, values, -np.inf)
+    best = v.max()
+    if not np.isfinite(best):
+        return -1
+    tie = np.flatnonzero(v >= best - 1e-9)
+    return int(tie[np.argmax(mix_deficit[tie])]) if tie.size > 1 else int(tie[0])
 
 
 def choose(values, left, caps, raw=None):
@@ -67,17 +84,22 @@ def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
     count = np.zeros(G)
     cps = set(checkpoints(T, N))
     out = np.full(T, -1, dtype=np.int64)
+    mix = np.full((G, N), 1.0 / max(N, 1))     # LP share of each group sent to each location
+    placed = np.zeros((G, N))
     for t in range(T):
         if t in cps:
             cap_s = caps * t / T
             m_hat = requirement(w[:t], g[:t], cap_s, rule, G)
-            r = solve_assignment(w[:t], cap_s, g[:t], m_hat, G)
+            r = solve_assignment(w[:t], cap_s, g[:t], m_hat, G, need_x=True)
             if r.status == 0:
                 lam, mu = r.lam, r.mu
+                flow = np.zeros((G, N))
+                np.add.at(flow, g[:t], r.x)
+                mix = flow / np.maximum(flow.sum(axis=1, keepdims=True), 1e-12)
             seen = np.bincount(g[:t], minlength=G) > 0
             target = np.where(seen, m_hat, np.inf)   # a group not yet seen: greedy
         gt = g[t]
-        i = choose((1.0 + mu[gt]) * w[t] - lam, left, caps, w[t])
+        i = choose_tracking((1.0 + mu[gt]) * w[t] - lam, left, mix[gt] * (count[gt] + 1.0) - placed[gt])
         if i >= 0:
             need = (target[gt] + margin / np.sqrt(count[gt] + 1.0)) * (count[gt] + 1.0)
             if achieved[gt] + w[t, i] < need:
@@ -86,6 +108,7 @@ def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
             out[t] = i
             left[i] -= 1
             achieved[gt] += w[t, i]
+            placed[gt, i] += 1
         count[gt] += 1
     return out
 
