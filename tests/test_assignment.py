@@ -251,3 +251,13 @@ def test_empty_group_has_zero_requirement_and_regret():
         assert b.m[1] == 0 and b.sizes[1] == 0
         f = A.path_figures(y1, b, np.zeros(20, dtype=int))
         assert f["R"][0, 1] == 0
+
+
+def test_selection_is_one_location_with_capacity_k():
+    """SPEC §0: selection is the special case N = 1 with capacity k (outside option 0):
+    the optimum picks the k highest scores; MaxMin with one group is its average."""
+    w = np.random.default_rng(3).random((12, 1))
+    r = A.solve_assignment(w, np.array([4]))
+    assert r.value == pytest.approx(np.sort(w[:, 0])[-4:].sum())
+    z, _ = A.maxmin_value(w, np.zeros(12, dtype=int), np.array([4]), 1)
+    assert z == pytest.approx(np.sort(w[:, 0])[-4:].sum() / 12)
