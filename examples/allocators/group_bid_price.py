@@ -21,7 +21,12 @@ Non-anticipating (only arrivals 1..t are used for decision t), deterministic,
 vectorised (``size``).
 ``RULE`` should match the requirement rule the audit uses (``min_requirement``'s
 default, Proportionally Optimized); set ``RULE`` here to protect another rule.
-Measured (seed 0, default audit): see the ``min_requirement`` tests and benchmark.
+Measured (``fairaudit check group_bid_price.py --checks min_requirement``: seed 0,
+defaults — PO rule, T = 500, 100 years per scenario, ε = 0.02, δ = 0.1): pass; no
+group of any scenario misses its requirement by more than ε in any of the 100 years
+(smallest group ≈ 5 of 500 arrivals). Price of fairness (1 − ALG/unconstrained
+optimum): 3.0% (iid), 4.3% (unequal), 0.3% (benign), 1.4% (collaborative), 9.2%
+(antagonistic, whose own benchmark price is 8.8%).
 """
 import numpy as np
 
