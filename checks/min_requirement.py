@@ -63,14 +63,19 @@ from scipy import stats as sstats
 
 from fairaudit import assignment as A
 from fairaudit.check import Check, Param
-from fairaudit.result import Statistic, decide, more_draws_hint
+from fairaudit.result import Statistic, decide
 from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci
 
 DEFAULT_SCENARIOS = "antagonistic,benign,collaborative,iid,unequal"
 
 
-def _floats(text: str) -> np.ndarray | None:
-    text = str(text or "").strip()
+def _floats(text) -> np.ndarray | None:
+    """A list of numbers from "0.3,0.4", a JSON/TOML list or one number (None when empty)."""
+    if isinstance(text, (list, tuple, np.ndarray)):
+        return np.asarray(text, dtype=float) if len(text) else None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return np.array([float(text)])
+    text = str(text or "").strip().strip("[]")
     if not text:
         return None
     return np.array([float(v) for v in text.replace(";", ",").split(",") if v.strip()])
@@ -386,7 +391,7 @@ class MinRequirement(Check):
         msg = msgs[verdict]
         if verdict == "inconclusive":
             n_years = int(scen["years"].iloc[0])
-            hint = more_draws_hint(stat.ci, stat.estimate, stat.tolerance, n_years)
+            hint = _years_hint(float(worst["p_over_eps"]), delta, member_conf, n_years)
             if hint and hint > n_years:
                 msg += f" Roughly {hint:,} years might decide it (--param min_requirement.years={hint})."
         return self.result(verdict, msg, statistic=stat, draws=total_draws, evidence=evidence, tables=tables,
@@ -467,6 +472,27 @@ class MinRequirement(Check):
                            tables={"groups": table, "years": ytab}, figures=figures,
                            method=stat.method + ("; Hoeffding intervals for realised outcomes, bonferroni over groups"
                                                  if has_outcome else ""))
+
+
+def _years_hint(p_hat: float, delta: float, member_conf: float, years: int, cap: int = 100000) -> int | None:
+    """Fewest years at which the Clopper–Pearson interval (at ``member_conf``) around the
+    same observed share ``p_hat`` would clear δ — a rough guide for an inconclusive run."""
+    from fairaudit.stats import proportion_ci
+
+    def decided(K):
+        lo, hi = proportion_ci(round(p_hat * K), K, member_conf)
+        return hi <= delta or lo > delta
+    if p_hat == delta:
+        return None
+    K = years
+    while K < cap and not decided(K):
+        K = int(K * 1.25) + 1
+    if K >= cap:
+        return None
+    lo_K = max(years, int(K / 1.25))
+    while lo_K < K and not decided(lo_K):
+        lo_K += max(1, (K - lo_K) // 8)
+    return lo_K
 
 
 def _log_years(log, caps_param):

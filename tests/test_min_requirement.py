@@ -255,3 +255,13 @@ def test_bad_parameters_are_errors_and_selection_is_skipped():
     assert table(chk)["requirement"].tolist() == pytest.approx([0.3, 0.3])
     sel = audit(str(ALLOC / "top_k.py"), checks=["min_requirement"], config=AuditConfig(k=2))
     assert sel.checks[0].verdict == "skipped"
+
+
+def test_years_hint_is_the_fewest_years_that_decide():
+    from fairaudit.checks.min_requirement import _years_hint
+    from fairaudit.stats import proportion_ci
+    conf = 1 - 0.05 / 2
+    K = _years_hint(0.0, 0.1, conf, 20)
+    assert proportion_ci(0, K, conf)[1] <= 0.1 < proportion_ci(0, K - 1, conf)[1]
+    K2 = _years_hint(0.3, 0.1, conf, 10)                      # a clear failure needs few years
+    assert proportion_ci(round(0.3 * K2), K2, conf)[0] > 0.1
