@@ -12,6 +12,11 @@ test suite; run ``python benchmarks/bench_compare.py [N_SEEDS]``).
 2. Detection of the regression demo: BASELINE the Broome lottery, CURRENT the slightly
    flattened lottery of ``examples/ci/flattened_lottery.py``, both with the CI example's
    settings (``examples/ci/fairaudit.toml``), over the same seeds.
+
+Measured (40 seeds, 2026-11-22, CI settings with ``stop_early = false``): equivalent
+rewrite flagged 0/40 for ``selection_rates`` and 0/40 for ``broome`` (95 % CI [0, 0.088]
+each); the flattened lottery caught 40/40 (95 % CI [0.912, 1]). Wall time 485 s on a
+loaded 2-core machine.
 """
 from __future__ import annotations
 
