@@ -3,11 +3,15 @@ from it — so a mistake in the directory mapping (checks/ → fairaudit.checks,
 report_templates/ → fairaudit.report_templates) cannot hide behind the editable install.
 
 The venv sees the outer environment's site-packages for the heavy dependencies
-(numpy, scipy, …) so the test needs no network; the wheel is installed with --no-deps
-into the venv itself, and the test asserts that the fairaudit it runs is the wheel's.
+(numpy, scipy, …) so the test needs no network: a ``.pth`` line puts them on its path
+(``system_site_packages`` alone is not enough when the outer environment is itself a
+venv, as in CI, whose packages are not the base interpreter's). The wheel is installed
+with --no-deps into the venv itself, and the test asserts that the fairaudit it runs is
+the wheel's.
 """
 import json
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -40,6 +44,12 @@ def test_wheel_installs_and_runs(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
+    venv_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    # A plain path line: the outer dirs go on sys.path after the venv's own, and their
+    # .pth files (such as the outer editable install's finder) are not processed.
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir() and Path(p) != Path(venv_site)]
+    (Path(venv_site) / "_outer_env.pth").write_text("\n".join(outer) + "\n")
     # Install with the outer pip, targeting the venv's interpreter.
     inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps",
                            "--no-index", "--force-reinstall", str(wheels[0])], capture_output=True, text=True)
