@@ -27,11 +27,12 @@ from .errors import DataError
 ROLE_ALIASES = {"score": ("score", "claim", "claims", "scores"), "label": ("label", "y"), "id": ("id",)}
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, with a one-line error when it cannot be read."""
+def read_table(path: str | Path, what: str = "data file") -> pd.DataFrame:
+    """Read a CSV or Parquet file, with a one-line error when it cannot be read
+    (``what`` names the file's role in that message)."""
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"data file not found: {path}")
+        raise DataError(f"{what} not found: {path}")
     try:
         if p.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(p)

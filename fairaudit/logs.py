@@ -93,7 +93,7 @@ def _numeric(frame, col, where, *, integer=False, allow_na=False, lo=None, hi=No
 def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None = None,
              groups: list[str] | None = None) -> DecisionLog:
     """Read and validate a decisions log; raises :class:`LogError` naming row and column."""
-    frame = read_table(path)
+    frame = read_table(path, "decisions log")
     return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path),
                           sha256=file_sha256(path))
 

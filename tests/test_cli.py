@@ -88,7 +88,10 @@ def test_broken_allocator_error_verdict_exit_1_report_renders(tmp_path, name, ne
 def test_missing_target_exits_2_one_line(tmp_path):
     res, _ = invoke(["check", "does_not_exist.py"], tmp_path)
     assert res.exit_code == 2
-    assert res.output.strip().count("\n") == 0 and "not found" in res.output
+    assert res.output.strip().count("\n") == 0 and "allocator file not found: does_not_exist.py" in res.output
+    res, _ = invoke(["check", "no_such_log.csv"], tmp_path)
+    assert res.exit_code == 2
+    assert res.output.strip().count("\n") == 0 and "decisions log not found: no_such_log.csv" in res.output
 
 
 def test_bad_data_and_unknown_check_exit_2(tmp_path):
