@@ -663,9 +663,11 @@ class Multiaccuracy(Check):
                     "hi": [r["alpha_hi"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
                     "highlight": [r["tiny"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
                     "xlabel": "α̂ (0 = accurate on average)", "reference": 0.0, "reference_label": "0"},
-                   {"kind": "heatmap", "title": "Gap in the chance of holding each position (ranker − ground-truth UA)",
-                    "matrices": [comp["gap"][judged].tolist()], "subtitles": ["share gap"], "diverging": True,
-                    "xlabel": "position − 1", "ylabel": "group (row order of the groups table, tiny left out)"}]
+                   {"kind": "heatmap", "title": "Share gap per group and position (ranker − ground-truth UA)",
+                    "matrices": [comp["gap"][judged].tolist()],
+                    "subtitles": ["red: more often than under UA, blue: less often"],
+                    "diverging": True, "ylabels": [names_s[g] for g in np.flatnonzero(judged)], "x0": 1,
+                    "xlabel": "position (1 = top)", "ylabel": ""}]
         order = [int(g) for g in np.flatnonzero(judged)[np.argsort(-np.nanmax(np.abs(comp["gap"][judged]), axis=1),
                                                                    kind="stable")] if g != 0][: int(max_figures)]
         x = list(range(1, n + 1))

@@ -14,7 +14,8 @@ A spec is a dict with ``"kind"`` and ``"title"`` plus the kind's fields:
     "label": ...}`` drawn as a reference curve).
 ``heatmap``        one or more matrices side by side: ``matrices`` (list of 2-D lists),
     ``subtitles``, optional ``xlabel``, ``ylabel``, ``diverging`` (bool: centre the
-    colour scale at 0).
+    colour scale at 0), ``ylabels`` (one name per row, drawn as tick labels), ``x0``
+    (the number of the first column, e.g. 1 for positions counted from the top).
 ``lines``          several series: ``series`` (list of ``{"x", "y", "lo"?, "hi"?,
     "label"}``), optional ``xlabel``, ``ylabel``, ``reference``.
 
@@ -93,13 +94,25 @@ def _draw_scatter_ci(plt, spec):
 def _draw_heatmap(plt, spec):
     mats = [np.array(m, dtype=float) for m in spec["matrices"]]
     subs = spec.get("subtitles") or [""] * len(mats)
-    fig, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats) + 0.6, 3.2), squeeze=False)
+    ylabels = spec.get("ylabels")
+    x0 = spec.get("x0", 0)
+    if ylabels:
+        # room for the row names on the left, and rows tall enough to read them
+        pad = min(3.5, 0.065 * max(len(str(v)) for v in ylabels))
+        height = max(3.2, 0.22 * len(ylabels) + 1.4)
+        fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats) + 0.6 + pad, height), squeeze=False)
+    else:
+        fig, axes = plt.subplots(1, len(mats), figsize=(3.2 * len(mats) + 0.6, 3.2), squeeze=False)
     for ax, m, t in zip(axes[0], mats, subs):
+        ext = None if not x0 else (x0 - 0.5, x0 - 0.5 + m.shape[1], m.shape[0] - 0.5, -0.5)
         if spec.get("diverging"):
             v = np.nanmax(np.abs(m)) or 1.0
-            im = ax.imshow(m, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
+            im = ax.imshow(m, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto", extent=ext)
         else:
-            im = ax.imshow(m, cmap="viridis", aspect="auto")
+            im = ax.imshow(m, cmap="viridis", aspect="auto", extent=ext)
+        if ylabels:
+            ax.set_yticks(range(len(ylabels)))
+            ax.set_yticklabels([str(v) for v in ylabels], fontsize=8)
         ax.set_title(t, fontsize=9)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
