@@ -5,7 +5,9 @@ Callable audit (over simulated years)
     For each scenario (named generators: the seed's Figure 1 worlds ``antagonistic``,
     ``benign``, ``collaborative``; ``iid`` arrivals from a feature model; ``unequal``
     group sizes 80/14/5/1%; or years bootstrapped from a logged year with
-    ``bootstrap_log=PATH``), K years of T arrivals are drawn, each from its own seeded
+    ``bootstrap_log=PATH``, or from an arrivals table given with ``--data`` — one row per
+    arrival, scores ``w_<location>``, a group column, capacities with ``capacities=``),
+    K years of T arrivals are drawn, each from its own seeded
     generator. On each year the requirement ``m_g`` (rule ``random``,
     ``proportional``, ``maxmin`` or ``given``), OPT with group constraints and the
     unconstrained optimum are recomputed (paired with that year's outcomes). The
@@ -171,6 +173,15 @@ class MinRequirement(Check):
                 return A.bootstrap_year(w, g, caps, T, rng, G, names, label)
             return [("bootstrap", draw, f"years bootstrapped from the first logged year of {bootstrap_log} "
                                         f"(T_log={len(g)})", list(names))]
+        arrivals = _data_arrivals(ctx.population, caps_param)
+        if arrivals is not None:
+            w, g, caps, names, src = arrivals
+            G = len(names)
+
+            def draw(T, rng, label, w=w, g=g, caps=caps):
+                return A.bootstrap_year(w, g, caps, T, rng, G, names, label)
+            return [("data", draw, f"years bootstrapped from the {len(g)} arrivals of {src} (capacities "
+                                   f"{','.join(f'{c:g}' for c in caps)} for those {len(g)})", list(names))]
         out = []
         for name in [s.strip() for s in str(scenarios).split(",") if s.strip()]:
             base, _, n_loc = name.partition(":")          # "iid:40" = the iid world with 40 locations
@@ -237,6 +248,10 @@ class MinRequirement(Check):
                                       "group_average": float(f["U"][0][worst_g]),
                                       "group_size": int(bench.sizes[worst_g]), "T": T, "rule": rule,
                                       "stream": key, "year_generator": f"check-internal/{key}"}
+                    if name == "data" and ctx.population is not None:
+                        counterexample["cli_args"] = (f"--data {shlex.quote(ctx.population.path or 'DATA')} --param "
+                                                      f"min_requirement.capacities={','.join(f'{c:g}' for c in caps_param)}"
+                                                      f" --param min_requirement.T={T}")
             per_scenario[name] = dict(R0=R0, Rmean=Rmean, Rsd=Rsd, sizes=sizes, m=mreq, U=U, glob=glob, pof=pof,
                                       bpof=bpof, maxR=maxR, infeasible=infeasible, desc=desc, gnames=gnames,
                                       draw=draw)
@@ -495,6 +510,37 @@ def _years_hint(p_hat: float, delta: float, member_conf: float, years: int, cap:
     return lo_K
 
 
+def _data_arrivals(pop, caps_param):
+    """Arrivals from ``--data`` (one row per arrival: score columns ``w_<location>`` and a
+    group column — ``group``, else the first group column): (scores, groups as ints,
+    capacities, group names, source), or None when the data hold no ``w_*`` columns (then
+    the scenarios are used). Capacities must be given (``capacities=``: place counts for
+    the table's arrivals, or fractions ρ ≤ 1): an arrivals table does not show them."""
+    if pop is None:
+        return None
+    fr = pop.frame
+    wcols = sorted([c for c in fr.columns if str(c).startswith("w_")], key=lambda c: (len(str(c)), str(c)))
+    if not wcols:
+        return None
+    where = pop.path or "data"
+    gcol = "group" if "group" in fr.columns else (pop.group_cols[0] if pop.group_cols else None)
+    if gcol is None:
+        raise ValueError(f"{where}: arrivals need a group column ('group', or name one with --groups)")
+    w = fr[wcols].to_numpy(dtype=float)
+    if not np.all(np.isfinite(w)) or w.min() < 0 or w.max() > 1:
+        raise ValueError(f"{where}: scores {', '.join(wcols)} must be numbers in [0, 1]")
+    if caps_param is None:
+        raise ValueError(f"{where}: give the capacities of its {len(wcols)} locations with "
+                         f"--param min_requirement.capacities=c1,c2,... (place counts for its {len(fr)} arrivals, "
+                         f"or fractions ρ ≤ 1 of them)")
+    if len(caps_param) != len(wcols):
+        raise ValueError(f"capacities has {len(caps_param)} values but {where} has {len(wcols)} locations")
+    names = sorted(pd.unique(fr[gcol].astype(str)).tolist())
+    code = {n: i for i, n in enumerate(names)}
+    g = fr[gcol].astype(str).map(code).to_numpy(dtype=np.int64)
+    return w, g, A.place_counts(np.asarray(caps_param), len(fr)), names, where
+
+
 def _log_years(log, caps_param):
     """Logged years: (scores, groups as ints, capacities, group names, locations, outcomes, decision_id)."""
     fr = log.frame
@@ -527,6 +573,7 @@ def _replay(path: str, ce: dict, seed: int) -> str:
             f"loc = np.asarray(t.func(**t.call_kwargs(y.instance(), draw_generator({seed}, {ce['stream']!r}, 0)))); "
             f"f = A.path_figures(y, A.benchmarks(y, {ce['rule']!r}), loc); "
             f"print('sizes', y.sizes(), 'regret per group', f['R'][0])")
-    if ce["scenario"] == "bootstrap":
-        return f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}"
+    if ce["scenario"] in ("bootstrap", "data"):
+        return (f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}"
+                + (f" {ce['cli_args']}" if ce.get("cli_args") else ""))
     return "python -c " + shlex.quote(code)

@@ -265,3 +265,31 @@ def test_years_hint_is_the_fewest_years_that_decide():
     assert proportion_ci(0, K, conf)[1] <= 0.1 < proportion_ci(0, K - 1, conf)[1]
     K2 = _years_hint(0.3, 0.1, conf, 10)                      # a clear failure needs few years
     assert proportion_ci(round(0.3 * K2), K2, conf)[0] > 0.1
+
+
+def test_years_bootstrapped_from_an_arrivals_table_given_as_data():
+    """--data with one row per arrival (w_<location> scores, a group column) and the
+    capacities as a parameter: years are resampled from those arrivals."""
+    from fairaudit.data import population_from_frame
+    y = A.scenario("iid").draw(400, np.random.default_rng(8))
+    frame = pd.DataFrame({"group": np.array(["g0", "g1", "g2"])[y.groups],
+                          **{f"w_{i}": y.scores[:, i] for i in range(y.N)}})
+    pop = population_from_frame(frame, path="arrivals.csv")
+    caps = ",".join(str(int(c)) for c in y.capacities)
+    res = audit(str(ALLOC / "greedy_assign.py"), checks=["min_requirement"], data=pop,
+                config=AuditConfig(seed=0, params={"min_requirement": {"capacities": caps, "T": 200, "years": 8,
+                                                                       **FAST}}))
+    chk = res.checks[0]
+    assert chk.verdict in ("pass", "fail", "inconclusive"), chk.message
+    s = table(chk, "scenarios").iloc[0]
+    assert s["scenario"] == "data" and "400 arrivals of arrivals.csv" in s["description"]
+    g = table(chk)
+    assert g["group"].tolist() == ["g0", "g1", "g2"]
+    assert g["mean_size"].sum() == pytest.approx(200)
+    # the requirement is recomputed on resampled years: close to the table's own
+    full = A.requirement(y.scores, y.groups, y.capacities, "proportional", 3)
+    assert g["requirement"].to_numpy() == pytest.approx(full, abs=0.05)
+    # capacities are not in an arrivals table: without them the check says what to add
+    res = audit(str(ALLOC / "greedy_assign.py"), checks=["min_requirement"], data=pop,
+                config=AuditConfig(seed=0, params={"min_requirement": FAST}))
+    assert res.checks[0].verdict == "error" and "min_requirement.capacities=" in res.checks[0].message
