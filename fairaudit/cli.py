@@ -163,8 +163,8 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     for c in d["checks"]:
         rc = (c.get("evidence") or {}).get("replay_command")
         if isinstance(rc, str) and "RESULT.json" in rc:
-            c["evidence"]["replay_command"] = rc.replace("RESULT.json", shlex.quote(json_path) if json_path else
-                                                         "RESULT.json  (rerun with --json RESULT.json)")
+            c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path)) if json_path else
+                                               rc + "   (after rerunning the audit with --json RESULT.json)")
     if json_path:
         from .result import dumps
         Path(json_path).write_text(dumps(d), encoding="utf-8")

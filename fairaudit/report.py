@@ -6,6 +6,7 @@ rendered with Jinja2 autoescaping, so every user-supplied string is escaped.
 """
 from __future__ import annotations
 
+import json
 import math
 from importlib import resources
 
@@ -41,6 +42,24 @@ def _ci(ci) -> str:
     return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def _compact_json(x, indent: int = 0, width: int = 100) -> str:
+    """JSON for a person: what fits in ``width`` characters stays on one line, and a
+    list of plain values always does (the ``<pre>`` wraps it), so a counterexample's
+    vectors read as vectors rather than one number per line. Returned as plain text:
+    the template escapes it."""
+    flat = json.dumps(x, ensure_ascii=False, default=str)
+    if not isinstance(x, (dict, list)) or len(flat) + indent <= width:
+        return flat
+    if isinstance(x, list) and not any(isinstance(v, (dict, list)) for v in x):
+        return flat
+    pad = " " * (indent + 1)
+    if isinstance(x, dict):
+        items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {_compact_json(v, indent + 1, width)}"
+                 for k, v in x.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    return "[\n" + ",\n".join(pad + _compact_json(v, indent + 1, width) for v in x) + "\n" + " " * indent + "]"
+
+
 def _svg(spec) -> Markup:
     try:
         return Markup(render_svg(spec))  # our own SVG: matplotlib escapes the text it writes
@@ -59,6 +78,7 @@ def _env() -> jinja2.Environment:
     env.filters["fmt"] = _fmt
     env.filters["ci"] = _ci
     env.filters["svg"] = _svg
+    env.filters["compactjson"] = _compact_json
     return env
 
 

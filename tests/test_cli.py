@@ -205,3 +205,40 @@ def test_replay_reproduces_the_failing_call(tmp_path):
     assert np.array_equal(out, again.choice(200, size=21, replace=False))
     res2, _ = invoke(["replay", str(tmp_path / "r.json"), "selection_rates"], tmp_path)
     assert res2.exit_code == 1 and "expected k=20" in res2.output
+
+
+def test_error_report_says_could_not_run_and_how_to_replay(tmp_path):
+    """An allocator error is reported as "could not run" (not as a violation), with the
+    input shown compactly and a replay command that reads in the right order."""
+    res, files = invoke(["check", str(BAD / "too_many.py"), "--data", POP, "--checks", "selection_rates"], tmp_path)
+    assert res.exit_code == 1
+    html = files["fairaudit-report.html"]
+    summary = html.split('id="executive-summary"', 1)[1].split("</section>", 1)[0]
+    assert "1 could not run" in " ".join(summary.split()) and "found a violation" not in summary
+    assert "fairaudit replay RESULT.json selection_rates   (after rerunning the audit with --json RESULT.json)" in html
+    assert "none: the check stopped before computing an interval" in html
+    import html as _html
+    shown = _html.unescape(html)
+    assert '"k": 20' in shown and '"scores": [0.' in shown       # the input's vectors stay on one line each
+
+
+def test_counterexample_json_is_compact_and_escaped():
+    from fairaudit.report import _compact_json, render_html
+    ce = {"P": [0.1, 0.2], "instance": {"scores": list(range(60)), "k": 3}, "who": "<b>x</b>"}
+    txt = _compact_json(ce)
+    assert '"P": [0.1, 0.2]' in txt and '"scores": [0, 1, 2' in txt and txt.count("\n") == 7
+    import json as _json
+    assert _json.loads(txt) == ce
+    d = {"schema_version": 1, "target": {"path": "a.py", "kind": "selection", "sha256": "0"}, "config": {"seed": 0, "confidence": 0.95},
+         "checks": [{"id": "x", "title": "X", "verdict": "fail", "message": "m", "draws": 10, "evidence": {"counterexample": ce},
+                     "tables": {}, "figures": [], "params": {}}]}
+    html = render_html(d)
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html
+
+
+def test_report_prints_closed_tables():
+    from fairaudit.report import render_html
+    html = render_html({"schema_version": 1, "target": {"path": "a.py", "kind": "selection"}, "config": {"seed": 0, "confidence": 0.95},
+                        "checks": []})
+    printed = html.split("@media print", 1)[1]
+    assert "details::details-content" in printed and "content-visibility: visible" in printed
