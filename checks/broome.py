@@ -53,7 +53,11 @@ simultaneous anytime-valid beta-binomial confidence sequences on every ``π_i``)
   itself on tiny claims (a claim of 1e-5 deserves a chance of about 1e-6), while a
   positive claim that gets less than a tenth of what the Broome lottery would give it
   is overridden in all but name. In practice it flags never-selected individuals whose
-  Broome chance is at least ~10/(min_chance · draws).
+  Broome chance is at least ~10/(min_chance · draws). Because the bins can certify BF.1
+  long before an excluded weak claim is certified, sampling does not stop on a pass
+  while a positive claim never selected so far could still be certified excluded within
+  the budget (for the Broome lottery no such claim remains after a few thousand draws,
+  so it costs nothing there).
 * *deterministic allocator*: the first 256 draws identical ⇒ the chance of any other
   outcome is below ``1 − (α/2)^{1/255}`` ≈ 1.4 % (Clopper–Pearson with zero
   deviations, conditioning on draw 0), and every positive claim outside that outcome
@@ -138,7 +142,8 @@ DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5
 DET_DRAWS = 256          # draws inspected for determinism
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
 POOL_BINS = 5            # claim bins for BF.1 inside a partial lottery's pool
-PARTIAL_DRAWS = 8192     # draws at most spent characterising a partial lottery after full BF has failed
+PARTIAL_DRAWS = 20000    # draws at most spent characterising a partial lottery after full BF has failed
+                         # (the default budget: at 8192 BF.1 inside a pool of 100 narrow claims was left open)
 LOG_ROWS_PER_BIN = 2000       # claim bins of a log with varying pools hold at least this many rows
 INDIVIDUALS_TABLE_MAX = 200   # per-individual table in the result for instances up to this size
 NOT_INFORMATIVE = 1e-3   # bin pairs whose Broome gain is below this · k/n are left out
@@ -534,9 +539,15 @@ def picks_in_order(draws) -> bool:
 # ---------------------------------------------------------------------------
 
 def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance=0.1, pick_order="auto",
-            labels=None, final=True):
+            labels=None, final=True, budget=None):
     """Every component on one instance's draws. Returns a dict with the instance verdict
     and the evidence. ``final=False`` skips what only the report needs (utility).
+
+    ``bf2_open`` (only with ``budget``, the most draws the caller may take) is true when
+    the verdict is not a fail and some positive claim never selected so far would be
+    certified effectively excluded if it stayed unselected up to ``budget`` draws — the
+    caller should keep drawing rather than pass it: BF.1 on bins is often certified long
+    before an excluded weak claim is.
 
     ``partial_open`` is true when full BF failed, the outcomes show a partial structure
     (someone always or never selected) and BF.1 inside the randomised pool is not yet
@@ -594,6 +605,12 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
     out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, later=later, ref=ref,
                counts=counts, use_order=use_order)
     out["partial_open"] = False
+    out["bf2_open"] = False
+    if budget is not None and budget > B and verdict != "fail":
+        zero = (claims > 0) & (counts == 0) & (ref > 0)
+        if zero.any():
+            _, hi_end = beta_binomial_cs(np.zeros(1), budget, per_member_confidence(1 - a_ind, n))
+            out["bf2_open"] = bool(np.any(float(np.atleast_1d(hi_end)[0]) < min_chance * ref[zero]))
     if verdict == "fail" or final:   # the partial-BF characterisation is only needed then
         part = partial_analysis(draws, counts, B, claims, k, ind, 1 - a_bins, n_bins)
         out["partial"] = part
@@ -707,8 +724,8 @@ class Broome(Check):
                       labels=inst.labels)
             draws = first
             while True:
-                res = analyse(draws, claims, k, conf_i, final=False, **kw)
-                open_ = (not stop_early or res["verdict"] == "inconclusive"
+                res = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
+                open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"]
                          or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
                 if not open_ or len(draws) >= budget or ctx.sampler.time_left() <= 0:
                     break

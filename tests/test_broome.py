@@ -423,3 +423,98 @@ def test_stop_early_false_takes_the_whole_budget():
     assert full.verdict == early.verdict == "pass"
     # more draws, narrower interval for the headline statistic
     assert full.statistic.ci[1] - full.statistic.ci[0] < early.statistic.ci[1] - early.statistic.ci[0]
+
+
+# ---------------------------------------------------------------------------
+# BF.2 and its min_chance tolerance; BF.1 inside a partial lottery's pool
+# ---------------------------------------------------------------------------
+
+def _weighted(weights_of):
+    """A Gumbel-top-k lottery (iterative weighted selection, Def 4.1) with weights
+    ``weights_of(claims)``."""
+    @fa.selector
+    def allocate(scores, k, rng, size=None):
+        w = weights_of(np.asarray(scores, dtype=float))
+        with np.errstate(divide="ignore"):
+            keys = np.log(w)[None, :] + rng.gumbel(size=(size or 1, len(w)))
+        out = np.argsort(-keys, axis=1)[:, :k]
+        return out if size is not None else out[0]
+    return allocate
+
+
+def test_bf2_excluded_weak_claims_fail_although_chances_rise():
+    """A Broome lottery over all but the weakest tenth of the claims (their weight cut to
+    1/1000 of the claim): chances still rise with claims (no reversal, bins pass early),
+    but the excluded claims get about 1/1000 of the Broome lottery's chance. BF.2 must
+    fail, at default settings: the check keeps drawing while a never-selected positive
+    claim could still be certified excluded within the budget."""
+    def w(c):
+        w = c.copy()
+        w[c < np.quantile(c, 0.1)] *= 1e-3
+        return w
+    c = run(_weighted(w), seed=0, params={"instances": "uniform:1000:0.1"})
+    assert c.verdict == "fail", c.message
+    inst = c.evidence["instances"][0]
+    assert inst["components"]["bf2"] == "fail" and inst["components"]["reversal"] != "fail"
+    assert inst["bf2"]["ratio_hi"] < 0.1 and len(inst["bf2"]["excluded"]) >= 1
+    cx = c.evidence["counterexample"]
+    assert cx["claim"] < 0.11 and cx["selected"] <= 2 and "BF.2 violated" in c.message
+    # the Broome lottery on the same claims takes no extra draws for BF.2 and passes
+    ok = run(str(ALLOC / "broome_lottery.py"), seed=0, params={"instances": "uniform:1000:0.1"})
+    assert ok.verdict == "pass" and ok.draws < c.draws
+
+
+def test_bf2_strong_claim_cut_is_refuted_as_reversal_first():
+    """A strong claim whose weight is cut to 1/1000: also a certified reversal (weaker
+    claims get far more), which is found first and named."""
+    claims = np.linspace(0.1, 1.0, 40)
+
+    def w(c):
+        w = c.copy()
+        w[np.argmax(c)] *= 1e-3
+        return w
+    c = run(_weighted(w), data=small_population(claims), k=10, seed=0, params={"max_draws": 8192})
+    assert c.verdict == "fail"
+    inst = c.evidence["instances"][0]
+    assert inst["components"]["reversal"] == "fail" and inst["largest_reversal"]["stronger"] == 39
+    assert "individual 39" in c.message
+
+
+def test_bf2_relative_floor_spares_tiny_claims_of_the_broome_lottery():
+    """Why min_chance is relative to the Broome lottery's chance: a claim of 1e-5 among
+    claims of order 1 deserves a chance of order 1e-5 and is (nearly) never drawn; an
+    absolute floor would call the Broome lottery itself exclusionary. With the relative
+    floor the Broome lottery is not failed on BF.2 (excluded weak claims that *are*
+    certifiable fail: ``test_bf2_excluded_weak_claims_fail_although_chances_rise``)."""
+    rng = np.random.default_rng(7)
+    claims = np.r_[rng.uniform(0.2, 1.0, 59), 1e-5]
+    ok = run(bf_lottery, data=small_population(claims), k=10, seed=0, params={"max_draws": 8192})
+    e = ok.evidence["instances"][0]
+    assert e["components"]["bf2"] == "pass" and e["bf2"]["individual"] != 59
+    assert ok.tables["individuals_0"]["selected"].iloc[59] == 0                 # the tiny claim: never drawn
+    assert ok.verdict != "fail"
+
+
+def test_partial_lottery_with_a_flat_pool_is_not_called_partial_broome_fair():
+    """Algorithm 1's shape (top k/2 fixed, k/2 seats over the next k claims) but an
+    *unweighted* lottery in the pool: k'/k and n'/n are still found, but BF.1 inside the
+    pool is refuted, and the report does not call it partial Broome-Fairness."""
+    @fa.selector
+    def flat_pool(scores, k, rng, size=None):
+        c = np.asarray(scores, dtype=float)
+        order = np.argsort(-c, kind="stable")
+        fixed, pool = order[: k // 2], order[k // 2: k // 2 + k]
+        Bn = size or 1
+        picks = pool[np.argsort(rng.random((Bn, len(pool))), axis=1)[:, : k - k // 2]]
+        out = np.concatenate([np.broadcast_to(fixed, (Bn, k // 2)), picks], axis=1)
+        return out if size is not None else out[0]
+
+    c = run(flat_pool, seed=0, params={"instances": "uniform:1000:0.25"})
+    e = c.evidence["instances"][0]
+    p = e["partial"]
+    assert c.verdict == "fail"
+    assert p["k_prime_rate"]["estimate"] == pytest.approx(0.5, abs=0.03)
+    assert p["pool_share"]["estimate"] == pytest.approx(0.25, abs=0.03)
+    assert p["pool_bf1"]["ci"][1] < 0.1                              # flat inside the pool, certified
+    assert "BF.1 inside it not certified" in e["partial_summary"]
+    assert "partial Broome-Fairness" not in c.message
