@@ -60,20 +60,23 @@ def test_greedy_passes_maxmin_on_collaborative_world():
 
 
 def test_group_bid_price_meets_requirements_on_generator_scenarios():
-    """The generator scenario with very unequal sizes (80/14/5/1%) under the default rule,
-    at a reduced budget (the full default audit over all scenarios is run by
-    benchmarks/bench_min_requirement.py --defaults): no group misses its requirement by
-    more than ε, and the price of fairness stays within a few percent."""
-    chk = run(str(ALLOC / "group_bid_price.py"), scenarios="unequal", T=300, years=30, delta=0.25,
-              trend_years=0, anticipation_cuts=1)
+    """The generator scenario with very unequal group sizes (80/14/5/1%: the smallest
+    group has about 5 of 500 arrivals), default rule, T, ε and δ, with 49 years instead
+    of 100 to keep the test short (the full default audit over all five scenarios,
+    including iid, is run by benchmarks/bench_min_requirement.py --defaults). 49 years is
+    the fewest at which a clean record can pass δ = 0.1: with 4 groups, Clopper–Pearson's
+    upper end for 0 of K years is 1 − (0.05/8)^{1/K} = 0.0984 at K = 49 (0.1003 at 48).
+    No group misses its requirement by more than ε in any year, and the price of
+    fairness stays within a few percent."""
+    chk = run(str(ALLOC / "group_bid_price.py"), scenarios="unequal", years=49, trend_years=0, anticipation_cuts=1)
     assert chk.verdict == "pass", chk.message
     g = table(chk)
-    assert (g["years_over_eps"] <= 1).all()
+    assert (g["years_over_eps"] == 0).all()
     assert (g["regret_hi"] <= 0.02).all()
     s = table(chk, "scenarios")
     assert (s["price_of_fairness"] < 0.06).all(), s[["scenario", "price_of_fairness"]]
     # the smallest group really is small
-    assert g["mean_size"].min() < 0.02 * 300
+    assert g["mean_size"].min() < 0.02 * 500
 
 
 def test_bid_price_without_group_duals_fails_small_groups():
