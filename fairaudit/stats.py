@@ -1,8 +1,8 @@
 """Statistics shared by every check: intervals, simultaneous families, confidence sequences.
 
 Every function here is vectorised over numpy arrays, names its method, and promises
-coverage of at least the stated confidence (tests in ``tests/test_stats_coverage.py``
-measure it by simulation). Results are small frozen types in the spirit of SciPy's
+coverage of at least the stated confidence (``tests/test_stats.py`` and
+``tests/test_sequential_validation.py`` measure it by simulation). Results are small frozen types in the spirit of SciPy's
 result objects.
 
 Conventions
