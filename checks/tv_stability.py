@@ -239,7 +239,7 @@ class TVStability(Check):
             x1, how = self._far_point(space, x0, rng, b)
             x, y, info = self._bisect(space, x0, x1, f"{self.id}/bisect/{b}")
             cands.append({"source": "bisection",
-                          "label": f"bisection {b + 1} on {name} toward {how} (t ∈ [{info['a']:.6g}, {info['b']:.6g}])",
+                          "label": f"bisection {b + 1} on {name} toward {how} (t ∈ [{info['a']:.9g}, {info['b']:.9g}])",
                           "x": x, "y": y, "search": info})
         # 3. Hypothesis search
         if int(search_examples) > 0:
@@ -555,9 +555,16 @@ class TVStability(Check):
             before, after = float(s["Rx"][i]), float(s["Ry"][i])
         where = (f"on {c['label']}, changing the inputs by ‖ΔP‖₁ = {d:.4g} moves {what} from {before:.3f} to "
                  f"{after:.3f} (max change {s['delta']:.3f}, certified ≥ {s['delta_lo']:.3f}; ratio "
-                 f"{ratio[0]:.3g}, interval [{ratio[1]:.3g}, {ratio[2]:.3g}])")
+                 f"{ratio[0]:.3g}, interval [{ratio[1]:.3g}, {ratio[2]:.3g}]; the two ranking distributions are "
+                 f"≥ {s['tv_lo']:.3g} apart in total variation, certified)")
+        top = table.loc[table["ratio_lo"].idxmax()]
+        worst_txt = ""
+        if top["probe"] != c["label"]:
+            # the statistic is the worst probe, which need not be the (shrunk) pair shown
+            worst_txt = (f" The largest certified ratio over the {nprobes} probes is ≥ {top['ratio_lo']:.3g} "
+                         f"({top['probe']}, ‖ΔP‖₁ = {top['l1_change']:.2g}).")
         msgs = {
-            "fail": f"Not {L:g}-stable{f' with slack {dl:g}' if dl else ''}: {where}, above {bound}.",
+            "fail": f"Not {L:g}-stable{f' with slack {dl:g}' if dl else ''}: {where}, above {bound}.{worst_txt}",
             "pass": (f"No violation of ‖ΔR‖∞ ≤ {bound} in {nprobes} certified probes; the worst certified ratio is "
                      f"{stat.ci[1]:.3g} at most (estimate {stat.estimate:.3g}) against L = {L:g}."),
             "inconclusive": (f"No certified violation in {nprobes} probes, but not every probe could be certified "
@@ -582,9 +589,12 @@ class TVStability(Check):
                                                  int(self.ctx.config.seed), s["B"], space.k(n) if space.kind == "selection" else None)
         figs = []
         if space.kind == "ranking":
+            both = np.concatenate([np.ravel(s["Rx"]), np.ravel(s["Ry"])])
             figs.append({"kind": "heatmap", "title": f"Position marginals of the worst pair ({c['label']})",
                          "matrices": [np.round(s["Rx"], 4).tolist(), np.round(s["Ry"], 4).tolist()],
-                         "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (0 = top)", "ylabel": "individual"})
+                         "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (0 = top)", "ylabel": "individual",
+                         # one colour scale for both, so equal colours mean equal chances
+                         "vmin": float(both.min()), "vmax": float(both.max())})
             figs.append({"kind": "heatmap", "title": "Difference R(P) − R(P′)",
                          "matrices": [np.round(s["diff"], 4).tolist()], "subtitles": ["R(P) − R(P′)"],
                          "xlabel": "position (0 = top)", "ylabel": "individual", "diverging": True})
@@ -716,7 +726,8 @@ class UAConformance(Check):
         figs = [{"kind": "heatmap", "title": f"Position marginals on {r['input']}",
                  "matrices": [np.round(Rh, 4).tolist(), np.round(R, 4).tolist()],
                  "subtitles": ["audited ranker (estimated)", "exact UA"],
-                 "xlabel": "position (0 = top)", "ylabel": "individual"},
+                 "xlabel": "position (0 = top)", "ylabel": "individual",
+                 "vmin": float(min(Rh.min(), R.min())), "vmax": float(max(Rh.max(), R.max()))},
                 {"kind": "heatmap", "title": "Estimated − exact UA", "matrices": [np.round(Rh - R, 4).tolist()],
                  "subtitles": ["difference"], "xlabel": "position (0 = top)", "ylabel": "individual",
                  "diverging": True}]

@@ -15,7 +15,9 @@ A spec is a dict with ``"kind"`` and ``"title"`` plus the kind's fields:
 ``heatmap``        one or more matrices side by side: ``matrices`` (list of 2-D lists),
     ``subtitles``, optional ``xlabel``, ``ylabel``, ``diverging`` (bool: centre the
     colour scale at 0), ``ylabels`` (one name per row, drawn as tick labels), ``x0``
-    (the number of the first column, e.g. 1 for positions counted from the top).
+    (the number of the first column, e.g. 1 for positions counted from the top),
+    ``vmin``/``vmax`` (one colour scale for all matrices, e.g. 0 and 1 for probabilities).
+    Axis ticks are whole numbers.
 ``lines``          several series: ``series`` (list of ``{"x", "y", "lo"?, "hi"?,
     "label"}``), optional ``xlabel``, ``ylabel``, ``reference``.
 
@@ -92,6 +94,7 @@ def _draw_scatter_ci(plt, spec):
 
 
 def _draw_heatmap(plt, spec):
+    from matplotlib.ticker import MaxNLocator
     mats = [np.array(m, dtype=float) for m in spec["matrices"]]
     subs = spec.get("subtitles") or [""] * len(mats)
     ylabels = spec.get("ylabels")
@@ -109,10 +112,14 @@ def _draw_heatmap(plt, spec):
             v = np.nanmax(np.abs(m)) or 1.0
             im = ax.imshow(m, cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto", extent=ext)
         else:
-            im = ax.imshow(m, cmap="viridis", aspect="auto", extent=ext)
+            im = ax.imshow(m, cmap="viridis", aspect="auto", extent=ext, vmin=spec.get("vmin"), vmax=spec.get("vmax"))
+        # rows and columns are individuals/positions: whole numbers only (no "0.5" ticks on small matrices)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ylabels:
             ax.set_yticks(range(len(ylabels)))
             ax.set_yticklabels([str(v) for v in ylabels], fontsize=8)
+        else:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(t, fontsize=9)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))
