@@ -86,6 +86,8 @@ class StatComparison:
     worsening_ci: tuple[float, float]
     tolerance: float
     status: str          # "regression" | "improved" | "no significant change" | "not comparable"
+    #: confidence of ``worsening_ci`` (at least 1 − 2α of the results' α), when known
+    confidence: float | None = None
 
     @property
     def regression(self) -> bool:
@@ -97,7 +99,8 @@ class StatComparison:
                          "baseline": self.baseline, "baseline_ci": list(self.baseline_ci),
                          "current": self.current, "current_ci": list(self.current_ci),
                          "worsening": self.worsening, "worsening_ci": list(self.worsening_ci),
-                         "tolerance": self.tolerance, "status": self.status})
+                         "tolerance": self.tolerance, "status": self.status,
+                         "worsening_ci_confidence": self.confidence})
 
 
 @dataclass
@@ -211,7 +214,9 @@ def worsening_interval(base_ci, cur_ci, violation: str) -> tuple[float, float]:
     return lo, hi
 
 
-def compare_statistic(check: str, b: dict, c: dict, tolerance: float) -> StatComparison:
+def compare_statistic(check: str, b: dict, c: dict, tolerance: float, confidence: float | None = None) -> StatComparison:
+    """Compare one statistic; ``confidence`` is that of the two results' intervals (the
+    worsening interval then holds at ``1 − 2(1 − confidence)`` or more)."""
     violation = b.get("violation") or "above"
     bci, cci = _ci(b), _ci(c)
     lo, hi = worsening_interval(bci, cci, violation)
@@ -227,7 +232,12 @@ def compare_statistic(check: str, b: dict, c: dict, tolerance: float) -> StatCom
         status = "no significant change"
     return StatComparison(check=check, name=str(b.get("name", "")), violation=violation, baseline=be,
                           baseline_ci=bci, current=ce, current_ci=cci, worsening=w, worsening_ci=(lo, hi),
-                          tolerance=float(tolerance), status=status)
+                          tolerance=float(tolerance), status=status,
+                          confidence=None if confidence is None else _worsening_confidence(confidence))
+
+
+def _worsening_confidence(confidence: float) -> float:
+    return max(0.0, 1.0 - 2.0 * (1.0 - float(confidence)))
 
 
 def _stats_of(c: dict) -> dict[str, dict]:
@@ -254,7 +264,11 @@ def describe_change(s: StatComparison) -> str:
     worse = "higher" if s.violation == "above" else "lower"
     return (f"{s.name} went from {_fmt(s.baseline)} {_ci_txt(s.baseline_ci)} to {_fmt(s.current)} "
             f"{_ci_txt(s.current_ci)} ({worse} is worse): worse by {_fmt(s.worsening)}, interval "
-            f"{_ci_txt(s.worsening_ci)}, beyond the tolerance {_fmt(s.tolerance)}")
+            f"{_ci_txt(s.worsening_ci)}{_conf_txt(s.confidence)}, beyond the tolerance {_fmt(s.tolerance)}")
+
+
+def _conf_txt(conf: float | None) -> str:
+    return "" if conf is None else f" (confidence ≥ {conf:.0%})"
 
 
 def _ci_txt(ci) -> str:
@@ -360,7 +374,7 @@ def compare(base: dict, cur: dict, tolerance: float | dict[str, float] = 0.0,
                 if bs.get(attr) != cs.get(attr) and not (attr == "violation" and not cs.get(attr)):
                     raise IncomparableError(f"check '{cid}', statistic '{name}': the {attr} differs "
                                             f"({bs.get(attr)!r} vs {cs.get(attr)!r}); the statistics are judged differently")
-            row.statistics.append(compare_statistic(cid, bs, cs, _tolerance_for(tolerance, cid, name)))
+            row.statistics.append(compare_statistic(cid, bs, cs, _tolerance_for(tolerance, cid, name), conf))
         bv, cv = row.baseline_verdict, row.current_verdict
         flipped = cv in BAD and bv not in BAD
         stat_reg = [s for s in row.statistics if s.regression]
@@ -398,7 +412,8 @@ def compare_files(baseline, current, tolerance=0.0, fail_on: str = "regression")
 
 def terminal_table(cmp: Comparison) -> str:
     """A plain-text table (one row per statistic, or per check without one)."""
-    head = ("check", "statistic", "baseline", "current", "worse by [interval]", "tol", "status")
+    head = ("check", "statistic", "baseline", "current",
+            f"worse by [{_worsening_confidence(cmp.confidence):.0%} interval]", "tol", "status")
     rows = []
     for c in cmp.checks:
         if not c.statistics:

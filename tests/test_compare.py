@@ -205,11 +205,14 @@ def test_cli_exit_codes_and_outputs(tmp_path):
                "--json", tmp_path / "d.json", "--junit", tmp_path / "d.xml"])
     assert res.exit_code == 1, res.output
     assert "max_gap went from 0.050 [0.010, 0.090] to 0.300 [0.200, 0.400] (higher is worse): worse by 0.250, " \
-           "interval [0.110, 0.390]" in res.output
+           "interval [0.110, 0.390] (confidence ≥ 90%)" in res.output
+    assert "worse by [90% interval]" in res.output      # the table says how sure the interval is (1 − 2α)
     d = json.loads((tmp_path / "d.json").read_text())
     assert d["exit_code"] == 1 and d["checks"][0]["statistics"][0]["worsening_ci"] == [0.11, 0.39]
+    assert d["checks"][0]["statistics"][0]["worsening_ci_confidence"] == 0.9
     html = (tmp_path / "d.html").read_text()
     assert '<table class="summary">' in html and "regression" in html and "<script" not in html
+    assert "Worse by (90% interval)" in html
     c["config"]["seed"] = 3
     (tmp_path / "c.json").write_text(json.dumps(c))
     res = run(["compare", tmp_path / "b.json", tmp_path / "c.json"])
@@ -273,3 +276,12 @@ def test_terminal_table_lists_every_check():
     assert table.splitlines()[0].split()[:2] == ["check", "statistic"]
     for c in cmp.checks:
         assert c.id in table
+
+
+def test_ci_readme_shows_what_compare_prints():
+    """The output quoted in examples/ci/README.md is what compare prints on the committed files."""
+    readme = (CI / "README.md").read_text(encoding="utf-8")
+    block = readme.split("prints\n\n```\n", 1)[1].split("```", 1)[0]
+    out = run(["compare", BASELINE, CURRENT]).output
+    for line in block.strip().splitlines():
+        assert line in out, line
