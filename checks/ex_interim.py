@@ -369,14 +369,19 @@ class ExInterim(Check):
                 "color_by": spec.labels, "callouts": callouts,
                 "xlabel": "rank of true CDF value (1 = lowest quality)", "ylabel": "selection chance"}
         capped = lambda v: float(np.clip(v, -CAP, CAP)) if np.isfinite(v) or v > 0 else -CAP
-        fig2 = {"kind": "interval_bars", "title": f"ε̂ per pool with certified bounds (∞ drawn at {CAP:g})",
+        fig2 = {"kind": "interval_bars", "title": f"ε̂ per pool with certified bounds (∞ drawn at {CAP:g}; "
+                                                  f"blue: certified violation, grey: not)",
                 "labels": [f"pool {p}" for p in table["pool"]],
                 "estimate": [capped(v) for v in table["eps_hat"]],
                 "lo": [capped(v) for v in table["eps_lower"]], "hi": [capped(v) for v in table["eps_upper"]],
                 "reference": float(epsilon), "reference_label": f"ε = {epsilon:g}",
                 "highlight": [s != "violates" for s in table["status"]],
                 "xlabel": "ε̂ (additive)" if additive else "ε̂ = ln(max chance ratio)"}
-        return ev, [fig1, fig2], regret
+        fig3 = {"kind": "interval_bars", "title": "Loss and regret over pools (reported, not judged)",
+                "labels": [r["quantity"] for r in reg_rows], "estimate": [r["estimate"] for r in reg_rows],
+                "lo": [r["lo"] for r in reg_rows], "hi": [r["hi"] for r in reg_rows], "reference": 0.0,
+                "xlabel": "loss (mean true CCDF of the selected); regret = loss − benchmark"}
+        return ev, [fig1, fig2, fig3], regret
 
     def _messages(self, per_pool, table, epsilon, delta, v_lo, v_hi, R, additive):
         rel = "more than ε" if additive else f"more than e^{epsilon:g} times"
@@ -403,8 +408,9 @@ class ExInterim(Check):
         return {
             "fail": f"{v_lo} of {R} pools certifiably give a worse candidate {rel} a better one's chance — more than "
                     f"δ = {delta:g} of pools; worst: {ce}.",
-            "pass": f"At most {v_hi} of {R} pools are not certified ε = {epsilon:g}-fair, so the violating fraction "
-                    f"is ≤ δ = {delta:g} with confidence; highest ε̂: {ce}.",
+            "pass": (f"All {R} pools are certified ε = {epsilon:g}-fair" if v_hi == 0 else
+                     f"{R - v_hi} of {R} pools are certified ε = {epsilon:g}-fair ({v_hi} not)")
+                    + f", so the violating fraction is ≤ δ = {delta:g} with confidence; highest ε̂: {ce}.",
             "inconclusive": f"{v_lo} of {R} pools certifiably violate ε = {epsilon:g}, {R - v_hi} are certified fair "
                             f"and {v_hi - v_lo} undecided: not enough to place the violating fraction against "
                             f"δ = {delta:g}; highest ε̂: {ce}."}

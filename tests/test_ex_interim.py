@@ -180,7 +180,11 @@ def test_greedy_fails_with_unbounded_epsilon():
     ce = r.evidence["counterexample"]
     assert ce["worse"]["quality"] < ce["better"]["quality"] and ce["worse"]["chance"] == 1 and ce["better"]["chance"] == 0
     assert "fairaudit simulate" in r.evidence["replay_command"]
-    assert {f["kind"] for f in r.figures} == {"scatter_ci", "interval_bars"}
+    assert [f["kind"] for f in r.figures] == ["scatter_ci", "interval_bars", "interval_bars"]
+    reg = r.figures[2]
+    assert reg["labels"] == ["loss", "regret vs k/(2n)", "regret vs true top k"]
+    # GREEDY misses the true top k on about half of these pools: positive regret, certified
+    assert reg["lo"][2] > 0 and reg["estimate"][2] == pytest.approx(r.evidence["regret"]["regret vs true top k"]["estimate"])
 
 
 def test_uniform_lottery_passes_at_epsilon_0_1():
