@@ -432,7 +432,7 @@ class MinRequirement(Check):
                 olo, ohi = hoeffding_ci(om, sizes, per_member_confidence(ctx.confidence, G))
                 oc = (om, olo, ohi)
             for k in range(G):
-                r = {"decision_id": did, "group": names[k], "n": int(bench.sizes[k]),
+                r = {"decision_id": str(did), "group": names[k], "n": int(bench.sizes[k]),
                      "requirement": float(bench.m[k]), "group_average": float(f["U"][0][k]),
                      "regret": float(f["R"][0][k])}
                 if oc is not None:
@@ -442,7 +442,7 @@ class MinRequirement(Check):
                                                 "meets requirement" if oc[1][k] >= bench.m[k] - epsilon else
                                                 "undecided") if bench.sizes[k] > 0 else "empty"})
                 rows.append(r)
-            yrows.append({"decision_id": did, "T": year.T, "N": year.N, "rule": rule, "alg": float(f["alg"][0]),
+            yrows.append({"decision_id": str(did), "T": year.T, "N": year.N, "rule": rule, "alg": float(f["alg"][0]),
                           "opt": bench.opt, "opt_unconstrained": bench.opt_unc,
                           "global_regret": float(f["global_regret"][0]),
                           "price_of_fairness": float(f["price_of_fairness"][0]),
@@ -479,8 +479,10 @@ class MinRequirement(Check):
                     "estimate": table["regret"].tolist(), "lo": table["regret"].tolist(), "hi": table["regret"].tolist(),
                     "xlabel": "R_g = m_g − Ū_g", "reference": epsilon, "reference_label": f"ε = {epsilon:g}"}]
         if has_outcome:
-            figures.append({"kind": "interval_bars", "title": "Realised mean outcome per group (Hoeffding)",
-                            "labels": [f"{r['decision_id']}: {r['group']}" for r in table.to_dict("records")],
+            figures.append({"kind": "interval_bars",
+                            "title": f"Realised mean outcome per group (Hoeffding) against the {rule} requirement m",
+                            "labels": [f"{r['decision_id']}: {r['group']} (m={r['requirement']:.3f})"
+                                       for r in table.to_dict("records")],
                             "estimate": table["outcome_mean"].tolist(), "lo": table["outcome_lo"].tolist(),
                             "hi": table["outcome_hi"].tolist(), "xlabel": "mean outcome", "xlim": [0, 1]})
         return self.judged(stat, msgs, int(len(ctx.log.frame)), from_log=True, evidence=evidence,
