@@ -152,15 +152,24 @@ def test_noisy_top_factory_and_constant():
 def test_uniform_lottery_loss_is_one_half():
     """The uniform lottery has A = k/n, so L(A, X) = mean(1 − F) exactly, whose
     expectation over X is exactly 1/2 (true CDF values are uniform). Checked on 4000
-    pools (SE ≈ 0.0013; tolerance 4 SE)."""
-    Ls = []
+    pools (SE ≈ 0.0008; tolerance 4 SE) twice: with the exact chances k/n, and with the
+    chances the allocator's own draws give (64 per pool), so the oracle covers the
+    allocator, the simulator and `loss` together."""
+    lottery = load("uniform_lottery").allocate
+    rng = np.random.default_rng(12)
+    Ls, Ld = [], []
     for p in simulate_pools("paper", 30, pools=4000, seed=11):
         pi = np.full(p.n, p.k / p.n)
         L = loss(pi, p.quality, p.k)
         assert L == pytest.approx(np.mean(1 - p.quality), abs=1e-12)
         assert L >= optimal_loss(p.quality, p.k)
         Ls.append(L)
-    assert abs(np.mean(Ls) - 0.5) < 4 * np.std(Ls) / np.sqrt(len(Ls))
+        draws = lottery(p.scores, p.k, rng, size=64)
+        Ld.append(loss(np.bincount(draws.ravel(), minlength=p.n) / 64, p.quality, p.k))
+    for vals in (Ls, Ld):
+        assert abs(np.mean(vals) - 0.5) < 4 * np.std(vals) / np.sqrt(len(vals)), np.mean(vals)
+    # power: a top-k-by-quality selector's loss is far from 1/2 on the same pools
+    assert np.mean([optimal_loss(p.quality, p.k) for p in simulate_pools("paper", 30, pools=200, seed=11)]) < 0.1
 
 
 def test_selected_is_true_top_k():
