@@ -175,3 +175,58 @@ def test_failure_message_carries_counterexample_and_replay():
             "tolerance 0.050 (a value above it is a violation); method: newcombe") in msg
     assert 'counterexample: {"perm": [1, 0], "instance": {"n": 2, "scores": [0.5, 0.5], "k": 1}}' in msg
     assert "replay: python -c 'print(42)'" in msg and "draws: 512" in msg
+
+
+BROOME_PROJECT = '''
+import numpy as np
+import fairaudit as fa
+
+
+@fa.selector
+def broome_lottery(scores, k, rng, size=None):
+    """Seed 000's Broome lottery, vectorised (Gumbel-top-k keeps pick order)."""
+    c = np.asarray(scores, dtype=float)
+    with np.errstate(divide="ignore"):
+        keys = np.log(c)[None, :] + rng.gumbel(size=(size or 1, len(c)))
+    part = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+    out = np.take_along_axis(part, np.argsort(-np.take_along_axis(keys, part, axis=1), axis=1), axis=1)
+    return out if size else out[0]
+
+
+@fa.selector
+def top_k(scores, k, rng):
+    return np.argsort(-np.asarray(scores), kind="stable")[:k]
+'''
+
+
+def test_broome_and_anonymity_as_in_the_issue(pytester):
+    """The issue's own example, ``assert_fair(my_allocator, checks=["broome", "anonymity"])``,
+    through ``parametrize_with_checks``: the Broome lottery passes both, deterministic
+    top-k fails both, and each failure message carries the verdict, the estimate with its
+    interval, and the (shrunk) counterexample."""
+    pytester.makepyfile(lotteries=BROOME_PROJECT)
+    pytester.syspathinsert()
+    pytester.makepyfile(test_broome_anonymity='''
+        from fairaudit.testing import parametrize_with_checks
+        from lotteries import broome_lottery, top_k
+
+        @parametrize_with_checks([broome_lottery, top_k], checks=["broome", "anonymity"])
+        def test_fairness(allocator, check):
+            check(allocator)
+    ''')
+    res = pytester.runpytest("-p", "no:cacheprovider", "-v")
+    res.assert_outcomes(passed=2, failed=2)
+    out = res.stdout.str()
+    for cid in ("broome", "anonymity"):
+        assert f"test_fairness[broome_lottery-{cid}] PASSED" in out
+        assert f"test_fairness[top_k-{cid}] FAILED" in out
+    assert "fairaudit check 'broome' (Broome-Fairness): verdict FAIL" in out
+    assert "fairaudit check 'anonymity' (Anonymity): verdict FAIL" in out
+    import re
+    stats = re.findall(r"statistic (\w+) = ([\d.]+), interval \[([\d.]+), ([\d.]+)\] at confidence 0.95", out)
+    assert {name for name, *_ in stats} >= {"max_chance_difference"} and len(stats) >= 2, stats
+    for title in ("'broome' (Broome-Fairness)", "'anonymity' (Anonymity)"):
+        block = out.split(f"fairaudit check {title}: verdict FAIL", 1)[1].split("replay:", 1)[0]
+        assert re.search(r"^E?\s+counterexample: \{", block, re.M), block
+    # anonymity's shrunk counterexample: two equal claims, the tie broken by position
+    assert '"perm": [1, 0], "instance": {"n": 2, "scores": [0.5, 0.5], "k": 1}' in out
