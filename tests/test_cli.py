@@ -242,3 +242,63 @@ def test_report_prints_closed_tables():
                         "checks": []})
     printed = html.split("@media print", 1)[1]
     assert "details::details-content" in printed and "content-visibility: visible" in printed
+
+
+def test_options_from_pyproject_tool_fairaudit(tmp_path):
+    """Without --config, [tool.fairaudit] of ./pyproject.toml supplies options; the
+    command line still wins over it."""
+    import os
+    d = tmp_path / "proj"
+    d.mkdir()
+    (d / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.fairaudit]\nseed = 11\nchecks = "selection_rates"\n'
+                                      f'data = "{POP}"\n[tool.fairaudit.params.selection_rates]\nthreshold = 0.5\n')
+    old = os.getcwd()
+    os.chdir(d)
+    try:
+        res = CliRunner().invoke(main, ["check", str(EX / "uniform_lottery.py"), "--json", "r.json", "--html", ""])
+        r = json.loads((d / "r.json").read_text())
+        res2 = CliRunner().invoke(main, ["check", str(EX / "uniform_lottery.py"), "--json", "r2.json", "--html", "",
+                                         "--seed", "2"])
+        r2 = json.loads((d / "r2.json").read_text())
+    finally:
+        os.chdir(old)
+    assert res.exit_code == 0, res.output
+    assert r["config"]["seed"] == 11 and [c["id"] for c in r["checks"]] == ["selection_rates"]
+    assert r["checks"][0]["params"]["threshold"] == 0.5 and r["data"]["path"] == POP
+    assert res2.exit_code == 0 and r2["config"]["seed"] == 2
+
+
+def test_progress_only_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    from fairaudit.cli import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, shown in ((Tty(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        p = _Progress()
+        p("selection_rates", 512, 20000)
+        p.clear()
+        text = stream.getvalue()
+        assert ("512/20,000 draws" in text) == shown and (text == "") == (not shown)
+
+
+def test_bundled_examples_are_what_the_committed_script_makes():
+    """examples/make_examples.py regenerates population.csv and selection_log.csv exactly."""
+    import importlib.util
+
+    import numpy as np
+    import pandas as pd
+    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(2026)
+    pop = mod.population(rng)
+    log = mod.selection_log(rng, pop)
+    assert pop.to_csv(index=False) == Path(POP).read_text()
+    assert log.to_csv(index=False) == Path(LOG).read_text()
+    assert log["decision_id"].nunique() == 300 and set(pd.read_csv(POP).columns) >= {"score", "sex", "age_band", "label"}
