@@ -41,7 +41,9 @@ def test_greedy_fails_maxmin_on_antagonistic_world():
     b = g[g["group"] == "b"].iloc[0]
     assert b["p_over_eps"] == 1.0 and b["mean_regret"] == pytest.approx(0.1, abs=0.01)
     assert "group b in the antagonistic scenario" in chk.message
-    assert chk.evidence["counterexample"]["group"] == "b"
+    assert chk.evidence["counterexample"]["group"] == "b"          # the verdict's group's worst year
+    assert chk.evidence["counterexample"]["regret"] == pytest.approx(g[g["group"] == "b"]["mean_regret"].iloc[0],
+                                                                      abs=0.05)
     s = table(chk, "scenarios").iloc[0]
     assert s["benchmark_price_of_fairness"] == pytest.approx(2 / 11, abs=0.02)   # hand value ± group-size noise
     assert s["draws_per_year"] == 1                                               # deterministic assigner
@@ -83,6 +85,10 @@ def test_bid_price_without_group_duals_fails_small_groups():
     """Plain bid price (no group duals) lets the 5% group fall short of its PO requirement."""
     chk = run(str(ALLOC / "bid_price.py"), scenarios="unequal", T=300, years=25, delta=0.25, **FAST)
     assert chk.verdict == "fail", chk.message
+    # the replayable counterexample is a year of the group the message names
+    ce, worst = chk.evidence["counterexample"], chk.evidence["worst_group"]
+    assert (ce["scenario"], ce["group"]) == (worst["scenario"], worst["group"]) and ce["regret"] > 0.02
+    assert f"group {worst['group']} in the unequal scenario" in chk.message
 
 
 # ---------------------------------------------------------------------------
@@ -248,7 +254,8 @@ def test_trend_and_report_fields():
     s = table(chk, "scenarios").iloc[0]
     assert np.isfinite(s["trend_slope_per_decade"]) and s["trend_lo"] <= s["trend_slope_per_decade"] <= s["trend_hi"]
     kinds = [f["kind"] for f in chk.figures]
-    assert kinds == ["interval_bars", "interval_bars", "lines"]
+    assert kinds == ["interval_bars", "interval_bars", "interval_bars", "lines"]
+    assert "price of fairness" in chk.figures[2]["labels"][0]
     assert {"mean_size", "min_size", "requirement", "mean_regret", "p_lo", "p_hi"} <= set(table(chk).columns)
     assert chk.evidence["replay_command"].startswith("python -c ")
 
