@@ -60,6 +60,19 @@ def test_section7_greedy_misses_true_top_k():
     assert r.statistic.ci[1] < 0.87                                  # the paper's 87% is not reproduced
 
 
+def test_section7_rates_grow_with_population_size():
+    """§7: both rates approach 100% "as populations grow in fixed ratio". At m = 1000 + 500
+    (k = 150) GREEDY's exact miss rate is 1 − hypergeom(1500, 1000, 150).pmf(100) ≈ 0.927,
+    and the plug-in's rate is certified above its rate at m = 100 + 50."""
+    exact = 1 - hypergeom(1500, 1000, 150).pmf(100)
+    g = run("ex_post", str(EX / "greedy_cdf.py"), n=1500, pools=300)
+    assert g.statistic.ci[0] <= exact <= g.statistic.ci[1]
+    assert g.statistic.ci[0] > 1 - hypergeom(150, 100, 15).pmf(10)          # above the n = 150 rate, 0.774
+    small = run("ex_post", str(EX / "parametric_plugin.py"), pools=300)
+    big = run("ex_post", str(EX / "parametric_plugin.py"), n=1500, pools=300)
+    assert big.statistic.ci[0] > small.statistic.ci[1], (small.statistic, big.statistic)
+
+
 def test_section7_misspecified_plugin_picks_population_2():
     pp = load("parametric_plugin")
     shares = []
