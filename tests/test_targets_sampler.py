@@ -188,6 +188,22 @@ def test_timeout_interrupts_a_hanging_call():
     assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.parametrize("name,exc,match", [
+    ("sleeper", AllocatorTimeout, "exceeded the 0.3 s per-call timeout"),
+    ("raises_sometimes", AllocatorError, "raised ValueError"),
+])
+def test_errors_and_timeouts_cross_worker_processes(name, exc, match):
+    """With --jobs 2 (loky worker processes) a hanging call is still interrupted by the
+    per-call timeout inside the worker, and errors come back typed and naming the draw."""
+    import time
+    t = fa.load_target(str(BAD / f"{name}.py"))
+    t0 = time.monotonic()
+    with pytest.raises(exc, match=match) as ei:
+        Sampler(t, seed=0, jobs=2, timeout=0.3, task_size=256).draw(inst(), 600, "par")
+    assert time.monotonic() - t0 < 30          # the sleeper sleeps 60 s per call when not interrupted
+    assert ei.value.input_label == "test pool" and ei.value.stream == "par" and ei.value.draw is not None
+
+
 def test_ignored_rng_detected():
     t = fa.load_target(str(BAD / "global_random.py"))
     s = Sampler(t, seed=0)
