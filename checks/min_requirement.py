@@ -387,12 +387,11 @@ class MinRequirement(Check):
              "hi": table["p_hi"].tolist(), "xlabel": "P(R_g > ε)", "reference": delta,
              "reference_label": f"δ = {delta:g}", "xlim": [0, 1]},
             {"kind": "interval_bars",
-             "title": f"Global regret per scenario (OPT with the {rule} requirements − assigner, per arrival) "
-                      "and price of fairness",
-             "labels": [f"{r['scenario']}: price of fairness {r['price_of_fairness']:.1%} (OPT's {r['benchmark_price_of_fairness']:.1%})"
-                        for r in scen.to_dict("records")],
+             "title": "Global regret and price of fairness per scenario",
+             "labels": [f"{r['scenario']}: price of fairness {_pct(r['price_of_fairness'])} "
+                        f"(OPT's {_pct(r['benchmark_price_of_fairness'])})" for r in scen.to_dict("records")],
              "estimate": scen["mean_global_regret"].tolist(), "lo": scen["global_lo"].tolist(),
-             "hi": scen["global_hi"].tolist(), "xlabel": "mean global regret OPT − ALG (negative: above OPT)",
+             "hi": scen["global_hi"].tolist(), "xlabel": f"OPT ({rule}) − ALG per arrival",
              "reference": 0.0, "reference_label": "0"},
         ]
         if trend_figs:
@@ -505,6 +504,11 @@ class MinRequirement(Check):
                            tables={"groups": table, "years": ytab}, figures=figures,
                            method=stat.method + ("; Hoeffding intervals for realised outcomes, bonferroni over groups"
                                                  if has_outcome else ""))
+
+
+def _pct(v: float) -> str:
+    """A share as a percentage, without a "-0.0%" from round-off."""
+    return f"{(0.0 if abs(v) < 5e-4 else v):.1%}" if np.isfinite(v) else "n/a"
 
 
 def _years_hint(p_hat: float, delta: float, member_conf: float, years: int, cap: int = 100000) -> int | None:
