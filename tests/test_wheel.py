@@ -1,6 +1,8 @@
 """Build a wheel, install it into a fresh virtual environment and run `fairaudit check`
 from it — so a mistake in the directory mapping (checks/ → fairaudit.checks,
 report_templates/ → fairaudit.report_templates) cannot hide behind the editable install.
+It also runs the README's first command exactly as written and checks what the README
+says it does.
 
 The venv sees the outer environment's site-packages for the heavy dependencies
 (numpy, scipy, …) so the test needs no network: a ``.pth`` line puts them on its path
@@ -66,6 +68,7 @@ def test_wheel_installs_and_runs(tmp_path):
         assert str(env_dir) in line, f"imported {line}, not the wheel installed in the venv"
 
     exe = env_dir / "bin" / "fairaudit"
+    _readme_command_works(exe, tmp_path, env)
     run = subprocess.run([str(exe), "check", str(ROOT / "examples" / "allocators" / "top_k.py"), "--checks",
                           "selection_rates", "--data", str(ROOT / "examples" / "data" / "population.csv"),
                           "--json", "r.json", "--html", "r.html"], capture_output=True, text=True, cwd=work, env=env)
@@ -73,3 +76,27 @@ def test_wheel_installs_and_runs(tmp_path):
     d = json.loads((work / "r.json").read_text())
     assert d["checks"][0]["verdict"] == "fail"
     assert "<svg" in (work / "r.html").read_text()
+
+
+def _readme_command_works(exe: Path, tmp_path: Path, env: dict) -> None:
+    """The README's first command, as written (after its `pip install . &&`), from the
+    wheel's venv in a directory holding the examples; and what the README says of it."""
+    import re
+    import shlex
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = readme.split("## Set up", 1)[1]
+    block = re.search(r"```bash\n(.*?)\n```", setup, re.S).group(1)
+    assert block.startswith("pip install . && fairaudit check "), block
+    args = shlex.split(block.split("&&", 1)[1])
+    assert args[0] == "fairaudit"
+    work = tmp_path / "readme"
+    work.mkdir()
+    (work / "examples").symlink_to(ROOT / "examples")
+    run = subprocess.run([str(exe), *args[1:], "--json", "r.json"], capture_output=True, text=True, cwd=work, env=env)
+    assert (work / "fairaudit-report.html").is_file(), run.stdout + run.stderr
+    verdicts = {c["id"]: c["verdict"] for c in json.loads((work / "r.json").read_text())["checks"]}
+    # what the README's Set up paragraph says of this run (update it when this changes)
+    assert "error" not in verdicts.values(), verdicts
+    assert {cid: verdicts[cid] for cid in ("broome", "anonymity", "selection_rates", "tv_stability")} == \
+        {"broome": "pass", "anonymity": "pass", "selection_rates": "pass", "tv_stability": "fail"}, verdicts
+    assert run.returncode == 1 and "Expect exit code 1" in readme
