@@ -3,7 +3,10 @@
 Public API: the allocator decorators (:func:`selector`, :func:`ranker`,
 :func:`assigner`), :class:`Instance`, :func:`load_target`, the :class:`Sampler`,
 result types (:class:`Estimate`, :class:`CheckResult`, :class:`AuditResult`) and
-:func:`audit`, which runs checks on a target and returns an :class:`AuditResult`.
+:func:`audit`, which runs checks on a target and returns an :class:`AuditResult`;
+the exact UA ranking (:func:`ua_marginals`, :func:`ua_sample`) and the
+cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
+:func:`epsilon_hat`; more in :mod:`fairaudit.populations`).
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
@@ -17,7 +20,11 @@ __all__ = [
     "target_from_callable", "Sampler", "Estimate", "FairauditError", "TargetError", "DataError",
     "LogError", "AllocatorError", "audit", "CheckResult", "AuditResult", "Statistic",
     "ua_marginals", "ua_sample", "ua_position_given_label", "ua_marginals_iid",
+    "simulate_pool", "simulate_pools", "epsilon_hat",
 ]
+
+# The cross-population simulator of seed 004 (fairaudit.populations), loaded on first use.
+_POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 
 
 def __getattr__(name):
@@ -25,6 +32,9 @@ def __getattr__(name):
     if name in ("audit",):
         from .engine import audit
         return audit
+    if name in _POPULATIONS:
+        from . import populations
+        return getattr(populations, name)
     if name in ("CheckResult", "AuditResult", "Statistic"):
         from . import result
         return getattr(result, name)

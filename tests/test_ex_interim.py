@@ -44,6 +44,8 @@ def test_paper_setup_sizes_and_k():
     assert p.k == 15
     assert population_sizes(30).tolist() == [20, 10]
     assert population_sizes(10, (1, 1, 1)).sum() == 10
+    # the simulator is public API at the top level too
+    assert fa.simulate_pool is simulate_pool and fa.simulate_pools is simulate_pools and fa.epsilon_hat is epsilon_hat
 
 
 @pytest.mark.parametrize("setup", SETUPS)
