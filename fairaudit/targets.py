@@ -146,10 +146,15 @@ class Target:
     vectorized: bool = False
     arg_names: frozenset = field(default_factory=frozenset)
     accepts_var_kwargs: bool = False
+    #: the function's docstring, else its file's (shown in the report: what was audited)
+    doc: str = ""
 
     def describe(self) -> dict:
-        return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
-                "vectorized": self.vectorized}
+        d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
+             "vectorized": self.vectorized}
+        if self.doc:
+            d["doc"] = self.doc
+        return d
 
     def call_kwargs(self, inst: Instance, rng: np.random.Generator, size: int | None = None) -> dict:
         args = inst.arguments()
@@ -223,7 +228,15 @@ def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", ki
     if vectorized and "size" not in params and not var_kw:
         raise TargetError(f"{where}: marked vectorized but '{fname}' has no 'size' parameter")
     return Target(func=func, kind=kind, name=fname, path=where, sha256=sha256, k=k if k is not None else meta.get("k"),
-                  vectorized=bool(vectorized), arg_names=frozenset(params), accepts_var_kwargs=var_kw)
+                  vectorized=bool(vectorized), arg_names=frozenset(params), accepts_var_kwargs=var_kw,
+                  doc=_docstring(func))
+
+
+def _docstring(obj, limit: int = 2000) -> str:
+    doc = inspect.getdoc(obj) if obj is not None else None
+    if not doc or not isinstance(doc, str):
+        return ""
+    return doc if len(doc) <= limit else doc[:limit].rstrip() + " …"
 
 
 def _pick_function(module, where: str) -> Callable:
@@ -286,6 +299,8 @@ def load_target(spec: str) -> Target:
     else:
         func = _pick_function(module, where)
     t = target_from_callable(func, path=where, sha256=sha)
+    if not t.doc and getattr(module, "__doc__", None):
+        t.doc = _docstring(module)
     return t
 
 

@@ -10,7 +10,8 @@ Asserts, on the example report (``examples/allocators/top_k.py`` on
   with a positive control proving the detector sees an external image and stylesheet;
 - nothing external is referenced in the HTML (src/href/url()/@import);
 - hostile strings — a group named ``<script>…</script>`` or ``" onload="…``, an allocator
-  file named ``<svg onload=…>`` — are shown as text and never executed;
+  file named ``<svg onload=…>``, an allocator docstring with all three — are shown as
+  text and never executed;
 - the summary table is above the fold of a 1280×800 window;
 - a screenshot PNG is saved as a test artifact in ``build/test-artifacts/``.
 
@@ -55,6 +56,8 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 HOSTILE_SCRIPT = "<script>document.title='PWNED1';console.error('xss1')</script>"
 HOSTILE_ATTR = "\" onload=\"document.title='PWNED2'\" x=\""
 HOSTILE_FILE = "evil<svg onload=document.title='PWNED3'>.py"
+HOSTILE_DOC = ("Looks harmless <script>document.title='PWNED4';console.error('xss4')</script> "
+               "\" onload=\"document.title='PWNED5'\" x=\" <img src=x onerror=\"document.title='PWNED6'\">")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -144,7 +147,10 @@ def hostile_report(tmp_path_factory) -> Path:
         out.append(",".join(f))
     (tmp / "people.csv").write_text("\n".join(out) + "\n")
     alloc = tmp / HOSTILE_FILE
-    alloc.write_text((EXAMPLES / "allocators" / "uniform_lottery.py").read_text())
+    src = (EXAMPLES / "allocators" / "uniform_lottery.py").read_text()
+    head = "def allocate(scores, k, rng, size=None):\n"
+    assert head in src
+    alloc.write_text(src.replace(head, head + "    r'''" + HOSTILE_DOC + "'''\n"))   # the function's docstring
     return _audit(tmp, alloc, tmp / "people.csv", "hostile")
 
 
@@ -202,6 +208,9 @@ def test_hostile_strings_are_text_not_code(hostile_report, tmp_path):
         f"a payload ran: title is {title!r}"
     assert "<script" not in dom.lower()
     assert "&lt;script&gt;document.title='PWNED1'" in dom     # shown as text
+    doc = re.search(r'<blockquote class="doc"[^>]*>(.*?)</blockquote>', dom, re.S).group(1)
+    assert "&lt;script&gt;document.title='PWNED4'" in doc and "&lt;img src=x onerror=" in doc   # the docstring, as text
+    assert "<img" not in doc
     assert console_messages(err) == []
     assert page_requests(netlog) == []
 

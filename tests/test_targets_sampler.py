@@ -31,6 +31,20 @@ def test_load_examples_and_kinds():
     assert not fa.load_target(str(EX / "top_k.py")).vectorized
 
 
+def test_docstring_describes_the_target():
+    """The function's docstring, else the file's, goes into the result's target (the
+    report shows it: what was audited)."""
+    d = fa.load_target(str(EX / "uniform_lottery.py")).describe()
+    assert d["doc"].startswith("Uniform lottery: k of n chosen uniformly at random")
+
+    @fa.selector
+    def mine(scores, k, rng):
+        """Picks the first k."""
+        return list(range(k))
+    assert fa.target_from_callable(mine).describe()["doc"] == "Picks the first k."
+    assert "doc" not in fa.target_from_callable(lambda scores, k, rng: [0], kind="selection").describe()
+
+
 def test_module_function_spec_and_inference():
     t = fa.load_target(f"{BAD / 'plain_select.py'}:choose")
     assert t.kind == "selection" and t.name == "choose"
