@@ -15,8 +15,14 @@ Measured on the 2-core dev box (seed 0), idle: 100 years × T = 2,000 × N = 40 
 240 s (2.4 s per year), 98% of it in 400 LPs (three Proportionally Optimized group
 LPs and one 80,000-variable unconstrained LP per year, ≈0.6 s each; OPT needed no
 LP of its own because the unconstrained optimum met the requirement); the greedy
-assigner took 1%. Under a load average of ~9 the same run took 932 s.
+assigner took 1%. Under a load average of ~9 the same run took 932 s; rerun at a load
+average of ~4: 309.5 s (3.09 s per year), 400 LPs in 305.0 s = 99%, assigner 1.7 s = 1%.
 ``--defaults`` (idle-ish): group_bid_price 184 s (pass), greedy_assign 75 s (fail).
+Rerun at load ~5: group_bid_price pass (171 s; 13,350 LPs, 140 s), price of fairness
+9.2% antagonistic (OPT's own 8.8%), 0.3% benign, 1.4% collaborative, 3.0% iid, 4.3%
+unequal, every group 0 of 100 years over ε; bid_price fail (unequal g2, 25 of 500
+arrivals, over ε in 100/100 years); random_assign fail (iid and unequal, Proportionally
+Optimized asks more than random assignment gives); greedy_assign fail (unequal g0).
 
     python benchmarks/bench_min_requirement.py [--years 100 --T 2000 --N 40]
     python benchmarks/bench_min_requirement.py --defaults [--assigners group_bid_price,greedy_assign]

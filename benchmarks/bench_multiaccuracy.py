@@ -10,6 +10,11 @@ Prints, per ranker:
   (the cost of the ranker alone), and the ratio;
 * the wall time of the whole check at defaults (episodes + predictor audit + bootstrap
   reference + tables), i.e. the time to the verdict, and the verdict.
+
+Measured on the 2-core dev box (seed 0, load average ≈ 4 from other jobs):
+ua_ranking 8,736 episodes/s through the sampler (30,511/s ranker alone), time to
+verdict 1.8 s for 10,000 episodes → pass (0.022 [0.000, 0.070]); prp_ranking 11,890
+episodes/s (210,261/s alone), 1.2 s → fail (0.599 [0.566, 0.631]).
 """
 from __future__ import annotations
 
