@@ -261,3 +261,43 @@ def test_selection_is_one_location_with_capacity_k():
     assert r.value == pytest.approx(np.sort(w[:, 0])[-4:].sum())
     z, _ = A.maxmin_value(w, np.zeros(12, dtype=int), np.array([4]), 1)
     assert z == pytest.approx(np.sort(w[:, 0])[-4:].sum() / 12)
+
+
+def test_selection_with_the_reference_assigners():
+    """Selection as N = 1, capacity k, run through the example assigners: greedy takes
+    the first k arrivals (mean score ≈ ½ for uniform scores), the bid-price rule learns
+    the LP's price of the one location (≈ the 1 − k/T quantile) and keeps most places
+    for high scores; neither exceeds the clairvoyant optimum (the k highest scores)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name):
+        p = Path(__file__).resolve().parents[1] / "examples" / "allocators" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, p)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod.assign
+
+    rng = np.random.default_rng(12)
+    T, k = 400, 40
+    w = rng.random((T, 1))
+    groups = np.zeros(T, dtype=int)
+    caps = np.array([k])
+    opt = A.solve_assignment(w, caps).value
+    assert opt == pytest.approx(np.sort(w[:, 0])[-k:].sum())
+    vals = {}
+    for name in ("greedy_assign", "bid_price", "group_bid_price", "random_assign"):
+        loc = np.asarray(load(name)(w, groups, caps, np.random.default_rng(0)))
+        assert loc.shape == (T,) and set(np.unique(loc)) <= {-1, 0} and (loc == 0).sum() <= k
+        vals[name] = float(w[loc == 0, 0].sum())
+        assert vals[name] <= opt + 1e-9
+    assert vals["greedy_assign"] == pytest.approx(w[:k, 0].sum())          # the first k arrivals
+    assert vals["bid_price"] > vals["greedy_assign"] + 0.15 * k            # learns a threshold (≈ 0.9)
+    assert vals["group_bid_price"] > vals["greedy_assign"] + 0.15 * k      # one group: the same idea
+    # random assignment is a lottery over all T arrivals, not the first k: over 400 draws
+    # each arrival is placed with chance k/T = 0.1
+    out = load("random_assign")(w, groups, caps, np.random.default_rng(1), size=400)
+    placed = (out == 0).mean(axis=0)
+    assert (out == 0).sum(axis=1).max() == k and abs(placed[:k].mean() - 0.1) < 0.02
+    assert abs(placed[k:].mean() - 0.1) < 0.01
+    print({n: round(v / opt, 3) for n, v in vals.items()})

@@ -8,7 +8,10 @@ it estimates the prices from the arrivals seen so far, re-solving the fluid LP o
 first s arrivals (capacities scaled to ``c_i s / T``) at s = 2N+20, then every doubling
 of s; before the first solve it is greedy. So it is non-anticipating: the decision
 for arrival t uses only arrivals 1..t. Deterministic; ties go to the location with the
-higher score, then to the location with the larger share of its capacity left. Vectorised (``size``): one path, repeated.
+higher score, then to the location with the larger share of its capacity left. When
+places are scarce (Σ c_i < T; selection is N = 1 with capacity k) leaving an arrival
+unplaced is an outside option worth 0: it is taken when ``max_i w_{t,i} − λ_i < 0``
+(the classical accept-if-above-the-bid-price rule). Vectorised (``size``): one path, repeated.
 """
 import numpy as np
 
@@ -50,6 +53,7 @@ def bid_price_path(scores, capacities):
     left = np.floor(caps + 1e-9).astype(np.int64)
     lam = np.zeros(N)
     cps = set(checkpoints(T, N))
+    scarce = caps.sum() < T
     out = np.full(T, -1, dtype=np.int64)
     for t in range(T):
         if t in cps:
@@ -57,6 +61,11 @@ def bid_price_path(scores, capacities):
             if r.status == 0:
                 lam = r.lam
         i = choose(w[t] - lam, left, caps, w[t])
+        # Outside option worth 0 (SPEC §0): when places are scarce (Σc < T: selection is
+        # N = 1 with capacity k) an arrival whose best bid-price value is negative is not
+        # placed. With Σc ≥ T (the refugee setting) everyone is placed, as before.
+        if i >= 0 and scarce and w[t, i] - lam[i] < 0:
+            i = -1
         if i >= 0:
             out[t] = i
             left[i] -= 1

@@ -17,6 +17,11 @@ locations, that group is exactly indifferent at the LP's prices — and are brok
 tracking the LP's own mix: the tied location where the group is furthest below the
 share of its members the LP sends there (the Benign world's knife edge needs this).
 
+When places are scarce (Σ c_i < T; selection is N = 1 with capacity k) an arrival whose
+best amplified bid price is negative is left unplaced (an outside option worth 0); the
+conservative step only redirects arrivals that are placed. With Σ c_i ≥ T (the refugee
+setting, every scenario here) everyone is placed, as before.
+
 Non-anticipating (only arrivals 1..t are used for decision t), deterministic,
 vectorised (``size``).
 ``RULE`` should match the requirement rule the audit uses (``min_requirement``'s
@@ -88,6 +93,7 @@ def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
     achieved = np.zeros(G)
     count = np.zeros(G)
     cps = set(checkpoints(T, N))
+    scarce = caps.sum() < T
     out = np.full(T, -1, dtype=np.int64)
     mix = np.full((G, N), 1.0 / max(N, 1))     # LP share of each group sent to each location
     placed = np.zeros((G, N))
@@ -105,6 +111,10 @@ def group_bid_price_path(scores, groups, capacities, rule=RULE, margin=MARGIN):
             target = np.where(seen, m_hat, np.inf)   # a group not yet seen: greedy
         gt = g[t]
         i = choose_tracking((1.0 + mu[gt]) * w[t] - lam, left, mix[gt] * (count[gt] + 1.0) - placed[gt])
+        # Outside option worth 0 when places are scarce (Σc < T, e.g. selection as N = 1
+        # with capacity k): not placing the arrival beats a negative amplified bid price.
+        if i >= 0 and scarce and (1.0 + mu[gt]) * w[t, i] - lam[i] < 0:
+            i = -1
         if i >= 0:
             need = (target[gt] + margin / np.sqrt(count[gt] + 1.0)) * (count[gt] + 1.0)
             if achieved[gt] + w[t, i] < need:
