@@ -555,7 +555,7 @@ class TVStability(Check):
             before, after = float(s["Rx"][i]), float(s["Ry"][i])
         where = (f"on {c['label']}, changing the inputs by ‖ΔP‖₁ = {d:.4g} moves {what} from {before:.3f} to "
                  f"{after:.3f} (max change {s['delta']:.3f}, certified ≥ {s['delta_lo']:.3f}; ratio "
-                 f"{ratio[0]:.3g}, interval [{ratio[1]:.3g}, {ratio[2]:.3g}]; the two ranking distributions are "
+                 f"{ratio[0]:.3g}, interval [{ratio[1]:.3g}, {ratio[2]:.3g}]; the two {space.kind} distributions are "
                  f"≥ {s['tv_lo']:.3g} apart in total variation, certified)")
         top = table.loc[table["ratio_lo"].idxmax()]
         worst_txt = ""
@@ -590,7 +590,8 @@ class TVStability(Check):
         figs = []
         if space.kind == "ranking":
             both = np.concatenate([np.ravel(s["Rx"]), np.ravel(s["Ry"])])
-            figs.append({"kind": "heatmap", "title": f"Position marginals of the worst pair ({c['label']})",
+            # short titles: long probe labels are cut by the figure's width (the full label is in the message)
+            figs.append({"kind": "heatmap", "title": f"Position marginals of the worst pair ({c['source']}, n={n})",
                          "matrices": [np.round(s["Rx"], 4).tolist(), np.round(s["Ry"], 4).tolist()],
                          "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (0 = top)", "ylabel": "individual",
                          # one colour scale for both, so equal colours mean equal chances
@@ -599,11 +600,13 @@ class TVStability(Check):
                          "matrices": [np.round(s["diff"], 4).tolist()], "subtitles": ["R(P) − R(P′)"],
                          "xlabel": "position (0 = top)", "ylabel": "individual", "diverging": True})
         else:
-            figs.append({"kind": "heatmap", "title": f"Inclusion probabilities of the worst pair ({c['label']})",
-                         "matrices": [np.round(np.vstack([s["Rx"], s["Ry"]]), 4).tolist(),
-                                      np.round(s["diff"][None, :], 4).tolist()],
-                         "subtitles": ["π(c) (row 0), π(c′) (row 1)", "π(c) − π(c′)"], "xlabel": "individual",
-                         "diverging": False})
+            figs.append({"kind": "heatmap", "title": "Inclusion probabilities of the worst pair",
+                         "matrices": [np.round(np.vstack([s["Rx"], s["Ry"]]), 4).tolist()],
+                         "subtitles": [f"{c['source']} pair, n={n}: chances under c and c′"], "xlabel": "individual",
+                         "ylabels": ["π(c)", "π(c′)"], "vmin": 0.0, "vmax": 1.0})
+            figs.append({"kind": "heatmap", "title": "Difference π(c) − π(c′)",
+                         "matrices": [np.round(s["diff"][None, :], 4).tolist()], "subtitles": ["π(c) − π(c′)"],
+                         "xlabel": "individual", "ylabels": ["π(c) − π(c′)"], "diverging": True})
         top = table.sort_values("ratio_lo", ascending=False).head(15)
         figs.append({"kind": "interval_bars", "title": "Certified ratio ‖ΔR‖∞ / ‖ΔP‖₁ per probe"
                      + (f" (after subtracting δ = {dl:g})" if dl else ""),

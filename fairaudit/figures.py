@@ -114,12 +114,12 @@ def _draw_heatmap(plt, spec):
         else:
             im = ax.imshow(m, cmap="viridis", aspect="auto", extent=ext, vmin=spec.get("vmin"), vmax=spec.get("vmax"))
         # rows and columns are individuals/positions: whole numbers only (no "0.5" ticks on small matrices)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if ylabels:
             ax.set_yticks(range(len(ylabels)))
             ax.set_yticklabels([str(v) for v in ylabels], fontsize=8)
         else:
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_title(t, fontsize=9)
         ax.set_xlabel(spec.get("xlabel", ""))
         ax.set_ylabel(spec.get("ylabel", ""))

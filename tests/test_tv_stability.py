@@ -180,6 +180,10 @@ def test_selection_kind():
     c = r["tv_stability"]
     assert c.verdict == "fail"
     assert len(c.evidence["counterexample"]["P"]) <= 3
+    # the report shows the pair's inclusion probabilities and their difference (on a diverging scale)
+    heat = [f for f in c.figures if f["kind"] == "heatmap"]
+    assert len(heat) == 2 and not heat[0].get("diverging") and heat[1]["diverging"]
+    assert "selection distributions" in c.message
 
 
 def test_json_deterministic():
