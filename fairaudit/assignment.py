@@ -34,7 +34,7 @@ Figures on a path (all on the per-arrival scale, so group and global figures com
 Requirement rules (seed §3.1; empty groups get ``m_g = 0``, Ū_g = 0):
 
 * ``random``: ``m_g = mean_{t∈G_g} w_t·ρ/Σρ`` (random assignment in proportion to
-  capacity, Example 1);
+  capacity, Example 1; ``ρ/max(Σρ, 1)`` when places are scarce);
 * ``proportional`` (Proportionally Optimized, Example 2): group g alone with
   capacities ``ρ_i |G_g|``, optimised — an LP per group;
 * ``maxmin`` (Example 3): the largest ``z`` such that every non-empty group can have
@@ -401,11 +401,15 @@ def proportional_values(scores, groups, capacities, n_groups: int) -> np.ndarray
 
 
 def random_values(scores, groups, capacities, n_groups: int) -> np.ndarray:
-    """Random requirement (Example 1): ``mean_{t∈G_g} w_t·ρ/Σρ``."""
+    """Random requirement (Example 1): ``mean_{t∈G_g} w_t·ρ/Σρ``. With fewer places than
+    arrivals (``Σ c_i < T``, where ``ρ/Σρ`` would place more arrivals than there are
+    places; e.g. selection as N = 1 with capacity k) random assignment places an arrival
+    at i with chance ``c_i/T`` and leaves it out otherwise (the outside option, worth 0):
+    ``p = c / max(Σc, T)``, which is ``ρ/Σρ`` whenever ``Σρ ≥ 1``."""
     w = np.asarray(scores, dtype=float)
     T = w.shape[0]
     c = np.asarray(capacities, dtype=float)
-    p = c / c.sum() if c.sum() > 0 else np.full(len(c), 1.0 / len(c))
+    p = c / max(c.sum(), T) if c.sum() > 0 else np.full(len(c), 1.0 / len(c))
     v = w @ p
     groups = np.asarray(groups, dtype=np.int64)
     sizes = np.bincount(groups, minlength=n_groups)

@@ -300,4 +300,10 @@ def test_selection_with_the_reference_assigners():
     placed = (out == 0).mean(axis=0)
     assert (out == 0).sum(axis=1).max() == k and abs(placed[:k].mean() - 0.1) < 0.02
     assert abs(placed[k:].mean() - 0.1) < 0.01
+    # ... and the Random rule is its expectation: k/T of the mean score (not the mean
+    # score, which would need T places)
+    m = A.requirement(w, groups, caps, "random", 1)
+    assert m[0] == pytest.approx(w.mean() * k / T)
+    assert A.group_values(w, groups, out, 1).mean() == pytest.approx(m[0], abs=0.005)
+    assert A.is_feasible(w, groups, caps, m, 1)
     print({n: round(v / opt, 3) for n, v in vals.items()})
