@@ -64,6 +64,10 @@ def test_log_audit(tmp_path):
     d = json.loads(files["r.json"])
     assert d["target"]["kind"] == "selection" and d["target"]["decisions"] == 300
     assert d["checks"][0]["verdict"] in ("pass", "fail", "inconclusive")
+    # the report speaks of logged records, not of draws, for a log
+    html = files["fairaudit-report.html"]
+    assert "<th>Records</th>" in html and "<th>Draws</th>" not in html
+    assert "from 6,000 logged records" in html and "the draws show" not in html
 
 
 @pytest.mark.parametrize("name,needle", [
