@@ -342,10 +342,20 @@ def test_log_path_gives_the_same_figures():
     pop = prop19_pool(0.05, per_type=200).frame
     prp = lambda P, rng: np.argsort(-P[:, 1], kind="stable")      # noqa: E731
     ua = lambda P, rng: fa.ua_sample(P, rng)                     # noqa: E731
-    r = run(ranking_log(prp, pop, 1500, 6, 1), None)
+    log = ranking_log(prp, pop, 1500, 6, 1)
+    r = run(log, None)
     assert r.verdict == "fail" and r.draws == 1500
     g = pd.DataFrame(r.tables["groups"]).set_index("group")
     assert abs(g.loc["type = type_1", "top_share"] - (1 - 2.0 ** -6)) < 0.03
+    # exactly the logged episodes' figures: share of decisions with type 1 at position p
+    fr = log.frame
+    top = (fr.loc[fr["position"] == 1, "type"] == "type_1").mean()
+    assert g.loc["type = type_1", "top_share"] == pytest.approx(top)
+    pos = pd.DataFrame(r.tables["positions"]).set_index(["group", "position"])
+    w = (fr["type"] == "type_1").mean()                # w_S: the share of logged rows in S
+    for p in (1, 3, 6):
+        q = (fr.loc[fr["position"] == p, "type"] == "type_1").mean()
+        assert pos.loc[("type = type_1", p), "ranker"] == pytest.approx(q / (6 * w))     # Â = q/(n·w_S)
     r = run(ranking_log(ua, pop, 1500, 6, 2), None)
     assert r.verdict in ("pass", "inconclusive") and not r.evidence["ranker_not_carrying_through"]
 
