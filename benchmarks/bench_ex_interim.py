@@ -100,8 +100,14 @@ def study(seeds_ff: int = 300, seeds_cov: int = 400, pools_s7: int = 2000):
                                              p.quality)[0]
         miss_p += not selected_is_true_top_k(pp.allocate(p.scores, p.k, p.groups(), None), p.quality)[0]
     exact = 1 - hypergeom(150, 100, 15).pmf(10)
+    se = lambda q: math.sqrt(q * (1 - q) / pools_s7)
     print(f"§7 on {pools_s7} pools (m = 100 + 50, k = 15): GREEDY misses the true top k in {miss_g / pools_s7:.3f} "
-          f"(exact {exact:.3f}; paper ≈ 0.87); plug-in unbounded ratio in {miss_p / pools_s7:.3f} (paper ≈ 0.53)")
+          f"± {se(miss_g / pools_s7):.3f} (exact {exact:.3f}; paper ≈ 0.87); plug-in unbounded ratio in "
+          f"{miss_p / pools_s7:.3f} ± {se(miss_p / pools_s7):.3f} (paper ≈ 0.53)")
+    for m1 in (200, 300, 1000):
+        n = m1 + m1 // 2
+        print(f"   GREEDY's exact miss rate at m = {m1} + {m1 // 2}, k = {n // 10}: "
+              f"{1 - hypergeom(n, m1, n // 10).pmf(2 * n // 30):.3f}")
 
     lot = load("uniform_lottery").allocate
     fails = false_pools = total = 0
