@@ -10,6 +10,21 @@ The O(n²) brute force is timed up to n = 3,000 for contrast.
 
     python benchmarks/bench_ex_interim.py            # scaling
     python benchmarks/bench_ex_interim.py --study    # longer validation study + §7 figures
+
+Measured (2 shared cores, load ≈ 4):
+
+       n      k  draws→counts s ε̂ pipeline s of which sweep s  µs/(n log n)  brute O(n²) s
+   1,000    100          0.0018        0.0064           0.0002         0.925         0.0375
+   3,000    300          0.0098        0.0239           0.0005         0.995         0.4907
+  10,000  1,000          0.0309        0.0419           0.0015         0.455            nan
+  30,000  3,000             nan        0.1290           0.0048         0.417            nan
+ 100,000 10,000             nan        0.4382           0.0179         0.381            nan
+
+--study (53 s): §7 on 2000 pools — GREEDY misses the true top k in 0.766 ± 0.009 (exact
+0.774; paper ≈ 0.87), plug-in unbounded ratio in 0.548 ± 0.011 (paper ≈ 0.53); GREEDY's
+exact miss rate is 0.839 at m = 200 + 100, 0.868 at 300 + 150, 0.927 at 1000 + 500.
+Uniform lottery at ε = 0, δ = 0: 0/300 checks fail, 0/3000 pools falsely certified.
+Coverage of [ε̂ lower, upper] (true ε = 0.539): 1.000 over 400 seeds, both stopping rules.
 """
 from __future__ import annotations
 
