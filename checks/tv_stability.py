@@ -713,7 +713,7 @@ class UAConformance(Check):
             keep.append((x, R, Rh))
         table = pd.DataFrame(rows)
         method = (f"beta-binomial confidence sequences (anytime-valid, sequential), bonferroni over {fam} "
-                  f"entries; exact UA marginals by the Prop 10 dynamic program")
+                  f"entries; exact UA marginals (Prop 10's dynamic program for n ≤ 12, the equivalent O(n³m) method above)")
         stat = Statistic("max_abs_deviation_from_UA", float(table["max_deviation"].max()),
                          (float(table["dev_lo"].max()), float(table["dev_hi"].max())), tolerance=float(band),
                          method=method, violation="above")
