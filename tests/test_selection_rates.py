@@ -96,12 +96,34 @@ def test_sequential_wrong_stops_rare():
 
 
 def test_log_audit_uses_counts():
-    r = fa.audit(str(ROOT / "examples" / "logs" / "selection_log.csv"), checks=["selection_rates"]).checks[0]
-    assert r.verdict in ("pass", "inconclusive", "fail")
+    """The log path, recomputed independently: counts per category with pandas,
+    Clopper–Pearson intervals from SciPy at the Bonferroni level over the 8 categories,
+    impact ratios within each attribute and their box-image intervals."""
+    from scipy import stats as st
+    path = ROOT / "examples" / "logs" / "selection_log.csv"
+    r = fa.audit(str(path), checks=["selection_rates"]).checks[0]
     t = r.tables["groups"]
-    assert "selected" in t.columns
     assert (t["n"].iloc[:2].sum()) == 6000   # every logged row counted once per attribute
-    assert "clopper-pearson" in r.statistic.method
+    assert "clopper-pearson, bonferroni over 8" == r.statistic.method
+    log = pd.read_csv(path)
+    log["sex × age_band"] = log["sex"] + " × " + log["age_band"]
+    conf = 1 - 0.05 / 8
+    for attr, g in t.groupby("attribute", sort=False):
+        top_lo, top_hi = g["rate_lo"].max(), g["rate_hi"].max()
+        for row in g.itertuples():
+            col = log[attr]
+            k = int(log.loc[col == row.category, "selected"].sum())
+            n = int((col == row.category).sum())
+            ci = st.binomtest(k, n).proportion_ci(conf, "exact")
+            assert (row.selected, row.n) == (k, n)
+            assert row.rate_lo == pytest.approx(ci.low, abs=1e-9) and row.rate_hi == pytest.approx(ci.high, abs=1e-9)
+            assert row.impact_ratio == pytest.approx(min(1.0, (k / n) / (g["selected"] / g["n"]).max()))
+            assert row.ir_lo == pytest.approx(row.rate_lo / top_hi) and row.ir_hi == pytest.approx(min(1.0, row.rate_hi / top_lo))
+    worst = t.loc[t["impact_ratio"].idxmin()]
+    assert r.statistic.estimate == pytest.approx(worst["impact_ratio"])
+    assert r.statistic.ci[0] == pytest.approx(t["ir_lo"].min())
+    # the lowest ratio, 0.87 with interval [0.64, 1], straddles the four-fifths threshold
+    assert r.verdict == "inconclusive"
 
 
 def test_skipped_without_groups():
