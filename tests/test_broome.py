@@ -516,5 +516,6 @@ def test_partial_lottery_with_a_flat_pool_is_not_called_partial_broome_fair():
     assert p["k_prime_rate"]["estimate"] == pytest.approx(0.5, abs=0.03)
     assert p["pool_share"]["estimate"] == pytest.approx(0.25, abs=0.03)
     assert p["pool_bf1"]["ci"][1] < 0.1                              # flat inside the pool, certified
-    assert "BF.1 inside it not certified" in e["partial_summary"]
+    assert e["partial_summary"].startswith("a randomised pool over ranks 126..375 (BF.1 inside it refuted)")
+    assert c.tables["partial_broome"]["reading"][0].startswith("a randomised pool over ranks 126..375")
     assert "partial Broome-Fairness" not in c.message

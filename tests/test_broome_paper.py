@@ -141,3 +141,18 @@ def test_fig_b_ser_reduction_grows_with_m_and_partial_lottery_sits_between():
         assert b["reduction_lo"] > p["reduction_hi"] > p["reduction_lo"] > 0.02
     assert red["broome_lottery", 4]["reduction_lo"] > red["broome_lottery", 2]["reduction_hi"]
     assert red["partial_lottery", 4]["reduction_lo"] > red["partial_lottery", 2]["reduction_hi"]
+
+
+def test_partial_broome_table_reads_like_the_seed_tables(grid):
+    """The report's ``partial_broome`` table (one row per instance: always / pool / never,
+    k'/k and n'/n with intervals, reading): Algorithm 1 reads as partial BF, the Broome
+    lottery as Broome-fair with (almost) no one excluded, top-k as k'/k = 0."""
+    t = grid["partial_lottery"].tables["partial_broome"]
+    assert len(t) == 9 and all(r.startswith("partial Broome-Fairness over ranks") for r in t["reading"])
+    assert np.allclose(t["k_prime_over_k"], 0.5, atol=0.03)
+    b = grid["broome_lottery"].tables["partial_broome"]
+    assert all(r.startswith("Broome-fair") for r in b["reading"])
+    assert max(b["never"]) <= 3                     # at most a few tiny claims never drawn
+    k = grid["top_k"].tables["partial_broome"]
+    assert (k["k_prime_over_k"] == 0).all() and (k["pool"] == 0).all()
+    assert all(r.startswith("deterministic") for r in k["reading"])
