@@ -362,6 +362,12 @@ def _describe_member(kind: str, c: _Comparison, idx) -> str:
     return f"{what} with chance {pa:.3f} on the original list but {pb:.3f} after the relabelling"
 
 
+def _short_label(label: str, width: int = 64) -> str:
+    """A probe input's label for a figure axis (it starts with the probe's name): the
+    parenthesised detail shortened, the ends kept."""
+    return label if len(label) <= width else label[: width - 1].rstrip(" ,") + "…)"
+
+
 def _member_table(kind: str, c: _Comparison, claims=None, groups=None) -> pd.DataFrame:
     b = c.bounds
     if kind == "ranking":
@@ -824,7 +830,7 @@ class Anonymity(Check):
                                                        if kind == "selection" else None,
                                                        study.streams[comp.a].inst.groups)}
         figures = [{"kind": "interval_bars", "title": "Largest difference in chance per probe input",
-                    "labels": [f"{r['probe']}: {r['input']}"[:70] for r in rows],
+                    "labels": [_short_label(r["input"]) for r in rows],
                     "estimate": [r["max_difference"] for r in rows],
                     "lo": [r["abs_diff_lo"] for r in rows], "hi": [r["abs_diff_hi"] for r in rows],
                     "xlabel": "|difference in chance|", "reference": tau, "reference_label": f"tau {tau:g}"}]
@@ -835,7 +841,7 @@ class Anonymity(Check):
                                          comp.bounds["d"].tolist()],
                             "subtitles": ["original", "relabelled" if comp.b else "required", "difference"],
                             "xlabel": "position", "ylabel": "individual"})
-        elif comp.bounds["pa"].shape[0] <= 400:
+        elif 5 <= comp.bounds["pa"].shape[0] <= 400:   # smaller: the counterexample lists every chance
             n = comp.bounds["pa"].shape[0]
             claims = np.asarray(study.streams[comp.a].inst.scores, float)
             by_claim = len(np.unique(claims)) >= 3
