@@ -18,23 +18,24 @@ Complexity: DP O(u·n³·m) ⊆ O(n⁴m) time (u distinct rows), poly O(n³m), s
 O(B·n(m + log n)) with B ∝ 1/ε² (and, at fixed ε, B falls with n because the entries
 ≈ 1/n have smaller variance).
 
-Measured (2 shared cores, load ≈ 4-6; times vary by ×2 with the load):
+Measured (2 shared cores, load ≈ 3; times vary by ×2 with the load):
 
    n  m   dp [s] poly [s]   B(ε=0.01) sampler s     err  B(ε=0.001) sampler s     err
-  10  2   0.0036   0.0007      20,508     0.027  0.0077   2,050,701     2.028  0.0006
-  25  2   0.0065   0.0018      11,503     0.026  0.0084   1,150,218     2.992  0.0006
-  50  2   0.0304   0.0036       7,268     0.026  0.0068     726,795     3.691  0.0007
- 100  2   1.1927   0.0465       4,162     0.075  0.0079     416,110     7.645  0.0008
- 200  2  28.0545   0.3433       2,434     0.045  0.0078     243,309    12.664  0.0007
-  10  3   0.0009   0.0009      25,734     0.024  0.0066   2,573,350     2.703  0.0005
-  25  3   0.0078   0.0064      16,727     0.053  0.0069   1,672,655     4.804  0.0006
-  50  3   0.0476   0.0052       9,709     0.062  0.0069     970,884     3.864  0.0007
- 100  3   0.6575   0.0309       6,081     0.036  0.0066     608,083     7.320  0.0006
- 200  3  25.7495   0.5132       3,351     0.095  0.0075     335,055    10.312  0.0008
+  10  2   0.0008   0.0008      20,508     0.027  0.0077   2,050,701     1.298  0.0006
+  25  2   0.0029   0.0015      11,503     0.013  0.0084   1,150,218     1.876  0.0006
+  50  2   0.0176   0.0036       7,268     0.021  0.0068     726,795     1.886  0.0007
+ 100  2   0.3140   0.0146       4,162     0.028  0.0079     416,110     2.405  0.0008
+ 200  2  10.6256   0.2786       2,434     0.031  0.0078     243,309     3.233  0.0007
+  10  3   0.0009   0.0009      25,734     0.011  0.0066   2,573,350     1.316  0.0005
+  25  3   0.0037   0.0022      16,727     0.027  0.0069   1,672,655     2.150  0.0006
+  50  3   0.0262   0.0054       9,709     0.025  0.0069     970,884     2.649  0.0007
+ 100  3   0.4294   0.0208       6,081     0.037  0.0066     608,083     3.695  0.0006
+ 200  3  21.3568   0.2581       3,351     0.069  0.0075     335,055     5.843  0.0008
 
-(an earlier run at load ≈ 4 gave the DP 12.4 s at n = 200, m = 2.) At ε = 0.01 the
-sampler beats the DP from n = 50 on; at ε = 0.001 the DP wins up to n = 100 and loses at
-200; the O(n³m) poly method beats the sampler at ε = 0.001 everywhere.
+At ε = 0.01 the sampler is as fast as the DP at n = 50 and faster beyond (×11 at 100,
+×300 at 200); at ε = 0.001 the DP wins up to n = 100 (×6–8) and loses at 200 (×3–4). The
+O(n³m) poly method beats the sampler at ε = 0.001 everywhere and at ε = 0.01 up to n = 100.
+The DP's time grows ≈ n⁴ (×34 from n = 100 to 200 at m = 2: memory-bound).
 
 --validation (100 seeds): UA at L = 1, light settings 100/100 pass; at defaults (200
 seeds) 200/200 pass, largest ratio estimate 0.472, largest certified upper bound 0.958;
