@@ -33,7 +33,7 @@ Measured (2 shared cores, load ≈ 3; times vary by ×2 with the load):
  200  3  21.3568   0.2581       3,351     0.069  0.0075     335,055     5.843  0.0008
 
 At ε = 0.01 the sampler is as fast as the DP at n = 50 and faster beyond (×11 at 100,
-×300 at 200); at ε = 0.001 the DP wins up to n = 100 (×6–8) and loses at 200 (×3–4). The
+×300 at 200); at ε = 0.001 the DP wins up to n = 100 (×8 there, far more below) and loses at 200 (×3–4). The
 O(n³m) poly method beats the sampler at ε = 0.001 everywhere and at ε = 0.01 up to n = 100.
 The DP's time grows ≈ n⁴ (×34 from n = 100 to 200 at m = 2: memory-bound).
 
