@@ -1119,6 +1119,10 @@ class Broome(Check):
                                scores=claims, k=k)
         out = self._finish(ctx, [res], min_gain, min_chance)
         out.evidence["log_mode"] = "same pool repeated: each decision event is a draw of the allocator"
+        for f in out.figures:    # the report says what the log allowed
+            f["caption"] = (f"From the log: the same pool of {len(claims)} in all {len(draws)} decision events, so each "
+                            f"event is a draw and individual chances{' and first-round weights' if has_order else ''} "
+                            f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
     def _log_bins(self, ctx, f, n_bins, min_gain, min_chance):
@@ -1153,6 +1157,9 @@ class Broome(Check):
                                 "event by event; individual chances and first-round weights cannot be estimated",
                     "note": "Agreement of the chances with Broome-Fairness is necessary, not sufficient."}
         figures = [{"kind": "scatter_ci", "title": "Selection rate against claim (claim bins, from the log)",
+                    "caption": "From the log: pools differ between decision events, so only the selection rate per "
+                               "claim bin (all rows) can be compared with the Broome lottery's rate; individual chances "
+                               "and first-round weights cannot be estimated.",
                     "x": cbar.tolist(), "estimate": rate.tolist(), "lo": lo.tolist(), "hi": hi.tolist(),
                     "line": {"x": cbar.tolist(), "y": rbar.tolist(), "label": "Broome lottery (w ∝ c)"},
                     "xlabel": "claim (bin mean)", "ylabel": "selection rate"}]

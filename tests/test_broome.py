@@ -311,6 +311,7 @@ def test_log_with_repeated_pool_gives_the_same_estimates():
     log = _log_from_draws(draws, claims)
     c = run(log, seed=0)
     assert "same pool" in c.evidence["log_mode"]
+    assert c.figures[0]["caption"].startswith("From the log: the same pool of 6 in all 800 decision events")
     t = c.tables["individuals_0"]
     counts = np.bincount(draws.ravel(), minlength=6)
     assert np.array_equal(t["selected"].to_numpy(), counts)
@@ -322,6 +323,7 @@ def test_log_with_repeated_pool_gives_the_same_estimates():
 def test_log_with_varying_pools_uses_claim_bins():
     c = run(str(ROOT / "examples" / "logs" / "selection_log.csv"), seed=0)
     assert "pools differ" in c.evidence["log_mode"]
+    assert "individual chances and first-round weights cannot be estimated" in c.figures[0]["caption"]   # in the report
     assert c.verdict == "pass" and c.statistic.name == "min_gain_ratio"   # the example log is a Broome lottery
     # a top-k log over the same rows fails (BF.2 across bins or flat rates)
     f = pd.read_csv(ROOT / "examples" / "logs" / "selection_log.csv")
