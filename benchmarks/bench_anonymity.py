@@ -9,9 +9,11 @@
    (1+β)/(2+β) instead of 1/2, so relabelling moves it by β/(2+β)), defaults.
 4. CPU time per audit for each.
 
-Measured (seed-0 code of this commit, 40 seeds, 200 for coverage; 2-core machine):
+Measured (``--seeds 40 --coverage-seeds 200``; 2-core machine; reproduced unchanged on a
+later run, the study being seeded):
   defaults: uniform lottery fail 0/40 (pass 39, inconclusive 1), Broome lottery fail 0/40
-  (pass 39), UA ranking fail 0/40 (pass 40); ~0.6–0.8 s CPU per audit.
+  (pass 39), UA ranking fail 0/40 (pass 40); median 8192 draws per input (UA 16384);
+  0.25–0.33 s of this process's CPU per audit (0.6–0.8 s on a busier run).
   tau = 0: fail rate (1 − joint coverage) 0.020 uniform, 0.015 Broome, 0.010 UA (α = 0.05).
   index bias β (moves the chance by β/(2+β)): 0.1 (0.048 < tau) fail 0/40, inconclusive 40;
   0.15 (0.070) fail 11/40; 0.2 (0.091) fail 38/40; 0.3 (0.130) 40/40, median 2048 draws;
