@@ -151,7 +151,7 @@ def holm(pvalues, alpha: float = 0.05):
 
 
 def max_t_band(x: np.ndarray, confidence: float = 0.95, rng: np.random.Generator | None = None,
-               n_boot: int = 1000, n_batches: int = 64):
+               n_boot: int = 1000, n_batches: int = 128):
     """Simultaneous band for the column means of ``x`` (draws × members), max-type.
 
     A Gaussian-multiplier bootstrap of ``max_j |mean_j* − mean_j| / se_j`` over batch
@@ -159,6 +159,14 @@ def max_t_band(x: np.ndarray, confidence: float = 0.95, rng: np.random.Generator
     Tighter than Bonferroni when members are correlated. Standard errors are floored
     at the Bernoulli worst case over ``n`` draws divided by 10, so a column with no
     variation does not get a zero-width band. Returns ``(mean, lo, hi)``.
+
+    The standard errors come from only ``n_batches`` batch means, so the normal-scale
+    quantile ``q`` of the bootstrap maximum is moved to Student's t with ``nb − 1``
+    degrees of freedom *at the same tail probability* (``2·Φ̄(q)``), not at 97.5 %:
+    a max over many members sits far in the tail, where the t correction is larger.
+    128 batches by default: with 64 the band under-covered (0.943 over 3,000
+    replicates of 20 correlated Bernoulli columns, n = 2,000); with 128 it covers
+    0.955 (tests/test_stats.py measures it).
     """
     x = np.asarray(x, dtype=float)
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -171,10 +179,10 @@ def max_t_band(x: np.ndarray, confidence: float = 0.95, rng: np.random.Generator
     se = centered.std(axis=0, ddof=1) / np.sqrt(nb)
     se = np.maximum(se, 0.05 / np.sqrt(n))
     g = rng.standard_normal((n_boot, nb))
-    boot = np.abs(g @ centered) / nb / se
+    # g @ centered / sqrt(nb (nb − 1)) has the variance se² (ddof = 1), matching se
+    boot = np.abs(g @ centered) / np.sqrt(nb * (nb - 1)) / se
     q = np.quantile(boot.max(axis=1), confidence)
-    # Batch-means t correction: use the t quantile ratio for the small number of batches.
-    q *= stats.t.ppf(0.975, nb - 1) / stats.norm.ppf(0.975)
+    q = stats.t.isf(stats.norm.sf(q), nb - 1)   # same tail probability on the t scale
     return mean, mean - q * se, mean + q * se
 
 

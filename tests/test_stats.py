@@ -67,18 +67,30 @@ def test_holm_and_bonferroni():
 
 
 def test_max_t_band_family_coverage():
+    """Simultaneous coverage of the max-type band at least nominal: measured 0.953 over
+    1,000 replicates (sd ≈ 0.007). The earlier band (64 batches, t correction taken at
+    97.5 %) measured 0.937–0.944 on such families and failed this."""
     rng = np.random.default_rng(4)
     m, n = 20, 2000
     p = np.linspace(0.1, 0.6, m)
     hits = 0
-    reps = 200
+    reps = 1000
     for r in range(reps):
         # correlated Bernoulli columns: a shared uniform thresholded at different levels
         u = rng.random((n, 1))
         x = (u < p[None, :]).astype(float)
         mean, lo, hi = S.max_t_band(x, CONF, rng=np.random.default_rng(r))
         hits += np.all((lo <= p) & (p <= hi))
-    assert hits / reps >= CONF - 0.035   # sd of the estimate ≈ 0.015 at 200 reps
+    assert hits / reps >= CONF - 0.005
+
+
+def test_max_t_band_tighter_than_bonferroni_when_correlated():
+    rng = np.random.default_rng(12)
+    p = np.linspace(0.1, 0.6, 20)
+    x = (rng.random((2000, 1)) < p[None, :]).astype(float)
+    mean, lo, hi = S.max_t_band(x, CONF, rng=np.random.default_rng(0))
+    blo, bhi, _ = S.simultaneous_proportion_ci(x.sum(axis=0), 2000, CONF)
+    assert np.all(hi - lo < bhi - blo)
 
 
 def test_dkw_band_covers_cdf():
