@@ -136,8 +136,9 @@ def test_bootstrap_ci_coverage():
         e = S.bootstrap_ci(x, np.mean, CONF, rng=np.random.default_rng(r), n_resamples=999)
         hits += e.ci[0] <= 1.0 <= e.ci[1]
         assert "BCa" in e.method
-    # BCa is approximate (n = 60, skewed data): measured coverage ≈ 0.93; allow for it.
-    assert hits / reps >= 0.88
+    # BCa is approximate (n = 60, skewed data): measured 0.947 over these 150 replicates
+    # (sd ≈ 0.018); allow 1.5 sd below nominal.
+    assert hits / reps >= CONF - 0.03
 
 
 def test_newcombe_difference_coverage():
