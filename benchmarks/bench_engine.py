@@ -8,6 +8,13 @@
    measured with ``--draws 1`` and printed with the per-draw ratio left after it).
 2. Vectorised vs per-call draws of the Broome lottery (n=1000, k=100, 20,000 draws).
 3. Sequential vs fixed-size sampling: draws used by ``selection_rates`` on clear cases.
+
+Measured 2026-12-01 on the shared 2-core machine (load average ≈ 2): in-process audit
+3.20 s vs bare loop 3.11 s for 3,002 calls, ratio 1.031 (aim: under 1.10; four runs
+under heavier load gave 0.91–1.06); the command 5.12 s, ratio 1.648, of which 1.89 s is
+fixed (start-up, imports, report) and the per-draw ratio after it 1.041; vectorised
+draws 2.8× faster than per-call; sequential sampling used 512 and 256 of 20,000 draws
+on a clear pass and a clear fail.
 """
 from __future__ import annotations
 
