@@ -383,7 +383,12 @@ def _member_table(kind: str, c: _Comparison, claims=None, groups=None) -> pd.Dat
         for col in groups.columns:
             df[col] = groups[col].astype(str).to_numpy()
     df["chance_original"] = b["pa"].ravel()
-    df["chance_relabelled" if c.b is not None else "chance_required"] = b["pb"].ravel()
+    if c.b is not None:
+        df["chance_relabelled"] = b["pb"].ravel()
+    else:   # identical inputs: compared with the individual furthest from it, and with the required chance
+        df["other_individual"] = np.broadcast_to(b["ref"], b["pa"].shape).ravel()
+        df["chance_other"] = b["pb"].ravel()
+        df["chance_required"] = c.expected
     df["difference"] = b["d"].ravel()
     df["abs_diff_lo"] = b["abs_lo"].ravel()
     df["abs_diff_hi"] = b["abs_hi"].ravel()
@@ -800,7 +805,9 @@ class Anonymity(Check):
         evidence["worst"] = {"probe": comp.probe, "input": comp.label,
                              "individual": int(idx[0]), "position": int(idx[1]) + 1 if kind == "ranking" else None,
                              "chance_original": float(b["pa"][idx]),
-                             ("chance_relabelled" if comp.b is not None else "chance_required"): float(b["pb"][idx]),
+                             **({"chance_relabelled": float(b["pb"][idx])} if comp.b is not None else
+                                {"other_individual": int(np.broadcast_to(b["ref"], b["pa"].shape)[idx]),
+                                 "chance_other": float(b["pb"][idx]), "chance_required": float(comp.expected)}),
                              "difference": float(b["d"][idx]),
                              "abs_difference_ci": [float(b["abs_lo"][idx]), float(b["abs_hi"][idx])]}
         evidence["looks"] = study.looks_done

@@ -235,3 +235,33 @@ def test_protected_feature_column_is_swapped():
     assert r.evidence["probes"]["attribute-swap"][0]["columns_swapped"] == ["x"]
     r0 = run(_prefers_feature_x, search=0)   # x not declared protected: no swap probe
     assert isinstance(r0.evidence["probes"]["attribute-swap"], str)
+
+
+@fa.selector
+def _first_listed_quadrupled(scores, k, rng, size=None):
+    """Broome lottery with the first-listed person's weight × 4 (vectorised)."""
+    c = np.asarray(scores, dtype=float).copy()
+    c[0] *= 4.0
+    keys = np.log(c)[None, :] + rng.gumbel(size=(size or 1, len(c)))
+    out = np.argsort(-keys, axis=1)[:, :k]
+    return out[0] if size is None else out
+
+
+def test_permutation_probe_certifies_index_bias_and_reports_both_chances():
+    """The permutation probe on its own (search off): on the reversed list the first-listed
+    person moves to the end and loses the bonus; the probe certifies the change, and the
+    evidence gives that individual's chance on each list."""
+    r = run(_first_listed_quadrupled, search=0)
+    assert r.verdict == "fail"
+    perm = r.evidence["probes"]["permutation"]
+    assert perm[0]["input"].startswith("permutation probe 1/3 (reversed list")
+    assert perm[0]["abs_diff_ci"][0] > 0.05                       # certified by this probe alone
+    assert perm[1]["abs_diff_ci"][0] > 0.05                       # and on a random relabelling
+    # the worst member (here the equal-inputs pair: 0.78 vs 0.22, both should get 0.5) is
+    # reported with both chances and the chance required
+    w = r.evidence["worst"]
+    assert w["individual"] == 0 and w["other_individual"] == 1 and w["chance_required"] == 0.5
+    assert w["chance_original"] > 0.7 and w["chance_other"] < 0.3
+    assert f"chance {w['chance_original']:.3f}" in r.message and f"chance {w['chance_other']:.3f}" in r.message
+    t = r.tables["worst_probe_members"]
+    assert list(t["other_individual"][:2]) == [1, 0] and (t["chance_required"] == 0.5).all()
