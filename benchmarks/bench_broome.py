@@ -23,6 +23,10 @@ Measured (this commit's code, 2 cores shared with other jobs):
   3. --study 100 (seeds 1000-1099): Broome lottery pass 100/100 (median 8704 draws,
      1.5 s/audit); uniform lottery fail 100/100; top-k fail 100/100 (768 draws); flat-band
      lottery fail 100/100 (median 34816 draws, 3.1 s); slightly flattened pass 100/100.
+  4. --resolution 20 (seeds 2000-2019; default instances): a flat band over the 40th-60th
+     claim percentile fails 20/20 (median 44096 draws); over the 45th-55th (one bin wide at
+     bins = 10) it passes 20/20 - not seen; with bins = 20 it fails 16/20, inconclusive 4/20
+     (median 56384 draws), and the Broome lottery still passes 20/20 at bins = 20.
 """
 from __future__ import annotations
 
@@ -113,12 +117,45 @@ def study(seeds: int, names=STUDY):
               f"{int(np.median(draws))}, {(time.perf_counter() - t) / seeds:.1f} s per audit", flush=True)
 
 
+def _flat_band(band):
+    """The flat-band lottery of ``examples/allocators/flat_band_lottery.py`` over another band."""
+    import importlib.util
+
+    import fairaudit as fa
+    spec = importlib.util.spec_from_file_location("flat_band", ALLOC / "flat_band_lottery.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    @fa.selector
+    def allocate(scores, k, rng, size=None):
+        w = mod.band_weights(scores, band, 1.0)
+        keys = np.log(w)[None, :] + rng.gumbel(size=(size or 1, len(w)))
+        out = np.argsort(-keys, axis=1)[:, :k]
+        return out if size is not None else out[0]
+    return allocate
+
+
+def resolution(seeds: int):
+    """How narrow a flat band the default audit sees (bins = 10: each bin is 10% of claims)."""
+    cases = [((0.4, 0.6), 10), ((0.45, 0.55), 10), ((0.45, 0.55), 20), (None, 20)]   # None: the Broome lottery
+    for band, bins in cases:
+        v, draws = collections.Counter(), []
+        target = str(ALLOC / "broome_lottery.py") if band is None else _flat_band(band)
+        for s in range(seeds):
+            c = audit(target, checks=["broome"], seed=2000 + s, params={"broome": {"bins": bins}}).checks[0]
+            v[c.verdict] += 1
+            draws.append(c.draws)
+        print(f"flat band {band}, bins={bins}: {dict(v)} over {seeds} seeds, median draws {int(np.median(draws))}",
+              flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--study", type=int, default=0)
     ap.add_argument("--only", default=",".join(STUDY), help="allocators of the study, comma-separated")
     ap.add_argument("--no-timing", action="store_true")
+    ap.add_argument("--resolution", type=int, default=0, help="seeds for the narrow flat-band study")
     a = ap.parse_args()
     if not a.no_timing:
         timing()
@@ -126,6 +163,8 @@ def main():
         grid()
     if a.study:
         study(a.study, [x for x in a.only.split(",") if x])
+    if a.resolution:
+        resolution(a.resolution)
 
 
 if __name__ == "__main__":
