@@ -14,8 +14,9 @@
    (``--only`` picks some of them; ``--no-timing`` skips part 1).
 
 Measured (this commit's code, 2 cores shared with other jobs):
-  1. pass after 4096 draws, 0.50-0.54 s; raw sampling 0.26-0.30 s; ratio 1.8-1.9x.
-     stop_early=false: 20000 draws, 1.5-2.0 s; raw 0.95-0.97 s; ratio 1.6-2.1x.
+  1. pass after 4096 draws, 0.24 s (quiet machine) to 0.54 s (loaded); raw sampling
+     0.13-0.30 s; ratio 1.8-1.9x. stop_early=false: 20000 draws, 0.96-2.0 s; raw
+     0.63-0.97 s; ratio 1.5-2.1x.
   2. grid: top-k fails all 9 (256 draws each), uniform lottery fails all 9 on BF.1, Broome
      lottery passes all 9, partial lottery fails all 9 with k'/k = 0.500 [0.5, 0.5] and
      n'/n = k/n exactly (upper bounds: uniform 0.149/0.288/0.547, truncated normal

@@ -116,8 +116,8 @@ from the box of the two): fail when certified below ``min_reduction`` (0.1).
 
 Measured (``benchmarks/bench_broome.py --grid --study 100``, default settings, 2 shared
 cores): the Broome lottery audit at n = 1000, k = 100 passes after 4096 draws in
-0.50–0.54 s against 0.26–0.30 s of raw sampling (1.8–1.9×; ``stop_early=false``: 20000
-draws, 1.5–2.0 s, 1.6–2.1×). On the 3×3 grid (uniform / truncated normal / Pareto ×
+0.24–0.54 s against 0.13–0.30 s of raw sampling (1.8–1.9×; ``stop_early=false``: 20000
+draws, 0.96–2.0 s, 1.5–2.1×). On the 3×3 grid (uniform / truncated normal / Pareto ×
 k/n 0.1, 0.25, 0.5, n = 1000, seed 0) top-k fails (256 draws per instance), the uniform
 lottery fails BF.1, the Broome lottery passes and the partial lottery fails with
 k'/k = 0.500 and n'/n = k/n exactly (upper bounds of n'/n at most +0.11, Pareto k = 100).
