@@ -96,7 +96,13 @@ def _readme_command_works(exe: Path, tmp_path: Path, env: dict) -> None:
     assert (work / "fairaudit-report.html").is_file(), run.stdout + run.stderr
     verdicts = {c["id"]: c["verdict"] for c in json.loads((work / "r.json").read_text())["checks"]}
     # what the README's Set up paragraph says of this run (update it when this changes)
+    assert verdicts == {"broome": "pass", "anonymity": "pass", "selection_rates": "pass"}, verdicts
+    assert run.returncode == 0 and "so it exits 0" in readme, run.stdout + run.stderr
+    # ... and of the run without --checks: every applicable check, tv_stability fails.
+    i = args.index("--checks")
+    full = subprocess.run([str(exe), *args[1:i], *args[i + 2:], "--json", "full.json"], capture_output=True,
+                          text=True, cwd=work, env=env)
+    verdicts = {c["id"]: c["verdict"] for c in json.loads((work / "full.json").read_text())["checks"]}
     assert "error" not in verdicts.values(), verdicts
-    assert {cid: verdicts[cid] for cid in ("broome", "anonymity", "selection_rates", "tv_stability")} == \
-        {"broome": "pass", "anonymity": "pass", "selection_rates": "pass", "tv_stability": "fail"}, verdicts
-    assert run.returncode == 1 and "Expect exit code 1" in readme
+    assert verdicts["tv_stability"] == "fail" and full.returncode == 1, verdicts
+    assert "also fails `tv_stability`" in readme.replace("\n", " ")
