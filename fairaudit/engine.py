@@ -118,11 +118,21 @@ def resolve_target(spec, *, columns=None, groups=None):
     if isinstance(spec, DecisionLog):
         return None, spec
     if callable(spec):
-        return target_from_callable(spec, path=getattr(spec, "__name__", "callable")), None
+        return target_from_callable(spec, path=callable_spec(spec)), None
     spec = str(spec)
     if is_log_path(spec):
         return None, load_log(spec, columns=columns, groups=groups)
     return load_target(spec), None
+
+
+def callable_spec(func) -> str:
+    """How a callable audited from Python is named in results and replay commands:
+    ``module:qualname`` when ``load_target`` could import it that way (a module-level
+    function of an importable module), else its bare name (replay then needs a file)."""
+    mod, qual = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if mod and qual and mod != "__main__" and "<" not in qual and "." not in qual:
+        return f"{mod}:{qual}"
+    return getattr(func, "__name__", "callable")
 
 
 def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> CheckResult:

@@ -235,3 +235,30 @@ def test_outcome_summaries():
     perms = np.array([[2, 0, 1], [2, 1, 0]])
     C = position_counts(perms, 3)
     assert C[2, 0] == 2 and C[0, 1] == 1 and C.sum() == 6
+
+
+def test_callable_audited_from_python_gets_a_replay_command_that_loads_it(tmp_path, monkeypatch):
+    """A module-level function audited as a callable is named module:function in the
+    result, so the counterexample's replay command can load it (a bare name could not)."""
+    import shlex
+    import subprocess
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    import fairaudit as fa
+    from fairaudit.engine import AuditConfig, callable_spec
+    here = _Path(__file__).parent / "allocators"
+    monkeypatch.syspath_prepend(str(here))
+    import index_tiebreak
+
+    assert callable_spec(index_tiebreak.pick_first) == "index_tiebreak:pick_first"
+    assert callable_spec(lambda scores, k, rng: None) == "<lambda>"          # not importable: bare name
+    res = fa.audit(index_tiebreak.pick_first, checks=["anonymity"], config=AuditConfig(seed=0, k=2))
+    c = res.checks[0]
+    assert c.verdict == "fail" and res.target["path"] == "index_tiebreak:pick_first"
+    cmd = c.evidence["replay_command"].replace("B=20000", "B=200")
+    import os
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(here), *(p for p in _sys.path if p)]))
+    out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "chance on the original list" in out.stdout
