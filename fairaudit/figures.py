@@ -42,12 +42,21 @@ def _mpl():
     return plt
 
 
+#: longest tick label drawn in full; longer names are cut with "…" (the tables keep them whole)
+LABEL_CHARS = 48
+
+
+def _short(label) -> str:
+    text = str(label)
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
+
+
 def _arr(x):
     return np.array([np.nan if v is None else v for v in x], dtype=float)
 
 
 def _draw_interval_bars(plt, spec):
-    labels = list(spec["labels"])
+    labels = [_short(v) for v in spec["labels"]]
     est, lo, hi = _arr(spec["estimate"]), _arr(spec["lo"]), _arr(spec["hi"])
     hl = spec.get("highlight") or [False] * len(labels)
     fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(labels) + 1.1))
@@ -101,7 +110,8 @@ def _draw_heatmap(plt, spec):
     x0 = spec.get("x0", 0)
     if ylabels:
         # room for the row names on the left, and rows tall enough to read them
-        pad = min(3.5, 0.065 * max(len(str(v)) for v in ylabels))
+        ylabels = [_short(v) for v in ylabels]
+        pad = min(3.5, 0.065 * max(len(v) for v in ylabels))
         height = max(3.2, 0.22 * len(ylabels) + 1.4)
         fig, axes = plt.subplots(1, len(mats), figsize=(4.2 * len(mats) + 0.6 + pad, height), squeeze=False)
     else:
@@ -117,7 +127,7 @@ def _draw_heatmap(plt, spec):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if ylabels:
             ax.set_yticks(range(len(ylabels)))
-            ax.set_yticklabels([str(v) for v in ylabels], fontsize=8)
+            ax.set_yticklabels(ylabels, fontsize=8)
         else:
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_title(t, fontsize=9)

@@ -310,3 +310,20 @@ def test_bundled_examples_are_what_the_committed_script_makes():
     assert pop.to_csv(index=False) == Path(POP).read_text()
     assert log.to_csv(index=False) == Path(LOG).read_text()
     assert log["decision_id"].nunique() == 300 and set(pd.read_csv(POP).columns) >= {"score", "sex", "age_band", "label"}
+
+
+def test_figures_cut_overlong_labels_and_lay_out_cleanly():
+    """A group name of hundreds of characters (a hostile or careless data file) is cut in
+    the figure's tick labels, so the layout still fits; the tables keep the whole name."""
+    import warnings
+
+    from fairaudit.figures import LABEL_CHARS, render_svg
+    long = "x" * 300
+    specs = [{"kind": "interval_bars", "labels": [long, "short"], "estimate": [0.5, 0.4], "lo": [0.4, 0.3],
+              "hi": [0.6, 0.5], "reference": 0.45, "reference_label": "ref", "title": "t"},
+             {"kind": "heatmap", "matrices": [[[0.1, 0.9], [0.9, 0.1]]], "ylabels": [long, "b"], "title": "t"}]
+    for spec in specs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            svg = render_svg(spec)
+        assert "x" * LABEL_CHARS not in svg and "x" * (LABEL_CHARS - 1) + "…" in svg
