@@ -648,7 +648,10 @@ class ExAnte(Check):
                "series": [{"x": centers, "y": g[j * bins:(j + 1) * bins].tolist(),
                            "lo": lo[j * bins:(j + 1) * bins].tolist(), "hi": hi[j * bins:(j + 1) * bins].tolist(),
                            "label": f"population {names[j]}"} for j in range(d)],
-               "xlabel": "true CDF value (bin centre)", "ylabel": "expected selection chance"}
+               "xlabel": "true CDF value (bin centre)", "ylabel": "expected selection chance",
+               # the largest reversal's two cells, circled: lower-or-equal quality vs higher quality
+               "points": [{"x": centers[bin_of[c]], "y": float(g[c]), "label": f"{side} ({names[pop_of[c]]})"}
+                          for c, side in ((cv, "lower/equal quality"), (cu, "higher quality"))]}
         evidence = {"pools": R, "draws_per_pool": B, "bins": bins,
                     "counterexample": {"lower_or_equal_quality": {"population": names[pop_of[cv]],
                                                                   "quality_bin": [bin_of[cv] / bins, (bin_of[cv] + 1) / bins],

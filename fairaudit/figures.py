@@ -146,6 +146,11 @@ def _draw_lines(plt, spec):
             ax.fill_between(x, _arr(s["lo"]), _arr(s["hi"]), alpha=0.2, color=l.get_color())
     if spec.get("reference") is not None:
         ax.axhline(spec["reference"], color="#cc3311", ls="--", lw=1)
+    for p in spec.get("points") or []:     # called-out points (e.g. the two sides of a violation)
+        ax.plot([p["x"]], [p["y"]], marker="o", ms=10, mfc="none", mec="#cc3311", mew=1.5, ls="none")
+        if p.get("label"):
+            ax.annotate(_short(p["label"]), (p["x"], p["y"]), xytext=(6, 6), textcoords="offset points",
+                        fontsize=7, color="#cc3311")
     ax.set_xlabel(spec.get("xlabel", ""))
     ax.set_ylabel(spec.get("ylabel", ""))
     ax.legend(frameon=False, fontsize=8)

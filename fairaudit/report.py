@@ -11,7 +11,7 @@ import math
 from importlib import resources
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .figures import render_svg
 
@@ -67,6 +67,12 @@ def _svg(spec) -> Markup:
         return Markup("<p class='note'>Figure could not be drawn: ") + f"{type(e).__name__}: {e}" + Markup("</p>")
 
 
+def _breakable(name) -> Markup:
+    """An identifier that may wrap after its underscores (escaped, then <wbr> inserted):
+    long statistic names wrap on narrow screens without breaking mid-word."""
+    return Markup("_<wbr>").join(escape(part) for part in str(name).split("_"))
+
+
 def _env() -> jinja2.Environment:
     def load(name):
         try:
@@ -79,6 +85,7 @@ def _env() -> jinja2.Environment:
     env.filters["ci"] = _ci
     env.filters["svg"] = _svg
     env.filters["compactjson"] = _compact_json
+    env.filters["breakable"] = _breakable
     return env
 
 

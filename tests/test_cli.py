@@ -327,3 +327,11 @@ def test_figures_cut_overlong_labels_and_lay_out_cleanly():
             warnings.simplefilter("error")
             svg = render_svg(spec)
         assert "x" * LABEL_CHARS not in svg and "x" * (LABEL_CHARS - 1) + "…" in svg
+
+
+def test_statistic_names_wrap_at_underscores_and_stay_escaped():
+    """The summary table lets a long statistic name wrap after its underscores (not mid-word,
+    not off the page); a name is still escaped text."""
+    from fairaudit.report import _breakable
+    assert str(_breakable("max_ex_ante_reversal")) == "max_<wbr>ex_<wbr>ante_<wbr>reversal"
+    assert str(_breakable("a_<script>")) == "a_<wbr>&lt;script&gt;"

@@ -137,6 +137,11 @@ def test_ex_ante_greedy_unequal_sizes_fails():
     assert 0.05 < r.statistic.estimate < 0.11
     ce = r.evidence["counterexample"]
     assert ce["lower_or_equal_quality"]["population"] == "A" and ce["higher_quality"]["population"] == "B"
+    # the figure circles the two cells of that reversal, at their expected chances
+    pts = r.figures[0]["points"]
+    assert [p["y"] for p in pts] == pytest.approx([ce["lower_or_equal_quality"]["chance"],
+                                                   ce["higher_quality"]["chance"]])
+    assert "(A)" in pts[0]["label"] and "(B)" in pts[1]["label"]
 
 
 def test_ex_ante_greedy_equal_sizes_lemma_2_8():
