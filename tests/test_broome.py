@@ -7,6 +7,7 @@ sequences (Example 4.3), footnote 7 of seed 000 §4.2 for the partial lottery (k
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 from pathlib import Path
@@ -521,3 +522,86 @@ def test_partial_lottery_with_a_flat_pool_is_not_called_partial_broome_fair():
     assert e["partial_summary"].startswith("a randomised pool over ranks 126..375 (BF.1 inside it refuted)")
     assert c.tables["partial_broome"]["reading"][0].startswith("a randomised pool over ranks 126..375")
     assert "partial Broome-Fairness" not in c.message
+
+
+# ---------------------------------------------------------------------------
+# Systemic exclusion: validation by simulation over seeds (the project's bar)
+# ---------------------------------------------------------------------------
+
+UNIFORM_SER = 0.75 ** 3              # uniform lottery, k/n = 0.25, m = 3: excluded by all three w.p. 0.75³
+UNIFORM_REDUCTION = 1 - 0.75 ** 2    # against top-k's exact 1 − k/n = 0.75 without noise: 0.4375
+
+
+def _se(target, seed, **params):
+    return audit(target, checks=["systemic_exclusion"], seed=seed, params={"systemic_exclusion": params}).checks[0]
+
+
+def test_systemic_exclusion_boundary_false_fails_and_coverage_by_simulation():
+    """Uniform lottery, defaults except σ = 0 (then top-k's SER is exactly 0.75, so the
+    true reduction is known: 1 − 0.75² = 0.4375) and ``min_reduction`` set to that true
+    value — an allocator exactly at the boundary, which satisfies "reduction ≥
+    min_reduction", so a ``fail`` is a false fail. 1000 seeds (≈ 8 s).
+
+    * False fails (interval wholly below the truth): at most α = 0.05 of seeds; with
+      P(Binomial(1000, 0.05) ≥ 63) ≈ 0.04 we allow 62. Measured: 9 (one-sided: ≈ 0.0125
+      expected, as the box is Bonferroni-split and top-k's side is exact).
+    * Coverage of the statistic's interval (nominal ≥ 0.95; here the SER interval's own
+      0.975, as top-k is exact): misses allowed ≤ 36 (P(Binomial(1000, 0.025) ≥ 37) ≈ 0.013).
+      Measured: 29 misses (971/1000 covered; seeds 0–199 alone: 187/200, ordinary
+      fluctuation — blocks of 100 seeds range 93–100)."""
+    N = 1000
+    fails = miss = ser_miss = 0
+    for s in range(N):
+        c = _se(str(ALLOC / "uniform_lottery.py"), s, sigma=0.0, min_reduction=UNIFORM_REDUCTION)
+        lo, hi = c.statistic.ci
+        row = c.evidence["instances"][0]
+        assert row["top_k_ser"] == 0.75
+        fails += c.verdict == "fail"
+        miss += not (lo <= UNIFORM_REDUCTION <= hi)
+        ser_miss += not (row["ser_lo"] <= UNIFORM_SER <= row["ser_hi"])
+    print(f"systemic_exclusion boundary: {fails} fails, {miss} reduction misses, {ser_miss} SER misses of {N}")
+    assert fails <= 62, fails
+    assert miss <= 36 and ser_miss <= 36, (miss, ser_miss)
+
+
+def test_systemic_exclusion_ser_coverage_and_no_false_fails_at_defaults():
+    """Full defaults (uniform:1000:0.25, m = 3, σ = 0.025, 50 replicates, min_reduction
+    0.1). The uniform lottery ignores claims, so its SER is 0.75³ = 0.4219 with noise too.
+    200 seeds (≈ 6 s). Its SER interval (nominal 0.975) may miss ≤ 10 times
+    (P(Binomial(200, 0.025) ≥ 11) ≈ 0.01); measured 6 misses. It satisfies the property
+    (true reduction ≈ 0.44 ≫ 0.1): false fails allowed ≤ 16 (P(Binomial(200, 0.05) ≥ 17)
+    ≈ 0.02); measured 0 fails, 200 passes."""
+    N = 200
+    v, miss = collections.Counter(), 0
+    for s in range(1000, 1000 + N):
+        c = _se(str(ALLOC / "uniform_lottery.py"), s)
+        row = c.evidence["instances"][0]
+        v[c.verdict] += 1
+        miss += not (row["ser_lo"] <= UNIFORM_SER <= row["ser_hi"])
+    print(f"systemic_exclusion defaults: {dict(v)}, {miss} SER misses of {N}")
+    assert miss <= 10, miss
+    assert v["fail"] <= 16 and v["pass"] >= 190, v
+
+
+@fa.selector
+def _mostly_top_k(scores, k, rng, size=None):
+    """Top-k, except that with probability 0.05 a draw is a uniform lottery: a true
+    reduction of systemic exclusion of ≈ 0.03, short of the default 0.1."""
+    c = np.asarray(scores, dtype=float)
+    B_ = 1 if size is None else size
+    top = np.argsort(-c, kind="stable")[:k]
+    lot = np.argsort(rng.random((B_, len(c))), axis=1)[:, :k]
+    out = np.where((rng.random(B_) < 0.05)[:, None], lot, top[None, :])
+    return out[0] if size is None else out
+
+
+def test_systemic_exclusion_violators_fail_at_defaults():
+    """At full defaults, top-k (no reduction at all) fails on 30 of 30 seeds, and an
+    allocator that is top-k except for a 5% chance of a uniform lottery per draw (true
+    reduction ≈ 0.03, intervals ≈ [0.00, 0.06], short of 0.1) fails on 30 of 30 seeds
+    (≈ 2 s for both)."""
+    top = collections.Counter(_se(str(ALLOC / "top_k.py"), s).verdict for s in range(2000, 2030))
+    mix = collections.Counter(_se(_mostly_top_k, s).verdict for s in range(3000, 3030))
+    print(f"systemic_exclusion violators: top_k {dict(top)}, mostly_top_k {dict(mix)}")
+    assert top == {"fail": 30}, top
+    assert mix["fail"] >= 27 and mix["pass"] == 0, mix
