@@ -203,3 +203,131 @@ def test_permute_instance_moves_every_field():
     assert p.scores.tolist() == [0.3, 0.1, 0.2]
     assert p.groups["g"].tolist() == ["c", "a", "b"]
     assert p.labels.tolist() == [1, 1, 0] and p.k == 1
+
+
+# -- determinism and obliviousness: validation by simulation over seeds ------------
+
+def _rarely_varies(p):
+    """Top-k by claims (ties by index), except that with probability ``p`` a draw swaps
+    the last selected for the first rejected: on every input the share of draws that
+    differ from the most common outcome is exactly ``p`` (for p < 1/2)."""
+    @fa.selector
+    def allocate(scores, k, rng, size=None):
+        order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+        main = order[:k]
+        alt = main.copy()
+        alt[-1] = order[k]
+        B_ = 1 if size is None else size
+        out = np.where((rng.random(B_) < p)[:, None], alt[None, :], main[None, :])
+        return out[0] if size is None else out
+    return allocate
+
+
+def _verdicts_and_misses(target, check, seeds, truth, **params):
+    v, miss = {}, 0
+    for s in seeds:
+        r = one(target, check, seed=s, **params)
+        v[r.verdict] = v.get(r.verdict, 0) + 1
+        t = truth(s) if callable(truth) else truth
+        miss += not (r.statistic.ci[0] <= t <= r.statistic.ci[1])
+    return v, miss
+
+
+def test_determinism_boundary_false_fails_and_coverage_by_simulation():
+    """Defaults (n = 8, 1024 draws per input, min_variation 0.01; equal-claims and
+    generated inputs). An allocator varying in exactly p of draws on every input, so the
+    true statistic (max variation over inputs) is p. 300 seeds per p (≈ 3.5 s in all).
+
+    * p = 0.01 = min_variation — at the boundary, randomized enough, so ``fail`` is false:
+      allowed ≤ 22 (P(Binomial(300, 0.05) ≥ 23) ≈ 0.03). Measured: 0 fails (292
+      inconclusive, 8 pass).
+    * Coverage of the interval on max variation (nominal 0.95), misses allowed ≤ 22:
+      measured 8 misses at p = 0.01 (seeds 0–299) and 3 at p = 0.05 (seeds 300–599).
+    * p = 0.05: passes on every seed (measured 300/300)."""
+    v, miss = _verdicts_and_misses(_rarely_varies(0.01), "determinism", range(300), 0.01)
+    print("determinism p=0.01:", v, miss, "misses")
+    assert v.get("fail", 0) <= 22 and miss <= 22, (v, miss)
+    v, miss = _verdicts_and_misses(_rarely_varies(0.05), "determinism", range(300, 600), 0.05)
+    print("determinism p=0.05:", v, miss, "misses")
+    assert miss <= 22 and v == {"pass": 300}, (v, miss)
+
+
+def test_determinism_nearly_deterministic_fails_at_defaults():
+    """Violation smaller than a fully deterministic top-k (which
+    ``test_determinism_fails_top_k_with_number_of_draws`` covers): outcomes vary in
+    p = 0.001 of draws, a tenth of min_variation. Defaults, 100 seeds (≈ 0.5 s): measured
+    93 fail, 7 inconclusive, 0 pass; require ≥ 85 fails and no pass."""
+    v, _ = _verdicts_and_misses(_rarely_varies(0.001), "determinism", range(600, 700), 0.001)
+    print("determinism p=0.001:", v)
+    assert v.get("fail", 0) >= 85 and "pass" not in v, v
+
+
+@fa.selector
+def _ecdf_lottery(scores, k, groups, rng, size=None):
+    """Oblivious by construction: a weighted lottery (Efraimidis–Spirakis keys) whose
+    weights are within-population empirical CDF values (+ 1/n, so none is 0)."""
+    from fairaudit.populations import empirical_cdf, population_codes
+    f = empirical_cdf(scores, population_codes(groups, n=len(scores)))
+    w = f + 1.0 / len(f)
+    B_ = 1 if size is None else size
+    keys = np.log(rng.random((B_, len(f)))) / w
+    out = np.argsort(-keys, axis=1)[:, :k]
+    return out[0] if size is None else out
+
+
+@pytest.mark.parametrize("name", ["uniform_lottery", "ecdf_lottery"])
+def test_obliviousness_joint_coverage_tau_zero(name):
+    """Oblivious allocators, ``tau = 0``: a ``fail`` then means some interval of the
+    simultaneous family (people × transforms × looks) excluded the true difference 0, so
+    the fail rate is 1 − joint coverage and must be ≤ α = 0.05. ``max_draws = 2048``
+    (looks at 512 and 2048), 200 seeds: allowed ≤ 16 (P(Binomial(200, 0.05) ≥ 17) ≈
+    0.02). Measured: uniform lottery 11/200 (17/400 in a longer run; 20/400 at the
+    default 16384 draws); ECDF lottery 9/200 (≈ 2–3 s each)."""
+    target = str(ALLOC / "uniform_lottery.py") if name == "uniform_lottery" else _ecdf_lottery
+    v, miss = _verdicts_and_misses(target, "obliviousness", range(200), 0.0, tau=0.0, max_draws=2048)
+    print(f"obliviousness tau=0 {name}:", v)
+    assert v.get("fail", 0) <= 16 and miss == v.get("fail", 0), (v, miss)
+
+
+@fa.selector(k=1)
+def _claims_lottery_k1(scores, k, rng, size=None):
+    """One pick with chance proportional to the raw score: chances c_i / Σ c exactly."""
+    c = np.asarray(scores, dtype=float)
+    B_ = 1 if size is None else size
+    out = rng.choice(len(c), size=(B_, 1), p=c / c.sum())
+    return out[0] if size is None else out
+
+
+def _claims_lottery_truth(seed):
+    """The exact statistic for ``_claims_lottery_k1`` on the check's pool of that seed:
+    max over transforms and people of |c_i/Σc − t_i/Σt|."""
+    from fairaudit.engine import AuditConfig, AuditContext
+    s, pops = seed004_pool(30, AuditContext(AuditConfig(seed=seed)).rng("obliviousness"))
+    return max(float(np.abs(s / s.sum() - t / t.sum()).max()) for _, t in ecdf_preserving_transforms(s, pops))
+
+
+def test_obliviousness_interval_covers_exact_difference():
+    """A raw-score lottery with k = 1 has exact chances, so the true largest change of
+    chance under the check's transforms is known (0.040–0.075 over these pools, around
+    tau = 0.05). Defaults, 100 seeds (≈ 2.5 s): misses of the nominal-0.95 interval
+    allowed ≤ 10 (P(Binomial(100, 0.05) ≥ 11) ≈ 0.01); measured 0 (100/100 covered;
+    62 fail, 37 inconclusive, 1 pass). A fail where the truth is ≤ tau would be a false
+    fail: measured none."""
+    miss = false_fail = 0
+    v = {}
+    for s in range(100):
+        r = one(_claims_lottery_k1, "obliviousness", seed=s)
+        t = _claims_lottery_truth(s)
+        v[r.verdict] = v.get(r.verdict, 0) + 1
+        miss += not (r.statistic.ci[0] <= t <= r.statistic.ci[1])
+        false_fail += r.verdict == "fail" and t <= 0.05
+    print("obliviousness k=1 lottery:", v, miss, "misses,", false_fail, "false fails")
+    assert miss <= 10 and false_fail <= 5, (v, miss, false_fail)
+
+
+def test_obliviousness_raw_score_lottery_fails_at_defaults_over_seeds():
+    """The Broome lottery (chances grow with raw claims, so lifting a population moves
+    them) at defaults, 50 seeds (≈ 0.5 s): measured 50 fails (100/100 in a longer run)."""
+    v, _ = _verdicts_and_misses(str(ALLOC / "broome_lottery.py"), "obliviousness", range(50), 0.0)
+    print("obliviousness broome_lottery:", v)
+    assert v.get("fail", 0) >= 48, v
