@@ -307,3 +307,92 @@ def test_selection_with_the_reference_assigners():
     assert A.group_values(w, groups, out, 1).mean() == pytest.approx(m[0], abs=0.005)
     assert A.is_feasible(w, groups, caps, m, 1)
     print({n: round(v / opt, 3) for n, v in vals.items()})
+
+
+# ---------------------------------------------------------------------------
+# Column generation (``solve_assignment(..., colgen=True)``, used by ``benchmarks`` and
+# the Proportionally Optimized rule) against the plain linprog formulation.
+# ---------------------------------------------------------------------------
+
+def _plain_lp(w, caps):
+    """The full LP written out directly: max Σ w·x, Σ_i x_ti ≤ 1, Σ_t x_ti ≤ c_i, x ≥ 0."""
+    T, N = w.shape
+    A_ub = np.vstack([np.kron(np.eye(T), np.ones((1, N))), np.kron(np.ones((1, T)), np.eye(N))])
+    res = linprog(-w.ravel(), A_ub=A_ub, b_ub=np.concatenate([np.ones(T), caps]), bounds=(0, None),
+                  method="highs")
+    assert res.status == 0
+    return -res.fun
+
+
+def _medium_instance(seed):
+    """T = 200, N = 10: continuous scores with some zeros (seeds 0–3), or 60 distinct rows
+    that the LPs merge into arrival types with supply > 1 (seed 4); integer, fractional
+    or scarce capacities."""
+    rng = np.random.default_rng(seed)
+    T, N = 200, 10
+    w = rng.random((T, N)) ** rng.uniform(0.5, 3.0, size=N)
+    w[rng.random((T, N)) < 0.1] = 0.0
+    if seed == 4:
+        w = w[rng.integers(0, 60, size=T)]
+    caps = [rng.integers(5, 40, size=N).astype(float),          # Σc ≈ T
+            rng.dirichlet(np.ones(N)) * 1.1 * T,                 # fractional places
+            rng.integers(1, 10, size=N).astype(float),           # scarce: Σc < T
+            np.full(N, 30.0),
+            rng.integers(10, 30, size=N).astype(float)][seed]
+    return w, caps
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_column_generation_matches_the_plain_lp(seed, monkeypatch):
+    monkeypatch.setattr(A, "CG_FROM", 40)        # medium instances go through column generation
+    monkeypatch.setattr(A, "CG_SAMPLE", 40)
+    w, caps = _medium_instance(seed)
+    ref = _plain_lp(w, caps)
+    A.reset_lp_stats()
+    r = A.solve_assignment(w, caps, need_x=True, colgen=True)
+    assert A.LP_STATS["count"] == 1 and A.LP_STATS["calls"] >= 2       # subsample + restricted LP(s)
+    assert r.status == 0 and r.value == pytest.approx(ref, rel=1e-7)
+    assert r.value == pytest.approx(A.solve_assignment(w, caps).value, rel=1e-7)
+    # x is an optimal assignment of the full LP ...
+    assert r.x.shape == w.shape and r.x.min() >= -1e-9
+    assert np.all(r.x.sum(axis=1) <= 1 + 1e-7) and np.all(r.x.sum(axis=0) <= caps + 1e-7)
+    assert (r.x * w).sum() == pytest.approx(r.value, rel=1e-9)
+    # ... and lam an optimal dual: the dual objective Σ_t (max_i w_ti − λ_i)⁺ + c·λ is equal
+    assert r.lam.min() >= -1e-9
+    dual = np.maximum((w - r.lam).max(axis=1), 0.0).sum() + caps @ r.lam
+    assert dual == pytest.approx(ref, rel=1e-7)
+
+
+def test_column_generation_falls_back_to_the_full_lp(monkeypatch):
+    """No column kept beyond each row's best and one round allowed: the restricted LP is
+    not optimal for the full one, so the full LP is solved (same value)."""
+    monkeypatch.setattr(A, "CG_FROM", 40)
+    monkeypatch.setattr(A, "CG_SAMPLE", 40)
+    monkeypatch.setattr(A, "CG_DELTA", 0.0)
+    monkeypatch.setattr(A, "CG_ROUNDS", 1)
+    w, caps = _medium_instance(3)
+    A.reset_lp_stats()
+    r = A.solve_assignment(w, caps, need_x=True, colgen=True)
+    assert A.LP_STATS["count"] == 1 and A.LP_STATS["calls"] == 3      # subsample, restricted, full
+    assert r.value == pytest.approx(_plain_lp(w, caps), rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_benchmarks_with_column_generation_are_unchanged(seed, monkeypatch):
+    """A year's requirement (Proportionally Optimized: one LP per group) and optimum with
+    column generation equal the plain LPs' (T = 200, N = 10)."""
+    y = A.scenario("iid").draw(200, np.random.default_rng(seed))
+    monkeypatch.setattr(A, "CG_FROM", 10 ** 9)
+    plain = A.benchmarks(y, "proportional")
+    monkeypatch.setattr(A, "CG_FROM", 30)
+    monkeypatch.setattr(A, "CG_SAMPLE", 25)
+    A.reset_lp_stats()
+    cg = A.benchmarks(y, "proportional")
+    assert A.LP_STATS["calls"] > A.LP_STATS["count"]
+    assert cg.m == pytest.approx(plain.m, rel=1e-7)
+    assert cg.opt_unc == pytest.approx(plain.opt_unc, rel=1e-7)
+    assert cg.opt == pytest.approx(plain.opt, rel=1e-7) and cg.feasible == plain.feasible
+    for g in range(y.n_groups):             # each group's LP against the plain formulation
+        mask = y.groups == g
+        assert cg.m[g] == pytest.approx(_plain_lp(y.scores[mask], y.capacities / y.T * mask.sum())
+                                        / mask.sum(), rel=1e-7)
