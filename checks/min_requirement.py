@@ -167,20 +167,12 @@ class MinRequirement(Check):
             log = load_log(bootstrap_log, kind="assignment")
             years = _log_years(log, caps_param)
             w, g, caps, names, _, _, _ = years[0]
-            G = len(names)
-
-            def draw(T, rng, label, w=w, g=g, caps=caps):
-                return A.bootstrap_year(w, g, caps, T, rng, G, names, label)
-            return [("bootstrap", draw, f"years bootstrapped from the first logged year of {bootstrap_log} "
+            return [("bootstrap", _bootstrap_draw(w, g, caps, names), f"years bootstrapped from the first logged year of {bootstrap_log} "
                                         f"(T_log={len(g)})", list(names))]
         arrivals = _data_arrivals(ctx.population, caps_param)
         if arrivals is not None:
             w, g, caps, names, src = arrivals
-            G = len(names)
-
-            def draw(T, rng, label, w=w, g=g, caps=caps):
-                return A.bootstrap_year(w, g, caps, T, rng, G, names, label)
-            return [("data", draw, f"years bootstrapped from the {len(g)} arrivals of {src} (capacities "
+            return [("data", _bootstrap_draw(w, g, caps, names), f"years bootstrapped from the {len(g)} arrivals of {src} (capacities "
                                    f"{','.join(f'{c:g}' for c in caps)} for those {len(g)})", list(names))]
         out = []
         for name in [s.strip() for s in str(scenarios).split(",") if s.strip()]:
@@ -530,6 +522,13 @@ def _years_hint(p_hat: float, delta: float, member_conf: float, years: int, cap:
     while lo_K < K and not decided(lo_K):
         lo_K += max(1, (K - lo_K) // 8)
     return lo_K
+
+
+def _bootstrap_draw(w, g, caps, names):
+    """draw(T, rng, label) → a Year of T arrivals resampled from one observed year."""
+    def draw(T, rng, label):
+        return A.bootstrap_year(w, g, caps, T, rng, len(names), names, label)
+    return draw
 
 
 def _data_arrivals(pop, caps_param):
