@@ -29,16 +29,14 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.engine import audit
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"
 
 
 def biased(beta: float):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("pb", ALLOC / "position_biased.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ALLOC / "position_biased.py")
 
     @fa.selector
     def allocate(scores, k, rng, size=None):

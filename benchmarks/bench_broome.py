@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.targets import Instance, load_target
+from fairaudit.targets import import_file, Instance, load_target
 from fairaudit.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,12 +120,9 @@ def study(seeds: int, names=STUDY):
 
 def _flat_band(band):
     """The flat-band lottery of ``examples/allocators/flat_band_lottery.py`` over another band."""
-    import importlib.util
 
     import fairaudit as fa
-    spec = importlib.util.spec_from_file_location("flat_band", ALLOC / "flat_band_lottery.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ALLOC / "flat_band_lottery.py")
 
     @fa.selector
     def allocate(scores, k, rng, size=None):

@@ -36,6 +36,7 @@ import numpy as np
 from fairaudit.populations import epsilon_hat, epsilon_hat_bruteforce, pool_generator, simulate_pool
 from fairaudit.sampler import inclusion_counts
 from fairaudit.stats import beta_binomial_cs, per_member_confidence
+from fairaudit.targets import import_file
 
 B = 10_000
 
@@ -90,7 +91,6 @@ def main():
 
 def study(seeds_ff: int = 300, seeds_cov: int = 400, pools_s7: int = 2000):
     """Validation numbers quoted in the report (longer than the tests)."""
-    import importlib.util
     from pathlib import Path
 
     from scipy.stats import hypergeom
@@ -101,13 +101,7 @@ def study(seeds_ff: int = 300, seeds_cov: int = 400, pools_s7: int = 2000):
 
     ex = Path(__file__).resolve().parents[1] / "examples" / "allocators"
 
-    def load(name):
-        sp = importlib.util.spec_from_file_location(f"b_{name}", ex / f"{name}.py")
-        m = importlib.util.module_from_spec(sp)
-        sp.loader.exec_module(m)
-        return m
-
-    g, pp = load("greedy_cdf"), load("parametric_plugin")
+    g, pp = import_file(ex / "greedy_cdf.py"), import_file(ex / "parametric_plugin.py")
     miss_g = miss_p = 0
     for r in range(pools_s7):
         p = simulate_pool("paper", 150, pool_generator(0, r))
@@ -124,7 +118,7 @@ def study(seeds_ff: int = 300, seeds_cov: int = 400, pools_s7: int = 2000):
         print(f"   GREEDY's exact miss rate at m = {m1} + {m1 // 2}, k = {n // 10}: "
               f"{1 - hypergeom(n, m1, n // 10).pmf(2 * n // 30):.3f}")
 
-    lot = load("uniform_lottery").allocate
+    lot = import_file(ex / "uniform_lottery.py").allocate
     fails = false_pools = total = 0
     for seed in range(seeds_ff):
         r = fa.audit(lot, checks=["ex_interim"], seed=seed, params={"ex_interim": dict(

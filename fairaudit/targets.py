@@ -28,6 +28,7 @@ import inspect
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import numpy as np
@@ -260,6 +261,23 @@ def _pick_function(module, where: str) -> Callable:
                       f"or name it as {where}:FUNCTION")
 
 
+def import_file(path: str | Path, where: str | None = None) -> ModuleType:
+    """Import a Python file as a module (executed afresh on every call) under a name
+    derived from its resolved path, registered in ``sys.modules`` so that joblib workers
+    can pickle its functions by reference. An exception raised by the file itself
+    becomes a one-line :class:`TargetError` naming ``where`` (default: the path)."""
+    p = Path(path)
+    mod_name = "fairaudit_target_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
+    sp = importlib.util.spec_from_file_location(mod_name, p)
+    module = importlib.util.module_from_spec(sp)
+    sys.modules[mod_name] = module
+    try:
+        sp.loader.exec_module(module)
+    except Exception as e:  # the user's file itself is broken
+        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {e}") from e
+    return module
+
+
 def load_target(spec: str) -> Target:
     """Load an allocator from ``path/to/file.py``, ``path/to/file.py:function`` or
     ``package.module:function``. Raises :class:`TargetError` with a one-line reason."""
@@ -272,14 +290,7 @@ def load_target(spec: str) -> Target:
     if file_part.endswith(".py"):
         if not p.is_file():
             raise TargetError(f"allocator file not found: {file_part}")
-        mod_name = "fairaudit_target_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
-        sp = importlib.util.spec_from_file_location(mod_name, p)
-        module = importlib.util.module_from_spec(sp)
-        sys.modules[mod_name] = module  # lets joblib workers pickle functions by reference
-        try:
-            sp.loader.exec_module(module)
-        except Exception as e:  # the user's file itself is broken
-            raise TargetError(f"{file_part}: importing it raised {type(e).__name__}: {e}") from e
+        module = import_file(p, where=file_part)
         sha = _file_hash(p)
         where = file_part
     else:

@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.engine import audit
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"
@@ -48,9 +48,7 @@ def test_no_false_failures_at_defaults_with_search():
 
 
 def _biased(beta):
-    spec = importlib.util.spec_from_file_location("pb_val", ALLOC / "position_biased.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ALLOC / "position_biased.py")
 
     @fa.selector
     def allocate(scores, k, rng, size=None):

@@ -10,6 +10,7 @@ import pytest
 from scipy.optimize import linprog
 
 from fairaudit import assignment as A
+from fairaudit.targets import import_file
 
 
 def figure1_year(name, T=1000, seed=0):
@@ -181,12 +182,9 @@ def test_proportional_against_brute_force():
 def test_random_rule_is_the_mean_under_random_assignment():
     """Example 1: m_g is what g gets in expectation when every arrival goes to location i
     with probability ρ_i/Σρ — checked against the random_assign example by simulation."""
-    import importlib.util
     from pathlib import Path
     p = Path(__file__).resolve().parents[1] / "examples" / "allocators" / "random_assign.py"
-    spec = importlib.util.spec_from_file_location("random_assign", p)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(p)
     y = A.scenario("iid").draw(60, np.random.default_rng(1))
     m = A.requirement(y.scores, y.groups, y.capacities, "random", 3)
     out = mod.assign(y.scores, y.groups, y.capacities, np.random.default_rng(2), size=4000)
@@ -268,14 +266,11 @@ def test_selection_with_the_reference_assigners():
     the first k arrivals (mean score ≈ ½ for uniform scores), the bid-price rule learns
     the LP's price of the one location (≈ the 1 − k/T quantile) and keeps most places
     for high scores; neither exceeds the clairvoyant optimum (the k highest scores)."""
-    import importlib.util
     from pathlib import Path
 
     def load(name):
         p = Path(__file__).resolve().parents[1] / "examples" / "allocators" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, p)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+        mod = import_file(p)
         return mod.assign
 
     rng = np.random.default_rng(12)

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from fairaudit.cli import main
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -297,13 +298,10 @@ def test_progress_only_on_a_terminal(monkeypatch):
 
 def test_bundled_examples_are_what_the_committed_script_makes():
     """examples/make_examples.py regenerates population.csv and selection_log.csv exactly."""
-    import importlib.util
 
     import numpy as np
     import pandas as pd
-    spec = importlib.util.spec_from_file_location("make_examples", ROOT / "examples" / "make_examples.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ROOT / "examples" / "make_examples.py")
     rng = np.random.default_rng(2026)
     pop = mod.population(rng)
     log = mod.selection_log(rng, pop)

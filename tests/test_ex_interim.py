@@ -1,7 +1,6 @@
 """ex_interim (seed 004, Kearns–Roth–Wu; SPEC §3): the simulator, ε̂ in O(n log n),
 NOISYTOP against Lemma 3.4, the uniform lottery's loss, the seed-0 verdicts of the
 reference allocators, and validation by simulation (false-fail rate, coverage)."""
-import importlib.util
 import math
 from pathlib import Path
 
@@ -18,15 +17,14 @@ from fairaudit.populations import (SETUPS, empirical_cdf, epsilon_hat, epsilon_h
                                    optimal_loss, pool_generator, population_sizes, selected_is_true_top_k,
                                    simulate_pool, simulate_pools)
 from fairaudit.stats import simultaneous_proportion_ci
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"exi_{name}", EX / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(EX / f"{name}.py")
     return mod
 
 

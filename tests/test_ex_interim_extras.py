@@ -7,7 +7,6 @@ uniform over a wide range) the plug-in "virtually always" picks only population 
 For a deterministic allocator an unbounded ratio on a pool ⇔ the run is not the true
 top k ⇔ the run is ex-post unfair, so the ex_post check measures both fractions.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from scipy.stats import hypergeom
 import fairaudit as fa
 from fairaudit.data import population_from_frame
 from fairaudit.populations import pool_generator, simulate_pool
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -29,9 +29,7 @@ def run(check_id, target, **params):
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"exx_{name}", EX / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(EX / f"{name}.py")
     return mod
 
 

@@ -10,6 +10,7 @@ import fairaudit as fa
 from fairaudit import assignment as A
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.result import decide
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"
@@ -138,10 +139,7 @@ def test_mean_regret_interval_coverage():
     Student-t interval over 30 years must cover 0 at ≥ 95% (200 repetitions; binomial
     slack 3 SD ≈ 0.046)."""
     from fairaudit.checks.min_requirement import _t_interval
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("ra", ALLOC / "random_assign.py")
-    ra = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ra)
+    ra = import_file(ALLOC / "random_assign.py")
     rng = np.random.default_rng(7)
     sc = A.scenario("unequal")
     reps, K, cover = 200, 30, np.zeros(4)

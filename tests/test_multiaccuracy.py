@@ -16,6 +16,7 @@ from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
 from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
 from fairaudit.logs import log_from_frame
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -258,10 +259,7 @@ def test_prop22_mixture_gap_is_linear_in_phi():
     # Prop 22: UA with probability φ, the utility maximiser otherwise, has the mixture's
     # gap φ·gap_UA + (1−φ)·gap_PRP (linearity); at the top of Prop 19's instance
     # φ·ε(1 − 2^{1−n}) + (1 − φ)(½ − 2^{−n}).
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("ua_mixture_mod", EX / "ua_mixture.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(EX / "ua_mixture.py")
     n, eps, phi = 6, 0.1, 0.5
     r = run(mod.make_ranker(phi), prop19_pool(eps), draws=3000, params={"multiaccuracy": {"n": n}})
     g = pd.DataFrame(r.tables["groups"]).set_index("group").loc["type = type_1"]

@@ -12,7 +12,6 @@ Binomial slack: with R seeds a simultaneous family at 95% should cover in at lea
 95% − 3·sqrt(0.05·0.95/R) of them (3 standard errors), and the false-fail count should
 stay within the same slack above 5%.
 """
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,10 @@ from fairaudit.checks.multiaccuracy import abs_interval, composition, predictor_
 from fairaudit.groupsets import collection
 from fairaudit.result import decide
 from fairaudit.ua import ua_position_given_label
+from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("make_ma", ROOT / "examples" / "make_multiaccuracy_data.py")
-make_ma = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_ma)
+make_ma = import_file(ROOT / "examples" / "make_multiaccuracy_data.py")
 
 CONF = 0.95
 

@@ -12,7 +12,7 @@ import fairaudit as fa
 from fairaudit.checks.tv_stability import TVStability
 from fairaudit.engine import AuditConfig, AuditContext
 from fairaudit.sampler import Sampler
-from fairaudit.targets import load_target
+from fairaudit.targets import import_file, load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"
@@ -109,10 +109,7 @@ def test_ua_mixture_half_fails_exact_and_passes_approximate():
 
 
 def test_ua_mixture_phi_factory():
-    from importlib import util
-    spec = util.spec_from_file_location("uam", ALLOC / "ua_mixture.py")
-    mod = util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ALLOC / "ua_mixture.py")
     P = np.array([[0.2, 0.8], [0.3, 0.7]])
     rank1 = mod.make_ranker(1.0)
     draws = rank1(P, np.random.default_rng(0), size=40000)
@@ -241,10 +238,7 @@ def test_ua_conformance_band_zero_false_fails_on_ua_ranking():
 
 
 def _ua_mixture(phi):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("ua_mixture_val", ALLOC / "ua_mixture.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = import_file(ALLOC / "ua_mixture.py")
     return mod.make_ranker(phi)
 
 
