@@ -74,7 +74,7 @@ from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
 from fairaudit.groupsets import collection
 from fairaudit.result import Statistic
-from fairaudit.stats import per_member_confidence, proportion_ci
+from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
 from fairaudit.targets import Instance
 from fairaudit.ua import ua_position_given_label
 
@@ -262,13 +262,6 @@ def predictor_audit(P: np.ndarray, y: np.ndarray, masks: np.ndarray, confidence:
     return {"fbar": fbar, "freq": freq, "freq_lo": flo, "freq_hi": fhi, "alpha": fbar - freq,
             "alpha_lo": fbar - fhi, "alpha_hi": fbar - flo, "count": count, "size": size,
             "method": f"clopper-pearson on label frequencies, bonferroni over {fam}"}
-
-
-def abs_interval(lo, hi):
-    """Interval for |x| from an interval for x."""
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    a_lo = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
-    return a_lo, np.maximum(np.abs(lo), np.abs(hi))
 
 
 def composition(counts: np.ndarray, episodes: int, n: int, share: np.ndarray, ref: tuple, A_f: np.ndarray,

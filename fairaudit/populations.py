@@ -344,3 +344,41 @@ def epsilon_hat_bruteforce(pi, quality, *, additive: bool = False) -> float:
         vals = _log_ratio(pi[a], pi[b])
     vals = np.where(ok, vals, -np.inf)
     return float(vals.max()) if ok.any() else -math.inf
+
+
+def seed004_pool(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 004's simulation pool: two populations of sizes 2:1, scores ``N(μ_j, 1)``
+    with ``μ_j ~ N(0, 1)``. Returns (scores, population labels 'P1'/'P2').
+
+    Decision: the raw scores are then mapped by one common increasing affine map into
+    [0.05, 1] (claims of seed 000's allocators must be positive). A common increasing
+    map changes no empirical CDF value, so obliviousness is unaffected."""
+    n1 = int(round(2 * n / 3))
+    mu = rng.normal(0, 1, 2)
+    s = np.concatenate([rng.normal(mu[0], 1, n1), rng.normal(mu[1], 1, n - n1)])
+    s = 0.05 + 0.95 * (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
+    pop = np.array(["P1"] * n1 + ["P2"] * (n - n1))
+    return np.round(s, 4), pop
+
+
+def ecdf_preserving_transforms(scores: np.ndarray, pops: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Strictly increasing transforms of each population's scores (so every
+    within-population empirical CDF value is kept) that reorder the populations:
+    each population (up to three) lifted above all others, then a non-linear map
+    (exp for the first population, cube for the next, alternating)."""
+    s = np.asarray(scores, float)
+    labels = sorted(np.unique(pops).tolist())
+    span = float(s.max() - s.min()) + 1.0
+    out = []
+    for lab in labels[:3]:
+        m = pops == lab
+        t = s.copy()
+        t[m] = s[m] + span + 1.0
+        out.append((f"population {lab} lifted above the others (x → x + {span + 1.0:.3g})", t))
+    t = s.copy()
+    for j, lab in enumerate(labels):
+        m = pops == lab
+        z = (s[m] - s.min()) / span          # in [0, 1)
+        t[m] = np.exp(3 * z) * (j + 1) if j % 2 == 0 else (2 * z - 1) ** 3 + 2 * j
+    out.append(("non-linear per population (exp / cube)", t))
+    return out

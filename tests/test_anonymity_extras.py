@@ -12,8 +12,9 @@ from hypothesis import find
 from scipy import stats as sst
 
 import fairaudit as fa
-from fairaudit.checks.anonymity import (cmh_by_category, ecdf_preserving_transforms, mantel_haenszel,
-                                        permute_instance, seed004_pool, swap_attributes)
+from fairaudit.inputs import permute_instance, swap_attributes
+from fairaudit.populations import ecdf_preserving_transforms, seed004_pool
+from fairaudit.stats import cmh_by_category, mantel_haenszel
 from fairaudit.engine import audit
 from fairaudit.logs import log_from_frame
 from fairaudit.strategies import permutations_for, relabellings, selection_instances, ranking_instances

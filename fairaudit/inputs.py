@@ -1,0 +1,156 @@
+"""Inputs a check audits on: instances from the ``--data`` file or from generators,
+relabelled, subsampled, and given the arguments the allocator takes.
+
+Every input built here has the shape of the data and the arguments of the target: the
+data's group and feature columns (drawn from its rows, or a synthetic ``group`` A/B and
+feature ``x`` when there is no data), the data's number of prediction labels, and k as
+the allocator declares it (:meth:`fairaudit.engine.AuditContext.selection_k`).
+Relabelling helpers move group and feature rows together with the individuals.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from .data import generate_claims
+from .instance import Instance
+
+__all__ = ["Instance", "permute_instance", "swap_attributes", "instance_digest", "jsonable_instance", "wants",
+           "population_frames", "attach_rows", "prediction_columns", "generated_instance", "data_instance"]
+
+
+def permute_instance(inst: Instance, perm, label: str) -> Instance:
+    """The instance listed in the order ``perm`` (``perm[j]`` = old index now at j)."""
+    perm = np.asarray(perm, dtype=int)
+    ch: dict = {}
+    for name in ("scores", "predictions", "labels"):
+        v = getattr(inst, name)
+        if v is not None:
+            ch[name] = np.asarray(v)[perm]
+    for name in ("groups", "features"):
+        v = getattr(inst, name)
+        if v is not None:
+            ch[name] = v.iloc[perm].reset_index(drop=True)
+    return inst.replace(label=label, **ch)
+
+
+def swap_attributes(inst: Instance, pairs, columns, label: str) -> Instance:
+    """Exchange the values of ``columns`` (group or feature columns) between the two
+    individuals of every pair; everything else stays where it is."""
+    ch: dict = {}
+    for name in ("groups", "features"):
+        df = getattr(inst, name)
+        if df is None:
+            continue
+        cols = [c for c in columns if c in df.columns]
+        if not cols:
+            continue
+        df = df.copy()
+        for i, j in pairs:
+            a = df.loc[i, cols].copy()
+            df.loc[i, cols] = df.loc[j, cols].to_numpy()
+            df.loc[j, cols] = a.to_numpy()
+        ch[name] = df
+    return inst.replace(label=label, **ch)
+
+
+def instance_digest(inst: Instance) -> str:
+    """A short stable hash of an instance's content (names its draw streams)."""
+    h = hashlib.sha1()
+    for name in ("scores", "predictions", "k"):
+        v = getattr(inst, name)
+        h.update(name.encode())
+        if v is not None:
+            h.update(np.ascontiguousarray(np.asarray(v, dtype=float)).tobytes())
+    for name in ("groups", "features"):
+        v = getattr(inst, name)
+        if v is not None:
+            h.update(v.to_csv(index=False).encode())
+    return h.hexdigest()[:12]
+
+
+def jsonable_instance(inst: Instance) -> dict:
+    d = inst.to_jsonable()
+    d.pop("label", None)
+    return d
+
+
+
+def wants(ctx, name: str) -> bool:
+    t = ctx.target
+    return t is not None and (t.accepts_var_kwargs or name in t.arg_names)
+
+
+def population_frames(ctx):
+    pop = ctx.population
+    return (pop.groups if pop is not None else None), (pop.features if pop is not None else None)
+
+
+def attach_rows(ctx, inst: Instance, rng: np.random.Generator, identical: bool = False) -> Instance:
+    """Add ``groups`` / ``features`` rows when the target takes them: drawn from the data's
+    rows (or a synthetic ``group`` A/B and feature ``x``), all equal when ``identical``."""
+    n = inst.n
+    g, f = population_frames(ctx)
+    ch: dict = {}
+    if wants(ctx, "groups") and inst.groups is None:
+        if g is not None and len(g):
+            rows = np.zeros(n, int) if identical else rng.integers(0, len(g), n)
+            ch["groups"] = g.iloc[rows].reset_index(drop=True)
+        else:
+            vals = np.array(["A", "B"])
+            ch["groups"] = pd.DataFrame({"group": vals[np.zeros(n, int) if identical else rng.integers(0, 2, n)]})
+    if wants(ctx, "features") and inst.features is None:
+        if f is not None and len(f):
+            rows = np.zeros(n, int) if identical else rng.integers(0, len(f), n)
+            ch["features"] = f.iloc[rows].reset_index(drop=True)
+        else:
+            ch["features"] = pd.DataFrame({"x": np.zeros(n) if identical else np.round(rng.random(n), 3)})
+    return inst.replace(**ch) if ch else inst
+
+
+def prediction_columns(ctx) -> int:
+    pop = ctx.population
+    if pop is not None and pop.predictions is not None:
+        return int(pop.predictions.shape[1])
+    return 3
+
+
+def generated_instance(ctx, kind: str, n: int, rng: np.random.Generator, label: str) -> Instance:
+    if kind == "ranking":
+        m = prediction_columns(ctx)
+        P = np.round(rng.dirichlet(np.ones(m), size=n), 4)
+        P = P / P.sum(axis=1, keepdims=True)
+        inst = Instance(label, scores=P @ np.arange(m) / max(m - 1, 1), predictions=P)
+    else:
+        c = np.round(generate_claims("uniform", n, rng), 4)
+        inst = Instance(label, scores=c, k=ctx.selection_k(n))
+    return attach_rows(ctx, inst, rng)
+
+
+def data_instance(ctx, kind: str, max_n: int, rng: np.random.Generator, what: str) -> Instance | None:
+    inst = ctx.population_instance()
+    if inst is None:
+        return None
+    if kind == "ranking" and inst.predictions is None and (inst.scores is None or wants(ctx, "predictions")):
+        return None     # the data has no prediction columns for a ranker that needs them
+    n = inst.n
+    if n > max_n:
+        rows = np.sort(rng.choice(n, size=max_n, replace=False))
+        sub = permute_instance(inst, rows, inst.label)   # row selection, same helper
+        if kind == "selection":
+            sub = sub.replace(k=ctx.selection_k(max_n))
+        inst = sub
+        label = f"{what} on {max_n} rows sampled from {ctx.population.path or 'the data'}"
+    else:
+        label = f"{what} on {ctx.population.path or 'the data'} (n={n})"
+    inst = inst.replace(label=label)
+    if kind == "ranking" and inst.predictions is None:
+        # A ranker over scores only: still pass scores; predictions stay None.
+        pass
+    return attach_rows(ctx, inst, rng)
+
+
+# ---------------------------------------------------------------------------
+# anonymity
