@@ -66,7 +66,7 @@ from scipy import stats as sstats
 from fairaudit import assignment as A
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci
+from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci, t_interval
 
 DEFAULT_SCENARIOS = "antagonistic,benign,collaborative,iid,unequal"
 
@@ -81,18 +81,6 @@ def _floats(text) -> np.ndarray | None:
     if not text:
         return None
     return np.array([float(v) for v in text.replace(";", ",").split(",") if v.strip()])
-
-
-def _t_interval(x: np.ndarray, confidence: float):
-    """Mean and Student-t interval over axis 0 (years)."""
-    x = np.asarray(x, dtype=float)
-    n = x.shape[0]
-    mean = x.mean(axis=0)
-    if n < 2:
-        return mean, np.full_like(mean, -np.inf), np.full_like(mean, np.inf)
-    se = x.std(axis=0, ddof=1) / math.sqrt(n)
-    q = sstats.t.ppf(1 - (1 - confidence) / 2, n - 1)
-    return mean, mean - q * se, mean + q * se
 
 
 def exceedance_intervals(R0s: list[np.ndarray], epsilon: float, confidence: float):
@@ -257,7 +245,7 @@ class MinRequirement(Check):
                                                             ctx.confidence)
         j = 0
         for name, v in per_scenario.items():
-            mean, lo, hi = _t_interval(v["Rmean"], member_conf)
+            mean, lo, hi = t_interval(v["Rmean"], member_conf)
             arrival_sd = v["Rmean"].std(axis=0, ddof=1) if years > 1 else np.zeros(len(v["gnames"]))
             alg_sd = v["Rsd"].mean(axis=0)
             for g, gname in enumerate(v["gnames"]):
@@ -269,7 +257,7 @@ class MinRequirement(Check):
                              "p_lo": float(p_lo[j]), "p_hi": float(p_hi[j]),
                              "arrival_sd": float(arrival_sd[g]), "algorithm_sd": float(alg_sd[g])})
                 j += 1
-            gm, glo, ghi = _t_interval(v["glob"][np.isfinite(v["glob"])][:, None], ctx.confidence)
+            gm, glo, ghi = t_interval(v["glob"][np.isfinite(v["glob"])][:, None], ctx.confidence)
             srow = {"scenario": name, "T": T, "years": years, "draws_per_year": 1 if deterministic else n_seeds,
                     "rule": rule, "mean_global_regret": float(gm[0]), "global_lo": float(glo[0]),
                     "global_hi": float(ghi[0]), "price_of_fairness": float(np.mean(v["pof"])),

@@ -58,6 +58,18 @@ class AuditContext:
         self.log = log
         self.population = population
         self.sampler = sampler
+        self.other_samplers: list[Sampler] = []
+
+    def sampler_for(self, spec: str) -> Sampler:
+        """A sampler for another allocator (``spec``: a file or ``module:function``) that a
+        check compares with the target (e.g. more decision-makers): same seed, jobs,
+        timeout, budget deadline and progress as the audit's own; its warnings are the
+        audit's. Load errors raise :class:`~fairaudit.errors.TargetError`."""
+        s = make_sampler(load_target(spec), self.config)
+        if self.sampler is not None:
+            s.deadline = self.sampler.deadline
+        self.other_samplers.append(s)
+        return s
 
     # -- conveniences --------------------------------------------------------
     @property
@@ -109,6 +121,12 @@ class AuditContext:
             return Instance(label, scores=pop.scores, predictions=pop.predictions, groups=pop.groups,
                             features=pop.features, labels=pop.labels)
         return None
+
+
+def make_sampler(target: Target, config: AuditConfig) -> Sampler:
+    """The sampler of ``target`` under ``config`` (the one place samplers are built)."""
+    return Sampler(target, config.seed, jobs=config.jobs, timeout=config.timeout,
+                   budget_seconds=config.budget, progress=config.progress)
 
 
 def resolve_target(spec, *, columns=None, groups=None):
@@ -177,10 +195,7 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups)
-    sampler = None
-    if tgt is not None:
-        sampler = Sampler(tgt, config.seed, jobs=config.jobs, timeout=config.timeout,
-                          budget_seconds=config.budget, progress=config.progress)
+    sampler = make_sampler(tgt, config) if tgt is not None else None
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     registry = discover()
     selected = select_checks(checks, registry)
@@ -216,6 +231,6 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
         results.append(res)
     target_info = tgt.describe() if tgt is not None else log.describe()
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
-                       warnings=list(sampler.warnings) if sampler else [],
+                       warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
                        data=population.describe() if population is not None else None,
                        command=command, tool_version=__version__)

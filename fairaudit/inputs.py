@@ -154,3 +154,32 @@ def data_instance(ctx, kind: str, max_n: int, rng: np.random.Generator, what: st
 
 # ---------------------------------------------------------------------------
 # anonymity
+
+
+def parse_instances(spec: str):
+    out = []
+    for item in [s.strip() for s in str(spec).split(",") if s.strip()]:
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"instance {item!r}: write distribution:n:k_over_n, e.g. uniform:1000:0.1")
+        dist, n, r = parts[0], int(parts[1]), float(parts[2])
+        out.append((dist, n, r))
+    return out
+
+
+def build_instances(ctx, spec: str, stream: str):
+    """The instances to audit: the ``--data`` population, else generated claims."""
+    inst = ctx.population_instance() if ctx.population is not None else None
+    if inst is not None:
+        return [inst]
+    out = []
+    for dist, n, r in parse_instances(spec):
+        key = f"{stream}/claims/{dist}/{n}/{r}"
+        claims = generate_claims(dist, n, ctx.rng(key))
+        k = int(ctx.target.k) if ctx.target is not None and ctx.target.k is not None else max(1, int(round(r * n)))
+        inst = Instance(f"{dist} claims, n={n}, k={k}", scores=claims, k=k)
+        # how to rebuild these claims outside fairaudit (for the replay command)
+        object.__setattr__(inst, "_claims_code", f"generate_claims('{dist}', {n}, "
+                                                 f"AuditContext(AuditConfig(seed={ctx.config.seed})).rng('{key}'))")
+        out.append(inst)
+    return out

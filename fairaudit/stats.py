@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -256,6 +256,34 @@ def abs_interval(lo, hi):
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     a_lo = np.where((lo <= 0) & (hi >= 0), 0.0, np.minimum(np.abs(lo), np.abs(hi)))
     return a_lo, np.maximum(np.abs(lo), np.abs(hi))
+
+
+class MeanInterval(NamedTuple):
+    """A mean and the ends of its interval (unpacks as ``mean, lo, hi``)."""
+
+    mean: Any
+    lo: Any
+    hi: Any
+
+
+def t_interval(x, confidence: float = 0.95, *, bounds: tuple[float, float] | None = None) -> MeanInterval:
+    """Student-t interval for the mean of i.i.d. replicates, over axis 0.
+
+    Exact (zero width) when the replicates do not vary; ``(-inf, inf)`` (or ``bounds``)
+    with fewer than two. ``bounds`` clips the ends (e.g. ``(0, 1)`` for a share)."""
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    mean = x.mean(axis=0)
+    if n < 2:
+        lo, hi = np.full_like(mean, -np.inf), np.full_like(mean, np.inf)
+    else:
+        h = stats.t.ppf(1 - (1 - confidence) / 2, n - 1) * x.std(axis=0, ddof=1) / math.sqrt(n)
+        lo, hi = mean - h, mean + h
+    if bounds is not None:
+        lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)
+    if np.ndim(mean) == 0:
+        return MeanInterval(float(mean), float(lo), float(hi))
+    return MeanInterval(mean, lo, hi)
 
 
 def two_proportion_diff_ci(k1, n1, k2, n2, confidence: float = 0.95):

@@ -17,7 +17,10 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
+from fairaudit import broome_lottery as BL
+from fairaudit import inputs as INP
 from fairaudit.checks import broome as B
+from fairaudit.checks import systemic_exclusion as SX
 from fairaudit.data import population_from_frame
 from fairaudit.engine import audit
 from fairaudit.logs import log_from_frame
@@ -98,13 +101,13 @@ def test_interval_coverage_by_simulation():
     claims = np.array([0.9, 0.7, 0.5, 0.5, 0.3, 0.1])
     k = 2
     exact = exact_broome_pi(claims, k)
-    ref = B.broome_reference(claims, k)
+    ref = BL.broome_reference(claims, k)
     covered = 0
     for seed in range(60):
         rng = np.random.default_rng(seed)
         draws = bf_lottery(claims, k, rng, size=400)
         counts = np.bincount(draws.ravel(), minlength=len(claims))
-        ind = B.individual_analysis(counts, 400, claims, 0.95, ref, 0.1)
+        ind = BL.individual_analysis(counts, 400, claims, 0.95, ref, 0.1)
         covered += bool(np.all((ind["lo"] <= exact) & (exact <= ind["hi"])))
     assert covered >= 54
 
@@ -115,9 +118,9 @@ def test_broome_reference_close_to_exact():
     for _ in range(5):
         c = rng.uniform(0.05, 1, 7)
         for k in (2, 3):
-            assert np.max(np.abs(B.broome_reference(c, k) - exact_broome_pi(c, k))) < 0.03
-    assert B.broome_reference([0.5, 0.0, 0.2], 2).tolist() == [1.0, 0.0, 1.0]
-    ref = B.broome_reference(np.linspace(0.01, 1, 500), 100)
+            assert np.max(np.abs(BL.broome_reference(c, k) - exact_broome_pi(c, k))) < 0.03
+    assert BL.broome_reference([0.5, 0.0, 0.2], 2).tolist() == [1.0, 0.0, 1.0]
+    ref = BL.broome_reference(np.linspace(0.01, 1, 500), 100)
     assert ref.sum() == pytest.approx(100, abs=1e-6) and np.all(np.diff(ref) > 0)
 
 
@@ -125,7 +128,7 @@ def test_first_round_weights_match_exact():
     claims = np.array([0.9, 0.5, 0.3, 0.1])
     rng = np.random.default_rng(1)
     draws = bf_lottery(claims, 2, rng, size=4000)
-    fr = B.first_round_analysis(draws, claims, 10, 0.95)
+    fr = BL.first_round_analysis(draws, claims, 10, 0.95)
     t = fr["table"].sort_values("claim_mean")
     w = exact_first_round(np.sort(claims))
     assert np.all((t["weight_lo"].to_numpy() <= w) & (w <= t["weight_hi"].to_numpy()))
@@ -138,24 +141,24 @@ def test_first_round_weights_match_exact():
 
 def test_claim_bins_keep_ties_together():
     c = np.array([0.1, 0.2, 0.2, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] * 10)
-    b = B.claim_bins(c, 10)
+    b = BL.claim_bins(c, 10)
     for v in np.unique(c):
         assert len(np.unique(b[c == v])) == 1
-    assert B.n_claim_bins(1000, 10) == 10 and B.n_claim_bins(100, 10) == 4 and B.n_claim_bins(8, 10) == 8
+    assert BL.n_claim_bins(1000, 10) == 10 and BL.n_claim_bins(100, 10) == 4 and BL.n_claim_bins(8, 10) == 8
 
 
 def test_picks_in_order():
-    assert B.picks_in_order(np.array([[3, 1, 2], [0, 2, 1]]))
-    assert not B.picks_in_order(np.array([[1, 2, 3], [0, 2, 5]]))
+    assert BL.picks_in_order(np.array([[3, 1, 2], [0, 2, 1]]))
+    assert not BL.picks_in_order(np.array([[1, 2, 3], [0, 2, 5]]))
 
 
 def test_deterministic_certificate():
     d = np.tile(np.array([4, 1, 2]), (256, 1))
     d[::2] = d[::2, ::-1]   # same set, different order: still deterministic
-    ucb = B.deterministic_certificate(d, 0.95)
+    ucb = BL.deterministic_certificate(d, 0.95)
     assert ucb == pytest.approx(1 - 0.05 ** (1 / 255))
     d[5] = [0, 1, 2]
-    assert B.deterministic_certificate(d, 0.95) is None
+    assert BL.deterministic_certificate(d, 0.95) is None
 
 
 def test_reversal_and_equal_claims_detected():
@@ -210,7 +213,7 @@ def default_results():
 
 
 def test_default_instances_cover_the_issue_grid():
-    items = B.parse_instances(B.DEFAULT_INSTANCES)
+    items = INP.parse_instances(B.DEFAULT_INSTANCES)
     assert {d for d, _, _ in items} == {"uniform", "truncated_normal", "pareto"}
     assert {r for _, _, r in items} == {0.1, 0.25, 0.5} and {n for _, n, _ in items} == {1000}
 
@@ -287,7 +290,7 @@ def test_utility_with_labels():
     assert eu["ci"][0] <= eu["estimate"] <= eu["ci"][1] < eu["top_k"]
     assert eu["cost"]["ci"][0] > 0
     # exact expected utility of the Broome lottery ≈ Σ π_i c_i / k with Rosén's π
-    approx = float(B.broome_reference(claims, 30) @ claims / 30)
+    approx = float(BL.broome_reference(claims, 30) @ claims / 30)
     assert abs(eu["estimate"] - approx) < 0.02
     assert "precision" in u and 0 <= u["precision"]["estimate"] <= 1
 
@@ -350,7 +353,7 @@ def test_systemic_exclusion_top_k_vs_broome():
     # Broome lottery: SER = mean_i (1 − π_i)^3 with Rosén's π (seed 000 Fig. (b): a large reduction)
     assert r["ser_lo"] <= r["ser"] <= r["ser_hi"] < 0.75
     assert bf.verdict == "pass"
-    assert B.SystemicExclusion.default is False
+    assert SX.SystemicExclusion.default is False
 
 
 def test_systemic_exclusion_with_noise_runs():
@@ -410,7 +413,7 @@ def test_bin_pair_intervals_cover_exact_gains():
     ok = 0
     for seed in range(60):
         draws = bf_lottery(claims, k, np.random.default_rng(1000 + seed), size=600)
-        res = B.bin_gain_analysis(draws, claims, k, 10, 0.95)
+        res = BL.bin_gain_analysis(draws, claims, k, 10, 0.95)
         p = res["pairs"]
         order = np.argsort(claims, kind="stable")          # bin b holds the b-th smallest claim
         true = exact[order[p["stronger_bin"].to_numpy()]] - exact[order[p["weaker_bin"].to_numpy()]]

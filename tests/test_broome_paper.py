@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fairaudit import broome_lottery as BL
+from fairaudit import inputs as INP
 from fairaudit.checks import broome as B
+from fairaudit.checks import systemic_exclusion as SX
 from fairaudit.data import generate_claims
 from fairaudit.engine import AuditConfig, AuditContext, audit
 
@@ -103,7 +106,7 @@ def test_fig_c_partial_lottery_costs_less_than_005_expected_utility(grid):
         k = e["k"]
         order = np.argsort(-claims, kind="stable")
         top, pool = order[: k // 2], order[k // 2: k // 2 + k]
-        eu = (claims[top].sum() + B.broome_reference(claims[pool], k - k // 2) @ claims[pool]) / k
+        eu = (claims[top].sum() + BL.broome_reference(claims[pool], k - k // 2) @ claims[pool]) / k
         yard = claims[order[:k]].mean() - eu
         assert cost["ci"][0] - 0.005 <= yard <= cost["ci"][1] + 0.005, (e["instance"], yard, cost)
         if (dist, r) == ("uniform", 0.5):
@@ -115,7 +118,7 @@ def test_ser_of_independent_broome_lotteries_is_mean_of_one_minus_pi_to_the_m():
     (1 − π_i)^m, so SER = mean_i (1 − π_i)^m (π from Rosén's approximation, < 0.01 off)."""
     params = {"instances": "uniform:400:0.25", "replicates": 200, "sigma": 0.0}
     claims = generate_claims("uniform", 400, AuditContext(AuditConfig(seed=0)).rng("systemic_exclusion/claims/uniform/400/0.25"))
-    pi = B.broome_reference(claims, 100)
+    pi = BL.broome_reference(claims, 100)
     for m in (2, 4):
         c = one("broome_lottery", "systemic_exclusion", m=m, **params)
         row = c.evidence["instances"][0]

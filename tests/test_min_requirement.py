@@ -138,7 +138,7 @@ def test_mean_regret_interval_coverage():
     rule's m_g exactly (seed 003 Example 1), so the true mean regret is 0. The check's
     Student-t interval over 30 years must cover 0 at ≥ 95% (200 repetitions; binomial
     slack 3 SD ≈ 0.046)."""
-    from fairaudit.checks.min_requirement import _t_interval
+    from fairaudit.stats import t_interval as _t_interval
     ra = import_file(ALLOC / "random_assign.py")
     rng = np.random.default_rng(7)
     sc = A.scenario("unequal")

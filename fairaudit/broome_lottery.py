@@ -1,0 +1,517 @@
+"""The Broome lottery (seed 000): Broome-Fairness's yardstick, and the analyses of a
+lottery's draws against it that ``broome`` decides on and ``systemic_exclusion`` uses.
+
+The analyses take outcome arrays (draws × k selected indices) and claims and return
+plain dicts of estimates and simultaneous intervals; they never sample. See
+:mod:`fairaudit.checks.broome` for the property and the verdict rules.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .outcomes import inclusion_counts
+from .result import Statistic, decide
+from .stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence
+
+ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
+POOL_BINS = 5            # claim bins for BF.1 inside a partial lottery's pool
+NOT_INFORMATIVE = 1e-3   # bin pairs whose Broome gain is below this · k/n are left out
+PARTIAL_WIDTH = 0.05     # a failing partial lottery is sampled further while its n'/n interval is wider than this
+
+
+# Yardstick: the Broome lottery's inclusion probabilities
+# ---------------------------------------------------------------------------
+
+def broome_reference(claims, k: int) -> np.ndarray:
+    """Approximate inclusion probabilities of the Broome lottery (w ∝ c, Example 4.3):
+    ``π_i = 1 − exp(−λ c_i)`` with λ chosen so that ``Σ π_i = k`` (Rosén's
+    successive-sampling approximation; within ~1e-2 of the exact values on the
+    instances we audit, see tests). Zero claims get 0; if fewer than k claims are
+    positive they all get 1."""
+    c = np.asarray(claims, dtype=float)
+    pos = c > 0
+    if pos.sum() <= k:
+        return pos.astype(float)
+    cmax = c.max()
+    lo, hi = 0.0, 1.0
+    while np.sum(-np.expm1(-hi * c)) < k:
+        hi *= 2.0
+        if hi > 1e12 / max(cmax, 1e-300):
+            break
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if np.sum(-np.expm1(-mid * c)) < k:
+            lo = mid
+        else:
+            hi = mid
+    return -np.expm1(-0.5 * (lo + hi) * c)
+
+
+MIN_BIN = 25             # individuals per claim bin at least (when n > bins)
+
+
+def n_claim_bins(n: int, n_bins: int) -> int:
+    """How many claim bins for n individuals: one per individual when n ≤ ``n_bins``,
+    else ``n_bins`` but no fewer than ``MIN_BIN`` individuals per bin (and at least 2
+    bins). Narrow bins in a large pool have tiny Broome gains and noisy fractions;
+    25 per bin keeps every pair of bins certifiable within a few thousand draws."""
+    if n <= n_bins:
+        return max(1, n)
+    return max(2, min(int(n_bins), n // MIN_BIN))
+
+
+def claim_bins(claims, n_bins: int) -> np.ndarray:
+    """Bin index per individual: sorted by claim, cut into ``n_claim_bins(n, n_bins)``
+    (nearly) equal bins; equal claims are never split (a tie group goes to the bin of
+    its first member). Returns labels 0..G−1 in claim order (no empty labels)."""
+    c = np.asarray(claims, dtype=float)
+    n = len(c)
+    G = n_claim_bins(n, n_bins)
+    order = np.argsort(c, kind="stable")
+    raw = (np.arange(n) * G) // n
+    cs = c[order]
+    first = np.r_[True, cs[1:] != cs[:-1]]
+    grp_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    raw = raw[grp_start]
+    _, dense = np.unique(raw, return_inverse=True)
+    out = np.empty(n, dtype=int)
+    out[order] = dense
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Pure analysis (tested directly)
+# ---------------------------------------------------------------------------
+
+def per_draw_bin_fractions(draws: np.ndarray, bins: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(B, k) selected indices → (B, G) fraction of each bin selected in each draw."""
+    B = draws.shape[0]
+    G = len(sizes)
+    flat = (np.arange(B)[:, None] * G + bins[draws]).ravel()
+    return np.bincount(flat, minlength=B * G).reshape(B, G) / sizes
+
+
+def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=None):
+    """BF.1 on claim bins: per pair of bins the ratio of the observed chance gain to the
+    Broome lottery's gain, with a simultaneous anytime-valid interval.
+
+    ``subset`` restricts to some individuals (the partial-BF pool); draws outside it are
+    ignored. Returns a dict with the bin table, the pair table and the statistic
+    ``(estimate, lo, hi)`` of ``min r``, or None when no informative pair exists."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    idx = np.arange(n) if subset is None else np.asarray(subset)
+    ref = broome_reference(claims, k) if ref is None else ref
+    local = np.full(n, -1)
+    b_sub = claim_bins(claims[idx], n_bins)
+    local[idx] = b_sub
+    G = int(b_sub.max()) + 1 if len(idx) else 0
+    if G < 2:
+        return None
+    sizes = np.bincount(b_sub, minlength=G).astype(float)
+    cbar = np.bincount(b_sub, weights=claims[idx], minlength=G) / sizes
+    rbar = np.bincount(b_sub, weights=ref[idx], minlength=G) / sizes
+    B = draws.shape[0]
+    lab = local[draws]
+    keep = lab >= 0
+    flat = (np.broadcast_to(np.arange(B)[:, None], lab.shape)[keep] * G + lab[keep])
+    X = np.bincount(flat, minlength=B * G).reshape(B, G) / sizes
+    gi, hi_ = np.triu_indices(G, 1)
+    kn = k / n
+    refgain = rbar[hi_] - rbar[gi]
+    ok = (cbar[hi_] > cbar[gi]) & (refgain > NOT_INFORMATIVE * kn)
+    gi, hi_, refgain = gi[ok], hi_[ok], refgain[ok]
+    if len(gi) == 0:
+        return None
+    D = X[:, hi_] - X[:, gi]
+    conf = per_member_confidence(confidence, len(gi))
+    lo01, hi01 = eb_confidence_sequence((D + 1.0) / 2.0, conf)
+    lo01, hi01 = np.atleast_1d(lo01), np.atleast_1d(hi01)
+    dlo, dhi = 2 * lo01 - 1, 2 * hi01 - 1
+    est = D.mean(axis=0)
+    r, rlo, rhi = est / refgain, dlo / refgain, dhi / refgain
+    pairs = pd.DataFrame({"weaker_bin": gi, "stronger_bin": hi_, "claim_weaker": cbar[gi], "claim_stronger": cbar[hi_],
+                          "gain": est, "gain_lo": dlo, "gain_hi": dhi, "broome_gain": refgain,
+                          "ratio": r, "ratio_lo": rlo, "ratio_hi": rhi})
+    pbar = X.mean(axis=0)
+    table = pd.DataFrame({"bin": np.arange(G), "n": sizes.astype(int), "claim_min": [claims[idx][b_sub == g].min() for g in range(G)],
+                          "claim_max": [claims[idx][b_sub == g].max() for g in range(G)], "claim_mean": cbar,
+                          "chance": pbar, "broome_chance": rbar})
+    j = int(np.argmin(rhi)) if np.min(rhi) < np.inf else 0
+    jmin = int(np.argmin(r))
+    return {"table": table, "pairs": pairs, "stat": (float(r.min()), float(rlo.min()), float(rhi.min())),
+            "worst_pair": pairs.iloc[j].to_dict(), "lowest_pair": pairs.iloc[jmin].to_dict(),
+            "method": f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {len(gi)} bin pairs"}
+
+
+def individual_analysis(counts, B, claims, confidence, ref, min_chance):
+    """Refutations from simultaneous intervals on every π_i: the largest certified
+    reversal, unequal chances for equal claims, and BF.2 (effectively excluded)."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    conf = per_member_confidence(confidence, n)
+    lo, hi = beta_binomial_cs(counts, B, conf)
+    lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+    est = counts / max(B, 1)
+    # Largest certified reversal: for each i, the max LCB among strictly weaker claims.
+    order = np.argsort(claims, kind="stable")
+    cs = claims[order]
+    lo_s, hi_s, est_s = lo[order], hi[order], est[order]
+    first = np.r_[True, cs[1:] != cs[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(n), 0))   # first index of each tie group
+    run_lo = np.maximum.accumulate(lo_s)
+    arg_lo = _running_argmax(lo_s)
+    run_est = np.maximum.accumulate(est_s)
+    arg_est = _running_argmax(est_s)
+    has_weaker = start > 0
+    prev = np.maximum(start - 1, 0)
+    cert = np.where(has_weaker, run_lo[prev] - hi_s, -np.inf)
+    point = np.where(has_weaker, run_est[prev] - est_s, -np.inf)
+    i_c = int(np.argmax(cert))
+    rev = {"certified": float(cert[i_c]) if n > 1 else -1.0,
+           "estimate": float(point.max()) if n > 1 else 0.0}
+    if n > 1 and has_weaker[i_c]:
+        j = int(arg_lo[prev[i_c]])
+        rev.update(stronger=int(order[i_c]), weaker=int(order[j]))
+    i_p = int(np.argmax(point))
+    if n > 1 and has_weaker[i_p]:
+        rev.update(point_stronger=int(order[i_p]), point_weaker=int(order[int(arg_est[prev[i_p]])]))
+    # Equal claims.
+    tie_ids = start
+    sizes = np.bincount(tie_ids, minlength=n)
+    eq = {"certified": -1.0, "estimate": 0.0}
+    if (sizes >= 2).any():
+        gmax_lo = np.full(n, -np.inf)
+        np.maximum.at(gmax_lo, tie_ids, lo_s)
+        gmin_hi = np.full(n, np.inf)
+        np.minimum.at(gmin_hi, tie_ids, hi_s)
+        gmax_e = np.full(n, -np.inf)
+        np.maximum.at(gmax_e, tie_ids, est_s)
+        gmin_e = np.full(n, np.inf)
+        np.minimum.at(gmin_e, tie_ids, est_s)
+        multi = sizes >= 2
+        d_cert = np.where(multi, gmax_lo - gmin_hi, -np.inf)
+        g = int(np.argmax(d_cert))
+        members = order[tie_ids == g]
+        eq = {"certified": float(d_cert[g]), "estimate": float(np.max(np.where(multi, gmax_e - gmin_e, 0))),
+              "claim": float(cs[g]), "members": [int(m) for m in members[:10]], "size": int(sizes[g]),
+              "highest": int(members[np.argmax(est[members])]), "lowest": int(members[np.argmin(est[members])])}
+    # BF.2: positive claims certified below min_chance of the Broome chance.
+    pos = claims > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio_hi = np.where(pos & (ref > 0), hi / ref, np.inf)
+    i_x = int(np.argmin(ratio_hi))
+    bf2 = {"individual": i_x, "claim": float(claims[i_x]), "chance": float(est[i_x]), "chance_hi": float(hi[i_x]),
+           "broome_chance": float(ref[i_x]), "ratio_hi": float(ratio_hi[i_x]),
+           "ratio": float(est[i_x] / ref[i_x]) if ref[i_x] > 0 else float("nan"),
+           "ratio_lo": float(lo[i_x] / ref[i_x]) if ref[i_x] > 0 else float("nan"),
+           "excluded": [int(i) for i in np.flatnonzero(ratio_hi < min_chance)],
+           "never_selected_positive": int(np.sum(pos & (counts == 0)))}
+    return {"lo": lo, "hi": hi, "est": est, "reversal": rev, "equal": eq, "bf2": bf2, "ref": ref, "min_chance": min_chance,
+            "method": f"beta-binomial confidence sequence (anytime-valid), bonferroni over {n} individuals"}
+
+
+def _running_argmax(x):
+    idx = np.arange(len(x))
+    best = np.maximum.accumulate(x)
+    is_new = x >= best
+    return np.maximum.accumulate(np.where(is_new, idx, 0))
+
+
+def first_round_analysis(draws, claims, n_bins, confidence):
+    """First-round weights per claim bin (first column = first pick). A certified
+    reversal between bins' average weights proves an individual reversal in round 1."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    b = claim_bins(claims, n_bins)
+    G = int(b.max()) + 1
+    sizes = np.bincount(b, minlength=G).astype(float)
+    cbar = np.bincount(b, weights=claims, minlength=G) / sizes
+    B = draws.shape[0]
+    cnt = np.bincount(b[draws[:, 0]], minlength=G)
+    lo, hi = beta_binomial_cs(cnt, B, per_member_confidence(confidence, G))
+    lo, hi = np.atleast_1d(lo) / sizes, np.atleast_1d(hi) / sizes
+    w = cnt / B / sizes
+    gi, hi_ = np.triu_indices(G, 1)
+    ok = cbar[hi_] > cbar[gi]
+    gi, hi_ = gi[ok], hi_[ok]
+    cert = lo[gi] - hi[hi_] if len(gi) else np.array([-1.0])
+    j = int(np.argmax(cert))
+    table = pd.DataFrame({"bin": np.arange(G), "claim_mean": cbar, "first_round_weight": w, "weight_lo": lo,
+                          "weight_hi": hi, "broome_weight": cbar / max(claims.sum(), 1e-300)})
+    out = {"table": table, "certified_reversal": float(cert[j])}
+    if len(gi):
+        out.update(weaker_bin=int(gi[j]), stronger_bin=int(hi_[j]))
+    return out
+
+
+SMALL_N = 10   # later rounds are tested conditionally for instances up to this size
+MIN_PREFIX = 30  # draws with the same already-picked set needed to test the next round
+
+
+def later_rounds_analysis(draws, claims, confidence):
+    """Rounds 2..k for small n: the weights of round t+1 given the *set* already picked
+    (for an iterative weighted selection whose weights depend on who remains, as in
+    Def 4.1). For every such set seen at least ``MIN_PREFIX`` times, the next pick's
+    frequencies among the remaining get beta-binomial confidence sequences (Bonferroni
+    over all cells); a remaining stronger claim certified below a remaining weaker one
+    is a BF.1 violation in that round, a remaining positive claim never picked there is
+    reported. Returns the largest certified reversal and where it was found."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    B, k = draws.shape
+    cells, keys = [], []
+    for t in range(1, k):
+        pref = np.sort(draws[:, :t], axis=1)
+        code = np.zeros(B, dtype=np.int64)
+        for col in range(t):
+            code = code * n + pref[:, col]
+        uniq, inv = np.unique(code, return_inverse=True)
+        for u in range(len(uniq)):
+            m = inv == u
+            if m.sum() < MIN_PREFIX:
+                continue
+            cnt = np.bincount(draws[m, t], minlength=n)
+            remaining = np.ones(n, bool)
+            remaining[pref[np.argmax(m)]] = False
+            cells.append((t + 1, [int(x) for x in pref[np.argmax(m)]], cnt, int(m.sum()), remaining))
+    if not cells:
+        return {"certified_reversal": -1.0, "rounds_tested": 0}
+    m_total = sum(int(c[4].sum()) for c in cells)
+    conf = per_member_confidence(confidence, m_total)
+    best = {"certified_reversal": -1.0, "rounds_tested": len(cells)}
+    for rnd, picked, cnt, tot, rem in cells:
+        idx = np.flatnonzero(rem)
+        lo, hi = beta_binomial_cs(cnt[idx], tot, conf)
+        lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+        c = claims[idx]
+        stronger = c[:, None] > c[None, :]
+        gap = np.where(stronger, lo[None, :] - hi[:, None], -np.inf)   # weaker's LCB − stronger's UCB
+        a, b = np.unravel_index(int(np.argmax(gap)), gap.shape)
+        if gap[a, b] > best["certified_reversal"]:
+            best = {"certified_reversal": float(gap[a, b]), "rounds_tested": len(cells), "round": rnd,
+                    "already_picked": picked, "stronger": int(idx[a]), "weaker": int(idx[b]), "given_draws": tot}
+    return best
+
+
+def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
+    """Partial Broome-Fairness (Def 4.9): always / never / pool, k'/k and n'/n with
+    simultaneous bounds, and BF.1 inside the pool.
+
+    "Always" is ``π ≥ 1−η`` (η = ``ETA``). "Never" is BF.2's *effectively excluded*: a
+    positive claim whose chance is below ``min_chance`` of the Broome lottery's chance for
+    it (an absolute floor such as ``π ≤ η`` would put the weak claims of the Broome
+    lottery itself, whose chances are small by design, outside its "pool"). Point
+    estimates from π̂, bounds from the simultaneous intervals (all hold jointly); a
+    never-selected tiny claim whose Broome chance is too small to certify anything
+    widens the upper bound of ``n'/n``, not the estimate."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    lo, hi, est = ind["lo"], ind["hi"], ind["est"]
+    pos = claims > 0
+    floor = ind["min_chance"] * ind["ref"] if "ref" in ind else np.full(n, ETA)
+    always = est >= 1 - ETA
+    never = pos & ~always & (est <= floor)
+    pool = ~always & ~never & pos
+    n_always_lo, n_always_hi = int(np.sum(lo >= 1 - ETA)), int(np.sum(hi >= 1 - ETA))
+    n_never_lo, n_never_hi = int(np.sum(pos & (hi < floor))), int(np.sum(pos & (lo <= floor)))
+    n_zero = int(np.sum(~pos))
+    kp = (k - min(int(always.sum()), k)) / k
+    kp_lo, kp_hi = (k - min(n_always_hi, k)) / k, (k - min(n_always_lo, k)) / k
+    npool = pool.sum() / n
+    np_lo = max(0, n - n_always_hi - n_never_hi - n_zero) / n
+    np_hi = max(0, n - n_always_lo - n_never_lo - n_zero) / n
+    rank = np.empty(n, dtype=int)
+    rank[np.argsort(-claims, kind="stable")] = np.arange(1, n + 1)
+    pr = np.sort(rank[pool])
+    contiguous = bool(len(pr) and pr[-1] - pr[0] + 1 == len(pr))
+    out = {"always_selected": int(always.sum()), "never_selected_positive": int(never.sum()), "pool": int(pool.sum()),
+           "selected_every_draw": int(np.sum(counts == B)), "never_selected_in_draws": int(np.sum(pos & (counts == 0))),
+           "k_prime_rate": {"estimate": kp, "ci": [kp_lo, kp_hi]},
+           "pool_share": {"estimate": npool, "ci": [np_lo, np_hi]},
+           "pool_ranks": [int(pr[0]), int(pr[-1])] if len(pr) else None, "pool_contiguous": contiguous,
+           "eta": ETA, "never_rule": "chance below min_chance of the Broome lottery's", "partial": bool(always.any() or never.any())}
+    out["_never_mask"] = never
+    kprime = int(k - always.sum())
+    if out["partial"] and pool.sum() >= 2 and 0 < kprime < pool.sum():
+        ref = np.zeros(n)
+        ref[pool] = broome_reference(claims[pool], kprime)
+        # coarser bins inside the pool: its claims are a narrow slice, so fine bins have tiny Broome gains
+        res = bin_gain_analysis(draws, claims, kprime, min(n_bins, POOL_BINS), confidence, ref=ref,
+                                subset=np.flatnonzero(pool))
+        if res is not None:
+            # gains inside the pool are relative to k'/n' rather than k/n; the ratio is unaffected
+            out["pool_bf1"] = {"estimate": res["stat"][0], "ci": [res["stat"][1], res["stat"][2]],
+                               "method": res["method"]}
+    return out
+
+
+def claim_bands(claims, est, positive, never=None) -> list[dict]:
+    """Shaded claim ranges for the figure: runs (in claim order) of individuals almost
+    always selected (π̂ ≥ 1−η), never or almost never selected (``never``: below
+    min_chance of the Broome chance; default π̂ = 0) and randomised; runs shorter than 1%
+    of n are absorbed into the run before them."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    order = np.argsort(claims, kind="stable")
+    never = (est <= 0) & positive if never is None else never
+    lab = np.where(est >= 1 - ETA, 0, np.where(never & positive, 1, 2))[order]
+    names = {0: (f"almost always selected (π̂ ≥ {1 - ETA:g})", "#4477aa"),
+             1: ("(almost) never selected: below min_chance of Broome's", "#cc3311"),
+             2: ("randomised", "#228833")}
+    runs = []
+    start = 0
+    for i in range(1, n + 1):
+        if i == n or lab[i] != lab[start]:
+            runs.append([int(lab[start]), start, i - 1])
+            start = i
+    merged = []
+    for r in runs:
+        if merged and (r[2] - r[1] + 1 < max(3, n // 100) or r[0] == merged[-1][0]):
+            merged[-1][2] = r[2]
+        else:
+            merged.append(r)
+    out, seen = [], set()
+    cs = claims[order]
+    for lab_, a, b in merged:
+        name, color = names[lab_]
+        out.append({"x0": float(cs[a]), "x1": float(cs[b]), "label": None if name in seen else name, "color": color})
+        seen.add(name)
+    return out
+
+
+def utility_analysis(draws, claims, k, labels, confidence):
+    """Defs 4.7/4.8: expected utility (claims as success probabilities) and precision
+    (labels), per draw, with empirical-Bernstein intervals, and top-k's values."""
+    claims = np.asarray(claims, dtype=float)
+    out = {}
+    top = np.argsort(-claims, kind="stable")[:k]
+    if claims.min() >= 0 and claims.max() <= 1:
+        eu = claims[draws].mean(axis=1)
+        m, l, h = empirical_bernstein_ci(eu, confidence)
+        t = float(claims[top].mean())
+        out["expected_utility"] = {"estimate": float(m), "ci": [float(l), float(h)], "top_k": t,
+                                   "cost": {"estimate": t - float(m), "ci": [t - float(h), t - float(l)]},
+                                   "method": "empirical-Bernstein over draws"}
+    if labels is not None:
+        y = np.asarray(labels, dtype=float)
+        if np.isfinite(y).all() and y.min() >= 0 and y.max() <= 1:
+            pr = y[draws].mean(axis=1)
+            m, l, h = empirical_bernstein_ci(pr, confidence)
+            t = float(y[top].mean())
+            out["precision"] = {"estimate": float(m), "ci": [float(l), float(h)], "top_k": t,
+                                "cost": {"estimate": t - float(m), "ci": [t - float(h), t - float(l)]},
+                                "method": "empirical-Bernstein over draws"}
+    return out
+
+
+def picks_in_order(draws) -> bool:
+    """Whether the first column can be read as the first pick: not when every draw is
+    sorted by index (ascending or descending), which carries no pick order."""
+    if draws.shape[1] < 2:
+        return True
+    d = np.diff(draws, axis=1)
+    return not (bool((d > 0).all()) or bool((d < 0).all()))
+
+
+# ---------------------------------------------------------------------------
+# One instance
+# ---------------------------------------------------------------------------
+
+def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance=0.1, pick_order="auto",
+            labels=None, final=True, budget=None):
+    """Every component on one instance's draws. Returns a dict with the instance verdict
+    and the evidence. ``final=False`` skips what only the report needs (utility).
+
+    ``bf2_open`` (only with ``budget``, the most draws the caller may take) is true when
+    the verdict is not a fail and some positive claim never selected so far would be
+    certified effectively excluded if it stayed unselected up to ``budget`` draws — the
+    caller should keep drawing rather than pass it: BF.1 on bins is often certified long
+    before an excluded weak claim is.
+
+    ``partial_open`` is true when full BF failed, the outcomes show a partial structure
+    (someone always or never selected) and BF.1 inside the randomised pool is not yet
+    decided — the caller may draw more to characterise the partial lottery."""
+    claims = np.asarray(claims, dtype=float)
+    n = len(claims)
+    B = draws.shape[0]
+    alpha = 1 - confidence
+    use_order = pick_order == "yes" or (pick_order == "auto" and picks_in_order(draws))
+    a_bins, a_ind, a_first = (0.5 * alpha, 0.3 * alpha, 0.2 * alpha) if use_order else (0.5 * alpha, 0.5 * alpha, 0.0)
+    ref = broome_reference(claims, k)
+    counts = inclusion_counts(draws, n)
+    out = {"draws": B, "k": k, "n": n}
+    bins = bin_gain_analysis(draws, claims, k, n_bins, 1 - a_bins, ref=ref)
+    ind = individual_analysis(counts, B, claims, 1 - a_ind, ref, min_chance)
+    first = first_round_analysis(draws, claims, n_bins, 1 - a_first / 2) if use_order else None
+    later = later_rounds_analysis(draws, claims, 1 - a_first / 2) if use_order and n <= SMALL_N and k > 1 else None
+    comps = {}
+    if bins is not None:
+        e, l, h = bins["stat"]
+        comps["bf1_bins"] = Statistic("min_gain_ratio", e, (l, h), tolerance=min_gain, method=bins["method"],
+                                      violation="below")
+    rev = ind["reversal"]
+    comps["reversal"] = Statistic("max_reversal", rev["estimate"], (rev["certified"], 1.0), tolerance=0.0,
+                                  method=ind["method"], violation="above")
+    eq = ind["equal"]
+    comps["equal_claims"] = Statistic("max_equal_claims_gap", eq["estimate"], (eq["certified"], 1.0), tolerance=0.0,
+                                      method=ind["method"], violation="above")
+    bf2 = ind["bf2"]
+    comps["bf2"] = Statistic("min_chance_ratio", bf2["ratio"], (bf2["ratio_lo"], bf2["ratio_hi"]),
+                             tolerance=min_chance, method=ind["method"] + "; chance relative to the Broome lottery's",
+                             violation="below")
+    if first is not None:
+        comps["first_round"] = Statistic("first_round_reversal", first["certified_reversal"],
+                                         (first["certified_reversal"], 1.0), tolerance=0.0,
+                                         method="beta-binomial confidence sequence per claim bin, first picks",
+                                         violation="above")
+    if later is not None:
+        comps["later_rounds"] = Statistic("later_round_reversal", later["certified_reversal"],
+                                          (later["certified_reversal"], 1.0), tolerance=0.0,
+                                          method="beta-binomial confidence sequences of the next pick given the set "
+                                                 "already picked, bonferroni over all cells", violation="above")
+    verdicts = {}
+    for name, s in comps.items():
+        v = decide(s.ci, s.tolerance, s.violation)
+        if name != "bf1_bins" and v == "inconclusive":
+            v = "pass"   # refutation-only components: "no refutation found"
+        verdicts[name] = v
+    if any(v == "fail" for v in verdicts.values()):
+        verdict = "fail"
+    elif bins is not None and verdicts.get("bf1_bins") == "pass":
+        verdict = "pass"
+    else:
+        verdict = "inconclusive"
+    out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, later=later, ref=ref,
+               counts=counts, use_order=use_order)
+    out["partial_open"] = False
+    out["bf2_open"] = False
+    if budget is not None and budget > B and verdict != "fail":
+        zero = (claims > 0) & (counts == 0) & (ref > 0)
+        if zero.any():
+            _, hi_end = beta_binomial_cs(np.zeros(1), budget, per_member_confidence(1 - a_ind, n))
+            out["bf2_open"] = bool(np.any(float(np.atleast_1d(hi_end)[0]) < min_chance * ref[zero]))
+    if verdict == "fail" or final:   # the partial-BF characterisation is only needed then
+        part = partial_analysis(draws, counts, B, claims, k, ind, 1 - a_bins, n_bins)
+        out["partial"] = part
+        pool = part.get("pool_bf1")
+        pool_undecided = pool is not None and decide(pool["ci"], min_gain, "below") == "inconclusive"
+        # n'/n is wide while never-selected weak claims cannot yet be told from claims whose
+        # Broome chance is merely small: more draws narrow it (up to the caller's cap)
+        share_wide = part["never_selected_positive"] > 0 and np.diff(part["pool_share"]["ci"])[0] > PARTIAL_WIDTH
+        out["partial_open"] = bool(verdict == "fail" and part["partial"] and part["pool"] >= 2
+                                   and (pool_undecided or share_wide))
+    if final:
+        out["utility"] = utility_analysis(draws, claims, k, labels, confidence)
+    return out
+
+
+def deterministic_certificate(draws, confidence):
+    """If every draw selects the same set: the upper confidence bound on the chance of
+    any other outcome (Clopper–Pearson, zero deviations in draws 1..B−1 given draw 0)."""
+    s = np.sort(draws, axis=1)
+    if not (s == s[0]).all():
+        return None
+    B = draws.shape[0]
+    return 1.0 - (1.0 - confidence) ** (1.0 / max(B - 1, 1))
