@@ -16,8 +16,10 @@ import pandas as pd
 
 from .data import generate_claims
 from .instance import Instance
+from .populations import POPULATION_COLUMN, SETUPS, pool_generator, simulate_pool
 
-__all__ = ["Instance", "permute_instance", "swap_attributes", "instance_digest", "jsonable_instance", "wants",
+__all__ = ["Instance", "PoolSpec", "pools_skip_reason", "data_pools", "parse_ratio", "simulated_pools",
+           "audit_pools", "parse_instances", "build_instances", "permute_instance", "swap_attributes", "instance_digest", "jsonable_instance", "wants",
            "population_frames", "attach_rows", "prediction_columns", "generated_instance", "data_instance"]
 
 
@@ -183,3 +185,107 @@ def build_instances(ctx, spec: str, stream: str):
                                                  f"AuditContext(AuditConfig(seed={ctx.config.seed})).rng('{key}'))")
         out.append(inst)
     return out
+
+
+# ---------------------------------------------------------------------------
+# Pools across populations (seed 004): from data or from the simulator
+# ---------------------------------------------------------------------------
+
+class PoolSpec:
+    """One pool to audit: the instance the allocator sees, plus what it does not see."""
+
+    def __init__(self, index, inst, quality, population, names):
+        self.index = index
+        self.inst = inst
+        self.quality = np.asarray(quality, dtype=float)
+        self.population = np.asarray(population)
+        self.names = list(names)
+
+    @property
+    def n(self):
+        return self.inst.n
+
+    @property
+    def k(self):
+        return int(self.inst.k)
+
+    @property
+    def labels(self):
+        return [self.names[j] for j in self.population]
+
+
+def pools_skip_reason(ctx, quality, setup, allow_data=True):
+    if ctx.population is not None:
+        if not allow_data:
+            return ("ex-ante fairness averages over random pools; it needs the simulator "
+                    "(run without --data)")
+        if quality not in ctx.population.frame.columns:
+            return (f"{ctx.population.path or 'the data'} has no quality column '{quality}' (true CDF value within "
+                    f"the candidate's population); name it with --param <check>.quality=COLUMN, or run without "
+                    f"--data to use the cross-population simulator")
+        q = pd.to_numeric(ctx.population.frame[quality], errors="coerce")
+        if q.isna().any() or (q < 0).any() or (q > 1).any():
+            return f"quality column '{quality}' must hold true CDF values in [0, 1]"
+        if ctx.population.scores is None:
+            return f"{ctx.population.path} has no score column"
+        return None
+    if str(setup).lower() in ("none", "", "off"):
+        return "no --data with a quality column and the simulator is off (setup=none)"
+    if setup not in SETUPS:
+        return f"unknown simulator setup '{setup}'; choose from {', '.join(SETUPS)}"
+    return None
+
+
+def data_pools(ctx, quality, population):
+    pop = ctx.population
+    f = pop.frame
+    pool_col = "pool" if "pool" in f.columns else None
+    if population in f.columns:
+        pcol = population
+    elif pop.group_cols:
+        pcol = pop.group_cols[0]
+    else:
+        pcol = None
+    gcols = list(pop.group_cols)
+    if pcol and pcol not in gcols:      # e.g. a numeric population code: allocators still see it
+        gcols = [pcol] + gcols
+    keys = sorted(f[pool_col].unique()) if pool_col else [None]
+    out = []
+    for r, key in enumerate(keys):
+        sub = f if key is None else f[f[pool_col] == key]
+        sub = sub.reset_index(drop=True)
+        pv = sub[pcol].astype(str).to_numpy() if pcol else np.array(["all"] * len(sub))
+        names = sorted(set(pv))
+        codes = np.searchsorted(np.array(names), pv)
+        groups = sub[gcols].astype(str).reset_index(drop=True) if gcols else pd.DataFrame({POPULATION_COLUMN: pv})
+        n = len(sub)
+        label = f"{pop.path or 'data'}" + (f" pool {key}" if key is not None else "")
+        inst = Instance(label, scores=sub[pop.score_col].to_numpy(dtype=float), k=ctx.selection_k(n), groups=groups)
+        out.append(PoolSpec(r if key is None else key, inst, sub[quality].to_numpy(dtype=float), codes, names))
+    return out
+
+
+def parse_ratio(ratio):
+    try:
+        vals = [float(v) for v in str(ratio).split(",")] if isinstance(ratio, str) else [float(v) for v in ratio]
+    except (TypeError, ValueError):
+        raise ValueError(f"ratio must be numbers separated by commas (e.g. 2,1), not {ratio!r}") from None
+    if len(vals) < 1 or any(v <= 0 for v in vals):
+        raise ValueError(f"ratio must hold positive numbers, not {ratio!r}")
+    return vals
+
+
+def simulated_pools(ctx, setup, n, pools, tag, ratio="2,1"):
+    out = []
+    rat = parse_ratio(ratio)
+    for r in range(int(pools)):
+        p = simulate_pool(setup, int(n), pool_generator(ctx.config.seed, r), k=ctx.selection_k(int(n)), ratio=rat)
+        inst = p.instance(f"{setup} pool {r} (seed {ctx.config.seed}), n={p.n}, k={p.k}")
+        out.append(PoolSpec(r, inst, p.quality, p.population, p.names))
+    return out
+
+
+def audit_pools(ctx, quality, population, setup, n, pools, tag, ratio="2,1"):
+    if ctx.population is not None:
+        return data_pools(ctx, quality, population), "data"
+    return simulated_pools(ctx, setup, n, pools, tag, ratio), "simulator"

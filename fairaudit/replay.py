@@ -8,12 +8,14 @@ outcome — so the failure can be debugged outside fairaudit.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import FairauditError
+from .inputs import parse_ratio
 from .sampler import draw_generator
 from .targets import Instance, load_target, validate_outcomes
 
@@ -60,3 +62,13 @@ def replay(result: dict | str | Path, check_id: str):
     except ValueError as e:
         problem = str(e)
     return out, problem
+
+
+def pool_replay_command(ctx, setup, n, r, target_path, check_id, ratio="2,1"):
+    """The CLI commands that re-create simulated pool ``r`` as a data file and audit it alone."""
+    rat = ",".join(f"{v:g}" for v in parse_ratio(ratio))
+    extra = f" --ratio {rat}" if rat != "2,1" else ""
+    cmd = (f"fairaudit simulate --setup {setup} --n {int(n)} --pools 1 --start {r} --seed {ctx.config.seed}{extra} "
+           f"--out pool{r}.csv && fairaudit check {shlex.quote(target_path)} --data pool{r}.csv "
+           f"--checks {check_id}")
+    return cmd
