@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .data import generate_claims
+from .errors import DataError
 from .instance import Instance
 from .populations import POPULATION_COLUMN, SETUPS, pool_generator, simulate_pool
 
 __all__ = ["Instance", "PoolSpec", "pools_skip_reason", "data_pools", "parse_ratio", "simulated_pools",
-           "audit_pools", "parse_instances", "build_instances", "permute_instance", "swap_attributes", "instance_digest", "jsonable_instance", "wants",
+           "audit_pools", "parse_instances", "build_instances", "predictions_and_labels", "permute_instance", "swap_attributes", "instance_digest", "jsonable_instance", "wants",
            "population_frames", "attach_rows", "prediction_columns", "generated_instance", "data_instance"]
 
 
@@ -289,3 +290,62 @@ def audit_pools(ctx, quality, population, setup, n, pools, tag, ratio="2,1"):
     if ctx.population is not None:
         return data_pools(ctx, quality, population), "data"
     return simulated_pools(ctx, setup, n, pools, tag, ratio), "simulator"
+
+
+# ---------------------------------------------------------------------------
+# Prediction matrices and labels from a data or log frame
+# ---------------------------------------------------------------------------
+
+def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col: str | None,
+                           score_col: str | None = None, where: str = "data"):
+    """(P (N, m) float rows summing to 1, y (N,) ints in 0..m−1, label names).
+
+    ``p_<label>`` columns give the label order (sorted numerically when every suffix is
+    a number, else in file order; the last is the best label). One ``p_*`` column, or
+    no ``p_*`` column but a score in [0, 1], means binary labels: ``P = [1−p, p]``."""
+    if label_col is None:
+        raise DataError(f"{where}: needs a 'label' column (the observed outcome) for the multiaccuracy audit")
+    cols = list(pred_cols)
+    if len(cols) >= 2:
+        suf = [str(c)[2:] for c in cols]
+        try:
+            order = np.argsort([float(s) for s in suf], kind="stable")
+            cols = [cols[i] for i in order]
+            suf = [suf[i] for i in order]
+        except ValueError:
+            pass
+        P = frame[cols].to_numpy(dtype=float)
+        names = suf
+    elif len(cols) == 1 or (score_col is not None):
+        col = cols[0] if cols else score_col
+        p = frame[col].to_numpy(dtype=float)
+        if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+            raise DataError(f"{where}: column '{col}' must hold probabilities in [0, 1] of the positive label")
+        P = np.column_stack([1.0 - p, p])
+        names = ["0", "1"]
+    else:
+        raise DataError(f"{where}: needs prediction columns p_<label> (one per label, or one for binary labels)")
+    s = P.sum(axis=1)
+    bad = np.flatnonzero(np.abs(s - 1) > 1e-6)
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"{where}: row {i + 1}: the prediction columns sum to {s[i]:.6g}, not 1")
+    P = np.clip(P, 0, None)
+    P = P / P.sum(axis=1, keepdims=True)
+    raw = frame[label_col]
+    y = np.full(len(frame), -1)
+    as_str = raw.astype(str).str.strip()
+    for j, nm in enumerate(names):
+        y[(as_str == nm).to_numpy()] = j
+    if np.any(y < 0):
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+        for j, nm in enumerate(names):
+            try:
+                y[(y < 0) & (num == float(nm))] = j
+            except ValueError:
+                break
+    if np.any(y < 0):
+        i = int(np.flatnonzero(y < 0)[0])
+        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {raw.iloc[i]!r} matches none of the "
+                        f"prediction columns ({', '.join(names)})")
+    return P, y, names

@@ -283,3 +283,108 @@ def ua_marginals_iid(freq, n: int, weights=None) -> np.ndarray:
     if w.shape[0] != G.shape[0]:
         raise ValueError("weights and freq must have the same length m")
     return w @ G
+
+
+# ---------------------------------------------------------------------------
+# The ground-truth UA ranking as a reference for rankings' group composition (seed 002 §4)
+# ---------------------------------------------------------------------------
+
+def box_simplex_range(c: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Smallest and largest ``Σ_j c_j a_j`` over ``lo ≤ a ≤ hi``, ``Σ_j a_j = 1`` (a
+    fractional knapsack, solved greedily), vectorised over leading axes. ``lo``/``hi``
+    broadcast against ``c``; the box must meet the simplex (Σ lo ≤ 1 ≤ Σ hi)."""
+    c = np.asarray(c, dtype=float)
+    lo = np.broadcast_to(np.asarray(lo, dtype=float), c.shape)
+    hi = np.broadcast_to(np.asarray(hi, dtype=float), c.shape)
+    base = (c * lo).sum(axis=-1)
+    rest = np.clip(1.0 - lo.sum(axis=-1), 0.0, None)
+
+    def fill(cc):
+        order = np.argsort(-cc, axis=-1, kind="stable")
+        cap = np.take_along_axis(hi - lo, order, axis=-1)
+        cs = np.take_along_axis(cc, order, axis=-1)
+        before = np.cumsum(cap, axis=-1) - cap
+        take = np.clip(rest[..., None] - before, 0.0, cap)
+        return (take * cs).sum(axis=-1)
+
+    return base - fill(-c), base + fill(c)
+
+
+def dcg_weights(n: int) -> np.ndarray:
+    """Exposure weight of positions 1..n: ``1/log2(1+p)``."""
+    return 1.0 / np.log2(np.arange(n) + 2.0)
+
+
+def reference_estimate(freq: np.ndarray, n: int):
+    """Ground-truth UA reference by individual interpolation:
+    ``A*(S,p) = Σ_ℓ a_{S,ℓ} G_ℓ(p; π)`` with ``a_S = freq[S]`` and ``π = freq[0]`` (set 0
+    is the whole pool). Returns (A* (G, n), G (m, n))."""
+    Gp = ua_position_given_label(freq[0] / freq[0].sum(), n)
+    return freq @ Gp, Gp
+
+
+def _g_and_slopes(pi: np.ndarray, n: int, h: float = 1e-4):
+    """``G(π)`` (m, n) and its derivatives along ``e_j − e_{m−1}`` (j < m−1) by central
+    (one-sided at the simplex's edge) differences: (m−1, m, n)."""
+    m = len(pi)
+    G0 = ua_position_given_label(pi, n)
+    D = np.zeros((max(m - 1, 0), m, n))
+    for j in range(m - 1):
+        d = np.zeros(m)
+        d[j], d[-1] = 1.0, -1.0
+        up = min(h, pi[-1])
+        dn = min(h, pi[j])
+        if up + dn <= 0:
+            continue
+        Gu = ua_position_given_label(pi + up * d, n) if up > 0 else G0
+        Gd = ua_position_given_label(pi - dn * d, n) if dn > 0 else G0
+        D[j] = (Gu - Gd) / (up + dn)
+    return G0, D
+
+
+def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence: float,
+                   rng: np.random.Generator, judged: np.ndarray | None = None, n_boot: int = 400):
+    """``A*(S,p)`` from the observed labels, with a band simultaneous over all (S, p).
+
+    Poisson bootstrap of the pool's rows, percentile-t of the maximum standardised
+    deviation over the ``judged`` sets and all positions. Each replicate's
+    ``a_S @ G(π)`` is exact in the set frequencies ``a_S`` and first-order in the pool's
+    frequencies ``π`` (G's derivative along the simplex, by finite differences; the
+    bootstrap moves π by O(1/√N), where the second-order term is negligible). Resampling
+    whole rows gives a label frequency a binomial spread, at least the Poisson-binomial
+    spread of labels given the individuals (conservative in the pool view of the module
+    docstring), and it keeps the dependence between the sets' frequencies and the
+    pool's, which a box of separate intervals would lose. Coverage is measured by
+    simulation in ``tests/test_multiaccuracy_validation.py``.
+    Returns (estimate, lo, hi, G, method)."""
+    G, N = masks.shape
+    onehot = np.zeros((N, m))
+    onehot[np.arange(N), y] = 1.0
+    size = masks.sum(axis=1).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        freq = (masks.astype(float) @ onehot) / size[:, None]
+    pi = np.nan_to_num(freq[0])
+    Gp, D = _g_and_slopes(pi / pi.sum(), n)
+    est = np.nan_to_num(freq) @ Gp
+    est[size == 0] = np.nan
+    X = (masks[:, :, None] * onehot[None, :, :]).transpose(1, 0, 2).reshape(N, G * m).astype(float)
+    W = rng.poisson(1.0, size=(n_boot, N)).astype(float)                       # (B, N)
+    cnt = (W @ X).reshape(n_boot, G, m)
+    sz = W @ masks.T.astype(float)                                             # (B, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fb = cnt / sz[:, :, None]                                              # (B, G, m)
+    dpi = fb[:, 0, :] - pi[None, :]                                            # (B, m)
+    boot = fb @ Gp                                                             # (B, G, n)
+    for j in range(m - 1):
+        boot += dpi[:, j, None, None] * (fb @ D[j])
+    with np.errstate(invalid="ignore"):
+        se = np.nanstd(boot, axis=0, ddof=1)
+    se = np.maximum(np.nan_to_num(se, nan=np.inf), 1e-12)
+    sel = np.ones(G, dtype=bool) if judged is None else np.asarray(judged, dtype=bool)
+    dev = np.abs(boot[:, sel] - est[sel][None]) / se[sel][None]
+    tmax = np.nanmax(dev.reshape(n_boot, -1), axis=1) if sel.any() else np.zeros(n_boot)
+    q = float(np.quantile(tmax, confidence)) if sel.any() else 0.0
+    lo = np.clip(est - q * se, 0, 1)
+    hi = np.clip(est + q * se, 0, 1)
+    return est, lo, hi, Gp, (f"Poisson row bootstrap ({n_boot} resamples), max-t band over "
+                             f"{int(sel.sum()) * n} (set, position) cells")

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
-from fairaudit.checks.multiaccuracy import (box_simplex_range, predictions_and_labels,
-                                            reference_estimate)
+from fairaudit.inputs import predictions_and_labels
+from fairaudit.ua import box_simplex_range, reference_estimate
 from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
 from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
@@ -198,7 +198,7 @@ def test_exposure_under_ranker_and_ground_truth():
     # ground-truth UA ranking gives every group every position with chance 1/n: exposure
     # = mean DCG weight exactly. PRP puts type 1 first: its exposure is certified above
     # that, type 2's below; UA of a nearly accurate predictor stays near it.
-    from fairaudit.checks.multiaccuracy import dcg_weights
+    from fairaudit.ua import dcg_weights
     n = 6
     flat = float(dcg_weights(n).mean())
     pool = prop19_pool(0.05)

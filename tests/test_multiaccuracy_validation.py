@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairaudit.checks.multiaccuracy import composition, predictor_audit, reference_band
+from fairaudit.checks.multiaccuracy import composition, predictor_audit
+from fairaudit.ua import reference_band
 from fairaudit.stats import abs_interval
 from fairaudit.groupsets import collection
 from fairaudit.result import decide
