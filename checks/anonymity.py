@@ -42,10 +42,13 @@ absolute difference in chance. The search's own filtering does not spend α: onl
 certification draws of its counterexample do.
 
 Hypothesis runs derandomised from ``ctx.config.seed`` (``hypothesis.find`` with a
-seeded ``random``; ``database=None``), bounded by ``search_examples``; a wall-clock
-guard (``search_seconds``) stops a search on a very slow allocator early (only then may
-two runs differ). Per-example draws use streams named by a hash of the instance, so a
-replayed example sees the same draws (no flakiness for the shrinker).
+seeded ``random``; ``database=None``), bounded by ``search_examples`` examples and
+``search_draws`` draws per side — never by the clock, so the same seed gives the same
+search on an idle or a busy machine. Per-example draws use streams named by a hash of
+the instance, and each example's judgement is memoised, so an example the filter
+judged once is judged the same way when Hypothesis replays it while shrinking. Only
+``--budget`` can cut the search short: the search then ends where it is (recorded as
+``budget_exhausted``) and the probes certify what they have.
 
 Log audit (selection logs with group columns): individuals with binned scores must be
 selected at equal rates across groups. For each category (vs the rest of its
@@ -59,7 +62,6 @@ from __future__ import annotations
 
 import json
 import random as _random
-import time
 
 import numpy as np
 import pandas as pd
@@ -97,7 +99,6 @@ class Anonymity(Check):
         "search": Param(1, "1: Hypothesis search for a small violating instance; 0: off"),
         "search_examples": Param(60, "Hypothesis examples at most (shrinking comes on top)"),
         "search_draws": Param(512, "draws per input while searching (a heuristic filter; findings are certified)"),
-        "search_seconds": Param(30.0, "wall-clock guard of the search (only a slow allocator reaches it)"),
         "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, 8192, … stop once decided)"),
         "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)"),
     }
@@ -112,7 +113,7 @@ class Anonymity(Check):
 
     # ------------------------------------------------------------------
     def run(self, ctx, tau, n, permutations, max_n, swap_pairs, protected, search, search_examples,
-            search_draws, search_seconds, max_draws, bins):
+            search_draws, max_draws, bins):
         if ctx.log is not None:
             return self._run_log(ctx, tau, bins)
         kind = ctx.kind
@@ -179,8 +180,7 @@ class Anonymity(Check):
             # or misbehaves on them is reported under their names, not the search's.
             study.prefetch(min(FIRST_LOOK, ctx.max_draws(max_draws)))
             study.reserved.append("search")
-            search_info = self._search(ctx, kind, tau, prot, int(search_examples), int(search_draws),
-                                       float(search_seconds), k_fixed)
+            search_info = self._search(ctx, kind, tau, prot, int(search_examples), int(search_draws), k_fixed)
             if search_info.get("found"):
                 ex = search_info["found"]
                 sa = study.stream(ex["a"], f"{self.id}/search/certify/a")
@@ -269,7 +269,7 @@ class Anonymity(Check):
         return out
 
     # ------------------------------------------------------------------
-    def _search(self, ctx, kind, tau, prot, examples, draws, seconds, k_fixed) -> dict:
+    def _search(self, ctx, kind, tau, prot, examples, draws, k_fixed) -> dict:
         from hypothesis import HealthCheck, Phase, Verbosity, find, settings
         from hypothesis.errors import NoSuchExample
 
@@ -300,9 +300,11 @@ class Anonymity(Check):
             inst_st = fst.selection_instances(max_n=8 if not kk else kk + 6, k=kk, group_values=group_values,
                                               feature_values=feature_values, label="search probe")
         strategy = fst.relabellings(inst_st, swap=bool(prot) and group_values is not None)
-        t0 = time.monotonic()
-        seconds = min(seconds, max(ctx.sampler.time_left(), 0.0))   # --budget also bounds the search
         tried = [0]
+        judged: dict[tuple, bool] = {}
+
+        class _BudgetSpent(Exception):
+            """--budget ran out: end the search where it is (not a verdict on the example)."""
         prot_cols = prot or []
 
         def realise(ex, tag=""):
@@ -324,10 +326,17 @@ class Anonymity(Check):
             stages of 32, 128, … up to ``draws`` per side; stops early when the example is
             clearly violating or clearly not, and judges an example on which both sides
             gave one outcome in every draw by its point difference."""
-            if time.monotonic() - t0 > seconds:
-                return False
-            tried[0] += 1
             a, b, mapping, _ = realise(ex)
+            key = (instance_digest(a), instance_digest(b), tuple(np.asarray(mapping).tolist()))
+            if key in judged:           # a replay while shrinking: the same answer as before
+                return judged[key]
+            if ctx.sampler.time_left() <= 0:
+                raise _BudgetSpent()
+            tried[0] += 1
+            judged[key] = verdict = _judge(a, b, mapping)
+            return verdict
+
+        def _judge(a, b, mapping) -> bool:
             sa = Stream(a, f"{self.id}/search/{instance_digest(a)}")
             sb = Stream(b, f"{self.id}/search/{instance_digest(b)}/{instance_digest(a)}")
             comp = Comparison("search", a.label, sa.name, sb.name, mapping=mapping)
@@ -355,7 +364,10 @@ class Anonymity(Check):
             ex = find(strategy, violates, settings=st_settings, random=_random.Random(int(ctx.config.seed)))
         except NoSuchExample:
             info["examples"] = tried[0]
-            info["timed_out"] = time.monotonic() - t0 > seconds
+            return info
+        except _BudgetSpent:
+            info["examples"] = tried[0]
+            info["budget_exhausted"] = True
             return info
         info["examples"] = tried[0]
         a, b, mapping, meta = realise(ex, " counterexample")
@@ -411,7 +423,7 @@ class Anonymity(Check):
         if search_info is not None:
             evidence["search"] = {"examples_tried": search_info["examples"],
                                   "found": bool(search_info.get("found")),
-                                  "stopped_by_time_guard": bool(search_info.get("timed_out", False))}
+                                  "budget_exhausted": bool(search_info.get("budget_exhausted", False))}
             found = search_info.get("found")
             sc = next((c for c in study.comps if c.probe == "search"), None)
             if found and sc is not None:

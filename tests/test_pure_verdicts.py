@@ -1,0 +1,52 @@
+"""Verdicts are a pure function of (target, data, config, seed): a slower or busier
+machine must not change anything in the JSON but ``created`` (issue: anonymity's search
+stopped on a wall-clock guard, so the same seed gave another search — or a Hypothesis
+``FlakyFailure`` reported as an error — under load). Before the fix, the same
+allocator with the guard at 0.5 s (standing in for a machine 60× slower) gave a search
+that found nothing after 3 examples, where the idle run shrank a counterexample after 34."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+ALLOC = HERE / "allocators"
+
+
+def _audit(tmp_path, name, target, *args, env_extra=None):
+    out = tmp_path / f"{name}.json"
+    env = dict(os.environ, **(env_extra or {}))
+    cmd = [sys.executable, "-m", "fairaudit.cli", "check", str(target), "--json", str(out),
+           "--html", str(tmp_path / f"{name}.html"), *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert p.returncode in (0, 1), p.stderr
+    d = json.loads(out.read_text())
+    d.pop("created")
+    d.pop("command")
+    return d
+
+
+def _busy():
+    """A second process keeping a core busy (a contended machine)."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+@pytest.mark.slow
+def test_anonymity_search_gives_the_same_json_on_a_slow_busy_machine(tmp_path):
+    target = ALLOC / "half_top_slowable.py"
+    idle = _audit(tmp_path, "idle", target, "--checks", "anonymity")
+    busy = _busy()
+    try:
+        slow = _audit(tmp_path, "slow", target, "--checks", "anonymity",
+                      env_extra={"FAIRAUDIT_TEST_SLOW_MS": "120"})
+    finally:
+        busy.kill()
+    chk = idle["checks"][0]
+    assert chk["verdict"] == "fail", chk["message"]
+    assert chk["evidence"]["search"]["found"], chk["evidence"]["search"]
+    assert slow == idle
