@@ -23,7 +23,8 @@ Finder (screening draws on their own streams; no statement rests on them)
     every halving, so the ratio doubles each step; the walk stops when the pair
     could no longer be certified (L·‖ΔP‖₁ below the half-width reachable with
     ``max_draws``) unless the screened violation is already certain;
-  - a Hypothesis search over small instances (n ≤ ``search_n``, m ≤ 3, probabilities
+  - a Hypothesis search over small instances (n ≤ ``search_n``; m the data's number of
+    labels, else 2 or 3; probabilities
     on a 1/10 grid, one row moved by ε) maximising the screened lower-bound ratio
     (``hypothesis.target``) and, when a screened violation exists, shrinking it to a
     minimal pair (``hypothesis.find``; seeded from ``--seed``, ``database=None``).
@@ -48,6 +49,11 @@ ranking-level total-variation lower bound the marginals give — the position of
 individual is a function of the ranking, so ``TV(R(P), R(P′)) ≥ max_i ½ Σ_p |ΔR_ip|``
 (selection: ``≥ max(max_i |Δπ_i|, Σ_i |Δπ_i| / 2k)``) — with its certified lower bound.
 
+Inputs honour the target and the data (tested): every generated or searched matrix has
+the data's number of labels; when the allocator takes ``groups`` or ``features``, each
+input carries rows of them (the data's rows for the data's individuals, else rows drawn
+from the data or a synthetic ``group``/``x``), the same for P and P′.
+
 Decisions where SPEC/seed are silent (tested): positions are 0-indexed; predictions
 with data larger than ``max_n`` rows are audited on a seeded random subset of
 ``max_n`` individuals; ‖ΔP‖₁ for selectors uses the raw claims (no rescaling);
@@ -68,7 +74,7 @@ from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.outcomes import inclusion_matrix, position_counts
 from fairaudit.stats import per_member_confidence, proportion_ci
-from fairaudit.inputs import Instance
+from fairaudit.inputs import Instance, attach_rows, wants
 from fairaudit.ua import validate_predictions
 
 MIN_DRAWS = 512
@@ -85,12 +91,30 @@ class _Space:
     def __init__(self, kind: str, ctx):
         self.kind = kind
         self.ctx = ctx
+        pop = ctx.population
+        #: the data's number of labels: every generated or searched matrix has it
+        self.m = (int(pop.predictions.shape[1]) if kind == "ranking" and pop is not None
+                  and pop.predictions is not None else None)
+        self._rows: dict[int, dict] = {}
+
+    def set_rows(self, n: int, inst: Instance) -> None:
+        """Use ``inst``'s group and feature rows for every input of ``n`` individuals."""
+        self._rows[n] = {k: getattr(inst, k) for k in ("groups", "features") if getattr(inst, k) is not None}
+
+    def rows(self, n: int) -> dict:
+        """The group and feature rows an input of ``n`` individuals carries when the
+        allocator takes them (the data's rows, or synthetic ones; the same for P and P′,
+        seeded by n), so a pair differs in its predictions (claims) only."""
+        if n not in self._rows:
+            tmp = attach_rows(self.ctx, Instance("rows", scores=np.zeros(n)), self.ctx.rng(f"tv_stability/rows/{n}"))
+            self.set_rows(n, tmp)
+        return self._rows[n]
 
     def instance(self, label: str, x: np.ndarray) -> Instance:
         if self.kind == "ranking":
             # scores = probability of the best label, for rankers that read scores
-            return Instance(label, predictions=x, scores=x[:, -1].copy())
-        return Instance(label, scores=x, k=self.k(len(x)))
+            return Instance(label, predictions=x, scores=x[:, -1].copy(), **self.rows(len(x)))
+        return Instance(label, scores=x, k=self.k(len(x)), **self.rows(len(x)))
 
     def k(self, n: int) -> int:
         return int(self.ctx.selection_k(n))
@@ -276,18 +300,23 @@ class TVStability(Check):
                 notes.append(f"{pop.path} has no prediction columns p_*; generated prediction matrices were used")
         if x is not None:
             name = pop.path or "data"
+            keep = np.arange(len(x))
             if len(x) > max_n:
                 keep = np.sort(rng.choice(len(x), size=max_n, replace=False))
                 notes.append(f"{name} has {len(x)} individuals; probes use a seeded random subset of {max_n} "
                              f"(rows {keep[:10].tolist()}{'…' if max_n > 10 else ''})")
                 x = x[keep]
+            rows = {k: v.iloc[keep].reset_index(drop=True) for k, v in (("groups", pop.groups), ("features", pop.features))
+                    if v is not None and wants(ctx, k)}
+            space.set_rows(len(x), Instance("data rows", scores=np.zeros(len(x)), **rows))
             if space.kind == "selection" and space.k(len(x)) >= len(x):
                 x = None
                 notes.append("k ≥ n on the data; generated claims were used")
             else:
                 return [(name, space.normalise(x))], notes
         bases = []
-        shapes = [(5, 2), (6, 3), (8, 3)] if space.kind == "ranking" else [(8, 1), (12, 1), (20, 1)]
+        shapes = ([(5, space.m or 2), (6, space.m or 3), (8, space.m or 3)] if space.kind == "ranking"
+                  else [(8, 1), (12, 1), (20, 1)])
         for n, m in shapes:
             if space.kind == "selection":
                 while space.k(n) >= n:
@@ -412,7 +441,7 @@ class TVStability(Check):
         def pairs(draw):
             if kind == "ranking":
                 n = draw(st.integers(2, max(2, search_n)))
-                m = draw(st.integers(2, 3))
+                m = draw(st.just(space.m) if space.m else st.integers(2, 3))
                 rows = draw(st.lists(st.lists(st.integers(0, grid), min_size=m, max_size=m),
                                      min_size=n, max_size=n))
                 x = np.array(rows, dtype=float)
