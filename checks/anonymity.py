@@ -29,7 +29,8 @@ position), and gives each member an interval for the difference in chance:
   ties and relabellings (permutations; attribute swaps when applicable); an instance
   that looks violating (heuristic filter on ``search_draws`` draws) is shrunk to the
   smallest that still does, then *certified* with fresh draws like every other probe.
-  The shrunk instance and a ``python -c`` replay command go into the evidence.
+  The shrunk instance goes into the evidence; ``fairaudit replay RESULT.json anonymity``
+  re-draws it and the worst member's draws (:mod:`fairaudit.replay`).
 
 Statistic: the largest difference in chance over all members of all probes; its
 interval is ``[max of lower bounds of |d|, max of upper bounds of |d|]``. Decision
@@ -60,7 +61,6 @@ listed.
 """
 from __future__ import annotations
 
-import json
 import random as _random
 
 import numpy as np
@@ -439,8 +439,7 @@ class Anonymity(Check):
                            "certified": bool(np.max(sb["abs_lo"]) > tau),
                            "draws": study.streams[sc.a].size})
                 evidence["counterexample"] = ce
-                evidence["replay_command"] = replay_command(ctx.target.path, kind, found["a"], found["meta"],
-                                                            ctx.config.seed)
+        evidence.update(self._redraw(ctx, study, comp, idx, sc if search_info and search_info.get("found") else None))
         tables = {"probes": summary,
                   "worst_probe_members": member_table(kind, comp, study.streams[comp.a].inst.scores
                                                        if kind == "selection" else None,
@@ -492,6 +491,38 @@ class Anonymity(Check):
         return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, figures=figures,
                            method=stat.method)
 
+    def _redraw(self, ctx, study, comp, idx, search_comp) -> dict:
+        """Draw records of the worst member's chances (and of every chance on the shrunk
+        search counterexample), on the original input and — for the same individuals —
+        on the relabelled one."""
+        ranking = study.kind == "ranking"
+        records = []
+
+        def add(c, who):
+            sa = study.streams[c.a]
+            ma = [[i, q] for i in who for q in range(sa.inst.n)] if ranking and who is not None else who
+            if who is not None and ranking and c is comp and search_comp is None:
+                ma = [[i, int(idx[1])] for i in who]
+            records.append(ctx.draw_record(f"{c.probe} probe: {c.label}", sa.inst, sa.name, sa.draws, members=ma))
+            if c.b is not None:
+                sb = study.streams[c.b]
+                mb = [[int(c.mapping[i]), q] for i, q in ma] if ranking else [int(c.mapping[i]) for i in ma]
+                records.append(ctx.draw_record(f"{c.probe} probe, relabelled (same individuals): {sb.inst.label}",
+                                               sb.inst, sb.name, sb.draws, members=mb))
+
+        if search_comp is not None:
+            add(search_comp, list(range(study.streams[search_comp.a].inst.n)))
+        if comp is not search_comp:
+            who = [int(idx[0])]
+            if comp.b is None:   # identical inputs: the individual and the one it is compared with
+                who.append(int(np.broadcast_to(comp.bounds["ref"], comp.bounds["pa"].shape)[idx]))
+            add(comp, who)
+        what = ("chances on the original and on the relabelled input (same individuals) of "
+                + ("every individual of the shrunk search counterexample" if search_comp is not None else "")
+                + (" and " if search_comp is not None and comp is not search_comp else "")
+                + ("the worst-treated individual" if comp is not search_comp else ""))
+        return ctx.replay_evidence(self.id, records, what)
+
     # ------------------------------------------------------------------
     def _run_log(self, ctx, tau, bins):
         res = cmh_by_category(ctx.log.frame, ctx.log.group_cols, int(bins), ctx.confidence)
@@ -527,44 +558,6 @@ class Anonymity(Check):
                            method=res["method"])
 
 
-# ---------------------------------------------------------------------------
-# Replay
-# ---------------------------------------------------------------------------
-
-def replay_command(path: str, kind: str, inst: Instance, meta: dict, seed: int, draws: int = 20000) -> str:
-    """A ``python -c`` one-liner that redraws the counterexample and prints each
-    individual's chance on the original input and after the relabelling."""
-    js = json.dumps
-    args = []
-    if inst.scores is not None:
-        args.append(f"scores=np.array({js(np.asarray(inst.scores, float).tolist())})")
-    if inst.predictions is not None:
-        args.append(f"predictions=np.array({js(np.asarray(inst.predictions, float).tolist())})")
-    if inst.k is not None:
-        args.append(f"k={int(inst.k)}")
-    if inst.groups is not None:
-        args.append(f"groups=pd.DataFrame({js({c: inst.groups[c].astype(str).tolist() for c in inst.groups.columns})})")
-    if inst.features is not None:
-        args.append(f"features=pd.DataFrame({js({c: inst.features[c].tolist() for c in inst.features.columns})})")
-    summ = "position_counts(d,x.n)" if kind == "ranking" else "inclusion_counts(d,x.n)"
-    if meta["relation"] == "permute":
-        rel = f"p=np.array({js(meta['perm'])});y=A.permute_instance(x,p,\"permuted\");m=np.argsort(p)"
-    else:
-        i, j = meta["pair"]
-        rel = f"y=A.swap_attributes(x,[({i},{j})],list(x.groups.columns),\"swapped\");m=np.arange(x.n)"
-    code = ("import numpy as np,pandas as pd;import fairaudit.checks.anonymity as A;"
-            "from fairaudit.targets import load_target,Instance;"
-            "from fairaudit.sampler import Sampler,inclusion_counts,position_counts;"
-            f"t=load_target({js(path)});s=Sampler(t,{int(seed)});"
-            f"x=Instance(\"counterexample\",{','.join(args)});{rel};B={draws};"
-            f"d=s.draw(x,B,\"a\");a={summ}/B;d=s.draw(y,B,\"b\");b={summ}[m]/B;"
-            "print(\"chance on the original list:\",a.round(3));"
-            "print(\"chance after the relabelling (same individuals):\",b.round(3))")
-    return "python -c " + _shell_quote(code)
-
-
-def _shell_quote(s: str) -> str:
-    return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
 # ---------------------------------------------------------------------------

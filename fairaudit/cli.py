@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 
 import click
+import numpy as np
 
 from ._version import __version__
 from .errors import FairauditError
@@ -262,15 +263,36 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
     sys.exit(cmp.exit_code)
 
 
+def _fmt_figures(v) -> str:
+    a = np.asarray(v, dtype=float)
+    return np.array2string(np.round(a, 4), separator=", ", threshold=40, max_line_width=110)
+
+
 @main.command()
 @click.argument("result_json", type=click.Path(exists=True, dir_okay=False))
 @click.argument("check_id")
 def replay(result_json, check_id):
-    """Replay the allocator call that gave CHECK_ID an error verdict in RESULT_JSON."""
+    """Re-draw CHECK_ID's counterexample in RESULT_JSON exactly as audited and print its
+    figures next to the audit's (exit 1 if they differ), or replay the allocator call
+    behind an error verdict."""
     import traceback
 
-    from .replay import replay as do_replay
+    from .replay import has_counterexample_draws, redraw, replay as do_replay
     try:
+        chk = next((c for c in json.loads(Path(result_json).read_text(encoding="utf-8")).get("checks", [])
+                    if c.get("id") == check_id), None)
+        if chk is not None and chk.get("verdict") != "error" and has_counterexample_draws(chk):
+            rows = redraw(result_json, check_id)
+            what = chk["evidence"]["redraw"].get("what", "")
+            click.echo(f"{check_id}: {what}" if what else check_id)
+            for r in rows:
+                click.echo(f"{r['label']} — {r['draws']} draws of stream {r['stream']!r}")
+                click.echo(f"  members:  {r['members'] if r['members'] is not None else 'all'}")
+                click.echo(f"  audited:  {_fmt_figures(r['observed'])}")
+                click.echo(f"  replayed: {_fmt_figures(r['replayed'])}")
+            same = all(r["identical"] for r in rows)
+            click.echo("Identical to the audit." if same else "The replayed draws differ from the audit's.")
+            sys.exit(0 if same else 1)
         out, problem = do_replay(result_json, check_id)
     except FairauditError as e:
         click.echo(f"fairaudit: error: {e}", err=True)

@@ -88,6 +88,21 @@ class AuditContext:
     def alpha(self) -> float:
         return 1.0 - self.config.confidence
 
+    def draw_record(self, label: str, inst: Instance, stream: str, draws: np.ndarray, *, start: int = 0,
+                    members=None) -> dict:
+        """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
+        the records under ``evidence["redraw"] = {"records": [...]}`` with
+        :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
+        from .replay import draw_record
+        return draw_record(self.kind, label, inst, stream, draws, start=start, members=members)
+
+    @staticmethod
+    def replay_evidence(check_id: str, records: list[dict], what: str) -> dict:
+        """Evidence entries for a counterexample's draw records: the records, what they
+        show, and the one command that replays them."""
+        return {"redraw": {"records": records, "what": what},
+                "replay_command": f"fairaudit replay RESULT.json {check_id}"}
+
     def max_draws(self, default: int) -> int:
         """Draws per input: ``--draws`` when given, else the check's default."""
         return int(self.config.draws) if self.config.draws else int(default)

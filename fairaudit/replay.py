@@ -1,9 +1,17 @@
-"""Replay the allocator call behind an ``error`` verdict: same input, same generator.
+"""Replay, owned by the engine: re-draw exactly what an audit drew.
 
-``fairaudit replay RESULT.json CHECK_ID`` (or :func:`replay`) reloads the target named
-in the result, rebuilds the input saved in the check's evidence, seeds the generator
-exactly as the failing call was seeded, calls the allocator once, and validates the
-outcome — so the failure can be debugged outside fairaudit.
+Two things can be replayed with ``fairaudit replay RESULT.json CHECK_ID``:
+
+* a **counterexample** — a check records, with :func:`draw_record`, what it drew for it
+  (the input, the stream, the range of draws, and the figures it summarised from them:
+  selection chances of the individuals it names, position chances of the (individual,
+  position) entries, or the locations of the named arrivals). :func:`redraw` reloads the
+  target, re-draws the same draws on the same streams (the sampler's reproducibility
+  contract makes them identical) and recomputes the figures; the CLI prints both and
+  exits 1 if they differ.
+* an **error** — the input and generator of the failing call are saved; :func:`replay`
+  calls the allocator once exactly as the failing call was made and validates the
+  outcome, so the failure can be debugged outside fairaudit.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import pandas as pd
 
 from .errors import FairauditError
 from .inputs import parse_ratio
+from .outcomes import inclusion_counts, position_counts
 from .sampler import draw_generator
 from .targets import Instance, load_target, validate_outcomes
 
@@ -41,17 +50,11 @@ def replay(result: dict | str | Path, check_id: str):
     """Call the allocator once as the failing call was made. Returns ``(outcome,
     problem)`` where ``problem`` is None when the outcome now validates; exceptions
     from the allocator propagate (that is the point)."""
-    if not isinstance(result, dict):
-        result = json.loads(Path(result).read_text(encoding="utf-8"))
-    chk = next((c for c in result.get("checks", []) if c.get("id") == check_id), None)
-    if chk is None:
-        raise FairauditError(f"the result has no check '{check_id}'")
+    result, chk = _result_and_check(result, check_id)
     rep = (chk.get("evidence") or {}).get("replay")
     if not rep:
         raise FairauditError(f"check '{check_id}' has no saved failing call to replay (verdict {chk.get('verdict')})")
-    tgt = result["target"]
-    spec = tgt["path"] if not tgt.get("function") or ":" in tgt["path"] else f"{tgt['path']}:{tgt['function']}"
-    target = load_target(spec)
+    target = load_target(_target_spec(result))
     inst = saved_instance(rep["input"])
     rng = draw_generator(int(rep["seed"]), rep["stream"], int(rep["generator_index"]))
     out = target.func(**target.call_kwargs(inst, rng, rep.get("size")))
@@ -72,3 +75,74 @@ def pool_replay_command(ctx, setup, n, r, target_path, check_id, ratio="2,1"):
            f"--out pool{r}.csv && fairaudit check {shlex.quote(target_path)} --data pool{r}.csv "
            f"--checks {check_id}")
     return cmd
+
+
+# ---------------------------------------------------------------------------
+# Counterexamples: record what was drawn, re-draw it
+# ---------------------------------------------------------------------------
+
+def summarise(kind: str, draws: np.ndarray, n: int, members=None) -> list:
+    """The figures a check reads off ``draws`` for its counterexample: selection chance of
+    each member individual, chance of each member ``[individual, position]`` entry
+    (rankings), or each member arrival's location in every draw (assignments). Without
+    ``members``, every individual (every entry of the position matrix)."""
+    B = max(int(draws.shape[0]), 1)
+    if kind == "selection":
+        p = inclusion_counts(draws, n) / B
+        return [float(p[int(i)]) for i in members] if members is not None else p.tolist()
+    if kind == "ranking":
+        P = position_counts(draws, n) / B
+        return [float(P[int(i), int(q)]) for i, q in members] if members is not None else P.tolist()
+    d = np.asarray(draws)
+    return (d[:, [int(a) for a in members]] if members is not None else d).tolist()
+
+
+def draw_record(kind: str, label: str, inst: Instance, stream: str, draws: np.ndarray, *, start: int = 0,
+                members=None) -> dict:
+    """What a check drew for a counterexample, and the figures it read off the draws."""
+    if members is not None:
+        members = [[int(v) for v in m] if isinstance(m, (list, tuple, np.ndarray)) else int(m) for m in members]
+    return {"label": label, "kind": kind, "input": inst.to_jsonable(), "stream": stream, "start": int(start),
+            "draws": int(draws.shape[0]), "members": members,
+            "observed": summarise(kind, draws, inst.n, members)}
+
+
+def _result_and_check(result, check_id):
+    if not isinstance(result, dict):
+        result = json.loads(Path(result).read_text(encoding="utf-8"))
+    chk = next((c for c in result.get("checks", []) if c.get("id") == check_id), None)
+    if chk is None:
+        raise FairauditError(f"the result has no check '{check_id}'")
+    return result, chk
+
+
+def _target_spec(result) -> str:
+    tgt = result["target"]
+    return tgt["path"] if not tgt.get("function") or ":" in tgt["path"] else f"{tgt['path']}:{tgt['function']}"
+
+
+def redraw(result: dict | str | Path, check_id: str) -> list[dict]:
+    """Re-draw every draw record of ``check_id``'s counterexample in ``result``; returns,
+    per record, ``{"label", "members", "observed", "replayed", "identical"}``."""
+    from .engine import AuditConfig, make_sampler
+    result, chk = _result_and_check(result, check_id)
+    records = ((chk.get("evidence") or {}).get("redraw") or {}).get("records")
+    if not records:
+        raise FairauditError(f"check '{check_id}' recorded no counterexample draws to replay "
+                             f"(verdict {chk.get('verdict')})")
+    seed = int(result["config"]["seed"])
+    sampler = make_sampler(load_target(_target_spec(result)), AuditConfig(seed=seed, timeout=float(
+        result["config"].get("timeout") or 30.0)))
+    out = []
+    for rec in records:
+        inst = saved_instance(rec["input"])
+        d = sampler.draw(inst, int(rec["draws"]), rec["stream"], start=int(rec["start"]))
+        got = summarise(rec["kind"], d, inst.n, rec["members"])
+        same = np.allclose(np.asarray(got, float), np.asarray(rec["observed"], float), rtol=0, atol=1e-9)
+        out.append({"label": rec["label"], "members": rec["members"], "observed": rec["observed"],
+                    "replayed": got, "identical": bool(same), "draws": int(rec["draws"]), "stream": rec["stream"]})
+    return out
+
+
+def has_counterexample_draws(chk: dict) -> bool:
+    return bool(((chk.get("evidence") or {}).get("redraw") or {}).get("records"))

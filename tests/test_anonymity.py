@@ -93,12 +93,21 @@ def test_group_tiebreak_fails_attribute_swap_probe_without_search():
 
 
 def test_replay_command_reproduces_the_counterexample(tmp_path, top_k_result):
+    """The engine's replay re-draws the audited draws: the same chances as the audit."""
+    from fairaudit.result import dumps
     r = top_k_result
-    cmd = r.evidence["replay_command"].replace("B=20000", "B=200")
-    out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "chance on the original list: [1. 0.]" in out.stdout
-    assert "(same individuals): [0. 1.]" in out.stdout
+    assert r.evidence["replay_command"] == "fairaudit replay RESULT.json anonymity"
+    res = tmp_path / "r.json"
+    res.write_text(dumps({"schema_version": 1, "target": {"path": alloc("top_k")}, "config": {"seed": 0},
+                          "checks": [r.to_dict()]}))
+    out = subprocess.run([sys.executable, "-m", "fairaudit.cli", "replay", str(res), "anonymity"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "Identical to the audit." in out.stdout
+    recs = r.evidence["redraw"]["records"]
+    # the shrunk pair: top-k takes the first of two equal claims, whichever it is
+    assert recs[0]["observed"] == [1.0, 0.0] and recs[1]["observed"] == [0.0, 1.0]
+    assert "replayed: [1., 0.]" in out.stdout and "replayed: [0., 1.]" in out.stdout
 
 
 # -- Done when: ranking ---------------------------------------------------------
