@@ -204,7 +204,7 @@ class Broome(Check):
             first = ctx.sampler.draw(inst, min(DET_DRAWS, budget), stream)
             det = deterministic_certificate(first, conf_i) if len(first) >= 2 else None
             if det is not None:
-                results.append(self._deterministic(inst, first, det, conf_i))
+                results.append({**self._deterministic(inst, first, det, conf_i), "stream": stream, "draw_array": first})
                 continue
             kw = dict(n_bins=bins, min_gain=min_gain, min_chance=min_chance, pick_order=pick_order,
                       labels=inst.labels)
@@ -221,7 +221,7 @@ class Broome(Check):
                 res["partial"] = partial_analysis(draws, res["counts"], len(draws), claims, k, res["ind"],
                                                   1 - (0.5 * (1 - conf_i)), bins)
             res["utility"] = utility_analysis(draws, claims, k, inst.labels, conf_i)
-            res["inst"] = inst
+            res["inst"], res["stream"], res["draw_array"] = inst, stream, draws
             results.append(res)
         return self._finish(ctx, results, min_gain, min_chance)
 
@@ -275,9 +275,12 @@ class Broome(Check):
             if summ:
                 msg += f" The outcomes show {summ}."
             evidence["counterexample"] = cx
-            if ctx.target is not None and not getattr(self, "_from_log", False):
-                evidence["replay_command"] = _replay(r["inst"], ctx, f"{self.id}/{results.index(r)}", r["draws"],
-                                                     cx_individuals(cx))
+            if ctx.target is not None and not getattr(self, "_from_log", False) and "draw_array" in r:
+                who = cx_individuals(cx)
+                evidence.update(ctx.replay_evidence(self.id, [ctx.draw_record(
+                    f"{r['inst'].label}", r["inst"], r["stream"], r["draw_array"], members=who)],
+                    f"selection chances of individuals {who} (claims "
+                    f"{[round(float(r['inst'].scores[i]), 4) for i in who]})"))
             if r.get("deterministic"):
                 return self.result("fail", msg, statistic=stat, draws=draws_total, evidence=evidence, tables=tables,
                                    figures=figures, method=method)
@@ -666,7 +669,7 @@ def _short(label: str) -> str:
 
 
 def cx_individuals(cx: dict) -> list[int]:
-    """The individuals a counterexample names (for the replay command)."""
+    """The individuals a counterexample names (their draws are recorded for replay)."""
     for key in ("individual", "stronger", "individuals"):
         if key in cx:
             v = cx[key]
@@ -675,23 +678,3 @@ def cx_individuals(cx: dict) -> list[int]:
                 out.append(cx["weaker"])
             return out
     return []
-
-
-def _replay(inst: Instance, ctx, stream: str, draws: int, who) -> str:
-    """A ``python -c`` command that redraws the same outcomes and prints, for the named
-    individuals, their claims and how often each was selected."""
-    code = getattr(inst, "_claims_code", None)
-    if code is None:
-        pop = ctx.population
-        if pop is not None and pop.path:
-            code = f"load_population({pop.path!r}).scores"
-        else:
-            code = "np.array([" + ", ".join(f"{c:.17g}" for c in np.asarray(inst.scores)) + "])"
-    path = ctx.target.path if ctx.target is not None else "ALLOCATOR.py"
-    who = [int(w) for w in who]
-    return ("python -c \"import numpy as np; from fairaudit.engine import AuditConfig, AuditContext; "
-            "from fairaudit.data import generate_claims, load_population; from fairaudit.targets import Instance, "
-            "load_target; from fairaudit.sampler import Sampler, inclusion_counts; "
-            f"c = {code}; d = Sampler(load_target({path!r}), {ctx.config.seed}).draw(Instance('replay', scores=c, "
-            f"k={inst.k}), {draws}, {stream!r}); i = {who}; print('claims', c[i], 'selected', "
-            f"inclusion_counts(d, len(c))[i], 'of', len(d))\"")

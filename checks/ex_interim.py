@@ -218,8 +218,13 @@ class ExInterim(Check):
                        "status": wp["status"], "draws": int(row["draws"])}
         ev = {"source": source, "pools": R, "violating_pools_certified": v_lo, "not_certified_fair": v_hi,
               "epsilon": epsilon, "additive": additive, "shown_pool": spec.index, "counterexample": counter}
-        if ctx.target is not None and source == "simulator" and counter is not None:
-            ev["replay_command"] = pool_replay_command(ctx, setup, n, spec.index, ctx.target.path, self.id, ratio)
+        if ctx.target is not None and counter is not None:
+            ev.update(ctx.replay_evidence(self.id, [ctx.draw_record(
+                spec.inst.label, spec.inst, f"{self.id}/pool/{spec.index}", int(row["draws"]), members=[a, b],
+                observed=[float(pi[a]), float(pi[b])])],
+                f"the selection chances of the worse candidate {a} and the better candidate {b} of pool {spec.index}"))
+            if source == "simulator":
+                ev["reaudit_command"] = pool_replay_command(ctx, setup, n, spec.index, ctx.target.path, self.id, ratio)
         # Regret over pools.
         Ls = table["loss"].to_numpy(float)
         rk = table["regret_vs_k_2n"].to_numpy(float)

@@ -65,7 +65,8 @@ class ExPost(Check):
             rows.append({"pool": spec.index, "n": spec.n, "k": spec.k, "runs": len(ok), "unfair_runs": nb,
                          "true_top_k_share": float(np.isin(d, np.argsort(-spec.quality)[:spec.k]).mean())})
             if nb and example is None:
-                run_ = d[np.flatnonzero(~ok)[0]]
+                j_bad = int(np.flatnonzero(~ok)[0])
+                run_ = d[j_bad]
                 sel = np.asarray(run_)
                 rej = np.setdiff1d(np.arange(spec.n), sel)
                 w = int(sel[np.argmin(spec.quality[sel])])
@@ -75,6 +76,8 @@ class ExPost(Check):
                                         "quality": float(spec.quality[w])},
                            "rejected": {"index": b, "population": spec.names[spec.population[b]],
                                         "quality": float(spec.quality[b])}}
+                record = ctx.draw_record(f"{spec.inst.label}, run {j_bad}", spec.inst, f"{self.id}/pool/{spec.index}",
+                                         d[j_bad:j_bad + 1], start=j_bad, members=[w, b])
         lo, hi = proportion_ci(bad, total, ctx.confidence)
         rate = bad / max(total, 1)
         stat = Statistic("ex_post_violation_rate", rate, (lo, hi), tolerance=float(tolerance),
@@ -95,8 +98,13 @@ class ExPost(Check):
                                 f"{tolerance:.1%}" + (f"; {ex}" if ex else "") + "."}
         table = pd.DataFrame(rows)
         evidence = {"source": source, "runs": total, "unfair_runs": bad, "counterexample": example}
-        if ctx.target is not None and source == "simulator" and example is not None:
-            evidence["replay_command"] = pool_replay_command(ctx, setup, n, example["pool"], ctx.target.path, self.id, ratio)
+        if ctx.target is not None and example is not None:
+            evidence.update(ctx.replay_evidence(self.id, [record], "whether the run selected the worse candidate "
+                                                f"{example['selected']['index']} (1) and the better candidate "
+                                                f"{example['rejected']['index']} (0)"))
+            if source == "simulator":
+                evidence["reaudit_command"] = pool_replay_command(ctx, setup, n, example["pool"], ctx.target.path,
+                                                                  self.id, ratio)
         fig = {"kind": "interval_bars", "title": "Ex-post unfair runs", "labels": ["all runs"],
                "estimate": [rate], "lo": [lo], "hi": [hi], "reference": float(tolerance),
                "reference_label": f"tolerance {tolerance:g}", "xlabel": "fraction of runs not selecting the true top k",

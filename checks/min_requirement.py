@@ -234,6 +234,7 @@ class MinRequirement(Check):
                             ce["cli_args"] = (f"--data {shlex.quote(ctx.population.path or 'DATA')} --param "
                                               f"min_requirement.capacities={','.join(f'{c:g}' for c in caps_param)}"
                                               f" --param min_requirement.T={T}")
+                        ce["record"] = ctx.draw_record(f"{name} year {k}, T={T}", year.instance(), key, out[:1])
                         worst_years[(name, gnames[gi])] = ce
             per_scenario[name] = dict(R0=R0, Rmean=Rmean, Rsd=Rsd, sizes=sizes, m=mreq, U=U, glob=glob, pof=pof,
                                       bpof=bpof, maxR=maxR, infeasible=infeasible, desc=desc, gnames=gnames,
@@ -325,7 +326,9 @@ class MinRequirement(Check):
                 d, a = int(diff[0][0]), int(diff[1][0])
                 return {"scenario": name, "cut": t, "draw": d, "arrival": a,
                         "location_original": int(ref[d, a]), "location_changed_future": int(out[d, a]),
-                        "stream": key}
+                        "stream": key,
+                        "records": [ctx.draw_record(base.label, base.instance(), key, ref[d:d + 1], start=d, members=[a]),
+                                    ctx.draw_record(mod.label, mod.instance(), key, out[d:d + 1], start=d, members=[a])]}
         return None
 
     def _finish_callable(self, ctx, table, scen, trend_figs, anticipation, worst_years, epsilon, delta, rule,
@@ -347,15 +350,17 @@ class MinRequirement(Check):
         evidence = {"rule": rule, "epsilon": epsilon, "delta": delta, "deterministic_assigner": deterministic,
                     "worst_group": worst.to_dict(), "scenarios": scen.to_dict("records")}
         evidence["nonanticipation"] = anticipation or "no decision changed when later arrivals changed"
-        path = ctx.target.path if ctx.target is not None else ""
         # The counterexample: the worst simulated year of the group the verdict names (or,
         # when that group never exceeds ε, of any group), replayable.
         counterexample = worst_years.get((worst["scenario"], worst["group"]))
         if counterexample is None or counterexample["regret"] <= epsilon:
             counterexample = max(worst_years.values(), key=lambda c: c["regret"], default=None)
         if counterexample is not None and counterexample["regret"] > epsilon:
+            counterexample = dict(counterexample)
+            record = counterexample.pop("record")
             evidence["counterexample"] = counterexample
-            evidence["replay_command"] = _replay(path, counterexample, seed)
+            evidence.update(ctx.replay_evidence(self.id, [record], f"the location of every arrival in the worst year "
+                                                                   f"of group {counterexample['group']}"))
         labels = [f"{r['scenario']}: {r['group']} (n≈{r['mean_size']:.0f})" for r in table.to_dict("records")]
         figures = [
             {"kind": "interval_bars", "title": f"Mean {rule} regret per group (positive = shortfall)",
@@ -383,12 +388,12 @@ class MinRequirement(Check):
                   f"year by HiGHS LPs (scipy.optimize.linprog)")
         tables = {"groups": table, "scenarios": scen}
         if anticipation is not None:
+            anticipation = dict(anticipation)
+            records = anticipation.pop("records")
             evidence["counterexample"] = anticipation
-            evidence["replay_command"] = (
-                f"# draw 0/1 of stream {anticipation['stream']!r}: arrival {anticipation['arrival']} moved from "
-                f"location {anticipation['location_original']} to {anticipation['location_changed_future']} when only "
-                f"arrivals after t={anticipation['cut']} changed\n"
-                + (f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}" if path else ""))
+            evidence.update(ctx.replay_evidence(self.id, records, (
+                f"the location of arrival {anticipation['arrival']} before and after only the arrivals after "
+                f"t={anticipation['cut']} changed")))
             msg = (f"The assigner anticipates: in the {anticipation['scenario']} scenario, changing only the arrivals "
                    f"after t={anticipation['cut']} moved arrival {anticipation['arrival']} from location "
                    f"{anticipation['location_original']} to {anticipation['location_changed_future']} (same seed); "
@@ -571,18 +576,3 @@ def _log_years(log, caps_param):
         outcome = part["outcome"].to_numpy(dtype=float) if "outcome" in part.columns else None
         out.append((w, g, caps, names, loc, outcome, did.item() if hasattr(did, "item") else did))
     return out
-
-
-def _replay(path: str, ce: dict, seed: int) -> str:
-    base, _, n_loc = ce["scenario"].partition(":")
-    code = (f"import numpy as np; from fairaudit import assignment as A; from fairaudit.sampler import draw_generator; "
-            f"from fairaudit.targets import load_target; "
-            f"y = A.scenario({base!r}, N={int(n_loc) if n_loc else None}).draw({ce['T']}, draw_generator({seed}, {ce['year_generator']!r}, 0)); "
-            f"t = load_target({path!r}); "
-            f"loc = np.asarray(t.func(**t.call_kwargs(y.instance(), draw_generator({seed}, {ce['stream']!r}, 0)))); "
-            f"f = A.path_figures(y, A.benchmarks(y, {ce['rule']!r}), loc); "
-            f"print('sizes', y.sizes(), 'regret per group', f['R'][0])")
-    if ce["scenario"] in ("bootstrap", "data"):
-        return (f"fairaudit check {shlex.quote(path)} --checks min_requirement --seed {seed}"
-                + (f" {ce['cli_args']}" if ce.get("cli_args") else ""))
-    return "python -c " + shlex.quote(code)

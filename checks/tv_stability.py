@@ -63,7 +63,6 @@ variance and certify with few draws).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 
@@ -537,6 +536,7 @@ class TVStability(Check):
                 d = float(np.abs(x - y).sum())
             B = _round_up(min(max(need, MIN_DRAWS), self.max_draws))
             X, Y = self._draw_pair(x, y, f"{self.id}/certify/{j}", B, c["label"])
+            c["drawn"] = (f"{self.id}/certify/{j}", X, Y)     # recorded for replay if this pair is shown
             total += 2 * B
             s = _summarise(space, x, y, X, Y, member)
             ratio = ((s["delta"] - self.delta) / d, (s["delta_lo"] - self.delta) / d, (s["delta_hi"] - self.delta) / d)
@@ -607,9 +607,14 @@ class TVStability(Check):
                                                "function of the ranking)" if space.kind == "ranking" else
                                                "TV ≥ max(max_i |Δπ_i|, Σ|Δπ|/2k)"},
                     "probes": nprobes, "notes": notes, "search": c.get("search")}
-        if n <= 12 and self.ctx.target is not None and self.ctx.target.path:
-            evidence["replay_command"] = _replay(self.ctx.target.path, space.kind, c["x"], c["y"],
-                                                 int(self.ctx.config.seed), s["B"], space.k(n) if space.kind == "selection" else None)
+        if "drawn" in c:
+            stream, X, Y = c["drawn"]
+            who = [[int(i), int(p)]] if space.kind == "ranking" else [int(i)]
+            recs = [ctx.draw_record(f"{c['label']} ({tag})", space.instance(f"{c['label']} ({tag})", v), stream, D,
+                                    members=who) for tag, v, D in (("P", c["x"], X), ("P′", c["y"], Y))]
+            evidence.update(ctx.replay_evidence(self.id, recs, (
+                f"the marginal of individual {int(i)}" + (f" at position {int(p)}" if p is not None else "")
+                + " under P and under P′ (common random numbers: one stream for both)")))
         figs = []
         if space.kind == "ranking":
             both = np.concatenate([np.ravel(s["Rx"]), np.ravel(s["Ry"])])
@@ -645,19 +650,3 @@ class TVStability(Check):
 
 def _required_hw(B: int, var: float, ell: float) -> float:
     return math.sqrt(2 * ell * max(var, 1.0 / B) / B) + ell / B
-
-
-def _replay(path, kind, x, y, seed, B, k):
-    X = json.dumps(np.round(x, 12).tolist())
-    Y = json.dumps(np.round(y, 12).tolist())
-    if kind == "ranking":
-        return ("python -c \"import numpy as np; from fairaudit.targets import load_target, Instance; "
-                "from fairaudit.sampler import Sampler, position_counts as pc; "
-                f"s=Sampler(load_target('{path}'), {seed}); P=np.array({X}); Q=np.array({Y}); n=len(P); "
-                f"a=s.draw(Instance('P', predictions=P), {B}, 'replay'); b=s.draw(Instance('Q', predictions=Q), {B}, 'replay'); "
-                f"D=(pc(a,n)-pc(b,n))/{B}; print(np.round(D,3)); print('max |dR| =', abs(D).max(), ' |dP|_1 =', abs(P-Q).sum())\"")
-    return ("python -c \"import numpy as np; from fairaudit.targets import load_target, Instance; "
-            "from fairaudit.sampler import Sampler, inclusion_counts as ic; "
-            f"s=Sampler(load_target('{path}'), {seed}); c=np.array({X}); d=np.array({Y}); n=len(c); "
-            f"a=s.draw(Instance('c', scores=c, k={k}), {B}, 'replay'); b=s.draw(Instance('d', scores=d, k={k}), {B}, 'replay'); "
-            f"D=(ic(a,n)-ic(b,n))/{B}; print(np.round(D,3)); print('max |dpi| =', abs(D).max(), ' |dc|_1 =', abs(c-d).sum())\"")

@@ -85,7 +85,7 @@ class UAConformance(Check):
                          "dev_lo": float(dlo.max()), "dev_hi": float(dhi.max()),
                          "worst_individual": int(w[0]), "worst_position": int(w[1]),
                          "estimated": float(Rh[w]), "exact_ua": float(R[w])})
-            keep.append((x, R, Rh))
+            keep.append((x, R, Rh, inst, f"{self.id}/{j}", draws))
         table = pd.DataFrame(rows)
         method = (f"beta-binomial confidence sequences (anytime-valid, sequential), bonferroni over {fam} "
                   f"entries; exact UA marginals (Prop 10's dynamic program for n ≤ 12, the equivalent O(n³m) method above)")
@@ -94,7 +94,7 @@ class UAConformance(Check):
                          method=method, violation="above")
         wi = int(table["dev_lo"].idxmax()) if table["dev_lo"].max() > 0 else int(table["max_deviation"].idxmax())
         r = rows[wi]
-        x, R, Rh = keep[wi]
+        x, R, Rh, w_inst, w_stream, w_draws = keep[wi]
         where = (f"on {r['input']}, individual {r['worst_individual']} is at position {r['worst_position']} with "
                  f"probability {r['estimated']:.3f} where UA gives {r['exact_ua']:.3f}")
         msgs = {"fail": f"The ranker is not the UA ranking: {where} (deviation certified ≥ {r['dev_lo']:.3f} > band {band:g}).",
@@ -113,4 +113,8 @@ class UAConformance(Check):
                                        "position": r["worst_position"], "estimated": r["estimated"],
                                        "exact_ua": r["exact_ua"], "deviation_ci": [r["dev_lo"], r["dev_hi"]]},
                     "notes": notes}
+        evidence.update(ctx.replay_evidence(self.id, [ctx.draw_record(
+            r["input"], w_inst, w_stream, w_draws, members=[[r["worst_individual"], r["worst_position"]]])],
+            f"the chance of individual {r['worst_individual']} at position {r['worst_position']} "
+            f"(exact UA: {r['exact_ua']:.4g})"))
         return self.judged(stat, msgs, total, evidence=evidence, tables={"inputs": table}, figures=figs, method=method)

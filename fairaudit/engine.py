@@ -88,13 +88,14 @@ class AuditContext:
     def alpha(self) -> float:
         return 1.0 - self.config.confidence
 
-    def draw_record(self, label: str, inst: Instance, stream: str, draws: np.ndarray, *, start: int = 0,
-                    members=None) -> dict:
+    def draw_record(self, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
+                    members=None, observed=None) -> dict:
         """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
         the records under ``evidence["redraw"] = {"records": [...]}`` with
         :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
         from .replay import draw_record
-        return draw_record(self.kind, label, inst, stream, draws, start=start, members=members)
+        return draw_record(self.kind, label, inst, stream, draws, start=start, members=members,
+                           observed=observed)
 
     @staticmethod
     def replay_evidence(check_id: str, records: list[dict], what: str) -> dict:

@@ -181,9 +181,6 @@ def build_instances(ctx, spec: str, stream: str):
         claims = generate_claims(dist, n, ctx.rng(key))
         k = int(ctx.target.k) if ctx.target is not None and ctx.target.k is not None else max(1, int(round(r * n)))
         inst = attach_rows(ctx, Instance(f"{dist} claims, n={n}, k={k}", scores=claims, k=k), ctx.rng(key + "/rows"))
-        # how to rebuild these claims outside fairaudit (for the replay command)
-        object.__setattr__(inst, "_claims_code", f"generate_claims('{dist}', {n}, "
-                                                 f"AuditContext(AuditConfig(seed={ctx.config.seed})).rng('{key}'))")
         out.append(inst)
     return out
 

@@ -97,14 +97,17 @@ def summarise(kind: str, draws: np.ndarray, n: int, members=None) -> list:
     return (d[:, [int(a) for a in members]] if members is not None else d).tolist()
 
 
-def draw_record(kind: str, label: str, inst: Instance, stream: str, draws: np.ndarray, *, start: int = 0,
-                members=None) -> dict:
-    """What a check drew for a counterexample, and the figures it read off the draws."""
+def draw_record(kind: str, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
+                members=None, observed=None) -> dict:
+    """What a check drew for a counterexample, and the figures it read off the draws.
+
+    ``draws``: the outcome array, or — when the check kept only summaries — the number
+    of draws, with ``observed`` the figures it computed (as :func:`summarise` would)."""
     if members is not None:
         members = [[int(v) for v in m] if isinstance(m, (list, tuple, np.ndarray)) else int(m) for m in members]
-    return {"label": label, "kind": kind, "input": inst.to_jsonable(), "stream": stream, "start": int(start),
-            "draws": int(draws.shape[0]), "members": members,
-            "observed": summarise(kind, draws, inst.n, members)}
+    return {"label": label, "kind": kind, "input": inst.to_jsonable(limit=10**6), "stream": stream, "start": int(start),
+            "draws": int(draws if np.ndim(draws) == 0 else np.shape(draws)[0]), "members": members,
+            "observed": list(observed) if observed is not None else summarise(kind, draws, inst.n, members)}
 
 
 def _result_and_check(result, check_id):

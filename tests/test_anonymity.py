@@ -79,7 +79,7 @@ def test_non_anonymous_examples_fail_with_shrunk_counterexample(name, data, rela
     assert ce["n"] <= 5                      # "a handful of individuals"
     assert ce["certified"] is True
     assert ce["abs_difference_ci"][0] > 0.05
-    assert r.evidence["replay_command"].startswith("python -c ")
+    assert r.evidence["replay_command"] == "fairaudit replay RESULT.json anonymity"
 
 
 def test_group_tiebreak_fails_attribute_swap_probe_without_search():

@@ -188,7 +188,9 @@ def test_greedy_fails_with_unbounded_epsilon():
     assert (t.loc[t.status == "violates", "eps_hat"] == math.inf).all()
     ce = r.evidence["counterexample"]
     assert ce["worse"]["quality"] < ce["better"]["quality"] and ce["worse"]["chance"] == 1 and ce["better"]["chance"] == 0
-    assert "fairaudit simulate" in r.evidence["replay_command"]
+    assert "fairaudit simulate" in r.evidence["reaudit_command"]
+    assert r.evidence["replay_command"] == "fairaudit replay RESULT.json ex_interim"
+    assert r.evidence["redraw"]["records"][0]["observed"] == [ce["worse"]["chance"], ce["better"]["chance"]]
     assert [f["kind"] for f in r.figures] == ["scatter_ci", "interval_bars", "interval_bars"]
     reg = r.figures[2]
     assert reg["labels"] == ["loss", "regret vs k/(2n)", "regret vs true top k"]

@@ -255,7 +255,9 @@ def test_trend_and_report_fields():
     assert kinds == ["interval_bars", "interval_bars", "interval_bars", "lines"]
     assert "price of fairness" in chk.figures[2]["labels"][0]
     assert {"mean_size", "min_size", "requirement", "mean_regret", "p_lo", "p_hi"} <= set(table(chk).columns)
-    assert chk.evidence["replay_command"].startswith("python -c ")
+    assert chk.evidence["replay_command"] == "fairaudit replay RESULT.json min_requirement"
+    (rec,) = chk.evidence["redraw"]["records"]
+    assert rec["kind"] == "assignment" and len(rec["observed"][0]) == rec["input"]["scores"].__len__()
 
 
 def test_bad_parameters_are_errors_and_selection_is_skipped():

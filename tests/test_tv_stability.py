@@ -87,15 +87,23 @@ def test_prp_fails_with_shrunk_counterexample_of_two_or_three():
     assert bis["l1_change"].min() < 1e-4
 
 
-def test_prp_replay_command_reproduces_the_jump():
+def test_prp_replay_command_reproduces_the_jump(tmp_path):
+    """The engine's replay re-draws the certified pair: the jump of a whole position."""
     import subprocess
     import sys
+    from fairaudit.result import dumps
     r, _ = run("prp_ranking")
-    cmd = r["tv_stability"].evidence["replay_command"]
-    code = cmd[len('python -c "'):-1]
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert "max |dR| = 1.0" in out.stdout
+    c = r["tv_stability"]
+    assert c.evidence["replay_command"] == "fairaudit replay RESULT.json tv_stability"
+    a, b = c.evidence["redraw"]["records"]
+    assert abs(a["observed"][0] - b["observed"][0]) == pytest.approx(1.0)
+    res = tmp_path / "r.json"
+    res.write_text(dumps({"target": {"path": str(ALLOC / "prp_ranking.py")}, "config": {"seed": 0},
+                          "checks": [c.to_dict()]}))
+    out = subprocess.run([sys.executable, "-m", "fairaudit.cli", "replay", str(res), "tv_stability"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "Identical to the audit." in out.stdout
 
 
 def test_ua_mixture_half_fails_exact_and_passes_approximate():
