@@ -245,6 +245,8 @@ class Broome(Check):
     # ------------------------------------------------------------------
     def _finish(self, ctx, results, min_gain, min_chance):
         tables, figures, ev_inst = {}, [], []
+        # the sub-properties each instance was decided on (fairaudit.result.combine), by instance
+        comps = {f"{j}/{name}": s for j, r in enumerate(results) for name, s in r.get("stats", {}).items()}
         draws_total = sum(r["draws"] for r in results)
         fails = [r for r in results if r["verdict"] == "fail"]
         # Headline BF.1 statistic across instances (simultaneous: α split over instances).
@@ -282,9 +284,9 @@ class Broome(Check):
                     f"selection chances of individuals {who} (claims "
                     f"{[round(float(r['inst'].scores[i]), 4) for i in who]})"))
             if r.get("deterministic"):
-                return self.result("fail", msg, statistic=stat, draws=draws_total, evidence=evidence, tables=tables,
+                return self.result("fail", msg, statistic=stat, draws=draws_total, evidence=evidence, components=comps, tables=tables,
                                    figures=figures, method=method)
-            return self.judged(stat, {"fail": msg}, draws_total, evidence=evidence, tables=tables, figures=figures,
+            return self.judged(stat, {"fail": msg}, draws_total, evidence=evidence, components=comps, tables=tables, figures=figures,
                                method=method)
         if all(r["verdict"] in ("pass", "pass_deterministic") for r in results) and headline is not None:
             w = min((r for r in results if r.get("bins") is not None), key=lambda r: r["bins"]["stat"][1])
@@ -294,7 +296,7 @@ class Broome(Check):
                    f"certainly between claims ≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on "
                    f"{w['inst'].label} (ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no "
                    f"reversal, no unequal chances for equal claims, no positive claim effectively excluded.")
-            return self.judged(headline, {"pass": msg}, draws_total, evidence=evidence, tables=tables, figures=figures,
+            return self.judged(headline, {"pass": msg}, draws_total, evidence=evidence, components=comps, tables=tables, figures=figures,
                                method=method)
         stat = headline or Statistic("min_gain_ratio", float("nan"), (float("-inf"), float("inf")), tolerance=min_gain,
                                      violation="below")

@@ -66,6 +66,7 @@ Decisions taken here (SPEC and seed are silent on them; each is tested)
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -537,6 +538,7 @@ class Multiaccuracy(Check):
         res = self.judged(stat, msgs, E, from_log=from_log, evidence=evidence, tables=tables, figures=figures,
                           method=method)
         if res.verdict == "inconclusive":
-            res.message = msgs["inconclusive"] + " " + _more_hint(comp, share, n, judged, tolerance, E, unit, from_log)
+            res = replace(res, message=msgs["inconclusive"] + " "
+                          + _more_hint(comp, share, n, judged, tolerance, E, unit, from_log))
         return res
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .outcomes import inclusion_counts
-from .result import Statistic, decide
+from .result import Statistic, combine, decide
 from .stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence
 
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
@@ -453,36 +453,27 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
                                       violation="below")
     rev = ind["reversal"]
     comps["reversal"] = Statistic("max_reversal", rev["estimate"], (rev["certified"], 1.0), tolerance=0.0,
-                                  method=ind["method"], violation="above")
+                                  method=ind["method"], violation="above", refutation_only=True)
     eq = ind["equal"]
     comps["equal_claims"] = Statistic("max_equal_claims_gap", eq["estimate"], (eq["certified"], 1.0), tolerance=0.0,
-                                      method=ind["method"], violation="above")
+                                      method=ind["method"], violation="above", refutation_only=True)
     bf2 = ind["bf2"]
     comps["bf2"] = Statistic("min_chance_ratio", bf2["ratio"], (bf2["ratio_lo"], bf2["ratio_hi"]),
                              tolerance=min_chance, method=ind["method"] + "; chance relative to the Broome lottery's",
-                             violation="below")
+                             violation="below", refutation_only=True)
     if first is not None:
         comps["first_round"] = Statistic("first_round_reversal", first["certified_reversal"],
                                          (first["certified_reversal"], 1.0), tolerance=0.0,
                                          method="beta-binomial confidence sequence per claim bin, first picks",
-                                         violation="above")
+                                         violation="above", refutation_only=True)
     if later is not None:
         comps["later_rounds"] = Statistic("later_round_reversal", later["certified_reversal"],
                                           (later["certified_reversal"], 1.0), tolerance=0.0,
                                           method="beta-binomial confidence sequences of the next pick given the set "
-                                                 "already picked, bonferroni over all cells", violation="above")
-    verdicts = {}
-    for name, s in comps.items():
-        v = decide(s.ci, s.tolerance, s.violation)
-        if name != "bf1_bins" and v == "inconclusive":
-            v = "pass"   # refutation-only components: "no refutation found"
-        verdicts[name] = v
-    if any(v == "fail" for v in verdicts.values()):
-        verdict = "fail"
-    elif bins is not None and verdicts.get("bf1_bins") == "pass":
-        verdict = "pass"
-    else:
-        verdict = "inconclusive"
+                                                 "already picked, bonferroni over all cells", violation="above",
+                                          refutation_only=True)
+    verdict = combine(comps)
+    verdicts = {name: s.verdict() for name, s in comps.items()}
     out.update(verdict=verdict, components=verdicts, stats=comps, bins=bins, ind=ind, first=first, later=later, ref=ref,
                counts=counts, use_order=use_order)
     out["partial_open"] = False

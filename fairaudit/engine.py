@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -238,13 +238,15 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
         except ValueError as e:
             results.append(error_result(cls, FairauditError(str(e)), config.seed))
             continue
+        samplers = ([sampler] if sampler else []) + ctx.other_samplers
+        for s in samplers:
+            s.budget_cut = False
         try:
             res = chk.run(ctx, **params)
-            res.params = params
         except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
             res = error_result(cls, e, config.seed)
-            res.params = params
-        results.append(res)
+        cut = any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
+        results.append(replace(res, params=params, budget_exhausted=cut))
     target_info = tgt.describe() if tgt is not None else log.describe()
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
                        warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],

@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,11 +19,20 @@ VERDICTS = ("pass", "fail", "inconclusive", "error", "skipped")
 SCHEMA_VERSION = 1
 
 
+class ConfidenceInterval(NamedTuple):
+    """Ends of an interval (SciPy's shape: ``low``, ``high``)."""
+
+    low: float
+    high: float
+
+
 @dataclass(frozen=True)
 class Statistic:
-    """The headline number of a check: its estimate, interval, the tolerance it is judged
+    """A number a check is judged on: its estimate, interval, the tolerance it is judged
     against, and which side of the tolerance is a violation (``"above"``: larger is
-    worse; ``"below"``: smaller is worse)."""
+    worse; ``"below"``: smaller is worse). A *refutation-only* component can refute the
+    property but never certify it (e.g. "no reversal found among the claims drawn"): its
+    ``inconclusive`` counts as "no refutation" when components are combined."""
 
     name: str
     estimate: float
@@ -31,11 +40,36 @@ class Statistic:
     tolerance: float | None = None
     method: str = ""
     violation: str = "above"
+    refutation_only: bool = False
+
+    def confidence_interval(self) -> ConfidenceInterval:
+        return ConfidenceInterval(float(self.ci[0]), float(self.ci[1]))
+
+    def verdict(self) -> str:
+        """This statistic's own verdict by the SPEC §0 rule (:func:`decide`)."""
+        v = decide(self.ci, self.tolerance, self.violation)
+        return "pass" if self.refutation_only and v == "inconclusive" else v
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "estimate": jsonable(self.estimate),
-                "ci": [jsonable(self.ci[0]), jsonable(self.ci[1])],
-                "tolerance": jsonable(self.tolerance), "method": self.method, "violation": self.violation}
+        d = {"name": self.name, "estimate": jsonable(self.estimate),
+             "ci": [jsonable(self.ci[0]), jsonable(self.ci[1])],
+             "tolerance": jsonable(self.tolerance), "method": self.method, "violation": self.violation}
+        if self.refutation_only:
+            d["refutation_only"] = True
+        return d
+
+
+def combine(components: dict[str, "Statistic"]) -> str:
+    """The one rule combining a check's component statistics into its verdict: a property
+    that is a conjunction of its components fails when any component fails, passes when
+    every component passes and at least one of them can certify (is not
+    refutation-only), and is inconclusive otherwise."""
+    verdicts = [c.verdict() for c in components.values()]
+    if any(v == "fail" for v in verdicts):
+        return "fail"
+    if verdicts and all(v == "pass" for v in verdicts) and any(not c.refutation_only for c in components.values()):
+        return "pass"
+    return "inconclusive"
 
 
 def decide(ci: tuple[float, float], tolerance: float, violation: str = "above") -> str:
@@ -70,10 +104,13 @@ def more_draws_hint(ci: tuple[float, float], estimate: float, tolerance: float, 
     return int(math.ceil(draws * (half / gap) ** 2 * 1.2))
 
 
-@dataclass
+@dataclass(frozen=True)
 class CheckResult:
-    """What one check found. ``evidence`` holds the counterexample and other details;
-    ``tables`` named DataFrames; ``figures`` specs for the report (see report.py)."""
+    """What one check found (frozen, as SciPy's result objects). ``statistic`` is the
+    headline; ``components`` the named sub-properties it was combined from (by
+    :func:`combine`), ``evidence`` the counterexample and other details; ``tables``
+    named DataFrames; ``figures`` specs for the report (see report.py).
+    ``budget_exhausted`` says that ``--budget`` cut this check's sampling short."""
 
     id: str
     title: str
@@ -87,6 +124,8 @@ class CheckResult:
     params: dict[str, Any] = field(default_factory=dict)
     definition: str = ""
     method: str = ""
+    components: dict[str, Statistic] = field(default_factory=dict)
+    budget_exhausted: bool = False
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -95,6 +134,8 @@ class CheckResult:
     def to_dict(self) -> dict:
         d = {"id": self.id, "title": self.title, "verdict": self.verdict,
              "statistic": self.statistic.to_dict() if self.statistic else None,
+             "components": {k: {**v.to_dict(), "verdict": v.verdict()} for k, v in self.components.items()},
+             "budget_exhausted": bool(self.budget_exhausted),
              "draws": int(self.draws), "message": self.message, "params": jsonable(self.params),
              "definition": self.definition, "method": self.method,
              "evidence": jsonable(self.evidence),

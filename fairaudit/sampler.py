@@ -167,11 +167,17 @@ class Sampler:
         self.calls = 0
         self.draws_made = 0
         self.warnings: list[str] = []
+        self.budget_cut = False          # set when --budget stopped sampling (reset per check by the engine)
         self._repro_checked = False
 
     # -- public API ---------------------------------------------------------
     def time_left(self) -> float:
-        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        """Seconds left of ``--budget`` (inf without one). Finding it spent marks
+        ``budget_cut``: the caller stops sampling because of the budget."""
+        left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        if left <= 0:
+            self.budget_cut = True
+        return left
 
     def draw(self, inst: Instance, n: int, stream: str, start: int = 0) -> np.ndarray:
         """Outcomes of draws ``start .. start+n-1`` of ``stream`` on ``inst``, validated.
