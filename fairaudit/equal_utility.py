@@ -36,7 +36,8 @@ import numpy as np
 __all__ = ["Band", "band", "count_allocations", "power_of_ten", "band_weights", "reference_marginals",
            "pairwise_consistency_of_marginals", "reference_pairwise_consistency", "sample_band",
            "pairwise_consistency_ustat", "disjoint_pair_agreement", "entropy_bits", "ratio_range",
-           "ratio_of_allocation", "RatioExtreme"]
+           "ratio_of_allocation", "RatioExtreme", "inclusion_of", "ratios_of_allocations",
+           "entropy_of_rows"]
 
 
 # ---------------------------------------------------------------------------
@@ -305,3 +306,40 @@ def _min_ratio(q, in_a, in_b, k, lo, hi, values) -> RatioExtreme:
     o1 = int(np.clip(lo - ja - jb, o1l, o1h))
     sel = np.concatenate([a1[:ja], a0[:mA - ja], b1[:jb], b0[:mb - jb], cells["o1"][:o1], cells["o0"][:mo - o1]])
     return RatioExtreme(best[0], np.sort(sel).astype(int))
+
+
+# ---------------------------------------------------------------------------
+# Vectorised summaries of a set of allocations (rows of a B × n inclusion matrix)
+# ---------------------------------------------------------------------------
+
+def inclusion_of(selected: np.ndarray, n: int) -> np.ndarray:
+    """(B, k) selected indices → (B, n) boolean inclusion matrix."""
+    selected = np.asarray(selected, dtype=np.int64)
+    out = np.zeros((selected.shape[0], n), dtype=bool)
+    out[np.arange(selected.shape[0])[:, None], selected] = True
+    return out
+
+
+def ratios_of_allocations(inclusion: np.ndarray, in_a, in_b, values=None) -> np.ndarray:
+    """:func:`ratio_of_allocation` for every row of an inclusion matrix (NaN where undefined)."""
+    I = np.asarray(inclusion, dtype=float)
+    in_a, in_b = np.asarray(in_a, dtype=float), np.asarray(in_b, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if values is None:
+            ra, rb = I @ in_a / max(in_a.sum(), 1), I @ in_b / max(in_b.sum(), 1)
+        else:
+            v = np.asarray(values, dtype=float)
+            na, nb = I @ in_a, I @ in_b
+            ra = np.where(na > 0, I @ (in_a * v) / na, np.nan)
+            rb = np.where(nb > 0, I @ (in_b * v) / nb, np.nan)
+        r = np.where(rb > 0, ra / rb, np.where(ra > 0, np.inf, np.nan))
+    return r
+
+
+def entropy_of_rows(inclusion: np.ndarray, codes: np.ndarray, n_categories: int) -> np.ndarray:
+    """Shannon entropy (bits) of the categories ``codes`` among the selected of each row."""
+    onehot = np.eye(n_categories)[np.asarray(codes, dtype=int)]
+    counts = np.asarray(inclusion, dtype=float) @ onehot
+    p = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
