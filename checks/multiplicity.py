@@ -291,7 +291,8 @@ def _from_log(log, baseline):
         raise DataError(f"{log.path}: decisions select different numbers of people ({ks.min()}..{ks.max()}); "
                         f"equal-utility allocations need one k")
     first = f[f["decision_id"] == order[0]].set_index("individual_id").loc[ids].reset_index()
-    first = first.rename(columns={"individual_id": "id"})
+    first = first.rename(columns={"individual_id": "id"}).drop(columns=["decision_id", "selected", "pick_order"],
+                                                                errors="ignore")
     b_id = baseline or order[0]
     if b_id not in order:
         raise DataError(f"baseline={baseline!r} is not a decision_id of {log.path}")
@@ -427,7 +428,7 @@ def _entropy(frame, I, ref, q, b, base, feature, metric_group, conf) -> dict:
     ref_per = eu.entropy_of_rows(ref, codes, C)
     table = pd.DataFrame({feature: list(names), "ensemble allocation": ens_share, "average recovered": avg,
                           "equal-utility reference (expected)": expected})
-    return {"feature": feature, "ensemble": float(eu.entropy_of_rows(ens_I, codes, C)[0]),
+    return {"feature": feature, "ensemble": float(eu.entropy_of_rows(ens_I, codes, C)[0]) + 0.0,
             "average": (float(m), float(lo), float(hi)), "ref_expected": eu.entropy_bits(expected),
             "ref_mean": (float(ref_per.mean()),), "table": table}
 

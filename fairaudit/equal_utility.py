@@ -173,7 +173,7 @@ def entropy_bits(counts) -> float:
     """Shannon entropy (bits) of a distribution given by counts or probabilities."""
     p = np.asarray(counts, dtype=float)
     p = p[p > 0] / p.sum() if p.sum() > 0 else p[:0]
-    return float(-(p * np.log2(p)).sum())
+    return float(-(p * np.log2(p)).sum()) + 0.0   # no negative zero
 
 
 # ---------------------------------------------------------------------------
@@ -342,4 +342,4 @@ def entropy_of_rows(inclusion: np.ndarray, codes: np.ndarray, n_categories: int)
     counts = np.asarray(inclusion, dtype=float) @ onehot
     p = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
+        return -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1) + 0.0
