@@ -147,3 +147,33 @@ def test_cli_on_the_bootstrap_selector_fails_with_exit_1(tmp_path):
     c = json.loads((tmp_path / "r.json").read_text())["checks"][0]
     assert c["statistic"]["name"] == "pairwise_consistency_excess" and c["statistic"]["ci"][0] > 0.05
     assert c["evidence"]["systemic_rejection"]["never"] > 0.1
+
+
+def test_delta_widens_the_set_and_a_broken_allocator_is_an_error():
+    pop = population_from_frame(small_population())
+    r0 = run(definition_top_k, data=pop)
+    r5 = run(definition_top_k, data=pop, delta=5)
+    assert r5.evidence["band"]["lo"] == r0.evidence["band"]["lo"] - 5 == r5.evidence["band"]["hi"] - 5
+    assert int(r5.evidence["equal_utility_count"]) > int(r0.evidence["equal_utility_count"])
+    assert r5.tables["equal_utility_set"]["band k′_δ"].iloc[0] == f"{r5.evidence['band']['lo']}..{r5.evidence['band']['hi']}"
+
+    @fa.selector(k=50)
+    def broken(scores, k, rng):
+        if rng.random() < 0.5:
+            raise RuntimeError("model failed to converge")
+        return np.arange(k)
+
+    r = run(broken, data=pop)
+    assert r.verdict == "error" and "model failed to converge" in r.message and "replay" in r.evidence
+    r = run(definition_top_k, data=pop, delta=-1)
+    assert r.verdict == "error" and "delta" in r.message
+
+
+def test_an_unbounded_ratio_is_null_not_infinity():
+    # the selection-rate ratio A/B is unbounded above when an equal-utility allocation can leave B out
+    frame = small_population().assign(group=lambda f: np.where(np.arange(len(f)) < 20, "a", "b"))
+    r = run(definition_top_k, data=population_from_frame(frame), metric_a="b", metric_b="a")
+    lda = r.evidence["least_discriminatory"]
+    assert lda["ref_max"] is None and lda["ref_min"] is not None
+    assert "Infinity" not in fa.audit(definition_top_k, checks=["multiplicity"], data=population_from_frame(frame),
+                                      params={"multiplicity": {"metric_a": "b", "metric_b": "a"}}).to_json()
