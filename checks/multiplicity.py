@@ -123,6 +123,9 @@ class Multiplicity(Check):
             metric_feature, entropy_feature, max_draws, min_draws, reference_draws):
         conf_half = 1 - ctx.alpha / 2
         if ctx.log is not None:
+            if models:
+                raise DataError("models= selects score columns of --data for an allocator to map; a log already "
+                                "holds one decision per model")
             frame, I, base, source = _from_log(ctx.log, baseline)
         else:
             frame = ctx.population.frame
@@ -293,6 +296,9 @@ def _from_log(log, baseline):
     if (ks != ks[0]).any():
         raise DataError(f"{log.path}: decisions select different numbers of people ({ks.min()}..{ks.max()}); "
                         f"equal-utility allocations need one k")
+    if (f.groupby("individual_id")["label"].nunique() > 1).any():
+        raise DataError(f"{log.path}: an individual has different labels in different decisions; qualification "
+                        f"(label) must be the same in every model's decision")
     first = f[f["decision_id"] == order[0]].set_index("individual_id").loc[ids].reset_index()
     first = first.rename(columns={"individual_id": "id"}).drop(columns=["decision_id", "selected", "pick_order"],
                                                                 errors="ignore")

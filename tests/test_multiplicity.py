@@ -177,3 +177,19 @@ def test_an_unbounded_ratio_is_null_not_infinity():
     assert lda["ref_max"] is None and lda["ref_min"] is not None
     assert "Infinity" not in fa.audit(definition_top_k, checks=["multiplicity"], data=population_from_frame(frame),
                                       params={"multiplicity": {"metric_a": "b", "metric_b": "a"}}).to_json()
+
+
+def test_baseline_column_and_log_consistency(tmp_path):
+    frame = pd.read_csv(DATA)
+    a = run(str(EX / "allocators" / "top_k.py"), k=250)
+    b = run(str(EX / "allocators" / "top_k.py"), k=250, baseline="score_01")
+    top = np.argsort(-frame["score_01"].to_numpy(), kind="stable")[:250]
+    assert b.evidence["band"]["hi"] == int(frame["label"].to_numpy()[top].sum()) != a.evidence["band"]["hi"]
+    log = pd.read_csv(EX / "logs" / "multiplicity_log.csv")
+    r = fa.audit(str(EX / "logs" / "multiplicity_log.csv"), checks=["multiplicity"],
+                 params={"multiplicity": {"models": "score_*"}}).checks[0]
+    assert r.verdict == "error" and "already holds one decision per model" in r.message
+    log.loc[0, "label"] = 1 - log.loc[0, "label"]
+    log.to_csv(tmp_path / "bad.csv", index=False)
+    r = fa.audit(str(tmp_path / "bad.csv"), checks=["multiplicity"]).checks[0]
+    assert r.verdict == "error" and "different labels" in r.message
