@@ -32,7 +32,7 @@ systemic rejection of the qualified (verdict)
     to have an estimand an interval can cover, the share ``ρ`` of qualified people whose
     recovered selection chance is below ``rejected_below`` (default 0.02: by 1,024 draws a
     person never selected is certified below it even with Bonferroni over 317 qualified
-    people — upper bound 0.014 — while under the reference every qualified person's
+    people — upper bound 0.013 — while under the reference every qualified person's
     chance is E[k′_δ]/n′, usually far above). Each
     qualified person's chance gets an anytime-valid beta-binomial confidence sequence,
     Bonferroni over the qualified, so ``[#certified below, #not certified above] / n′``
