@@ -26,6 +26,7 @@ is the issue's ``f(k′/n′)``, ``f((k − k′)/(n − n′))``.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -127,22 +128,24 @@ def reference_pairwise_consistency(b: Band) -> float:
 
 def sample_band(rng: np.random.Generator, qualified, k: int, lo: int, hi: int, size: int = 1) -> np.ndarray:
     """``size`` allocations drawn uniformly from every k-subset with ``lo..hi`` qualified
-    people: the count by its exact share, then the two subsets uniformly (random keys,
-    ranked). Returns ``(size, k)`` selected indices, ascending."""
+    people: the count by its exact share, then the two subsets uniformly (a random order of
+    each class, ``Generator.permuted`` per row). Returns ``(size, k)`` selected indices, ascending."""
     qualified = np.asarray(qualified, dtype=bool)
     n, n_q = qualified.size, int(qualified.sum())
     b = Band(n, n_q, int(k), int(lo), int(hi))
     js, ps = band_weights(b)
     # exact cumulative probabilities, compared with uniforms: no float renormalisation needed
-    cum = np.array([float(sum(ps[:i + 1], Fraction(0))) for i in range(len(ps))])
+    cum = np.array([float(c) for c in itertools.accumulate(ps)])
     cum[-1] = 1.0
     kq = js[np.searchsorted(cum, rng.random(size), side="right").clip(0, len(js) - 1)]
-    ranks = np.empty((size, n), dtype=np.int64)
-    q_idx, u_idx = np.flatnonzero(qualified), np.flatnonzero(~qualified)
-    for idx in (q_idx, u_idx):
+    take = np.zeros((size, n), dtype=bool)
+    rows = np.arange(size)[:, None]
+    for idx, m in ((np.flatnonzero(qualified), kq), (np.flatnonzero(~qualified), k - kq)):
         if idx.size:
-            ranks[:, idx] = np.argsort(np.argsort(rng.random((size, idx.size)), axis=1), axis=1)
-    take = np.where(qualified[None, :], ranks < kq[:, None], ranks < (k - kq)[:, None])
+            # a uniformly random order of the class per row; its first m[b] are a uniform m[b]-subset
+            perm = rng.permuted(np.broadcast_to(idx, (size, idx.size)), axis=1)
+            first = np.arange(idx.size)[None, :] < m[:, None]
+            take[np.broadcast_to(rows, perm.shape)[first], perm[first]] = True
     return np.nonzero(take)[1].reshape(size, k)
 
 
