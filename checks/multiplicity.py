@@ -127,35 +127,19 @@ class Multiplicity(Check):
                 raise DataError("models= selects score columns of --data for an allocator to map; a log already "
                                 "holds one decision per model")
             frame, I, base, source = _from_log(ctx.log, baseline)
+            q = _labels(frame["label"])
         else:
             frame = ctx.population.frame
+            q = _labels(frame[ctx.population.label_col])
             inst = ctx.population_instance()
             if inst is None:
                 raise DataError("the data has no score column to call the allocator with")
-            k = inst.k
             if models:
-                cols = [c for c in frame.columns if fnmatch.fnmatch(str(c), models)]
-                if not cols:
-                    raise DataError(f"models={models!r} matches no column of {ctx.population.path}")
-                draws = [ctx.sampler.draw(inst.replace(scores=_numeric(frame, c)), 1, f"{self.id}/model/{c}")
-                         for c in cols]
-                I = eu.inclusion_of(np.concatenate(draws), len(frame))
-                base = _top(_numeric(frame, baseline or cols[0]), k)
-                source = f"{len(cols)} model columns ({models}) mapped by {ctx.target.name}"
+                I, base, source = self._models(ctx, inst, frame, models, baseline)
             else:
-                base = _baseline_of(frame, baseline or ctx.population.score_col, k)
-                q = _labels(frame[ctx.population.label_col])
-                b0 = _band_for(q, base, delta)
-
-                def decided(d):
-                    return _verdict(_core(eu.inclusion_of(d, len(frame)), q, b0, tolerance, rejected_below,
-                                          conf_half))[0] != "inconclusive"
-
-                d = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws),
-                                             first=min(ctx.max_draws(max_draws), min_draws))
-                I = eu.inclusion_of(d, len(frame))
-                source = f"{len(d):,} draws of {ctx.target.name}"
-        q = _labels(frame[ctx.population.label_col] if ctx.log is None else frame["label"])
+                base = _baseline_of(frame, baseline or ctx.population.score_col, inst.k)
+                I, source = self._draws(ctx, inst, q, _band_for(q, base, delta), tolerance, rejected_below,
+                                        conf_half, max_draws, min_draws)
         b = _band_for(q, base, delta)
         core = _core(I, q, b, tolerance, rejected_below, conf_half)
         verdict, why = _verdict(core)
@@ -165,6 +149,27 @@ class Multiplicity(Check):
         ent = _entropy(frame, I, ref, q, b, base, entropy_feature, lda.get("group"), ctx.confidence)
         return self._finish(ctx, verdict, why, core, lda, ent, b, base, q, frame, source, delta, tolerance,
                             rejected_below)
+
+    def _models(self, ctx, inst, frame, models, baseline):
+        """One allocation per score column, each mapped by the audited allocator (Def 5)."""
+        cols = [c for c in frame.columns if fnmatch.fnmatch(str(c), models)]
+        if not cols:
+            raise DataError(f"models={models!r} matches no column of {ctx.population.path}")
+        draws = [ctx.sampler.draw(inst.replace(scores=_numeric(frame, c)), 1, f"{self.id}/model/{c}") for c in cols]
+        base = _top(_numeric(frame, baseline or cols[0]), inst.k)
+        return (eu.inclusion_of(np.concatenate(draws), len(frame)), base,
+                f"{len(cols)} model columns ({models}) mapped by {ctx.target.name}")
+
+    def _draws(self, ctx, inst, q, b, tolerance, eta, conf, max_draws, min_draws):
+        """Draws of the allocator, sequentially until the two verdict comparisons decide."""
+        n = len(q)
+
+        def decided(d):
+            return _verdict(_core(eu.inclusion_of(d, n), q, b, tolerance, eta, conf))[0] != "inconclusive"
+
+        cap = ctx.max_draws(max_draws)
+        d = ctx.sampler.sample_until(inst, self.id, decided, cap, first=min(cap, min_draws))
+        return eu.inclusion_of(d, n), f"{len(d):,} draws of {ctx.target.name}"
 
     # ------------------------------------------------------------------
     def _finish(self, ctx, verdict, why, core, lda, ent, b, base, q, frame, source, delta, tolerance, eta):
