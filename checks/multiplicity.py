@@ -58,8 +58,9 @@ reference rejects no qualified person and at least one is certified below
 every qualified person is certified at or above ``rejected_below`` (or the reference
 rejects them all, so that comparison says nothing); else ``inconclusive``. An allocator
 is sampled sequentially until decided (the intervals are anytime-valid) or
-``max_draws``; models and log decisions are a fixed sample, judged with the same
-intervals (which treat the models as i.i.d. draws of the procedure that produced them).
+``max_draws``; models and log decisions are a fixed sample (treated as i.i.d. draws of
+the procedure that produced them), judged with fixed-sample intervals instead: Hoeffding's
+bound for the U-statistic and Clopper–Pearson per qualified person.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
 from fairaudit.result import Statistic, decide, more_draws_hint
 from fairaudit.stats import (beta_binomial_cs, bootstrap_ci, eb_confidence_sequence, empirical_bernstein_ci,
-                             per_member_confidence, proportion_ci)
+                             hoeffding_ci, per_member_confidence, proportion_ci)
 
 
 class Multiplicity(Check):
@@ -141,7 +142,7 @@ class Multiplicity(Check):
                 I, source = self._draws(ctx, inst, q, _band_for(q, base, delta), tolerance, rejected_below,
                                         conf_half, max_draws, min_draws)
         b = _band_for(q, base, delta)
-        core = _core(I, q, b, tolerance, rejected_below, conf_half)
+        core = _core(I, q, b, tolerance, rejected_below, conf_half, sequential=ctx.log is None and not models)
         verdict, why = _verdict(core)
         rng = ctx.rng(self.id)
         ref = eu.inclusion_of(eu.sample_band(rng, q, b.k, b.lo, b.hi, size=int(reference_draws)), len(q))
@@ -187,10 +188,11 @@ class Multiplicity(Check):
             "inconclusive": f"Not yet decided against the {size} equal-utility allocations: {why}.",
         }[verdict]
         if verdict == "inconclusive":
-            hint = more_draws_hint(tuple(ex["ci"]), ex["estimate"], tolerance, B)
+            fixed = ctx.log is not None or "model columns" in source
+            hint = core["models_needed"] if fixed else more_draws_hint(tuple(ex["ci"]), ex["estimate"], tolerance, B)
             if hint and hint > B:
-                msg += (f" Roughly {hint:,} draws might decide it (rerun with --draws {hint})." if ctx.log is None
-                        and "model columns" not in source else f" Roughly {hint:,} models might decide it.")
+                msg += (f" Roughly {hint:,} models might decide it." if fixed else
+                        f" Roughly {hint:,} draws might decide it (rerun with --draws {hint}).")
         ref_pq, ref_pu = eu.reference_marginals(b)
         rows = [
             ("recovered allocations (draws or models)", B, None, None, None, "count"),
@@ -317,15 +319,27 @@ def _from_log(log, baseline):
 # The two verdict comparisons
 # ---------------------------------------------------------------------------
 
-def _core(I, q, b, tolerance, eta, conf) -> dict:
+def _core(I, q, b, tolerance, eta, conf, sequential=True) -> dict:
+    """The two verdict comparisons. ``sequential``: intervals valid under optional stopping
+    (confidence sequences); else, for a fixed sample of models, fixed-sample intervals —
+    Hoeffding's bound for a U-statistic of order 2 (⌊B/2⌋ effective observations, kernel
+    range ``2·min(k, n − k)/n``) and Clopper–Pearson per qualified person."""
     B, n = I.shape
     k = b.k
     counts = I.sum(axis=0)
     pi = counts / max(B, 1)
     pc_ref = eu.reference_pairwise_consistency(b)
     pairs = eu.disjoint_pair_agreement(I)
-    lo, hi = eb_confidence_sequence(pairs, conf) if len(pairs) else (0.0, 1.0)
     est = eu.pairwise_consistency_ustat(counts, B) if B > 1 else float("nan")
+    if B < 2:
+        lo, hi = 0.0, 1.0
+    elif sequential:
+        lo, hi = eb_confidence_sequence(pairs, conf)
+    else:
+        R = 2 * min(k, n - k) / n
+        lo, hi = hoeffding_ci(est, B // 2, conf, lower=1 - R, upper=1.0)
+        gap = abs(est - pc_ref - tolerance)
+        needed = 2 * int(np.ceil(R * R * np.log(2 / (1 - conf)) / (2 * gap * gap))) if gap > 0 else None
     pc = {"estimate": est, "ci": [float(lo), float(hi)]}
     excess = {"estimate": est - pc_ref, "ci": [float(lo) - pc_ref, float(hi) - pc_ref]}
     util = (I & q).sum(axis=1) / k
@@ -334,7 +348,8 @@ def _core(I, q, b, tolerance, eta, conf) -> dict:
     inside = int(((kq >= b.lo) & (kq <= b.hi)).sum())
     ib_lo, ib_hi = proportion_ci(inside, B, conf)
     qi = np.flatnonzero(q)
-    lo_i, hi_i = beta_binomial_cs(counts[qi], B, per_member_confidence(conf, max(len(qi), 1)))
+    member = per_member_confidence(conf, max(len(qi), 1))
+    lo_i, hi_i = (beta_binomial_cs(counts[qi], B, member) if sequential else proportion_ci(counts[qi], B, member))
     lo_i, hi_i = np.atleast_1d(lo_i), np.atleast_1d(hi_i)
     ref_pq = eu.reference_marginals(b)[0]
     ref_share = 1.0 if ref_pq < eta else 0.0
@@ -342,7 +357,8 @@ def _core(I, q, b, tolerance, eta, conf) -> dict:
            "ci": [float(np.mean(hi_i < eta)) if len(qi) else 0.0, float(np.mean(lo_i < eta)) if len(qi) else 0.0],
            "never": float(np.mean(counts[qi] == 0)) if len(qi) else 0.0, "reference": ref_share,
            "certified_rejected": int(np.sum(hi_i < eta)), "not_certified_selected": int(np.sum(lo_i < eta)),
-           "method": f"beta-binomial confidence sequence per qualified person (anytime-valid), bonferroni over {len(qi)}",
+           "method": (f"beta-binomial confidence sequence per qualified person (anytime-valid), bonferroni over {len(qi)}"
+                      if sequential else f"clopper-pearson per qualified person, bonferroni over {len(qi)}"),
            "lo_i": lo_i, "hi_i": hi_i, "threshold": eta}
     comp = {"pairwise_consistency": decide(tuple(excess["ci"]), tolerance, "above")}
     if ref_share == 1.0:
@@ -351,9 +367,10 @@ def _core(I, q, b, tolerance, eta, conf) -> dict:
         comp["systemic_rejection"] = ("fail" if rej["certified_rejected"] > 0 else
                                       "pass" if rej["not_certified_selected"] == 0 else "inconclusive")
     uniq = len(np.unique(np.packbits(I, axis=1), axis=0)) if B else 0
-    return {"B": B, "counts": counts, "pi": pi, "pc": pc, "pc_ref": pc_ref, "excess": excess,
-            "pc_method": "U-statistic; interval: empirical-Bernstein confidence sequence (anytime-valid) "
-                         f"over {len(pairs)} disjoint pairs",
+    return {"B": B, "models_needed": None if sequential or B < 2 else needed, "counts": counts, "pi": pi, "pc": pc, "pc_ref": pc_ref, "excess": excess,
+            "pc_method": ("U-statistic; interval: empirical-Bernstein confidence sequence (anytime-valid) "
+                          f"over {len(pairs)} disjoint pairs" if sequential else
+                          f"U-statistic; interval: Hoeffding for U-statistics ({B} models, fixed sample)"),
             "utility": (float(u_mean), float(u_lo), float(u_hi)), "ref_utility": _ref_utility(b),
             "in_band": (inside / max(B, 1), float(ib_lo), float(ib_hi)), "rejection": rej, "components": comp,
             "distinct": uniq}

@@ -193,3 +193,15 @@ def test_baseline_column_and_log_consistency(tmp_path):
     log.to_csv(tmp_path / "bad.csv", index=False)
     r = fa.audit(str(tmp_path / "bad.csv"), checks=["multiplicity"]).checks[0]
     assert r.verdict == "error" and "different labels" in r.message
+
+
+def test_eighty_near_identical_models_fail_with_fixed_sample_intervals():
+    """A Rashomon set of 80 score columns that differ by little noise maps (top k) to almost
+    the same allocation: certifiably more homogenised than the equal-utility allocations."""
+    frame = small_population()
+    rng = np.random.default_rng(5)
+    for j in range(80):
+        frame[f"score_{j:02d}"] = frame["score"] + rng.normal(0, 0.05, len(frame))
+    r = run(definition_top_k, data=population_from_frame(frame), models="score_*")
+    assert r.draws == 80 and r.verdict == "fail", r.message
+    assert "Hoeffding" in r.statistic.method and r.statistic.ci[0] > 0.05
