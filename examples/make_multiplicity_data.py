@@ -63,7 +63,7 @@ def fit(train: pd.DataFrame, rows=None) -> LogisticRegression:
     return LogisticRegression(solver="newton-cholesky", max_iter=100).fit(design(t), t["label"].to_numpy())
 
 
-def main():
+def main(out: Path = HERE):
     rng = np.random.default_rng(2031)
     train, cand = patients(2000, rng), patients(1000, rng)
     cand.insert(0, "id", np.arange(1, len(cand) + 1))
@@ -71,9 +71,9 @@ def main():
     for j in range(1, 21):
         model = fit(train, rng.integers(0, len(train), len(train)))
         cand[f"score_{j:02d}"] = np.round(model.predict_proba(design(cand))[:, 1], 6)
-    (HERE / "data").mkdir(exist_ok=True)
-    train.drop(columns=["illnesses"]).to_csv(HERE / "data" / "healthcare_train.csv", index=False)
-    cand.to_csv(HERE / "data" / "healthcare.csv", index=False)
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    train.drop(columns=["illnesses"]).to_csv(out / "data" / "healthcare_train.csv", index=False)
+    cand.to_csv(out / "data" / "healthcare.csv", index=False)
     rows = []
     for j in range(1, 21):
         s = cand[f"score_{j:02d}"].to_numpy()
@@ -82,8 +82,8 @@ def main():
         rows.append(pd.DataFrame({"decision_id": f"model_{j:02d}", "individual_id": cand["id"], "score": np.round(s, 4),
                                   "selected": sel, "label": cand["label"], "race": cand["race"],
                                   "age_band": cand["age_band"], "illnesses": cand["illnesses"]}))
-    (HERE / "logs").mkdir(exist_ok=True)
-    pd.concat(rows).to_csv(HERE / "logs" / "multiplicity_log.csv", index=False)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    pd.concat(rows).to_csv(out / "logs" / "multiplicity_log.csv", index=False)
     q = cand["label"].mean()
     top = np.argsort(-cand["score"].to_numpy(), kind="stable")[:K]
     print(f"qualified {q:.3f} (train {train['label'].mean():.3f}); baseline utility k'/k = "

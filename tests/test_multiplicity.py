@@ -205,3 +205,15 @@ def test_eighty_near_identical_models_fail_with_fixed_sample_intervals():
     r = run(definition_top_k, data=population_from_frame(frame), models="score_*")
     assert r.draws == 80 and r.verdict == "fail", r.message
     assert "Hoeffding" in r.statistic.method and r.statistic.ci[0] > 0.05
+
+
+def test_committed_example_data_is_what_the_generator_writes(tmp_path):
+    from fairaudit.targets import import_file
+    import_file(EX / "make_multiplicity_data.py").main(tmp_path)
+    for rel in ("data/healthcare.csv", "data/healthcare_train.csv", "logs/multiplicity_log.csv"):
+        # model scores may differ in the last printed digit across BLAS builds; everything else exactly
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / rel), pd.read_csv(EX / rel), check_exact=False,
+                                      atol=2e-4, rtol=0)
+    frame = pd.read_csv(DATA)
+    assert 0.30 <= frame["label"].mean() <= 0.55 and set(frame["race"]) == {"black", "white"}
+    assert frame["age_band"].nunique() == 7
