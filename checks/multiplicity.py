@@ -486,7 +486,8 @@ def _figures(core, lda, ent, qual, ref_pq, eta, tolerance, b) -> list[dict]:
                                                  for c in qual["selected_in"]],
          "line": {"x": [1, max(len(qual), 1)], "y": [ref_pq, ref_pq], "label": "equal-utility allocations"},
          "xlabel": "qualified people, by recovered selection chance", "ylabel": "selection chance",
-         "caption": f"Intervals: anytime-valid, simultaneous over the qualified. Systemically rejected: chance below {eta:g}."},
+         "caption": f"Intervals: {core['rejection']['method']} (simultaneous over the qualified). "
+                    f"Systemically rejected: chance below {eta:g}."},
     ]
     if lda:
         top = lda["ref_max"]
