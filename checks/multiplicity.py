@@ -429,8 +429,8 @@ def _lda(frame, I, ref, q, b, group, a, bb, feature, conf, rng) -> dict:
             "ref_min": fin_or_none(lo.value), "ref_max": fin_or_none(hi.value),
             "ref_min_allocation": lo.selected.tolist(),
             "ref_max_allocation": hi.selected.tolist(), "ref_best": ref_best, "best": best,
-            "rec_min": float(np.nanmin(rec)) if np.isfinite(rec).any() else float("nan"),
-            "rec_max": float(np.nanmax(rec)) if np.isfinite(rec).any() else float("nan"),
+            "rec_min": fin_or_none(np.nanmin(rec)) if (~np.isnan(rec)).any() else None,
+            "rec_max": fin_or_none(np.nanmax(rec)) if (~np.isnan(rec)).any() else None,
             "rec_mean": (mean.value, *mean.ci) if mean else (float(np.mean(ok)) if ok.size else float("nan"), None, None),
             "mean_method": mean.method if mean else "no variation",
             "ref_mean": (float(rf.mean()) if rf.size else float("nan"),), "values": rec[np.isfinite(rec)].tolist()}
