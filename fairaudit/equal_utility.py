@@ -21,8 +21,9 @@ same selection probability ``E[k′_δ]/n′`` and every unqualified person
 ``(k − E[k′_δ])/(n − n′)``; pairwise consistency (the chance a person gets the same
 outcome under two independent allocations of the set, averaged over people, seed 001
 §5.2 after Cooper et al.) depends only on these marginals:
-``PC = (n′/n)·f(π_q) + (1 − n′/n)·f(π_u)``, ``f(p) = p² + (1 − p)²`` — for Δ = 0 this
-is the issue's ``f(k′/n′)``, ``f((k − k′)/(n − n′))``.
+``PC = (n′/n)·f(π_q) + (1 − n′/n)·f(π_u)``, ``f(p) = p² + (1 − p)²`` — for Δ = 0,
+``π_q = k′/n′`` and ``π_u = (k − k′)/(n − n′)``: SPEC §8's formula. For Δ > 0 the same
+holds with the band's mean qualified count, since PC depends on the marginals only.
 """
 from __future__ import annotations
 
