@@ -94,3 +94,39 @@ def test_top_k_fails_at_the_default_budget(seed):
     r = fa.audit(str(EX / "allocators" / "top_k.py"), checks=["multiplicity"], data=DATA, k=250,
                  seed=seed).checks[0]
     assert r.verdict == "fail" and r.draws == 512
+
+
+@pytest.mark.slow
+def test_intervals_cover_at_the_sequential_stopping_time():
+    """The confidence sequences stay valid when sampling stops as soon as the verdict is
+    certain (the default): coverage at the stopping time."""
+    frame = small_population(seed=7)
+    pop = population_from_frame(frame)
+    pc_true, rej_true = exact_truth(frame)
+    runs, cover = 40, 0
+    for s in range(runs):
+        r = run(mostly_top_k, pop, seed=1000 + s, rejected_below=ETA)
+        lo, hi = r.evidence["pairwise_consistency"]["ci"]
+        rlo, rhi = r.evidence["systemic_rejection"]["ci"]
+        cover += (lo <= pc_true <= hi) and (rlo <= rej_true <= rhi)
+        assert r.verdict == "fail"
+    assert cover / runs >= 0.95, cover
+
+
+@pytest.mark.slow
+def test_fixed_sample_interval_over_models_covers():
+    """Models mode (score columns, a fixed sample): 20 models whose top k is a uniformly random
+    k-subset have pairwise consistency f(k/n) exactly; Hoeffding's U-statistic interval covers it."""
+    from test_multiplicity import definition_top_k
+    f = lambda p: p * p + (1 - p) ** 2  # noqa: E731
+    truth = f(50 / 200)
+    runs, cover = 60, 0
+    for s in range(runs):
+        frame = small_population(seed=s)
+        rng = np.random.default_rng(s)
+        for j in range(20):
+            frame[f"m_{j:02d}"] = rng.random(len(frame))
+        r = run(definition_top_k, population_from_frame(frame), seed=s, models="m_*")
+        lo, hi = r.evidence["pairwise_consistency"]["ci"]
+        cover += lo <= truth <= hi
+    assert cover / runs >= 0.95, cover
