@@ -174,7 +174,7 @@ class Multiplicity(Check):
 
     # ------------------------------------------------------------------
     def _finish(self, ctx, verdict, why, core, lda, ent, b, base, q, frame, source, delta, tolerance, eta):
-        B, n_q = core["B"], b.n_q
+        B = core["B"]
         count = eu.count_allocations(b.n, b.n_q, b.k, b.hi, b.hi - b.lo) if b.hi >= b.lo else 0
         mant, exp = eu.power_of_ten(count, 2) if count else ("0", 0)
         pc, ex = core["pc"], core["excess"]
