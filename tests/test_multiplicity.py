@@ -217,3 +217,14 @@ def test_committed_example_data_is_what_the_generator_writes(tmp_path):
     frame = pd.read_csv(DATA)
     assert 0.30 <= frame["label"].mean() <= 0.55 and set(frame["race"]) == {"black", "white"}
     assert frame["age_band"].nunique() == 7
+
+
+def test_new_figure_kinds_draw_with_missing_values():
+    from fairaudit.figures import render_svg
+    svg = render_svg({"kind": "ranges", "title": "r", "labels": ["exact", "recovered"], "lo": [0.0, 1.1],
+                      "hi": [None, 1.4], "points": [[], [1.1, float("inf"), 1.2]], "reference": 1.0,
+                      "reference_label": "parity"})
+    assert svg.startswith("<svg") and "parity" in svg
+    svg = render_svg({"kind": "grouped_bars", "title": "g", "categories": ["18-24", "75+"],
+                      "series": [{"label": "ensemble", "values": [0.1, None]}, {"label": "reference", "values": [0.5, 0.5]}]})
+    assert "ensemble" in svg and "75+" in svg
