@@ -18,6 +18,11 @@ A spec is a dict with ``"kind"`` and ``"title"`` plus the kind's fields:
     (the number of the first column, e.g. 1 for positions counted from the top),
     ``vmin``/``vmax`` (one colour scale for all matrices, e.g. 0 and 1 for probabilities).
     Axis ticks are whole numbers.
+``ranges``         one horizontal segment per label from ``lo`` to ``hi``, with optional
+    ``points`` (one list of values per label, drawn as dots on its row), ``xlabel``,
+    ``reference`` (a vertical line) with ``reference_label``.
+``grouped_bars``   bars per category for several series: ``categories``, ``series`` (list of
+    ``{"label", "values"}``), optional ``ylabel``.
 ``lines``          several series: ``series`` (list of ``{"x", "y", "lo"?, "hi"?,
     "label"}``), optional ``xlabel``, ``ylabel``, ``reference``.
 
@@ -157,8 +162,45 @@ def _draw_lines(plt, spec):
     return fig
 
 
+def _draw_ranges(plt, spec):
+    labels = [_short(v) for v in spec["labels"]]
+    lo, hi = _arr(spec["lo"]), _arr(spec["hi"])
+    fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(labels) + 1.2))
+    y = np.arange(len(labels))[::-1]
+    for yi, a, b, pts in zip(y, lo, hi, spec.get("points") or [[]] * len(labels)):
+        ax.plot([a, b], [yi, yi], color="#4477aa", lw=6, alpha=0.35, solid_capstyle="butt")
+        ax.plot([a, b], [yi, yi], "|", color="#4477aa", ms=12)
+        p = _arr(pts or [])
+        p = p[np.isfinite(p)]
+        if p.size:
+            jitter = (np.arange(p.size) % 7 - 3) * 0.04
+            ax.plot(p, yi + jitter, "o", ms=2, color="#222222", alpha=0.5)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    if spec.get("reference") is not None:
+        ax.axvline(spec["reference"], color="#cc3311", ls="--", lw=1, label=spec.get("reference_label"))
+        if spec.get("reference_label"):
+            ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, fontsize=8)
+    ax.set_xlabel(spec.get("xlabel", ""))
+    return fig
+
+
+def _draw_grouped_bars(plt, spec):
+    cats = [_short(c) for c in spec["categories"]]
+    series = spec["series"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    x = np.arange(len(cats))
+    w = 0.8 / max(len(series), 1)
+    for j, s in enumerate(series):
+        ax.bar(x - 0.4 + w * (j + 0.5), np.nan_to_num(_arr(s["values"])), width=w, label=s.get("label"))
+    ax.set_xticks(x, cats)
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
 DRAWERS = {"interval_bars": _draw_interval_bars, "scatter_ci": _draw_scatter_ci, "heatmap": _draw_heatmap,
-           "lines": _draw_lines}
+           "lines": _draw_lines, "ranges": _draw_ranges, "grouped_bars": _draw_grouped_bars}
 
 
 def render_svg(spec: dict) -> str:

@@ -242,3 +242,21 @@ def test_compare_report_renders_offline(tmp_path):
     assert '<table class="summary">' in dom and "min_gain_ratio" in dom and "regression" in dom
     assert console_messages(err) == []
     assert page_requests(netlog) == []
+
+
+def test_multiplicity_report_shows_its_four_comparisons(tmp_path):
+    """seed 001's comparisons render as figures in Chromium: utility, pairwise consistency
+    (Table 3), qualified selection chances (Fig. 4b), the LDA range (Fig. 4a), age entropy (Fig. 4c)."""
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    html = tmp_path / "multiplicity.html"
+    res = CliRunner().invoke(main, ["check", str(EXAMPLES / "allocators" / "top_k.py"), "--k", "250", "--data",
+                                    str(EXAMPLES / "data" / "healthcare.csv"), "--checks", "multiplicity",
+                                    "--html", str(html)])
+    assert res.exit_code == 1, res.output
+    dom, err, netlog = chromium(tmp_path, html.as_uri(), "--dump-dom")
+    assert dom.count("<svg") >= 5
+    for title in ("Outcome homogenisation", "Fig. 4b", "Fig. 4a", "Fig. 4c", "pairwise_consistency_excess"):
+        assert title in dom, title
+    assert "could not be drawn" not in dom
+    assert console_messages(err) == [] and page_requests(netlog) == []
