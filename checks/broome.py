@@ -135,13 +135,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fairaudit.broome_lottery import (NOT_INFORMATIVE, analyse, broome_reference, claim_bands, claim_bins,
-                                      deterministic_certificate, partial_analysis, utility_analysis)
+from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
+                                      log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
+                                      utility_row)
 from fairaudit.check import Check, Param
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
 from fairaudit.result import Statistic
-from fairaudit.stats import simultaneous_proportion_ci
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"
 DET_DRAWS = 256          # draws inspected for determinism
@@ -256,8 +256,8 @@ class Broome(Check):
             headline = Statistic("min_gain_ratio", min(s.estimate for s in bf1),
                                  (min(s.ci[0] for s in bf1), min(s.ci[1] for s in bf1)), tolerance=min_gain,
                                  method=bf1[0].method + f"; bonferroni over {len(results)} instances", violation="below")
-        tables["partial_broome"] = pd.DataFrame([self._partial_row(r, min_gain) for r in results])
-        util = [self._utility_row(r) for r in results if r.get("utility")]
+        tables["partial_broome"] = pd.DataFrame([partial_row(r, min_gain) for r in results])
+        util = [utility_row(r) for r in results if r.get("utility")]
         if util:
             tables["utility"] = pd.DataFrame(util)
         for j, r in enumerate(results):
@@ -320,52 +320,6 @@ class Broome(Check):
                                tables=tables, figures=figures, method=method)
         return self.judged(stat, {"inconclusive": msg, "pass": msg, "fail": msg}, draws_total, evidence=evidence,
                            tables=tables, figures=figures, method=method)
-
-    @staticmethod
-    def _partial_row(r, min_gain) -> dict:
-        """One row of the partial-BF table (the quantities of seed 000's Tables 1–6)."""
-        k = r["k"]
-        row = {"instance": r["inst"].label}
-        if r.get("deterministic"):
-            row.update(reading="deterministic: no seat randomised", always=k, pool=0, never=r["n_excluded"],
-                       k_prime_over_k=0.0, k_prime_ci="[0, 0]", n_prime_over_n=0.0, n_prime_ci="[0, 0]",
-                       pool_ranks="none")
-            return row
-        p = r["partial"]
-        kp, npool = p["k_prime_rate"], p["pool_share"]
-        inside = p.get("pool_bf1")
-        ranks = f"{p['pool_ranks'][0]}..{p['pool_ranks'][1]}" if p["pool_ranks"] else "none"
-        if r["verdict"] == "pass":
-            reading = "Broome-fair: no violation found" + ("" if not p["always_selected"] else
-                                                           " (the strongest claims are chosen almost surely)")
-        elif not p["partial"]:
-            reading = "randomised throughout (no one always or never selected)"
-        elif inside is not None and inside["ci"][0] >= min_gain and p["pool_contiguous"]:
-            reading = f"partial Broome-Fairness over ranks {ranks}"
-        else:
-            reading = ("a randomised pool" + (" over ranks " if p["pool_contiguous"] else " spread between ranks ")
-                       + ranks + " (BF.1 inside it " + ("refuted" if inside is not None and inside["ci"][1] < min_gain
-                                                         else "not certified") + ")")
-        row.update(reading=reading, always=p["always_selected"], pool=p["pool"], never=p["never_selected_positive"],
-                   k_prime_over_k=kp["estimate"], k_prime_ci=f"[{kp['ci'][0]:.3f}, {kp['ci'][1]:.3f}]",
-                   n_prime_over_n=npool["estimate"], n_prime_ci=f"[{npool['ci'][0]:.3f}, {npool['ci'][1]:.3f}]",
-                   pool_ranks=ranks)
-        return row
-
-    @staticmethod
-    def _utility_row(r) -> dict:
-        """Expected utility / precision of the selected against top-k's (Defs 4.7/4.8)."""
-        row = {"instance": r["inst"].label}
-        for key, name in (("expected_utility", "expected_utility"), ("precision", "precision")):
-            u = r["utility"].get(key)
-            if u is None:
-                continue
-            row.update({name: u["estimate"], f"{name}_lo": u["ci"][0], f"{name}_hi": u["ci"][1],
-                        f"{name}_top_k": u["top_k"], "cost_vs_top_k" if key == "expected_utility"
-                        else "precision_cost": u["cost"]["estimate"],
-                        ("cost_lo" if key == "expected_utility" else "precision_cost_lo"): u["cost"]["ci"][0],
-                        ("cost_hi" if key == "expected_utility" else "precision_cost_hi"): u["cost"]["ci"][1]})
-        return row
 
     def _fail_message(self, r, min_gain, min_chance):
         inst = r["inst"]
@@ -459,7 +413,7 @@ class Broome(Check):
         p = r["partial"]
         ev["partial"] = {key: v for key, v in p.items() if not key.startswith("_")}
         if r["verdict"] == "fail" and p["partial"] and p["pool_ranks"] and r["components"].get("bf2") == "fail":
-            reading = self._partial_row(r, self._min_gain)["reading"]
+            reading = partial_row(r, self._min_gain)["reading"]
             ev["partial_summary"] = (f"{reading}: "
                                      f"{p['always_selected']} always selected, {p['pool']} in the lottery, "
                                      f"{p['never_selected_positive']} positive claims (almost) never selected; "
@@ -534,7 +488,7 @@ class Broome(Check):
         show = np.unique(np.r_[show, np.array(extra, dtype=int)])
         show = show[np.argsort(claims[show], kind="stable")]
         bands = claim_bands(claims, ind["est"], claims > 0, never=r["partial"].get("_never_mask"))
-        pr = self._partial_row(r, getattr(self, "_min_gain", 0.1))
+        pr = partial_row(r, getattr(self, "_min_gain", 0.1))
         caption = (f"{_short(inst.label)}: {pr['reading']}; {pr['always']} almost always selected, "
                    f"{pr['pool']} randomised, {pr['never']} positive claims (almost) never selected "
                    f"(chance below {getattr(self, '_min_chance', 0.1):g} of the Broome lottery's); k'/k = {pr['k_prime_over_k']:.3f} {pr['k_prime_ci']}, "
@@ -590,32 +544,10 @@ class Broome(Check):
         return out
 
     def _log_bins(self, ctx, f, n_bins, min_gain, min_chance):
-        claims = f["score"].to_numpy(dtype=float)
-        sel = f["selected"].to_numpy().astype(int)
-        # The Broome lottery's chance for each row, computed within its decision event.
-        ref = np.zeros(len(f))
-        for _, idx in f.groupby("decision_id", sort=True).indices.items():
-            k_e = int(sel[idx].sum())
-            if k_e > 0:
-                ref[idx] = broome_reference(claims[idx], k_e)
-        # at least LOG_ROWS_PER_BIN rows per bin: rates compared through the box of two independent
-        # intervals are coarser than per-draw differences, so a log needs wider bins
-        b = claim_bins(claims, min(n_bins, max(2, len(claims) // LOG_ROWS_PER_BIN)))
-        G = int(b.max()) + 1
-        n_b = np.bincount(b, minlength=G)
-        s_b = np.bincount(b, weights=sel, minlength=G)
-        cbar = np.bincount(b, weights=claims, minlength=G) / n_b
-        rbar = np.bincount(b, weights=ref, minlength=G) / n_b
-        alpha = ctx.alpha
-        lo, hi, meth = simultaneous_proportion_ci(s_b, n_b, 1 - alpha / 2)
-        rate = s_b / n_b
-        gi, hj = np.triu_indices(G, 1)
-        kn = sel.mean()
-        refgain = rbar[hj] - rbar[gi]
-        ok = (cbar[hj] > cbar[gi]) & (refgain > NOT_INFORMATIVE * kn)
-        gi, hj, refgain = gi[ok], hj[ok], refgain[ok]
-        table = pd.DataFrame({"bin": np.arange(G), "rows": n_b, "claim_mean": cbar, "selection_rate": rate,
-                              "rate_lo": lo, "rate_hi": hi, "broome_rate": rbar})
+        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+        table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
+            lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",
+                            "method", "lower", "higher", "broome_gain"))
         evidence = {"log_mode": "pools differ between decision events: selection rate per claim bin across all rows "
                                 "(rows treated as independent trials), compared with the Broome lottery's rate computed "
                                 "event by event; individual chances and first-round weights cannot be estimated",

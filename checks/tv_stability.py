@@ -71,115 +71,13 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
-from fairaudit.outcomes import inclusion_matrix, position_counts
-from fairaudit.stats import per_member_confidence, proportion_ci
-from fairaudit.inputs import Instance, attach_rows, wants
+from fairaudit.stats import per_member_confidence
+from fairaudit.inputs import Instance, wants
+from fairaudit.paired_draws import PairSpace, summarise_pair
 from fairaudit.ua import validate_predictions
 
 MIN_DRAWS = 512
 CHUNK = 256
-
-
-# ---------------------------------------------------------------------------
-# Inputs: prediction matrices (ranking) or claim vectors (selection)
-# ---------------------------------------------------------------------------
-
-class _Space:
-    """What an input is for the audited kind, and how to summarise outcomes."""
-
-    def __init__(self, kind: str, ctx):
-        self.kind = kind
-        self.ctx = ctx
-        pop = ctx.population
-        #: the data's number of labels: every generated or searched matrix has it
-        self.m = (int(pop.predictions.shape[1]) if kind == "ranking" and pop is not None
-                  and pop.predictions is not None else None)
-        self._rows: dict[int, dict] = {}
-
-    def set_rows(self, n: int, inst: Instance) -> None:
-        """Use ``inst``'s group and feature rows for every input of ``n`` individuals."""
-        self._rows[n] = {k: getattr(inst, k) for k in ("groups", "features") if getattr(inst, k) is not None}
-
-    def rows(self, n: int) -> dict:
-        """The group and feature rows an input of ``n`` individuals carries when the
-        allocator takes them (the data's rows, or synthetic ones; the same for P and P′,
-        seeded by n), so a pair differs in its predictions (claims) only."""
-        if n not in self._rows:
-            tmp = attach_rows(self.ctx, Instance("rows", scores=np.zeros(n)), self.ctx.rng(f"tv_stability/rows/{n}"))
-            self.set_rows(n, tmp)
-        return self._rows[n]
-
-    def instance(self, label: str, x: np.ndarray) -> Instance:
-        if self.kind == "ranking":
-            # scores = probability of the best label, for rankers that read scores
-            return Instance(label, predictions=x, scores=x[:, -1].copy(), **self.rows(len(x)))
-        return Instance(label, scores=x, k=self.k(len(x)), **self.rows(len(x)))
-
-    def k(self, n: int) -> int:
-        return int(self.ctx.selection_k(n))
-
-    def normalise(self, x):
-        x = np.asarray(x, dtype=float)
-        if self.kind == "ranking":
-            x = np.clip(x, 0.0, None)
-            return x / x.sum(axis=1, keepdims=True)
-        return np.clip(x, 0.0, None)
-
-    def counts(self, X: np.ndarray, Y: np.ndarray, n: int):
-        """Outcomes of the two inputs under common random numbers → (Cx, Cy, N+, N−):
-        entry-wise counts of draws with the event under P, under P′, under P only, under
-        P′ only. Ranking entries are (individual, position); selection entries individuals."""
-        if self.kind == "ranking":
-            Cx, Cy = position_counts(X, n), position_counts(Y, n)
-            pos = np.broadcast_to(np.arange(n), X.shape)
-            same = X == Y
-            both = np.bincount((X * n + pos)[same], minlength=n * n).reshape(n, n)
-        else:
-            Ix, Iy = inclusion_matrix(X, n), inclusion_matrix(Y, n)
-            Cx, Cy = Ix.sum(axis=0), Iy.sum(axis=0)
-            both = (Ix & Iy).sum(axis=0)
-        return Cx, Cy, Cx - both, Cy - both
-
-    def entries(self, n: int) -> int:
-        return n * n if self.kind == "ranking" else n
-
-    def tv_lower(self, D: np.ndarray, k: int | None = None) -> float:
-        """Ranking-level TV lower bound from a matrix of (bounds on) |ΔR| entries."""
-        if self.kind == "ranking":
-            return float(0.5 * D.sum(axis=1).max())
-        return float(max(D.max(), D.sum() / (2.0 * max(k or 1, 1))))
-
-    def random_input(self, rng, n: int, m: int) -> np.ndarray:
-        if self.kind == "ranking":
-            return rng.dirichlet(np.full(m, 0.7), size=n)
-        return np.clip(rng.uniform(0, 1, n), 1e-6, 1)
-
-
-def _pair_interval(Np, Nm, B, member_conf):
-    """Interval for R − R′ = Pr[D=+1] − Pr[D=−1] from Clopper–Pearson intervals of each."""
-    lp, hp = proportion_ci(Np, B, member_conf)
-    lm, hm = proportion_ci(Nm, B, member_conf)
-    return np.clip(np.asarray(lp) - hm, -1, 1), np.clip(np.asarray(hp) - lm, -1, 1)
-
-
-def _summarise(space, x, y, X, Y, member_conf):
-    n = len(x)
-    B = len(X)
-    Cx, Cy, Np, Nm = space.counts(X, Y, n)
-    diff = (Np - Nm) / B
-    lo, hi = _pair_interval(Np, Nm, B, member_conf)
-    absd = np.abs(diff)
-    dist0 = np.maximum(np.maximum(lo, -hi), 0.0)          # certified |ΔR| lower bound
-    far = np.maximum(np.abs(lo), np.abs(hi))              # certified |ΔR| upper bound
-    k = space.k(n) if space.kind == "selection" else None
-    worst = np.unravel_index(int(np.argmax(absd + 1e-12 * dist0)), absd.shape)
-    return {
-        "B": B, "Rx": Cx / B, "Ry": Cy / B, "diff": diff,
-        "delta": float(absd.max()), "delta_lo": float(dist0.max()), "delta_hi": float(far.max()),
-        "var": float(((Np + Nm) / B).max()),
-        "worst_entry": tuple(int(w) for w in worst),
-        "tv": space.tv_lower(absd, k), "tv_lo": space.tv_lower(dist0, k),
-    }
 
 
 def _required_draws(hw: float, var: float, ell: float) -> int:
@@ -270,7 +168,7 @@ class TVStability(Check):
     def setup(self, ctx, L=1.0, delta=0.0, screen_draws=256, max_draws=20000, resolution=0.25, max_depth=24):
         """Bind the context and parameters (also used by tests to certify given pairs
         with :meth:`certify`)."""
-        space = _Space(ctx.kind, ctx)
+        space = PairSpace(ctx.kind, ctx)
         self.space, self.ctx = space, ctx
         self.L, self.delta = float(L), float(delta)
         self.screen_draws = _round_up(max(int(screen_draws), 64))
@@ -398,7 +296,7 @@ class TVStability(Check):
         def pair(a, b):
             (xa, Xa), (xb, Xb) = at(a), at(b)
             B = min(len(Xa), len(Xb))                  # draws are aligned by index on one stream
-            s = _summarise(space, xa, xb, Xa[:B], Xb[:B], conf)
+            s = summarise_pair(space, xa, xb, Xa[:B], Xb[:B], conf)
             d = float(np.abs(xb - xa).sum())
             return s, d
 
@@ -472,7 +370,7 @@ class TVStability(Check):
                 return None
             stream = f"{self.id}/search/{_digest(x, y)}"
             X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair", screening=True)
-            s = _summarise(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
+            s = summarise_pair(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
             seen["evaluated"] += 1
             score = self._score(s, d)
             # the reported best pair (when no violation is found) must be certifiable
@@ -522,7 +420,7 @@ class TVStability(Check):
                 # pilot on its own stream: sets B (and the size of a random perturbation) only
                 Xp, Yp = self._draw_pair(x, y, f"{self.id}/pilot/{j}/{attempt}", self.screen_draws, c["label"],
                                          screening=True)
-                sp = _summarise(space, x, y, Xp, Yp, per_member_confidence(0.99, 2 * space.entries(len(x))))
+                sp = summarise_pair(space, x, y, Xp, Yp, per_member_confidence(0.99, 2 * space.entries(len(x))))
                 Bp = len(Xp)
                 fixed = (Xp == Xp[0]).all() and (Yp == Yp[0]).all()   # looks deterministic
                 var = 0.0 if fixed else min(1.0, sp["var"] + 2 * math.sqrt(sp["var"] / Bp) + 3.0 / Bp)
@@ -538,7 +436,7 @@ class TVStability(Check):
             X, Y = self._draw_pair(x, y, f"{self.id}/certify/{j}", B, c["label"])
             c["drawn"] = (f"{self.id}/certify/{j}", X, Y)     # recorded for replay if this pair is shown
             total += 2 * B
-            s = _summarise(space, x, y, X, Y, member)
+            s = summarise_pair(space, x, y, X, Y, member)
             ratio = ((s["delta"] - self.delta) / d, (s["delta_lo"] - self.delta) / d, (s["delta_hi"] - self.delta) / d)
             verdict = decide((ratio[1], ratio[2]), self.L, "above")
             sums.append((c, s, d, ratio, verdict))

@@ -12,7 +12,8 @@ import pandas as pd
 
 from .outcomes import inclusion_counts
 from .result import Statistic, combine, decide
-from .stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence
+from .stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence, \
+    simultaneous_proportion_ci
 
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
 POOL_BINS = 5            # claim bins for BF.1 inside a partial lottery's pool
@@ -506,3 +507,86 @@ def deterministic_certificate(draws, confidence):
         return None
     B = draws.shape[0]
     return 1.0 - (1.0 - confidence) ** (1.0 / max(B - 1, 1))
+
+
+# ---------------------------------------------------------------------------
+# Tables of a lottery's analysis, and logs binned by claim
+# ---------------------------------------------------------------------------
+
+def partial_row(r, min_gain) -> dict:
+    """One row of the partial-BF table (the quantities of seed 000's Tables 1–6)."""
+    k = r["k"]
+    row = {"instance": r["inst"].label}
+    if r.get("deterministic"):
+        row.update(reading="deterministic: no seat randomised", always=k, pool=0, never=r["n_excluded"],
+                   k_prime_over_k=0.0, k_prime_ci="[0, 0]", n_prime_over_n=0.0, n_prime_ci="[0, 0]",
+                   pool_ranks="none")
+        return row
+    p = r["partial"]
+    kp, npool = p["k_prime_rate"], p["pool_share"]
+    inside = p.get("pool_bf1")
+    ranks = f"{p['pool_ranks'][0]}..{p['pool_ranks'][1]}" if p["pool_ranks"] else "none"
+    if r["verdict"] == "pass":
+        reading = "Broome-fair: no violation found" + ("" if not p["always_selected"] else
+                                                       " (the strongest claims are chosen almost surely)")
+    elif not p["partial"]:
+        reading = "randomised throughout (no one always or never selected)"
+    elif inside is not None and inside["ci"][0] >= min_gain and p["pool_contiguous"]:
+        reading = f"partial Broome-Fairness over ranks {ranks}"
+    else:
+        reading = ("a randomised pool" + (" over ranks " if p["pool_contiguous"] else " spread between ranks ")
+                   + ranks + " (BF.1 inside it " + ("refuted" if inside is not None and inside["ci"][1] < min_gain
+                                                     else "not certified") + ")")
+    row.update(reading=reading, always=p["always_selected"], pool=p["pool"], never=p["never_selected_positive"],
+               k_prime_over_k=kp["estimate"], k_prime_ci=f"[{kp['ci'][0]:.3f}, {kp['ci'][1]:.3f}]",
+               n_prime_over_n=npool["estimate"], n_prime_ci=f"[{npool['ci'][0]:.3f}, {npool['ci'][1]:.3f}]",
+               pool_ranks=ranks)
+    return row
+
+def utility_row(r) -> dict:
+    """Expected utility / precision of the selected against top-k's (Defs 4.7/4.8)."""
+    row = {"instance": r["inst"].label}
+    for key, name in (("expected_utility", "expected_utility"), ("precision", "precision")):
+        u = r["utility"].get(key)
+        if u is None:
+            continue
+        row.update({name: u["estimate"], f"{name}_lo": u["ci"][0], f"{name}_hi": u["ci"][1],
+                    f"{name}_top_k": u["top_k"], "cost_vs_top_k" if key == "expected_utility"
+                    else "precision_cost": u["cost"]["estimate"],
+                    ("cost_lo" if key == "expected_utility" else "precision_cost_lo"): u["cost"]["ci"][0],
+                    ("cost_hi" if key == "expected_utility" else "precision_cost_hi"): u["cost"]["ci"][1]})
+    return row
+
+
+def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
+    """A selection log whose pools differ between decision events, binned by claim: per
+    bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
+    1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
+    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain."""
+    claims = f["score"].to_numpy(dtype=float)
+    sel = f["selected"].to_numpy().astype(int)
+    # The Broome lottery's chance for each row, computed within its decision event.
+    ref = np.zeros(len(f))
+    for _, idx in f.groupby("decision_id", sort=True).indices.items():
+        k_e = int(sel[idx].sum())
+        if k_e > 0:
+            ref[idx] = broome_reference(claims[idx], k_e)
+    # at least rows_per_bin rows per bin: rates compared through the box of two independent
+    # intervals are coarser than per-draw differences, so a log needs wider bins
+    b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
+    G = int(b.max()) + 1
+    n_b = np.bincount(b, minlength=G)
+    s_b = np.bincount(b, weights=sel, minlength=G)
+    cbar = np.bincount(b, weights=claims, minlength=G) / n_b
+    rbar = np.bincount(b, weights=ref, minlength=G) / n_b
+    lo, hi, meth = simultaneous_proportion_ci(s_b, n_b, 1 - alpha / 2)
+    rate = s_b / n_b
+    gi, hj = np.triu_indices(G, 1)
+    kn = sel.mean()
+    refgain = rbar[hj] - rbar[gi]
+    ok = (cbar[hj] > cbar[gi]) & (refgain > NOT_INFORMATIVE * kn)
+    gi, hj, refgain = gi[ok], hj[ok], refgain[ok]
+    table = pd.DataFrame({"bin": np.arange(G), "rows": n_b, "claim_mean": cbar, "selection_rate": rate,
+                          "rate_lo": lo, "rate_hi": hi, "broome_rate": rbar})
+    return {"table": table, "G": G, "rows": n_b, "selected": s_b, "claim_mean": cbar, "broome_rate": rbar,
+            "rate": rate, "lo": lo, "hi": hi, "method": meth, "lower": gi, "higher": hj, "broome_gain": refgain}
