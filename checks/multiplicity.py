@@ -72,7 +72,7 @@ import pandas as pd
 from fairaudit import equal_utility as eu
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
-from fairaudit.result import Statistic, decide, more_draws_hint
+from fairaudit.result import Statistic, combine, more_draws_hint
 from fairaudit.stats import (beta_binomial_cs, bootstrap_ci, eb_confidence_sequence, empirical_bernstein_ci,
                              hoeffding_ci, per_member_confidence, proportion_ci)
 
@@ -234,12 +234,13 @@ class Multiplicity(Check):
         figures = _figures(core, lda, ent, qual, ref_pq, eta, tolerance, b)
         evidence = {"source": source, "band": {"lo": b.lo, "hi": b.hi, "n": b.n, "n_q": b.n_q, "k": b.k},
                     "equal_utility_count": str(count), "equal_utility_count_power_of_ten": [mant, exp],
-                    "baseline": [int(i) for i in base], "components": core["components"],
+                    "baseline": [int(i) for i in base],
                     "pairwise_consistency": {**pc, "reference": core["pc_ref"]},
                     "systemic_rejection": {k: v for k, v in rej.items() if k not in ("lo_i", "hi_i")},
                     "least_discriminatory": {k: v for k, v in lda.items() if k not in ("values",)} if lda else None,
                     "feature_entropy": {k: v for k, v in ent.items() if k != "table"} if ent else None}
         return self.result(verdict, msg, statistic=stat, draws=B, evidence=evidence, tables=tables, figures=figures,
+                           components=core["components"],
                            method=f"{core['pc_method']}; {rej['method']}; each at confidence {1 - ctx.alpha / 2:g} "
                                   f"(Bonferroni over the two verdict comparisons)")
 
@@ -360,12 +361,13 @@ def _core(I, q, b, tolerance, eta, conf, sequential=True) -> dict:
            "method": (f"beta-binomial confidence sequence per qualified person (anytime-valid), bonferroni over {len(qi)}"
                       if sequential else f"clopper-pearson per qualified person, bonferroni over {len(qi)}"),
            "lo_i": lo_i, "hi_i": hi_i, "threshold": eta}
-    comp = {"pairwise_consistency": decide(tuple(excess["ci"]), tolerance, "above")}
-    if ref_share == 1.0:
-        comp["systemic_rejection"] = "pass"   # the reference rejects everyone: nothing to compare
-    else:
-        comp["systemic_rejection"] = ("fail" if rej["certified_rejected"] > 0 else
-                                      "pass" if rej["not_certified_selected"] == 0 else "inconclusive")
+    # the verdict's components, combined by fairaudit.result.combine
+    comp = {"pairwise_consistency": Statistic("pc_excess_over_reference", excess["estimate"], tuple(excess["ci"]),
+                                              tolerance=tolerance, violation="above")}
+    if ref_share < 1.0:   # (when the reference rejects everyone there is nothing to compare)
+        comp["systemic_rejection"] = Statistic(
+            "share_qualified_rejected", rej["estimate"], tuple(rej["ci"]), tolerance=0.0, violation="above",
+            method=f"share of qualified people with chance below {eta:g}")
     uniq = len(np.unique(np.packbits(I, axis=1), axis=0)) if B else 0
     return {"B": B, "models_needed": None if sequential or B < 2 else needed, "counts": counts, "pi": pi, "pc": pc, "pc_ref": pc_ref, "excess": excess,
             "pc_method": ("U-statistic; interval: empirical-Bernstein confidence sequence (anytime-valid) "
@@ -383,15 +385,15 @@ def _ref_utility(b) -> float:
 def _verdict(core) -> tuple[str, str]:
     comp = core["components"]
     pc, ref, rej = core["pc"], core["pc_ref"], core["rejection"]
-    parts = [f"pairwise consistency {pc['estimate']:.3f} [{pc['ci'][0]:.3f}, {pc['ci'][1]:.3f}] vs "
-             f"{ref:.3f} for equal-utility allocations",
-             f"{rej['certified_rejected']} qualified people certified systemically rejected (chance < "
-             f"{rej['threshold']:g}; {100 * rej['never']:.0f}% of the qualified never selected)"]
-    if "fail" in comp.values():
-        return "fail", "; ".join(p for p, c in zip(parts, comp.values()) if c == "fail")
-    if all(c == "pass" for c in comp.values()):
-        return "pass", "; ".join(parts)
-    return "inconclusive", "; ".join(parts)
+    parts = {"pairwise_consistency": f"pairwise consistency {pc['estimate']:.3f} [{pc['ci'][0]:.3f}, "
+                                     f"{pc['ci'][1]:.3f}] vs {ref:.3f} for equal-utility allocations",
+             "systemic_rejection": f"{rej['certified_rejected']} qualified people certified systemically rejected "
+                                   f"(chance < {rej['threshold']:g}; {100 * rej['never']:.0f}% of the qualified "
+                                   f"never selected)"}
+    verdict = combine(comp)
+    if verdict == "fail":
+        return "fail", "; ".join(parts[k] for k, c in comp.items() if c.verdict() == "fail")
+    return verdict, "; ".join(parts.values())
 
 
 # ---------------------------------------------------------------------------

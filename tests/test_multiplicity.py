@@ -74,7 +74,7 @@ def test_bundled_lottery_passes_and_top_k_fails():
     r = run(str(EX / "allocators" / "equal_utility_lottery.py"))
     assert r.verdict == "pass", r.message
     t = run(str(EX / "allocators" / "top_k.py"), k=250)
-    assert t.verdict == "fail" and t.evidence["components"]["pairwise_consistency"] == "fail"
+    assert t.verdict == "fail" and t.components["pairwise_consistency"].verdict() == "fail"
     # the same baseline, so the same reference, and top k never selects a qualified person outside o_0
     assert t.evidence["band"] == r.evidence["band"]
     never = t.evidence["systemic_rejection"]["never"]
