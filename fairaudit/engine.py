@@ -17,6 +17,7 @@ from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, FairauditError, TargetError
+from .hypothesis_home import scratch_hypothesis_home
 from .logs import DecisionLog, is_log_path, load_log
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
@@ -40,9 +41,11 @@ class AuditConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per-check parameter overrides
     jobs: int = 1
     progress: Callable | None = None
+    encoding: str | None = None         # text encoding of CSV logs/data (default UTF-8)
 
     def to_json(self, checks: list[str]) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")
+             and not (k == "encoding" and v is None)}
         d["checks"] = checks
         return d
 
@@ -111,7 +114,7 @@ class AuditContext:
         return None
 
 
-def resolve_target(spec, *, columns=None, groups=None):
+def resolve_target(spec, *, columns=None, groups=None, encoding=None):
     """A target spec (path, module:function, callable, Target, DecisionLog) → (Target|None, DecisionLog|None)."""
     if isinstance(spec, Target):
         return spec, None
@@ -121,7 +124,7 @@ def resolve_target(spec, *, columns=None, groups=None):
         return target_from_callable(spec, path=callable_spec(spec)), None
     spec = str(spec)
     if is_log_path(spec):
-        return None, load_log(spec, columns=columns, groups=groups)
+        return None, load_log(spec, columns=columns, groups=groups, encoding=encoding)
     return load_target(spec), None
 
 
@@ -172,11 +175,17 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     population file path or :class:`Population`. Keyword arguments set
     :class:`AuditConfig` fields."""
     config = config or AuditConfig(**config_kw)
-    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
+    with scratch_hypothesis_home():     # nothing written to the current folder but the outputs
+        return _audit(target, checks, data, config, command)
+
+
+def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
+    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
     population = None
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
-            data, columns=None if log is not None else config.columns, groups=config.groups)
+            data, columns=None if log is not None else config.columns, groups=config.groups,
+            encoding=config.encoding)
     sampler = None
     if tgt is not None:
         sampler = Sampler(tgt, config.seed, jobs=config.jobs, timeout=config.timeout,

@@ -284,7 +284,11 @@ def load_target(spec: str) -> Target:
     spec = str(spec)
     func_name = None
     file_part = spec
-    if ":" in spec and not (len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec):
+    # A path to an existing file, or any spec ending in .py, is a file path whatever
+    # characters it holds (a ':' included); otherwise FILE.py:function or module:function,
+    # split at the last ':' (a Windows drive letter's ':' is not a separator).
+    if ":" in spec and not spec.endswith(".py") and not Path(spec).is_file() and not (
+            len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec and spec.count(":") == 1):
         file_part, func_name = spec.rsplit(":", 1)
     p = Path(file_part)
     if file_part.endswith(".py"):
