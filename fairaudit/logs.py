@@ -119,7 +119,8 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
         if len(kinds) != 1:
             raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
                        f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
-                       f"{', '.join(kinds) or 'none'}. Map yours with --columns selected=YOUR_COLUMN.")
+                       f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(str(c)) for c in frame.columns[:30])}"
+                       f"{' …' if len(frame.columns) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
         kind = kinds[0]
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in frame.columns]

@@ -89,7 +89,7 @@ def safe_str(obj) -> str:
     return f"<{type(obj).__name__} whose str() returned a non-string>"
 
 
-def exception_text(exc: BaseException, limit: int = JSON_CHARS) -> str:
+def exception_text(exc: BaseException, limit: int = REPORT_CHARS) -> str:
     """The message of an exception raised by user code: never raises, at most ``limit``
     characters (with the full length stated)."""
     return cap(safe_str(exc), limit)
