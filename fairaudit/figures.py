@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 
 import numpy as np
 
@@ -186,7 +187,9 @@ def render_svg(spec: dict) -> str:
     drawer = DRAWERS.get(spec.get("kind"))
     if drawer is None:
         raise ValueError(f"unknown figure kind {inert(repr(spec.get('kind')), 100)}")
-    with plt.rc_context(RC):
+    with plt.rc_context(RC), warnings.catch_warnings():
+        # a label in a script the font lacks is drawn as boxes; not worth a terminal warning
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from font", category=UserWarning)
         fig = drawer(plt, spec)
         try:
             if spec.get("title"):

@@ -106,8 +106,7 @@ def _svg(spec) -> Markup:
 def _breakable(name) -> Markup:
     """An identifier that may wrap after its underscores (escaped, then <wbr> inserted):
     long statistic names wrap on narrow screens without breaking mid-word."""
-    return Markup("<bdi>") + Markup("_<wbr>").join(
-        escape(inert(part)) for part in cap(safe_str(name), 200).split("_")) + Markup("</bdi>")
+    return Markup("_<wbr>").join(escape(inert(part)) for part in cap(safe_str(name), 200).split("_"))
 
 
 def _env() -> jinja2.Environment:
