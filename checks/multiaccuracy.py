@@ -76,6 +76,7 @@ from fairaudit.groupsets import collection
 from fairaudit.result import Statistic
 from fairaudit.stats import per_member_confidence, proportion_ci
 from fairaudit.targets import Instance
+from fairaudit.text import show_value
 from fairaudit.ua import ua_position_given_label
 
 # ---------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col:
                 break
     if np.any(y < 0):
         i = int(np.flatnonzero(y < 0)[0])
-        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {raw.iloc[i]!r} matches none of the "
+        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {show_value(raw.iloc[i])} matches none of the "
                         f"prediction columns ({', '.join(names)})")
     return P, y, names
 

@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import AllocatorError, TargetError
+from .text import exception_text, show_value
 
 KINDS = ("selection", "ranking", "assignment")
 _ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
@@ -274,7 +275,7 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
     try:
         sp.loader.exec_module(module)
     except Exception as e:  # the user's file itself is broken
-        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {e}") from e
+        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
     return module
 
 
@@ -303,7 +304,7 @@ def load_target(spec: str) -> Target:
         try:
             module = importlib.import_module(file_part)
         except Exception as e:
-            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {e}") from e
+            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}") from e
         mf = getattr(module, "__file__", None)
         sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""
         where = spec
@@ -342,7 +343,7 @@ def _as_int_matrix(out, rows: int, what: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]
-            raise ValueError(f"returned a non-integer index {bad!r}; expected integer {what}")
+            raise ValueError(f"returned a non-integer index {show_value(bad)}; expected integer {what}")
         arr = arr.astype(np.int64)
     return arr.astype(np.int64, copy=False)
 
