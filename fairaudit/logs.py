@@ -125,7 +125,7 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
-        raise _err(f"{where}: a {kind} log needs column(s) {', '.join(missing)}; it has "
+        raise _err(f"{where}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} log needs column(s) {', '.join(missing)}; it has "
                    f"{', '.join(map(str, frame.columns))}. Rename them or map with --columns {missing[0]}=YOUR_COLUMN.",
                    column=missing[0])
     did = frame["decision_id"]

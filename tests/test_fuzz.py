@@ -95,13 +95,27 @@ cell = st.one_of(
 
 @st.composite
 def malformed_logs(draw):
-    """(file bytes, file suffix): a selection-like log, then mutated."""
+    """(file bytes, file suffix): a selection, ranking or assignment log with hostile group
+    names, then mutated."""
     n = draw(st.sampled_from([0, 1, 2, 5, 10, 20, 25]))
     groups = draw(st.lists(hostile_text, min_size=1, max_size=3))
-    cols = {"decision_id": [i // 5 for i in range(n)],
-            "score": [round(draw(st.floats(0, 1)), 3) for _ in range(n)],
-            "selected": [draw(st.sampled_from([0, 1, 0])) for _ in range(n)],
-            draw(st.sampled_from(["sex", "group", "é grp"])): [draw(st.sampled_from(groups)) for _ in range(n)]}
+    kind = draw(st.sampled_from(["selection"] * 3 + ["ranking", "assignment"]))
+    group_col = draw(st.sampled_from(["sex", "group", "é grp"])) if kind != "assignment" else "group"
+    cols = {"decision_id": [i // 5 for i in range(n)]}
+    if kind == "selection":
+        cols["score"] = [round(draw(st.floats(0, 1)), 3) for _ in range(n)]
+        cols["selected"] = [draw(st.sampled_from([0, 1, 0])) for _ in range(n)]
+    elif kind == "ranking":
+        cols["position"] = [i % 5 + 1 for i in range(n)]
+        cols["label"] = [draw(st.sampled_from([0, 1])) for _ in range(n)]
+        p1 = [round(draw(st.floats(0, 1)), 3) for _ in range(n)]
+        cols["p_0"], cols["p_1"] = [round(1 - v, 3) for v in p1], p1
+    else:
+        cols["arrival"] = [i % 5 + 1 for i in range(n)]
+        cols["location"] = [draw(st.sampled_from([-1, 0, 1])) for _ in range(n)]
+        cols["w_0"] = [round(draw(st.floats(0, 1)), 3) for _ in range(n)]
+        cols["w_1"] = [round(draw(st.floats(0, 1)), 3) for _ in range(n)]
+    cols[group_col] = [draw(st.sampled_from(groups)) for _ in range(n)]
     names = list(cols)
     rows = [[cols[c][i] for c in names] for i in range(n)]
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 1, 2, 3, 4]))):       # mutations
