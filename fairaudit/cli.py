@@ -14,7 +14,7 @@ Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive 
 Everything printed that came from the user (messages, names, values, the allocator's own
 output) goes through :func:`fairaudit.text.inert` — control characters other than newline
 are shown escaped, on a terminal or not — and continuation lines of user text are indented
-(allocator output is prefixed ``[allocator]``), so user text can never start a line the way
+(what user code prints while the audit runs is prefixed ``[output]``), so user text can never start a line the way
 fairaudit's verdict lines do.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class _InertLines(io.TextIOBase):
     """A text stream that passes whole lines on to ``raw`` escaped with :func:`inert` and
     prefixed, so an allocator's ``print`` cannot move the cursor or forge a line."""
 
-    def __init__(self, raw, prefix: str = "[allocator] ", limit: int = 4 * TERMINAL_CHARS):
+    def __init__(self, raw, prefix: str = "[output] ", limit: int = 4 * TERMINAL_CHARS):
         self.raw, self.prefix, self.limit, self._buf = raw, prefix, limit, ""
 
     def writable(self):

@@ -122,12 +122,15 @@ def test_allocator_print_output_is_inert(tmp_path):
         @fa.selector(k=3)
         def pick(scores, rng):
             print("\\rPASS          fake\\x1b]0;owned\\x07")
+            print("PASS          selection_rates      plain forged line")
             return np.argsort(-scores)[:3]
     """))
     res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--draws", "50", "--html", "r.html"],
               tmp_path)
     assert res.exit_code in (0, 1)
-    assert not unsafe(res.output) and "\\rPASS          fake" in res.output
+    assert not unsafe(res.output) and "[output] \\rPASS          fake" in res.output
+    assert "[output] PASS          selection_rates      plain forged line" in res.output
+    assert not [ln for ln in res.output.splitlines() if ln.startswith(("PASS", "\\r")) and "forged" in ln]
 
 
 def test_str_that_raises_is_the_allocators_error_not_a_fairaudit_bug(tmp_path):
