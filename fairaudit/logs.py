@@ -111,6 +111,10 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
         if col not in frame.columns:
             raise _err(f"{where}: column '{col}' (mapped to '{role}') is not in the log; it has: "
                        f"{', '.join(map(str, frame.columns))}", column=col)
+    clash = [r for r, c in columns.items() if r != c and r in frame.columns and r not in columns.values()]
+    if clash:
+        raise _err(f"{where}: --columns {clash[0]}={columns[clash[0]]} maps a column to '{clash[0]}', but the log "
+                   f"already has a column '{clash[0]}'; rename or drop one", column=clash[0])
     frame = frame.rename(columns={v: k for k, v in columns.items()}).reset_index(drop=True)
     if len(frame) == 0:
         raise _err(f"{where}: the log has no rows")

@@ -435,3 +435,11 @@ def test_py_path_with_colon_is_a_file(tmp_path, monkeypatch):
     (tmp_path / "i20_mod.py").write_text(src)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_target("i20_mod:pick").func.__name__ == "pick"
+
+
+def test_column_mapping_onto_an_existing_name_refused():
+    f = pd.DataFrame({"decision_id": [1, 1], "score": [0.5, 0.4], "selected": [1, 0], "hired": [0, 1],
+                      "sex": ["F", "M"]})
+    with pytest.raises(LogError, match="already has a column 'selected'"):
+        log_from_frame(f, columns={"selected": "hired"})
+    assert log_from_frame(f.drop(columns=["selected"]), columns={"selected": "hired"}).frame["selected"].tolist() == [0, 1]
