@@ -21,6 +21,7 @@ from .hypothesis_home import scratch_hypothesis_home
 from .logs import DecisionLog, is_log_path, load_log
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
+from .text import JSON_CHARS, exception_text
 from .targets import Instance, Target, load_target, target_from_callable
 
 
@@ -142,16 +143,16 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
     if isinstance(exc, AllocatorError):
-        msg = f"{exc} — fix the allocator for this input; the input and draw are saved for replay."
+        msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
                               "generator_index": exc.generator_index, "size": exc.size,
                               "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
     elif isinstance(exc, FairauditError):
-        msg = str(exc)
+        msg = exception_text(exc, JSON_CHARS)
     else:
-        msg = f"the check itself failed with {type(exc).__name__}: {exc} (a fairaudit bug; please report it)"
+        msg = f"the check itself failed with {type(exc).__name__}: {exception_text(exc, JSON_CHARS)} (a fairaudit bug; please report it)"
         evidence["traceback"] = traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:]
     return CheckResult(id=check.id, title=check.title, verdict="error", message=msg, evidence=evidence,
                        definition=check.definition)

@@ -443,3 +443,25 @@ def test_column_mapping_onto_an_existing_name_refused():
     with pytest.raises(LogError, match="already has a column 'selected'"):
         log_from_frame(f, columns={"selected": "hired"})
     assert log_from_frame(f.drop(columns=["selected"]), columns={"selected": "hired"}).frame["selected"].tolist() == [0, 1]
+
+
+def test_huge_allocator_message_still_names_the_input_and_draw(tmp_path):
+    p = raising_allocator(tmp_path, 'ValueError("y" * 100_000)')
+    res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--json", "r.json", "--html", "r.html"],
+              tmp_path)
+    msg = json.loads((tmp_path / "r.json").read_text())["checks"][0]["message"]
+    assert "[100,000 characters; first 2,000 shown]" in msg and "(draw 0 of stream 'selection_rates')" in msg
+    assert "fix the allocator" in msg and res.exit_code == 1
+
+
+def test_a_check_whose_exception_str_raises_is_still_reported(monkeypatch):
+    from fairaudit.engine import error_result
+
+    class Bad(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    class C:
+        id, title, definition = "c", "C", ""
+    r = error_result(C, Bad(), 0)
+    assert r.verdict == "error" and "whose str() raised RuntimeError" in r.message
