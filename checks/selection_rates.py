@@ -116,6 +116,13 @@ class SelectionRates(Check):
             "pass": f"Every group's impact ratio is at least {threshold:g} with confidence; the lowest is {who}.",
             "inconclusive": f"The lowest impact ratio, {who}, cannot yet be placed above or below {threshold:g}.",
         }
+        if len(worst) and not np.isfinite(worst.iloc[0]["impact_ratio"]):
+            # every rate is 0: a ratio to the highest rate is 0/0 (the statistic is NaN, so the
+            # verdict rule says inconclusive); say why instead of printing "nan"
+            nobody = (f"Nobody was selected in the {n_obs:,} {unit}" if from_log else
+                      f"No draw of the {n_obs:,} selected anyone in the groups")
+            msgs = {v: f"{nobody}, so no impact ratio (a group's rate divided by the highest rate) is defined: "
+                       f"adverse impact cannot be judged." for v in ("pass", "fail", "inconclusive")}
         small = table.loc[~table["in_verdict"], "category"].tolist()
         evidence = {"worst": worst.to_dict("records")[0] if len(worst) else None,
                     "groups": {r["label"]: {"rate": {"estimate": r["rate"], "ci": [r["rate_lo"], r["rate_hi"]]},

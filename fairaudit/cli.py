@@ -10,9 +10,17 @@
 
 Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
 ``--fail-on inconclusive``); 2 the audit could not start.
+
+Everything printed that came from the user (messages, names, values, the allocator's own
+output) goes through :func:`fairaudit.text.inert` — control characters other than newline
+are shown escaped, on a terminal or not — and continuation lines of user text are indented
+(what user code prints while the audit runs is prefixed ``[output]``), so user text can never start a line the way
+fairaudit's verdict lines do.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shlex
 import sys
@@ -24,6 +32,67 @@ import numpy as np
 
 from ._version import __version__
 from .errors import FairauditError
+from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
+
+#: continuation lines of a check's message start here (after the verdict column)
+MESSAGE_INDENT = " " * 14
+
+
+def _user(text, indent: str = "", limit: int | None = JSON_CHARS) -> str:
+    """User-derived text for the terminal: escaped, capped, continuation lines indented."""
+    return indent_lines(inert(text, limit), indent)
+
+
+def _error(message, code: int = 2):
+    click.echo(f"fairaudit: error: {_user(message, ' ' * 18, TERMINAL_CHARS * 4)}", err=True)
+    sys.exit(code)
+
+
+class _InertLines(io.TextIOBase):
+    """A text stream that passes whole lines on to ``raw`` escaped with :func:`inert` and
+    prefixed, so an allocator's ``print`` cannot move the cursor or forge a line."""
+
+    def __init__(self, raw, prefix: str = "[output] ", limit: int = 4 * TERMINAL_CHARS):
+        self.raw, self.prefix, self.limit, self._buf = raw, prefix, limit, ""
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        s = str(s)
+        self._buf += s
+        if "\n" in self._buf:
+            *lines, self._buf = self._buf.split("\n")
+            for line in lines:
+                self.raw.write(self.prefix + inert(line, self.limit) + "\n")
+        if len(self._buf) > self.limit:      # a very long line without newline
+            self.raw.write(self.prefix + inert(self._buf, self.limit) + "\n")
+            self._buf = ""
+        return len(s)
+
+    def flush(self):
+        if self._buf:
+            self.raw.write(self.prefix + inert(self._buf, self.limit) + "\n")
+            self._buf = ""
+        with contextlib.suppress(Exception):
+            self.raw.flush()
+
+    def isatty(self):
+        return False
+
+
+@contextlib.contextmanager
+def _inert_user_output():
+    """While the audit runs, what user code writes to sys.stdout/sys.stderr reaches the
+    terminal escaped and prefixed (output of worker processes and of C code writing to the
+    file descriptors directly is not intercepted)."""
+    out, err = _InertLines(sys.stdout), _InertLines(sys.stderr)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    finally:
+        out.flush()
+        err.flush()
 
 
 def _load_config(path: str | None) -> dict:
@@ -89,17 +158,21 @@ class _Progress:
     """A one-line progress display on stderr (only when stderr is a terminal)."""
 
     def __init__(self):
-        self.enabled = sys.stderr.isatty()
+        self.stream = sys.stderr            # the real stderr, not the inert wrapper the audit runs under
+        self.enabled = self.stream.isatty()
+
+    def __deepcopy__(self, memo):          # AuditConfig is copied with dataclasses.asdict; a stream cannot be
+        return self
 
     def __call__(self, stream, done, total):
         if self.enabled:
-            sys.stderr.write(f"\r  {stream[:40]:<40} {done:>8,}/{total:,} draws")
-            sys.stderr.flush()
+            self.stream.write(f"\r  {inert(stream[:40]):<40} {done:>8,}/{total:,} draws")
+            self.stream.flush()
 
     def clear(self):
         if self.enabled:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,8 +200,9 @@ def main():
 @click.option("--groups", help="Comma-separated group columns (default: the non-numeric columns).")
 @click.option("--columns", help="Column mapping ROLE=COLUMN,... (e.g. selected=hired,score=rating).")
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
+@click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
 def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
-          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts):
+          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding):
     """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
     from .engine import AuditConfig, audit
     from .report import write_html
@@ -145,7 +219,8 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         seed=int(pick(seed, "seed", 0)), confidence=float(pick(confidence, "confidence", 0.95)),
         draws=pick(draws, "draws"), budget=pick(budget, "budget"), timeout=float(pick(timeout, "timeout", 30.0)),
         fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
-        columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)))
+        columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
+        encoding=pick(encoding, "encoding"))
     progress = _Progress()
     config.progress = progress
     data = pick(data, "data")
@@ -154,11 +229,12 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     junit_path = pick(junit_path, "junit")
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config, command=command)
+        with _inert_user_output():
+            result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
+                           command=command)
     except FairauditError as e:
         progress.clear()
-        click.echo(f"fairaudit: error: {e}", err=True)
-        sys.exit(2)
+        _error(e)
     progress.clear()
     d = result.to_dict()
     for c in d["checks"]:
@@ -181,18 +257,18 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
 def _print_summary(d: dict, html_path, json_path):
     from .report import _ci, _fmt
     for w in d.get("warnings", []):
-        click.echo(click.style("warning: ", fg="yellow") + w, err=True)
+        click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
     for c in d["checks"]:
         s = c.get("statistic")
         stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
-        click.echo(f"{verdict} {c['id']:<20} {stat}")
-        click.echo(f"{'':<14}{c['message']}")
+        click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
+        click.echo(MESSAGE_INDENT + _user(c["message"], MESSAGE_INDENT, TERMINAL_CHARS))
     if html_path:
-        click.echo(f"report: {html_path}")
+        click.echo(f"report: {_user(html_path)}")
     if json_path:
-        click.echo(f"result: {json_path}")
+        click.echo(f"result: {_user(json_path)}")
 
 
 @main.command()
@@ -203,14 +279,13 @@ def report(result_json, html_path):
     from .report import write_html
     try:
         d = json.loads(Path(result_json).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        click.echo(f"fairaudit: error: {result_json} is not a JSON result ({e})", err=True)
-        sys.exit(2)
-    if d.get("schema_version") != 1:
-        click.echo(f"fairaudit: error: {result_json} has schema_version {d.get('schema_version')!r}; expected 1", err=True)
-        sys.exit(2)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        _error(f"{result_json} is not a JSON result ({e})")
+    if not isinstance(d, dict) or d.get("schema_version") != 1:
+        _error(f"{result_json} has schema_version {d.get('schema_version') if isinstance(d, dict) else None!r}; "
+               f"expected 1")
     write_html(d, html_path)
-    click.echo(f"report: {html_path}")
+    click.echo(f"report: {_user(html_path)}")
 
 
 @main.command()
@@ -240,23 +315,25 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
     try:
         cmp = compare_files(baseline, current, tolerance=tol, fail_on=fail_on)
     except IncomparableError as e:
-        click.echo(f"fairaudit: cannot compare {baseline} with {current}: {e}", err=True)
+        click.echo(f"fairaudit: cannot compare {_user(baseline)} with {_user(current)}: "
+                   f"{_user(e, ' ' * 18, TERMINAL_CHARS * 4)}", err=True)
         sys.exit(2)
     for n in cmp.notes:
-        click.echo(click.style("note: ", fg="cyan") + n)
-    click.echo(terminal_table(cmp))
+        click.echo(click.style("note: ", fg="cyan") + _user(n, " " * 6, TERMINAL_CHARS))
+    click.echo(_user(terminal_table(cmp), "", None))
     for line in cmp.summary_lines():
         color = "red" if line.startswith(("REGRESSION", "MISSING")) else "yellow"
-        click.echo(click.style(line.split(":", 1)[0], fg=color) + ":" + line.split(":", 1)[1])
+        head, _, rest = line.partition(":")
+        click.echo(click.style(_user(head, "", 200), fg=color) + ":" + _user(rest, "  ", TERMINAL_CHARS))
     if not cmp.regressions:
         click.echo("no regression: no check got worse by more than its tolerance with confidence")
     if html_path:
         write_cmp_html(cmp, html_path)
-        click.echo(f"report: {html_path}")
+        click.echo(f"report: {_user(html_path)}")
     if json_path:
         from .result import dumps
         Path(json_path).write_text(dumps(cmp.to_dict()), encoding="utf-8")
-        click.echo(f"result: {json_path}")
+        click.echo(f"result: {_user(json_path)}")
     if junit_path:
         from .junit import comparison_junit_xml
         Path(junit_path).write_text(comparison_junit_xml(cmp), encoding="utf-8")
@@ -282,28 +359,29 @@ def replay(result_json, check_id):
         chk = next((c for c in json.loads(Path(result_json).read_text(encoding="utf-8")).get("checks", [])
                     if c.get("id") == check_id), None)
         if chk is not None and chk.get("verdict") != "error" and has_counterexample_draws(chk):
-            rows = redraw(result_json, check_id)
+            with _inert_user_output():
+                rows = redraw(result_json, check_id)
             what = chk["evidence"]["redraw"].get("what", "")
-            click.echo(f"{check_id}: {what}" if what else check_id)
+            click.echo(inert(f"{check_id}: {what}" if what else check_id))
             for r in rows:
-                click.echo(f"{r['label']} — {r['draws']} draws of stream {r['stream']!r}")
+                click.echo(inert(f"{r['label']} — {r['draws']} draws of stream {r['stream']!r}"))
                 click.echo(f"  members:  {r['members'] if r['members'] is not None else 'all'}")
                 click.echo(f"  audited:  {_fmt_figures(r['observed'])}")
                 click.echo(f"  replayed: {_fmt_figures(r['replayed'])}")
             same = all(r["identical"] for r in rows)
             click.echo("Identical to the audit." if same else "The replayed draws differ from the audit's.")
             sys.exit(0 if same else 1)
-        out, problem = do_replay(result_json, check_id)
+        with _inert_user_output():
+            out, problem = do_replay(result_json, check_id)
     except FairauditError as e:
-        click.echo(f"fairaudit: error: {e}", err=True)
-        sys.exit(2)
+        _error(e)
     except Exception:
         click.echo("The allocator raised (as in the audit):", err=True)
-        click.echo(traceback.format_exc(), err=True)
+        click.echo(_user(traceback.format_exc(), "  ", JSON_CHARS), err=True)
         sys.exit(1)
-    click.echo(f"outcome: {out!r}")
+    click.echo(f"outcome: {_user(repr(out), '  ', TERMINAL_CHARS * 4)}")
     if problem:
-        click.echo(f"invalid outcome: {problem}", err=True)
+        click.echo(f"invalid outcome: {_user(problem, '  ', TERMINAL_CHARS)}", err=True)
         sys.exit(1)
     click.echo("The outcome is valid now.")
 
@@ -338,7 +416,7 @@ def list_checks():
     from .check import discover
     for cid, cls in sorted(discover().items()):
         kinds = ",".join(cls.kinds)
-        click.echo(f"{cid:<20} {cls.summary}  [{kinds}]")
+        click.echo(_user(f"{cid:<20} {cls.summary}  [{kinds}]", " " * 21, TERMINAL_CHARS))
 
 
 if __name__ == "__main__":  # pragma: no cover

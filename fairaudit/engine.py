@@ -17,9 +17,11 @@ from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, FairauditError, TargetError
+from .hypothesis_home import scratch_hypothesis_home
 from .logs import DecisionLog, is_log_path, load_log
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
+from .text import JSON_CHARS, exception_text
 from .targets import Instance, Target, load_target, target_from_callable
 
 
@@ -40,9 +42,11 @@ class AuditConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per-check parameter overrides
     jobs: int = 1
     progress: Callable | None = None
+    encoding: str | None = None         # text encoding of CSV logs/data (default UTF-8)
 
     def to_json(self, checks: list[str]) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")
+             and not (k == "encoding" and v is None)}
         d["checks"] = checks
         return d
 
@@ -145,7 +149,7 @@ def make_sampler(target: Target, config: AuditConfig) -> Sampler:
                    budget_seconds=config.budget, progress=config.progress)
 
 
-def resolve_target(spec, *, columns=None, groups=None):
+def resolve_target(spec, *, columns=None, groups=None, encoding=None):
     """A target spec (path, module:function, callable, Target, DecisionLog) → (Target|None, DecisionLog|None)."""
     if isinstance(spec, Target):
         return spec, None
@@ -155,7 +159,7 @@ def resolve_target(spec, *, columns=None, groups=None):
         return target_from_callable(spec, path=callable_spec(spec)), None
     spec = str(spec)
     if is_log_path(spec):
-        return None, load_log(spec, columns=columns, groups=groups)
+        return None, load_log(spec, columns=columns, groups=groups, encoding=encoding)
     return load_target(spec), None
 
 
@@ -173,16 +177,16 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
     if isinstance(exc, AllocatorError):
-        msg = f"{exc} — fix the allocator for this input; the input and draw are saved for replay."
+        msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
                               "generator_index": exc.generator_index, "size": exc.size,
                               "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
     elif isinstance(exc, FairauditError):
-        msg = str(exc)
+        msg = exception_text(exc, JSON_CHARS)
     else:
-        msg = f"the check itself failed with {type(exc).__name__}: {exc} (a fairaudit bug; please report it)"
+        msg = f"the check itself failed with {type(exc).__name__}: {exception_text(exc, JSON_CHARS)} (a fairaudit bug; please report it)"
         evidence["traceback"] = traceback.format_exception(type(exc), exc, exc.__traceback__)[-6:]
     return CheckResult(id=check.id, title=check.title, verdict="error", message=msg, evidence=evidence,
                        definition=check.definition)
@@ -206,11 +210,17 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     population file path or :class:`Population`. Keyword arguments set
     :class:`AuditConfig` fields."""
     config = config or AuditConfig(**config_kw)
-    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
+    with scratch_hypothesis_home():     # nothing written to the current folder but the outputs
+        return _audit(target, checks, data, config, command)
+
+
+def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
+    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
     population = None
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
-            data, columns=None if log is not None else config.columns, groups=config.groups)
+            data, columns=None if log is not None else config.columns, groups=config.groups,
+            encoding=config.encoding)
     sampler = make_sampler(tgt, config) if tgt is not None else None
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     registry = discover()

@@ -34,16 +34,24 @@ from __future__ import annotations
 import io
 import math
 import re
+import warnings
 
 import numpy as np
+
+from .text import inert
+
+
+#: matplotlib settings of every figure (applied in a context, not globally). ``text.parse_math``
+#: off: a label is drawn as written, so ``$\\alpha$ M`` stays ``$\\alpha$ M`` and an unbalanced
+#: ``$`` cannot make a figure fail (group names, titles and labels are user text).
+RC = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+      "svg.hashsalt": "fairaudit", "text.parse_math": False, "text.usetex": False}
 
 
 def _mpl():
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
-                         "axes.spines.right": False, "svg.hashsalt": "fairaudit"})
     return plt
 
 
@@ -51,9 +59,18 @@ def _mpl():
 LABEL_CHARS = 48
 
 
-def _short(label) -> str:
-    text = str(label)
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "…"
+def _short(label, limit: int = LABEL_CHARS) -> str:
+    """A label as drawn: control and bidi characters shown escaped (see ``text.inert``),
+    cut at ``limit`` characters with "…"; a leading "_" (which matplotlib's legend would
+    hide) kept visible."""
+    text = inert(label)
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return "\u2009" + text if text.startswith("_") else text
+
+
+def _label(text) -> str:
+    """A title, axis label or legend entry: like :func:`_short` with room for a sentence."""
+    return "" if text is None else _short(text, 200)
 
 
 def _arr(x):
@@ -72,12 +89,13 @@ def _draw_interval_bars(plt, spec):
     ax.errorbar(np.nan_to_num(est), y, xerr=np.nan_to_num(err), fmt="none", ecolor="#222222", capsize=3, lw=1)
     ax.set_yticks(y, labels)
     if spec.get("reference") is not None:
-        ax.axvline(spec["reference"], color="#cc3311", ls="--", lw=1, label=spec.get("reference_label"))
+        ax.axvline(spec["reference"], color="#cc3311", ls="--", lw=1,
+                   label=_label(spec["reference_label"]) if spec.get("reference_label") else None)
         if spec.get("reference_label"):
             ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False, fontsize=8)
     if spec.get("xlim"):
         ax.set_xlim(*spec["xlim"])
-    ax.set_xlabel(spec.get("xlabel", ""))
+    ax.set_xlabel(_label(spec.get("xlabel", "")))
     return fig
 
 
@@ -85,7 +103,8 @@ def _draw_scatter_ci(plt, spec):
     x, est, lo, hi = _arr(spec["x"]), _arr(spec["estimate"]), _arr(spec["lo"]), _arr(spec["hi"])
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for b in spec.get("bands", []) or []:
-        ax.axvspan(b["x0"], b["x1"], alpha=0.12, color=b.get("color", "#228833"), label=b.get("label"))
+        ax.axvspan(b["x0"], b["x1"], alpha=0.12, color=b.get("color", "#228833"),
+                   label=_label(b["label"]) if b.get("label") else None)
     groups = spec.get("color_by")
     palette = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
     keys = sorted(set(groups)) if groups else [None]
@@ -93,15 +112,16 @@ def _draw_scatter_ci(plt, spec):
         m = np.ones(len(x), bool) if g is None else np.array([v == g for v in groups])
         err = np.vstack([np.clip(est[m] - lo[m], 0, None), np.clip(hi[m] - est[m], 0, None)])
         ax.errorbar(x[m], est[m], yerr=err, fmt="o", ms=2.5, lw=0.6, color=palette[j % len(palette)],
-                    label=None if g is None else str(g))
+                    label=None if g is None else _label(g))
     if spec.get("line"):
         ln = spec["line"]
-        ax.plot(_arr(ln["x"]), _arr(ln["y"]), color="#222222", lw=1, ls="--", label=ln.get("label"))
+        ax.plot(_arr(ln["x"]), _arr(ln["y"]), color="#222222", lw=1, ls="--",
+                label=_label(ln["label"]) if ln.get("label") else None)
     for c in spec.get("callouts", []) or []:
-        ax.annotate(c["text"], (c["x"], c["y"]), xytext=(10, 10), textcoords="offset points",
+        ax.annotate(_label(c["text"]), (c["x"], c["y"]), xytext=(10, 10), textcoords="offset points",
                     arrowprops={"arrowstyle": "->", "color": "#cc3311"}, color="#cc3311")
-    ax.set_xlabel(spec.get("xlabel", ""))
-    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_xlabel(_label(spec.get("xlabel", "")))
+    ax.set_ylabel(_label(spec.get("ylabel", "")))
     if groups or spec.get("bands") or (spec.get("line") or {}).get("label"):
         ax.legend(frameon=False, fontsize=8)
     return fig
@@ -135,9 +155,9 @@ def _draw_heatmap(plt, spec):
             ax.set_yticklabels(ylabels, fontsize=8)
         else:
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        ax.set_title(t, fontsize=9)
-        ax.set_xlabel(spec.get("xlabel", ""))
-        ax.set_ylabel(spec.get("ylabel", ""))
+        ax.set_title(_label(t), fontsize=9)
+        ax.set_xlabel(_label(spec.get("xlabel", "")))
+        ax.set_ylabel(_label(spec.get("ylabel", "")))
         fig.colorbar(im, ax=ax, fraction=0.046)
     return fig
 
@@ -146,7 +166,7 @@ def _draw_lines(plt, spec):
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     for s in spec["series"]:
         x, y = _arr(s["x"]), _arr(s["y"])
-        (l,) = ax.plot(x, y, marker="o", ms=3, lw=1, label=s.get("label"))
+        (l,) = ax.plot(x, y, marker="o", ms=3, lw=1, label=_label(s["label"]) if s.get("label") else None)
         if s.get("lo") is not None:
             ax.fill_between(x, _arr(s["lo"]), _arr(s["hi"]), alpha=0.2, color=l.get_color())
     if spec.get("reference") is not None:
@@ -156,8 +176,8 @@ def _draw_lines(plt, spec):
         if p.get("label"):
             ax.annotate(_short(p["label"]), (p["x"], p["y"]), xytext=(6, 6), textcoords="offset points",
                         fontsize=7, color="#cc3311")
-    ax.set_xlabel(spec.get("xlabel", ""))
-    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_xlabel(_label(spec.get("xlabel", "")))
+    ax.set_ylabel(_label(spec.get("ylabel", "")))
     ax.legend(frameon=False, fontsize=8)
     return fig
 
@@ -208,14 +228,19 @@ def render_svg(spec: dict) -> str:
     plt = _mpl()
     drawer = DRAWERS.get(spec.get("kind"))
     if drawer is None:
-        raise ValueError(f"unknown figure kind {spec.get('kind')!r}")
-    fig = drawer(plt, spec)
-    if spec.get("title"):
-        fig.suptitle(spec["title"], fontsize=10)
-    fig.tight_layout()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "fairaudit"})
-    plt.close(fig)
+        raise ValueError(f"unknown figure kind {inert(repr(spec.get('kind')), 100)}")
+    with plt.rc_context(RC), warnings.catch_warnings():
+        # a label in a script the font lacks is drawn as boxes; not worth a terminal warning
+        warnings.filterwarnings("ignore", message=r"Glyph .* missing from font", category=UserWarning)
+        fig = drawer(plt, spec)
+        try:
+            if spec.get("title"):
+                fig.suptitle(_label(spec["title"]), fontsize=10)
+            fig.tight_layout()
+            buf = io.StringIO()
+            fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "fairaudit"})
+        finally:
+            plt.close(fig)
     svg = buf.getvalue()
     # Drop the XML prolog and DOCTYPE so the SVG can be inlined in HTML.
     svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)

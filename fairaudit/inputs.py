@@ -16,6 +16,7 @@ import pandas as pd
 
 from .data import generate_claims
 from .errors import DataError
+from .text import show_value
 from .instance import Instance
 from .populations import POPULATION_COLUMN, SETUPS, pool_generator, simulate_pool
 
@@ -343,6 +344,6 @@ def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col:
                 break
     if np.any(y < 0):
         i = int(np.flatnonzero(y < 0)[0])
-        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {raw.iloc[i]!r} matches none of the "
+        raise DataError(f"{where}: row {i + 1}, column '{label_col}': label {show_value(raw.iloc[i])} matches none of the "
                         f"prediction columns ({', '.join(names)})")
     return P, y, names

@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import file_sha256, read_table
+from .data import file_sha256, read_table, refuse_duplicate_columns
 from .errors import LogError
+from .text import show_value
 
 SCHEMAS = {
     "selection": {"required": ["decision_id", "score", "selected"],
@@ -84,16 +85,18 @@ def _numeric(frame, col, where, *, integer=False, allow_na=False, lo=None, hi=No
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         v = raw.iloc[i]
-        what = "missing" if pd.isna(v) else f"{v!r} is not {'an integer' if integer else 'a number'}" + (
+        finite = "a finite number" if np.isinf(arr[i]) else "a number"
+        what = "missing" if pd.isna(v) else f"{show_value(v)} is not {'an integer' if integer else finite}" + (
             f" in [{lo}, {hi}]" if lo is not None or hi is not None else "")
         raise _err(f"{where}: row {i + 1}, column '{col}': {what}", row=i + 1, column=col)
     return vals
 
 
 def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None = None,
-             groups: list[str] | None = None) -> DecisionLog:
-    """Read and validate a decisions log; raises :class:`LogError` naming row and column."""
-    frame = read_table(path, "decisions log")
+             groups: list[str] | None = None, encoding: str | None = None) -> DecisionLog:
+    """Read and validate a decisions log; raises :class:`LogError` naming row and column
+    (or :class:`DataError` when the file cannot be read as a table; see ``data.read_table``)."""
+    frame = read_table(path, "decisions log", encoding=encoding)
     return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path),
                           sha256=file_sha256(path))
 
@@ -102,11 +105,16 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                    groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
     where = path or "log"
     columns = dict(columns or {})
+    refuse_duplicate_columns(list(frame.columns), where, LogError)
     # Mapping: role -> user column. Rename user columns to role names.
     for role, col in columns.items():
         if col not in frame.columns:
             raise _err(f"{where}: column '{col}' (mapped to '{role}') is not in the log; it has: "
                        f"{', '.join(map(str, frame.columns))}", column=col)
+    clash = [r for r, c in columns.items() if r != c and r in frame.columns and r not in columns.values()]
+    if clash:
+        raise _err(f"{where}: --columns {clash[0]}={columns[clash[0]]} maps a column to '{clash[0]}', but the log "
+                   f"already has a column '{clash[0]}'; rename or drop one", column=clash[0])
     frame = frame.rename(columns={v: k for k, v in columns.items()}).reset_index(drop=True)
     if len(frame) == 0:
         raise _err(f"{where}: the log has no rows")
@@ -115,12 +123,13 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
         if len(kinds) != 1:
             raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
                        f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
-                       f"{', '.join(kinds) or 'none'}. Map yours with --columns selected=YOUR_COLUMN.")
+                       f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(str(c)) for c in frame.columns[:30])}"
+                       f"{' …' if len(frame.columns) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
         kind = kinds[0]
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
-        raise _err(f"{where}: a {kind} log needs column(s) {', '.join(missing)}; it has "
+        raise _err(f"{where}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} log needs column(s) {', '.join(missing)}; it has "
                    f"{', '.join(map(str, frame.columns))}. Rename them or map with --columns {missing[0]}=YOUR_COLUMN.",
                    column=missing[0])
     did = frame["decision_id"]
@@ -131,13 +140,17 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
     score_cols: list[str] = []
     if kind == "selection":
         sel = frame["selected"]
-        if sel.dtype == object:
-            sel = sel.astype(str).str.strip().str.lower().map(
-                {"true": 1, "false": 0, "1": 1, "0": 0, "yes": 1, "no": 0, "1.0": 1, "0.0": 0})
+        if pd.api.types.is_bool_dtype(sel) and not sel.isna().any():
+            frame["selected"] = sel.astype(int)
+        elif not pd.api.types.is_numeric_dtype(sel):
+            # text (object, pandas' "string", pandas 3's "str"), categorical or mixed values
+            sel = pd.Series(sel.to_numpy(dtype=object), index=sel.index).map(_selected_value)
             bad = sel.isna().to_numpy()
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
-                raise _err(f"{where}: row {i + 1}, column 'selected': {frame['selected'].iloc[i]!r} is not 0/1 or true/false",
+                v = frame["selected"].iloc[i]
+                raise _err(f"{where}: row {i + 1}, column 'selected': "
+                           + ("missing" if pd.isna(v) else f"{show_value(v)} is not 0/1, true/false or yes/no"),
                            row=i + 1, column="selected")
             frame["selected"] = sel.astype(int)
         else:
@@ -159,7 +172,7 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
         if bad.any() or dup.any():
             i = int(np.flatnonzero(bad | dup)[0])
             raise _err(f"{where}: row {i + 1}, column 'position': positions within decision "
-                       f"{frame['decision_id'].iloc[i]!r} are not a permutation of 1..n (repeated or out of range)",
+                       f"{show_value(frame['decision_id'].iloc[i])} are not a permutation of 1..n (repeated or out of range)",
                        row=i + 1, column="position")
         if "score" in frame.columns:
             frame["score"] = _numeric(frame, "score", where)
@@ -199,6 +212,20 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
             raise _err(f"{where}: row {i + 1}, column '{g}': missing group value", row=i + 1, column=g)
     return DecisionLog(kind=kind, frame=frame, path=path, sha256=sha256, group_cols=group_cols,
                        pred_cols=pred_cols, score_cols=score_cols)
+
+
+_SELECTED_WORDS = {"true": 1, "false": 0, "yes": 1, "no": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0, "y": 1, "n": 0}
+
+
+def _selected_value(v):
+    """0/1 from a ``selected`` cell written as a word or number; None when it is neither."""
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return int(v) if v in (0, 1) else None
+    if isinstance(v, str):
+        return _SELECTED_WORDS.get(v.strip().lower())
+    return None
 
 
 def is_log_path(spec: str) -> bool:

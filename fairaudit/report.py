@@ -3,17 +3,27 @@
 The report never computes statistics; it renders what the results hold. Templates
 live in ``report_templates/`` (installed as ``fairaudit.report_templates``) and are
 rendered with Jinja2 autoescaping, so every user-supplied string is escaped.
+
+User text is also isolated and capped (issue 20): a value that is wholly the user's (a
+name, a path, a table cell, a counterexample) goes through the ``user`` filter — wrapped in
+``<bdi>`` so its bidi controls cannot reorder fairaudit's text around it, control characters
+other than newline/tab shown escaped (they are not valid in HTML), cut at
+:data:`~fairaudit.text.REPORT_CHARS` with its length stated. A message mixes fairaudit's
+words with user values, so no element can isolate the user's part: the ``message`` filter
+shows its bidi controls escaped too (``\\u202e``), like the terminal does.
 """
 from __future__ import annotations
 
 import json
 import math
+import re
 from importlib import resources
 
 import jinja2
 from markupsafe import Markup, escape
 
 from .figures import render_svg
+from .text import REPORT_CHARS, cap, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
 
@@ -60,17 +70,43 @@ def _compact_json(x, indent: int = 0, width: int = 100) -> str:
     return "[\n" + ",\n".join(pad + _compact_json(v, indent + 1, width) for v in x) + "\n" + " " * indent + "]"
 
 
+_HTML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _user(text, limit: int = REPORT_CHARS) -> Markup:
+    """A value wholly the user's, escaped, capped and isolated in ``<bdi>`` (its bidi
+    controls kept, so RTL names show as written, but confined to the element)."""
+    s = cap(text if isinstance(text, str) else safe_str(text), limit)
+    s = _HTML_INVALID.sub(lambda m: inert(m.group()), s)
+    return Markup("<bdi>") + escape(s) + Markup("</bdi>")
+
+
+def _message(text, limit: int = REPORT_CHARS) -> Markup:
+    """A message (fairaudit's words with user values inside): every control and bidi
+    character shown escaped, capped, isolated."""
+    s = text if isinstance(text, str) else safe_str(text)
+    return Markup("<bdi>") + escape(inert(s, limit)) + Markup("</bdi>")
+
+
+def _cell(v) -> Markup | str:
+    """A table cell: numbers formatted, text as a user value."""
+    return _user(v) if isinstance(v, str) else _fmt(v)
+
+
 def _svg(spec) -> Markup:
     try:
         return Markup(render_svg(spec))  # our own SVG: matplotlib escapes the text it writes
     except Exception as e:  # a figure must never stop the report
-        return Markup("<p class='note'>Figure could not be drawn: ") + f"{type(e).__name__}: {e}" + Markup("</p>")
+        title = spec.get("title") if isinstance(spec, dict) else None
+        return (Markup("<p class='note'>Figure ") + (_message(title, 200) + " " if title else "")
+                + Markup("could not be drawn: ") + _message(f"{type(e).__name__}: {safe_str(e)}", 500)
+                + Markup("</p>"))
 
 
 def _breakable(name) -> Markup:
     """An identifier that may wrap after its underscores (escaped, then <wbr> inserted):
     long statistic names wrap on narrow screens without breaking mid-word."""
-    return Markup("_<wbr>").join(escape(part) for part in str(name).split("_"))
+    return Markup("_<wbr>").join(escape(inert(part)) for part in cap(safe_str(name), 200).split("_"))
 
 
 def _env() -> jinja2.Environment:
@@ -86,6 +122,10 @@ def _env() -> jinja2.Environment:
     env.filters["svg"] = _svg
     env.filters["compactjson"] = _compact_json
     env.filters["breakable"] = _breakable
+    env.filters["user"] = _user
+    env.filters["message"] = _message
+    env.filters["cell"] = _cell
+    env.filters["inert"] = lambda t, limit=200: inert(t, limit)
     return env
 
 

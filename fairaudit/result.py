@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .text import JSON_CHARS, cap
+
 VERDICTS = ("pass", "fail", "inconclusive", "error", "skipped")
 SCHEMA_VERSION = 1
 
@@ -77,31 +79,43 @@ def decide(ci: tuple[float, float], tolerance: float, violation: str = "above") 
 
     ``violation="above"``: fail when the whole interval is above ``tolerance``, pass
     when the whole interval is at or below it, else inconclusive. ``"below"`` mirrors it.
+    An undefined (NaN) bound or tolerance decides nothing: inconclusive. Infinite bounds
+    compare as numbers (an interval [0.9, ∞) lies above 0.8).
     """
-    lo, hi = float(ci[0]), float(ci[1])
+    lo, hi, tolerance = float(ci[0]), float(ci[1]), float(tolerance)
+    if violation not in ("above", "below"):
+        raise ValueError(f"violation must be 'above' or 'below', not {violation!r}")
+    if math.isnan(lo) or math.isnan(hi) or math.isnan(tolerance):
+        return "inconclusive"
     if violation == "above":
         if lo > tolerance:
             return "fail"
         if hi <= tolerance:
             return "pass"
         return "inconclusive"
-    if violation == "below":
-        if hi < tolerance:
-            return "fail"
-        if lo >= tolerance:
-            return "pass"
-        return "inconclusive"
-    raise ValueError(f"violation must be 'above' or 'below', not {violation!r}")
+    if hi < tolerance:
+        return "fail"
+    if lo >= tolerance:
+        return "pass"
+    return "inconclusive"
 
 
 def more_draws_hint(ci: tuple[float, float], estimate: float, tolerance: float, draws: int) -> int | None:
     """Rough total number of draws that would decide an inconclusive verdict, assuming the
-    interval shrinks like 1/√draws and the estimate stays put. None when it cannot tell."""
-    half = 0.5 * (ci[1] - ci[0])
-    gap = abs(estimate - tolerance)
-    if not draws or half <= 0 or gap <= 0 or not math.isfinite(half):
+    interval shrinks like 1/√draws and the estimate stays put. None when it cannot tell
+    (no draws, or an undefined or infinite bound, estimate or tolerance)."""
+    try:
+        lo, hi, est, tol = float(ci[0]), float(ci[1]), float(estimate), float(tolerance)
+    except (TypeError, ValueError):
         return None
-    return int(math.ceil(draws * (half / gap) ** 2 * 1.2))
+    if not draws or not all(math.isfinite(v) for v in (lo, hi, est, tol)):
+        return None
+    half = 0.5 * (hi - lo)
+    gap = abs(est - tol)
+    if half <= 0 or gap <= 0:
+        return None
+    hint = draws * (half / gap) ** 2 * 1.2
+    return int(math.ceil(hint)) if math.isfinite(hint) else None
 
 
 @dataclass(frozen=True)
@@ -132,15 +146,19 @@ class CheckResult:
             raise ValueError(f"verdict must be one of {VERDICTS}, not {self.verdict!r}")
 
     def to_dict(self) -> dict:
+        """The JSON of this result. A message longer than ``text.JSON_CHARS`` is kept
+        capped, with its full length in ``message_length``."""
         d = {"id": self.id, "title": self.title, "verdict": self.verdict,
              "statistic": self.statistic.to_dict() if self.statistic else None,
              "components": {k: {**v.to_dict(), "verdict": v.verdict()} for k, v in self.components.items()},
              "budget_exhausted": bool(self.budget_exhausted),
-             "draws": int(self.draws), "message": self.message, "params": jsonable(self.params),
+             "draws": int(self.draws), "message": cap(self.message, JSON_CHARS), "params": jsonable(self.params),
              "definition": self.definition, "method": self.method,
              "evidence": jsonable(self.evidence),
              "tables": {k: table_to_json(v) for k, v in self.tables.items()},
              "figures": jsonable(self.figures)}
+        if len(self.message) > JSON_CHARS:
+            d["message_length"] = len(self.message)
         return d
 
 
@@ -162,7 +180,7 @@ class AuditResult:
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "tool_version": self.tool_version, "created": self.created,
                 "target": jsonable(self.target), "data": jsonable(self.data), "config": jsonable(self.config),
-                "command": self.command, "warnings": list(self.warnings),
+                "command": self.command, "warnings": [cap(w, JSON_CHARS) for w in self.warnings],
                 "checks": [c.to_dict() for c in self.checks]}
 
     def to_json(self) -> str:

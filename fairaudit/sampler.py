@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import AllocatorError, AllocatorTimeout
 from .targets import Instance, Target, load_target, validate_outcomes
+from .text import exception_text
 
 
 def stream_key(stream: str) -> int:
@@ -110,7 +111,8 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
             target.func, target.call_kwargs(inst, draw_generator(seed, stream, g), size),
             on_timeout=lambda dt: AllocatorTimeout(
                 f"allocator call exceeded the {timeout:g} s per-call timeout", **where(j, g, size)),
-            on_error=lambda e: AllocatorError(f"allocator raised {type(e).__name__}: {e}", **where(j, g, size)))
+            on_error=lambda e: AllocatorError(f"allocator raised {type(e).__name__}: {exception_text(e)}",
+                                              **where(j, g, size)))
 
     def bad(msg, j, g=None, size=None):
         return AllocatorError(f"allocator {msg}", **where(j, j if g is None else g, size))

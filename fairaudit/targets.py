@@ -35,6 +35,7 @@ import numpy as np
 
 from .errors import AllocatorError, TargetError
 from .instance import Instance  # noqa: F401  (re-exported: fairaudit.targets.Instance)
+from .text import exception_text, show_value
 
 KINDS = ("selection", "ranking", "assignment")
 _ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
@@ -221,7 +222,7 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
     try:
         sp.loader.exec_module(module)
     except Exception as e:  # the user's file itself is broken
-        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {e}") from e
+        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
     return module
 
 
@@ -231,7 +232,11 @@ def load_target(spec: str) -> Target:
     spec = str(spec)
     func_name = None
     file_part = spec
-    if ":" in spec and not (len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec):
+    # A path to an existing file, or any spec ending in .py, is a file path whatever
+    # characters it holds (a ':' included); otherwise FILE.py:function or module:function,
+    # split at the last ':' (a Windows drive letter's ':' is not a separator).
+    if ":" in spec and not spec.endswith(".py") and not Path(spec).is_file() and not (
+            len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec and spec.count(":") == 1):
         file_part, func_name = spec.rsplit(":", 1)
     p = Path(file_part)
     if file_part.endswith(".py"):
@@ -246,7 +251,7 @@ def load_target(spec: str) -> Target:
         try:
             module = importlib.import_module(file_part)
         except Exception as e:
-            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {e}") from e
+            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}") from e
         mf = getattr(module, "__file__", None)
         sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""
         where = spec
@@ -285,7 +290,7 @@ def _as_int_matrix(out, rows: int, what: str) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
             bad = arr[~(np.isfinite(arr) & (arr == np.round(arr)))][0]
-            raise ValueError(f"returned a non-integer index {bad!r}; expected integer {what}")
+            raise ValueError(f"returned a non-integer index {show_value(bad)}; expected integer {what}")
         arr = arr.astype(np.int64)
     return arr.astype(np.int64, copy=False)
 

@@ -260,3 +260,34 @@ def test_multiplicity_report_shows_its_four_comparisons(tmp_path):
         assert title in dom, title
     assert "could not be drawn" not in dom
     assert console_messages(err) == [] and page_requests(netlog) == []
+
+
+def _bidi_probe_report(tmp: Path, isolate: bool) -> Path:
+    """A report whose data path holds a right-to-left override, instrumented to record where
+    the browser lays out the path and fairaudit's ", sha256 …" after it (the footer)."""
+    from fairaudit.report import render_html
+    d = {"schema_version": 1, "target": {"path": "t.py", "kind": "selection"},
+         "data": {"path": "people\u202e.csv", "sha256": "deadbeefcafe", "n": 3},
+         "config": {"confidence": 0.95, "seed": 0}, "checks": []}
+    html = render_html(d)
+    if not isolate:   # positive control: the same page without the isolation
+        html = html.replace("<bdi>", "").replace("</bdi>", "")
+    probe = ("<script>var dd=[...document.querySelectorAll('footer dd')].find(e=>e.textContent.includes('deadbeef'));"
+             "var c=dd.querySelectorAll('code');var a=c[0].getBoundingClientRect(),b=c[1].getBoundingClientRect();"
+             "document.body.setAttribute('data-path-right',a.right);"
+             "document.body.setAttribute('data-sha-left',b.left);</script>")
+    page = tmp / f"bidi-{isolate}.html"
+    page.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    return page
+
+
+def test_bidi_override_in_a_user_string_cannot_reorder_fairaudit_text(tmp_path):
+    """Measured in the browser: with the report's isolation, fairaudit's ", sha256 …" stays to
+    the right of a data path that ends in U+202E; without it (control), the override reverses it."""
+    found = {}
+    for isolate in (True, False):
+        dom, err, _ = chromium(tmp_path, _bidi_probe_report(tmp_path, isolate).as_uri(), "--dump-dom")
+        attrs = dict(re.findall(r'data-(path-right|sha-left)="([0-9.\-]+)"', dom))
+        assert len(attrs) == 2, "the probe did not run"
+        found[isolate] = float(attrs["sha-left"]) > float(attrs["path-right"])
+    assert found == {True: True, False: False}, found
