@@ -491,18 +491,25 @@ class Anonymity(Check):
     kinds = ("selection", "ranking")
     sources = ("allocator", "log")
     params = {
-        "tau": Param(0.05, "tolerated difference in chance (absolute)"),
-        "n": Param(8, "individuals in the equal-inputs and generated probes"),
-        "permutations": Param(3, "random relabellings in the permutation probe (the first is the reversal)"),
-        "max_n": Param(200, "largest data instance used as is (larger ones are subsampled; rankings use at most 12)"),
-        "swap_pairs": Param(2, "pairs whose protected attributes the attribute-swap probe exchanges"),
-        "protected": Param("", "comma-separated protected columns (default: every group column)"),
-        "search": Param(1, "1: Hypothesis search for a small violating instance; 0: off"),
-        "search_examples": Param(60, "Hypothesis examples at most (shrinking comes on top)"),
-        "search_draws": Param(512, "draws per input while searching (a heuristic filter; findings are certified)"),
-        "search_seconds": Param(30.0, "wall-clock guard of the search (only a slow allocator reaches it)"),
-        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, 8192, … stop once decided)"),
-        "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)"),
+        "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
+        "n": Param(8, "individuals in the equal-inputs and generated probes", type=int, min=2),
+        "permutations": Param(3, "random relabellings in the permutation probe (the first is the reversal)",
+            type=int, min=0),
+        "max_n": Param(200, "largest data instance used as is (larger ones are subsampled; rankings use at most 12)",
+            type=int, min=2),
+        "swap_pairs": Param(2, "pairs whose protected attributes the attribute-swap probe exchanges", type=int, min=0),
+        "protected": Param("", "comma-separated protected columns (default: every group column)",
+            parse=Param.csv_of(min_items=0, what="column names")),
+        "search": Param(1, "1: Hypothesis search for a small violating instance; 0: off", type=int, choices=(0, 1)),
+        "search_examples": Param(60, "Hypothesis examples at most (shrinking comes on top)", type=int, min=0),
+        "search_draws": Param(512, "draws per input while searching (a heuristic filter; findings are certified)",
+            type=int, min=1),
+        "search_seconds": Param(30.0, "wall-clock guard of the search (only a slow allocator reaches it)",
+            type=float, min=0, min_open=True),
+        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, 8192, … stop once decided)",
+            type=int, min=1),
+        "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)",
+            type=int, min=1),
     }
 
     def skip_reason(self, ctx):
@@ -1075,9 +1082,10 @@ class Determinism(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "min_variation": Param(0.01, "share of draws that must differ from the most common outcome on some input"),
-        "n": Param(8, "individuals in the equal-claims and generated inputs"),
-        "max_draws": Param(1024, "draws per input"),
+        "min_variation": Param(0.01, "share of draws that must differ from the most common outcome on some input",
+            type=float, min=0, max=1),
+        "n": Param(8, "individuals in the equal-claims and generated inputs", type=int, min=2),
+        "max_draws": Param(1024, "draws per input", type=int, min=2),
     }
 
     def run(self, ctx, min_variation, n, max_draws):
@@ -1192,11 +1200,13 @@ class Obliviousness(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "population": Param("", "group column naming the populations (default: the data's first group column)"),
-        "tau": Param(0.05, "tolerated difference in chance (absolute)"),
-        "n": Param(30, "pool size when generating seed 004's two-population pools (no data)"),
-        "max_n": Param(40, "largest data instance used as is (larger ones are subsampled: chances must be large enough for an absolute tau)"),
-        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, … stop once decided)"),
+        "population": Param("", "group column naming the populations (default: the data's first group column)",
+            type=str),
+        "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
+        "n": Param(30, "pool size when generating seed 004's two-population pools (no data)", type=int, min=2),
+        "max_n": Param(40, "largest data instance used as is (larger ones are subsampled: chances must be large enough for an absolute tau)",
+            type=int, min=2),
+        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, … stop once decided)", type=int, min=1),
     }
 
     def skip_reason(self, ctx):

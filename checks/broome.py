@@ -710,14 +710,19 @@ class Broome(Check):
                   "for Broome-Fairness, not sufficient.")
     kinds = ("selection",)
     params = {
-        "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated"),
-        "bins": Param(10, "claim bins for the BF.1 test"),
-        "min_gain": Param(0.1, "BF.1 resolution: least chance gain between claim bins, as a fraction of the Broome lottery's"),
-        "min_chance": Param(0.1, "BF.2: a positive claim whose chance is certified below this fraction of the Broome lottery's is effectively excluded"),
-        "pick_order": Param("auto", "read the first column as the first pick: auto (unless output is sorted), yes, no"),
-        "max_draws": Param(20000, "draws per instance at most (sequential sampling stops earlier once decided)"),
+        "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated",
+            parse=Param.claim_instances),
+        "bins": Param(10, "claim bins for the BF.1 test", type=int, min=2),
+        "min_gain": Param(0.1, "BF.1 resolution: least chance gain between claim bins, as a fraction of the Broome lottery's",
+            type=float, min=0),
+        "min_chance": Param(0.1, "BF.2: a positive claim whose chance is certified below this fraction of the Broome lottery's is effectively excluded",
+            type=float, min=0, max=1),
+        "pick_order": Param("auto", "read the first column as the first pick: auto (unless output is sorted), yes, no",
+            choices=("auto", "yes", "no")),
+        "max_draws": Param(20000, "draws per instance at most (sequential sampling stops earlier once decided)",
+            type=int, min=1),
         "stop_early": Param(True, "stop sampling an instance once its verdict is certain; false: always take max_draws "
-                                  "(narrower intervals, e.g. for comparing two results)"),
+                                  "(narrower intervals, e.g. for comparing two results)", type=bool),
     }
 
     def skip_reason(self, ctx):
@@ -1271,12 +1276,16 @@ class SystemicExclusion(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n"),
-        "m": Param(3, "number of decision-makers (independent runs)"),
-        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0"),
-        "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)"),
-        "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k"),
-        "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number"),
+        "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n",
+            parse=Param.claim_instances),
+        "m": Param(3, "number of decision-makers (independent runs)", type=int, min=1),
+        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0",
+            type=float, min=0),
+        "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)",
+            type=int, min=2),
+        "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k", type=float, max=1),
+        "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number",
+            parse=Param.csv_of(min_items=0, what="allocator files")),
     }
 
     def run(self, ctx, instances, m, sigma, replicates, min_reduction, others):

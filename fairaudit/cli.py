@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 
 from ._version import __version__
-from .errors import FairauditError
+from .errors import FairauditError, ParamError
 
 
 def _load_config(path: str | None) -> dict:
@@ -69,13 +69,15 @@ def _mapping(value) -> dict:
 
 
 def _parse_params(values: tuple[str, ...]) -> dict:
-    """``--param broome.min_chance=0.001`` → {"broome": {"min_chance": 0.001}}."""
+    """``--param broome.min_chance=0.001`` → {"broome": {"min_chance": 0.001}}. The value is
+    read as JSON when it parses (numbers, true/false, lists), else kept as text; the
+    engine then parses it by the parameter's declared type."""
     out: dict = {}
     for v in values:
         if "=" not in v or "." not in v.split("=", 1)[0]:
             raise click.UsageError(f"--param expects CHECK.NAME=VALUE, got {v!r}")
         key, val = v.split("=", 1)
-        check, name = key.split(".", 1)
+        check, name = (p.strip() for p in key.split(".", 1))
         try:
             parsed = json.loads(val)
         except json.JSONDecodeError:
@@ -126,8 +128,10 @@ def main():
 @click.option("--groups", help="Comma-separated group columns (default: the non-numeric columns).")
 @click.option("--columns", help="Column mapping ROLE=COLUMN,... (e.g. selected=hired,score=rating).")
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
+@click.option("--require", "require", is_flag=True, default=None,
+              help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
 def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
-          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts):
+          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, require):
     """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
     from .engine import AuditConfig, audit
     from .report import write_html
@@ -137,14 +141,24 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
 
-    params = {k: dict(v) for k, v in (cfg.get("params") or {}).items()}
+    cfg_params = cfg.get("params") or {}
+    if not isinstance(cfg_params, dict):
+        raise click.UsageError(f"{_config_name(config_path)}: params must be a table of [params.CHECK] tables")
+    params = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg_params.items()}
+    origin = {(k, n): _config_name(config_path) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
+    origin.update({(k, None): _config_name(config_path) for k in params})
     for chk, kv in _parse_params(param_opts).items():
+        if not isinstance(params.get(chk, {}), dict):
+            params[chk] = {}
         params.setdefault(chk, {}).update(kv)
+        origin[(chk, None)] = "--param"
+        origin.update({(chk, n): "--param" for n in kv})
     config = AuditConfig(
         seed=int(pick(seed, "seed", 0)), confidence=float(pick(confidence, "confidence", 0.95)),
         draws=pick(draws, "draws"), budget=pick(budget, "budget"), timeout=float(pick(timeout, "timeout", 30.0)),
         fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
-        columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)))
+        columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
+        require=_flag(pick(require, "require", False), "require"))
     progress = _Progress()
     config.progress = progress
     data = pick(data, "data")
@@ -154,6 +168,11 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config, command=command)
+    except ParamError as e:
+        progress.clear()
+        where = origin.get((e.check, e.name)) or origin.get((e.check, None))
+        click.echo(f"fairaudit: error: {e}" + (f" (set by {where})" if where else ""), err=True)
+        sys.exit(2)
     except FairauditError as e:
         progress.clear()
         click.echo(f"fairaudit: error: {e}", err=True)
@@ -174,7 +193,22 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         from .junit import write_junit
         write_junit(d, junit_path)
     _print_summary(d, html_path, json_path)
+    for c in result.required_but_skipped():
+        click.echo(f"fairaudit: required check '{c.id}' was skipped: {c.message}", err=True)
     sys.exit(result.exit_code)
+
+
+def _config_name(path: str | None) -> str:
+    return path or "[tool.fairaudit] in pyproject.toml"
+
+
+def _flag(value, key: str) -> bool:
+    """A boolean option from the command line or the config file."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    raise click.UsageError(f"config option {key} must be true or false, got {value!r}")
 
 
 def _print_summary(d: dict, html_path, json_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -16,8 +16,9 @@ import numpy as np
 from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
-from .errors import AllocatorError, FairauditError, TargetError
+from .errors import AllocatorError, FairauditError, UsageError
 from .logs import DecisionLog, is_log_path, load_log
+from .params import resolve_params
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .targets import Instance, Target, load_target, target_from_callable
@@ -34,6 +35,7 @@ class AuditConfig:
     budget: float | None = None         # seconds; sequential sampling stops when spent
     timeout: float = 30.0               # per allocator call, seconds
     fail_on: str = "fail"
+    require: bool = False               # a requested check that is skipped exits 1 (--require)
     k: int | None = None                # k for selection when neither the data nor the decorator fixes it
     groups: list[str] | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -155,11 +157,16 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
 
 
 def select_checks(ids: list[str] | None, registry: dict[str, type[Check]]) -> list[type[Check]]:
+    """The checks to run: ``ids`` (validated; :class:`UsageError` naming the closest id
+    for a typo), else every default check."""
     if not ids:
         return [c for _, c in sorted(registry.items()) if c.default]
     unknown = [i for i in ids if i not in registry]
     if unknown:
-        raise TargetError(f"unknown check(s): {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
+        import difflib
+        close = [m for i in unknown for m in difflib.get_close_matches(i, list(registry), n=1)]
+        hint = f"; did you mean `{'`, `'.join(close)}`?" if close else ";"
+        raise UsageError(f"unknown check(s): {', '.join(unknown)}{hint} available: {', '.join(sorted(registry))}")
     return [registry[i] for i in ids]
 
 
@@ -170,8 +177,18 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     ``target``: an allocator file path, ``module:function``, a callable, a
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
     population file path or :class:`Population`. Keyword arguments set
-    :class:`AuditConfig` fields."""
+    :class:`AuditConfig` fields.
+
+    Check ids and parameters are validated first, before the target is loaded or
+    anything drawn: an unknown check id or parameter name, or a value its
+    :class:`~fairaudit.params.Param` does not accept, raises
+    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`)."""
     config = config or AuditConfig(**config_kw)
+    registry = discover()
+    selected = select_checks(checks, registry)
+    # parsed values replace what was written (``"10"`` → 10), so the JSON config and
+    # every check see the same typed values; the caller's config is not modified
+    config = replace(config, params=resolve_params(config.params, registry))
     tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
     population = None
     if data is not None:
@@ -182,8 +199,6 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
         sampler = Sampler(tgt, config.seed, jobs=config.jobs, timeout=config.timeout,
                           budget_seconds=config.budget, progress=config.progress)
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
-    registry = discover()
-    selected = select_checks(checks, registry)
     results: list[CheckResult] = []
     for cls in selected:
         chk = cls()
@@ -202,11 +217,7 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
             results.append(CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
                                        definition=cls.definition))
             continue
-        try:
-            params = chk.resolved_params(config.params.get(cls.id))
-        except ValueError as e:
-            results.append(error_result(cls, FairauditError(str(e)), config.seed))
-            continue
+        params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
         try:
             res = chk.run(ctx, **params)
             res.params = params

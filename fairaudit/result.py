@@ -116,7 +116,12 @@ class AuditResult:
 
     @property
     def exit_code(self) -> int:
-        return exit_code_for([c.verdict for c in self.checks], self.config.get("fail_on", "fail"))
+        return exit_code_for([c.verdict for c in self.checks], self.config.get("fail_on", "fail"),
+                             bool(self.config.get("require", False)))
+
+    def required_but_skipped(self) -> list[CheckResult]:
+        """Checks that were skipped although the audit was run with ``require``."""
+        return [c for c in self.checks if c.verdict == "skipped"] if self.config.get("require") else []
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "tool_version": self.tool_version, "created": self.created,
@@ -128,10 +133,11 @@ class AuditResult:
         return dumps(self.to_dict())
 
 
-def exit_code_for(verdicts, fail_on: str = "fail") -> int:
+def exit_code_for(verdicts, fail_on: str = "fail", require: bool = False) -> int:
     """DESIGN.md exit codes: 1 on any fail or error (or inconclusive under
-    ``fail_on="inconclusive"``), else 0."""
-    bad = {"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
+    ``fail_on="inconclusive"``, or skipped under ``require``), else 0."""
+    bad = ({"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
+           | ({"skipped"} if require else set()))
     return 1 if any(v in bad for v in verdicts) else 0
 
 
