@@ -234,13 +234,16 @@ def _print_summary(d: dict, html_path, json_path):
 def report(result_json, html_path):
     """Re-render a saved JSON result as an HTML report."""
     from .report import write_html
+    from .result import READABLE_SCHEMA_VERSIONS, loads
     try:
-        d = json.loads(Path(result_json).read_text(encoding="utf-8"))
+        d = loads(Path(result_json).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         click.echo(f"fairaudit: error: {result_json} is not a JSON result ({e})", err=True)
         sys.exit(2)
-    if d.get("schema_version") != 1:
-        click.echo(f"fairaudit: error: {result_json} has schema_version {d.get('schema_version')!r}; expected 1", err=True)
+    if not isinstance(d, dict) or d.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        found = d.get("schema_version") if isinstance(d, dict) else None
+        click.echo(f"fairaudit: error: {result_json} has schema_version {found!r}; expected "
+                   f"{' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}", err=True)
         sys.exit(2)
     write_html(d, html_path)
     click.echo(f"report: {html_path}")

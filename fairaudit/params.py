@@ -210,9 +210,9 @@ def csv_of(choices=None, *, count_suffix: bool = False, min_items: int = 1, what
 
 def numbers(*, min: float | None = None, min_open: bool = False, min_items: int = 0, integer: bool = False,
             what: str = "numbers"):
-    """A parser for a comma-separated list of numbers (a string, a number, or a list);
-    the value is returned as given (the check reads strings and lists alike). Empty is
-    allowed when ``min_items`` is 0."""
+    """A parser for a comma-separated list of numbers (a string, a number, or a list),
+    returned as the comma-joined string the check reads (``[0.3, 0.4]`` → ``"0.3,0.4"``).
+    Empty is allowed when ``min_items`` is 0."""
     def accepted():
         bound = "" if min is None else f" {'>' if min_open else '≥'} {_num(min)}"
         return f"comma-separated {what}{bound}" + (f", at least {min_items}" if min_items > 1 else "")
@@ -238,7 +238,7 @@ def numbers(*, min: float | None = None, min_open: bool = False, min_items: int 
             vals.append(f)
         if len(vals) < min_items:
             raise ValueError(accepted())
-        return value
+        return ",".join(str(s).strip() for s in items)
     return parse
 
 

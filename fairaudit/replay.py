@@ -7,7 +7,6 @@ outcome — so the failure can be debugged outside fairaudit.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,8 @@ def replay(result: dict | str | Path, check_id: str):
     problem)`` where ``problem`` is None when the outcome now validates; exceptions
     from the allocator propagate (that is the point)."""
     if not isinstance(result, dict):
-        result = json.loads(Path(result).read_text(encoding="utf-8"))
+        from .result import load_result
+        result = load_result(result)
     chk = next((c for c in result.get("checks", []) if c.get("id") == check_id), None)
     if chk is None:
         raise FairauditError(f"the result has no check '{check_id}'")
