@@ -3,13 +3,15 @@
     fairaudit check TARGET [--checks ...] [--data FILE] [--config FILE] [--seed N]
                            [--confidence 0.95] [--draws N | --budget SECONDS]
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
-                           [--fail-on fail|inconclusive]
+                           [--fail-on fail|inconclusive] [--param CHECK.NAME=VALUE ...] [--require]
     fairaudit report RESULT.json --html PATH
     fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
-    fairaudit checks
+    fairaudit checks [CHECK]
 
 Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
-``--fail-on inconclusive``); 2 the audit could not start.
+``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit could not start
+(including an unknown check id or parameter, or a parameter value the check does not
+accept — caught before anything is drawn).
 """
 from __future__ import annotations
 
@@ -348,12 +350,34 @@ def simulate(setup, n, pools, start, seed, ratio, out_path):
 
 
 @main.command(name="checks")
-def list_checks():
-    """List the available checks with one-line descriptions."""
+@click.argument("check_id", required=False)
+def list_checks(check_id):
+    """List the available checks with one-line descriptions; with CHECK_ID, that check's
+    definition and parameters (default, what each accepts)."""
     from .check import discover
-    for cid, cls in sorted(discover().items()):
-        kinds = ",".join(cls.kinds)
-        click.echo(f"{cid:<20} {cls.summary}  [{kinds}]")
+    registry = discover()
+    if check_id is None:
+        for cid, cls in sorted(registry.items()):
+            kinds = ",".join(cls.kinds)
+            click.echo(f"{cid:<20} {cls.summary}  [{kinds}]")
+        return
+    if check_id not in registry:
+        import difflib
+        close = difflib.get_close_matches(check_id, list(registry), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else ";"
+        click.echo(f"fairaudit: error: unknown check {check_id!r}{hint} available: {', '.join(sorted(registry))}",
+                   err=True)
+        sys.exit(2)
+    cls = registry[check_id]
+    click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
+    click.echo(cls.definition)
+    if cls.params:
+        click.echo("\nparameters (--param " + cls.id + ".NAME=VALUE):")
+        for name, p in cls.params.items():
+            default = json.dumps(p.default) if not isinstance(p.default, str) else repr(p.default)
+            click.echo(f"  {name} = {default}  ({p.describe()})")
+            if p.help:
+                click.echo(f"      {p.help}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -78,6 +78,8 @@ class Param:
         """What the parameter accepts, in words (e.g. ``an integer ≥ 2``, ``one of auto, yes, no``)."""
         if self.accepts:
             return self.accepts
+        if getattr(self.parse, "accepts", None):
+            return self.parse.accepts
         if self.choices is not None:
             return "one of " + ", ".join(_num(c) for c in self.choices)
         base = _TYPES[self.type]
@@ -205,6 +207,8 @@ def csv_of(choices=None, *, count_suffix: bool = False, min_items: int = 1, what
                 base = match[0]
             out.append(base + (sep + count if sep else ""))
         return ",".join(out)
+    parse.accepts = (f"comma-separated {what}" + (f" from {', '.join(allowed)}" if allowed else "")
+                     + (" (each optionally :N)" if count_suffix else "") + ("" if min_items else ", or empty"))
     return parse
 
 
@@ -239,6 +243,7 @@ def numbers(*, min: float | None = None, min_open: bool = False, min_items: int 
         if len(vals) < min_items:
             raise ValueError(accepted())
         return ",".join(str(s).strip() for s in items)
+    parse.accepts = accepted() + ("" if min_items else ", or empty")
     return parse
 
 
@@ -268,6 +273,10 @@ def claim_instances(value):
         if nn < 2 or not (0 < rr <= 1):
             raise ValueError(f"{accepted}; got {item!r}")
     return ",".join(items)
+
+
+claim_instances.accepts = ("comma-separated distribution:n:k_over_n (distributions: uniform, truncated_normal, "
+                           "inverted_normal, pareto, inverted_pareto; n ≥ 2; 0 < k_over_n ≤ 1)")
 
 
 # ---------------------------------------------------------------------------

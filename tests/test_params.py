@@ -242,3 +242,25 @@ def test_require_in_python_matches_assert_fair():
     with pytest.raises(AssertionError, match="SKIPPED"):
         assert_fair(str(EX / "top_k.py"), checks=["multiaccuracy"], require=True)
     assert_fair(str(EX / "top_k.py"), checks=["multiaccuracy"])
+
+
+def test_require_makes_a_skipped_check_a_junit_failure(tmp_path):
+    import xml.etree.ElementTree as ET
+    args = ["check", str(EX / "top_k.py"), "--checks", "multiaccuracy", "--junit", "j.xml"]
+    _cli(args, tmp_path)
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    _cli(args + ["--require"], tmp_path)
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert suite.get("skipped") == "0" and suite.get("failures") == "1"
+    assert suite.find("testcase/failure").get("type") == "skipped"
+
+
+def test_checks_command_shows_what_each_parameter_accepts(tmp_path):
+    res = _cli(["checks", "broome"], tmp_path)
+    assert res.exit_code == 0
+    assert "  bins = 10  (an integer ≥ 2)" in res.output
+    assert "  pick_order = 'auto'  (one of auto, yes, no)" in res.output
+    assert "  stop_early = true  (true or false)" in res.output
+    bad = _cli(["checks", "brome"], tmp_path)
+    assert bad.exit_code == 2 and "did you mean `broome`?" in bad.output
