@@ -187,6 +187,7 @@ def csv_of(choices=None, *, count_suffix: bool = False, min_items: int = 1, what
     allowed = None if choices is None else tuple(choices)
 
     def parse(value):
+        value = value.tolist() if hasattr(value, "tolist") else value      # numpy arrays
         items = value if isinstance(value, (list, tuple)) else str(value).split(",")
         items = [str(s).strip() for s in items if str(s).strip()]
         accepted = (f"comma-separated {what}" + (f" from {', '.join(allowed)}" if allowed else "")
@@ -222,6 +223,7 @@ def numbers(*, min: float | None = None, min_open: bool = False, min_items: int 
         return f"comma-separated {what}{bound}" + (f", at least {min_items}" if min_items > 1 else "")
 
     def parse(value):
+        value = value.tolist() if hasattr(value, "tolist") else value      # numpy arrays and scalars
         if isinstance(value, bool):
             raise ValueError(accepted())
         if isinstance(value, (int, float)):

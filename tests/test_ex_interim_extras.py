@@ -163,6 +163,7 @@ def _over_seeds(check_id, target, seeds, truth, **params):
     return v, miss
 
 
+@pytest.mark.slow
 def test_ex_post_boundary_false_fails_and_coverage_by_simulation():
     """GREEDY on pools of n = 30 (m = 20 + 10, k = 3) takes the top 2 of A and the top 1
     of B, so it is ex-post unfair exactly when the true top 3 do not hold exactly 2 of A:
@@ -180,6 +181,7 @@ def test_ex_post_boundary_false_fails_and_coverage_by_simulation():
     assert v.get("fail", 0) <= 13 and miss <= 13, (v, miss)
 
 
+@pytest.mark.slow
 def test_ex_ante_tolerance_zero_false_fails_on_ex_ante_fair_allocators():
     """Two ex-ante fair allocators, where the true largest reversal is exactly 0: the
     uniform lottery (every expected chance k/n) and GREEDY with equal population sizes
@@ -210,6 +212,7 @@ def _greedy_ex_ante_truth(bins=5):
                if b_[v] < b_[u] or (b_[v] == b_[u] and pop[v] != pop[u]))
 
 
+@pytest.mark.slow
 def test_ex_ante_interval_covers_greedy_exact_reversal():
     """GREEDY with populations 2:1 is ex-ante unfair; at n = 30, 5 bins its true largest
     reversal is 0.0335 (A's chance in [0.8, 1) is 0.480, B's 0.446; computed exactly).
@@ -224,6 +227,7 @@ def test_ex_ante_interval_covers_greedy_exact_reversal():
     assert miss <= 10, (v, miss)
 
 
+@pytest.mark.slow
 def test_ex_ante_greedy_fails_at_defaults_over_seeds():
     """Detection at the full default budget (n = 150, 20 bins, 5000 pools × 8 draws,
     tolerance 0.03; true reversal 0.078) on more seeds than
