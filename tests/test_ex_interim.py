@@ -196,6 +196,7 @@ def test_greedy_fails_with_unbounded_epsilon():
     assert reg["lo"][2] > 0 and reg["estimate"][2] == pytest.approx(r.evidence["regret"]["regret vs true top k"]["estimate"])
 
 
+@pytest.mark.slow
 def test_uniform_lottery_passes_at_epsilon_0_1():
     r = check(str(EX / "uniform_lottery.py"))
     assert r.verdict == "pass", r.message

@@ -58,6 +58,7 @@ def test_section7_greedy_misses_true_top_k():
     assert r.statistic.ci[1] < 0.87                                  # the paper's 87% is not reproduced
 
 
+@pytest.mark.slow
 def test_section7_rates_grow_with_population_size():
     """§7: both rates approach 100% "as populations grow in fixed ratio". At m = 1000 + 500
     (k = 150) GREEDY's exact miss rate is 1 − hypergeom(1500, 1000, 150).pmf(100) ≈ 0.927,
@@ -126,6 +127,7 @@ def test_ex_ante_uniform_passes():
     assert ((t.lo <= 0.1) & (0.1 <= t.hi)).all()                     # every expected chance is k/n = 0.1
 
 
+@pytest.mark.slow
 def test_ex_ante_greedy_unequal_sizes_fails():
     """With populations of 100 and 50, GREEDY's expected chance at true CDF 0.90–0.95
     is ≈ 0.77 in A but ≈ 0.69 in B (exact: P(Bin(99, 1−q) ≤ 9) vs P(Bin(49, 1−q) ≤ 4)
