@@ -362,11 +362,8 @@ def list_checks(check_id):
             click.echo(f"{cid:<20} {cls.summary}  [{kinds}]")
         return
     if check_id not in registry:
-        import difflib
-        close = difflib.get_close_matches(check_id, list(registry), n=1)
-        hint = f"; did you mean `{close[0]}`?" if close else ";"
-        click.echo(f"fairaudit: error: unknown check {check_id!r}{hint} available: {', '.join(sorted(registry))}",
-                   err=True)
+        from .params import unknown_checks
+        click.echo(f"fairaudit: error: {unknown_checks([check_id], registry, what='check')}", err=True)
         sys.exit(2)
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")

@@ -16,9 +16,9 @@ import numpy as np
 from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
-from .errors import AllocatorError, FairauditError, UsageError
+from .errors import AllocatorError, FairauditError
 from .logs import DecisionLog, is_log_path, load_log
-from .params import resolve_params
+from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .targets import Instance, Target, load_target, target_from_callable
@@ -157,16 +157,13 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
 
 
 def select_checks(ids: list[str] | None, registry: dict[str, type[Check]]) -> list[type[Check]]:
-    """The checks to run: ``ids`` (validated; :class:`UsageError` naming the closest id
+    """The checks to run: ``ids`` (validated; a ``UsageError`` naming the closest id
     for a typo), else every default check."""
     if not ids:
         return [c for _, c in sorted(registry.items()) if c.default]
     unknown = [i for i in ids if i not in registry]
     if unknown:
-        import difflib
-        close = [m for i in unknown for m in difflib.get_close_matches(i, list(registry), n=1)]
-        hint = f"; did you mean `{'`, `'.join(close)}`?" if close else ";"
-        raise UsageError(f"unknown check(s): {', '.join(unknown)}{hint} available: {', '.join(sorted(registry))}")
+        raise unknown_checks(unknown, registry)
     return [registry[i] for i in ids]
 
 

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .errors import ParamError
+from .errors import ParamError, UsageError
 
 _TYPES = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
           object: "any value"}
@@ -292,6 +292,13 @@ def _suggest(word: str, options, fmt: Callable[[str], str]) -> str:
 
 def _show(value) -> str:
     return repr(value) if isinstance(value, str) else str(value)
+
+
+def unknown_checks(ids, registry: Mapping[str, Any], what: str = "check(s)") -> UsageError:
+    """The error for check ids not in ``registry``, with the closest ids (difflib)."""
+    close = [m for i in ids for m in difflib.get_close_matches(str(i), list(registry), n=1)]
+    hint = f"; did you mean `{'`, `'.join(close)}`?" if close else ";"
+    return UsageError(f"unknown {what}: {', '.join(map(str, ids))}{hint} available: {', '.join(sorted(registry))}")
 
 
 def resolve_params(overrides: Mapping | None, registry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

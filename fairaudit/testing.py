@@ -180,12 +180,8 @@ def _check_ids(checks: Iterable[str] | None, allocators: Sequence) -> list[str]:
         ids = list(checks)
         unknown = [i for i in ids if i not in registry]
         if unknown:
-            import difflib
-            from .errors import UsageError
-            close = [m for i in unknown for m in difflib.get_close_matches(i, list(registry), n=1)]
-            hint = f"; did you mean `{'`, `'.join(close)}`?" if close else ";"
-            raise UsageError(f"unknown fairaudit check(s): {', '.join(unknown)}{hint} "
-                             f"available: {', '.join(sorted(registry))}")
+            from .params import unknown_checks
+            raise unknown_checks(unknown, registry, what="fairaudit check(s)")
         return ids
     return [cid for cid, cls in sorted(registry.items()) if cls.default]
 
