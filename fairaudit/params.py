@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -112,7 +113,7 @@ class Param:
 
     def _typed(self, v):
         t = self.type
-        if t is object:
+        if t is object or (v is None and self.default is None):   # a None default means "not set"
             return v
         if t is bool:
             if isinstance(v, bool):
@@ -155,6 +156,8 @@ class Param:
         if t is str:
             if isinstance(v, str):
                 return v
+            if isinstance(v, os.PathLike):
+                return os.fspath(v)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 return _num(v)
             raise ValueError(self.describe())

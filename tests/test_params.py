@@ -264,3 +264,10 @@ def test_checks_command_shows_what_each_parameter_accepts(tmp_path):
     assert "  stop_early = true  (true or false)" in res.output
     bad = _cli(["checks", "brome"], tmp_path)
     assert bad.exit_code == 2 and "did you mean `broome`?" in bad.output
+
+
+def test_paths_and_unset_defaults():
+    assert Param("", type=str).coerce(Path("a/b.csv")) == str(Path("a/b.csv"))
+    assert Param(None, type=int, min=1).coerce(None) is None
+    with pytest.raises(ValueError):
+        Param(3, type=int, min=1).coerce(None)
