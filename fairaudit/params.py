@@ -102,6 +102,8 @@ class Param:
             except (TypeError, ValueError) as e:
                 raise ValueError(str(e) or self.describe()) from None
         value = self._typed(value)
+        if value is None and self.default is None:
+            return None
         if self.choices is not None:
             value = self._choice(value)
         if self.type in (int, float):
