@@ -253,7 +253,6 @@ def test_determinism_boundary_false_fails_and_coverage_by_simulation():
     assert miss <= 22 and v == {"pass": 300}, (v, miss)
 
 
-@pytest.mark.slow
 def test_determinism_nearly_deterministic_fails_at_defaults():
     """Violation smaller than a fully deterministic top-k (which
     ``test_determinism_fails_top_k_with_number_of_draws`` covers): outcomes vary in
@@ -329,7 +328,6 @@ def test_obliviousness_interval_covers_exact_difference():
     assert miss <= 10 and false_fail <= 5, (v, miss, false_fail)
 
 
-@pytest.mark.slow
 def test_obliviousness_raw_score_lottery_fails_at_defaults_over_seeds():
     """The Broome lottery (chances grow with raw claims, so lifting a population moves
     them) at defaults, 50 seeds (≈ 0.5 s): measured 50 fails (100/100 in a longer run)."""

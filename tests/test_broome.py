@@ -92,7 +92,6 @@ def test_intervals_cover_exact_inclusion_probabilities(claims, k):
     assert c.verdict != "fail"
 
 
-@pytest.mark.slow
 def test_interval_coverage_by_simulation():
     """Coverage of the simultaneous family over 60 seeds: every interval of the
     family holds in at least 95% of runs (allowing binomial slack: ≥ 54/60)."""
@@ -401,7 +400,6 @@ def test_systemic_exclusion_across_allocator_files():
     assert row["ser_hi"] < 0.75 and c.verdict == "pass"
 
 
-@pytest.mark.slow
 def test_bin_pair_intervals_cover_exact_gains():
     """The simultaneous confidence sequences on bin-pair chance gains (here one
     individual per bin, n = 7 ≤ bins) contain the exact gains π_h − π_g of the Broome

@@ -137,7 +137,6 @@ def test_randomised_assigner_passes_nonanticipation_and_gets_several_seeds():
 # Statistics: interval coverage, false-fail rate at the boundary, detection
 # ---------------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_mean_regret_interval_coverage():
     """Under random assignment in proportion to capacity, E[Ū_g | year] equals the Random
     rule's m_g exactly (seed 003 Example 1), so the true mean regret is 0. The check's
