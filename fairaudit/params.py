@@ -282,8 +282,13 @@ def claim_instances(value):
     return ",".join(items)
 
 
-claim_instances.accepts = ("comma-separated distribution:n:k_over_n (distributions: uniform, truncated_normal, "
-                           "inverted_normal, pareto, inverted_pareto; n ≥ 2; 0 < k_over_n ≤ 1)")
+def _claim_instances_accepts() -> str:
+    from .data import CLAIM_DISTRIBUTIONS
+    return (f"comma-separated distribution:n:k_over_n (distributions: {', '.join(CLAIM_DISTRIBUTIONS)}; "
+            "n ≥ 2; 0 < k_over_n ≤ 1)")
+
+
+claim_instances.accepts = _claim_instances_accepts()
 
 
 # ---------------------------------------------------------------------------
@@ -318,7 +323,6 @@ def resolve_params(overrides: Mapping | None, registry: Mapping[str, Any]) -> di
     for cid, table in overrides.items():
         cid = str(cid)
         if cid not in registry:
-            # a flat {name: value} mapping is a common slip: say so
             names = [str(n) for n in table] if isinstance(table, Mapping) else []
             close = difflib.get_close_matches(cid, list(registry), n=1, cutoff=0.6)
             owners = sorted(c for c, cls in registry.items() if cid in cls.params)
