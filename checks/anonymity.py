@@ -90,17 +90,23 @@ class Anonymity(Check):
     kinds = ("selection", "ranking")
     sources = ("allocator", "log")
     params = {
-        "tau": Param(0.05, "tolerated difference in chance (absolute)"),
-        "n": Param(8, "individuals in the equal-inputs and generated probes"),
-        "permutations": Param(3, "random relabellings in the permutation probe (the first is the reversal)"),
-        "max_n": Param(200, "largest data instance used as is (larger ones are subsampled; rankings use at most 12)"),
-        "swap_pairs": Param(2, "pairs whose protected attributes the attribute-swap probe exchanges"),
-        "protected": Param("", "comma-separated protected columns (default: every group column)"),
-        "search": Param(1, "1: Hypothesis search for a small violating instance; 0: off"),
-        "search_examples": Param(60, "Hypothesis examples at most (shrinking comes on top)"),
-        "search_draws": Param(512, "draws per input while searching (a heuristic filter; findings are certified)"),
-        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, 8192, … stop once decided)"),
-        "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)"),
+        "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
+        "n": Param(8, "individuals in the equal-inputs and generated probes", type=int, min=2),
+        "permutations": Param(3, "random relabellings in the permutation probe (the first is the reversal)",
+            type=int, min=0),
+        "max_n": Param(200, "largest data instance used as is (larger ones are subsampled; rankings use at most 12)",
+            type=int, min=2),
+        "swap_pairs": Param(2, "pairs whose protected attributes the attribute-swap probe exchanges", type=int, min=0),
+        "protected": Param("", "comma-separated protected columns (default: every group column)",
+            parse=Param.csv_of(min_items=0, what="column names")),
+        "search": Param(1, "1: Hypothesis search for a small violating instance; 0: off", type=int, choices=(0, 1)),
+        "search_examples": Param(60, "Hypothesis examples at most (shrinking comes on top)", type=int, min=0),
+        "search_draws": Param(512, "draws per input while searching (a heuristic filter; findings are certified)",
+            type=int, min=1),
+        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, 8192, … stop once decided)",
+            type=int, min=1),
+        "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)",
+            type=int, min=1),
     }
 
     def skip_reason(self, ctx):

@@ -165,14 +165,19 @@ class Broome(Check):
                   "for Broome-Fairness, not sufficient.")
     kinds = ("selection",)
     params = {
-        "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated"),
-        "bins": Param(10, "claim bins for the BF.1 test"),
-        "min_gain": Param(0.1, "BF.1 resolution: least chance gain between claim bins, as a fraction of the Broome lottery's"),
-        "min_chance": Param(0.1, "BF.2: a positive claim whose chance is certified below this fraction of the Broome lottery's is effectively excluded"),
-        "pick_order": Param("auto", "read the first column as the first pick: auto (unless output is sorted), yes, no"),
-        "max_draws": Param(20000, "draws per instance at most (sequential sampling stops earlier once decided)"),
+        "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated",
+            parse=Param.claim_instances),
+        "bins": Param(10, "claim bins for the BF.1 test", type=int, min=2),
+        "min_gain": Param(0.1, "BF.1 resolution: least chance gain between claim bins, as a fraction of the Broome lottery's",
+            type=float, min=0),
+        "min_chance": Param(0.1, "BF.2: a positive claim whose chance is certified below this fraction of the Broome lottery's is effectively excluded",
+            type=float, min=0, max=1),
+        "pick_order": Param("auto", "read the first column as the first pick: auto (unless output is sorted), yes, no",
+            choices=("auto", "yes", "no")),
+        "max_draws": Param(20000, "draws per instance at most (sequential sampling stops earlier once decided)",
+            type=int, min=1),
         "stop_early": Param(True, "stop sampling an instance once its verdict is certain; false: always take max_draws "
-                                  "(narrower intervals, e.g. for comparing two results)"),
+                                  "(narrower intervals, e.g. for comparing two results)", type=bool),
     }
 
     def skip_reason(self, ctx):

@@ -29,9 +29,10 @@ class Determinism(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "min_variation": Param(0.01, "share of draws that must differ from the most common outcome on some input"),
-        "n": Param(8, "individuals in the equal-claims and generated inputs"),
-        "max_draws": Param(1024, "draws per input"),
+        "min_variation": Param(0.01, "share of draws that must differ from the most common outcome on some input",
+            type=float, min=0, max=1),
+        "n": Param(8, "individuals in the equal-claims and generated inputs", type=int, min=2),
+        "max_draws": Param(1024, "draws per input", type=int, min=2),
     }
 
     def run(self, ctx, min_variation, n, max_draws):

@@ -56,14 +56,15 @@ class ExAnte(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "tolerance": Param(0.03, "largest acceptable reversal of expected chances"),
-        "bins": Param(20, "quality bins"),
-        "setup": Param("paper", f"simulator setup ({', '.join(SETUPS)}, or none)"),
-        "n": Param(150, "simulated pool size (the paper's §7: 100 + 50, k = 15)"),
-        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)"),
-        "pools": Param(5000, "simulated pools"),
-        "draws": Param(8, "draws per pool"),
-        "quality": Param(QUALITY_COLUMN, "(unused: ex-ante needs the simulator)"),
+        "tolerance": Param(0.03, "largest acceptable reversal of expected chances", type=float, min=0, max=1),
+        "bins": Param(20, "quality bins", type=int, min=2),
+        "setup": Param("paper", f"simulator setup ({', '.join(SETUPS)}, or none)", choices=(*SETUPS, "none", "off")),
+        "n": Param(150, "simulated pool size (the paper's §7: 100 + 50, k = 15)", type=int, min=2),
+        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)",
+            parse=Param.numbers(min=0, min_open=True, min_items=1, what="population sizes")),
+        "pools": Param(5000, "simulated pools", type=int, min=1),
+        "draws": Param(8, "draws per pool", type=int, min=1),
+        "quality": Param(QUALITY_COLUMN, "(unused: ex-ante needs the simulator)", type=str),
     }
 
     def skip_reason(self, ctx):

@@ -82,17 +82,22 @@ class ExInterim(Check):
     kinds = ("selection",)
     sources = ("allocator",)
     params = {
-        "epsilon": Param(0.1, "ε: allowed log chance ratio (multiplicative, as in differential privacy)"),
-        "delta": Param(0.1, "δ: allowed fraction of violating pools"),
-        "additive": Param(False, "use the additive variant A_a ≤ A_b + ε (NOT the paper's definition)"),
-        "quality": Param(QUALITY_COLUMN, "data column with the true CDF value of each candidate"),
-        "population": Param(POPULATION_COLUMN, "data column naming each candidate's population"),
-        "setup": Param("paper", f"simulator setup when there is no --data ({', '.join(SETUPS)}, or none)"),
-        "n": Param(30, "simulated pool size (populations 2:1, k = 10% of n)"),
-        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)"),
-        "pools": Param(40, "number of simulated pools"),
-        "pool_alpha": Param(0.01, "per-pool error α_p (misclassification allowance; see the method)"),
-        "max_draws": Param(262144, "draws per pool at most (sequential; stops once the pool is decided)"),
+        "epsilon": Param(0.1, "ε: allowed log chance ratio (multiplicative, as in differential privacy)",
+            type=float, min=0),
+        "delta": Param(0.1, "δ: allowed fraction of violating pools", type=float, min=0, max=1),
+        "additive": Param(False, "use the additive variant A_a ≤ A_b + ε (NOT the paper's definition)", type=bool),
+        "quality": Param(QUALITY_COLUMN, "data column with the true CDF value of each candidate", type=str),
+        "population": Param(POPULATION_COLUMN, "data column naming each candidate's population", type=str),
+        "setup": Param("paper", f"simulator setup when there is no --data ({', '.join(SETUPS)}, or none)",
+            choices=(*SETUPS, "none", "off")),
+        "n": Param(30, "simulated pool size (populations 2:1, k = 10% of n)", type=int, min=2),
+        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)",
+            parse=Param.numbers(min=0, min_open=True, min_items=1, what="population sizes")),
+        "pools": Param(40, "number of simulated pools", type=int, min=1),
+        "pool_alpha": Param(0.01, "per-pool error α_p (misclassification allowance; see the method)",
+            type=float, min=0, max=1, min_open=True, max_open=True),
+        "max_draws": Param(262144, "draws per pool at most (sequential; stops once the pool is decided)",
+            type=int, min=1),
     }
 
     def skip_reason(self, ctx):

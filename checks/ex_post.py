@@ -37,14 +37,16 @@ class ExPost(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "tolerance": Param(0.05, "largest acceptable fraction of ex-post unfair runs"),
-        "quality": Param(QUALITY_COLUMN, "data column with the true CDF value of each candidate"),
-        "population": Param(POPULATION_COLUMN, "data column naming each candidate's population"),
-        "setup": Param("paper", f"simulator setup when there is no --data ({', '.join(SETUPS)}, or none)"),
-        "n": Param(150, "simulated pool size (the paper's §7: 100 + 50, k = 15)"),
-        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)"),
-        "pools": Param(400, "simulated pools (one run each)"),
-        "draws": Param(400, "runs per pool when pools come from --data"),
+        "tolerance": Param(0.05, "largest acceptable fraction of ex-post unfair runs", type=float, min=0, max=1),
+        "quality": Param(QUALITY_COLUMN, "data column with the true CDF value of each candidate", type=str),
+        "population": Param(POPULATION_COLUMN, "data column naming each candidate's population", type=str),
+        "setup": Param("paper", f"simulator setup when there is no --data ({', '.join(SETUPS)}, or none)",
+            choices=(*SETUPS, "none", "off")),
+        "n": Param(150, "simulated pool size (the paper's §7: 100 + 50, k = 15)", type=int, min=2),
+        "ratio": Param("2,1", "simulated population size ratio (d = number of entries)",
+            parse=Param.numbers(min=0, min_open=True, min_items=1, what="population sizes")),
+        "pools": Param(400, "simulated pools (one run each)", type=int, min=1),
+        "draws": Param(400, "runs per pool when pools come from --data", type=int, min=1),
     }
 
     def skip_reason(self, ctx):

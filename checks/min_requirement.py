@@ -114,21 +114,25 @@ class MinRequirement(Check):
     kinds = ("assignment",)
     sources = ("allocator", "log")
     params = {
-        "rule": Param("proportional", "requirement rule: random | proportional | maxmin | given"),
-        "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)"),
+        "rule": Param("proportional", "requirement rule: random | proportional | maxmin | given", choices=A.RULES),
+        "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)",
+            parse=Param.numbers(what="requirements")),
         "scenarios": Param(DEFAULT_SCENARIOS, "comma-separated scenarios: " + ", ".join(A.SCENARIOS)
-                           + " (iid:40 = a feature world with 40 locations)"),
-        "T": Param(500, "arrivals per simulated year"),
-        "years": Param(100, "simulated years per scenario"),
-        "seeds": Param(3, "assigner draws per year when the assigner is randomised"),
-        "epsilon": Param(0.02, "regret tolerance ε (per-arrival score units)"),
-        "delta": Param(0.1, "largest acceptable share of years in which a group's regret exceeds ε"),
-        "trend_years": Param(20, "years at T/4 and T/2 for the regret trend (0 = no trend)"),
-        "anticipation_cuts": Param(2, "cut points per scenario for the non-anticipation probe (0 = off)"),
+                           + " (iid:40 = a feature world with 40 locations)",
+                               parse=Param.csv_of(A.SCENARIOS, count_suffix=True, what="scenarios")),
+        "T": Param(500, "arrivals per simulated year", type=int, min=1),
+        "years": Param(100, "simulated years per scenario", type=int, min=1),
+        "seeds": Param(3, "assigner draws per year when the assigner is randomised", type=int, min=1),
+        "epsilon": Param(0.02, "regret tolerance ε (per-arrival score units)", type=float, min=0),
+        "delta": Param(0.1, "largest acceptable share of years in which a group's regret exceeds ε",
+            type=float, min=0, max=1),
+        "trend_years": Param(20, "years at T/4 and T/2 for the regret trend (0 = no trend)", type=int, min=0),
+        "anticipation_cuts": Param(2, "cut points per scenario for the non-anticipation probe (0 = off)",
+            type=int, min=0),
         "bootstrap_log": Param("", "an assignment log (CSV/Parquet): bootstrap years from its first logged year "
-                                   "instead of the scenarios"),
+                                   "instead of the scenarios", type=str),
         "capacities": Param("", "capacities per location, comma-separated (log audit / bootstrap; default: "
-                                "realised occupancy)"),
+                                "realised occupancy)", parse=Param.numbers(min=0, what="capacities")),
     }
 
     # ------------------------------------------------------------------

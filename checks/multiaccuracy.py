@@ -235,18 +235,21 @@ class Multiaccuracy(Check):
     kinds = ("ranking",)
     params = {
         "tolerance": Param(0.1, "largest allowed gap, over groups and positions, in the chance that a position goes "
-                                "to a member of the group (ranker vs ground-truth UA)"),
-        "alpha_tolerance": Param(0.05, "|α̂| certified above this marks the predictor as not multiaccurate on a group"),
-        "n": Param(50, "individuals drawn from the pool per episode (allocator audits)"),
-        "episodes": Param(10000, "episodes (rankings of n drawn individuals); --draws overrides"),
-        "depth": Param(2, "intersections of up to this many group columns"),
+                                "to a member of the group (ranker vs ground-truth UA)", type=float, min=0, max=1),
+        "alpha_tolerance": Param(0.05, "|α̂| certified above this marks the predictor as not multiaccurate on a group",
+            type=float, min=0),
+        "n": Param(50, "individuals drawn from the pool per episode (allocator audits)", type=int, min=2),
+        "episodes": Param(10000, "episodes (rankings of n drawn individuals); --draws overrides", type=int, min=1),
+        "depth": Param(2, "intersections of up to this many group columns", type=int, min=1),
         "groups": Param("", "extra groups: 'name: pandas expression; ...' evaluated on the data (or, from Python, "
-                            "a dict of expressions / callables)"),
-        "min_size": Param(30, "groups with fewer rows are flagged and left out of the verdict"),
-        "multicalibration": Param(False, "also report multicalibration cells on a λ-grid of predicted probabilities"),
-        "lam": Param(0.1, "width λ of the multicalibration grid"),
-        "min_cell": Param(20, "multicalibration cells with fewer rows are flagged sparse"),
-        "max_figures": Param(6, "per-group position figures for at most this many groups (worst gap first)"),
+                            "a dict of expressions / callables)", type=object),
+        "min_size": Param(30, "groups with fewer rows are flagged and left out of the verdict", type=int, min=0),
+        "multicalibration": Param(False, "also report multicalibration cells on a λ-grid of predicted probabilities",
+            type=bool),
+        "lam": Param(0.1, "width λ of the multicalibration grid", type=float, min=0, max=1, min_open=True),
+        "min_cell": Param(20, "multicalibration cells with fewer rows are flagged sparse", type=int, min=0),
+        "max_figures": Param(6, "per-group position figures for at most this many groups (worst gap first)",
+            type=int, min=0),
     }
 
     # ------------------------------------------------------------------

@@ -33,11 +33,13 @@ class Obliviousness(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "population": Param("", "group column naming the populations (default: the data's first group column)"),
-        "tau": Param(0.05, "tolerated difference in chance (absolute)"),
-        "n": Param(30, "pool size when generating seed 004's two-population pools (no data)"),
-        "max_n": Param(40, "largest data instance used as is (larger ones are subsampled: chances must be large enough for an absolute tau)"),
-        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, … stop once decided)"),
+        "population": Param("", "group column naming the populations (default: the data's first group column)",
+            type=str),
+        "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
+        "n": Param(30, "pool size when generating seed 004's two-population pools (no data)", type=int, min=2),
+        "max_n": Param(40, "largest data instance used as is (larger ones are subsampled: chances must be large enough for an absolute tau)",
+            type=int, min=2),
+        "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, … stop once decided)", type=int, min=1),
     }
 
     def skip_reason(self, ctx):

@@ -45,10 +45,12 @@ class SelectionRates(Check):
                   "Intervals hold simultaneously for all groups.")
     kinds = ("selection",)
     params = {
-        "threshold": Param(0.8, "impact ratio below which a group is adversely impacted (four-fifths rule)"),
-        "depth": Param(2, "intersections of up to this many group columns"),
-        "min_share": Param(0.02, "categories with a smaller share of individuals are flagged and excluded from the verdict"),
-        "max_draws": Param(20000, "draws at most (sequential sampling stops earlier once decided)"),
+        "threshold": Param(0.8, "impact ratio below which a group is adversely impacted (four-fifths rule)",
+            type=float, min=0, max=1),
+        "depth": Param(2, "intersections of up to this many group columns", type=int, min=1),
+        "min_share": Param(0.02, "categories with a smaller share of individuals are flagged and excluded from the verdict",
+            type=float, min=0, max=1),
+        "max_draws": Param(20000, "draws at most (sequential sampling stops earlier once decided)", type=int, min=1),
     }
 
     def skip_reason(self, ctx):

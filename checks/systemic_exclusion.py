@@ -31,12 +31,16 @@ class SystemicExclusion(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n"),
-        "m": Param(3, "number of decision-makers (independent runs)"),
-        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0"),
-        "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)"),
-        "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k"),
-        "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number"),
+        "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n",
+            parse=Param.claim_instances),
+        "m": Param(3, "number of decision-makers (independent runs)", type=int, min=1),
+        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0",
+            type=float, min=0),
+        "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)",
+            type=int, min=2),
+        "min_reduction": Param(0.1, "least relative reduction of the exclusion rate against top-k", type=float, max=1),
+        "others": Param("", "more decision-makers: comma-separated allocator files; then m = 1 + their number",
+            parse=Param.csv_of(min_items=0, what="allocator files")),
     }
 
     def run(self, ctx, instances, m, sigma, replicates, min_reduction, others):

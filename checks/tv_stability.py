@@ -121,17 +121,18 @@ class TVStability(Check):
     kinds = ("ranking", "selection")
     sources = ("allocator",)
     params = {
-        "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ"),
-        "delta": Param(0.0, "additive slack δ (approximate stability, Def 20)"),
-        "probes": Param(8, "random-perturbation probes of the audited inputs"),
-        "bisections": Param(3, "bisection walks toward jumps (Prop 7)"),
-        "search_examples": Param(80, "Hypothesis examples in the adversarial search (0 = off)"),
-        "search_n": Param(4, "largest number of individuals in the Hypothesis search"),
-        "screen_draws": Param(256, "draws per input when screening candidate pairs"),
-        "max_draws": Param(20000, "most draws per input of a certified probe"),
-        "resolution": Param(0.25, "target interval half-width as a fraction of L·‖P − P′‖₁"),
-        "max_n": Param(50, "audit data with more individuals on a seeded subset of this size"),
-        "max_depth": Param(24, "most halvings in a bisection walk"),
+        "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ", type=float, min=0),
+        "delta": Param(0.0, "additive slack δ (approximate stability, Def 20)", type=float, min=0),
+        "probes": Param(8, "random-perturbation probes of the audited inputs", type=int, min=0),
+        "bisections": Param(3, "bisection walks toward jumps (Prop 7)", type=int, min=0),
+        "search_examples": Param(80, "Hypothesis examples in the adversarial search (0 = off)", type=int, min=0),
+        "search_n": Param(4, "largest number of individuals in the Hypothesis search", type=int, min=2),
+        "screen_draws": Param(256, "draws per input when screening candidate pairs", type=int, min=1),
+        "max_draws": Param(20000, "most draws per input of a certified probe", type=int, min=1),
+        "resolution": Param(0.25, "target interval half-width as a fraction of L·‖P − P′‖₁",
+            type=float, min=0, min_open=True),
+        "max_n": Param(50, "audit data with more individuals on a seeded subset of this size", type=int, min=2),
+        "max_depth": Param(24, "most halvings in a bisection walk", type=int, min=1),
     }
 
     # ------------------------------------------------------------------

@@ -32,9 +32,9 @@ class UAConformance(Check):
     sources = ("allocator",)
     default = False
     params = {
-        "band": Param(0.02, "largest tolerated |estimated − exact UA| position marginal"),
-        "max_draws": Param(40000, "most draws per input (sequential sampling stops once decided)"),
-        "max_n": Param(30, "audit data with more individuals on a seeded subset of this size"),
+        "band": Param(0.02, "largest tolerated |estimated − exact UA| position marginal", type=float, min=0, max=1),
+        "max_draws": Param(40000, "most draws per input (sequential sampling stops once decided)", type=int, min=1),
+        "max_n": Param(30, "audit data with more individuals on a seeded subset of this size", type=int, min=2),
     }
 
     def run(self, ctx, band, max_draws, max_n):

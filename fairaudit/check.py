@@ -13,22 +13,38 @@ whether it can audit an allocator and/or a log (``sources``), and its ``params``
 defaults. ``run(ctx, **params)`` returns a :class:`~fairaudit.result.CheckResult`; it
 asks ``ctx.sampler`` for draws, never calls the allocator and never renders anything.
 The verdict rule is :func:`fairaudit.result.decide`; checks do not re-implement it.
+
+Typed parameters. Each entry of ``params`` is a :class:`Param` (defined in
+:mod:`fairaudit.params`, importable from here) that declares how the parameter is
+parsed and what it accepts, so the engine can refuse a bad value before any draw::
+
+    params = {
+        "bins": Param(10, "claim bins", type=int, min=2),                       # an integer ≥ 2
+        "tau": Param(0.05, "tolerated difference", type=float, min=0, max=1),   # a number in [0, 1]
+        "rule": Param("proportional", "requirement rule", choices=RULES),      # one of …
+        "stop_early": Param(True, "stop once decided"),                        # bool ("false", "no", 0 …)
+        "scenarios": Param("iid", "scenarios", parse=csv_of(SCENARIOS)),     # validated text
+    }
+
+``type`` defaults to the default's type (``int``, ``float``, ``str``, ``bool``, ``list``;
+``object`` accepts anything); ``min``/``max`` are inclusive unless ``min_open``/``max_open``;
+``parse(value)`` returns the value the check receives and raises ``ValueError`` saying
+what it accepts (shared parsers: :func:`fairaudit.params.csv_of`, ``numbers``,
+``claim_instances``). ``run`` receives parsed values. Unknown check ids or parameter
+names and unacceptable values are a :class:`~fairaudit.errors.ParamError` (exit 2), with
+a "did you mean" suggestion for typos.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from .params import Param, defaults_with
 from .result import CheckResult, Statistic, decide, more_draws_hint
 
-
-@dataclass(frozen=True)
-class Param:
-    default: Any
-    help: str = ""
+__all__ = ["Check", "Param", "discover"]
 
 
 class Check:
@@ -52,16 +68,9 @@ class Check:
 
     # -- helpers every check uses -------------------------------------------
     def resolved_params(self, overrides: dict | None) -> dict:
-        overrides = dict(overrides or {})
-        unknown = set(overrides) - set(self.params)
-        if unknown:
-            raise ValueError(f"check '{self.id}' has no parameter(s) {', '.join(sorted(unknown))}; "
-                             f"it takes {', '.join(sorted(self.params)) or 'none'}")
-        out = {k: p.default for k, p in self.params.items()}
-        for k, v in overrides.items():
-            d = self.params[k].default
-            out[k] = type(d)(v) if isinstance(d, (int, float)) and not isinstance(d, bool) and v is not None else v
-        return out
+        """Every parameter: its default, or the override parsed by its :class:`Param`
+        (raises :class:`~fairaudit.errors.ParamError` on an unknown name or a bad value)."""
+        return defaults_with(type(self), overrides)
 
     def result(self, verdict: str, message: str, **kw) -> CheckResult:
         return CheckResult(id=self.id, title=self.title, verdict=verdict, message=message,

@@ -3,13 +3,16 @@
     fairaudit check TARGET [--checks ...] [--data FILE] [--config FILE] [--seed N]
                            [--confidence 0.95] [--draws N | --budget SECONDS]
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
-                           [--fail-on fail|inconclusive]
+                           [--fail-on fail|inconclusive] [--param CHECK.NAME=VALUE ...] [--require]
     fairaudit report RESULT.json --html PATH
     fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
-    fairaudit checks
+    fairaudit checks [CHECK]
 
 Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
-``--fail-on inconclusive``); 2 the audit could not start.
+``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit could not start
+(including an unknown check id or parameter, or a parameter value the check does not
+accept — caught before anything is drawn).
+
 
 Everything printed that came from the user (messages, names, values, the allocator's own
 output) goes through :func:`fairaudit.text.inert` — control characters other than newline
@@ -31,7 +34,7 @@ import click
 import numpy as np
 
 from ._version import __version__
-from .errors import FairauditError
+from .errors import FairauditError, ParamError
 from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
@@ -139,13 +142,15 @@ def _mapping(value) -> dict:
 
 
 def _parse_params(values: tuple[str, ...]) -> dict:
-    """``--param broome.min_chance=0.001`` → {"broome": {"min_chance": 0.001}}."""
+    """``--param broome.min_chance=0.001`` → {"broome": {"min_chance": 0.001}}. The value is
+    read as JSON when it parses (numbers, true/false, lists), else kept as text; the
+    engine then parses it by the parameter's declared type."""
     out: dict = {}
     for v in values:
         if "=" not in v or "." not in v.split("=", 1)[0]:
             raise click.UsageError(f"--param expects CHECK.NAME=VALUE, got {v!r}")
         key, val = v.split("=", 1)
-        check, name = key.split(".", 1)
+        check, name = (p.strip() for p in key.split(".", 1))
         try:
             parsed = json.loads(val)
         except json.JSONDecodeError:
@@ -201,8 +206,10 @@ def main():
 @click.option("--columns", help="Column mapping ROLE=COLUMN,... (e.g. selected=hired,score=rating).")
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
 @click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
+@click.option("--require", "require", is_flag=True, default=None,
+              help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
 def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
-          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding):
+          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require):
     """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
     from .engine import AuditConfig, audit
     from .report import write_html
@@ -212,15 +219,25 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
 
-    params = {k: dict(v) for k, v in (cfg.get("params") or {}).items()}
+    cfg_params = cfg.get("params") or {}
+    if not isinstance(cfg_params, dict):
+        raise click.UsageError(f"{_config_name(config_path)}: params must be a table of [params.CHECK] tables")
+    params = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg_params.items()}
+    origin = {(k, n): _config_name(config_path) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
+    origin.update({(k, None): _config_name(config_path) for k in params})
     for chk, kv in _parse_params(param_opts).items():
+        if not isinstance(params.get(chk, {}), dict):
+            params[chk] = {}
         params.setdefault(chk, {}).update(kv)
+        origin[(chk, None)] = "--param"
+        origin.update({(chk, n): "--param" for n in kv})
     config = AuditConfig(
         seed=int(pick(seed, "seed", 0)), confidence=float(pick(confidence, "confidence", 0.95)),
         draws=pick(draws, "draws"), budget=pick(budget, "budget"), timeout=float(pick(timeout, "timeout", 30.0)),
         fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
-        encoding=pick(encoding, "encoding"))
+        encoding=pick(encoding, "encoding"),
+        require=_flag(pick(require, "require", False), "require"))
     progress = _Progress()
     config.progress = progress
     data = pick(data, "data")
@@ -232,6 +249,10 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         with _inert_user_output():
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
+    except ParamError as e:
+        progress.clear()
+        where = origin.get((e.check, e.name)) or origin.get((e.check, None))
+        _error(f"{e}" + (f" (set by {where})" if where else ""))
     except FairauditError as e:
         progress.clear()
         _error(e)
@@ -251,7 +272,22 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         from .junit import write_junit
         write_junit(d, junit_path)
     _print_summary(d, html_path, json_path)
+    for c in result.required_but_skipped():
+        click.echo(f"fairaudit: required check '{c.id}' was skipped: {c.message}", err=True)
     sys.exit(result.exit_code)
+
+
+def _config_name(path: str | None) -> str:
+    return path or "[tool.fairaudit] in pyproject.toml"
+
+
+def _flag(value, key: str) -> bool:
+    """A boolean option from the command line or the config file."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+        return value.strip().lower() in ("true", "yes", "1")
+    raise click.UsageError(f"config option {key} must be true or false, got {value!r}")
 
 
 def _print_summary(d: dict, html_path, json_path):
@@ -277,13 +313,15 @@ def _print_summary(d: dict, html_path, json_path):
 def report(result_json, html_path):
     """Re-render a saved JSON result as an HTML report."""
     from .report import write_html
+    from .result import READABLE_SCHEMA_VERSIONS, loads
     try:
-        d = json.loads(Path(result_json).read_text(encoding="utf-8"))
+        d = loads(Path(result_json).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         _error(f"{result_json} is not a JSON result ({e})")
-    if not isinstance(d, dict) or d.get("schema_version") != 1:
-        _error(f"{result_json} has schema_version {d.get('schema_version') if isinstance(d, dict) else None!r}; "
-               f"expected 1")
+    if not isinstance(d, dict) or d.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        found = d.get("schema_version") if isinstance(d, dict) else None
+        _error(f"{result_json} has schema_version {found!r}; expected "
+               f"{' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
     write_html(d, html_path)
     click.echo(f"report: {_user(html_path)}")
 
@@ -411,12 +449,30 @@ def simulate(setup, n, pools, start, seed, ratio, out_path):
 
 
 @main.command(name="checks")
-def list_checks():
-    """List the available checks with one-line descriptions."""
+@click.argument("check_id", required=False)
+def list_checks(check_id):
+    """List the available checks with one-line descriptions; with CHECK_ID, that check's
+    definition and parameters (default, what each accepts)."""
     from .check import discover
-    for cid, cls in sorted(discover().items()):
-        kinds = ",".join(cls.kinds)
-        click.echo(_user(f"{cid:<20} {cls.summary}  [{kinds}]", " " * 21, TERMINAL_CHARS))
+    registry = discover()
+    if check_id is None:
+        for cid, cls in sorted(registry.items()):
+            kinds = ",".join(cls.kinds)
+            click.echo(_user(f"{cid:<20} {cls.summary}  [{kinds}]", " " * 21, TERMINAL_CHARS))
+        return
+    if check_id not in registry:
+        from .params import unknown_checks
+        _error(unknown_checks([check_id], registry, what="check"))
+    cls = registry[check_id]
+    click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
+    click.echo(cls.definition)
+    if cls.params:
+        click.echo("\nparameters (--param " + cls.id + ".NAME=VALUE):")
+        for name, p in cls.params.items():
+            default = json.dumps(p.default) if not isinstance(p.default, str) else repr(p.default)
+            click.echo(f"  {name} = {default}  ({p.describe()})")
+            if p.help:
+                click.echo(f"      {p.help}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,8 +177,9 @@ def load_result(path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise IncomparableError(f"{path}: no such file")
+    from .result import loads
     try:
-        d = json.loads(p.read_text(encoding="utf-8"))
+        d = loads(p.read_text(encoding="utf-8"))   # strict JSON with ±∞ restored from its markers
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise IncomparableError(f"{path} is not a fairaudit JSON result ({e})")
     if not isinstance(d, dict) or "checks" not in d:

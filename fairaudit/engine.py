@@ -16,9 +16,10 @@ import numpy as np
 from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
-from .errors import AllocatorError, FairauditError, TargetError
+from .errors import AllocatorError, FairauditError
 from .hypothesis_home import scratch_hypothesis_home
 from .logs import DecisionLog, is_log_path, load_log
+from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
@@ -36,6 +37,7 @@ class AuditConfig:
     budget: float | None = None         # seconds; sequential sampling stops when spent
     timeout: float = 30.0               # per allocator call, seconds
     fail_on: str = "fail"
+    require: bool = False               # a requested check that is skipped exits 1 (--require)
     k: int | None = None                # k for selection when neither the data nor the decorator fixes it
     groups: list[str] | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -193,11 +195,13 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
 
 
 def select_checks(ids: list[str] | None, registry: dict[str, type[Check]]) -> list[type[Check]]:
+    """The checks to run: ``ids`` (validated; a ``UsageError`` naming the closest id
+    for a typo), else every default check."""
     if not ids:
         return [c for _, c in sorted(registry.items()) if c.default]
     unknown = [i for i in ids if i not in registry]
     if unknown:
-        raise TargetError(f"unknown check(s): {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
+        raise unknown_checks(unknown, registry)
     return [registry[i] for i in ids]
 
 
@@ -208,13 +212,23 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     ``target``: an allocator file path, ``module:function``, a callable, a
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
     population file path or :class:`Population`. Keyword arguments set
-    :class:`AuditConfig` fields."""
+    :class:`AuditConfig` fields.
+
+    Check ids and parameters are validated first, before the target is loaded or
+    anything drawn: an unknown check id or parameter name, or a value its
+    :class:`~fairaudit.params.Param` does not accept, raises
+    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`)."""
     config = config or AuditConfig(**config_kw)
     with scratch_hypothesis_home():     # nothing written to the current folder but the outputs
         return _audit(target, checks, data, config, command)
 
 
 def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
+    registry = discover()
+    selected = select_checks(checks, registry)
+    # parsed values replace what was written (``"10"`` → 10), so the JSON config and
+    # every check see the same typed values; the caller's config is not modified
+    config = replace(config, params=resolve_params(config.params, registry))
     tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
     population = None
     if data is not None:
@@ -223,8 +237,6 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
             encoding=config.encoding)
     sampler = make_sampler(tgt, config) if tgt is not None else None
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
-    registry = discover()
-    selected = select_checks(checks, registry)
     results: list[CheckResult] = []
     for cls in selected:
         chk = cls()
@@ -243,11 +255,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
             results.append(CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
                                        definition=cls.definition))
             continue
-        try:
-            params = chk.resolved_params(config.params.get(cls.id))
-        except ValueError as e:
-            results.append(error_result(cls, FairauditError(str(e)), config.seed))
-            continue
+        params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
         samplers = ([sampler] if sampler else []) + ctx.other_samplers
         for s in samplers:
             s.budget_cut = False

@@ -1,6 +1,7 @@
 """Exceptions with messages a person can act on.
 
-``TargetError`` / ``DataError`` / ``LogError`` stop an audit before it starts (exit 2);
+``TargetError`` / ``DataError`` / ``LogError`` / ``UsageError`` (``ParamError``) stop an
+audit before it starts (exit 2);
 ``AllocatorError`` is raised while sampling and becomes the ``error`` verdict of the
 check that asked for the draws, with the offending input kept for replay.
 """
@@ -28,6 +29,22 @@ class LogError(DataError):
         super().__init__(message)
         self.row = row
         self.column = column
+
+
+class UsageError(FairauditError, ValueError):
+    """The audit was asked for something that does not exist or is out of range (an
+    unknown check id, parameter name or an invalid parameter value); caught before
+    anything is drawn. Also a ``ValueError``: it is a bad argument."""
+
+
+class ParamError(UsageError):
+    """A check parameter is unknown, unparseable or out of range. ``check`` and ``name``
+    say which (``name`` is None for an unknown check id)."""
+
+    def __init__(self, message: str, *, check: str | None = None, name: str | None = None):
+        super().__init__(message)
+        self.check = check
+        self.name = name
 
 
 class AllocatorError(FairauditError):

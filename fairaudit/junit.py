@@ -3,8 +3,9 @@
 ``fairaudit check ... --junit PATH``: one ``<testcase>`` per check in a single
 ``<testsuite>`` (the root element, which Jenkins, GitLab, Azure and the common GitHub
 test-report actions all read). ``fail`` → ``<failure>``, ``error`` → ``<error>``,
-``skipped`` → ``<skipped>``; ``inconclusive`` passes (with its sentence in
-``<system-out>``) unless ``fail_on`` is ``inconclusive``, mirroring the exit code.
+``skipped`` → ``<skipped>`` (a ``<failure>`` under ``--require``); ``inconclusive`` passes
+(with its sentence in ``<system-out>``) unless ``fail_on`` is ``inconclusive``, mirroring
+the exit code.
 
 ``fairaudit compare ... --junit PATH``: one test case per compared check; a regression
 (or a check missing from CURRENT) is a ``<failure>``, a newly inconclusive check a
@@ -81,6 +82,7 @@ def junit_xml(d: dict) -> str:
     """JUnit XML text of an audit result dict (as in the JSON)."""
     checks = d.get("checks", [])
     strict = (d.get("config") or {}).get("fail_on") == "inconclusive"
+    require = bool((d.get("config") or {}).get("require"))
     target = d.get("target") or {}
     cls = f"fairaudit.{_stem(target.get('path', ''))}"
     suite = ET.Element("testsuite", name=f"fairaudit {_clean(target.get('path', ''))}", tests="0", failures="0",
@@ -91,7 +93,7 @@ def junit_xml(d: dict) -> str:
     _properties(suite, {"target": target.get("path"), "target_sha256": target.get("sha256"), "kind": target.get("kind"),
                         "data": (d.get("data") or {}).get("path"), "data_sha256": (d.get("data") or {}).get("sha256"),
                         "seed": cfg.get("seed"), "confidence": cfg.get("confidence"),
-                        "fail_on": cfg.get("fail_on"), "tool_version": d.get("tool_version"),
+                        "fail_on": cfg.get("fail_on"), "require": cfg.get("require") or None, "tool_version": d.get("tool_version"),
                         "command": d.get("command")})
     counts = {"tests": len(checks), "failures": 0, "errors": 0, "skipped": 0}
     for c in checks:
@@ -99,7 +101,7 @@ def junit_xml(d: dict) -> str:
         v = c["verdict"]
         msg = _clean(f"{v}: {c.get('message', '')}")
         detail = _clean(check_detail(c))
-        if v == "fail" or (v == "inconclusive" and strict):
+        if v == "fail" or (v == "inconclusive" and strict) or (v == "skipped" and require):
             counts["failures"] += 1
             ET.SubElement(case, "failure", message=msg, type=v).text = detail
         elif v == "error":

@@ -15,7 +15,6 @@ Two things can be replayed with ``fairaudit replay RESULT.json CHECK_ID``:
 """
 from __future__ import annotations
 
-import json
 import shlex
 from pathlib import Path
 
@@ -112,7 +111,8 @@ def draw_record(kind: str, label: str, inst: Instance, stream: str, draws, *, st
 
 def _result_and_check(result, check_id):
     if not isinstance(result, dict):
-        result = json.loads(Path(result).read_text(encoding="utf-8"))
+        from .result import load_result
+        result = load_result(result)
     chk = next((c for c in result.get("checks", []) if c.get("id") == check_id), None)
     if chk is None:
         raise FairauditError(f"the result has no check '{check_id}'")

@@ -1,9 +1,26 @@
 """Result types and the verdict rule of SPEC §0 — which lives here, once.
 
 A check returns a :class:`CheckResult`; the engine collects them in an
-:class:`AuditResult`, which serialises to the JSON of DESIGN.md (schema_version 1).
+:class:`AuditResult`, which serialises to the JSON of DESIGN.md (schema_version 2, the
+JSON Schema ``fairaudit/schema/result-v2.schema.json``).
 Tables are pandas DataFrames inside and ``{"columns": [...], "rows": [[...]]}`` in JSON.
 Figures are *data* (a small spec per figure); the report draws them.
+
+Strict JSON. The result never contains ``NaN`` or ``Infinity`` (which ``JSON.parse``
+and most JSON tools reject). An undefined figure (NaN) is written as ``null``. An
+unbounded one (±∞, e.g. an interval's open end or ε̂ of a pool where one chance is 0)
+is written as ``null`` too, and the nearest enclosing JSON object says so in a member
+``"unbounded"``: a map from the JSON Pointer (RFC 6901) of each such value, relative to
+that object, to ``"+inf"`` or ``"-inf"``::
+
+    "statistic": {"name": "epsilon_hat", "estimate": null, "ci": [2.3, null], …,
+                  "unbounded": {"/estimate": "+inf", "/ci/1": "+inf"}}
+
+(An object that already has a member named ``unbounded`` passes its markers to its
+parent, prefixed with its own pointer.) :func:`dumps` writes this form and refuses
+anything non-strict (``allow_nan=False``); :func:`loads` / :func:`load_result` read it
+back with the infinities restored, which is what the report, ``fairaudit report`` and
+``fairaudit compare`` work on. In memory (``to_dict()``) values stay floats, ±∞ included.
 """
 from __future__ import annotations
 
@@ -18,7 +35,10 @@ import numpy as np
 from .text import JSON_CHARS, cap
 
 VERDICTS = ("pass", "fail", "inconclusive", "error", "skipped")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: schema versions :func:`loads` can read (1: before strict JSON; it may hold Infinity)
+READABLE_SCHEMA_VERSIONS = (1, 2)
+UNBOUNDED_KEY = "unbounded"
 
 
 class ConfidenceInterval(NamedTuple):
@@ -175,7 +195,12 @@ class AuditResult:
 
     @property
     def exit_code(self) -> int:
-        return exit_code_for([c.verdict for c in self.checks], self.config.get("fail_on", "fail"))
+        return exit_code_for([c.verdict for c in self.checks], self.config.get("fail_on", "fail"),
+                             bool(self.config.get("require", False)))
+
+    def required_but_skipped(self) -> list[CheckResult]:
+        """Checks that were skipped although the audit was run with ``require``."""
+        return [c for c in self.checks if c.verdict == "skipped"] if self.config.get("require") else []
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "tool_version": self.tool_version, "created": self.created,
@@ -187,15 +212,111 @@ class AuditResult:
         return dumps(self.to_dict())
 
 
-def exit_code_for(verdicts, fail_on: str = "fail") -> int:
+def exit_code_for(verdicts, fail_on: str = "fail", require: bool = False) -> int:
     """DESIGN.md exit codes: 1 on any fail or error (or inconclusive under
-    ``fail_on="inconclusive"``), else 0."""
-    bad = {"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
+    ``fail_on="inconclusive"``, or skipped under ``require``), else 0."""
+    bad = ({"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
+           | ({"skipped"} if require else set()))
     return 1 if any(v in bad for v in verdicts) else 0
 
 
 def dumps(d: dict) -> str:
-    return json.dumps(d, indent=2, allow_nan=True, ensure_ascii=False)
+    """Strict JSON text of a result (or comparison) dict: ±∞ written as ``null`` with
+    ``"unbounded"`` markers, NaN as ``null``; ``ValueError`` on anything else non-strict."""
+    return json.dumps(encode_unbounded(jsonable(d)), indent=2, allow_nan=False, ensure_ascii=False)
+
+
+def loads(text: str) -> dict:
+    """A result dict from JSON text written by :func:`dumps`, with ±∞ restored from the
+    ``"unbounded"`` markers (a schema_version 1 file's ``Infinity`` is read as well)."""
+    return restore_unbounded(json.loads(text))
+
+
+def load_result(path) -> dict:
+    """:func:`loads` of a file."""
+    from pathlib import Path
+    return loads(Path(path).read_text(encoding="utf-8"))
+
+
+def result_schema() -> dict:
+    """The JSON Schema of the result (schema_version 2) shipped in the package."""
+    from importlib import resources
+    return json.loads(resources.files("fairaudit").joinpath(f"schema/result-v{SCHEMA_VERSION}.schema.json")
+                      .read_text(encoding="utf-8"))
+
+
+def _escape(token) -> str:
+    return str(token).replace("~", "~0").replace("/", "~1")
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def encode_unbounded(x):
+    """``x`` (plain JSON values, floats possibly ±∞ or NaN) in the strict form described
+    in the module docstring."""
+    out, pending = _encode(x)
+    if pending:
+        raise ValueError("an infinite value has no enclosing JSON object to record it in")
+    return out
+
+
+def _encode(x):
+    """(strict copy of x, [(pointer tokens relative to x, "+inf"|"-inf")] not yet recorded)."""
+    if isinstance(x, float):
+        if math.isinf(x):
+            return None, [((), "+inf" if x > 0 else "-inf")]
+        if math.isnan(x):
+            return None, []
+        return x, []
+    if isinstance(x, dict):
+        out, pending = {}, []
+        for k, v in x.items():
+            out[k], sub = _encode(v)
+            pending += [((k,) + ptr, sign) for ptr, sign in sub]
+        if pending and UNBOUNDED_KEY not in x:
+            out[UNBOUNDED_KEY] = {"/" + "/".join(_escape(t) for t in ptr): sign for ptr, sign in pending}
+            pending = []
+        return out, pending
+    if isinstance(x, (list, tuple)):
+        out, pending = [], []
+        for i, v in enumerate(x):
+            e, sub = _encode(v)
+            out.append(e)
+            pending += [((i,) + ptr, sign) for ptr, sign in sub]
+        return out, pending
+    return x, []
+
+
+def _is_marker_map(m) -> bool:
+    return (isinstance(m, dict) and bool(m) and all(isinstance(k, str) and k.startswith("/") for k in m)
+            and all(v in ("+inf", "-inf") for v in m.values()))
+
+
+def restore_unbounded(x):
+    """The inverse of :func:`encode_unbounded` (in place; returns ``x``)."""
+    if isinstance(x, list):
+        for v in x:
+            restore_unbounded(v)
+    elif isinstance(x, dict):
+        for v in x.values():
+            restore_unbounded(v)
+        marks = x.get(UNBOUNDED_KEY)
+        if _is_marker_map(marks):
+            del x[UNBOUNDED_KEY]
+            for ptr, sign in marks.items():
+                tokens = [_unescape(t) for t in ptr[1:].split("/")]
+                node = x
+                try:
+                    for t in tokens[:-1]:
+                        node = node[int(t)] if isinstance(node, list) else node[t]
+                    last = int(tokens[-1]) if isinstance(node, list) else tokens[-1]
+                    if node[last] is None:
+                        node[last] = math.inf if sign == "+inf" else -math.inf
+                except (KeyError, IndexError, ValueError, TypeError):
+                    continue   # a marker that points nowhere is ignored, not fatal
+    return x
 
 
 def table_to_json(t) -> dict:
@@ -210,7 +331,8 @@ def table_to_json(t) -> dict:
 
 def jsonable(x):
     """Plain JSON values: numpy scalars and arrays converted, floats rounded to 12
-    significant digits (so equal computations give byte-identical JSON), NaN → null."""
+    significant digits (so equal computations give byte-identical JSON), NaN → null;
+    ±∞ stay floats here (:func:`dumps` writes them as null with an ``unbounded`` marker)."""
     if x is None or isinstance(x, (str, bool)):
         return x
     if isinstance(x, (np.bool_,)):

@@ -119,9 +119,13 @@ def assert_fair(allocator, checks: Sequence[str] | None = None, data=None, *, fa
 
     The message has one block per offending check: verdict, the check's own sentence,
     the statistic's estimate, interval, tolerance and method, the number of draws, and
-    the counterexample with its replay command when the check found one."""
+    the counterexample with its replay command when the check found one.
+
+    Unknown check ids or parameter names in ``checks``/``params`` and parameter values a
+    check does not accept raise :class:`fairaudit.errors.ParamError` (a ``ValueError``)
+    before anything is drawn."""
     bad = _bad_verdicts(fail_on)
-    result = audit_allocator(allocator, checks=checks, data=data, fail_on=fail_on, **config)
+    result = audit_allocator(allocator, checks=checks, data=data, fail_on=fail_on, require=require, **config)
     d = result.to_dict()
     conf = float(d["config"]["confidence"])
     offending = [c for c in d["checks"] if c["verdict"] in bad or (require and c["verdict"] == "skipped")]
@@ -176,7 +180,8 @@ def _check_ids(checks: Iterable[str] | None, allocators: Sequence) -> list[str]:
         ids = list(checks)
         unknown = [i for i in ids if i not in registry]
         if unknown:
-            raise ValueError(f"unknown fairaudit check(s): {', '.join(unknown)}; available: {', '.join(sorted(registry))}")
+            from .params import unknown_checks
+            raise unknown_checks(unknown, registry, what="fairaudit check(s)")
         return ids
     return [cid for cid, cls in sorted(registry.items()) if cls.default]
 
@@ -192,6 +197,10 @@ def parametrize_with_checks(allocators: Sequence[Any], checks: Iterable[str] | N
     _bad_verdicts(fail_on)
     allocators = list(allocators)
     ids_checks = _check_ids(checks, allocators)
+    if config.get("params"):   # a typo in a parameter fails at collection, not in every test
+        from .check import discover
+        from .params import resolve_params
+        resolve_params(config["params"], discover())
     params, ids = [], []
     for a in allocators:
         for cid in ids_checks:

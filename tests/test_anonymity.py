@@ -3,7 +3,6 @@ default parameters, bad input, determinism of the JSON, and the replay command."
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
 from pathlib import Path

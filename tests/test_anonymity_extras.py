@@ -234,6 +234,7 @@ def _verdicts_and_misses(target, check, seeds, truth, **params):
     return v, miss
 
 
+@pytest.mark.slow
 def test_determinism_boundary_false_fails_and_coverage_by_simulation():
     """Defaults (n = 8, 1024 draws per input, min_variation 0.01; equal-claims and
     generated inputs). An allocator varying in exactly p of draws on every input, so the
@@ -276,6 +277,7 @@ def _ecdf_lottery(scores, k, groups, rng, size=None):
     return out[0] if size is None else out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["uniform_lottery", "ecdf_lottery"])
 def test_obliviousness_joint_coverage_tau_zero(name):
     """Oblivious allocators, ``tau = 0``: a ``fail`` then means some interval of the
@@ -307,6 +309,7 @@ def _claims_lottery_truth(seed):
     return max(float(np.abs(s / s.sum() - t / t.sum()).max()) for _, t in ecdf_preserving_transforms(s, pops))
 
 
+@pytest.mark.slow
 def test_obliviousness_interval_covers_exact_difference():
     """A raw-score lottery with k = 1 has exact chances, so the true largest change of
     chance under the check's transforms is known (0.040–0.075 over these pools, around

@@ -21,6 +21,10 @@ import fairaudit as fa
 from fairaudit.engine import audit
 from fairaudit.targets import import_file
 
+# A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
+# lane (`pytest -m "not slow"`) leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"
 

@@ -539,6 +539,7 @@ def _se(target, seed, **params):
     return audit(target, checks=["systemic_exclusion"], seed=seed, params={"systemic_exclusion": params}).checks[0]
 
 
+@pytest.mark.slow
 def test_systemic_exclusion_boundary_false_fails_and_coverage_by_simulation():
     """Uniform lottery, defaults except σ = 0 (then top-k's SER is exactly 0.75, so the
     true reduction is known: 1 − 0.75² = 0.4375) and ``min_reduction`` set to that true
@@ -567,6 +568,7 @@ def test_systemic_exclusion_boundary_false_fails_and_coverage_by_simulation():
     assert miss <= 36 and ser_miss <= 36, (miss, ser_miss)
 
 
+@pytest.mark.slow
 def test_systemic_exclusion_ser_coverage_and_no_false_fails_at_defaults():
     """Full defaults (uniform:1000:0.25, m = 3, σ = 0.025, 50 replicates, min_reduction
     0.1). The uniform lottery ignores claims, so its SER is 0.75³ = 0.4219 with noise too.
@@ -598,6 +600,7 @@ def _mostly_top_k(scores, k, rng, size=None):
     return out[0] if size is None else out
 
 
+@pytest.mark.slow
 def test_systemic_exclusion_violators_fail_at_defaults():
     """At full defaults, top-k (no reduction at all) fails on 30 of 30 seeds, and an
     allocator that is top-k except for a 5% chance of a uniform lottery per draw (true

@@ -26,11 +26,13 @@ import numpy as np
 import pytest
 
 from fairaudit import broome_lottery as BL
-from fairaudit import inputs as INP
 from fairaudit.checks import broome as B
-from fairaudit.checks import systemic_exclusion as SX
 from fairaudit.data import generate_claims
 from fairaudit.engine import AuditConfig, AuditContext, audit
+
+# A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
+# lane (`pytest -m "not slow"`) leaves it out.
+pytestmark = pytest.mark.slow
 
 ALLOC = Path(__file__).resolve().parents[1] / "examples" / "allocators"
 GRID_ITEMS = [(d, r) for d in ("uniform", "truncated_normal", "pareto") for r in (0.1, 0.25, 0.5)]

@@ -15,6 +15,10 @@ import pytest
 
 from fairaudit.engine import audit
 
+# A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
+# lane (`pytest -m "not slow"`) leaves it out.
+pytestmark = pytest.mark.slow
+
 ALLOC = Path(__file__).resolve().parents[1] / "examples" / "allocators"
 DISTS = ("uniform", "truncated_normal", "pareto")
 

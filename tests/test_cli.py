@@ -39,7 +39,7 @@ def test_documented_command_json_twice_identical_but_created(tmp_path):
     r2, f2 = invoke(args, tmp_path)
     assert r1.exit_code == 1   # top-k fails the four-fifths rule on the example population
     d1, d2 = json.loads(f1["r.json"]), json.loads(f2["r.json"])
-    assert d1["schema_version"] == 1
+    assert d1["schema_version"] == 2
     c = d1["checks"][0]
     assert c["id"] == "selection_rates" and c["verdict"] == "fail"
     for g in c["evidence"]["groups"].values():

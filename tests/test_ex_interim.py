@@ -198,6 +198,7 @@ def test_greedy_fails_with_unbounded_epsilon():
     assert reg["lo"][2] > 0 and reg["estimate"][2] == pytest.approx(r.evidence["regret"]["regret vs true top k"]["estimate"])
 
 
+@pytest.mark.slow
 def test_uniform_lottery_passes_at_epsilon_0_1():
     r = check(str(EX / "uniform_lottery.py"))
     assert r.verdict == "pass", r.message
@@ -279,6 +280,7 @@ def test_bundled_pools_file():
 # Validation by simulation
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_false_fail_rate_on_uniform_lottery_and_loss_coverage():
     """The uniform lottery is exactly fair (ε = 0). At the strictest setting (ε = 0,
     δ = 0: two falsely certified pools out of 10 already fail) over 100 seeds:
@@ -300,6 +302,7 @@ def test_false_fail_rate_on_uniform_lottery_and_loss_coverage():
     assert covered / total >= 0.97
 
 
+@pytest.mark.slow
 def test_coverage_of_epsilon_bounds_with_known_chances():
     """k = 1 categorical allocator: π = w exactly, so the true ε of the pool is known.
     The certified [lower, upper] (single pool, anytime-valid at 95%) must cover it in

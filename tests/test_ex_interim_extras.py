@@ -58,6 +58,7 @@ def test_section7_greedy_misses_true_top_k():
     assert r.statistic.ci[1] < 0.87                                  # the paper's 87% is not reproduced
 
 
+@pytest.mark.slow
 def test_section7_rates_grow_with_population_size():
     """§7: both rates approach 100% "as populations grow in fixed ratio". At m = 1000 + 500
     (k = 150) GREEDY's exact miss rate is 1 − hypergeom(1500, 1000, 150).pmf(100) ≈ 0.927,
@@ -126,6 +127,7 @@ def test_ex_ante_uniform_passes():
     assert ((t.lo <= 0.1) & (0.1 <= t.hi)).all()                     # every expected chance is k/n = 0.1
 
 
+@pytest.mark.slow
 def test_ex_ante_greedy_unequal_sizes_fails():
     """With populations of 100 and 50, GREEDY's expected chance at true CDF 0.90–0.95
     is ≈ 0.77 in A but ≈ 0.69 in B (exact: P(Bin(99, 1−q) ≤ 9) vs P(Bin(49, 1−q) ≤ 4)
@@ -163,6 +165,7 @@ def _over_seeds(check_id, target, seeds, truth, **params):
     return v, miss
 
 
+@pytest.mark.slow
 def test_ex_post_boundary_false_fails_and_coverage_by_simulation():
     """GREEDY on pools of n = 30 (m = 20 + 10, k = 3) takes the top 2 of A and the top 1
     of B, so it is ex-post unfair exactly when the true top 3 do not hold exactly 2 of A:
@@ -180,6 +183,7 @@ def test_ex_post_boundary_false_fails_and_coverage_by_simulation():
     assert v.get("fail", 0) <= 13 and miss <= 13, (v, miss)
 
 
+@pytest.mark.slow
 def test_ex_ante_tolerance_zero_false_fails_on_ex_ante_fair_allocators():
     """Two ex-ante fair allocators, where the true largest reversal is exactly 0: the
     uniform lottery (every expected chance k/n) and GREEDY with equal population sizes
@@ -210,6 +214,7 @@ def _greedy_ex_ante_truth(bins=5):
                if b_[v] < b_[u] or (b_[v] == b_[u] and pop[v] != pop[u]))
 
 
+@pytest.mark.slow
 def test_ex_ante_interval_covers_greedy_exact_reversal():
     """GREEDY with populations 2:1 is ex-ante unfair; at n = 30, 5 bins its true largest
     reversal is 0.0335 (A's chance in [0.8, 1) is 0.480, B's 0.446; computed exactly).
@@ -224,6 +229,7 @@ def test_ex_ante_interval_covers_greedy_exact_reversal():
     assert miss <= 10, (v, miss)
 
 
+@pytest.mark.slow
 def test_ex_ante_greedy_fails_at_defaults_over_seeds():
     """Detection at the full default budget (n = 150, 20 bins, 5000 pools × 8 draws,
     tolerance 0.03; true reversal 0.078) on more seeds than

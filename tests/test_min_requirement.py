@@ -9,6 +9,7 @@ import pytest
 import fairaudit as fa
 from fairaudit import assignment as A
 from fairaudit.engine import AuditConfig, audit
+from fairaudit.errors import ParamError
 from fairaudit.result import decide
 from fairaudit.targets import import_file
 
@@ -33,6 +34,7 @@ def table(chk, name="groups"):
 # Done-when: seed 0, defaults (only the world and the rule chosen)
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_greedy_fails_maxmin_on_antagonistic_world():
     """Seed 003 Figure 1 (A): greedy gives group b ≈ 0.3 where MaxMin asks 0.4 (see
     test_assignment.py for the hand derivation): a shortfall of ≈ 0.1 every year."""
@@ -62,6 +64,7 @@ def test_greedy_passes_maxmin_on_collaborative_world():
     assert table(chk, "scenarios").iloc[0]["price_of_fairness"] == pytest.approx(0.0, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_group_bid_price_meets_requirements_on_generator_scenarios():
     """The generator scenario with very unequal group sizes (80/14/5/1%: the smallest
     group has about 5 of 500 arrivals), default rule, T, ε and δ, with 49 years instead
@@ -82,6 +85,7 @@ def test_group_bid_price_meets_requirements_on_generator_scenarios():
     assert g["mean_size"].min() < 0.02 * 500
 
 
+@pytest.mark.slow
 def test_bid_price_without_group_duals_fails_small_groups():
     """Plain bid price (no group duals) lets the 5% group fall short of its PO requirement."""
     chk = run(str(ALLOC / "bid_price.py"), scenarios="unequal", T=300, years=25, delta=0.25, **FAST)
@@ -261,7 +265,9 @@ def test_trend_and_report_fields():
 
 
 def test_bad_parameters_are_errors_and_selection_is_skipped():
-    assert run(str(ALLOC / "greedy_assign.py"), rule="fancy", **FAST).verdict == "error"
+    # an unknown rule is refused before anything is drawn (issue 13: it was an error verdict)
+    with pytest.raises(ParamError, match=r"min_requirement.rule: got 'fancy'; expected one of random"):
+        run(str(ALLOC / "greedy_assign.py"), rule="fancy", **FAST)
     assert run(str(ALLOC / "greedy_assign.py"), rule="given", **FAST).verdict == "error"
     chk = run(str(ALLOC / "greedy_assign.py"), rule="given", requirement="0.3,0.3", scenarios="antagonistic",
               T=100, years=5, **FAST)

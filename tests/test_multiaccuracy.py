@@ -173,6 +173,7 @@ def test_prop19_prp_gap_stays_half(eps):
                for e in r.evidence["predictor_not_multiaccurate"])
 
 
+@pytest.mark.slow
 def test_prop19_ua_ranking_gap_shrinks_with_eps_by_episodes():
     # The same statement measured through the check (episodes of the UA ranking, not the
     # formula): type 1's top-share gap is ε(1 − 2^{1−n}) (= 0.1969, 0.0984, 0.0197 at

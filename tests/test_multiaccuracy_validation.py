@@ -25,6 +25,10 @@ from fairaudit.result import decide
 from fairaudit.ua import ua_position_given_label
 from fairaudit.targets import import_file
 
+# A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
+# lane (`pytest -m "not slow"`) leaves it out.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 make_ma = import_file(ROOT / "examples" / "make_multiaccuracy_data.py")
 

@@ -62,6 +62,7 @@ def test_every_group_has_estimate_and_interval():
         assert lo <= g["rate"]["estimate"] <= hi
 
 
+@pytest.mark.slow
 def test_false_fail_rate_at_most_alpha_and_coverage():
     """True minimum impact ratio 0.818 ≥ 0.8: a `fail` would be wrong. Over 60 seeds the
     wrong-fail rate must be ≤ α = 0.05 (binomial slack: ≤ 6 of 60 has prob. > 0.95 at
@@ -87,6 +88,7 @@ def test_sequential_stops_early_on_clear_cases():
     assert clear_pass.verdict == "pass" and clear_pass.draws <= 2048
 
 
+@pytest.mark.slow
 def test_sequential_wrong_stops_rare():
     """Threshold 0.83, just above the truth 0.818: the right verdict is fail or
     inconclusive; `pass` would be a wrong stop. Anytime-valid intervals keep wrong

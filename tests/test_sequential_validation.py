@@ -18,6 +18,10 @@ from fairaudit.result import decide
 from fairaudit.sampler import Sampler
 from fairaudit.stats import beta_binomial_cs, eb_confidence_sequence, proportion_ci
 
+# A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
+# lane (`pytest -m "not slow"`) leaves it out.
+pytestmark = pytest.mark.slow
+
 CONF = 0.95
 TOL = 0.3
 MAX_DRAWS = 8192          # 6 looks: 256, 512, …, 8192

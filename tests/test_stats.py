@@ -66,6 +66,7 @@ def test_holm_and_bonferroni():
     assert S.holm(np.array([0.2, 0.01]), 0.05).tolist() == [False, True]
 
 
+@pytest.mark.slow
 def test_max_t_band_family_coverage():
     """Simultaneous coverage of the max-type band at least nominal: measured 0.953 over
     1,000 replicates (sd ≈ 0.007). The earlier band (64 batches, t correction taken at

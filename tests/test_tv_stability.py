@@ -152,6 +152,7 @@ def test_prop14_certified_ratio_contains_exact():
     assert res.verdict == "pass"
 
 
+@pytest.mark.slow
 def test_false_fail_rate_at_the_boundary_is_at_most_alpha():
     # Validation by simulation: UA on Prop 14's instance (n = 3, exact ratio 1/3) audited
     # with L = 1/3 exactly — the hardest case, every fail is a false fail. 150 seeds;
@@ -169,6 +170,7 @@ def test_false_fail_rate_at_the_boundary_is_at_most_alpha():
     assert covered >= 135
 
 
+@pytest.mark.slow
 def test_ua_full_check_never_fails_over_seeds():
     # False failures of the whole check on UA at L = 1 over seeds (light settings so
     # the test stays fast; benchmarks/bench_ua.py --validation runs a longer study).
@@ -232,6 +234,7 @@ def _ua_conf(target, seed, **params):
     return fa.audit(target, checks=["ua_conformance"], seed=seed, params={"ua_conformance": params}).checks[0]
 
 
+@pytest.mark.slow
 def test_ua_conformance_band_zero_false_fails_on_ua_ranking():
     """The UA ranking itself (true deviation 0), ``band = 0``: a ``fail`` then means a
     confidence sequence of the simultaneous family excluded the exact UA marginal, so
@@ -268,6 +271,7 @@ def _ua_mixture_truth(seed, phi):
     return out
 
 
+@pytest.mark.slow
 def test_ua_conformance_interval_covers_exact_deviation_and_detects():
     """UA mixed with the expected-utility sort (weight φ = 0.95 on UA): exact marginals,
     so the true statistic is known — 0.041–0.047 on these seeds' inputs, about twice the

@@ -42,6 +42,7 @@ def test_wheel_installs_and_runs(tmp_path):
     assert "fairaudit/checks/selection_rates.py" in names
     assert "fairaudit/report_templates/report.html.j2" in names
     assert "fairaudit/report_templates/report.css" in names
+    assert "fairaudit/schema/result-v2.schema.json" in names      # the published JSON Schema of the result
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
@@ -66,6 +67,11 @@ def test_wheel_installs_and_runs(tmp_path):
     assert where.returncode == 0, where.stderr
     for line in where.stdout.split():
         assert str(env_dir) in line, f"imported {line}, not the wheel installed in the venv"
+
+    schema = subprocess.run([str(py), "-c", "from fairaudit.result import result_schema; "
+                             "print(result_schema()['properties']['schema_version']['const'])"],
+                            capture_output=True, text=True, cwd=work, env=env)
+    assert schema.returncode == 0 and schema.stdout.strip() == "2", schema.stderr
 
     exe = env_dir / "bin" / "fairaudit"
     _readme_command_works(exe, tmp_path, env)
