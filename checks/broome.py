@@ -213,15 +213,17 @@ class Broome(Check):
                 continue
             kw = dict(n_bins=bins, min_gain=min_gain, min_chance=min_chance, pick_order=pick_order,
                       labels=inst.labels)
-            draws = first
-            while True:
-                res = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
+            last = {}
+
+            def decided(draws, claims=claims, k=k, kw=kw):
+                res = last["res"] = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
                 open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"]
                          or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
-                if not open_ or len(draws) >= budget or ctx.sampler.time_left() <= 0:
-                    break
-                step = min(len(draws), budget - len(draws))
-                draws = np.concatenate([draws, ctx.sampler.draw(inst, step, stream, start=len(draws))])
+                return not open_
+
+            # the sampler's sequential sampling: looks of 256, 512, 1024, … draws, the first already taken
+            draws = ctx.sampler.sample_until(inst, stream, decided, budget, first=len(first), have=first)
+            res = last["res"]
             if "partial" not in res:
                 res["partial"] = partial_analysis(draws, res["counts"], len(draws), claims, k, res["ind"],
                                                   1 - (0.5 * (1 - conf_i)), bins)

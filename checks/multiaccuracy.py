@@ -78,6 +78,7 @@ from fairaudit.result import Statistic
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
 from fairaudit.inputs import Instance, predictions_and_labels
 from fairaudit.ua import box_simplex_range, dcg_weights, reference_band, ua_position_given_label
+EPISODE_BLOCK = 256   # episodes drawn per call of the sampler (each its own stream: results do not depend on it)
 
 # ---------------------------------------------------------------------------
 # Pure functions (tested directly)
@@ -296,16 +297,20 @@ class Multiaccuracy(Check):
         # Each episode is its own instance and stream: episode e's ranking is draw 0 of
         # stream "multiaccuracy/episode/e", so it is reproducible whatever else runs.
         held = np.empty((E, n), dtype=np.int64)
-        done = 0
-        for e in range(E):
+
+        def episode(e):
             rows = idx[e]
-            inst = Instance(f"multiaccuracy episode {e} (n={n} drawn from {where})", predictions=P[rows],
+            return Instance(f"multiaccuracy episode {e} (n={n} drawn from {where})", predictions=P[rows],
                             scores=None if scores is None else scores[rows],
                             groups=None if gframe is None else gframe.iloc[rows].reset_index(drop=True),
                             features=None if fframe is None else fframe.iloc[rows].reset_index(drop=True))
-            perm = ctx.sampler.draw(inst, 1, f"{self.id}/episode/{e}")[0]
-            held[e] = rows[perm]
-            done = e + 1
+
+        done = 0
+        for e0 in range(0, E, EPISODE_BLOCK):       # one draw per episode, a block of episodes at a time
+            es = range(e0, min(E, e0 + EPISODE_BLOCK))
+            perms = ctx.sampler.draw_many([(episode(e), f"{self.id}/episode/{e}") for e in es], 1)[:, 0]
+            held[list(es)] = np.take_along_axis(idx[list(es)], perms, axis=1)
+            done = es.stop
             if ctx.sampler.time_left() <= 0 and done >= 100:
                 break
         held = held[:done]

@@ -72,10 +72,9 @@ class SystemicExclusion(Check):
             else:
                 for jj, smp in enumerate(makers):
                     # one decision-maker per noise draw: its own claims, one outcome per replicate
-                    for r in range(R):
-                        d = smp.draw(inst.replace(scores=noisy[r, jj], label=f"{inst.label}, noisy claims"),
-                                     1, f"{self.id}/{j}/dm{jj}/{r}")
-                        excl[r, d[0]] = False
+                    d = smp.draw_many([(inst.replace(scores=noisy[r, jj], label=f"{inst.label}, noisy claims"),
+                                        f"{self.id}/{j}/dm{jj}/{r}") for r in range(R)], 1)[:, 0]
+                    excl[np.arange(R)[:, None], d] = False
                     top = np.argsort(-noisy[:, jj, :], axis=1, kind="stable")[:, :k]
                     excl_top[np.arange(R)[:, None], top] = False
             ser_r = excl.mean(axis=1)

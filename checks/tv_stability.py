@@ -263,14 +263,15 @@ class TVStability(Check):
         probes always use the planned B)."""
         sp = self.space
         ip, iq = sp.instance(f"{label} (P)", x), sp.instance(f"{label} (P′)", y)
-        draw = self.ctx.sampler.draw
+        draw = self.ctx.sampler.draw_streams      # P and P′ on one stream, drawn together
         if screening and not self.ctx.target.vectorized and B > 32:
-            X, Y = draw(ip, 32, stream), draw(iq, 32, stream)
+            X, Y = draw([(ip, stream, 0, 32), (iq, stream, 0, 32)])
             if (X == X[0]).all() and (Y == Y[0]).all():
                 return X, Y
-            return (np.concatenate([X, draw(ip, B - 32, stream, start=32)]),
-                    np.concatenate([Y, draw(iq, B - 32, stream, start=32)]))
-        return draw(ip, B, stream), draw(iq, B, stream)
+            X2, Y2 = draw([(ip, stream, 32, B - 32), (iq, stream, 32, B - 32)])
+            return np.concatenate([X, X2]), np.concatenate([Y, Y2])
+        X, Y = draw([(ip, stream, 0, B), (iq, stream, 0, B)])
+        return X, Y
 
     def _score(self, s, d):
         """(screened lower-bound ratio, screened ratio) of a pair."""

@@ -143,30 +143,33 @@ class Study:
 
     def prefetch(self, B: int) -> None:
         """Draw every stream up to ``B`` draws (the same draws the first look uses)."""
-        for s in self.streams.values():
-            if s.size < B:
-                more = self.ctx.sampler.draw(s.inst, B - s.size, s.name, start=s.size)
-                s.draws = more if s.draws is None else np.concatenate([s.draws, more])
+        todo = [s for s in self.streams.values() if s.size < B]
+        more = self.ctx.sampler.draw_streams([(s.inst, s.name, s.size, B - s.size) for s in todo])
+        for s, m in zip(todo, more):
+            s.draws = m if s.draws is None else np.concatenate([s.draws, m])
 
     def run(self, max_draws: int) -> tuple[Statistic | None, str, int]:
+        """Sample every stream in looks (the sampler's sequential sampling) until the
+        family's interval decides against ``tau``."""
         looks = look_sizes(max_draws)
         confs = self.member_conf(len(looks))
-        verdict, stat = "inconclusive", None
-        for B in looks:
-            if self.ctx.sampler.time_left() <= 0 and self.looks_done:
-                break
-            for s in self.streams.values():
-                if s.size < B:
-                    more = self.ctx.sampler.draw(s.inst, B - s.size, s.name, start=s.size)
-                    s.draws = more if s.draws is None else np.concatenate([s.draws, more])
+        streams = list(self.streams.values())
+        out = {"stat": None, "verdict": "inconclusive"}
+
+        def decided(draws) -> bool:
+            for s, d in zip(streams, draws):
+                s.draws = d
             self.looks_done += 1
             for c in self.comps:
                 c.bounds = compare(c, self.streams, self.kind, confs[c.probe])
-            stat = self.statistic(len(looks))
-            verdict = decide(stat.ci, self.tau, "above")
-            if verdict != "inconclusive":
-                break
-        return stat, verdict, max(s.size for s in self.streams.values())
+            out["stat"] = self.statistic(len(looks))
+            out["verdict"] = decide(out["stat"].ci, self.tau, "above")
+            return out["verdict"] != "inconclusive"
+
+        # a look is complete only when every stream has its draws (prefetched prefixes count)
+        self.ctx.sampler.sample_until_many([(s.inst, s.name) for s in streams], decided, max_draws,
+                                           schedule=looks, have=[s.draws for s in streams])
+        return out["stat"], out["verdict"], max(s.size for s in self.streams.values())
 
     def statistic(self, n_looks: int) -> Statistic:
         est = max(float(np.max(np.abs(c.bounds["d"]))) for c in self.comps)

@@ -208,20 +208,60 @@ class Sampler:
         self.draws_made += n
         return np.concatenate([r for r, _ in results], axis=0)
 
-    def sample_until(self, inst: Instance, stream: str, decided: Callable[[np.ndarray], bool],
-                     max_draws: int, first: int | None = None) -> np.ndarray:
-        """Sequential sampling: draw in growing batches (``first``, then doubling, each a
-        whole number of chunks) until ``decided(all_draws)`` is true, ``max_draws`` is
-        reached, or the time budget runs out. ``decided`` must use anytime-valid
-        intervals (see :mod:`fairaudit.stats`), since it is re-checked after each batch.
-        Returns all draws taken."""
-        first = first or self.chunk
-        first = max(self.chunk, (first // self.chunk) * self.chunk)
-        draws = self.draw(inst, min(first, max_draws), stream)
-        while len(draws) < max_draws and not decided(draws) and self.time_left() > 0:
-            step = min(len(draws), max_draws - len(draws))
-            draws = np.concatenate([draws, self.draw(inst, step, stream, start=len(draws))])
+    def draw_streams(self, requests) -> list[np.ndarray]:
+        """Several draw ranges at once: ``requests`` are ``(instance, stream, start, n)``;
+        returns the outcomes of each, as :meth:`draw` would (the same draws whatever the
+        grouping). One place where a check's many small streams are spread over workers."""
+        return [self.draw(inst, int(n), stream, start=int(start)) if n > 0 else None
+                for inst, stream, start, n in requests]
+
+    def draw_many(self, requests, n: int = 1) -> np.ndarray:
+        """Episode- and replicate-style draws: the first ``n`` draws of each
+        ``(instance, stream)`` in ``requests`` (one stream per episode), stacked:
+        shape ``(len(requests), n, …)``."""
+        outs = self.draw_streams([(inst, stream, 0, n) for inst, stream in requests])
+        return np.stack(outs) if outs else np.zeros((0, n, 0), dtype=np.int64)
+
+    def sample_until_many(self, items, decided: Callable[[list[np.ndarray]], bool], max_draws: int, *,
+                          first: int | None = None, schedule=None, have=None) -> list[np.ndarray]:
+        """Sequential sampling of several streams together: ``items`` are ``(instance,
+        stream)``; every stream is drawn to the same total, in looks — ``schedule`` (the
+        totals, e.g. 512, 2048, 8192, … for a Bonferroni-over-looks family) or, without
+        one, ``first`` and then doubling, each a whole number of chunks — until
+        ``decided(draws per stream)`` is true, ``max_draws`` is reached, or ``--budget``
+        is spent (after the first look; then :attr:`budget_cut` is set). ``have``: draws
+        already taken on each stream (their prefixes are kept, not redrawn). ``decided``
+        must use anytime-valid intervals, since it is re-checked after every look."""
+        draws = list(have) if have is not None else [None] * len(items)
+        if schedule is None:
+            b = max(self.chunk, ((first or self.chunk) // self.chunk) * self.chunk)
+            schedule = []
+            while b < max_draws:
+                schedule.append(b)
+                b *= 2
+            schedule.append(max_draws)
+        schedule = sorted({min(int(t), int(max_draws)) for t in schedule})
+        for look, total in enumerate(schedule):
+            if look and self.time_left() <= 0:
+                break
+            sizes = [0 if d is None else len(d) for d in draws]
+            more = self.draw_streams([(inst, stream, sz, total - sz) for (inst, stream), sz in zip(items, sizes)])
+            draws = [m if d is None else (d if m is None else np.concatenate([d, m])) for d, m in zip(draws, more)]
+            if decided(draws):
+                break
         return draws
+
+    def sample_until(self, inst: Instance, stream: str, decided: Callable[[np.ndarray], bool],
+                     max_draws: int, first: int | None = None, have: np.ndarray | None = None) -> np.ndarray:
+        """Sequential sampling of one stream: draw in growing batches (``first``, then
+        doubling, each a whole number of chunks) until ``decided(all_draws)`` is true,
+        ``max_draws`` is reached, or the time budget runs out (see
+        :meth:`sample_until_many`). Returns all draws taken."""
+        first = min(first or self.chunk, max_draws)
+        if have is not None and len(have):
+            first = max(first, len(have))
+        return self.sample_until_many([(inst, stream)], lambda ds: decided(ds[0]), max_draws, first=first,
+                                      have=None if have is None else [have])[0]
 
     def check_reproducible(self, inst: Instance) -> None:
         """Call the allocator twice with the same generator. Different outcomes, or a
