@@ -112,13 +112,14 @@ def bench_vectorised(n=1000, k=100, draws=20000):
 
 def bench_sequential():
     import pandas as pd
-    f = pd.DataFrame({"score": np.ones(100), "g": ["a"] * 50 + ["b"] * 50})
-    pop = population_from_frame(f)
-    for thr, label in ((0.5, "clear pass"), (1.01, "clear fail")):
-        r = fa.audit(str(ROOT / "examples" / "allocators" / "uniform_lottery.py"), checks=["selection_rates"],
-                     data=pop, k=10, params={"selection_rates": {"threshold": thr}})
+    g = ["a"] * 50 + ["b"] * 50
+    equal = population_from_frame(pd.DataFrame({"score": np.ones(100), "g": g}))
+    split = population_from_frame(pd.DataFrame({"score": np.r_[np.ones(50), np.full(50, 0.5)], "g": g}))
+    # a uniform lottery passes the four-fifths rule clearly; top-k on scores that split by group fails it
+    for alloc, pop, label in (("uniform_lottery.py", equal, "clear pass"), ("top_k.py", split, "clear fail")):
+        r = fa.audit(str(ROOT / "examples" / "allocators" / alloc), checks=["selection_rates"], data=pop, k=10)
         c = r.checks[0]
-        print(f"[sequential] {label}: verdict {c.verdict} after {c.draws} draws; "
+        print(f"[sequential] {label} ({alloc}): verdict {c.verdict} after {c.draws} draws; "
               f"fixed-size sampling would use {c.params['max_draws']} → ratio {c.draws / c.params['max_draws']:.3f}")
 
 

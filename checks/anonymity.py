@@ -495,7 +495,7 @@ class Anonymity(Check):
                              f"{who} ({where}; {diff_txt})."),
         }
         return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, figures=figures,
-                           method=stat.method)
+                           method=stat.method, components=study.components())
 
     def _redraw(self, ctx, study, comp, idx, search_comp) -> dict:
         """Draw records of the worst member's chances (and of every chance on the shrunk

@@ -101,4 +101,5 @@ class Obliviousness(Check):
                     "populations": where, "looks": study.looks_done}
         tables = {"transforms": pd.DataFrame(rows),
                   "worst_transform_members": member_table("selection", comp, inst.scores, inst.groups)}
-        return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, method=stat.method)
+        return self.judged(stat, msgs, draws, evidence=evidence, tables=tables, method=stat.method,
+                           components=study.components())

@@ -181,6 +181,18 @@ class Study:
                   f"{len(probes)} probes, {n_members} members and {n_looks} looks")
         return Statistic("max_chance_difference", est, (lo, hi), tolerance=self.tau, method=method)
 
+    def components(self) -> dict[str, Statistic]:
+        """One component per probe (its largest difference in chance, interval from the
+        same simultaneous family): the headline is their maximum, so combining them
+        (:func:`fairaudit.result.combine`) gives the headline's verdict."""
+        out = {}
+        for probe in dict.fromkeys(c.probe for c in self.comps):
+            cs = [c for c in self.comps if c.probe == probe]
+            out[probe] = Statistic("max_chance_difference", max(float(np.max(np.abs(c.bounds["d"]))) for c in cs),
+                                   (max(float(np.max(c.bounds["abs_lo"])) for c in cs),
+                                    max(float(np.max(c.bounds["abs_hi"])) for c in cs)), tolerance=self.tau)
+        return out
+
     def worst(self) -> tuple[Comparison, tuple]:
         """The comparison and member with the largest certified (then estimated) difference."""
         best, key = None, None

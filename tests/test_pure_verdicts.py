@@ -50,3 +50,21 @@ def test_anonymity_search_gives_the_same_json_on_a_slow_busy_machine(tmp_path):
     assert chk["verdict"] == "fail", chk["message"]
     assert chk["evidence"]["search"]["found"], chk["evidence"]["search"]
     assert slow == idle
+
+
+def test_components_combine_to_the_headline_verdict():
+    """A check's named components (fairaudit.result.combine) give its verdict, and go into the JSON."""
+    from fairaudit.engine import audit
+    from fairaudit.result import combine
+    ex = HERE.parent / "examples" / "allocators"
+    res = audit(str(ex / "top_k.py"), checks=["anonymity"]).checks + \
+        audit(str(ex / "uniform_lottery.py"), checks=["broome"]).checks
+    for c in res:
+        assert c.components, c.id
+        assert combine(c.components) == c.verdict == "fail"
+        d = c.to_dict()["components"]
+        assert set(d) == set(c.components) and all(v["verdict"] in ("pass", "fail", "inconclusive") for v in d.values())
+    res = audit(str(ex / "broome_lottery.py"), checks=["broome"])
+    (b,) = res.checks
+    assert combine(b.components) == b.verdict == "pass"
+    assert any(s.refutation_only for s in b.components.values())
