@@ -68,3 +68,19 @@ def test_components_combine_to_the_headline_verdict():
     (b,) = res.checks
     assert combine(b.components) == b.verdict == "pass"
     assert any(s.refutation_only for s in b.components.values())
+
+
+def test_budget_cut_is_recorded_and_is_never_an_error(monkeypatch):
+    """--budget is the one time limit: when it stops sampling the JSON says so."""
+    from fairaudit.engine import audit
+    monkeypatch.setenv("FAIRAUDIT_TEST_SLOW_MS", "30")
+    target = str(ALLOC / "half_top_slowable.py")
+    (cut,) = audit(target, checks=["selection_rates"], data=str(HERE.parent / "examples" / "data" / "population.csv"),
+                   budget=0.2).checks
+    assert cut.budget_exhausted and cut.to_dict()["budget_exhausted"] is True
+    assert cut.verdict in ("pass", "fail", "inconclusive"), cut.message
+    monkeypatch.setenv("FAIRAUDIT_TEST_SLOW_MS", "0")
+    (full,) = audit(target, checks=["selection_rates"],
+                    data=str(HERE.parent / "examples" / "data" / "population.csv")).checks
+    assert not full.budget_exhausted
+    assert full.draws > cut.draws
