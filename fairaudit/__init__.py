@@ -10,10 +10,8 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .stats import Estimate
 from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
-from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
 
 __all__ = [
     "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
@@ -27,8 +25,19 @@ __all__ = [
 _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 
 
+#: loaded on first use: ``import fairaudit`` (which every allocator file does, in every
+#: worker process) stays cheap — scipy is imported only by what needs it
+_UA = ("ua_marginals", "ua_marginals_iid", "ua_position_given_label", "ua_sample")
+
+
 def __getattr__(name):
     # Lazy: the engine pulls in pandas and the check registry.
+    if name == "Estimate":
+        from .stats import Estimate
+        return Estimate
+    if name in _UA:
+        from . import ua
+        return getattr(ua, name)
     if name in ("audit",):
         from .engine import audit
         return audit

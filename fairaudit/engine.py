@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -20,7 +21,11 @@ from .errors import AllocatorError, FairauditError, TargetError
 from .logs import DecisionLog, is_log_path, load_log
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
+from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 from .targets import Instance, Target, load_target, target_from_callable
+
+
+_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
 
 
 @dataclass
@@ -40,9 +45,13 @@ class AuditConfig:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)   # per-check parameter overrides
     jobs: int = 1
     progress: Callable | None = None
+    # How the allocator is run; none of these changes a result (left out of the JSON):
+    in_process: bool = False            # call it in this process (no isolation; for debugging)
+    memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
+    scheduler: Any = None               # Dask scheduler address "tcp://HOST:PORT" (or a distributed.Client)
 
     def to_json(self, checks: list[str]) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")}
+        d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS}
         d["checks"] = checks
         return d
 
@@ -172,15 +181,34 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
     population file path or :class:`Population`. Keyword arguments set
     :class:`AuditConfig` fields."""
     config = config or AuditConfig(**config_kw)
-    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
+    population = None
+    sampler = None
+    try:
+        memory_limit = parse_memory(config.memory_limit)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
+    run = dict(jobs=config.jobs, timeout=config.timeout, budget_seconds=config.budget, progress=config.progress,
+               memory_limit=memory_limit, scheduler=None if config.in_process else config.scheduler)
+    if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
+        # Loaded only in worker processes: the audit never runs the allocator's code.
+        sampler = Sampler.open(str(target), config.seed, **run)
+        tgt, log = sampler.target, None
+    else:
+        tgt, log = resolve_target(target, columns=config.columns, groups=config.groups)
+        if tgt is not None:
+            sampler = Sampler(tgt, config.seed, isolate=not config.in_process, **run)
+    try:
+        return _run_checks(config, checks, data, tgt, log, sampler, command)
+    finally:
+        if sampler is not None:
+            sampler.close()
+
+
+def _run_checks(config, checks, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups)
-    sampler = None
-    if tgt is not None:
-        sampler = Sampler(tgt, config.seed, jobs=config.jobs, timeout=config.timeout,
-                          budget_seconds=config.budget, progress=config.progress)
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     registry = discover()
     selected = select_checks(checks, registry)
@@ -213,6 +241,9 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
         except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
             res = error_result(cls, e, config.seed)
             res.params = params
+        output = sampler.take_output() if sampler is not None else None
+        if output:   # what the allocator printed while this check drew (first lines; the rest counted)
+            res.evidence = {**(res.evidence or {}), "allocator_output": output}
         results.append(res)
     target_info = tgt.describe() if tgt is not None else log.describe()
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
