@@ -805,11 +805,16 @@ class DaskPool:
         return tid
 
     def poll(self, timeout: float) -> list:
-        from distributed import wait as dwait
         if not self.futures:
             return []
-        done, _ = dwait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED") \
-            if timeout > 0 else (set(f for f in self.futures if f.done()), None)
+        end = time.monotonic() + timeout
+        pause = 0.002
+        while True:
+            done = [f for f in self.futures if f.done()]
+            if done or time.monotonic() >= end:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
         out = []
         for fut in done:
             tid = self.futures.pop(fut)
