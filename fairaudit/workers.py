@@ -880,7 +880,7 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
         return ("spec", spec), None
     if isinstance(target_or_spec, Target):
         try:
-            from joblib.externals import cloudpickle
+            import cloudpickle
             return ("pickle", cloudpickle.dumps(target_or_spec)), None
         except Exception as e:  # noqa: BLE001 - closures over locks, sockets, …
             return None, f"{type(e).__name__}: {e}"
