@@ -1,9 +1,11 @@
 """Engine overhead benchmarks. Run: ``python benchmarks/bench_engine.py``.
 
+0. ``--jobs 2`` vs ``--jobs 1`` (isolated workers) on a 10 ms and a 0.1 ms allocator, 600 draws.
 1. fairaudit vs a bare loop: ``selection_rates`` on a 1 ms allocator (busy-wait, so the
    time is stable) for a fixed number of draws, against a bare Python loop making the
-   same number of allocator calls with fresh generators. Printed twice: in-process
-   (``fairaudit.audit``, what ``fairaudit check`` runs) and as the ``fairaudit check``
+   same number of allocator calls with fresh generators. Printed three times: in-process
+   (``fairaudit.audit(..., in_process=True)``), isolated in a worker process (the default,
+   what ``fairaudit check`` runs) and as the ``fairaudit check``
    command (which adds interpreter start-up, imports and the report: a fixed cost,
    measured with ``--draws 1`` and printed with the per-draw ratio left after it).
 2. Vectorised vs per-call draws of the Broome lottery (n=1000, k=100, 20,000 draws).
@@ -66,16 +68,22 @@ def bench_overhead(draws=3000, repeats=3):
         params = {"selection_rates": {"max_draws": draws, "threshold": 0.9}}
         # Alternating repeats, best of each: on a shared machine the minimum is the least
         # perturbed measurement of either.
-        t_audit, t_bare = float("inf"), float("inf")
+        t_audit, t_iso, t_bare = float("inf"), float("inf"), float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
-            res = fa.audit(target, checks=["selection_rates"], data=pop, params=params)
+            res = fa.audit(target, checks=["selection_rates"], data=pop, params=params, in_process=True)
             t_audit = min(t_audit, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            fa.audit(str(path), checks=["selection_rates"], data=pop, params=params)   # isolated: the default
+            t_iso = min(t_iso, time.perf_counter() - t0)
             used = res.checks[0].draws
             calls = used + 2  # + the reproducibility probe
             t_bare = min(t_bare, bare_loop(target.func, pop.scores, k, calls))
-        print(f"[overhead] in-process audit: {t_audit:.2f} s for {used} draws ({calls} calls); "
-              f"bare loop {t_bare:.2f} s (best of {repeats} each); ratio {t_audit / t_bare:.3f}")
+        print(f"[overhead] in-process audit (--in-process): {t_audit:.2f} s for {used} draws ({calls} calls); "
+              f"bare loop {t_bare:.2f} s (best of {repeats} each); in-process overhead ratio {t_audit / t_bare:.3f} "
+              f"(aim <= 1.05)")
+        print(f"[overhead] isolated audit (worker process, the default): {t_iso:.2f} s; isolated overhead ratio "
+              f"{t_iso / t_bare:.3f} (aim <= 1.10; includes starting the worker and loading the allocator there)")
         def cli(n_draws):
             t0 = time.perf_counter()
             p = subprocess.run([sys.executable, "-m", "fairaudit.cli", "check", str(path), "--checks",
@@ -94,17 +102,50 @@ def bench_overhead(draws=3000, repeats=3):
         return t_audit / t_bare
 
 
+BUSY = '''
+import time
+import fairaudit as fa
+
+@fa.selector
+def allocate(scores, k, rng):
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < {secs!r}:
+        pass
+    return rng.choice(len(scores), size=k, replace=False)
+'''
+
+
+def bench_jobs(draws=600, repeats=2):
+    """--jobs 2 against --jobs 1 (isolated, the default) on a 10 ms and a 0.1 ms
+    allocator, ``draws`` draws of selection_rates (sequential sampling, all draws used)."""
+    params = {"selection_rates": {"max_draws": draws, "threshold": 0.9}}
+    with tempfile.TemporaryDirectory() as d:
+        for secs, label in ((0.01, "10 ms"), (0.0001, "0.1 ms")):
+            path = Path(d) / f"busy_{label.replace(' ', '').replace('.', '_')}.py"
+            path.write_text(BUSY.format(secs=secs))
+            best = {1: float("inf"), 2: float("inf")}
+            for _ in range(repeats):
+                for jobs in (1, 2):
+                    t0 = time.perf_counter()
+                    r = fa.audit(str(path), checks=["selection_rates"], data=str(POP), params=params, jobs=jobs)
+                    best[jobs] = min(best[jobs], time.perf_counter() - t0)
+                    assert r.checks[0].draws == draws
+            print(f"[jobs] {label} allocator, {draws} draws: --jobs 1 {best[1]:.2f} s, --jobs 2 {best[2]:.2f} s; "
+                  f"jobs-2-vs-1 speed-up {best[1] / best[2]:.2f}x (best of {repeats}; aim: >= 1.8 at 10 ms, "
+                  f">= 1.0 at 0.1 ms)")
+
+
 def bench_vectorised(n=1000, k=100, draws=20000):
     target = fa.load_target(str(ROOT / "examples" / "allocators" / "broome_lottery.py"))
     from fairaudit.data import generate_claims
     c = generate_claims("uniform", n, np.random.default_rng(0))
     inst = fa.Instance("bench", scores=c, k=k)
     t0 = time.perf_counter()
-    Sampler(target, seed=0).draw(inst, draws, "v")
+    Sampler(target, seed=0, isolate=False).draw(inst, draws, "v")
     t_vec = time.perf_counter() - t0
     per_call = fa.target_from_callable(lambda scores, k, rng: target.func(scores, k, rng), kind="selection")
     t0 = time.perf_counter()
-    Sampler(per_call, seed=0).draw(inst, draws, "p")
+    Sampler(per_call, seed=0, isolate=False).draw(inst, draws, "p")
     t_pc = time.perf_counter() - t0
     print(f"[vectorised] Broome lottery n={n}, k={k}, {draws} draws: vectorised {t_vec:.2f} s, "
           f"per-call {t_pc:.2f} s; per-call / vectorised = {t_pc / t_vec:.1f}x")
@@ -123,6 +164,9 @@ def bench_sequential():
 
 
 if __name__ == "__main__":
+    import os
+    print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with other work)")
     bench_overhead()
+    bench_jobs()
     bench_vectorised()
     bench_sequential()

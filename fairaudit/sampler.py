@@ -16,6 +16,7 @@ import functools
 import signal
 import threading
 import time
+import weakref
 import zlib
 from typing import Callable
 
@@ -530,8 +531,23 @@ class Sampler:
         return cls(problem, input_label=inst.label, draw=info.get("draw"), stream=stream,
                    inputs=inst.to_jsonable(), generator_index=info.get("generator_index"), size=info.get("size"))
 
+    def _wire(self, inst: Instance) -> Instance:
+        """The instance as sent to workers: only the arguments the allocator takes (a
+        group table it never reads would cost a pandas import and pickling per worker)."""
+        cache = self.__dict__.setdefault("_wired", weakref.WeakKeyDictionary())
+        try:
+            return cache[inst]
+        except KeyError:
+            pass
+        t = self.target
+        drop = {} if t.accepts_var_kwargs else {
+            f: None for f in ("groups", "features", "labels") if f not in t.arg_names and getattr(inst, f) is not None}
+        w = cache[inst] = inst.replace(**drop) if drop else inst
+        return w
+
     def _draw_isolated(self, inst, n, stream, start):
         pool = self._ensure_pool()
+        wire = self._wire(inst)
         end = start + n
         nxt = start
         pending: dict[int, tuple[int, int]] = {}
@@ -552,7 +568,7 @@ class Sampler:
                     break
                 b = self._task_end(nxt, end, slots)
                 left = self.time_left() if self.deadline is not None else None
-                tid = pool.submit("task", inst, (self.seed, stream, nxt, b, self.chunk, left), grow=grow)
+                tid = pool.submit("task", wire, (self.seed, stream, nxt, b, self.chunk, left), grow=grow)
                 pending[tid] = (nxt, b)
                 nxt = b
             if not pending:
@@ -625,7 +641,7 @@ class Sampler:
         An allocator that touches global state without it changing its outcomes is fine."""
         if self.isolated:
             pool = self._ensure_pool()
-            tid = pool.submit("repro", inst, (self.seed,))
+            tid = pool.submit("repro", self._wire(inst), (self.seed,))
             res = None
             while True:
                 got = pool.poll(max(self.timeout, 1.0) + 1.0)
