@@ -138,3 +138,20 @@ def test_chatty_allocator_output_is_captured_not_printed(tmp_path):
     # one line per call: the check's draws and the reproducibility probe's two calls
     assert ao["stdout_more_lines"] == c["draws"] + 2 - 20 and ao["stderr"][0] == "a warning"
     assert "allocator wrote output" in (tmp_path / "r.html").read_text()
+
+
+def test_memory_limit_from_pyproject_and_its_default(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.fairaudit]\nmemory_limit = "768M"\ntimeout = 5\n')
+    p, _ = run_cli([str(BROKEN / "memory_blowup.py"), "--checks", "selection_rates", "--data", POP,
+                    "--json", "r.json"], tmp_path)
+    assert p.returncode == 1
+    msg = json.loads((tmp_path / "r.json").read_text())["checks"][0]["message"]
+    assert "MemoryError" in msg and "memory limit per worker: 768 MiB" in msg
+    from fairaudit.engine import AuditConfig
+    from fairaudit.workers import parse_memory
+    assert parse_memory(AuditConfig().memory_limit) == 4 * 2**30
+    from click.testing import CliRunner
+
+    from fairaudit.cli import main
+    help_text = " ".join(CliRunner().invoke(main, ["check", "--help"]).output.split())
+    assert "--memory-limit" in help_text and "4G (default)" in help_text and "--in-process" in help_text

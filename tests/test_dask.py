@@ -65,3 +65,20 @@ def test_raising_and_hanging_allocators_on_the_cluster(cluster):
         remote = s.draw(inst, 600, "after")
     local = Sampler(fa.load_target(str(EX / "broome_lottery.py")), seed=2, isolate=False).draw(inst, 600, "after")
     assert np.array_equal(remote, local)
+
+
+def test_scheduler_from_pyproject(cluster, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text(f'[tool.fairaudit]\nscheduler = "{cluster.scheduler_address}"\n')
+    monkeypatch.chdir(tmp_path)
+    from fairaudit import workers
+    seen = []
+    orig = workers.DaskPool.__init__
+
+    def spy(self, payload, scheduler, **kw):
+        seen.append(scheduler)
+        orig(self, payload, scheduler, **kw)
+    monkeypatch.setattr(workers.DaskPool, "__init__", spy)
+    code, d = cli_json([str(EX / "uniform_lottery.py"), "--checks", "selection_rates", "--data", POP, "--draws", "300"],
+                       tmp_path, "r.json")
+    assert seen == [cluster.scheduler_address]
+    assert d["checks"][0]["draws"] == 300 and d["checks"][0]["verdict"] != "error"
