@@ -13,6 +13,15 @@ from .errors import AllocatorError, DataError, FairauditError, LogError, TargetE
 from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
 
+import os as _os
+
+if not _os.environ.get("FAIRAUDIT_WORKER"):
+    # In the audit process, as always (tools such as pytest's pytester, which restore
+    # sys.modules between runs, need scipy imported up front). A worker process — where
+    # every allocator file's ``import fairaudit`` runs — skips scipy: it starts faster.
+    from .stats import Estimate
+    from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
+
 __all__ = [
     "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
     "target_from_callable", "Sampler", "Estimate", "FairauditError", "TargetError", "DataError",

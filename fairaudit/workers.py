@@ -53,6 +53,7 @@ DEFAULT_MEMORY_LIMIT = 4 * 2**30
 #: lines of an allocator's stdout / stderr kept per check (the rest are counted)
 OUTPUT_LINES = 20
 _LINE_CHARS = 300
+_INSTS_KEPT = 8           # inputs a worker keeps (sent once, then named by key)
 _STATE_SLOTS = 4          # [call start (time.monotonic, 0 = not in a call), draw, generator index, size]
 
 
@@ -285,10 +286,12 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
                 tid, key, inst = msg[1], msg[2], msg[3]
                 if inst is not None:
                     insts[key] = inst
-                    while len(insts) > 8:
+                    while len(insts) > _INSTS_KEPT:      # the audit process mirrors this eviction
                         insts.pop(next(iter(insts)))
-                inst = insts[key]
-                if op == "repro":
+                inst = insts.get(key)
+                if inst is None:
+                    reply = ("resend", tid)
+                elif op == "repro":
                     reply = ("done", tid, _repro_outcomes(target, inst, msg[4], timeout=0.0, watch=watch), 2, 0.0)
                 else:
                     seed, stream, start, stop, chunk, budget_left = msg[4:10]
@@ -364,6 +367,7 @@ class _Worker:
         pkg_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env.pop("PYTHONFAULTHANDLER", None)
+        env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", "from fairaudit.workers import _worker_main; _worker_main()",
@@ -387,7 +391,7 @@ class _Worker:
         self.pos = {"stdout": 0, "stderr": 0}
         self.ready = False          # loaded the target
         self.task = None            # tid running
-        self.insts: set = set()
+        self.insts: dict = {}       # keys of the inputs the worker holds, oldest first
         self.started = time.monotonic()
 
     def send(self, msg):
@@ -566,7 +570,10 @@ class WorkerPool:
             tid, (op, inst, args) = self.queue.pop(0)
             key = self.inst_key(inst)
             send_inst = None if key in w.insts else inst
-            w.insts.add(key)
+            if send_inst is not None:
+                w.insts[key] = True
+                while len(w.insts) > _INSTS_KEPT:
+                    w.insts.pop(next(iter(w.insts)))
             w.task = (tid, op, inst, args)
             try:
                 w.send((op, tid, key, send_inst) + tuple(args))
@@ -605,6 +612,11 @@ class WorkerPool:
         tid = msg[1]
         task = w.task
         w.task = None
+        if op == "resend" and task is not None and task[0] == tid:   # the worker no longer holds the input
+            w.insts.clear()
+            self.queue.insert(0, (tid, task[1:]))
+            self._dispatch()
+            return None
         w.read_output(self.output)
         if task is None or task[0] != tid:
             return None

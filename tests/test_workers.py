@@ -166,3 +166,14 @@ def test_memory_sizes_and_output_log():
     assert out["stdout"][:2] == ["line 0", "line 1"] and len(out["stdout"]) == 20
     assert out["stdout_more_lines"] == 6 and "stderr" not in out
     assert log.take() is None
+
+
+def test_more_inputs_than_a_worker_keeps():
+    """Workers keep 8 inputs; the 9th evicts the oldest, which is sent again when needed."""
+    t = fa.load_target(str(EX / "uniform_lottery.py"))
+    insts = [fa.Instance(f"pool {i}", scores=np.linspace(0.1, 1.0, 10 + i), k=3) for i in range(12)]
+    with Sampler(t, seed=1) as s:
+        got = [s.draw(i, 20, "many") for i in insts + insts[:3]]
+    ref = Sampler(t, seed=1, isolate=False)
+    for i, g in zip(insts + insts[:3], got):
+        assert np.array_equal(g, ref.draw(i, 20, "many"))
