@@ -380,7 +380,7 @@ class Sampler:
         worker processes (or on the Dask cluster ``scheduler=``): this process does not
         import it. ``.target`` describes it (kind, signature, hash). Raises
         :class:`~fairaudit.errors.TargetError` when it cannot be loaded."""
-        from .workers import DaskPool, WorkerPool, payload_for
+        from .workers import DaskPool, acquire_pool, payload_for
         scheduler = kw.get("scheduler")
         payload, _ = payload_for(str(spec), ship_source=scheduler is not None)
         timeout = float(kw.get("timeout", 30.0) or 0.0)
@@ -390,8 +390,8 @@ class Sampler:
         else:
             import os
             jobs = int(kw.get("jobs", 1))
-            pool = WorkerPool(payload, jobs=jobs if jobs > 0 else (os.cpu_count() or 1), timeout=timeout,
-                              memory_limit=mem)
+            pool = acquire_pool(payload, jobs=jobs if jobs > 0 else (os.cpu_count() or 1), timeout=timeout,
+                                memory_limit=mem)
         try:
             meta = pool.probe()
         except BaseException:
@@ -419,7 +419,11 @@ class Sampler:
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
         if self.pool is not None:
-            self.pool.close()
+            from .workers import WorkerPool, release_pool
+            if isinstance(self.pool, WorkerPool):
+                release_pool(self.pool)      # kept warm for the next audit of the same allocator
+            else:
+                self.pool.close()
             self.pool = None
 
     def __enter__(self):
@@ -496,12 +500,12 @@ class Sampler:
     # -- isolated: tasks over worker processes --------------------------------
     def _ensure_pool(self):
         if self.pool is None:
-            from .workers import DaskPool, WorkerPool
+            from .workers import DaskPool, acquire_pool
             if self.scheduler is not None:
                 self.pool = DaskPool(self._payload, self.scheduler, timeout=self.timeout, memory_limit=self.memory_limit)
             else:
-                self.pool = WorkerPool(self._payload, jobs=self.jobs, timeout=self.timeout,
-                                       memory_limit=self.memory_limit)
+                self.pool = acquire_pool(self._payload, jobs=self.jobs, timeout=self.timeout,
+                                         memory_limit=self.memory_limit)
             self.pool.probe()
         return self.pool
 

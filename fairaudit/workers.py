@@ -536,6 +536,21 @@ class WorkerPool:
         if w in self.workers:
             self.workers.remove(w)
 
+    def reuse(self, *, jobs: int, timeout: float) -> None:
+        """Make a parked pool ready for a new audit: every worker loads the allocator
+        afresh (its module is executed again, as a first audit would see it)."""
+        self.jobs = max(1, int(jobs))
+        self.timeout = float(timeout or 0.0)
+        while len(self.workers) > self.jobs:
+            self._drop(self.workers[-1])
+        self.meta = None
+        self.output = OutputLog()
+        for w in self.workers:
+            w.ready = False
+            w.insts.clear()
+            w.read_output(OutputLog())          # what an earlier audit left is not this one's
+            w.send(("load", self.payload, list(sys.path)))
+
     # -- tasks -------------------------------------------------------------------
     def inst_key(self, inst) -> int:
         try:
@@ -897,3 +912,73 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
         except Exception as e:  # noqa: BLE001 - closures over locks, sockets, …
             return None, f"{type(e).__name__}: {e}"
     return None, "not a target"
+
+
+# ---------------------------------------------------------------------------
+# Warm pools: reused by the next audit of the same allocator in this process
+# ---------------------------------------------------------------------------
+
+#: pools kept warm after an audit (a test suite auditing one allocator a thousand times
+#: would otherwise start a thousand worker processes)
+PARKED_POOLS = 2
+_PARKED: "dict[tuple, WorkerPool]" = {}
+_PARKED_LOCK = threading.Lock()
+
+
+def _pool_key(payload, memory_limit):
+    import hashlib
+    if payload[0] == "spec":
+        spec = payload[1]
+        file_part = spec.rsplit(":", 1)[0] if ":" in spec and not spec.endswith(".py") else spec
+        p = Path(file_part)
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if file_part.endswith(".py") and p.is_file() else ""
+        return ("spec", spec, str(p.resolve()) if digest else "", digest, memory_limit)
+    return (payload[0], hashlib.sha256(pickle.dumps(payload)).hexdigest(), memory_limit)
+
+
+def acquire_pool(payload, *, jobs: int, timeout: float, memory_limit) -> WorkerPool:
+    """A pool for ``payload``: a parked one of the same allocator (its workers load the
+    allocator afresh, as a new audit would) or a new one."""
+    try:
+        key = _pool_key(payload, memory_limit)
+    except OSError:
+        key = None
+    with _PARKED_LOCK:
+        pool = _PARKED.pop(key, None) if key is not None else None
+    if pool is not None and not pool.closed and all(w.proc.poll() is None for w in pool.workers):
+        pool.reuse(jobs=jobs, timeout=timeout)
+        pool._key = key
+        return pool
+    if pool is not None:
+        pool.close()
+    pool = WorkerPool(payload, jobs=jobs, timeout=timeout, memory_limit=memory_limit)
+    pool._key = key
+    return pool
+
+
+def release_pool(pool: WorkerPool) -> None:
+    """Park a pool whose workers are idle (else close it)."""
+    key = getattr(pool, "_key", None)
+    healthy = (key is not None and not pool.closed and not pool.queue and pool.workers
+               and all(w.task is None and w.ready and w.proc.poll() is None for w in pool.workers))
+    if not healthy or PARKED_POOLS <= 0:
+        pool.close()
+        return
+    pool.take_output()
+    with _PARKED_LOCK:
+        old = _PARKED.pop(key, None)
+        _PARKED[key] = pool
+        evict = []
+        while len(_PARKED) > PARKED_POOLS:
+            evict.append(_PARKED.pop(next(iter(_PARKED))))
+    for p in evict + ([old] if old is not None and old is not pool else []):
+        p.close()
+
+
+def close_parked() -> None:
+    """Stop every parked pool's workers."""
+    with _PARKED_LOCK:
+        pools = list(_PARKED.values())
+        _PARKED.clear()
+    for p in pools:
+        p.close()
