@@ -127,10 +127,10 @@ def _snapshot(v):
     return None
 
 
-def _unchanged(v, snap) -> bool:
-    if isinstance(snap, np.ndarray):
+def _unchanged(v, snap, snap_bytes=None) -> bool:
+    if isinstance(snap, np.ndarray):   # bitwise: NaNs equal themselves, a written -0.0 is a change
         return (isinstance(v, np.ndarray) and v.shape == snap.shape and v.dtype == snap.dtype
-                and np.array_equal(v, snap, equal_nan=snap.dtype.kind in "fc"))
+                and v.tobytes() == (snap_bytes if snap_bytes is not None else snap.tobytes()))
     if hasattr(snap, "equals"):
         return list(v.columns) == list(snap.columns) and v.shape == snap.shape and v.equals(snap)
     return v == snap
@@ -168,12 +168,12 @@ class _ArgGuard:
             seen.add(id(v))
             snap = _snapshot(v)
             if snap is not None:
-                self.items.append((name, v, snap))
+                self.items.append((name, v, snap, snap.tobytes() if isinstance(snap, np.ndarray) else None))
 
     def changed(self) -> str | None:
-        for name, v, snap in self.items:
+        for name, v, snap, snap_bytes in self.items:
             try:
-                same = _unchanged(v, snap)
+                same = _unchanged(v, snap, snap_bytes)
             except Exception:  # noqa: BLE001 - e.g. a column replaced by something uncomparable
                 same = False
             if not same:
