@@ -20,6 +20,8 @@ load); isolated (cold: a new worker process) 1.104 (earlier 1.148; aim ≤ 1.10)
 (3 repeats; the second worker starts ~0.4 s into the run, when the measured cost shows
 it is worth it; earlier cold run 1.45x at load 4); 0.1 ms allocator 1.33x warm, 0.98x
 cold (same single worker either way: 0.06 s of work is not worth a second one).
+A rerun of the overhead part after the mutation check compared bytes (11:55 UTC, load
+3.6–4.1): in-process 1.008, isolated cold 1.085.
 Vectorised draws 3.1x faster than per-call; sequential sampling used 512 and 256 of
 20,000 draws on a clear pass and a clear fail.
 """
