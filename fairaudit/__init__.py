@@ -56,4 +56,9 @@ def __getattr__(name):
     if name in ("CheckResult", "AuditResult", "Statistic"):
         from . import result
         return getattr(result, name)
+    # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
+    # worker process fairaudit.stats / fairaudit.ua are not imported up front.
+    import importlib.util
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(name)
