@@ -906,6 +906,14 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
                 return ("source", spec, Path(file_part).name, Path(file_part).read_bytes(), func), None
         return ("spec", spec), None
     if isinstance(target_or_spec, Target):
+        func = target_or_spec.func
+        mod = sys.modules.get(getattr(func, "__module__", None) or "")
+        qual = getattr(func, "__qualname__", "")
+        if (mod is not None and mod.__name__.startswith("fairaudit_target_") and getattr(mod, "__file__", None)
+                and "." not in qual and "<" not in qual and getattr(mod, qual, None) is func):
+            # a function of a file imported by fairaudit.targets.import_file: its module name
+            # exists only in this process, so the worker imports the same file itself
+            return ("spec", f"{mod.__file__}:{qual}"), None
         try:
             import cloudpickle
             return ("pickle", cloudpickle.dumps(target_or_spec)), None

@@ -177,3 +177,13 @@ def test_more_inputs_than_a_worker_keeps():
     ref = Sampler(t, seed=1, isolate=False)
     for i, g in zip(insts + insts[:3], got):
         assert np.array_equal(g, ref.draw(i, 20, "many"))
+
+
+def test_function_of_a_file_imported_with_import_file_runs_in_workers():
+    """``import_file`` registers the module under a name only this process knows; the
+    worker imports the same file itself (cloudpickle would pickle it by that name)."""
+    from fairaudit.targets import import_file
+    func = import_file(EX / "uniform_lottery.py").allocate
+    r = fa.audit(func, checks=["selection_rates"], data=POP, draws=300)
+    assert r.checks[0].verdict != "error", r.checks[0].message
+    assert r.warnings == []
