@@ -10,10 +10,17 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .stats import Estimate
 from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
-from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
+
+import os as _os
+
+if not _os.environ.get("FAIRAUDIT_WORKER"):
+    # In the audit process, as always (tools such as pytest's pytester, which restore
+    # sys.modules between runs, need scipy imported up front). A worker process — where
+    # every allocator file's ``import fairaudit`` runs — skips scipy: it starts faster.
+    from .stats import Estimate
+    from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
 
 __all__ = [
     "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
@@ -27,8 +34,19 @@ __all__ = [
 _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 
 
+#: loaded on first use: ``import fairaudit`` (which every allocator file does, in every
+#: worker process) stays cheap — scipy is imported only by what needs it
+_UA = ("ua_marginals", "ua_marginals_iid", "ua_position_given_label", "ua_sample")
+
+
 def __getattr__(name):
     # Lazy: the engine pulls in pandas and the check registry.
+    if name == "Estimate":
+        from .stats import Estimate
+        return Estimate
+    if name in _UA:
+        from . import ua
+        return getattr(ua, name)
     if name in ("audit",):
         from .engine import audit
         return audit
@@ -38,4 +56,9 @@ def __getattr__(name):
     if name in ("CheckResult", "AuditResult", "Statistic"):
         from . import result
         return getattr(result, name)
+    # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
+    # worker process fairaudit.stats / fairaudit.ua are not imported up front.
+    import importlib.util
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(name)

@@ -4,6 +4,7 @@
                            [--confidence 0.95] [--draws N | --budget SECONDS]
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
                            [--fail-on fail|inconclusive] [--param CHECK.NAME=VALUE ...] [--require]
+                           [--timeout S] [--in-process] [--memory-limit SIZE] [--scheduler tcp://HOST:PORT]
     fairaudit report RESULT.json --html PATH
     fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
     fairaudit checks [CHECK]
@@ -208,11 +209,18 @@ def main():
 @click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
 @click.option("--require", "require", is_flag=True, default=None,
               help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
+@click.option("--in-process", "in_process", is_flag=True, default=None,
+              help="Call the allocator inside this process (debugging; no isolation: it can hang, crash or end the audit).")
+@click.option("--memory-limit", "memory_limit", type=str,
+              help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
+@click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
 def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
-          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require):
+          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require,
+          in_process, memory_limit, scheduler):
     """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
     from .engine import AuditConfig, audit
     from .report import write_html
+    from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
     cfg = _load_config(config_path)
 
@@ -237,7 +245,13 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
         encoding=pick(encoding, "encoding"),
-        require=_flag(pick(require, "require", False), "require"))
+        require=_flag(pick(require, "require", False), "require"),
+        in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
+        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT))
+    try:
+        parse_memory(config.memory_limit)
+    except ValueError as e:
+        raise click.UsageError(f"--memory-limit: {e}")
     progress = _Progress()
     config.progress = progress
     data = pick(data, "data")

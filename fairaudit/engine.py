@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import traceback
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -16,14 +17,18 @@ import numpy as np
 from ._version import __version__
 from .check import Check, discover
 from .data import Population, load_population
-from .errors import AllocatorError, FairauditError
+from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
 from .logs import DecisionLog, is_log_path, load_log
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
+from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 from .targets import Instance, Target, load_target, target_from_callable
+
+
+_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
 
 
 @dataclass
@@ -45,9 +50,13 @@ class AuditConfig:
     jobs: int = 1
     progress: Callable | None = None
     encoding: str | None = None         # text encoding of CSV logs/data (default UTF-8)
+    # How the allocator is run; none of these changes a result (left out of the JSON):
+    in_process: bool = False            # call it in this process (no isolation; for debugging)
+    memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
+    scheduler: Any = None               # Dask scheduler address "tcp://HOST:PORT" (or a distributed.Client)
 
     def to_json(self, checks: list[str]) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("jobs", "progress")
+        d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
              and not (k == "encoding" and v is None)}
         d["checks"] = checks
         return d
@@ -71,9 +80,7 @@ class AuditContext:
         check compares with the target (e.g. more decision-makers): same seed, jobs,
         timeout, budget deadline and progress as the audit's own; its warnings are the
         audit's. Load errors raise :class:`~fairaudit.errors.TargetError`."""
-        s = make_sampler(load_target(spec), self.config)
-        if self.sampler is not None:
-            s.deadline = self.sampler.deadline
+        s = self.sampler.for_target(spec) if self.sampler is not None else open_sampler(spec, self.config)
         self.other_samplers.append(s)
         return s
 
@@ -146,9 +153,9 @@ class AuditContext:
 
 
 def make_sampler(target: Target, config: AuditConfig) -> Sampler:
-    """The sampler of ``target`` under ``config`` (the one place samplers are built)."""
-    return Sampler(target, config.seed, jobs=config.jobs, timeout=config.timeout,
-                   budget_seconds=config.budget, progress=config.progress)
+    """The sampler of ``target`` under ``config``: its calls in isolated worker processes
+    unless ``config.in_process``."""
+    return Sampler(target, config.seed, isolate=not config.in_process, **_run_options(config))
 
 
 def resolve_target(spec, *, columns=None, groups=None, encoding=None):
@@ -178,6 +185,11 @@ def callable_spec(func) -> str:
 def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> CheckResult:
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
+    if isinstance(exc, BudgetExhausted):
+        # --budget is a time limit, not a failure: the check could not decide in time
+        return CheckResult(id=check.id, title=check.title, verdict="inconclusive", budget_exhausted=True,
+                           message=f"Not decided within the time budget: {exception_text(exc, JSON_CHARS)}.",
+                           definition=check.definition)
     if isinstance(exc, AllocatorError):
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
@@ -223,20 +235,62 @@ def audit(target, checks: list[str] | None = None, data=None, config: AuditConfi
         return _audit(target, checks, data, config, command)
 
 
+def _run_options(config: AuditConfig) -> dict:
+    """How the sampler runs the allocator (none of it changes a result)."""
+    try:
+        memory_limit = parse_memory(config.memory_limit)
+    except ValueError as e:
+        raise TargetError(str(e)) from None
+    return dict(jobs=config.jobs, timeout=config.timeout, budget_seconds=config.budget, progress=config.progress,
+                memory_limit=memory_limit, scheduler=None if config.in_process else config.scheduler)
+
+
+def open_sampler(spec: str, config: AuditConfig) -> Sampler:
+    """A sampler for the allocator file or ``module:function`` ``spec``, loaded only in worker
+    processes unless ``config.in_process`` (then loaded here)."""
+    if config.in_process:
+        return make_sampler(load_target(spec), config)
+    return Sampler.open(str(spec), config.seed, **_run_options(config))
+
+
 def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
     registry = discover()
     selected = select_checks(checks, registry)
     # parsed values replace what was written (``"10"`` → 10), so the JSON config and
     # every check see the same typed values; the caller's config is not modified
     config = replace(config, params=resolve_params(config.params, registry))
-    tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
+    run = _run_options(config)        # a bad --memory-limit is refused before anything is loaded
+    sampler = None
+    if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
+        # Loaded only in worker processes: the audit never runs the allocator's code.
+        sampler = Sampler.open(str(target), config.seed, **run)
+        tgt, log = sampler.target, None
+    else:
+        tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
+        if tgt is not None:
+            sampler = make_sampler(tgt, config)
+    try:
+        return _run_checks(config, selected, data, tgt, log, sampler, command)
+    finally:
+        if sampler is not None:
+            sampler.close()
+
+
+def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
-    sampler = make_sampler(tgt, config) if tgt is not None else None
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
+    try:
+        return _run_each(ctx, config, selected, tgt, log, sampler, population, command)
+    finally:
+        for s in ctx.other_samplers:
+            s.close()
+
+
+def _run_each(ctx, config, selected, tgt, log, sampler, population, command) -> AuditResult:
     results: list[CheckResult] = []
     for cls in selected:
         chk = cls()
@@ -263,8 +317,11 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
             res = chk.run(ctx, **params)
         except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
             res = error_result(cls, e, config.seed)
-        cut = any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
-        results.append(replace(res, params=params, budget_exhausted=cut))
+        cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
+        output = sampler.take_output() if sampler is not None else None
+        evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
+        # what the allocator printed while this check drew (first lines; the rest counted)
+        results.append(replace(res, params=params, budget_exhausted=cut, evidence=evidence))
     target_info = tgt.describe() if tgt is not None else log.describe()
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
                        warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],

@@ -74,3 +74,14 @@ class AllocatorError(FairauditError):
 
 class AllocatorTimeout(AllocatorError):
     """One allocator call took longer than the per-call timeout."""
+
+
+class BudgetExhausted(FairauditError):
+    """The ``--budget`` ran out in the middle of a batch of draws. ``done`` draws of the
+    batch were made (``outcomes``), so sequential sampling can keep them."""
+
+    def __init__(self, message: str, *, done: int = 0, outcomes=None, calls: int = 0):
+        super().__init__(message)
+        self.done = done
+        self.outcomes = outcomes
+        self.calls = calls

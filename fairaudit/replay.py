@@ -127,23 +127,27 @@ def _target_spec(result) -> str:
 def redraw(result: dict | str | Path, check_id: str) -> list[dict]:
     """Re-draw every draw record of ``check_id``'s counterexample in ``result``; returns,
     per record, ``{"label", "members", "observed", "replayed", "identical"}``."""
-    from .engine import AuditConfig, make_sampler
+    from .engine import AuditConfig, open_sampler
     result, chk = _result_and_check(result, check_id)
     records = ((chk.get("evidence") or {}).get("redraw") or {}).get("records")
     if not records:
         raise FairauditError(f"check '{check_id}' recorded no counterexample draws to replay "
                              f"(verdict {chk.get('verdict')})")
     seed = int(result["config"]["seed"])
-    sampler = make_sampler(load_target(_target_spec(result)), AuditConfig(seed=seed, timeout=float(
+    sampler = open_sampler(_target_spec(result), AuditConfig(seed=seed, timeout=float(
         result["config"].get("timeout") or 30.0)))
     out = []
-    for rec in records:
-        inst = saved_instance(rec["input"])
-        d = sampler.draw(inst, int(rec["draws"]), rec["stream"], start=int(rec["start"]))
-        got = summarise(rec["kind"], d, inst.n, rec["members"])
-        same = np.allclose(np.asarray(got, float), np.asarray(rec["observed"], float), rtol=0, atol=1e-9)
-        out.append({"label": rec["label"], "members": rec["members"], "observed": rec["observed"],
-                    "replayed": got, "identical": bool(same), "draws": int(rec["draws"]), "stream": rec["stream"]})
+    try:
+        for rec in records:
+            inst = saved_instance(rec["input"])
+            d = sampler.draw(inst, int(rec["draws"]), rec["stream"], start=int(rec["start"]))
+            got = summarise(rec["kind"], d, inst.n, rec["members"])
+            same = np.allclose(np.asarray(got, float), np.asarray(rec["observed"], float), rtol=0, atol=1e-9)
+            out.append({"label": rec["label"], "members": rec["members"], "observed": rec["observed"],
+                        "replayed": got, "identical": bool(same), "draws": int(rec["draws"]),
+                        "stream": rec["stream"]})
+    finally:
+        sampler.close()
     return out
 
 

@@ -97,6 +97,10 @@ class Target:
     accepts_var_kwargs: bool = False
     #: the function's docstring, else its file's (shown in the report: what was audited)
     doc: str = ""
+    #: how a worker process loads it (``load_target(load_spec)``); None for a callable
+    load_spec: str | None = None
+    #: loaded only in worker processes: ``func`` cannot be called in this process
+    remote: bool = False
 
     def describe(self) -> dict:
         d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
@@ -221,6 +225,9 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
     sys.modules[mod_name] = module
     try:
         sp.loader.exec_module(module)
+    except SystemExit as e:   # sys.exit() at import: the file cannot be loaded, the audit goes on to say so
+        raise TargetError(f"{where or path}: importing it raised SystemExit (sys.exit({e.code!r})) — "
+                          f"an allocator file must not end the process") from None
     except Exception as e:  # the user's file itself is broken
         raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
     return module
@@ -264,6 +271,7 @@ def load_target(spec: str) -> Target:
     t = target_from_callable(func, path=where, sha256=sha)
     if not t.doc and getattr(module, "__doc__", None):
         t.doc = _docstring(module)
+    t.load_spec = spec
     return t
 
 

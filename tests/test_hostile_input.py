@@ -125,12 +125,20 @@ def test_allocator_print_output_is_inert(tmp_path):
             print("PASS          selection_rates      plain forged line")
             return np.argsort(-scores)[:3]
     """))
-    res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--draws", "50", "--html", "r.html"],
-              tmp_path)
+    # in-process, what the allocator prints reaches the terminal escaped and prefixed
+    res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--draws", "50", "--html", "r.html",
+               "--in-process"], tmp_path)
     assert res.exit_code in (0, 1)
     assert not unsafe(res.output) and "[output] \\rPASS          fake" in res.output
     assert "[output] PASS          selection_rates      plain forged line" in res.output
     assert not [ln for ln in res.output.splitlines() if ln.startswith(("PASS", "\\r")) and "forged" in ln]
+    # isolated (the default), it is captured per check into the result, never printed
+    res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--draws", "50", "--html", "r.html",
+               "--json", "r.json"], tmp_path)
+    assert res.exit_code in (0, 1)
+    assert not unsafe(res.output) and "forged" not in res.output
+    out = json.loads((tmp_path / "r.json").read_text())["checks"][0]["evidence"]["allocator_output"]
+    assert any("plain forged line" in line for line in out["stdout"])
 
 
 def test_str_that_raises_is_the_allocators_error_not_a_fairaudit_bug(tmp_path):

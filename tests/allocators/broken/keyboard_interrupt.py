@@ -1,0 +1,7 @@
+"""Hostile on purpose: raises KeyboardInterrupt."""
+import fairaudit as fa
+
+
+@fa.selector
+def allocate(scores, k, rng):
+    raise KeyboardInterrupt

@@ -1,0 +1,2 @@
+"""Broken on purpose: defines no function at all."""
+K = 10
