@@ -112,16 +112,37 @@ def test_interval_coverage_by_simulation():
     assert covered >= 54
 
 
-def test_broome_reference_close_to_exact():
-    """Rosén's approximation used as yardstick is within 0.03 of the exact π."""
+def test_broome_reference_is_exact():
+    """The yardstick is the Broome lottery's exact inclusion probabilities (issue 18,
+    defect 2): the issue's (0.6, 0.3, 0.1), k = 2 → 0.923810, 0.783333, 0.292857 (Rosén's
+    approximation gave 0.9246, 0.7254, 0.3500), tiny claims (where Rosén was ~7× off) and
+    random instances against enumeration of pick sequences."""
+    assert BL.broome_reference([0.6, 0.3, 0.1], 2) == pytest.approx([0.923810, 0.783333, 0.292857], abs=1e-6)
+    for c, k in (([1, 1, 1e-4, 1e-4], 2), ([1, 1e-3, 1e-5, 0.5, 1e-5], 2), ([3.0, 1e-6, 2e-6], 1)):
+        exact = exact_broome_pi(c, k)
+        np.testing.assert_allclose(BL.broome_reference(c, k), exact, rtol=1e-7, atol=1e-12)
     rng = np.random.default_rng(0)
     for _ in range(5):
         c = rng.uniform(0.05, 1, 7)
-        for k in (2, 3):
-            assert np.max(np.abs(BL.broome_reference(c, k) - exact_broome_pi(c, k))) < 0.03
+        for k in (1, 2, 3, 5, 6):
+            np.testing.assert_allclose(BL.broome_reference(c, k), exact_broome_pi(c, k), rtol=1e-8, atol=1e-12)
+    c = rng.pareto(1.2, 7) + 1e-3
+    np.testing.assert_allclose(BL.broome_reference(c, 3), exact_broome_pi(c, 3), rtol=1e-8, atol=1e-12)
     assert BL.broome_reference([0.5, 0.0, 0.2], 2).tolist() == [1.0, 0.0, 1.0]
-    ref = BL.broome_reference(np.linspace(0.01, 1, 500), 100)
-    assert ref.sum() == pytest.approx(100, abs=1e-6) and np.all(np.diff(ref) > 0)
+    assert BL.broome_reference([0.5, 0.0, 0.2, 0.0], 1) == pytest.approx([0.5 / 0.7, 0, 0.2 / 0.7, 0])
+
+
+@pytest.mark.parametrize("k", [100, 700])
+def test_broome_reference_large_n_matches_simulation(k):
+    """n = 1000: Σπ = k, strictly increasing in the claim, and within 5 standard errors of
+    the Broome lottery's simulated chances (20000 draws)."""
+    c = np.linspace(0.01, 1, 1000)
+    ref = BL.broome_reference(c, k)
+    assert ref.sum() == pytest.approx(k, abs=1e-8) and np.all(np.diff(ref) > 0)
+    draws = bf_lottery(c, k, np.random.default_rng(5), size=20000)
+    est = np.bincount(draws.ravel(), minlength=1000) / 20000
+    se = np.sqrt(np.maximum(ref * (1 - ref), 1e-6) / 20000)
+    assert np.max(np.abs(est - ref) / se) < 5.5
 
 
 def test_first_round_weights_match_exact():
@@ -289,7 +310,7 @@ def test_utility_with_labels():
     assert eu["top_k"] == pytest.approx(np.sort(claims)[-30:].mean())
     assert eu["ci"][0] <= eu["estimate"] <= eu["ci"][1] < eu["top_k"]
     assert eu["cost"]["ci"][0] > 0
-    # exact expected utility of the Broome lottery ≈ Σ π_i c_i / k with Rosén's π
+    # exact expected utility of the Broome lottery = Σ π_i c_i / k with the exact π
     approx = float(BL.broome_reference(claims, 30) @ claims / 30)
     assert abs(eu["estimate"] - approx) < 0.02
     assert "precision" in u and 0 <= u["precision"]["estimate"] <= 1
@@ -350,7 +371,7 @@ def test_systemic_exclusion_top_k_vs_broome():
     assert top.verdict == "fail"
     bf = run(str(ALLOC / "broome_lottery.py"), check="systemic_exclusion", pid="systemic_exclusion", params=params)
     r = bf.evidence["instances"][0]
-    # Broome lottery: SER = mean_i (1 − π_i)^3 with Rosén's π (seed 000 Fig. (b): a large reduction)
+    # Broome lottery: SER = mean_i (1 − π_i)^3 with the exact π (seed 000 Fig. (b): a large reduction)
     assert r["ser_lo"] <= r["ser"] <= r["ser_hi"] < 0.75
     assert bf.verdict == "pass"
     assert SX.SystemicExclusion.default is False
