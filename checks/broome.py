@@ -62,9 +62,17 @@ simultaneous anytime-valid beta-binomial confidence sequences on every ``π_i``)
   the budget (for the Broome lottery no such claim remains after a few thousand draws,
   so it costs nothing there).
 * *deterministic allocator*: the first 256 draws identical ⇒ the chance of any other
-  outcome is below ``1 − (α/2)^{1/255}`` ≈ 1.4 % (Clopper–Pearson with zero
-  deviations, conditioning on draw 0), and every positive claim outside that outcome
-  fails BF.2 outright (SPEC §1) — no large budget needed.
+  outcome is below ``1 − α_i^{1/255}`` ≈ 1.2 % at α_i = 0.05 (Clopper–Pearson with zero
+  deviations, conditioning on draw 0; α_i the instance's share of α). That fails BF.2
+  outright (SPEC §1) — no large budget needed — for the positive claims outside that
+  outcome whose Broome chance exceeds that bound / ``min_chance`` (the same relative
+  floor as BF.2 for lotteries). Identical draws alone are not evidence: the Broome
+  lottery itself repeats its likeliest set when the other claims are tiny (claims
+  (1, 1, 1e-4, 1e-4), k = 2: 256 identical draws with chance ≈ 0.93); then sampling
+  goes on as for any lottery. A fair lottery reaches the shortcut only if it gives some
+  claim outside the set a chance above the bound yet showed 256 identical draws —
+  Clopper–Pearson's α_i (spent separately from the sequential analysis' α_i, so the
+  instance's false-fail bound is 2α_i in the worst case).
 * *first-round weights* (when the first column is the first pick; output sorted by
   index in every draw is recognised and ignored; ``pick_order=no`` turns it off):
   per-bin first-pick frequencies with simultaneous confidence sequences; a bin of
@@ -139,6 +147,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
+                                      deterministic_excluded,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
 from fairaudit.check import Check, Param
@@ -212,8 +221,13 @@ class Broome(Check):
             first = ctx.sampler.draw(inst, min(DET_DRAWS, budget), stream)
             det = deterministic_certificate(first, conf_i) if len(first) >= 2 else None
             if det is not None:
-                results.append({**self._deterministic(inst, first, det, conf_i), "stream": stream, "draw_array": first})
-                continue
+                outside = np.setdiff1d(np.flatnonzero(claims > 0), first[0])
+                excluded = deterministic_excluded(first, claims, det, min_chance)
+                if len(outside) == 0 or len(excluded):
+                    results.append({**self._deterministic(inst, first, det, excluded), "stream": stream,
+                                    "draw_array": first})
+                    continue
+                # identical so far, but the Broome lottery itself would look the same: sample on
             kw = dict(n_bins=bins, min_gain=min_gain, min_chance=min_chance, pick_order=pick_order,
                       labels=inst.labels)
             draws = first
@@ -233,12 +247,9 @@ class Broome(Check):
             results.append(res)
         return self._finish(ctx, results, min_gain, min_chance)
 
-    def _deterministic(self, inst, draws, ucb, conf):
+    def _deterministic(self, inst, draws, ucb, out_pos):
         claims = np.asarray(inst.scores, dtype=float)
         n = len(claims)
-        sel = np.zeros(n, bool)
-        sel[draws[0]] = True
-        out_pos = np.flatnonzero(~sel & (claims > 0))
         k = draws.shape[1]
         counts = inclusion_counts(draws, n)
         res = {"inst": inst, "draws": len(draws), "k": k, "n": n, "deterministic": True, "deviation_ucb": ucb,

@@ -598,12 +598,28 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
 
 def deterministic_certificate(draws, confidence):
     """If every draw selects the same set: the upper confidence bound on the chance of
-    any other outcome (Clopper–Pearson, zero deviations in draws 1..B−1 given draw 0)."""
+    any other outcome (Clopper–Pearson at level ``1 − confidence``, zero deviations in
+    draws 1..B−1 given draw 0): ``1 − (1 − confidence)^{1/(B−1)}``."""
     s = np.sort(draws, axis=1)
     if not (s == s[0]).all():
         return None
     B = draws.shape[0]
     return 1.0 - (1.0 - confidence) ** (1.0 / max(B - 1, 1))
+
+
+def deterministic_excluded(draws, claims, ucb, min_chance) -> np.ndarray:
+    """Positive claims outside the one set drawn so far whose chance is certified (≤ ``ucb``)
+    below ``min_chance`` of the Broome lottery's chance for them — BF.2's "effectively
+    excluded", the same relative floor as for a lottery. Identical draws alone prove
+    nothing: the Broome lottery itself repeats its likeliest set when the other claims
+    are tiny (claims (1, 1, 1e-4, 1e-4), k = 2: 256 identical draws with chance ≈ 0.93),
+    so a claim counts only when the Broome lottery would pick it with chance above
+    ``ucb / min_chance``."""
+    claims = np.asarray(claims, dtype=float)
+    sel = np.zeros(len(claims), bool)
+    sel[draws[0]] = True
+    ref = broome_reference(claims, draws.shape[1])
+    return np.flatnonzero(~sel & (claims > 0) & (ucb < min_chance * ref))
 
 
 # ---------------------------------------------------------------------------

@@ -632,3 +632,29 @@ def test_systemic_exclusion_violators_fail_at_defaults():
     print(f"systemic_exclusion violators: top_k {dict(top)}, mostly_top_k {dict(mix)}")
     assert top == {"fail": 30}, top
     assert mix["fail"] >= 27 and mix["pass"] == 0, mix
+
+
+def test_fair_lottery_on_near_degenerate_claims_is_not_called_deterministic():
+    """Issue 18 defect 1: claims (1, 1, 1e-4, 1e-4), k = 2 — the Broome lottery draws the
+    same set 256 times in a row with chance ≈ 0.93, which is no evidence against it: the
+    shortcut fails only a positive claim outside that set whose Broome chance the
+    allocator is certified to give less than min_chance of. 20 seeds, never a fail."""
+    data = small_population([1.0, 1.0, 1e-4, 1e-4])
+    verdicts = [run(str(ALLOC / "broome_lottery.py"), data=data, k=2, seed=s, params={"max_draws": 4096}).verdict
+                for s in range(20)]
+    assert "fail" not in verdicts, verdicts
+    # top-k on the same claims is deterministic and is still refused (BF.2 on the excluded 1e-4 claims
+    # needs the draws to certify their chance below a tenth of the Broome lottery's ≈ 2e-4)
+    assert BL.broome_reference([1.0, 1.0, 1e-4, 1e-4], 2)[2] == pytest.approx(exact_broome_pi([1, 1, 1e-4, 1e-4], 2)[2])
+
+
+def test_deterministic_shortcut_needs_a_claim_the_broome_lottery_would_pick():
+    """The deterministic shortcut (256 identical draws) fails BF.2 only for a positive claim
+    outside the set whose Broome chance exceeds the deviation bound / min_chance."""
+    claims = np.array([1.0, 1.0, 1e-4, 1e-4])
+    d = np.tile(np.array([0, 1]), (256, 1))
+    ucb = BL.deterministic_certificate(d, 0.95)
+    assert ucb == pytest.approx(1 - 0.05 ** (1 / 255))
+    assert BL.deterministic_excluded(d, claims, ucb, 0.1).size == 0
+    claims2 = np.array([1.0, 1.0, 0.5, 1e-4])
+    assert BL.deterministic_excluded(d, claims2, ucb, 0.1).tolist() == [2]
