@@ -403,14 +403,25 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
     lottery itself, whose chances are small by design, outside its "pool"). Point
     estimates from π̂, bounds from the simultaneous intervals (all hold jointly); a
     never-selected tiny claim whose Broome chance is too small to certify anything
-    widens the upper bound of ``n'/n``, not the estimate."""
+    widens the upper bound of ``n'/n``, not the estimate.
+
+    "Never" is classified from the intervals (issue 18): ``UCB(π) < min_chance · π^BF``
+    (BF.2's certified set, so the table and the verdict agree), plus claims not drawn
+    but too weak to certify that lie below a certified one (under rising chances they
+    share its fate); a weak claim merely not drawn — the Broome lottery's tiny claims —
+    stays in the pool. The bounds count the uncertified claims both ways."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
     lo, hi, est = ind["lo"], ind["hi"], ind["est"]
     pos = claims > 0
     floor = ind["min_chance"] * ind["ref"] if "ref" in ind else np.full(n, ETA)
+    # "never" from the simultaneous intervals, so that the table agrees with the verdict: BF.2's certified
+    # effectively excluded, plus never-drawn claims too weak to certify anything *below* a certified one (chances
+    # that rise with claims put them with it); a weak claim merely never drawn stays in the pool
     always = est >= 1 - ETA
-    never = pos & ~always & (est <= floor)
+    never_cert = pos & ~always & (hi < floor)
+    c_never = claims[never_cert].max() if never_cert.any() else -np.inf
+    never = never_cert | (pos & ~always & (est <= floor) & (claims <= c_never))
     pool = ~always & ~never & pos
     n_always_lo, n_always_hi = int(np.sum(lo >= 1 - ETA)), int(np.sum(hi >= 1 - ETA))
     n_never_lo, n_never_hi = int(np.sum(pos & (hi < floor))), int(np.sum(pos & (lo <= floor)))

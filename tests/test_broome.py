@@ -658,3 +658,19 @@ def test_deterministic_shortcut_needs_a_claim_the_broome_lottery_would_pick():
     assert BL.deterministic_excluded(d, claims, ucb, 0.1).size == 0
     claims2 = np.array([1.0, 1.0, 0.5, 1e-4])
     assert BL.deterministic_excluded(d, claims2, ucb, 0.1).tolist() == [2]
+
+
+def test_partial_table_classifies_from_intervals_and_agrees_with_the_verdict():
+    """Issue 18 defect 7: a tiny claim of the Broome lottery drawn 0 times is not "never
+    selected" — its Broome chance is too small for its interval to certify anything. The
+    partial-BF table counts as never only the certified effectively excluded (BF.2's
+    set) and as always only the certified π ≥ 1−η, so it agrees with the message."""
+    claims = np.r_[np.linspace(0.05, 1, 99), 1e-5]
+    c = run(bf_lottery, data=small_population(claims), k=20, seed=1, params={"max_draws": 4096})
+    assert c.verdict == "pass" and "no positive claim effectively excluded" in c.message
+    e = c.evidence["instances"][0]
+    assert e["partial"]["never_selected_in_draws"] >= 1           # the tiny claim was indeed never drawn
+    row = c.tables["partial_broome"].iloc[0]
+    assert row["never"] == 0 and row["always"] == 0
+    assert row["n_prime_over_n"] == pytest.approx(1.0)
+    assert e["partial"]["partial"] is False
