@@ -143,11 +143,13 @@ of the issue at each k/n, three in all, to keep the default audit fast).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
-                                      deterministic_excluded,
+                                      deterministic_excluded, resolution_statement,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
 from fairaudit.check import Check, Param
@@ -233,7 +235,7 @@ class Broome(Check):
             draws = first
             while True:
                 res = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
-                open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"]
+                open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"] or res["within_open"]
                          or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
                 if not open_ or len(draws) >= budget or ctx.sampler.time_left() <= 0:
                     break
@@ -245,7 +247,9 @@ class Broome(Check):
             res["utility"] = utility_analysis(draws, claims, k, inst.labels, conf_i)
             res["inst"], res["stream"], res["draw_array"] = inst, stream, draws
             results.append(res)
-        return self._finish(ctx, results, min_gain, min_chance)
+        res = self._finish(ctx, results, min_gain, min_chance)
+        notes = sorted({resolution_statement(r["bins"]).get("reduced") for r in results if r.get("bins")} - {None})
+        return replace(res, message=res.message + " Note: " + "; ".join(notes) + ".") if notes else res
 
     def _deterministic(self, inst, draws, ucb, out_pos):
         claims = np.asarray(inst.scores, dtype=float)
@@ -393,6 +397,14 @@ class Broome(Check):
                   "claims": [p["claim_weaker"], p["claim_stronger"]], "gain": p["gain"],
                   "gain_ci": [p["gain_lo"], p["gain_hi"]], "broome_gain": p["broome_gain"]}
             return msg, S["bf1_bins"], cx
+        if comp.get("bf1_within_bins") == "fail":
+            w = r["bins"]["within"]["worst"]
+            msg = (f"BF.1 violated on {lab} inside the claim bin {w['claim_min']:.3g}–{w['claim_max']:.3g} "
+                   f"({int(w['n'])} individuals): chances rise with claims there by at most {max(w['ratio_hi'], 0):.2f} "
+                   f"of the Broome lottery's rise (contrast {w['contrast']:+.4f} [{w['contrast_lo']:+.4f}, "
+                   f"{w['contrast_hi']:+.4f}] against {w['broome_contrast']:.4f}) — a flat band; make chances rise with claims.")
+            return msg, S["bf1_within_bins"], {"instance": lab, "bin": int(w["bin"]), "claims": [w["claim_min"], w["claim_max"]],
+                                               "contrast": w["contrast"], "broome_contrast": w["broome_contrast"]}
         if comp.get("equal_claims") == "fail":
             e = ind["equal"]
             hi_i, lo_i = e["highest"], e["lowest"]
@@ -421,6 +433,7 @@ class Broome(Check):
             return ev
         ev["components"] = r["components"]
         ev["statistics"] = {k: s.to_dict() for k, s in r["stats"].items()}
+        ev["resolution"] = resolution_statement(r.get("bins"))
         ev["pick_order_used"] = r["use_order"]
         if r.get("later") is not None:
             ev["later_rounds"] = r["later"]

@@ -223,7 +223,20 @@ def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=Non
     if len(gi) == 0:
         return None
     D = X[:, hi_] - X[:, gi]
-    conf = per_member_confidence(confidence, len(gi))
+    # within each bin, at the individual level: the per-draw contrast T_g = Σ_{i∈g} u_i·1[i selected] with
+    # u_i = (c_i − c̄_g)/Σ|c − c̄_g| (so T_g ∈ [−½, ½]); its mean Σ u_i π_i is the covariance of chance and
+    # claim inside the bin, > 0 when chances rise with claims there, 0 on a flat band covering the bin
+    sub_c = claims[idx]
+    dev = sub_c - cbar[b_sub]
+    norm = np.bincount(b_sub, weights=np.abs(dev), minlength=G)
+    u_sub = np.where(norm[b_sub] > 0, dev / np.where(norm[b_sub] > 0, norm[b_sub], 1.0), 0.0)
+    u = np.zeros(n)
+    u[idx] = u_sub
+    wref = np.bincount(b_sub, weights=u_sub * ref[idx], minlength=G)        # Broome's Σ u_i π^BF_i
+    w_ok = (sizes >= 3) & (norm > 0) & (wref > NOT_INFORMATIVE * kn)
+    wg = np.flatnonzero(w_ok)
+    T = np.bincount(flat, weights=u[draws][keep], minlength=B * G).reshape(B, G)[:, wg] if len(wg) else None
+    conf = per_member_confidence(confidence, len(gi) + len(wg))
     lo01, hi01 = eb_confidence_sequence((D + 1.0) / 2.0, conf)
     lo01, hi01 = np.atleast_1d(lo01), np.atleast_1d(hi01)
     dlo, dhi = 2 * lo01 - 1, 2 * hi01 - 1
@@ -238,9 +251,26 @@ def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=Non
                           "chance": pbar, "broome_chance": rbar})
     j = int(np.argmin(rhi)) if np.min(rhi) < np.inf else 0
     jmin = int(np.argmin(r))
-    return {"table": table, "pairs": pairs, "stat": (float(r.min()), float(rlo.min()), float(rhi.min())),
-            "worst_pair": pairs.iloc[j].to_dict(), "lowest_pair": pairs.iloc[jmin].to_dict(),
-            "method": f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {len(gi)} bin pairs"}
+    method = (f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {len(gi)} bin pairs"
+              + (f" and {len(wg)} within-bin contrasts" if len(wg) else ""))
+    out = {"table": table, "pairs": pairs, "stat": (float(r.min()), float(rlo.min()), float(rhi.min())),
+           "worst_pair": pairs.iloc[j].to_dict(), "lowest_pair": pairs.iloc[jmin].to_dict(), "method": method,
+           "bins_used": G, "bins_requested": int(n_bins)}
+    if T is not None:
+        wlo, whi = eb_confidence_sequence(T + 0.5, conf)
+        wlo, whi = np.atleast_1d(wlo) - 0.5, np.atleast_1d(whi) - 0.5
+        west = T.mean(axis=0)
+        wr, wrlo, wrhi = west / wref[wg], wlo / wref[wg], whi / wref[wg]
+        within = pd.DataFrame({"bin": wg, "n": sizes[wg].astype(int), "claim_min": table["claim_min"].to_numpy()[wg],
+                               "claim_max": table["claim_max"].to_numpy()[wg], "contrast": west,
+                               "contrast_lo": wlo, "contrast_hi": whi, "broome_contrast": wref[wg],
+                               "ratio": wr, "ratio_lo": wrlo, "ratio_hi": wrhi})
+        jw = int(np.argmin(wrhi))
+        out["within"] = {"table": within, "stat": (float(wr.min()), float(wrlo.min()), float(wrhi.min())),
+                         "worst": within.iloc[jw].to_dict(),
+                         "method": "within each claim bin, per-draw contrast Σ (c_i − c̄)/Σ|c − c̄| · 1[i selected] "
+                                   "against the Broome lottery's; " + method}
+    return out
 
 
 def individual_analysis(counts, B, claims, confidence, ref, min_chance):
@@ -541,7 +571,10 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
 
     ``partial_open`` is true when full BF failed, the outcomes show a partial structure
     (someone always or never selected) and BF.1 inside the randomised pool is not yet
-    decided — the caller may draw more to characterise the partial lottery."""
+    decided — the caller may draw more to characterise the partial lottery.
+
+    ``within_open`` is true when the verdict is not a fail and some bin's within-bin
+    contrast is undecided with an estimate below halfway to the Broome lottery's."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
     B = draws.shape[0]
@@ -560,6 +593,11 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
         e, l, h = bins["stat"]
         comps["bf1_bins"] = Statistic("min_gain_ratio", e, (l, h), tolerance=min_gain, method=bins["method"],
                                       violation="below")
+        if "within" in bins:
+            e, l, h = bins["within"]["stat"]
+            comps["bf1_within_bins"] = Statistic("min_within_bin_gain_ratio", e, (l, h), tolerance=min_gain,
+                                                 method=bins["within"]["method"], violation="below",
+                                                 refutation_only=True)
     rev = ind["reversal"]
     comps["reversal"] = Statistic("max_reversal", rev["estimate"], (rev["certified"], 1.0), tolerance=0.0,
                                   method=ind["method"], violation="above", refutation_only=True)
@@ -587,6 +625,11 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
                counts=counts, use_order=use_order)
     out["partial_open"] = False
     out["bf2_open"] = False
+    # the within-bin contrast is a refutation, certified later than the bin pairs: do not stop on a pass while a
+    # bin's contrast is nearer flat than Broome and still undecided (the Broome lottery's sit near 1: no cost there)
+    wt = bins["within"]["table"] if bins is not None and "within" in bins else None
+    out["within_open"] = bool(verdict != "fail" and wt is not None and np.any(
+        (wt["ratio_lo"] < min_gain) & (wt["ratio_hi"] >= min_gain) & (wt["ratio"] < (1 + min_gain) / 2)))
     if budget is not None and budget > B and verdict != "fail":
         zero = (claims > 0) & (counts == 0) & (ref > 0)
         if zero.any():
@@ -631,6 +674,27 @@ def deterministic_excluded(draws, claims, ucb, min_chance) -> np.ndarray:
     sel[draws[0]] = True
     ref = broome_reference(claims, draws.shape[1])
     return np.flatnonzero(~sel & (claims > 0) & (ucb < min_chance * ref))
+
+
+def resolution_statement(bins: dict | None) -> dict:
+    """What the BF.1 tests can see on one instance: the bins actually used (and whether a
+    requested number was reduced by the ``MIN_BIN`` minimum), and the width of flat band
+    that may go unseen — about one claim bin (the within-bin contrast sees a flat band
+    covering a bin; the bin pairs need about two)."""
+    if bins is None:
+        return {"statement": "no informative claim bins: BF.1 was not tested on bins"}
+    t = bins["table"]
+    width = float((t["claim_max"] - t["claim_min"]).max())
+    out = {"bins_used": bins["bins_used"], "bins_requested": bins["bins_requested"],
+           "largest_bin": int(t["n"].max()), "widest_bin_claims": width,
+           "statement": f"{bins['bins_used']} claim bins of up to {int(t['n'].max())} individuals; a flat band narrower "
+                        f"than about one bin ({int(t['n'].max())} individuals, claims {width:.3g} wide) may go unseen"}
+    n = int(t["n"].sum())
+    if bins["bins_used"] < min(bins["bins_requested"], n):
+        out["reduced"] = (f"bins={bins['bins_requested']} was reduced to {bins['bins_used']} (at least {MIN_BIN} "
+                          f"individuals per bin)")
+        out["statement"] += "; " + out["reduced"]
+    return out
 
 
 # ---------------------------------------------------------------------------

@@ -674,3 +674,47 @@ def test_partial_table_classifies_from_intervals_and_agrees_with_the_verdict():
     assert row["never"] == 0 and row["always"] == 0
     assert row["n_prime_over_n"] == pytest.approx(1.0)
     assert e["partial"]["partial"] is False
+
+
+def _flat_bottom(frac):
+    @fa.selector
+    def flat_bottom(scores, k, rng, size=None):
+        """Broome weights, except the bottom ``frac`` of claims share one weight (their mean): BF.2 intact."""
+        c = np.asarray(scores, dtype=float)
+        w = c.copy()
+        band = c <= np.quantile(c, frac)
+        w[band] = c[band].mean()
+        keys = np.log(w)[None, :] + rng.gumbel(size=(size or 1, len(c)))
+        out = np.argsort(-keys, axis=1)[:, :k]
+        return out if size is not None else out[0]
+    return flat_bottom
+
+
+def test_flat_band_narrower_than_two_bins_is_failed_within_bins():
+    """Issue 18 defect 3: the bottom 20% of n = 200 on one common weight (it passed 20/20
+    seeds on bins alone) fails on the within-bin contrast, naming that band; the
+    resolution used is reported, and a requested ``bins`` reduced by the 25-per-bin
+    minimum is said (bins=20 → 8)."""
+    verdicts = []
+    for seed in range(3):
+        c = run(_flat_bottom(0.2), seed=seed, params={"instances": "uniform:200:0.25", "bins": 20})
+        verdicts.append(c.verdict)
+        assert "bins=20 was reduced to 8" in c.message
+        res = c.evidence["instances"][0]["resolution"]
+        assert res["bins_used"] == 8 and res["largest_bin"] == 25 and "may go unseen" in res["statement"]
+        if c.verdict == "fail":
+            assert "inside the claim bin" in c.message
+            assert c.evidence["counterexample"]["claims"][1] <= 0.25
+    assert verdicts == ["fail"] * 3, verdicts
+
+
+def test_broome_lottery_passes_with_the_within_bin_contrast():
+    """The within-bin contrast is a refutation: the Broome lottery still passes (n = 200 and
+    a small pool of 30), and on its own draws every within-bin ratio's interval covers 1."""
+    for inst in ("uniform:200:0.25", "pareto:30:0.2"):
+        c = run(bf_lottery, seed=4, params={"instances": inst})
+        assert c.verdict == "pass", (inst, c.message)
+    claims = np.linspace(0.01, 1, 200)
+    draws = bf_lottery(claims, 50, np.random.default_rng(2), size=8000)
+    w = BL.bin_gain_analysis(draws, claims, 50, 10, 0.95)["within"]["table"]
+    assert ((w["ratio_lo"] <= 1) & (1 <= w["ratio_hi"])).all()
