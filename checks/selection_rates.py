@@ -31,7 +31,7 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import eb_confidence_sequence, per_member_confidence, ratio_ci_from_intervals, \
+from fairaudit.stats import betting_cs, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
 
 
@@ -74,14 +74,14 @@ class SelectionRates(Check):
         sizes = M.sum(axis=0)
         G = len(cats)
         member_conf = per_member_confidence(ctx.confidence, G)
-        method = f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {G}"
+        method = f"betting confidence sequence (hedged capital, anytime-valid), bonferroni over {G}"
 
         def rates_of(draws):
             return M[draws].sum(axis=1) / sizes  # (B, G): fraction of each group selected per draw
 
         def bounds(draws):
             r = rates_of(draws)
-            lo, hi = eb_confidence_sequence(r, member_conf)
+            lo, hi = betting_cs(r, member_conf)
             return r.mean(axis=0), lo, hi
 
         def decided(draws):
