@@ -248,7 +248,9 @@ class Broome(Check):
             res["inst"], res["stream"], res["draw_array"] = inst, stream, draws
             results.append(res)
         res = self._finish(ctx, results, min_gain, min_chance)
-        notes = sorted({resolution_statement(r["bins"]).get("reduced") for r in results if r.get("bins")} - {None})
+        reso = [(r["inst"].label, resolution_statement(r["bins"])) for r in results if r.get("bins")]
+        notes = sorted({x.get("reduced") for _, x in reso} - {None})
+        res = replace(res, method=res.method + "; resolution: " + "; ".join(f"{lab}: {x['statement']}" for lab, x in reso)) if reso else res
         return replace(res, message=res.message + " Note: " + "; ".join(notes) + ".") if notes else res
 
     def _deterministic(self, inst, draws, ucb, out_pos):

@@ -702,6 +702,7 @@ def test_flat_band_narrower_than_two_bins_is_failed_within_bins():
         assert "bins=20 was reduced to 8" in c.message
         res = c.evidence["instances"][0]["resolution"]
         assert res["bins_used"] == 8 and res["largest_bin"] == 25 and "may go unseen" in res["statement"]
+        assert "resolution: uniform claims, n=200, k=50: 8 claim bins of up to 25 individuals" in c.method
         if c.verdict == "fail":
             assert "inside the claim bin" in c.message
             assert c.evidence["counterexample"]["claims"][1] <= 0.25
