@@ -128,11 +128,13 @@ Broome lottery passed 100/100 (0 false fails; Clopper–Pearson 95% upper bound 
 top-k and the uniform lottery failed 100/100, the flat-band lottery (weights flat
 between the 30th and 70th claim percentile, BF.2 intact) failed 100/100 (median 34816
 draws over its three instances), the slightly flattened one (still BF) passed 100/100.
-Resolution (``--resolution 20``): a flat band over the 40th–60th percentile is failed
-20/20; one over the 45th–55th — one bin wide at the default ``bins = 10`` — passes 20/20:
-a violation narrower than about two bins is not seen (raise ``bins``: at 20 it fails 16/20,
-inconclusive 4/20, while the Broome lottery still passes 20/20). At n = 100 (4 bins of 25) the
-30–70th band is narrower than a bin and is not seen either.
+Within bins (issue 18): a refutation on the per-draw contrast ``Σ_{i∈g} u_i 1[i selected]``,
+``u_i = (c_i − c̄_g)/Σ|c − c̄_g|``, against the Broome lottery's (same EB family as the pairs;
+sampling stays open while a bin looks flat and is undecided): the bottom 20 % of n = 200 on one
+weight, which the pairs passed 20/20, fails 5/5 seeds (16384 draws). Each instance's evidence
+states the resolution (bins used, "a flat band narrower than about one bin may go unseen") and a
+reduced ``bins``. Measured before it (``--resolution 20``): a 40th–60th band failed 20/20, a
+45th–55th one passed 20/20 (to be re-measured with the within-bin contrast).
 ``stop_early=false`` takes the whole budget: the Broome lottery's ``min_gain_ratio`` is
 then 0.97 [0.82, 1.00] and the slightly flattened lottery's 0.44 [0.31, 0.47].
 
