@@ -128,13 +128,13 @@ Broome lottery passed 100/100 (0 false fails; Clopper–Pearson 95% upper bound 
 top-k and the uniform lottery failed 100/100, the flat-band lottery (weights flat
 between the 30th and 70th claim percentile, BF.2 intact) failed 100/100 (median 34816
 draws over its three instances), the slightly flattened one (still BF) passed 100/100.
-Within bins (issue 18): a refutation on the per-draw contrast ``Σ_{i∈g} u_i 1[i selected]``,
-``u_i = (c_i − c̄_g)/Σ|c − c̄_g|``, against the Broome lottery's (same EB family as the pairs;
-sampling stays open while a bin looks flat and is undecided): the bottom 20 % of n = 200 on one
-weight, which the pairs passed 20/20, fails 5/5 seeds (16384 draws). Each instance's evidence
-states the resolution (bins used, "a flat band narrower than about one bin may go unseen") and a
-reduced ``bins``. Measured before it (``--resolution 20``): a 40th–60th band failed 20/20, a
-45th–55th one passed 20/20 (to be re-measured with the within-bin contrast).
+Within bins (issue 18): a refutation on the per-draw contrast ``Σ_{i∈g} u_i 1[i selected]``, ``u_i =
+(c_i − c̄_g)/Σ|c − c̄_g|``, against the Broome lottery's (in the pairs' EB family; sampling stays open while
+a bin looks flat and is undecided): the bottom 20 % of n = 200 on one weight, which the pairs passed 20/20,
+fails 5/5 (16384 draws). Each instance states its resolution (bins used, "a flat band narrower than about
+two bins may go unseen unless it covers a whole bin") and a reduced ``bins``. ``--resolution 5``: a
+40th–60th band fails 5/5, a 45th–55th one (a bin wide, straddling two) passes 5/5; at bins=20 it fails
+3/5 (inconclusive 2/5), the Broome lottery passes 5/5 — before the contrast: 20/20, 20/20, 16/20, 20/20.
 ``stop_early=false`` takes the whole budget: the Broome lottery's ``min_gain_ratio`` is
 then 0.97 [0.82, 1.00] and the slightly flattened lottery's 0.44 [0.31, 0.47].
 

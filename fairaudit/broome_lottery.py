@@ -679,8 +679,9 @@ def deterministic_excluded(draws, claims, ucb, min_chance) -> np.ndarray:
 def resolution_statement(bins: dict | None) -> dict:
     """What the BF.1 tests can see on one instance: the bins actually used (and whether a
     requested number was reduced by the ``MIN_BIN`` minimum), and the width of flat band
-    that may go unseen — about one claim bin (the within-bin contrast sees a flat band
-    covering a bin; the bin pairs need about two)."""
+    that may go unseen — about two claim bins: the within-bin contrast sees a flat band
+    covering a whole bin, but one bin wide and straddling two is not seen (measured:
+    45th–55th percentile, n = 1000, bins = 10, passes 5/5 seeds)."""
     if bins is None:
         return {"statement": "no informative claim bins: BF.1 was not tested on bins"}
     t = bins["table"]
@@ -688,7 +689,8 @@ def resolution_statement(bins: dict | None) -> dict:
     out = {"bins_used": bins["bins_used"], "bins_requested": bins["bins_requested"],
            "largest_bin": int(t["n"].max()), "widest_bin_claims": width,
            "statement": f"{bins['bins_used']} claim bins of up to {int(t['n'].max())} individuals; a flat band narrower "
-                        f"than about one bin ({int(t['n'].max())} individuals, claims {width:.3g} wide) may go unseen"}
+                        f"than about two bins (2 × {int(t['n'].max())} individuals, claims ≈{2 * width:.3g} wide) may go "
+                        f"unseen unless it covers a whole bin"}
     n = int(t["n"].sum())
     if bins["bins_used"] < min(bins["bins_requested"], n):
         out["reduced"] = (f"bins={bins['bins_requested']} was reduced to {bins['bins_used']} (at least {MIN_BIN} "
