@@ -28,6 +28,28 @@ Measured (this commit's code, 2 cores shared with other jobs):
      claim percentile fails 20/20 (median 44096 draws); over the 45th-55th (one bin wide at
      bins = 10) it passes 20/20 - not seen; with bins = 20 it fails 16/20, inconclusive 4/20
      (median 56384 draws), and the Broome lottery still passes 20/20 at bins = 20.
+
+From the check's docstring (checks/broome.py), as measured when it was written:
+
+Measured (``benchmarks/bench_broome.py --grid --study 100``, default settings, 2 shared
+cores): the Broome lottery audit at n = 1000, k = 100 passes after 4096 draws in
+0.24–0.54 s against 0.13–0.30 s of raw sampling (1.8–1.9×; ``stop_early=false``: 20000
+draws, 0.96–2.0 s, 1.5–2.1×). On the 3×3 grid (uniform / truncated normal / Pareto ×
+k/n 0.1, 0.25, 0.5, n = 1000, seed 0) top-k fails (256 draws per instance), the uniform
+lottery fails BF.1, the Broome lottery passes and the partial lottery fails with
+k'/k = 0.500 and n'/n = k/n exactly (upper bounds of n'/n at most +0.11, Pareto k = 100).
+Over 100 seeds of the default instances (n = 1000, a fresh claim vector per seed): the
+Broome lottery passed 100/100 (0 false fails; Clopper–Pearson 95% upper bound 3.6%),
+top-k and the uniform lottery failed 100/100, the flat-band lottery (weights flat
+between the 30th and 70th claim percentile, BF.2 intact) failed 100/100 (median 34816
+draws over its three instances), the slightly flattened one (still BF) passed 100/100.
+Within bins (issue 18): a refutation on the per-draw contrast ``Σ_{i∈g} u_i 1[i selected]``, ``u_i =
+(c_i − c̄_g)/Σ|c − c̄_g|``, against the Broome lottery's (in the pairs' EB family; sampling stays open while
+a bin looks flat and is undecided): the bottom 20 % of n = 200 on one weight, which the pairs passed 20/20,
+fails 5/5 (16384 draws). Each instance states its resolution (bins used, "a flat band narrower than about
+two bins may go unseen unless it covers a whole bin") and a reduced ``bins``. ``--resolution 5``: a
+40th–60th band fails 5/5, a 45th–55th one (a bin wide, straddling two) passes 5/5; at bins=20 it fails
+3/5 (inconclusive 2/5), the Broome lottery passes 5/5 — before the contrast: 20/20, 20/20, 16/20, 20/20.
 """
 from __future__ import annotations
 

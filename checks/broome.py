@@ -24,9 +24,12 @@ therefore computed on **claim bins**:
   of each bin selected is a bounded variable whose mean is the chance gain
   ``π̄_h − π̄_g``; correlation between bins within a draw is accounted for.
 * That gain is divided by the gain the **Broome lottery** (``w ∝ c``, Example 4.3)
-  would give on the same claims, ``π^BF`` (Rosén's successive-sampling approximation
-  ``π_i ≈ 1 − exp(−λ c_i)``, ``Σ π_i = k``; exact enough to be a yardstick, and it
-  accounts for saturation near π = 1). The ratio ``r_gh`` is 1 for the Broome lottery,
+  would give on the same claims, ``π^BF`` — exact: the Broome lottery is an exponential
+  race (keys ``E_i / c_i``, the k smallest picked), so ``π_i = ∫ c_i e^{−c_i t} ·
+  P(fewer than k others below t) dt``, a Poisson-binomial count under a one-dimensional
+  integral (:func:`fairaudit.broome_lottery.broome_reference`, Σπ = k checked to 1e-9·k;
+  Rosén's ``1 − exp(−λ c_i)`` was 0.058 off on (0.6, 0.3, 0.1), k = 2, and ~7× off on
+  tiny claims). The ratio ``r_gh`` is 1 for the Broome lottery,
   0 for a flat lottery, negative for a reversal. Statistic ``min_gain_ratio = min r_gh``
   over **all** bin pairs (far pairs give power against global flatness — the uniform
   lottery; adjacent pairs against local flatness — a band of equal weights), with an
@@ -59,9 +62,17 @@ simultaneous anytime-valid beta-binomial confidence sequences on every ``π_i``)
   the budget (for the Broome lottery no such claim remains after a few thousand draws,
   so it costs nothing there).
 * *deterministic allocator*: the first 256 draws identical ⇒ the chance of any other
-  outcome is below ``1 − (α/2)^{1/255}`` ≈ 1.4 % (Clopper–Pearson with zero
-  deviations, conditioning on draw 0), and every positive claim outside that outcome
-  fails BF.2 outright (SPEC §1) — no large budget needed.
+  outcome is below ``1 − α_i^{1/255}`` ≈ 1.2 % at α_i = 0.05 (Clopper–Pearson with zero
+  deviations, conditioning on draw 0; α_i the instance's share of α). That fails BF.2
+  outright (SPEC §1) — no large budget needed — for the positive claims outside that
+  outcome whose Broome chance exceeds that bound / ``min_chance`` (the same relative
+  floor as BF.2 for lotteries). Identical draws alone are not evidence: the Broome
+  lottery itself repeats its likeliest set when the other claims are tiny (claims
+  (1, 1, 1e-4, 1e-4), k = 2: 256 identical draws with chance ≈ 0.93); then sampling
+  goes on as for any lottery. A fair lottery reaches the shortcut only if it gives some
+  claim outside the set a chance above the bound yet showed 256 identical draws —
+  Clopper–Pearson's α_i (spent separately from the sequential analysis' α_i, so the
+  instance's false-fail bound is 2α_i in the worst case).
 * *first-round weights* (when the first column is the first pick; output sorted by
   index in every draw is recognised and ignored; ``pick_order=no`` turns it off):
   per-bin first-pick frequencies with simultaneous confidence sequences; a bin of
@@ -105,23 +116,8 @@ under the negative dependence of k-of-n selection) is compared with the Broome
 lottery's rate computed event by event — the same ``min_gain_ratio`` across bins, and
 BF.2 across bins. ``evidence["log_mode"]`` says which was possible.
 
-Measured (``benchmarks/bench_broome.py --grid --study 100``, default settings, 2 shared
-cores): the Broome lottery audit at n = 1000, k = 100 passes after 4096 draws in
-0.24–0.54 s against 0.13–0.30 s of raw sampling (1.8–1.9×; ``stop_early=false``: 20000
-draws, 0.96–2.0 s, 1.5–2.1×). On the 3×3 grid (uniform / truncated normal / Pareto ×
-k/n 0.1, 0.25, 0.5, n = 1000, seed 0) top-k fails (256 draws per instance), the uniform
-lottery fails BF.1, the Broome lottery passes and the partial lottery fails with
-k'/k = 0.500 and n'/n = k/n exactly (upper bounds of n'/n at most +0.11, Pareto k = 100).
-Over 100 seeds of the default instances (n = 1000, a fresh claim vector per seed): the
-Broome lottery passed 100/100 (0 false fails; Clopper–Pearson 95% upper bound 3.6%),
-top-k and the uniform lottery failed 100/100, the flat-band lottery (weights flat
-between the 30th and 70th claim percentile, BF.2 intact) failed 100/100 (median 34816
-draws over its three instances), the slightly flattened one (still BF) passed 100/100.
-Resolution (``--resolution 20``): a flat band over the 40th–60th percentile is failed
-20/20; one over the 45th–55th — one bin wide at the default ``bins = 10`` — passes 20/20:
-a violation narrower than about two bins is not seen (raise ``bins``: at 20 it fails 16/20,
-inconclusive 4/20, while the Broome lottery still passes 20/20). At n = 100 (4 bins of 25) the
-30–70th band is narrower than a bin and is not seen either.
+Measured timings, the 3×3 grid, the 100-seed study and the resolution study: the docstring
+of ``benchmarks/bench_broome.py``.
 ``stop_early=false`` takes the whole budget: the Broome lottery's ``min_gain_ratio`` is
 then 0.97 [0.82, 1.00] and the slightly flattened lottery's 0.44 [0.31, 0.47].
 
@@ -132,10 +128,13 @@ of the issue at each k/n, three in all, to keep the default audit fast).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
+                                      deterministic_excluded, resolution_statement,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
 from fairaudit.check import Check, Param
@@ -209,15 +208,20 @@ class Broome(Check):
             first = ctx.sampler.draw(inst, min(DET_DRAWS, budget), stream)
             det = deterministic_certificate(first, conf_i) if len(first) >= 2 else None
             if det is not None:
-                results.append({**self._deterministic(inst, first, det, conf_i), "stream": stream, "draw_array": first})
-                continue
+                outside = np.setdiff1d(np.flatnonzero(claims > 0), first[0])
+                excluded = deterministic_excluded(first, claims, det, min_chance)
+                if len(outside) == 0 or len(excluded):
+                    results.append({**self._deterministic(inst, first, det, excluded), "stream": stream,
+                                    "draw_array": first})
+                    continue
+                # identical so far, but the Broome lottery itself would look the same: sample on
             kw = dict(n_bins=bins, min_gain=min_gain, min_chance=min_chance, pick_order=pick_order,
                       labels=inst.labels)
             last = {}
 
             def decided(draws, claims=claims, k=k, kw=kw):
                 res = last["res"] = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
-                open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"]
+                open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"] or res["within_open"]
                          or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
                 return not open_
 
@@ -230,14 +234,15 @@ class Broome(Check):
             res["utility"] = utility_analysis(draws, claims, k, inst.labels, conf_i)
             res["inst"], res["stream"], res["draw_array"] = inst, stream, draws
             results.append(res)
-        return self._finish(ctx, results, min_gain, min_chance)
+        res = self._finish(ctx, results, min_gain, min_chance)
+        reso = [(r["inst"].label, resolution_statement(r["bins"])) for r in results if r.get("bins")]
+        notes = sorted({x.get("reduced") for _, x in reso} - {None})
+        res = replace(res, method=res.method + "; resolution: " + "; ".join(f"{lab}: {x['statement']}" for lab, x in reso)) if reso else res
+        return replace(res, message=res.message + " Note: " + "; ".join(notes) + ".") if notes else res
 
-    def _deterministic(self, inst, draws, ucb, conf):
+    def _deterministic(self, inst, draws, ucb, out_pos):
         claims = np.asarray(inst.scores, dtype=float)
         n = len(claims)
-        sel = np.zeros(n, bool)
-        sel[draws[0]] = True
-        out_pos = np.flatnonzero(~sel & (claims > 0))
         k = draws.shape[1]
         counts = inclusion_counts(draws, n)
         res = {"inst": inst, "draws": len(draws), "k": k, "n": n, "deterministic": True, "deviation_ucb": ucb,
@@ -381,6 +386,14 @@ class Broome(Check):
                   "claims": [p["claim_weaker"], p["claim_stronger"]], "gain": p["gain"],
                   "gain_ci": [p["gain_lo"], p["gain_hi"]], "broome_gain": p["broome_gain"]}
             return msg, S["bf1_bins"], cx
+        if comp.get("bf1_within_bins") == "fail":
+            w = r["bins"]["within"]["worst"]
+            msg = (f"BF.1 violated on {lab} inside the claim bin {w['claim_min']:.3g}–{w['claim_max']:.3g} "
+                   f"({int(w['n'])} individuals): chances rise with claims there by at most {max(w['ratio_hi'], 0):.2f} "
+                   f"of the Broome lottery's rise (contrast {w['contrast']:+.4f} [{w['contrast_lo']:+.4f}, "
+                   f"{w['contrast_hi']:+.4f}] against {w['broome_contrast']:.4f}) — a flat band; make chances rise with claims.")
+            return msg, S["bf1_within_bins"], {"instance": lab, "bin": int(w["bin"]), "claims": [w["claim_min"], w["claim_max"]],
+                                               "contrast": w["contrast"], "broome_contrast": w["broome_contrast"]}
         if comp.get("equal_claims") == "fail":
             e = ind["equal"]
             hi_i, lo_i = e["highest"], e["lowest"]
@@ -409,6 +422,7 @@ class Broome(Check):
             return ev
         ev["components"] = r["components"]
         ev["statistics"] = {k: s.to_dict() for k, s in r["stats"].items()}
+        ev["resolution"] = resolution_statement(r.get("bins"))
         ev["pick_order_used"] = r["use_order"]
         if r.get("later") is not None:
             ev["later_rounds"] = r["later"]

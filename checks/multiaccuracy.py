@@ -111,20 +111,30 @@ def predictor_audit(P: np.ndarray, y: np.ndarray, masks: np.ndarray, confidence:
 
 
 def composition(counts: np.ndarray, episodes: int, n: int, share: np.ndarray, ref: tuple, A_f: np.ndarray,
-                confidence: float):
+                confidence: float, full=None):
     """Everything about Â vs A*, from position counts.
 
     ``counts`` (G, n): in how many episodes the person at position p belonged to set S;
     ``share`` (G,): w_S; ``ref``: (estimate, lo, hi) of A* (a band at 1 − α/2, see
     :func:`reference_band`); ``A_f`` (G, n): UA of the predictions. The positions get
-    the other α/2 (Clopper–Pearson, Bonferroni over G·n). Returns (G, n) arrays."""
+    the other α/2 (Clopper–Pearson, Bonferroni over G·n). Returns (G, n) arrays.
+
+    ``full`` (G,) marks sets holding the whole pool ("everyone"): every position is
+    theirs, under the ranker and under any UA ranking, so their position share is
+    exactly 1, Â = A* = A_f = 1/n and every gap exactly 0 — no interval width from
+    the positions' or the reference's uncertainty (issue 18)."""
     G = counts.shape[0]
     conf_pos = per_member_confidence(1 - (1 - confidence) / 2, G * n)
     q = counts / episodes
     qlo, qhi = proportion_ci(counts, episodes, conf_pos)
     qlo, qhi = np.asarray(qlo, dtype=float).reshape(G, n), np.asarray(qhi, dtype=float).reshape(G, n)
     scale = (n * share)[:, None]
-    r, r_lo, r_hi = ref
+    r, r_lo, r_hi = (np.array(x, dtype=float) for x in ref)
+    if full is not None and np.any(full):
+        A_f = np.array(A_f, dtype=float)
+        q[full], qlo[full], qhi[full] = 1.0, 1.0, 1.0
+        scale[full] = n
+        r[full], r_lo[full], r_hi[full], A_f[full] = 1.0 / n, 1.0 / n, 1.0 / n, 1.0 / n
     with np.errstate(invalid="ignore", divide="ignore"):
         A_hat, A_lo, A_hi = q / scale, qlo / scale, qhi / scale
     return {"q": q, "q_lo": qlo, "q_hi": qhi, "A": A_hat, "A_lo": A_lo, "A_hi": A_hi,
@@ -133,7 +143,7 @@ def composition(counts: np.ndarray, episodes: int, n: int, share: np.ndarray, re
             "ranker": scale * (A_hat - A_f), "ranker_lo": scale * (A_lo - A_f), "ranker_hi": scale * (A_hi - A_f),
             "predictor": scale * (A_f - r), "predictor_lo": scale * (A_f - r_hi), "predictor_hi": scale * (A_f - r_lo),
             "cgap": A_hat - r, "cgap_lo": A_lo - r_hi, "cgap_hi": A_hi - r_lo,
-            "method": f"clopper-pearson on position shares, bonferroni over {G * n} (α/2)"}
+            "full": full, "method": f"clopper-pearson on position shares, bonferroni over {G * n} (α/2)"}
 
 
 def exposure(comp: dict, pred: dict, n: int, Gp: np.ndarray):
@@ -149,10 +159,16 @@ def exposure(comp: dict, pred: dict, n: int, Gp: np.ndarray):
     # count), so the point estimate is normalised; the interval is the box range.
     tot = A.sum(axis=-1)
     r_est = np.where(tot > 0, (A @ v) / np.where(tot > 0, tot, 1.0), np.nan)
-    return {"ranker": np.clip(r_est, r_lo, r_hi), "ranker_lo": np.minimum(r_lo, r_hi), "ranker_hi": r_hi,
-            "ua_predictions": comp["A_f"] @ v,
-            "truth": comp["ref"] @ v, "truth_lo": np.minimum(ref_lo, comp["ref"] @ v),
-            "truth_hi": np.maximum(ref_hi, comp["ref"] @ v), "uniform": float(v.mean())}
+    out = {"ranker": np.clip(r_est, r_lo, r_hi), "ranker_lo": np.minimum(r_lo, r_hi), "ranker_hi": r_hi,
+           "ua_predictions": comp["A_f"] @ v,
+           "truth": comp["ref"] @ v, "truth_lo": np.minimum(ref_lo, comp["ref"] @ v),
+           "truth_hi": np.maximum(ref_hi, comp["ref"] @ v), "uniform": float(v.mean())}
+    full = comp.get("full")
+    if full is not None and np.any(full):            # the whole pool: exposure exactly the mean weight
+        for key in ("ranker", "ranker_lo", "ranker_hi", "ua_predictions", "truth", "truth_lo", "truth_hi"):
+            out[key] = np.array(out[key], dtype=float)
+            out[key][full] = float(v.mean())
+    return out
 
 
 def multicalibration_cells(P, y, masks, names, set_names, lam: float, min_cell: int, confidence: float) -> pd.DataFrame:
@@ -366,7 +382,8 @@ class Multiaccuracy(Check):
             y, masks, m, n, half_conf, ctx.rng(f"{self.id}/bootstrap"), judged)
         pbar = P.mean(axis=0)
         A_f = pred["fbar"] @ ua_position_given_label(pbar / pbar.sum(), n)
-        comp = composition(counts, E, n, share, (ref_est, ref_lo, ref_hi), A_f, ctx.confidence)
+        full = masks.all(axis=1)
+        comp = composition(counts, E, n, share, (ref_est, ref_lo, ref_hi), A_f, ctx.confidence, full=full)
         comp["method"] += f"; ground-truth reference: {ref_method} (α/2)"
         expo = exposure(comp, pred, n, Gp)
 

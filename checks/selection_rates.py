@@ -7,8 +7,12 @@ Allocator (over draws)
     The selection rate of a group is the chance a member is selected, averaged over
     the group: ``mean_{i∈g} π_i``. Each draw gives the fraction of the group selected,
     a bounded variable; draws are taken sequentially and each group's rate gets an
-    anytime-valid empirical-Bernstein confidence sequence (Bonferroni over groups), so
-    sampling stops as soon as the verdict is certain, and the intervals stay valid.
+    anytime-valid betting confidence sequence (hedged capital, Waudby-Smith & Ramdas
+    2024; :func:`fairaudit.stats.betting_cs`; Bonferroni over groups), so sampling stops
+    as soon as the verdict is certain, and the intervals stay valid. At low variance it
+    is much tighter than the empirical-Bernstein sequence used before (top-k on
+    examples/data/population.csv after 256 draws: impact ratio 0.277 [0.178, 0.560],
+    was [0, 0.768]; the Broome lottery passes after 1024 draws, was 2048).
 Log (over decisions)
     The rate is selected rows / rows of the group, with Clopper–Pearson intervals,
     simultaneous over groups. This treats logged individuals as independent trials;
@@ -31,7 +35,7 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import eb_confidence_sequence, per_member_confidence, ratio_ci_from_intervals, \
+from fairaudit.stats import betting_cs, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
 
 
@@ -74,14 +78,14 @@ class SelectionRates(Check):
         sizes = M.sum(axis=0)
         G = len(cats)
         member_conf = per_member_confidence(ctx.confidence, G)
-        method = f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {G}"
+        method = f"betting confidence sequence (hedged capital, anytime-valid), bonferroni over {G}"
 
         def rates_of(draws):
             return M[draws].sum(axis=1) / sizes  # (B, G): fraction of each group selected per draw
 
         def bounds(draws):
             r = rates_of(draws)
-            lo, hi = eb_confidence_sequence(r, member_conf)
+            lo, hi = betting_cs(r, member_conf)
             return r.mean(axis=0), lo, hi
 
         def decided(draws):

@@ -17,6 +17,12 @@ Finder (screening draws on their own streams; no statement rests on them)
   - random perturbations of the audited inputs (the ``--data`` predictions ``p_*`` /
     scores, or generated random prediction matrices / claims): a few rows moved
     part of the way toward random rows;
+  - extreme moves (:func:`fairaudit.paired_draws.extreme_moves`): one row moved to a
+    vertex of the simplex, all of one label's mass moved to any other label (adjacent or
+    not), one row replaced by another of the input (the data's rows as anchors), the same
+    on the input's vertex configuration, and every row at one vertex but one moved
+    between two others (seed 002's Prop 14 pair: UA's ratio ½); each screened on its own
+    stream, the ``EXTREME_CERTIFIED`` most violating certified;
   - bisection (Prop 7's argument): along the segment from an input to another whose
     output differs (two individuals' rows swapped; an independent random input), keep
     the half whose screened ratio is larger. A deterministic ranker's jump survives
@@ -41,6 +47,9 @@ Tester (certification, fresh draws)
   simultaneously at ``--confidence``. B is chosen per probe, from a pilot on another
   stream, so that the half-width is about ``resolution · L·‖ΔP‖₁`` (or half the
   screened distance to the bound, if larger), between 512 and ``max_draws``.
+
+A certified ``‖ΔR‖∞ ≥ 0.05`` over ``‖ΔP‖₁ ≤ 1e-4`` is reported as "unbounded
+(discontinuity at …)": the ratio of such a pair only reflects the bisection's depth.
 
 Statistic: the worst certified ratio ``(‖ΔR‖_∞ − δ) / ‖ΔP‖₁`` over probes, with the
 interval [max of lower ratios, max of upper ratios]; judged against L (fail when some
@@ -73,10 +82,12 @@ from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import per_member_confidence
 from fairaudit.inputs import Instance, wants
-from fairaudit.paired_draws import PairSpace, summarise_pair
+from fairaudit.paired_draws import PairSpace, extreme_moves, summarise_pair
 from fairaudit.ua import validate_predictions
 
 MIN_DRAWS = 512
+EXTREME_CERTIFIED = 2   # extreme moves certified (the best screened ones)
+JUMP_CHANGE, JUMP_L1 = 0.05, 1e-4   # a certified ‖ΔR‖∞ this large over ‖ΔP‖₁ this small reads as a discontinuity
 CHUNK = 256
 
 
@@ -149,6 +160,20 @@ class TVStability(Check):
             y_full, t = self._perturb(space, x, rng, j)
             cands.append({"source": "perturbation", "label": f"perturbation {j + 1} of {name}", "x": x,
                           "y": space.normalise(x + t * (y_full - x)), "y_full": y_full, "t": t})
+        # 1b. moves to and between vertices of the simplex, transfers between any two labels, the inputs' own
+        # rows as anchors — screened on their own streams, the most violating few certified
+        ext = []
+        for bi, (name, x) in enumerate(bases):
+            for lab, p, q in extreme_moves(space, x, rng):
+                ext.append((f"{lab} (on {name})", p, q))
+        scored = []
+        for e, (lab, p, q) in enumerate(ext):
+            X, Y = self._draw_pair(p, q, f"{self.id}/screen/extreme/{e}", self.screen_draws, lab, screening=True)
+            s = summarise_pair(space, p, q, X, Y, per_member_confidence(0.99, 2 * space.entries(len(p))))
+            scored.append((self._score(s, float(np.abs(p - q).sum())), e))
+        for (_, e) in sorted(scored, key=lambda t: (-t[0][0], -t[0][1], t[1]))[:EXTREME_CERTIFIED]:
+            lab, p, q = ext[e]
+            cands.append({"source": "extreme move", "label": lab, "x": p, "y": q})
         # 2. bisection toward jumps
         for b in range(int(bisections)):
             name, x0 = bases[b % len(bases)]
@@ -486,8 +511,18 @@ class TVStability(Check):
             # the statistic is the worst probe, which need not be the (shrunk) pair shown
             worst_txt = (f" The largest certified ratio over the {nprobes} probes is ≥ {top['ratio_lo']:.3g} "
                          f"({top['probe']}, ‖ΔP‖₁ = {top['l1_change']:.2g}).")
+        # a jump: a certified change of the outcome over an arbitrarily small change of the input — the ratio is
+        # unbounded, and its figure only reflects how deep the bisection went
+        jumps = table[(table["verdict"] == "fail") & (table["mmc_lo"] - dl >= JUMP_CHANGE) & (table["l1_change"] <= JUMP_L1)]
+        head = ""
+        if len(jumps):
+            j = jumps.loc[jumps["l1_change"].idxmin()]
+            head = (f" — unbounded (discontinuity at {j['probe']}: ‖ΔR‖∞ ≥ {j['mmc_lo']:.3g} certified for "
+                    f"‖ΔP‖₁ = {j['l1_change']:.2g})")
+            evidence_jump = {"probe": j["probe"], "l1_change": float(j["l1_change"]),
+                             "max_marginal_change_certified": float(j["mmc_lo"])}
         msgs = {
-            "fail": f"Not {L:g}-stable{f' with slack {dl:g}' if dl else ''}: {where}, above {bound}.{worst_txt}",
+            "fail": f"Not {L:g}-stable{f' with slack {dl:g}' if dl else ''}{head}: {where}, above {bound}.{worst_txt}",
             "pass": (f"No violation of ‖ΔR‖∞ ≤ {bound} in {nprobes} certified probes; the worst certified ratio is "
                      f"{stat.ci[1]:.3g} at most (estimate {stat.estimate:.3g}) against L = {L:g}."),
             "inconclusive": (f"No certified violation in {nprobes} probes, but not every probe could be certified "
@@ -507,6 +542,8 @@ class TVStability(Check):
                                                "function of the ranking)" if space.kind == "ranking" else
                                                "TV ≥ max(max_i |Δπ_i|, Σ|Δπ|/2k)"},
                     "probes": nprobes, "notes": notes, "search": c.get("search")}
+        if head:
+            evidence["discontinuity"] = evidence_jump
         if "drawn" in c:
             stream, X, Y = c["drawn"]
             who = [[int(i), int(p)]] if space.kind == "ranking" else [int(i)]

@@ -274,13 +274,42 @@ def parse_ratio(ratio):
     return vals
 
 
+def claim_domain(ctx) -> str:
+    """The domain the audited allocator declared for its scores ("real" without a target)."""
+    return getattr(getattr(ctx, "target", None), "claims", "real") or "real"
+
+
+def to_claim_domain(scores, domain: str):
+    """Generated scores mapped into an allocator's declared claim domain: unchanged for
+    "real" (and when already inside it), else one common increasing affine map onto
+    [0.05, 1] — it keeps every order and every within-population empirical CDF value,
+    so quality and ex-interim comparisons are unaffected. Returns (scores, statement or None)."""
+    s = np.asarray(scores, dtype=float)
+    lo = {"real": -np.inf, "nonnegative": 0.0, "positive": 0.0, "unit": 0.0}[domain]
+    inside = s.min() > lo if domain == "positive" else s.min() >= lo
+    if domain == "unit":
+        inside = inside and s.max() <= 1.0
+    if inside:
+        return s, None
+    span = max(float(s.max() - s.min()), 1e-12)
+    return 0.05 + 0.95 * (s - s.min()) / span, (f"scores mapped into [0.05, 1] by a common increasing affine map "
+                                                 f"(the allocator's claims are {domain})")
+
+
 def simulated_pools(ctx, setup, n, pools, tag, ratio="2,1"):
     out = []
     rat = parse_ratio(ratio)
+    domain = claim_domain(ctx)
     for r in range(int(pools)):
         p = simulate_pool(setup, int(n), pool_generator(ctx.config.seed, r), k=ctx.selection_k(int(n)), ratio=rat)
-        inst = p.instance(f"{setup} pool {r} (seed {ctx.config.seed}), n={p.n}, k={p.k}")
-        out.append(PoolSpec(r, inst, p.quality, p.population, p.names))
+        scores, note = to_claim_domain(p.scores, domain)
+        inst = p.instance(f"{setup} pool {r} (seed {ctx.config.seed}), n={p.n}, k={p.k}"
+                          + ("; scores mapped into [0.05, 1]" if note else ""))
+        if note:
+            inst = inst.replace(scores=scores)
+        spec = PoolSpec(r, inst, p.quality, p.population, p.names)
+        spec.domain_note = note
+        out.append(spec)
     return out
 
 

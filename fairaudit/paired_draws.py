@@ -113,3 +113,70 @@ def summarise_pair(space, x, y, X, Y, member_conf):
         "worst_entry": tuple(int(w) for w in worst),
         "tv": space.tv_lower(absd, k), "tv_lo": space.tv_lower(dist0, k),
     }
+
+
+def extreme_moves(space, x, rng, limit: int = 48) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Candidate pairs at the extremes of the input space, where small perturbations do
+    not reach (issue 18): for predictions, one row moved *to* a vertex of the simplex
+    (one-hot), all of one label's mass moved to another label (any two labels, adjacent
+    or not), one row replaced by another row of the input (the data's rows as anchors),
+    the same moves on the input's vertex configuration (every row rounded to its
+    most likely label), and every row at one vertex but one moved between two others
+    — seed 002's Prop 14 pair is of this kind; for claims, one claim
+    set to another's, to 0 and to the largest. Returns (label, P, P′): the common-vertex
+    moves and up to ``limit`` others (a seeded subset when there are more)."""
+    x = space.normalise(x)
+    n = len(x)
+    out, always = [], []
+    if space.kind == "ranking":
+        m = x.shape[1]
+        eye = np.eye(m)
+        vert = eye[np.argmax(x, axis=1)]
+        for base_name, b in (("input", x), ("vertex configuration", vert)):
+            for i in range(n):
+                for a in range(m):
+                    for c in range(m):
+                        if a == c or b[i, a] <= 0:
+                            continue
+                        y = b.copy()
+                        y[i, c] += y[i, a]
+                        y[i, a] = 0.0
+                        out.append((f"{base_name}: row {i}'s mass of label {a} moved to label {c}", b, y))
+                if base_name == "input":
+                    for c in range(m):
+                        if not np.allclose(b[i], eye[c]):
+                            y = b.copy()
+                            y[i] = eye[c]
+                            out.append((f"input: row {i} moved to the vertex of label {c}", b, y))
+                    j = int(np.argmax(np.abs(b - b[i]).sum(axis=1)))
+                    if j != i and np.abs(b[j] - b[i]).sum() > 0:
+                        y = b.copy()
+                        y[i] = b[j]
+                        out.append((f"input: row {i} replaced by row {j}", b, y))
+        # every other row at one common vertex, one row moved between two vertices (Prop 14's shape): always kept
+        for c in range(m):
+            for a in range(m):
+                for d in range(a + 1, m):
+                    p = np.tile(eye[c], (n, 1))
+                    p[0], q = eye[a], np.tile(eye[c], (n, 1))
+                    q[0] = eye[d]
+                    always.append((f"all rows at label {c}, row 0 moved from label {a} to label {d}", p, q))
+    else:
+        top = float(x.max())
+        for i in range(n):
+            for v, what in ((0.0, "0"), (top, "the largest claim")):
+                if x[i] != v:
+                    y = x.copy()
+                    y[i] = v
+                    out.append((f"claim {i} set to {what}", x, y))
+            j = int(np.argmax(np.abs(x - x[i])))
+            if x[j] != x[i]:
+                y = x.copy()
+                y[i] = x[j]
+                out.append((f"claim {i} set to claim {j}'s", x, y))
+    out = [(lab, space.normalise(p), space.normalise(q)) for lab, p, q in out]
+    out = [o for o in out if np.abs(o[1] - o[2]).sum() > 0]
+    if len(out) > limit:
+        keep = np.sort(rng.choice(len(out), size=limit, replace=False))
+        out = [out[k] for k in keep]
+    return (always if space.kind == "ranking" else []) + out

@@ -377,17 +377,76 @@ def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 
     return lower, upper
 
 
-def betting_cs(x, confidence: float = 0.95):
-    """Anytime-valid interval at the last time for the mean of a sequence in [0, 1]:
-    the predictable-plug-in empirical-Bernstein confidence sequence of Waudby-Smith &
-    Ramdas (2023, Thm 2), intersected over time. Vectorised over the columns of ``x``
-    (draws × members); the draws must be in the order they were taken."""
-    return eb_confidence_sequence(x, confidence)
+def betting_cs(x, confidence: float = 0.95, grid: int = 48, stages: int = 3, chunk: int = 256):
+    """Anytime-valid interval at the last time for the mean of a sequence in [0, 1]: the
+    hedged-capital betting confidence sequence of Waudby-Smith & Ramdas (JRSS-B 2024,
+    §4, Thm 3), intersected over time. Vectorised over the columns of ``x`` (draws ×
+    members); the draws must be in the order they were taken.
+
+    For each candidate mean m, two gamblers bet on x − m with predictable stakes
+    ``λ_t = min(√(2 log(2/α) / (σ̂²_{t−1} t log(1+t))), ½/m)`` (against, ``½/(1−m)``); the
+    hedged capital ``max(½K⁺_t(m), ½K⁻_t(m))`` is below a nonnegative martingale under
+    m, so by Ville's inequality the m whose capital ever reaches 1/α can be excluded at
+    every time. It is much tighter than the empirical-Bernstein sequence at low
+    variance (a constant sequence is pinned down to O(log(1/α)/t)). The set of m is
+    evaluated on a grid of ``grid`` points, then ``stages − 1`` times on a finer grid
+    over the surviving range (between the neighbours of the outermost surviving points,
+    so the bounds are conservative: a point outside them was excluded). Returns ``(lower, upper)`` (floats for a 1-D ``x``)."""
+    x = np.asarray(x, dtype=float)
+    squeeze = x.ndim == 1
+    if squeeze:
+        x = x[:, None]
+    T, M = x.shape
+    if T == 0:
+        lo, hi = np.zeros(M), np.ones(M)
+        return (float(lo[0]), float(hi[0])) if squeeze else (lo, hi)
+    alpha = 1.0 - confidence
+    t = np.arange(1, T + 1)[:, None]
+    mu_hat = (0.5 + np.cumsum(x, axis=0)) / (t + 1)
+    sig2 = (0.25 + np.cumsum((x - mu_hat) ** 2, axis=0)) / (t + 1)
+    sig2_prev = np.vstack([np.full((1, M), 0.25), sig2[:-1]])
+    lam = np.sqrt(2 * np.log(2 / alpha) / (sig2_prev * t * np.log(1 + t)))          # (T, M), predictable
+    thresh = np.log(1.0 / alpha)
+
+    def running_max_capital(m):          # m (M, G) candidate means → (M, G) max over time of log hedged capital
+        best = np.full(m.shape, -np.inf)
+        cp = np.zeros(m.shape)
+        cm = np.zeros(m.shape)
+        cap_p, cap_m = 0.5 / np.maximum(m, 1e-12), 0.5 / np.maximum(1 - m, 1e-12)
+        for a in range(0, T, chunk):
+            xs = x[a:a + chunk, :, None] - m[None]
+            la = lam[a:a + chunk, :, None]
+            kp = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + cp
+            km = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + cm
+            best = np.maximum(best, (np.maximum(kp, km) + np.log(0.5)).max(axis=0))
+            cp, cm = kp[-1], km[-1]
+        return best
+
+    lo, hi = np.zeros(M), np.ones(M)
+    rows = np.arange(M)
+    for _ in range(stages):
+        m = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, grid)[None, :]
+        cap = running_max_capital(m)
+        keep = cap < thresh
+        any_keep = keep.any(axis=1)
+        # no grid point survives: the set lies next to the least-excluded point
+        j = np.argmin(cap, axis=1)
+        first = np.where(any_keep, np.argmax(keep, axis=1), j)
+        last = np.where(any_keep, grid - 1 - np.argmax(keep[:, ::-1], axis=1), j)
+        new_lo = m[rows, np.maximum(first - 1, 0)]
+        new_hi = m[rows, np.minimum(last + 1, grid - 1)]
+        lo, hi = np.clip(new_lo, 0.0, 1.0), np.clip(new_hi, 0.0, 1.0)
+    if squeeze:
+        return float(lo[0]), float(hi[0])
+    return lo, hi
 
 
 def eb_confidence_sequence(x, confidence: float = 0.95):
-    """See :func:`betting_cs`. Returns ``(lower, upper)`` valid at the final time, and,
-    because it is a running intersection, at every earlier time too."""
+    """Anytime-valid interval for the mean of a sequence in [0, 1]: the predictable-plug-in
+    empirical-Bernstein confidence sequence of Waudby-Smith & Ramdas (2023, Thm 2),
+    intersected over time, vectorised over columns. Returns ``(lower, upper)`` valid at
+    the final time, and, because it is a running intersection, at every earlier time
+    too. Looser than :func:`betting_cs` at low variance, and cheaper."""
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]

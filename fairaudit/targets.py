@@ -55,20 +55,29 @@ def _mark(kind: str, func: Callable | None, **meta):
     return wrap(func) if func is not None else wrap
 
 
-def selector(func: Callable | None = None, *, k: int | None = None, vectorized: bool | None = None):
+#: the domains an allocator may declare for the scores (claims) it takes; generated inputs are mapped into it
+CLAIM_DOMAINS = ("real", "nonnegative", "positive", "unit")
+#: what each kind implies when nothing is declared: a selection's scores are claims (SPEC §1: c_i ≥ 0)
+DEFAULT_CLAIMS = {"selection": "nonnegative", "ranking": "real", "assignment": "real"}
+
+
+def selector(func: Callable | None = None, *, k: int | None = None, vectorized: bool | None = None,
+             claims: str | None = None):
     """Mark a function as a selection allocator (chooses k of n). ``k`` fixes the number
-    chosen; otherwise fairaudit passes the configured ``k``."""
-    return _mark("selection", func, k=k, vectorized=vectorized)
+    chosen; otherwise fairaudit passes the configured ``k``. ``claims`` declares the
+    domain of the scores it takes — ``"real"``, ``"nonnegative"`` (the default),
+    ``"positive"`` or ``"unit"`` ([0, 1]); generated inputs are mapped into it."""
+    return _mark("selection", func, k=k, vectorized=vectorized, claims=claims)
 
 
-def ranker(func: Callable | None = None, *, vectorized: bool | None = None):
+def ranker(func: Callable | None = None, *, vectorized: bool | None = None, claims: str | None = None):
     """Mark a function as a ranker (returns a permutation, position 1 first)."""
-    return _mark("ranking", func, vectorized=vectorized)
+    return _mark("ranking", func, vectorized=vectorized, claims=claims)
 
 
-def assigner(func: Callable | None = None, *, vectorized: bool | None = None):
+def assigner(func: Callable | None = None, *, vectorized: bool | None = None, claims: str | None = None):
     """Mark a function as an online assigner (returns a location per arrival; −1 = none)."""
-    return _mark("assignment", func, vectorized=vectorized)
+    return _mark("assignment", func, vectorized=vectorized, claims=claims)
 
 
 # ---------------------------------------------------------------------------
@@ -101,6 +110,8 @@ class Target:
     load_spec: str | None = None
     #: loaded only in worker processes: ``func`` cannot be called in this process
     remote: bool = False
+    #: the declared domain of the scores it takes (CLAIM_DOMAINS); generated inputs are mapped into it
+    claims: str = "real"
 
     def describe(self) -> dict:
         d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
@@ -180,9 +191,12 @@ def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", ki
         vectorized = "size" in params
     if vectorized and "size" not in params and not var_kw:
         raise TargetError(f"{where}: marked vectorized but '{fname}' has no 'size' parameter")
+    claims = meta.get("claims", DEFAULT_CLAIMS[kind])
+    if claims not in CLAIM_DOMAINS:
+        raise TargetError(f"{where}: claims={claims!r} is not a claim domain; expected one of {', '.join(CLAIM_DOMAINS)}")
     return Target(func=func, kind=kind, name=fname, path=where, sha256=sha256, k=k if k is not None else meta.get("k"),
                   vectorized=bool(vectorized), arg_names=frozenset(params), accepts_var_kwargs=var_kw,
-                  doc=_docstring(func))
+                  doc=_docstring(func), claims=claims)
 
 
 def _docstring(obj, limit: int = 2000) -> str:

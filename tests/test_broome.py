@@ -112,16 +112,37 @@ def test_interval_coverage_by_simulation():
     assert covered >= 54
 
 
-def test_broome_reference_close_to_exact():
-    """Rosén's approximation used as yardstick is within 0.03 of the exact π."""
+def test_broome_reference_is_exact():
+    """The yardstick is the Broome lottery's exact inclusion probabilities (issue 18,
+    defect 2): the issue's (0.6, 0.3, 0.1), k = 2 → 0.923810, 0.783333, 0.292857 (Rosén's
+    approximation gave 0.9246, 0.7254, 0.3500), tiny claims (where Rosén was ~7× off) and
+    random instances against enumeration of pick sequences."""
+    assert BL.broome_reference([0.6, 0.3, 0.1], 2) == pytest.approx([0.923810, 0.783333, 0.292857], abs=1e-6)
+    for c, k in (([1, 1, 1e-4, 1e-4], 2), ([1, 1e-3, 1e-5, 0.5, 1e-5], 2), ([3.0, 1e-6, 2e-6], 1)):
+        exact = exact_broome_pi(c, k)
+        np.testing.assert_allclose(BL.broome_reference(c, k), exact, rtol=1e-7, atol=1e-12)
     rng = np.random.default_rng(0)
     for _ in range(5):
         c = rng.uniform(0.05, 1, 7)
-        for k in (2, 3):
-            assert np.max(np.abs(BL.broome_reference(c, k) - exact_broome_pi(c, k))) < 0.03
+        for k in (1, 2, 3, 5, 6):
+            np.testing.assert_allclose(BL.broome_reference(c, k), exact_broome_pi(c, k), rtol=1e-8, atol=1e-12)
+    c = rng.pareto(1.2, 7) + 1e-3
+    np.testing.assert_allclose(BL.broome_reference(c, 3), exact_broome_pi(c, 3), rtol=1e-8, atol=1e-12)
     assert BL.broome_reference([0.5, 0.0, 0.2], 2).tolist() == [1.0, 0.0, 1.0]
-    ref = BL.broome_reference(np.linspace(0.01, 1, 500), 100)
-    assert ref.sum() == pytest.approx(100, abs=1e-6) and np.all(np.diff(ref) > 0)
+    assert BL.broome_reference([0.5, 0.0, 0.2, 0.0], 1) == pytest.approx([0.5 / 0.7, 0, 0.2 / 0.7, 0])
+
+
+@pytest.mark.parametrize("k", [100, 700])
+def test_broome_reference_large_n_matches_simulation(k):
+    """n = 1000: Σπ = k, strictly increasing in the claim, and within 5 standard errors of
+    the Broome lottery's simulated chances (20000 draws)."""
+    c = np.linspace(0.01, 1, 1000)
+    ref = BL.broome_reference(c, k)
+    assert ref.sum() == pytest.approx(k, abs=1e-8) and np.all(np.diff(ref) > 0)
+    draws = bf_lottery(c, k, np.random.default_rng(5), size=20000)
+    est = np.bincount(draws.ravel(), minlength=1000) / 20000
+    se = np.sqrt(np.maximum(ref * (1 - ref), 1e-6) / 20000)
+    assert np.max(np.abs(est - ref) / se) < 5.5
 
 
 def test_first_round_weights_match_exact():
@@ -289,7 +310,7 @@ def test_utility_with_labels():
     assert eu["top_k"] == pytest.approx(np.sort(claims)[-30:].mean())
     assert eu["ci"][0] <= eu["estimate"] <= eu["ci"][1] < eu["top_k"]
     assert eu["cost"]["ci"][0] > 0
-    # exact expected utility of the Broome lottery ≈ Σ π_i c_i / k with Rosén's π
+    # exact expected utility of the Broome lottery = Σ π_i c_i / k with the exact π
     approx = float(BL.broome_reference(claims, 30) @ claims / 30)
     assert abs(eu["estimate"] - approx) < 0.02
     assert "precision" in u and 0 <= u["precision"]["estimate"] <= 1
@@ -350,7 +371,7 @@ def test_systemic_exclusion_top_k_vs_broome():
     assert top.verdict == "fail"
     bf = run(str(ALLOC / "broome_lottery.py"), check="systemic_exclusion", pid="systemic_exclusion", params=params)
     r = bf.evidence["instances"][0]
-    # Broome lottery: SER = mean_i (1 − π_i)^3 with Rosén's π (seed 000 Fig. (b): a large reduction)
+    # Broome lottery: SER = mean_i (1 − π_i)^3 with the exact π (seed 000 Fig. (b): a large reduction)
     assert r["ser_lo"] <= r["ser"] <= r["ser_hi"] < 0.75
     assert bf.verdict == "pass"
     assert SX.SystemicExclusion.default is False
@@ -611,3 +632,90 @@ def test_systemic_exclusion_violators_fail_at_defaults():
     print(f"systemic_exclusion violators: top_k {dict(top)}, mostly_top_k {dict(mix)}")
     assert top == {"fail": 30}, top
     assert mix["fail"] >= 27 and mix["pass"] == 0, mix
+
+
+def test_fair_lottery_on_near_degenerate_claims_is_not_called_deterministic():
+    """Issue 18 defect 1: claims (1, 1, 1e-4, 1e-4), k = 2 — the Broome lottery draws the
+    same set 256 times in a row with chance ≈ 0.93, which is no evidence against it: the
+    shortcut fails only a positive claim outside that set whose Broome chance the
+    allocator is certified to give less than min_chance of. 20 seeds, never a fail."""
+    data = small_population([1.0, 1.0, 1e-4, 1e-4])
+    verdicts = [run(str(ALLOC / "broome_lottery.py"), data=data, k=2, seed=s, params={"max_draws": 4096}).verdict
+                for s in range(20)]
+    assert "fail" not in verdicts, verdicts
+    # top-k on the same claims is deterministic and is still refused (BF.2 on the excluded 1e-4 claims
+    # needs the draws to certify their chance below a tenth of the Broome lottery's ≈ 2e-4)
+    assert BL.broome_reference([1.0, 1.0, 1e-4, 1e-4], 2)[2] == pytest.approx(exact_broome_pi([1, 1, 1e-4, 1e-4], 2)[2])
+
+
+def test_deterministic_shortcut_needs_a_claim_the_broome_lottery_would_pick():
+    """The deterministic shortcut (256 identical draws) fails BF.2 only for a positive claim
+    outside the set whose Broome chance exceeds the deviation bound / min_chance."""
+    claims = np.array([1.0, 1.0, 1e-4, 1e-4])
+    d = np.tile(np.array([0, 1]), (256, 1))
+    ucb = BL.deterministic_certificate(d, 0.95)
+    assert ucb == pytest.approx(1 - 0.05 ** (1 / 255))
+    assert BL.deterministic_excluded(d, claims, ucb, 0.1).size == 0
+    claims2 = np.array([1.0, 1.0, 0.5, 1e-4])
+    assert BL.deterministic_excluded(d, claims2, ucb, 0.1).tolist() == [2]
+
+
+def test_partial_table_classifies_from_intervals_and_agrees_with_the_verdict():
+    """Issue 18 defect 7: a tiny claim of the Broome lottery drawn 0 times is not "never
+    selected" — its Broome chance is too small for its interval to certify anything. The
+    partial-BF table counts as never only the certified effectively excluded (BF.2's
+    set) and as always only the certified π ≥ 1−η, so it agrees with the message."""
+    claims = np.r_[np.linspace(0.05, 1, 99), 1e-5]
+    c = run(bf_lottery, data=small_population(claims), k=20, seed=1, params={"max_draws": 4096})
+    assert c.verdict == "pass" and "no positive claim effectively excluded" in c.message
+    e = c.evidence["instances"][0]
+    assert e["partial"]["never_selected_in_draws"] >= 1           # the tiny claim was indeed never drawn
+    row = c.tables["partial_broome"].iloc[0]
+    assert row["never"] == 0 and row["always"] == 0
+    assert row["n_prime_over_n"] == pytest.approx(1.0)
+    assert e["partial"]["partial"] is False
+
+
+def _flat_bottom(frac):
+    @fa.selector
+    def flat_bottom(scores, k, rng, size=None):
+        """Broome weights, except the bottom ``frac`` of claims share one weight (their mean): BF.2 intact."""
+        c = np.asarray(scores, dtype=float)
+        w = c.copy()
+        band = c <= np.quantile(c, frac)
+        w[band] = c[band].mean()
+        keys = np.log(w)[None, :] + rng.gumbel(size=(size or 1, len(c)))
+        out = np.argsort(-keys, axis=1)[:, :k]
+        return out if size is not None else out[0]
+    return flat_bottom
+
+
+def test_flat_band_narrower_than_two_bins_is_failed_within_bins():
+    """Issue 18 defect 3: the bottom 20% of n = 200 on one common weight (it passed 20/20
+    seeds on bins alone) fails on the within-bin contrast, naming that band; the
+    resolution used is reported, and a requested ``bins`` reduced by the 25-per-bin
+    minimum is said (bins=20 → 8)."""
+    verdicts = []
+    for seed in range(3):
+        c = run(_flat_bottom(0.2), seed=seed, params={"instances": "uniform:200:0.25", "bins": 20})
+        verdicts.append(c.verdict)
+        assert "bins=20 was reduced to 8" in c.message
+        res = c.evidence["instances"][0]["resolution"]
+        assert res["bins_used"] == 8 and res["largest_bin"] == 25 and "may go unseen" in res["statement"]
+        assert "resolution: uniform claims, n=200, k=50: 8 claim bins of up to 25 individuals" in c.method
+        if c.verdict == "fail":
+            assert "inside the claim bin" in c.message
+            assert c.evidence["counterexample"]["claims"][1] <= 0.25
+    assert verdicts == ["fail"] * 3, verdicts
+
+
+def test_broome_lottery_passes_with_the_within_bin_contrast():
+    """The within-bin contrast is a refutation: the Broome lottery still passes (n = 200 and
+    a small pool of 30), and on its own draws every within-bin ratio's interval covers 1."""
+    for inst in ("uniform:200:0.25", "pareto:30:0.2"):
+        c = run(bf_lottery, seed=4, params={"instances": inst})
+        assert c.verdict == "pass", (inst, c.message)
+    claims = np.linspace(0.01, 1, 200)
+    draws = bf_lottery(claims, 50, np.random.default_rng(2), size=8000)
+    w = BL.bin_gain_analysis(draws, claims, 50, 10, 0.95)["within"]["table"]
+    assert ((w["ratio_lo"] <= 1) & (1 <= w["ratio_hi"])).all()

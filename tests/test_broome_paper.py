@@ -97,13 +97,13 @@ def test_fig_c_partial_lottery_costs_less_than_005_expected_utility(grid):
     """Seed 000 Fig. (c): expected-utility difference < 0.05 for k' = 0.5k, n' = k at every
     selection rate. The audit's estimate agrees on all nine instances; its interval
     certifies it (upper bound < 0.05) wherever the true cost is not within noise of
-    0.05 — only uniform claims at k/n = 0.5 come close (Rosén yardstick: 0.047)."""
+    0.05 — only uniform claims at k/n = 0.5 come close (exact yardstick: 0.04–0.05)."""
     for (dist, r), e in zip(GRID_ITEMS, _instances(grid["partial_lottery"])):
         cost = e["utility"]["expected_utility"]["cost"]
         assert cost["estimate"] < 0.05 and cost["ci"][0] < 0.05, e["instance"]
         if (dist, r) != ("uniform", 0.5):
             assert cost["ci"][1] < 0.05, (e["instance"], cost)
-        # the audit's estimate matches the partial lottery's cost computed from Rosén's π
+        # the audit's estimate matches the partial lottery's cost computed from the exact π
         claims = generate_claims(dist, 1000, AuditContext(AuditConfig(seed=0)).rng(f"broome/claims/{dist}/1000/{r}"))
         k = e["k"]
         order = np.argsort(-claims, kind="stable")
@@ -117,7 +117,7 @@ def test_fig_c_partial_lottery_costs_less_than_005_expected_utility(grid):
 
 def test_ser_of_independent_broome_lotteries_is_mean_of_one_minus_pi_to_the_m():
     """Def 4.4 without noise: m independent runs exclude i from all with probability
-    (1 − π_i)^m, so SER = mean_i (1 − π_i)^m (π from Rosén's approximation, < 0.01 off)."""
+    (1 − π_i)^m, so SER = mean_i (1 − π_i)^m (π exact, fairaudit.broome_lottery.broome_reference)."""
     params = {"instances": "uniform:400:0.25", "replicates": 200, "sigma": 0.0}
     claims = generate_claims("uniform", 400, AuditContext(AuditConfig(seed=0)).rng("systemic_exclusion/claims/uniform/400/0.25"))
     pi = BL.broome_reference(claims, 100)

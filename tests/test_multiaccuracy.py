@@ -395,3 +395,22 @@ def test_skips_without_labels_or_predictions():
     pop = population_from_frame(pd.DataFrame({"p_0": [.5, .5], "p_1": [.5, .5], "g": ["a", "b"]}))
     r = run(str(EX / "ua_ranking.py"), pop)
     assert r.verdict == "skipped" and "label" in r.message
+
+
+def test_everyone_row_has_exact_zero_gap_without_interval_width():
+    """Issue 18 defect 5: every position is held by a member of "everyone", so its share
+    gap is exactly 0 and its chance of each position exactly 1/n — no interval width from
+    the reference's or the positions' uncertainty (it was ±0.10 on a 427-row data set,
+    above the tolerance: no ranker could pass on that row)."""
+    r = run(str(EX / "ua_ranking.py"), str(DATA / "multiaccuracy_population.csv"))
+    g = pd.DataFrame(r.tables["groups"])
+    row = g.loc[g["group"] == ALL_NAME].iloc[0]
+    for col in ("gap", "gap_lo", "gap_hi", "top_share_gap", "top_share_gap_lo", "top_share_gap_hi",
+                "ranker_term", "predictor_term"):
+        assert row[col] == 0.0, (col, row[col])
+    assert row["top_share_lo"] == row["top_share_hi"] == 1.0
+    assert row["exposure_lo"] == pytest.approx(row["exposure_hi"]) and row["exposure_truth_lo"] == pytest.approx(
+        row["exposure_truth_hi"])
+    # the judged groups keep their honest widths
+    other = g.loc[(g["group"] != ALL_NAME) & ~g["tiny"]]
+    assert (other["gap_hi"] - other["gap_lo"] > 0).all()

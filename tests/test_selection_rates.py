@@ -140,3 +140,22 @@ def test_small_categories_flagged_not_dropped():
     t = r.tables["groups"]
     assert "tiny" in set(t["category"]) and not t.loc[t["category"] == "tiny", "in_verdict"].item()
     assert r.evidence["excluded_small_categories"] == ["tiny"]
+
+
+def test_betting_cs_intervals_shrink_for_a_deterministic_selector():
+    """Issue 18 defect 8: top-k has exactly constant group rates; with the
+    empirical-Bernstein sequence its impact-ratio interval after 256 draws was
+    [0, 0.768] around the exact 0.277; the betting confidence sequence gives less than
+    half that width, and the Broome lottery's pass needs 1024 draws instead of 2048."""
+    import fairaudit as fa
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    pop = str(root / "examples" / "data" / "population.csv")
+    r = fa.audit(str(root / "examples" / "allocators" / "top_k.py"), checks=["selection_rates"], data=pop,
+                 params={"selection_rates": {"max_draws": 512}}).checks[0]
+    lo, hi = r.statistic.ci
+    assert r.verdict == "fail" and lo <= r.statistic.estimate <= hi and hi - lo < 0.45, r.statistic
+    assert "betting confidence sequence" in r.statistic.method
+    b = fa.audit(str(root / "examples" / "allocators" / "broome_lottery.py"), checks=["selection_rates"],
+                 data=pop).checks[0]
+    assert b.verdict == "pass" and b.draws <= 1024

@@ -16,7 +16,7 @@ from scipy import stats as sps
 import fairaudit as fa
 from fairaudit.result import decide
 from fairaudit.sampler import Sampler
-from fairaudit.stats import beta_binomial_cs, eb_confidence_sequence, proportion_ci
+from fairaudit.stats import beta_binomial_cs, betting_cs, eb_confidence_sequence, proportion_ci
 
 # A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
 # lane (`pytest -m "not slow"`) leaves it out.
@@ -40,6 +40,7 @@ def coin(scores, k, rng, size=None):
 INTERVALS = {
     "beta-binomial CS": lambda x: beta_binomial_cs(int(x.sum()), len(x), CONF),
     "empirical-Bernstein CS": lambda x: eb_confidence_sequence(x.astype(float), CONF),
+    "betting CS": lambda x: betting_cs(x.astype(float), CONF),
     "fixed-size Clopper-Pearson": lambda x: proportion_ci(int(x.sum()), len(x), CONF),   # not anytime-valid
 }
 
@@ -61,7 +62,7 @@ def boundary_stops() -> dict[str, int]:
             for name in INTERVALS}
 
 
-@pytest.mark.parametrize("interval", ["beta-binomial CS", "empirical-Bernstein CS"])
+@pytest.mark.parametrize("interval", ["beta-binomial CS", "empirical-Bernstein CS", "betting CS"])
 def test_anytime_valid_intervals_rarely_stop_wrongly(boundary_stops, interval):
     # measured: 0/200 (beta-binomial), 2/200 (empirical-Bernstein); allowed ≤ ALLOWED (= 18)
     assert boundary_stops[interval] <= ALLOWED, boundary_stops
@@ -73,7 +74,7 @@ def test_the_check_can_fail_fixed_size_intervals_stop_wrongly_too_often(boundary
     assert boundary_stops["fixed-size Clopper-Pearson"] > ALLOWED, boundary_stops
 
 
-@pytest.mark.parametrize("interval", ["beta-binomial CS", "empirical-Bernstein CS"])
+@pytest.mark.parametrize("interval", ["beta-binomial CS", "empirical-Bernstein CS", "betting CS"])
 @pytest.mark.parametrize("p,expected", [(0.2, "pass"), (0.4, "fail")])
 def test_clear_cases_stop_early_with_the_right_verdict(interval, p, expected):
     runs = [sequential_verdict(p, interval, seed) for seed in range(30)]

@@ -292,3 +292,39 @@ def test_ua_conformance_interval_covers_exact_deviation_and_detects():
     assert miss <= 10, (v, miss)
     assert v["fail"] >= 95, v
     assert pl == {"fail": 30}, pl
+
+
+def _prop14_m3_frame(n=4):
+    import pandas as pd
+    P3 = np.tile([0.0, 1.0, 0.0], (n, 1))
+    P3[0] = [1.0, 0.0, 0.0]
+    return pd.DataFrame({f"p_{j}": P3[:, j] for j in range(3)})
+
+
+def test_finder_moves_mass_between_distant_labels_ua_fails_at_L04():
+    """Issue 18 defect 4: seed 002's Prop 14 instance (m = 3, one row moving all its mass
+    between the non-adjacent labels 0 and 2) gives UA the ratio ½; at L = 0.4 the finder
+    must find it — with that instance as --data (the data's rows as anchors, moves to
+    vertices of the simplex) and without data (vertex configurations, transfers between
+    any two labels)."""
+    from fairaudit.data import population_from_frame
+    light = {"probes": 4, "bisections": 1, "search_examples": 20, "L": 0.4}
+    data = population_from_frame(_prop14_m3_frame())
+    for seed in range(3):
+        res = fa.audit(str(ALLOC / "ua_ranking.py"), checks=["tv_stability"], seed=seed, data=data,
+                       params={"tv_stability": light})
+        c = res.checks[0]
+        assert c.verdict == "fail", (seed, c.message)
+        assert c.evidence["counterexample"]["ratio"]["ci"][0] > 0.4
+    for seed in range(3):
+        r, _ = run("ua_ranking", seed=seed, params={"tv_stability": light})
+        assert r["tv_stability"].verdict == "fail", (seed, r["tv_stability"].message)
+
+
+def test_discontinuity_headline_reads_unbounded():
+    """A deterministic ranker's jump: the headline says "unbounded (discontinuity at …)",
+    not a ratio that only reflects how deep the bisection went."""
+    r, _ = run("prp_ranking")
+    c = r["tv_stability"]
+    assert c.verdict == "fail"
+    assert "unbounded (discontinuity at" in c.message
