@@ -323,12 +323,14 @@ _GROW_SECONDS = 0.6
 class Sampler:
     """Draws outcomes of ``target`` on instances, reproducibly from ``seed``.
 
-    By default (``isolate=True``) allocator calls run in worker processes
-    (:mod:`fairaudit.workers`): up to ``jobs`` of them, or the workers of the Dask
-    cluster at ``scheduler``. Tasks are sized from the measured cost of a call (about
+    With ``isolate=True`` (what :func:`fairaudit.audit` and ``fairaudit check`` use
+    unless told ``in_process``; also :meth:`open`) allocator calls run in worker
+    processes (:mod:`fairaudit.workers`): up to ``jobs`` of them, or the workers of the
+    Dask cluster at ``scheduler``; close the sampler (or use it as a context manager)
+    to release them. Tasks are sized from the measured cost of a call (about
     :data:`TASK_SECONDS` of work each). ``isolate=False`` calls the allocator in this
-    process (``jobs`` > 1: joblib over tasks of ``task_size`` draws, ``backend`` as in
-    :class:`joblib.Parallel`). ``timeout`` is per call, in seconds; ``memory_limit`` is
+    process — the default for a sampler constructed directly — (``jobs`` > 1: joblib
+    over tasks of ``task_size`` draws, ``backend`` as in :class:`joblib.Parallel`). ``timeout`` is per call, in seconds; ``memory_limit`` is
     the address-space cap per worker (bytes; None = none). ``budget_seconds`` sets a
     deadline that sampling respects. ``calls`` counts allocator calls made. Results do
     not depend on any of these settings.
@@ -363,8 +365,8 @@ class Sampler:
         self._cost: float | None = None       # seconds of allocator work per draw
         self.pool = pool
         self._payload = None
-        if isolate is None:
-            isolate = backend is None
+        if isolate is None:   # constructed directly: in-process, as before (fairaudit.audit isolates)
+            isolate = False
         if pool is None and isolate:
             from .workers import payload_for
             self._payload, why = payload_for(target, ship_source=scheduler is not None)

@@ -48,7 +48,7 @@ def test_same_draws_in_process_isolated_and_any_jobs():
         t = fa.load_target(str(EX / f"{name}.py"))
         ref = Sampler(t, seed=5, isolate=False).draw(inst(), 1100, "s", start=37)
         for kw in (dict(), dict(jobs=2), dict(jobs=2, task_size=256)):
-            with Sampler(t, seed=5, **kw) as s:
+            with Sampler(t, seed=5, isolate=True, **kw) as s:
                 assert s.isolated
                 assert np.array_equal(ref, s.draw(inst(), 1100, "s", start=37)), (name, kw)
 
@@ -172,7 +172,7 @@ def test_more_inputs_than_a_worker_keeps():
     """Workers keep 8 inputs; the 9th evicts the oldest, which is sent again when needed."""
     t = fa.load_target(str(EX / "uniform_lottery.py"))
     insts = [fa.Instance(f"pool {i}", scores=np.linspace(0.1, 1.0, 10 + i), k=3) for i in range(12)]
-    with Sampler(t, seed=1) as s:
+    with Sampler(t, seed=1, isolate=True) as s:
         got = [s.draw(i, 20, "many") for i in insts + insts[:3]]
     ref = Sampler(t, seed=1, isolate=False)
     for i, g in zip(insts + insts[:3], got):
