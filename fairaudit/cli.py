@@ -159,27 +159,6 @@ def _parse_params(values: tuple[str, ...]) -> dict:
     return out
 
 
-class _Progress:
-    """A one-line progress display on stderr (only when stderr is a terminal)."""
-
-    def __init__(self):
-        self.stream = sys.stderr            # the real stderr, not the inert wrapper the audit runs under
-        self.enabled = self.stream.isatty()
-
-    def __deepcopy__(self, memo):          # AuditConfig is copied with dataclasses.asdict; a stream cannot be
-        return self
-
-    def __call__(self, stream, done, total):
-        if self.enabled:
-            self.stream.write(f"\r  {inert(stream[:40]):<40} {done:>8,}/{total:,} draws")
-            self.stream.flush()
-
-    def clear(self):
-        if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fairaudit")
 def main():
@@ -238,7 +217,8 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"))
-    progress = _Progress()
+    from .terminal import AuditProgress
+    progress = AuditProgress(sys.stderr)
     config.progress = progress
     data = pick(data, "data")
     html_path = pick(html_path, "html", "fairaudit-report.html")
@@ -246,17 +226,14 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     junit_path = pick(junit_path, "junit")
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        with _inert_user_output():
+        with progress.running(), _inert_user_output():
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
     except ParamError as e:
-        progress.clear()
         where = origin.get((e.check, e.name)) or origin.get((e.check, None))
         _error(f"{e}" + (f" (set by {where})" if where else ""))
     except FairauditError as e:
-        progress.clear()
         _error(e)
-    progress.clear()
     d = result.to_dict()
     for c in d["checks"]:
         rc = (c.get("evidence") or {}).get("replay_command")
@@ -273,7 +250,9 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         write_junit(d, junit_path)
     _print_summary(d, html_path, json_path)
     for c in result.required_but_skipped():
-        click.echo(f"fairaudit: required check '{c.id}' was skipped: {c.message}", err=True)
+        click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
+    from .terminal import tally_line
+    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None))
     sys.exit(result.exit_code)
 
 

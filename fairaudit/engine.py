@@ -238,35 +238,48 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
     sampler = make_sampler(tgt, config) if tgt is not None else None
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     results: list[CheckResult] = []
-    for cls in selected:
-        chk = cls()
-        reason = None
-        if ctx.kind not in cls.kinds:
-            reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
-        elif ctx.source not in cls.sources:
-            reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
-        else:
-            try:
-                reason = chk.skip_reason(ctx)
-            except Exception as e:  # a crash in skip_reason is still this check's error
-                results.append(error_result(cls, e, config.seed))
-                continue
-        if reason:
-            results.append(CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
-                                       definition=cls.definition))
-            continue
-        params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
-        samplers = ([sampler] if sampler else []) + ctx.other_samplers
-        for s in samplers:
-            s.budget_cut = False
-        try:
-            res = chk.run(ctx, **params)
-        except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
-            res = error_result(cls, e, config.seed)
-        cut = any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
-        results.append(replace(res, params=params, budget_exhausted=cut))
+    for index, cls in enumerate(selected, 1):
+        _notify(config.progress, "check_started", index, len(selected), cls.id)
+        results.append(_run_one(cls, ctx, config, sampler))
+        _notify(config.progress, "check_finished", results[-1])
     target_info = tgt.describe() if tgt is not None else log.describe()
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
                        warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
                        data=population.describe() if population is not None else None,
                        command=command, tool_version=__version__)
+
+
+def _notify(progress, hook: str, *args) -> None:
+    """Tell a progress display (``config.progress``, e.g. :class:`fairaudit.terminal.AuditProgress`)
+    that a check started or finished, when it has that hook; display only."""
+    fn = getattr(progress, hook, None)
+    if fn is not None:
+        fn(*args)
+
+
+def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResult:
+    """Run (or skip) one check: its result, with the parameters used."""
+    chk = cls()
+    reason = None
+    if ctx.kind not in cls.kinds:
+        reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
+    elif ctx.source not in cls.sources:
+        reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
+    else:
+        try:
+            reason = chk.skip_reason(ctx)
+        except Exception as e:  # a crash in skip_reason is still this check's error
+            return error_result(cls, e, config.seed)
+    if reason:
+        return CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
+                           definition=cls.definition)
+    params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
+    samplers = ([sampler] if sampler else []) + ctx.other_samplers
+    for s in samplers:
+        s.budget_cut = False
+    try:
+        res = chk.run(ctx, **params)
+    except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+        res = error_result(cls, e, config.seed)
+    cut = any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
+    return replace(res, params=params, budget_exhausted=cut)
