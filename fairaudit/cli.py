@@ -270,7 +270,10 @@ def _flag(value, key: str) -> bool:
 
 
 def _print_summary(d: dict, html_path, json_path):
+    from .headline import headline
+    from .labels import cite
     from .report import _ci, _fmt
+    confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
@@ -279,7 +282,8 @@ def _print_summary(d: dict, html_path, json_path):
         stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
-        click.echo(MESSAGE_INDENT + _user(c["message"], MESSAGE_INDENT, TERMINAL_CHARS))
+        click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS), bold=True))
+        click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
     if html_path:
         click.echo(f"report: {_user(html_path)}")
     if json_path:

@@ -97,6 +97,8 @@ def test_cli_prints_the_tally_last_and_plain_progress_on_stderr(tmp_path):
     assert res.exit_code == 0, res.output
     assert res.stdout.strip().splitlines()[-1].startswith("1 pass · 1 skipped in ")
     assert res.stdout.strip().endswith("→ out.html")
+    # the plain headline, with the statistic's own estimate, under the verdict line
+    assert "The least-selected group is selected at " in res.stdout
     assert "[1/2] selection_rates …" in res.stderr and "[2/2] multiaccuracy: skipped in" in res.stderr
 
 
