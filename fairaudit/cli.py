@@ -174,7 +174,8 @@ def main():
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999999, max_open=False), help="1 − α (default 0.95).")
 @click.option("--draws", type=click.IntRange(1), help="Maximum draws per input (each check has a default).")
 @click.option("--budget", type=click.FloatRange(0, min_open=True), help="Time budget in seconds for sequential sampling.")
-@click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html).")
+@click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html; `--html -` or --no-html: none).")
+@click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
 @click.option("--json", "json_path", type=str, help="Write the JSON result here.")
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
 @click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
@@ -187,9 +188,29 @@ def main():
 @click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
 @click.option("--require", "require", is_flag=True, default=None,
               help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
-def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
+def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require):
-    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
+    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet).
+
+    \b
+    Examples:
+      fairaudit check my_allocator.py --data people.csv --checks selection_rates
+      fairaudit check my_package.module:allocate --seed 1 --draws 50000
+      fairaudit check decisions.csv --columns selected=hired,score=rating --json result.json
+      fairaudit check my_allocator.py --param broome.min_gain=0.2 --no-html
+    (`fairaudit checks` lists the check ids; `fairaudit checks CHECK` its parameters.)
+
+    \b
+    Exit codes:
+      0  every check passed or was skipped (not applicable)
+      1  a check failed or errored (also inconclusive with --fail-on inconclusive,
+         skipped with --require)
+      2  the audit could not start (bad option, target, data or parameter)
+
+    \b
+    A module:function target is imported from Python's path, which for the fairaudit
+    command does not include the current folder: use PYTHONPATH=. or install the package.
+    An allocator file's own folder is put on the path, so its sibling imports work."""
     from .engine import AuditConfig, audit
     from .report import write_html
 
@@ -221,7 +242,9 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     progress = AuditProgress(sys.stderr)
     config.progress = progress
     data = pick(data, "data")
-    html_path = pick(html_path, "html", "fairaudit-report.html")
+    html_path = None if no_html else pick(html_path, "html", "fairaudit-report.html")
+    if html_path in ("", "-"):
+        html_path = None
     json_path = pick(json_path, "json")
     junit_path = pick(junit_path, "junit")
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])

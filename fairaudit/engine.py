@@ -243,8 +243,13 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
         results.append(_run_one(cls, ctx, config, sampler))
         _notify(config.progress, "check_finished", results[-1])
     target_info = tgt.describe() if tgt is not None else log.describe()
+    notes = []
+    if tgt is not None and getattr(tgt, "kind_guessed", False):
+        deco = {"selection": "@fa.selector", "ranking": "@fa.ranker", "assignment": "@fa.assigner"}[tgt.kind]
+        notes.append(f"The kind of '{tgt.name}' ({tgt.kind}) was guessed from its name; if it does not make "
+                     f"{tgt.kind} decisions, mark it (e.g. {deco}) so the right checks run.")
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
-                       warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
+                       warnings=notes + [w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
                        data=population.describe() if population is not None else None,
                        command=command, tool_version=__version__)
 
