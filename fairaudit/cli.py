@@ -307,9 +307,7 @@ def _print_summary(d: dict, html_path, json_path):
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
         click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS), bold=True))
         click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
-    if html_path:
-        click.echo(f"report: {_user(html_path)}")
-    if json_path:
+    if json_path:           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}")
 
 
