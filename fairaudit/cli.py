@@ -305,7 +305,9 @@ def _print_summary(d: dict, html_path, json_path):
         stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
-        click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS), bold=True))
+        if c["verdict"] != "skipped":       # a skipped check's reason is its message
+            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS),
+                                                    bold=True))
         click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
     if json_path:           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}")

@@ -30,8 +30,8 @@ SUBJECTS: dict[str, tuple[str, str]] = {
                                "the allowed share {tol}"),
     "max_ex_ante_reversal": ("A population's expected chance is reversed against its quality by {est}",
                              "the tolerance {tol}"),
-    "max_group_p_regret_over_eps": ("The worst-off group's rate of falling short of its minimum requirement, relative to ε, is {est}",
-                                    "the tolerance {tol}"),
+    "max_group_p_regret_over_eps": ("The worst-off group falls short of its minimum requirement by more than ε in {est} of the simulated years",
+                                    "the allowed share {tol}"),
     "max_group_regret": ("The worst-off group falls short of its minimum requirement by {est}", "the tolerance {tol}"),
     "max_position_share_gap": ("A group's share of some position differs from what the true labels give it by {est}",
                                "the tolerance {tol}"),
@@ -43,7 +43,7 @@ SUBJECTS: dict[str, tuple[str, str]] = {
 
 
 #: statistics that are shares, shown as percentages
-PERCENT = {"violation_rate", "ex_post_violation_rate"}
+PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
 
 
 def _f(x, percent: bool = False) -> str:

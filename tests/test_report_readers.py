@@ -73,7 +73,8 @@ def assert_headline_agrees(c: dict, h: str) -> None:
     s = c.get("statistic")
     if c["verdict"] in ("skipped", "error") or not s or s.get("estimate") is None or s.get("tolerance") is None:
         return
-    pct = s["name"] in ("violation_rate", "ex_post_violation_rate")
+    from fairaudit.headline import PERCENT
+    pct = s["name"] in PERCENT
     f = (lambda x: f"{x * 100:.1f}%") if pct else (lambda x: "∞" if x is None else _fmt(x))
     lo, hi = s["ci"]
     assert f(s["estimate"]) in h, (h, s)
