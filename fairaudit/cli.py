@@ -472,6 +472,13 @@ def list_checks(check_id):
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
     click.echo(cls.definition)
+    from .labels import DATA_NEEDS
+    needs, example = DATA_NEEDS.get(cls.id, (
+        "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
+        f"fairaudit check my_allocator.py --checks {cls.id}"))
+    click.echo(f"\napplies to: {' and '.join(cls.kinds)} decisions, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
+    click.echo(f"needs: {needs}")
+    click.echo(f"example: {example}")
     if cls.params:
         click.echo("\nparameters (--param " + cls.id + ".NAME=VALUE):")
         for name, p in cls.params.items():

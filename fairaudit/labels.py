@@ -159,3 +159,28 @@ def cite(text: str, *, short: bool = False) -> str:
             return first + (" et al." if ("," in authors or " and " in authors) else "")
         return f"{authors}, “{title}”"
     return _SEED.sub(one, str(text))
+
+
+#: what each check needs beyond the target (for ``fairaudit checks CHECK``); a check not
+#: listed runs on built-in generated inputs alone
+DATA_NEEDS: dict[str, tuple[str, str]] = {
+    "selection_rates": ("--data FILE with a score column and group columns (or a selection log with group columns)",
+                        "fairaudit check my_allocator.py --checks selection_rates --data people.csv"),
+    "multiaccuracy": ("--data FILE with p_<label> prediction columns, a label column and group columns "
+                      "(or a ranking log with them)",
+                      "fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv"),
+    "multiplicity": ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
+                     "fairaudit check my_selector.py --checks multiplicity --data people.csv"),
+    "obliviousness": ("optional --data FILE whose group column names the populations (--groups)",
+                      "fairaudit check my_allocator.py --checks obliviousness --data people.csv --groups population"),
+    "ex_interim": ("built-in cross-population pools, or --data FILE with a 'quality' column (true CDF value "
+                   "within the candidate's population)", "fairaudit check my_allocator.py --checks ex_interim"),
+    "ex_post": ("built-in cross-population pools, or --data FILE with a 'quality' column",
+                "fairaudit check my_allocator.py --checks ex_post"),
+    "ex_ante": ("built-in cross-population pools (data files are not used)",
+                "fairaudit check my_allocator.py --checks ex_ante"),
+    "anonymity": ("nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); "
+                  "a selection log needs group columns", "fairaudit check my_allocator.py --checks anonymity --data people.csv"),
+    "broome": ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
+               "fairaudit check my_allocator.py --checks broome"),
+}

@@ -2,6 +2,7 @@
 `check --help`, a notice when the kind was guessed from a name, a PYTHONPATH hint for
 module:function targets, sibling imports of an allocator file, --no-html."""
 import json
+import re
 import os
 import textwrap
 from pathlib import Path
@@ -84,3 +85,15 @@ def test_an_allocator_file_imports_its_siblings(tmp_path):
                 "--no-html", "--json", "r.json"], elsewhere)
     assert res.exit_code in (0, 1), res.output
     assert json.loads((elsewhere / "r.json").read_text())["checks"][0]["verdict"] != "error"
+
+
+def test_checks_broome_prints_definition_parameters_data_and_an_example(tmp_path):
+    res = _cli(["checks", "broome"], tmp_path)
+    assert res.exit_code == 0
+    out = res.output
+    assert out.startswith("broome — Broome-Fairness") and "BF.1" in out and "BF.2" in out     # the definition
+    assert "applies to: selection decisions, from an allocator or a log" in out
+    assert "needs: " in out and "example: fairaudit check my_allocator.py --checks broome" in out
+    assert "parameters (--param broome.NAME=VALUE):" in out
+    for name in ("bins", "min_gain", "min_chance"):
+        assert re.search(rf"^  {name} = \S+  \(", out, re.M), name      # name = default (what it accepts)
