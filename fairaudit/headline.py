@@ -24,7 +24,7 @@ SUBJECTS: dict[str, tuple[str, str]] = {
                          "the tolerance {tol}"),
     "worst_certified_ratio": ("A small change of the inputs moves the outcome chances by {est} times the size of the change",
                               "the allowed factor {tol}"),
-    "violation_rate": ("In {est} of the pools, a better candidate gets a lower chance than a worse one (beyond ε)",
+    "violation_rate": ("In {est} of the pools, a better candidate's chance falls below a worse one's by more than the factor e^ε allows",
                        "the allowed share {tol}"),
     "ex_post_violation_rate": ("In {est} of the runs, a worse candidate is chosen over a better one",
                                "the allowed share {tol}"),
