@@ -160,27 +160,6 @@ def _parse_params(values: tuple[str, ...]) -> dict:
     return out
 
 
-class _Progress:
-    """A one-line progress display on stderr (only when stderr is a terminal)."""
-
-    def __init__(self):
-        self.stream = sys.stderr            # the real stderr, not the inert wrapper the audit runs under
-        self.enabled = self.stream.isatty()
-
-    def __deepcopy__(self, memo):          # AuditConfig is copied with dataclasses.asdict; a stream cannot be
-        return self
-
-    def __call__(self, stream, done, total):
-        if self.enabled:
-            self.stream.write(f"\r  {inert(stream[:40]):<40} {done:>8,}/{total:,} draws")
-            self.stream.flush()
-
-    def clear(self):
-        if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
-            self.stream.flush()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fairaudit")
 def main():
@@ -196,7 +175,8 @@ def main():
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999999, max_open=False), help="1 − α (default 0.95).")
 @click.option("--draws", type=click.IntRange(1), help="Maximum draws per input (each check has a default).")
 @click.option("--budget", type=click.FloatRange(0, min_open=True), help="Time budget in seconds for sequential sampling.")
-@click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html).")
+@click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html; `--html -` or --no-html: none).")
+@click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
 @click.option("--json", "json_path", type=str, help="Write the JSON result here.")
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
 @click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
@@ -214,10 +194,30 @@ def main():
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
-def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, json_path,
+def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require,
           in_process, memory_limit, scheduler):
-    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet)."""
+    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet).
+
+    \b
+    Examples:
+      fairaudit check my_allocator.py --data people.csv --checks selection_rates
+      fairaudit check my_package.module:allocate --seed 1 --draws 50000
+      fairaudit check decisions.csv --columns selected=hired,score=rating --json result.json
+      fairaudit check my_allocator.py --param broome.min_gain=0.2 --no-html
+    (`fairaudit checks` lists the check ids; `fairaudit checks CHECK` its parameters.)
+
+    \b
+    Exit codes:
+      0  every check passed or was skipped (not applicable)
+      1  a check failed or errored (also inconclusive with --fail-on inconclusive,
+         skipped with --require)
+      2  the audit could not start (bad option, target, data or parameter)
+
+    \b
+    A module:function target is imported from Python's path, which for the fairaudit
+    command does not include the current folder: use PYTHONPATH=. or install the package.
+    An allocator file's own folder is put on the path, so its sibling imports work."""
     from .engine import AuditConfig, audit
     from .report import write_html
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
@@ -252,25 +252,25 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         parse_memory(config.memory_limit)
     except ValueError as e:
         raise click.UsageError(f"--memory-limit: {e}")
-    progress = _Progress()
+    from .terminal import AuditProgress
+    progress = AuditProgress(sys.stderr)
     config.progress = progress
     data = pick(data, "data")
-    html_path = pick(html_path, "html", "fairaudit-report.html")
+    html_path = None if no_html else pick(html_path, "html", "fairaudit-report.html")
+    if html_path in ("", "-"):
+        html_path = None
     json_path = pick(json_path, "json")
     junit_path = pick(junit_path, "junit")
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        with _inert_user_output():
+        with progress.running(), _inert_user_output():
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
     except ParamError as e:
-        progress.clear()
         where = origin.get((e.check, e.name)) or origin.get((e.check, None))
         _error(f"{e}" + (f" (set by {where})" if where else ""))
     except FairauditError as e:
-        progress.clear()
         _error(e)
-    progress.clear()
     d = result.to_dict()
     for c in d["checks"]:
         rc = (c.get("evidence") or {}).get("replay_command")
@@ -287,7 +287,9 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
         write_junit(d, junit_path)
     _print_summary(d, html_path, json_path)
     for c in result.required_but_skipped():
-        click.echo(f"fairaudit: required check '{c.id}' was skipped: {c.message}", err=True)
+        click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
+    from .terminal import tally_line
+    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None))
     sys.exit(result.exit_code)
 
 
@@ -305,7 +307,10 @@ def _flag(value, key: str) -> bool:
 
 
 def _print_summary(d: dict, html_path, json_path):
+    from .headline import headline
+    from .labels import cite
     from .report import _ci, _fmt
+    confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
@@ -314,10 +319,11 @@ def _print_summary(d: dict, html_path, json_path):
         stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
-        click.echo(MESSAGE_INDENT + _user(c["message"], MESSAGE_INDENT, TERMINAL_CHARS))
-    if html_path:
-        click.echo(f"report: {_user(html_path)}")
-    if json_path:
+        if c["verdict"] != "skipped":       # a skipped check's reason is its message
+            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS),
+                                                    bold=True))
+        click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
+    if json_path:           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}")
 
 
@@ -480,6 +486,13 @@ def list_checks(check_id):
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
     click.echo(cls.definition)
+    from .labels import DATA_NEEDS
+    needs, example = DATA_NEEDS.get(cls.id, (
+        "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
+        f"fairaudit check my_allocator.py --checks {cls.id}"))
+    click.echo(f"\napplies to: {' and '.join(cls.kinds)} decisions, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
+    click.echo(f"needs: {needs}")
+    click.echo(f"example: {example}")
     if cls.params:
         click.echo("\nparameters (--param " + cls.id + ".NAME=VALUE):")
         for name, p in cls.params.items():

@@ -292,38 +292,56 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
 
 def _run_each(ctx, config, selected, tgt, log, sampler, population, command) -> AuditResult:
     results: list[CheckResult] = []
-    for cls in selected:
-        chk = cls()
-        reason = None
-        if ctx.kind not in cls.kinds:
-            reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
-        elif ctx.source not in cls.sources:
-            reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
-        else:
-            try:
-                reason = chk.skip_reason(ctx)
-            except Exception as e:  # a crash in skip_reason is still this check's error
-                results.append(error_result(cls, e, config.seed))
-                continue
-        if reason:
-            results.append(CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
-                                       definition=cls.definition))
-            continue
-        params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
-        samplers = ([sampler] if sampler else []) + ctx.other_samplers
-        for s in samplers:
-            s.budget_cut = False
-        try:
-            res = chk.run(ctx, **params)
-        except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
-            res = error_result(cls, e, config.seed)
-        cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
-        output = sampler.take_output() if sampler is not None else None
-        evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
-        # what the allocator printed while this check drew (first lines; the rest counted)
-        results.append(replace(res, params=params, budget_exhausted=cut, evidence=evidence))
+    for index, cls in enumerate(selected, 1):
+        _notify(config.progress, "check_started", index, len(selected), cls.id)
+        results.append(_run_one(cls, ctx, config, sampler))
+        _notify(config.progress, "check_finished", results[-1])
     target_info = tgt.describe() if tgt is not None else log.describe()
+    notes = []
+    if tgt is not None and getattr(tgt, "kind_guessed", False):
+        deco = {"selection": "@fa.selector", "ranking": "@fa.ranker", "assignment": "@fa.assigner"}[tgt.kind]
+        notes.append(f"The kind of '{tgt.name}' ({tgt.kind}) was guessed from its name; if it does not make "
+                     f"{tgt.kind} decisions, mark it (e.g. {deco}) so the right checks run.")
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
-                       warnings=[w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
+                       warnings=notes + [w for s in ([sampler] if sampler else []) + ctx.other_samplers for w in s.warnings],
                        data=population.describe() if population is not None else None,
                        command=command, tool_version=__version__)
+
+
+def _notify(progress, hook: str, *args) -> None:
+    """Tell a progress display (``config.progress``, e.g. :class:`fairaudit.terminal.AuditProgress`)
+    that a check started or finished, when it has that hook; display only."""
+    fn = getattr(progress, hook, None)
+    if fn is not None:
+        fn(*args)
+
+
+def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResult:
+    """Run (or skip) one check: its result, with the parameters used."""
+    chk = cls()
+    reason = None
+    if ctx.kind not in cls.kinds:
+        reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
+    elif ctx.source not in cls.sources:
+        reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
+    else:
+        try:
+            reason = chk.skip_reason(ctx)
+        except Exception as e:  # a crash in skip_reason is still this check's error
+            return error_result(cls, e, config.seed)
+    if reason:
+        return CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
+                           definition=cls.definition)
+    params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
+    samplers = ([sampler] if sampler else []) + ctx.other_samplers
+    for s in samplers:
+        s.budget_cut = False
+    try:
+        res = chk.run(ctx, **params)
+    except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+        res = error_result(cls, e, config.seed)
+    cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
+    output = sampler.take_output() if sampler is not None else None
+    # what the allocator printed while this check drew (first lines; the rest counted)
+    evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
+    return replace(res, params=params, budget_exhausted=cut, evidence=evidence)

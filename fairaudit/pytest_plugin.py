@@ -8,7 +8,8 @@ Adds
 - command-line options ``--fairaudit-seed N``, ``--fairaudit-draws N``,
   ``--fairaudit-confidence X`` (defaults: the CLI's; they apply to the fixture and to the
   tests made by :func:`fairaudit.testing.parametrize_with_checks`), and
-  ``--fairaudit-json DIR`` to write each audit's JSON result there (a CI artifact);
+  ``--fairaudit-json DIR`` to write every audit's JSON result there (a CI artifact): the
+  fixture's, ``assert_fair``'s and those of ``parametrize_with_checks`` tests;
 - the ``fairaudit`` marker, so ``pytest -m fairaudit`` selects fairness tests (tests made
   by :func:`fairaudit.testing.parametrize_with_checks` and tests using the fixture get it).
 
@@ -16,7 +17,6 @@ Importing this module is cheap: fairaudit's engine is imported only when a test 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +45,12 @@ def _defaults(config) -> dict:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "fairaudit: a fairness audit (fairaudit)")
+    json_dir = config.getoption("--fairaudit-json")
+    if json_dir:   # every audit of the session is saved, assert_fair's and parametrize_with_checks' too
+        testing = _testing_module()
+        config._fairaudit_saved_json = dict(testing.SESSION_JSON)
+        testing.SESSION_JSON.clear()
+        testing.SESSION_JSON["dir"] = str(Path(json_dir).resolve())
     defaults = _defaults(config)
     if defaults:   # parametrize_with_checks tests use them too
         testing = _testing_module()
@@ -54,6 +60,11 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
+    saved_json = getattr(config, "_fairaudit_saved_json", None)
+    if saved_json is not None:
+        testing = _testing_module()
+        testing.SESSION_JSON.clear()
+        testing.SESSION_JSON.update(saved_json)
     saved = getattr(config, "_fairaudit_saved_defaults", None)
     if saved is not None:
         testing = _testing_module()
@@ -82,12 +93,7 @@ class FairauditFixture:
         return {**self.defaults, **config}
 
     def _keep(self, result):
-        self.results.append(result)
-        if self.json_dir:
-            d = Path(self.json_dir)
-            d.mkdir(parents=True, exist_ok=True)
-            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", self.test_name)
-            (d / f"{stem}-{len(self.results)}.json").write_text(result.to_json(), encoding="utf-8")
+        self.results.append(result)      # its JSON is saved by fairaudit.testing (--fairaudit-json)
 
     def audit(self, allocator, checks=None, data=None, **config):
         from .testing import audit_allocator
@@ -96,6 +102,7 @@ class FairauditFixture:
         return result
 
     def assert_fair(self, allocator, checks=None, data=None, **config):
+        __tracebackhide__ = True
         from .testing import FairnessAssertionError, assert_fair
         try:
             result = assert_fair(allocator, checks=checks, data=data, **self._cfg(config))

@@ -23,6 +23,8 @@ import jinja2
 from markupsafe import Markup, escape
 
 from .figures import render_svg
+from .headline import headline
+from .labels import cite, column_label, glossary_for, statistic_label
 from .text import REPORT_CHARS, cap, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
@@ -81,10 +83,17 @@ def _user(text, limit: int = REPORT_CHARS) -> Markup:
     return Markup("<bdi>") + escape(s) + Markup("</bdi>")
 
 
+def _user_path(text, limit: int = REPORT_CHARS) -> Markup:
+    """A user's path or name, as :func:`_user`, that may wrap after each ``/`` (and only
+    there), so a long path never breaks inside a folder name."""
+    inner = _user(text, limit)[len("<bdi>"):-len("</bdi>")]
+    return Markup("<bdi>") + Markup(str(inner).replace("/", "/<wbr>")) + Markup("</bdi>")
+
+
 def _message(text, limit: int = REPORT_CHARS) -> Markup:
     """A message (fairaudit's words with user values inside): every control and bidi
     character shown escaped, capped, isolated."""
-    s = text if isinstance(text, str) else safe_str(text)
+    s = cite(text if isinstance(text, str) else safe_str(text))      # "seed 002" → authors, title
     return Markup("<bdi>") + escape(inert(s, limit)) + Markup("</bdi>")
 
 
@@ -123,17 +132,39 @@ def _env() -> jinja2.Environment:
     env.filters["compactjson"] = _compact_json
     env.filters["breakable"] = _breakable
     env.filters["user"] = _user
+    env.filters["userpath"] = _user_path
     env.filters["message"] = _message
     env.filters["cell"] = _cell
     env.filters["inert"] = lambda t, limit=200: inert(t, limit)
+    env.filters["collabel"] = lambda c: inert(column_label(c), 200)
+    env.filters["statlabel"] = lambda n: inert(statistic_label(n), 200)
     return env
+
+
+def ordered_checks(checks: list[dict]) -> list[dict]:
+    """Checks in the order a reviewer acts on them: fail and error first, then
+    inconclusive, pass, skipped (each group in run order)."""
+    rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
+    return sorted(checks, key=lambda c: rank.get(c.get("verdict"), len(rank)))
+
+
+def _glossary(result: dict) -> list[tuple[str, str]]:
+    parts = []
+    for c in result.get("checks", []):
+        parts += [str(c.get("message", "")), str(c.get("definition", "")), str(c.get("method", "")),
+                  str((c.get("statistic") or {}).get("method", ""))]
+        parts += [column_label(col) for t in (c.get("tables") or {}).values() for col in t.get("columns", [])]
+    return glossary_for("\n".join(parts))
 
 
 def render_html(result: dict, template: str = "report.html.j2") -> str:
     """HTML text of a result dict (as written to JSON)."""
-    checks = result.get("checks", [])
+    checks = ordered_checks(result.get("checks", []))
     counts = {v: sum(1 for c in checks if c.get("verdict") == v) for v in VERDICT_ORDER}
-    return _env().get_template(template).render(r=result, checks=checks, counts=counts)
+    confidence = float((result.get("config") or {}).get("confidence", 0.95))
+    headlines = {c.get("id"): headline(c, confidence) for c in checks}
+    return _env().get_template(template).render(r=result, checks=checks, counts=counts, headlines=headlines,
+                                                glossary=_glossary(result))
 
 
 def write_html(result: dict, path) -> None:

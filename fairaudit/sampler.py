@@ -754,7 +754,7 @@ def remote_target(meta: dict) -> Target:
     return Target(func=not_here, kind=meta["kind"], name=meta["name"], path=meta["path"], sha256=meta["sha256"],
                   k=meta["k"], vectorized=meta["vectorized"], arg_names=frozenset(meta["arg_names"]),
                   accepts_var_kwargs=meta["accepts_var_kwargs"], doc=meta["doc"], load_spec=meta.get("load_spec"),
-                  claims=meta.get("claims", "real"), remote=True)
+                  claims=meta.get("claims", "real"), kind_guessed=meta.get("kind_guessed", False), remote=True)
 
 
 # Vectorised summaries of outcome arrays live in fairaudit.outcomes (re-exported here).

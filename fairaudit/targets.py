@@ -112,6 +112,8 @@ class Target:
     remote: bool = False
     #: the declared domain of the scores it takes (CLAIM_DOMAINS); generated inputs are mapped into it
     claims: str = "real"
+    #: True when no decorator or parameter said the kind and it was guessed from the function's name
+    kind_guessed: bool = False
 
     def describe(self) -> dict:
         d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
@@ -178,6 +180,8 @@ def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", ki
         raise TargetError(
             f"{where}: function '{fname}' has required parameters fairaudit cannot supply: "
             f"{', '.join(unknown)}. Name them from: {', '.join(sorted(_ARG_NAMES))}.")
+    guessed = (not (kind or meta.get("kind")) and not params & {"predictions", "capacities", "arrivals", "k"}
+               and _infer_kind(func, params) is not None)     # from the function's name alone
     kind = kind or meta.get("kind") or _infer_kind(func, params)
     if kind is None:
         raise TargetError(
@@ -196,7 +200,7 @@ def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", ki
         raise TargetError(f"{where}: claims={claims!r} is not a claim domain; expected one of {', '.join(CLAIM_DOMAINS)}")
     return Target(func=func, kind=kind, name=fname, path=where, sha256=sha256, k=k if k is not None else meta.get("k"),
                   vectorized=bool(vectorized), arg_names=frozenset(params), accepts_var_kwargs=var_kw,
-                  doc=_docstring(func), claims=claims)
+                  doc=_docstring(func), claims=claims, kind_guessed=guessed)
 
 
 def _docstring(obj, limit: int = 2000) -> str:
@@ -263,6 +267,9 @@ def load_target(spec: str) -> Target:
     if file_part.endswith(".py"):
         if not p.is_file():
             raise TargetError(f"allocator file not found: {file_part}")
+        folder = str(p.resolve().parent)       # sibling imports work, as with `python file.py`
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         module = import_file(p, where=file_part)
         sha = _file_hash(p)
         where = file_part
@@ -272,7 +279,13 @@ def load_target(spec: str) -> Target:
         try:
             module = importlib.import_module(file_part)
         except Exception as e:
-            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}") from e
+            hint = ""
+            if isinstance(e, ModuleNotFoundError) and e.name and file_part.split(".")[0] == e.name.split(".")[0]:
+                hint = (f" — {e.name!r} is not importable from here; the current folder is not on Python's path "
+                        f"for the fairaudit command: run it as `PYTHONPATH=. fairaudit check {spec}` from the "
+                        f"folder holding {file_part.split('.')[0]!r}, install your package (`pip install -e .`), "
+                        f"or give the file: `fairaudit check path/to/{file_part.replace('.', '/')}.py:{func_name}`")
+            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}{hint}") from e
         mf = getattr(module, "__file__", None)
         sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""
         where = spec

@@ -28,6 +28,10 @@ deterministic: the same test gives the same verdict every time.
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 __all__ = ["assert_fair", "audit_allocator", "parametrize_with_checks", "format_failure", "FairnessAssertionError"]
@@ -37,6 +41,50 @@ __all__ = ["assert_fair", "audit_allocator", "parametrize_with_checks", "format_
 #: current pytest session; set and cleared by :mod:`fairaudit.pytest_plugin`. They are the
 #: lowest-priority defaults of the checks made by :func:`parametrize_with_checks`.
 SESSION_DEFAULTS: dict = {}
+
+#: ``{"dir": DIR}`` while a pytest session runs with ``--fairaudit-json DIR``: every audit
+#: made through this module (assert_fair, parametrize_with_checks, the fixture) is saved there
+SESSION_JSON: dict = {}
+
+
+def _save_json(result) -> None:
+    """Write ``result`` into the session's ``--fairaudit-json`` folder, named after the
+    running test (``PYTEST_CURRENT_TEST``) and numbered within it."""
+    folder = SESSION_JSON.get("dir")
+    if not folder:
+        return
+    test = os.environ.get("PYTEST_CURRENT_TEST", "audit").rsplit(" (", 1)[0]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", test).strip("_") or "audit"
+    counts = SESSION_JSON.setdefault("counts", {})
+    counts[stem] = counts.get(stem, 0) + 1
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}-{counts[stem]}.json").write_text(result.to_json(), encoding="utf-8")
+
+
+def _caller_dir() -> Path | None:
+    """The folder of the innermost calling file outside fairaudit (the test file)."""
+    f = sys._getframe(1)
+    while f is not None:
+        name = f.f_globals.get("__name__", "")
+        if name != "fairaudit" and not name.startswith("fairaudit."):
+            file = f.f_globals.get("__file__")
+            return Path(file).resolve().parent if file else None
+        f = f.f_back
+    return None
+
+
+def _relative_to(data, base: Path | None):
+    """A relative ``data`` path is read relative to the test file's folder (``base``), as
+    a test author expects; a path that exists only relative to the current folder still
+    works as before."""
+    if base is None or not isinstance(data, (str, os.PathLike)):
+        return data
+    p = Path(data)
+    if p.is_absolute():
+        return data
+    here = base / p
+    return str(here) if here.exists() or not p.exists() else data
 
 
 class FairnessAssertionError(AssertionError):
@@ -68,7 +116,10 @@ def audit_allocator(allocator, checks: Sequence[str] | None = None, data=None, *
     ``k``, ``groups``, ``params``, ...)."""
     from .engine import AuditConfig, audit
     cfg = AuditConfig(**config)
-    return audit(allocator, checks=list(checks) if checks else None, data=_population(data, cfg), config=cfg)
+    data = _relative_to(data, _caller_dir())
+    result = audit(allocator, checks=list(checks) if checks else None, data=_population(data, cfg), config=cfg)
+    _save_json(result)
+    return result
 
 
 def _fmt(x) -> str:
@@ -124,6 +175,7 @@ def assert_fair(allocator, checks: Sequence[str] | None = None, data=None, *, fa
     Unknown check ids or parameter names in ``checks``/``params`` and parameter values a
     check does not accept raise :class:`fairaudit.errors.ParamError` (a ``ValueError``)
     before anything is drawn."""
+    __tracebackhide__ = True          # a failure shows the test's line, not fairaudit's source
     bad = _bad_verdicts(fail_on)
     result = audit_allocator(allocator, checks=checks, data=data, fail_on=fail_on, require=require, **config)
     d = result.to_dict()
@@ -152,6 +204,7 @@ class _CheckCallable:
         self.__name__ = f"check_{check_id}"
 
     def __call__(self, allocator, **overrides):
+        __tracebackhide__ = True
         cfg = {**SESSION_DEFAULTS, **self.config, **overrides}
         result = assert_fair(allocator, checks=[self.check_id], data=self.data, fail_on=self.fail_on, **cfg)
         c = result.checks[0]
@@ -186,24 +239,44 @@ def _check_ids(checks: Iterable[str] | None, allocators: Sequence) -> list[str]:
     return [cid for cid, cls in sorted(registry.items()) if cls.default]
 
 
+def _kind(allocator) -> str | None:
+    """The allocator's kind (selection, ranking, assignment), or None when it cannot be
+    loaded now (the error then shows in its tests)."""
+    from .engine import resolve_target
+    try:
+        tgt, log = resolve_target(allocator)
+    except Exception:
+        return None
+    return tgt.kind if tgt is not None else log.kind
+
+
 def parametrize_with_checks(allocators: Sequence[Any], checks: Iterable[str] | None = None, data=None, *,
                             fail_on: str = "fail", **config) -> Callable:
     """A pytest ``parametrize`` decorator giving one test per (allocator, check), like
     scikit-learn's ``parametrize_with_checks``. The decorated test takes ``allocator``
     and ``check`` and calls ``check(allocator)``; ids read ``<allocator>-<check id>``.
-    ``checks`` default to every default check (those that do not apply are skipped with
-    their reason). ``data`` and ``config`` are passed to :func:`assert_fair`."""
+    ``checks`` default to every default check. A check that cannot apply to an
+    allocator's kind (a ranking check for a selector) makes no test; one that does not
+    apply for another reason (no group columns in the data) is skipped with its reason.
+    A relative ``data`` path is read relative to the test file. ``data`` and ``config``
+    are passed to :func:`assert_fair`."""
     import pytest
     _bad_verdicts(fail_on)
     allocators = list(allocators)
     ids_checks = _check_ids(checks, allocators)
+    data = _relative_to(data, _caller_dir())
+    from .check import discover
+    registry = discover()
     if config.get("params"):   # a typo in a parameter fails at collection, not in every test
         from .check import discover
         from .params import resolve_params
         resolve_params(config["params"], discover())
     params, ids = [], []
     for a in allocators:
+        kind = _kind(a)
         for cid in ids_checks:
+            if kind is not None and kind not in registry[cid].kinds:
+                continue            # cannot apply to this allocator: no test
             params.append((a, _CheckCallable(cid, data, fail_on, dict(config))))
             ids.append(f"{_name(a)}-{cid}")
     return pytest.mark.parametrize("allocator, check", params, ids=ids)

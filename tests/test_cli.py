@@ -278,25 +278,6 @@ def test_options_from_pyproject_tool_fairaudit(tmp_path):
     assert res2.exit_code == 0 and r2["config"]["seed"] == 2
 
 
-def test_progress_only_on_a_terminal(monkeypatch):
-    import io
-    import sys
-
-    from fairaudit.cli import _Progress
-
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
-
-    for stream, shown in ((Tty(), True), (io.StringIO(), False)):
-        monkeypatch.setattr(sys, "stderr", stream)
-        p = _Progress()
-        p("selection_rates", 512, 20000)
-        p.clear()
-        text = stream.getvalue()
-        assert ("512/20,000 draws" in text) == shown and (text == "") == (not shown)
-
-
 def test_bundled_examples_are_what_the_committed_script_makes():
     """examples/make_examples.py regenerates population.csv and selection_log.csv exactly."""
 

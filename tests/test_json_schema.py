@@ -95,6 +95,9 @@ def test_every_readme_audit_writes_strict_json_matching_the_schema(name, tmp_pat
     assert not re.search(r"\b(NaN|Infinity)\b", text)
     d = validate(text)
     assert d["checks"] and all(c["verdict"] != "error" for c in d["checks"]), [c["message"] for c in d["checks"]]
+    # ... and its report is readable (issue 19): human column names, headlines agreeing with the statistic
+    from test_report_readers import assert_readable
+    assert_readable(d, (tmp_path / "r.html").read_text())
 
 
 @pytest.mark.parametrize("name", ["baseline.json", "flattened_current.json"])

@@ -7,6 +7,9 @@ about a quarter of the top rate, so ``selection_rates`` fails).
 """
 from __future__ import annotations
 
+import json
+import re
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -230,3 +233,91 @@ def test_broome_and_anonymity_as_in_the_issue(pytester):
         assert re.search(r"^E?\s+counterexample: \{", block, re.M), block
     # anonymity's shrunk counterexample: two equal claims, the tie broken by position
     assert '"perm": [1, 0], "instance": {"n": 2, "scores": [0.5, 0.5], "k": 1}' in out
+
+
+def test_failures_show_the_test_not_fairaudit_frames(project):
+    """assert_fair, the fixture's assert_fair and the parametrised check hide their own
+    frames (``__tracebackhide__``): the traceback ends at the user's line."""
+    project.makepyfile(test_tb='''
+        from fairaudit.testing import assert_fair, parametrize_with_checks
+        from my_allocators import top_k
+
+        def test_direct():
+            assert_fair(top_k, checks=["selection_rates"], data="people.csv")
+
+        def test_fixture(fairaudit):
+            fairaudit.assert_fair(top_k, checks=["selection_rates"], data="people.csv")
+
+        @parametrize_with_checks([top_k], checks=["selection_rates"], data="people.csv")
+        def test_param(allocator, check):
+            check(allocator)
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider", "--tb=long")
+    res.assert_outcomes(failed=3)
+    out = res.stdout.str()
+    frames = re.findall(r"^(\S+\.py):\d+: ", out, re.M)
+    assert frames and all(Path(f).name == "test_tb.py" for f in frames), sorted(set(frames))
+    assert "def assert_fair" not in out and "__tracebackhide__" not in out
+    for line in ('assert_fair(top_k, checks=["selection_rates"], data="people.csv")', "check(allocator)"):
+        assert line in out
+    assert out.count("verdict FAIL") >= 3
+
+
+def test_data_paths_are_relative_to_the_test_file(project):
+    sub = project.path / "sub"
+    sub.mkdir()
+    (sub / "only_here.csv").write_text(POPULATION.read_text())
+    (sub / "test_rel.py").write_text(textwrap.dedent('''
+        from fairaudit.testing import assert_fair, parametrize_with_checks
+        from my_allocators import fair_lottery
+
+        def test_direct():
+            r = assert_fair(fair_lottery, checks=["selection_rates"], data="only_here.csv", draws=2000)
+            assert r.checks[0].verdict == "pass"
+
+        @parametrize_with_checks([fair_lottery], checks=["selection_rates"], data="only_here.csv", draws=2000)
+        def test_param(allocator, check):
+            assert check(allocator).checks[0].verdict == "pass"
+    '''))
+    res = project.runpytest("-p", "no:cacheprovider", "-rs", str(sub))     # run from the project root
+    res.assert_outcomes(passed=2)
+
+
+def test_fairaudit_json_saves_assert_fair_and_parametrised_audits(project, tmp_path):
+    project.makepyfile(test_saved='''
+        from fairaudit.testing import assert_fair, parametrize_with_checks
+        from my_allocators import fair_lottery
+
+        def test_direct():
+            assert_fair(fair_lottery, checks=["selection_rates"], data="people.csv", draws=2000)
+
+        @parametrize_with_checks([fair_lottery], checks=["selection_rates", "broome"], data="people.csv", draws=600)
+        def test_param(allocator, check):
+            check(allocator)
+    ''')
+    out = tmp_path / "audits"
+    res = project.runpytest("-p", "no:cacheprovider", "--fairaudit-json", str(out))
+    res.assert_outcomes(passed=3)
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert len(files) == 3, files
+    assert any("test_direct" in f for f in files) and sum("test_param" in f for f in files) == 2
+    ids = sorted(json.loads((out / f).read_text())["checks"][0]["id"] for f in files)
+    assert ids == ["broome", "selection_rates", "selection_rates"]
+
+
+def test_checks_for_another_kind_are_not_generated(project):
+    project.makepyfile(test_kinds='''
+        from fairaudit.testing import parametrize_with_checks
+        from my_allocators import fair_lottery
+
+        @parametrize_with_checks([fair_lottery])
+        def test_all(allocator, check):
+            check(allocator)
+    ''')
+    res = project.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
+    ids = re.findall(r"test_all\[fair_lottery-(\w+)\]", res.stdout.str())
+    from fairaudit.check import discover
+    registry = discover()
+    assert ids and "selection_rates" in ids and "broome" in ids
+    assert not [i for i in ids if "selection" not in registry[i].kinds], ids
+    assert "multiaccuracy" not in ids and "min_requirement" not in ids and "ua_conformance" not in ids

@@ -1,4 +1,4 @@
-"""Bid-price control (seed 003 §4's BP, the classical rule of network revenue
+"""Bid-price control (Freund et al. §4's BP, the classical rule of network revenue
 management): arrival t goes to the free location maximising ``w_{t,i} − λ_i``, where
 ``λ_i`` is the dual price of location i's capacity in the fluid LP
 ``max Σ w·x`` over the assignment polytope with capacities ``ρ_i s``.

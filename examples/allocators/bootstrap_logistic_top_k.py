@@ -1,4 +1,4 @@
-"""Rashomon-set selector (seed 001 §5.1, "Bootstrapped Training Data"): each call
+"""Rashomon-set selector (Jain et al. §5.1, "Bootstrapped Training Data"): each call
 refits a logistic regression on a bootstrap resample of ``examples/data/healthcare_train.csv``
 and enrols the 250 patients with the highest predicted chance of being qualified.
 

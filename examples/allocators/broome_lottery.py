@@ -1,4 +1,4 @@
-"""The Broome-Fairness lottery (seed 000, Example 4.3): k rounds, each picking one of the
+"""The Broome-Fairness lottery (Jain et al., Example 4.3): k rounds, each picking one of the
 remaining individuals with probability proportional to its claim, w_{i,t} = c_i / C_t.
 
 Satisfies Broome-Fairness (BF.1 and BF.2) and anonymity; vectorised (accepts ``size``).

@@ -1,4 +1,4 @@
-"""The equal-utility lottery (seed 001 §4.2): the exact uniform sampler of the
+"""The equal-utility lottery (Jain et al. §4.2): the exact uniform sampler of the
 equal-utility allocations R_0(o_0).
 
 The baseline o_0 is the top k by ``score``; it selects k' qualified people (``labels``,

@@ -1,6 +1,6 @@
 """A Broome lottery whose weights are flattened over a band of claims — a small BF.1 violation.
 
-Like the Broome lottery (seed 000, Example 4.3: k rounds, each picking one of the
+Like the Broome lottery (Jain et al., Example 4.3: k rounds, each picking one of the
 remaining individuals with probability proportional to its weight), except that
 inside a band of claims the weights are pulled towards the band's mean claim:
 

@@ -2,7 +2,7 @@
 room (ties to the lowest index); unassigned (−1) only when every place is taken.
 
 Deterministic (ignores ``rng``) and non-anticipating. It maximises nothing globally and
-protects no group: on seed 003's Antagonistic world it gives group b about 0.3 where
+protects no group: on Freund et al.'s Antagonistic world it gives group b about 0.3 where
 the MaxMin rule asks 0.4, while on the Collaborative world every group gets its best
 location. Vectorised (``size``): the path is computed once and repeated.
 

@@ -1,4 +1,4 @@
-"""GREEDY (seed 004, §2.2): select the k candidates with the highest *empirical* CDF
+"""GREEDY (Kearns et al., §2.2): select the k candidates with the highest *empirical* CDF
 value within their own population, ties broken uniformly at random.
 
 The population of each candidate comes from the ``population`` column of ``groups``

@@ -1,4 +1,4 @@
-"""Group-aware bid-price control, in the spirit of seed 003's Amplified (ABP) and
+"""Group-aware bid-price control, in the spirit of Freund et al.'s Amplified (ABP) and
 Conservative (CBP) bid-price rules.
 
 At checkpoints (s = 2N+20, then every doubling) it recomputes, on the arrivals seen

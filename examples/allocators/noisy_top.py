@@ -1,4 +1,4 @@
-"""NOISYTOP (seed 004, §3.2, Algorithm 1) on empirical CCDF values.
+"""NOISYTOP (Kearns et al., §3.2, Algorithm 1) on empirical CCDF values.
 
 Each candidate's score is its empirical CCDF ``y = 1 − F̂`` within its own population
 (smaller is better); Laplace noise of scale α is added independently and the k

@@ -1,4 +1,4 @@
-"""The parametric plug-in baseline of seed 004, §7.
+"""The parametric plug-in baseline of Kearns et al., §7.
 
 Estimate each population's mean from the raw scores (the sample mean, the maximum
 likelihood estimate under N(μ_j, 1)), then select the k candidates with the highest

@@ -1,4 +1,4 @@
-"""Partial Broome-Fairness lottery (seed 000, Algorithm 1).
+"""Partial Broome-Fairness lottery (Jain et al., Algorithm 1).
 
 The top k − k' claims are selected deterministically; the remaining k' seats go by the
 BF lottery (w ∝ c) over the next n' claims; everyone below is never selected. Defaults

@@ -1,4 +1,4 @@
-"""Plackett–Luce ranking on the expected label (a common randomised baseline; seed 002
+"""Plackett–Luce ranking on the expected label (a common randomised baseline; Devic et al.
 §6 compares UA against it): individual i gets weight ``exp(BETA · u_i)`` with ``u_i`` the
 expected label rescaled to [0, 1] (``Σ_ℓ P[i,ℓ]·ℓ/(m−1)``); positions are filled top down,
 each time choosing among the remaining with probability proportional to weight. Sampled

@@ -1,6 +1,6 @@
 """Broome lottery with a small bias for whoever is listed first (a *non-anonymous* allocator).
 
-The Broome-Fairness lottery of seed 000 (Example 4.3: each round picks one of the
+The Broome-Fairness lottery of Jain et al. (Example 4.3: each round picks one of the
 remaining individuals with probability proportional to the claim), except that the
 individual at index 0 has its weight multiplied by ``1 + BIAS``. ``BIAS = 0.5`` by
 default: with two equal claims and k = 1 the first-listed person is selected with

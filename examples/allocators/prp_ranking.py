@@ -1,8 +1,8 @@
-"""Probability Ranking Principle (Robertson 1977; seed 002 §3.2): deterministically sort
+"""Probability Ranking Principle (Robertson 1977; Devic et al. §3.2): deterministically sort
 individuals by decreasing probability of the best label (the last prediction column);
 equal probabilities are ordered by index.
 
-Deterministic, so neither anonymous nor stable (seed 002, Prop 7): two individuals
+Deterministic, so neither anonymous nor stable (Devic et al., Prop 7): two individuals
 whose probabilities cross swap positions outright, however small the change.
 """
 import numpy as np

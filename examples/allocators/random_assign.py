@@ -1,4 +1,4 @@
-"""Random assignment in proportion to capacity (seed 003's status-quo proxy).
+"""Random assignment in proportion to capacity (Freund et al.'s status-quo proxy).
 
 Every arrival gets a uniformly random free place: the T arrivals take the first T
 places of a random permutation of all ``Σ c_i`` places, so location i receives each

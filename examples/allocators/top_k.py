@@ -1,7 +1,7 @@
 """Deterministic top-k: select the k highest claims (ties broken by index).
 
 Violates Broome-Fairness (BF.2: positive claims below the cut are never selected) and
-anonymity (equal claims are separated by position in the list, seed 002 Prop 7).
+anonymity (equal claims are separated by position in the list, Devic et al. Prop 7).
 """
 import numpy as np
 import fairaudit as fa

@@ -1,4 +1,4 @@
-"""UA mixed with the utility-maximising ranking (seed 002, Prop 21): with probability
+"""UA mixed with the utility-maximising ranking (Devic et al., Prop 21): with probability
 PHI rank by the uncertainty-aware ranking (``fairaudit.ua_sample``), otherwise sort
 deterministically by expected utility ``Σ_ℓ P[i,ℓ]·ℓ`` (labels 0..m−1, the last column
 best; equal utilities ordered by index — the ranking of Prop 18).

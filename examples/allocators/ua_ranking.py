@@ -1,4 +1,4 @@
-"""The uncertainty-aware (UA) ranking of seed 002 (Devic et al., Def 8): draw each
+"""The uncertainty-aware (UA) ranking of Devic et al. (Devic et al., Def 8): draw each
 individual's label from its predicted distribution independently, sort by label (the
 last prediction column is the best label), break ties uniformly at random.
 

@@ -1,0 +1,107 @@
+"""One plain sentence per check a non-statistician can act on, made from the check's
+result as written to JSON (its statistic: estimate, interval, tolerance, which side is a
+violation; its verdict). The figures in the sentence are the statistic's own, formatted as
+the report formats them, so the headline and the statistic cannot disagree.
+
+The statistical sentence (the check's message) stays below it in the report and terminal.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from .labels import cite, statistic_label
+
+#: statistic → (subject with {est}, what the tolerance line is called)
+SUBJECTS: dict[str, tuple[str, str]] = {
+    "min_impact_ratio": ("The least-selected group is selected at {est} times the rate of the most-selected group",
+                         "the four-fifths line ({tol})"),
+    "max_chance_difference": ("Changing only who stands where in the list moves someone's chance by {est}",
+                              "the tolerance {tol}"),
+    "min_gain_ratio": ("Between claim bins, the stronger claims get {est} of the extra chance a Broome lottery gives them",
+                       "the tolerance {tol}"),
+    "min_chance_ratio": ("The weakest positive claim gets {est} of its chance under a Broome lottery",
+                         "the tolerance {tol}"),
+    "worst_certified_ratio": ("A small change of the inputs moves the outcome chances by {est} times the size of the change",
+                              "the allowed factor {tol}"),
+    "violation_rate": ("In {est} of the pools, a better candidate's chance falls below a worse one's by more than the factor e^ε allows",
+                       "the allowed share {tol}"),
+    "ex_post_violation_rate": ("In {est} of the runs, a worse candidate is chosen over a better one",
+                               "the allowed share {tol}"),
+    "max_ex_ante_reversal": ("A population's expected chance is reversed against its quality by {est}",
+                             "the tolerance {tol}"),
+    "max_group_p_regret_over_eps": ("The worst-off group falls short of its minimum requirement by more than ε in {est} of the simulated years",
+                                    "the allowed share {tol}"),
+    "max_group_regret": ("The worst-off group falls short of its minimum requirement by {est}", "the tolerance {tol}"),
+    "max_position_share_gap": ("A group's share of some position differs from what the true labels give it by {est}",
+                               "the tolerance {tol}"),
+    "max_abs_deviation_from_UA": ("Someone's chance of some position differs from the uncertainty-aware ranking's by {est}",
+                                  "the tolerance {tol}"),
+    "max_mh_rate_difference": ("Selection rates of groups differ by {est} once the strata are accounted for",
+                               "the tolerance {tol}"),
+}
+
+
+#: statistics that are shares, shown as percentages
+PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
+
+
+def _f(x, percent: bool = False) -> str:
+    from .report import _fmt
+    if percent and isinstance(x, (int, float)) and math.isfinite(x):
+        return f"{x * 100:.1f}%"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return _fmt(x)
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    s = cite(" ".join(str(text or "").split()), short=True)
+    m = re.search(r"(?<=[a-z0-9)\]])[.;:](\s|$)", s[20:])
+    if m:
+        s = s[: 20 + m.start()]
+    if len(s) > limit:
+        s = s[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return s.rstrip(" .") + "."
+
+
+def headline(check: dict, confidence: float = 0.95) -> str:
+    """The check's plain sentence (see the module docstring)."""
+    verdict = check.get("verdict")
+    if verdict == "skipped":
+        return "Not applicable here: " + _first_sentence(str(check.get("message", "")).removeprefix("Skipped: "))
+    if verdict == "error":
+        return "Could not be tested: " + _first_sentence(check.get("message", ""))
+    s = check.get("statistic")
+    if not s or s.get("estimate") is None:
+        return _first_sentence(check.get("message", ""))
+    name, est, (lo, hi) = s["name"], s["estimate"], (s.get("ci") or [None, None])
+    lo = -math.inf if lo is None else lo
+    hi = math.inf if hi is None else hi
+    tol, below = s.get("tolerance"), s.get("violation") == "below"
+    subject, line = SUBJECTS.get(name, (statistic_label(name)[:1].upper() + statistic_label(name)[1:] + " is {est}",
+                                        "the tolerance {tol}"))
+    conf = f"{confidence * 100:g}%"
+    pct = name in PERCENT
+    f = (lambda x: _f(x, pct))
+    text = subject.format(est=f(est))
+    if tol is None:
+        return f"{text} ({f(lo)} to {f(hi)} with {conf} confidence)."
+    line = line.format(tol=f(tol))
+    from .result import decide
+    own = decide((lo, hi), tol, "below" if below else "above")   # the statistic's own verdict
+    tail = ""
+    if own != verdict:      # the check was decided by another of its components
+        tail = f" The check's verdict, {verdict}, comes from another part: " + _first_sentence(check.get("message", ""))
+        tail = tail.rstrip(".") + "."
+    verdict = own
+    if verdict == "fail":
+        bound = f"at most {f(hi)}" if below else f"at least {f(lo)}"
+        side = "below" if below else "above"
+    elif verdict == "pass":
+        bound = f"at least {f(lo)}" if below else f"at most {f(hi)}"
+        side = "above" if below else "within"
+    else:
+        return (f"{text} ({f(lo)} to {f(hi)} with {conf} confidence) — too close to {line} to tell; "
+                f"more draws would decide.{tail}")
+    return f"{text} ({bound} with {conf} confidence) — {side} {line}.{tail}"

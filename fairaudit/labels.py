@@ -1,0 +1,186 @@
+"""Words for readers: human names of the ids in results (table columns, statistics), a
+glossary of the symbols the checks' texts use, and citations by author and title.
+
+The JSON keeps the ids; the report and the terminal show these names. An id not named
+here is shown as it is (a table may carry the user's own data column names, which are
+the user's words, not ours).
+"""
+from __future__ import annotations
+
+import re
+
+#: table column id → what a reader sees in the header
+COLUMNS: dict[str, str] = {
+    "T": "arrivals per year (T)", "n": "individuals (n)", "k": "selected (k)", "m": "labels (m)",
+    "lo": "lower bound", "hi": "upper bound", "estimate": "estimate", "estimated": "estimated chance",
+    "abs_diff": "|difference|", "alpha": "group bias (α)", "algorithm_sd": "spread across algorithm runs (sd)",
+    "arrival_sd": "spread across arrival orders (sd)", "always": "always selected", "never": "never selected",
+    "attribute": "attribute", "benchmark_price_of_fairness": "benchmark price of fairness",
+    "better_b": "B has the better quality", "bin": "claim bin", "bound": "bound", "bound_vacuous": "bound says nothing",
+    "broome_chance": "chance under the Broome lottery", "broome_weight": "Broome lottery weight",
+    "candidates": "candidates", "category": "group", "chance": "chance", "chance_a": "chance of A",
+    "chance_b": "chance of B", "chance_original": "chance, original list", "chance_relabelled": "chance, relabelled list",
+    "claim": "claim", "claim_max": "highest claim", "claim_mean": "mean claim", "claim_min": "lowest claim",
+    "cost": "cost", "cost_vs_top_k": "cost vs top-k", "description": "description", "dev": "deviation",
+    "difference": "difference", "draws": "draws", "draws_per_input": "draws per input",
+    "draws_per_year": "draws per year", "eps_hat": "estimated ε (ε̂)", "eps_lower": "ε̂ lower bound",
+    "eps_upper": "ε̂ upper bound", "exact_ua": "UA ranking's chance", "expected_utility": "expected utility",
+    "expected_utility_top_k": "expected utility of top-k", "exposure": "exposure",
+    "exposure_truth": "exposure under the true labels", "exposure_ua_predictions": "exposure under the UA ranking",
+    "first_round_weight": "first-round weight", "gap": "gap", "global": "global regret", "group": "group",
+    "group_average": "group average", "impact_ratio": "impact ratio", "in_verdict": "counts in the verdict",
+    "individual": "individual", "infeasible_years": "years without a feasible assignment", "input": "input",
+    "instance": "input", "ir": "impact ratio", "k_prime_ci": "k′ interval", "k_prime_over_k": "k′ / k (share selected by lottery)",
+    "l1_change": "input change ‖ΔP‖₁", "label": "label", "label_frequency": "label frequency",
+    "loss": "loss", "max_abs_alpha": "largest |α|", "max_deviation": "largest deviation",
+    "max_difference": "largest difference", "max_marginal_change": "largest change of a chance",
+    "mean_global_regret": "mean global regret", "mean_max_regret": "mean worst-group regret",
+    "mean_prediction": "mean prediction", "mean_regret": "mean regret", "mean_size": "mean size",
+    "method": "method", "min_size": "smallest size", "mmc": "largest change of a chance",
+    "n_prime_ci": "n′ interval", "n_prime_over_n": "n′ / n (share in the lottery)",
+    "not_multiaccurate": "not multiaccurate", "p": "regret rate", "p_over_eps": "regret rate / ε",
+    "pool": "pool", "pool_ranks": "ranks in the pool", "population": "population", "position": "position (1 = top)",
+    "precision": "precision", "precision_cost": "precision cost", "precision_top_k": "precision of top-k",
+    "predictor_term": "predictor's term", "price_of_fairness": "price of fairness", "probe": "probe",
+    "quality_a": "quality of A", "quality_b": "quality of B", "quantity": "quantity", "ranker": "ranker",
+    "ranker_term": "ranker's term", "rate": "selection rate", "ratio": "ratio", "reading": "reading",
+    "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
+    "requirement": "requirement", "rule": "rule", "runs": "runs", "scenario": "scenario", "selected": "selected",
+    "share": "share", "share_gap": "share gap", "source": "source", "status": "status",
+    "theorem16_bound": "bound of Devic et al. Thm 16", "tiny": "too small to judge", "top_share": "share at the top",
+    "top_share_gap": "gap in share at the top", "top_share_truth": "share at the top, true labels",
+    "true_top_k_share": "share of the true top-k", "truth": "under the true labels",
+    "tv_lb_certified": "total-variation distance (certified lower bound)",
+    "tv_lower_bound": "total-variation distance (lower bound)", "ua_predictions": "under the UA ranking",
+    "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
+    "worst_individual": "worst individual", "worst_position": "worst position", "years": "years",
+    "years_over_eps": "years above ε",
+}
+
+_BOUNDS = {"_lo": "lower", "_hi": "upper", "_lower": "lower", "_upper": "upper"}
+
+#: statistic id → a reader's name
+STATISTICS: dict[str, str] = {
+    "min_gain_ratio": "smallest gain ratio between claim bins",
+    "min_chance_ratio": "smallest chance ratio",
+    "worst_certified_ratio": "largest certified change ratio",
+    "violation_rate": "share of pools with a violation",
+    "ser_reduction_vs_top_k": "reduction of systemic exclusion vs top-k",
+    "pc_excess_over_reference": "pairwise consistency above the reference",
+    "pairwise_consistency_excess": "pairwise consistency above the reference",
+    "min_impact_ratio": "lowest impact ratio",
+    "max_variation": "largest variation",
+    "max_reversal": "largest reversal",
+    "max_position_share_gap": "largest gap in a group's share of a position",
+    "max_mh_rate_difference": "largest rate difference (Mantel–Haenszel)",
+    "max_group_regret": "largest group regret",
+    "max_group_p_regret_over_eps": "worst group's regret rate over ε",
+    "max_ex_ante_reversal": "largest ex-ante reversal",
+    "max_equal_claims_gap": "largest chance gap between equal claims",
+    "max_chance_difference": "largest change of a chance under relabelling",
+    "max_abs_deviation_from_UA": "largest deviation from the UA ranking",
+    "later_round_reversal": "reversal in later rounds",
+    "first_round_reversal": "reversal in the first round",
+    "ex_post_violation_rate": "share of runs unfair ex post",
+    "epsilon_hat": "estimated ε (ε̂)",
+}
+
+
+def column_label(col) -> str:
+    """The header a reader sees for table column ``col`` (unknown names unchanged)."""
+    c = str(col)
+    if c in COLUMNS:
+        return COLUMNS[c]
+    for suffix, word in _BOUNDS.items():
+        if c.endswith(suffix) and c[: -len(suffix)] in COLUMNS:
+            return f"{COLUMNS[c[: -len(suffix)]]} ({word})"
+    return c
+
+
+def statistic_label(name) -> str:
+    return STATISTICS.get(str(name), str(name).replace("_", " "))
+
+
+#: (symbol, what it means) — the report's glossary lists those its text uses
+GLOSSARY: list[tuple[str, str]] = [
+    ("ε̂", "estimated ε: the smallest ε for which the allocator is ε-ex-interim fair on this pool"),
+    ("ε", "tolerance of ex-interim fairness: a better candidate's chance may be below a worse one's by at most this factor"),
+    ("‖ΔP‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
+    ("‖P − P′‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
+    ("TV", "total-variation distance: the largest difference in probability the two outcome distributions give any event"),
+    ("UA", "uncertainty-aware ranking: each ranking drawn with the probability the predictions give it (Devic et al.)"),
+    ("BF.1", "Broome-Fairness part 1: a stronger claim gets at least as high a chance as a weaker one"),
+    ("BF.2", "Broome-Fairness part 2: no positive claim is overridden (every positive claim has a positive chance)"),
+    ("k′", "number chosen by lottery in a partial lottery (the rest go to the top claims)"),
+    ("n′", "number of people in the lottery of a partial lottery"),
+    ("τ", "tolerance: the largest difference of chances still counted as no violation"),
+    ("tau", "tolerance: the largest difference of chances still counted as no violation"),
+    ("δ", "additive slack of the stability bound"),
+    ("L", "Lipschitz constant of stability: outcome marginals may move at most L times the input change (plus δ)"),
+    ("α", "1 − confidence: the chance an interval misses its true value (in the multiaccuracy tables, a group's bias)"),
+    ("impact ratio", "a group's selection rate divided by the highest group's rate; below 0.8 fails the four-fifths rule"),
+    ("four-fifths", "the rule that a group selected at under 80% of the most-selected group's rate shows adverse impact"),
+    ("regret", "how far a group falls short of its minimum requirement, averaged over arrivals"),
+    ("price of fairness", "how much total utility the fair assignment gives up against the unconstrained one"),
+    ("Mantel–Haenszel", "a difference of rates pooled over strata, so that differences between strata do not confound it"),
+]
+
+
+def glossary_for(text: str) -> list[tuple[str, str]]:
+    """The glossary entries whose symbol occurs in ``text`` (one per meaning)."""
+    out, seen = [], set()
+    for sym, meaning in GLOSSARY:
+        pattern = re.escape(sym) if not sym.isalpha() else rf"\b{re.escape(sym)}\b"
+        if meaning not in seen and re.search(pattern, text):
+            out.append((sym, meaning))
+            seen.add(meaning)
+    return out
+
+
+#: source seed → (authors, title)
+SOURCES: dict[str, tuple[str, str]] = {
+    "000": ("Jain, Creel and Wilson", "Scarce Resource Allocations That Rely On Machine Learning Should Be Randomized"),
+    "001": ("Jain, Wang, Creel and Wilson", "Allocation Multiplicity: Evaluating the Promises of the Rashomon Set"),
+    "002": ("Devic, Korolova, Kempe and Sharan", "Stability and Multigroup Fairness in Ranking with Uncertain Predictions"),
+    "003": ("Freund, Lykouris, Paulson, Sturt and Weng", "Group Fairness in Dynamic Refugee Assignment"),
+    "004": ("Kearns, Roth and Wu", "Meritocratic Fairness for Cross-Population Selection"),
+}
+
+_SEED = re.compile(r"\bseeds? (00[0-4])\b")
+
+
+def cite(text: str, *, short: bool = False) -> str:
+    """``seed 002 Prop 7`` → ``Devic, Korolova, Kempe and Sharan, “Stability and …”, Prop 7``
+    (``short``: ``Devic et al. Prop 7``)."""
+    def one(m):
+        authors, title = SOURCES[m.group(1)]
+        if short:
+            first = authors.split(",")[0].split(" and ")[0]
+            return first + (" et al." if ("," in authors or " and " in authors) else "")
+        return f"{authors}, “{title}”"
+    return _SEED.sub(one, str(text))
+
+
+#: what each check needs beyond the target (for ``fairaudit checks CHECK``); a check not
+#: listed runs on built-in generated inputs alone
+DATA_NEEDS: dict[str, tuple[str, str]] = {
+    "selection_rates": ("--data FILE with a score column and group columns (or a selection log with group columns)",
+                        "fairaudit check my_allocator.py --checks selection_rates --data people.csv"),
+    "multiaccuracy": ("--data FILE with p_<label> prediction columns, a label column and group columns "
+                      "(or a ranking log with them)",
+                      "fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv"),
+    "multiplicity": ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
+                     "fairaudit check my_selector.py --checks multiplicity --data people.csv"),
+    "obliviousness": ("optional --data FILE whose group column names the populations (--groups)",
+                      "fairaudit check my_allocator.py --checks obliviousness --data people.csv --groups population"),
+    "ex_interim": ("built-in cross-population pools, or --data FILE with a 'quality' column (true CDF value "
+                   "within the candidate's population)", "fairaudit check my_allocator.py --checks ex_interim"),
+    "ex_post": ("built-in cross-population pools, or --data FILE with a 'quality' column",
+                "fairaudit check my_allocator.py --checks ex_post"),
+    "ex_ante": ("built-in cross-population pools (data files are not used)",
+                "fairaudit check my_allocator.py --checks ex_ante"),
+    "anonymity": ("nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); "
+                  "a selection log needs group columns", "fairaudit check my_allocator.py --checks anonymity --data people.csv"),
+    "broome": ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
+               "fairaudit check my_allocator.py --checks broome"),
+}

@@ -1,0 +1,138 @@
+"""The report for its readers (issue 19): fail and error first, skipped folded; a
+plain headline per check whose figures are the statistic's; human column names in every
+rendered table (ids stay in the JSON); a glossary; citations by author and title."""
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from fairaudit.headline import headline
+from fairaudit.labels import SOURCES, cite, column_label
+from fairaudit.report import _fmt, render_html
+from fairaudit.result import decide
+
+ROOT = Path(__file__).resolve().parents[1]
+ID_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)+")
+
+
+def _check(cid, verdict, est=0.5, ci=(0.4, 0.6), tol=0.3, violation="above", message="Finding text here. More."):
+    return {"id": cid, "title": cid.title(), "verdict": verdict, "message": message, "draws": 100,
+            "statistic": {"name": "max_chance_difference", "estimate": est, "ci": list(ci), "tolerance": tol,
+                          "method": "m", "violation": violation},
+            "tables": {"t": {"columns": ["ir_lo", "in_verdict", "sex"], "rows": [[0.1, True, "F"]]}},
+            "figures": [], "evidence": {}, "params": {}, "definition": "d (seed 002 Def 2)"}
+
+
+def _result(checks):
+    return {"schema_version": 2, "target": {"path": "a.py", "kind": "selection"}, "config": {"confidence": 0.95, "seed": 0},
+            "checks": checks, "warnings": [], "data": {"path": "p.csv", "n": 3, "groups": ["sex"]},
+            "command": "fairaudit check a.py", "tool_version": "x", "created": "2026-01-01T00:00:00Z"}
+
+
+def _summary_ids(page: str) -> list[str]:
+    summary = page.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr class="row-(\w+)">', summary)
+
+
+def test_summary_puts_fail_and_error_first_and_folds_skipped():
+    checks = [_check("a", "pass", est=0.1, ci=(0, 0.2)), _check("b", "skipped"), _check("c", "fail", ci=(0.4, 0.6)),
+              _check("d", "inconclusive", ci=(0.2, 0.6)), _check("e", "error")]
+    page = render_html(_result(checks))
+    assert _summary_ids(page) == ["fail", "error", "inconclusive", "pass"]
+    folded = page.split('<details class="skipped"', 1)[1].split("</details>", 1)[0]
+    assert "1 check skipped" in folded and 'href="#check-b"' in folded
+    # the sections follow the same order, the skipped one inside a closed <details>
+    order = re.findall(r'<section class="check" id="check-(\w)">', page)
+    assert order == ["c", "e", "d", "a", "b"]
+    assert re.search(r'<details class="skipped-sections">\s*<summary>[^<]*</summary>\s*<section class="check" id="check-b"', page)
+
+
+def rendered_headers(page: str) -> list[str]:
+    return [html.unescape(re.sub(r"<[^>]+>", "", h)) for h in re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)]
+
+
+def assert_readable(d: dict, page: str) -> None:
+    """What the issue asks of a rendered report, on any result: no result ids as table
+    headers (a data file's own column names excepted), a headline per check whose
+    figures are its statistic's, no "seed 00N" citations."""
+    own = set((d.get("data") or {}).get("groups") or [])
+    bad = [h for h in rendered_headers(page) if ID_LIKE.fullmatch(h) and h not in own]
+    assert not bad, f"ids shown as table headers: {sorted(set(bad))}"
+    ours = re.sub(r'<blockquote class="doc".*?</blockquote>', "", page, flags=re.S)   # the allocator's docstring is its own
+    assert not re.search(r"\bseed 00\d", ours), re.search(r".{60}\bseed 00\d.{20}", ours).group()
+    conf = float(d["config"]["confidence"])
+    for c in d["checks"]:
+        h = headline(c, conf)
+        assert html.escape(h, quote=False) in page or h in html.unescape(page), (c["id"], h)
+        assert_headline_agrees(c, h)
+
+
+def assert_headline_agrees(c: dict, h: str) -> None:
+    s = c.get("statistic")
+    if c["verdict"] in ("skipped", "error") or not s or s.get("estimate") is None or s.get("tolerance") is None:
+        return
+    from fairaudit.headline import PERCENT
+    pct = s["name"] in PERCENT
+    f = (lambda x: f"{x * 100:.1f}%") if pct else (lambda x: "∞" if x is None else _fmt(x))
+    lo, hi = s["ci"]
+    assert f(s["estimate"]) in h, (h, s)
+    own = decide((float("-inf") if lo is None else lo, float("inf") if hi is None else hi), s["tolerance"], s["violation"])
+    below = s["violation"] == "below"
+    if own == "fail":
+        assert (f"at most {f(hi)}" if below else f"at least {f(lo)}") in h and (" below " if below else " above ") in h
+    elif own == "pass":
+        assert (f"at least {f(lo)}" if below else f"at most {f(hi)}") in h
+        assert (" above " if below else " within ") in h
+    else:
+        assert f"{f(lo)} to {f(hi)}" in h and "too close" in h
+    if own != c["verdict"]:
+        assert f"verdict, {c['verdict']}, comes from another part" in h
+
+
+def test_synthetic_report_is_readable_and_keeps_ids_in_the_json():
+    d = _result([_check("c", "fail"), _check("a", "pass", est=0.1, ci=(0, 0.2)), _check("d", "inconclusive", ci=(0.2, 0.6))])
+    page = render_html(d)
+    assert_readable(d, page)
+    assert "lower bound" in rendered_headers(page)[-3] or "impact ratio (lower)" in rendered_headers(page)
+    assert "counts in the verdict" in rendered_headers(page) and "sex" in rendered_headers(page)
+    assert d["checks"][0]["tables"]["t"]["columns"] == ["ir_lo", "in_verdict", "sex"]     # ids kept in the result
+    assert "Devic, Korolova, Kempe and Sharan, “Stability and Multigroup Fairness" in html.unescape(page)
+
+
+def test_headline_figures_follow_the_statistic_on_every_verdict():
+    for verdict, ci, violation in [("fail", (0.4, 0.6), "above"), ("pass", (0.0, 0.2), "above"),
+                                   ("inconclusive", (0.2, 0.6), "above"), ("fail", (0.1, 0.25), "below"),
+                                   ("pass", (0.35, 0.9), "below"), ("fail", (0.0, 0.2), "above")]:
+        c = _check("x", verdict, est=sum(ci) / 2, ci=ci, violation=violation)
+        assert_headline_agrees(c, headline(c))
+    # a check failed by another component: its statistic's own reading, and the verdict's source
+    c = _check("x", "fail", est=0.1, ci=(0.0, 0.2), message="A reversal between claims 0.2 and 0.3. Details.")
+    h = headline(c)
+    assert "at most 0.200" in h and "within" in h and "comes from another part: A reversal between claims 0.2 and 0.3." in h
+
+
+def test_glossary_lists_the_symbols_the_text_uses():
+    c = _check("x", "fail", message="changing the inputs by ‖ΔP‖₁ = 0.1 moves a chance; BF.1 holds")
+    page = render_html(_result([c]))
+    gloss = page.split('<section id="glossary">', 1)[1].split("</section>", 1)[0]
+    assert "‖ΔP‖₁" in gloss and "BF.1" in gloss and "ε̂" not in gloss
+
+
+def test_citations_name_authors_and_titles():
+    assert cite("cannot be anonymous, seed 002 Prop 7") == (
+        "cannot be anonymous, Devic, Korolova, Kempe and Sharan, “Stability and Multigroup Fairness in Ranking "
+        "with Uncertain Predictions” Prop 7")
+    assert cite("(seed 004 §2)", short=True) == "(Kearns et al. §2)"
+    assert set(SOURCES) == {"000", "001", "002", "003", "004"}
+
+
+def test_every_column_id_in_the_committed_results_has_a_label():
+    for name in ("baseline.json", "flattened_current.json"):
+        d = json.loads((ROOT / "examples" / "ci" / name).read_text())
+        assert_readable(d, render_html(d))
+        for c in d["checks"]:
+            for t in c["tables"].values():
+                for col in t["columns"]:
+                    assert not ID_LIKE.fullmatch(column_label(col)), col
