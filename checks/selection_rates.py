@@ -30,6 +30,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
+from fairaudit.log_engine import category_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import eb_confidence_sequence, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
@@ -95,15 +96,16 @@ class SelectionRates(Check):
         return self._finish(table, stat, threshold, len(draws), "draws", cats)
 
     def _run_log(self, ctx, threshold, depth, min_share):
+        # counts and selected sums per category and intersection: one GROUPING SETS query
+        # where the log is (DuckDB), never the rows
         log = ctx.log
-        cats = categories(log.frame, log.group_cols, depth)
-        sel = log.frame["selected"].to_numpy()
-        k = np.array([sel[c.mask].sum() for c in cats])
+        cats = category_counts(log.table, log.group_cols, depth)
+        k = np.array([int(c.selected) for c in cats])
         n = np.array([c.size for c in cats])
         lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
         table, stat = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
         table.insert(3, "selected", k)
-        return self._finish(table, stat, threshold, len(sel), "logged rows", cats, from_log=True)
+        return self._finish(table, stat, threshold, log.n_rows, "logged rows", cats, from_log=True)
 
     def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False):
         worst = table.loc[table["in_verdict"]].sort_values("impact_ratio").head(1)

@@ -40,6 +40,11 @@ def lit(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def dbl(x) -> str:
+    """A float as an exact DOUBLE literal (its shortest repr, parsed as a double)."""
+    return f"CAST('{float(x)!r}' AS DOUBLE)"
+
+
 def is_numeric_type(t: str) -> bool:
     t = str(t).upper()
     return t in NUMERIC_TYPES or t.startswith("DECIMAL")
@@ -417,3 +422,54 @@ def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, valu
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
     return table.rows(f"SELECT {gid}, {', '.join(gq)}, s, count(*), sum({q(value)}) FROM "
                       f"(SELECT *, {strata_sql} AS s FROM log) GROUP BY GROUPING SETS ({spec})")
+
+
+def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
+    """The SQL twin of ``stats.score_strata``: ``(expression, edges, K)``. Exact scores when
+    at most ``bins`` distinct values (fetched, a short list); else the pooled quantile edges
+    as NumPy computes them from the one score column, and the stratum of a row is the
+    count of edges at or below its score, less one, clipped — the same float comparisons
+    as ``searchsorted(side="right")``."""
+    import numpy as np
+    c = q(column)
+    distinct = table.rows(f"SELECT count(DISTINCT {c}) FROM log")[0][0]
+    if distinct <= bins:
+        uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
+        expr = " + ".join(f"CAST({c} > {dbl(u)} AS INTEGER)" for u in uniq[:-1]) if len(uniq) > 1 else "0"
+        return f"({expr})", [float(u) for u in uniq], len(uniq)
+    s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
+    edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
+    del s
+    terms = " + ".join(f"CAST({c} >= {dbl(e)} AS INTEGER)" for e in edges)
+    expr = f"LEAST(GREATEST(({terms}) - 1, 0), {len(edges) - 2})"
+    return expr, edges.tolist(), len(edges) - 1
+
+
+def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int, value: str = "selected"):
+    """Per category of every group column, the per-stratum ``(a, n1, c, n0)`` arrays that
+    ``stats.cmh_from_counts`` takes (selected/size in the category, then in the rest), from
+    one ``GROUPING SETS ((g, stratum) …, (stratum))`` query; with the strata's edges and K."""
+    import numpy as np
+    expr, edges, K = score_stratum_sql(table, bins)
+    res = stratum_counts(table, group_cols, expr, value)
+    nb = len(group_cols)
+    tot_n, tot_y = np.zeros(K), np.zeros(K)
+    per: dict[tuple, list] = {}
+    for r in res:
+        gidv, vals, s, n, y = r[0], r[1:1 + nb], int(r[1 + nb]), r[2 + nb], float(r[3 + nb] or 0)
+        present = [j for j in range(nb) if not (gidv >> (nb - 1 - j)) & 1]
+        if not present:
+            tot_n[s] += n
+            tot_y[s] += y
+            continue
+        j = present[0]
+        per.setdefault((j, str(vals[j])), [np.zeros(K), np.zeros(K)])
+        per[(j, str(vals[j]))][0][s] += y
+        per[(j, str(vals[j]))][1][s] += n
+    cats, counts = [], []
+    for j, g in enumerate(group_cols):
+        for key in sorted(k for (jj, k) in per if jj == j):
+            a, n1 = per[(j, key)]
+            cats.append(CategoryCount(g, key, int(n1.sum()), float(a.sum())))
+            counts.append((a, n1, tot_y - a, tot_n - n1))
+    return cats, counts, edges, K

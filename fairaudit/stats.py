@@ -482,15 +482,21 @@ def cmh_by_category(frame: pd.DataFrame, group_cols: list[str], bins: int, confi
     K = int(strat.max()) + 1
     sel = frame["selected"].to_numpy(int)
     cats = categories(frame, list(group_cols), depth=1)
+    counts = [(np.bincount(strat[c.mask], weights=sel[c.mask], minlength=K), np.bincount(strat[c.mask], minlength=K),
+               np.bincount(strat[~c.mask], weights=sel[~c.mask], minlength=K), np.bincount(strat[~c.mask], minlength=K))
+              for c in cats]
+    return cmh_from_counts(cats, counts, edges, K, confidence)
+
+
+def cmh_from_counts(cats, counts, edges, K: int, confidence: float) -> dict:
+    """:func:`cmh_by_category` from its sufficient statistics: per category (objects with
+    ``attribute``, ``value``, ``name``, ``size``) the per-stratum arrays
+    ``(a, n1, c, n0)`` — selected and size of the category, then of the rest — over the
+    ``K`` score strata whose edges (or exact values) are ``edges``."""
     G = max(len(cats), 1)
     z = stats.norm.ppf(1 - (1 - confidence) / (2 * G))
     rows, srows = [], []
-    for cat in cats:
-        m = cat.mask
-        a = np.bincount(strat[m], weights=sel[m], minlength=K)
-        n1 = np.bincount(strat[m], minlength=K)
-        c = np.bincount(strat[~m], weights=sel[~m], minlength=K)
-        n0 = np.bincount(strat[~m], minlength=K)
+    for cat, (a, n1, c, n0) in zip(cats, counts):
         rd, var, chi2, p, _ = mantel_haenszel(a, n1, c, n0)
         if not np.isfinite(rd):
             continue
