@@ -375,3 +375,31 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     validate(table, kind, group_cols, pred_cols, score_cols)
     return DecisionLog(kind=kind, path=path, sha256=sha256, group_cols=group_cols, pred_cols=pred_cols,
                        score_cols=score_cols, table=table)
+
+
+def is_log_frame(obj) -> bool:
+    """A dataframe or relation that can be audited as a log (pandas, Polars, PyArrow,
+    DuckDB, or anything narwhals reads eagerly)."""
+    import duckdb
+    if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)):
+        return True
+    mod = type(obj).__module__.split(".")[0]
+    if mod in ("polars", "pyarrow"):
+        return type(obj).__name__ in ("DataFrame", "LazyFrame", "Table")
+    try:
+        import narwhals as nw
+        nw.from_native(obj, eager_only=True)
+        return not isinstance(obj, (str, bytes, Path))
+    except Exception:  # noqa: BLE001 - not a frame
+        return False
+
+
+def log_from_any(obj, *, kind: str | None = None, columns: dict | None = None, groups: list[str] | None = None,
+                 path: str = "") -> DecisionLog:
+    """A decisions log from a pandas DataFrame (validated by :func:`log_from_frame`), or a
+    Polars / PyArrow table, DuckDB relation or other narwhals-readable frame (scanned in
+    place by DuckDB and validated by queries, :func:`log_from_relation`)."""
+    where = path or f"log ({type(obj).__module__.split('.')[0]} {type(obj).__name__})"
+    if isinstance(obj, pd.DataFrame):
+        return log_from_frame(obj.copy(), kind=kind, columns=columns, groups=groups, path=where)
+    return log_from_relation(relation_of(obj), kind=kind, columns=columns, groups=groups, path=where)

@@ -156,3 +156,30 @@ def test_stratified_counts_give_the_row_level_cmh_table(bins):
     ref = cmh_by_category(f, lg.group_cols, bins, 0.95)
     got = cmh_from_counts(*stratified_category_counts(lf.table, lg.group_cols, bins), 0.95)
     pd.testing.assert_frame_equal(got["table"], ref["table"], rtol=1e-12)
+
+
+def _comparable(res):
+    d = res.to_dict()
+    for c in d["checks"]:
+        c.pop("duration", None), c.pop("seconds", None)
+    return d["checks"]
+
+
+def test_same_audit_from_pandas_polars_arrow_duckdb_and_parquet(tmp_path):
+    """audit(log=frame) from each engine: the same JSON checks as the file audit."""
+    import duckdb
+    import polars as pl
+    f = pd.read_csv(SEL_LOG)
+    p = tmp_path / "log.parquet"
+    f.to_parquet(p, index=False)
+    checks = ["selection_rates", "anonymity"]
+    ref = _comparable(fa.audit(str(p), checks=checks))
+    con = duckdb.connect()
+    sources = {"pandas": f, "polars": pl.from_pandas(f), "pyarrow": pa.Table.from_pandas(f, preserve_index=False),
+               "duckdb": con.sql(f"SELECT * FROM read_parquet('{p}')")}
+    for name, obj in sources.items():
+        got = _comparable(fa.audit(log=obj, checks=checks))
+        assert got == ref, name
+    with pytest.raises(LogError, match=r"row 2, column 'score': 'x' is not a number"):
+        fa.audit(log=pl.from_pandas(f.astype({"score": str}).assign(score=lambda d: d["score"].where(d.index != 1, "x"))),
+                 checks=checks)
