@@ -190,7 +190,10 @@ class LogTable:
     # -- queries -------------------------------------------------------
     def sql(self, query: str):
         """Run ``query`` (which may name ``raw`` and ``log``) and return the relation."""
-        return self.rel.query("raw", f"WITH log AS ({self.canon}) {query}")
+        body = query.strip()
+        if body[:5].upper() == "WITH ":     # the caller's own CTEs follow ``log``
+            return self.rel.query("raw", f"WITH log AS ({self.canon}), {body[5:]}")
+        return self.rel.query("raw", f"WITH log AS ({self.canon}) {body}")
 
     def rows(self, query: str) -> list[tuple]:
         return self.sql(query).fetchall()
