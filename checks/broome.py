@@ -138,6 +138,7 @@ import pandas as pd
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
+from fairaudit.broome_log import batched_broome_reference, event_arrays, same_pool
 from fairaudit.check import Check, Param
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
@@ -509,15 +510,14 @@ class Broome(Check):
     # ------------------------------------------------------------------
     def _run_log(self, ctx, n_bins, min_gain, min_chance):
         log = ctx.log
-        f = log.frame
-        events = f.groupby("decision_id", sort=True)
-        same_pool = False
-        if "individual_id" in f.columns:
-            keys = events.apply(lambda g: tuple(sorted(zip(g["individual_id"].astype(str), g["score"]))))
-            same_pool = keys.nunique() == 1 and len(keys) > 1
-        if same_pool:
-            return self._log_same_pool(ctx, f, n_bins, min_gain, min_chance)
-        return self._log_bins(ctx, f, n_bins, min_gain, min_chance)
+        if same_pool(log.table):     # one fingerprint query per event, in the log engine
+            return self._log_same_pool(ctx, log.frame, n_bins, min_gain, min_chance)
+        # pools differ: the score/selected columns, grouped by event, and every event's
+        # Broome chances solved together (fairaudit.broome_log); no other column is read
+        claims, sel, sizes, ks = event_arrays(log.table)
+        ref = batched_broome_reference(claims, sizes, ks)
+        f = pd.DataFrame({"score": claims, "selected": sel}, copy=False)
+        return self._log_bins(ctx, f, n_bins, min_gain, min_chance, ref=ref)
 
     def _log_same_pool(self, ctx, f, n_bins, min_gain, min_chance):
         first_id = f["decision_id"].iloc[0]
@@ -548,8 +548,8 @@ class Broome(Check):
                             f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
-    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance):
-        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, ref=None):
+        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN, ref=ref)
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
             lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",
                             "method", "lower", "higher", "broome_gain"))

@@ -558,19 +558,22 @@ def utility_row(r) -> dict:
     return row
 
 
-def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
+def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int, ref=None) -> dict:
     """A selection log whose pools differ between decision events, binned by claim: per
     bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
     1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
-    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain."""
+    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
+    ``ref``: the Broome lottery's chance of each row, when computed already (the log
+    engine's batched version, ``fairaudit.broome_log``); ``f`` then needs no ``decision_id``."""
     claims = f["score"].to_numpy(dtype=float)
     sel = f["selected"].to_numpy().astype(int)
-    # The Broome lottery's chance for each row, computed within its decision event.
-    ref = np.zeros(len(f))
-    for _, idx in f.groupby("decision_id", sort=True).indices.items():
-        k_e = int(sel[idx].sum())
-        if k_e > 0:
-            ref[idx] = broome_reference(claims[idx], k_e)
+    if ref is None:
+        # The Broome lottery's chance for each row, computed within its decision event.
+        ref = np.zeros(len(f))
+        for _, idx in f.groupby("decision_id", sort=True).indices.items():
+            k_e = int(sel[idx].sum())
+            if k_e > 0:
+                ref[idx] = broome_reference(claims[idx], k_e)
     # at least rows_per_bin rows per bin: rates compared through the box of two independent
     # intervals are coarser than per-draw differences, so a log needs wider bins
     b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
