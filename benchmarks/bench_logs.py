@@ -84,22 +84,26 @@ def one(path: str, checks: str) -> None:
     res = fa.audit(path, checks=None if checks == "all" else checks.split(","))
     sec = time.perf_counter() - t
     print(json.dumps({"seconds": sec, "rss_mb": peak_rss_mb(),
-                      "verdicts": {c.check: c.verdict for c in res.checks}}))
+                      "verdicts": {c.id: c.verdict for c in res.checks}}))
 
 
 def child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"child {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def timed_cli(args: list[str], workdir: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a CLI run (children's rusage)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "fairaudit"), *args], cwd=workdir, capture_output=True, text=True)
-    sec = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return sec, max(after, before) / 1024
+    """Wall seconds and peak RSS (MB) of one CLI run: measured by a fresh intermediate
+    process whose only child is the CLI (so earlier children do not count)."""
+    exe = str(Path(sys.executable).parent / "fairaudit")
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "subprocess.run(sys.argv[1:], capture_output=True); "
+             "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", probe, exe, *args], cwd=workdir, capture_output=True, text=True)
+    sec, rss = out.stdout.split()
+    return float(sec), float(rss)
 
 
 def main():
@@ -139,7 +143,7 @@ def main():
               f"ratio {f_best / d_best:5.1f}x   verdict {res.checks[0].verdict}")
         # each applicable log check in its own process (peak RSS of that run alone)
         allres = child(["--one", str(path), "all"])
-        checks = [c for c, v in allres["verdicts"].items() if v not in ("skipped", "not_applicable")]
+        checks = [c for c, v in allres["verdicts"].items() if v != "skipped"]
         for c in checks:
             r = child(["--one", str(path), c])
             print(f"  {c:<34} {r['seconds']:7.2f} s   peak RSS {r['rss_mb']:7.0f} MB   {r['verdicts'][c]}")

@@ -138,7 +138,7 @@ import pandas as pd
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
-from fairaudit.broome_log import batched_broome_reference, event_arrays, same_pool
+from fairaudit.broome_log import batched_broome_reference, event_arrays, same_pool, table_binner
 from fairaudit.check import Check, Param
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
@@ -517,7 +517,7 @@ class Broome(Check):
         claims, sel, sizes, ks = event_arrays(log.table)
         ref = batched_broome_reference(claims, sizes, ks)
         f = pd.DataFrame({"score": claims, "selected": sel}, copy=False)
-        return self._log_bins(ctx, f, n_bins, min_gain, min_chance, ref=ref)
+        return self._log_bins(ctx, f, n_bins, min_gain, min_chance, ref=ref, binner=table_binner(log.table))
 
     def _log_same_pool(self, ctx, f, n_bins, min_gain, min_chance):
         first_id = f["decision_id"].iloc[0]
@@ -548,8 +548,8 @@ class Broome(Check):
                             f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
-    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, ref=None):
-        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN, ref=ref)
+    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, ref=None, binner=None):
+        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN, ref=ref, binner=binner)
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
             lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",
                             "method", "lower", "higher", "broome_gain"))

@@ -14,7 +14,12 @@ Log (over decisions)
     simultaneous over groups. This treats logged individuals as independent trials;
     within one decision event the k-of-n constraint makes outcomes negatively
     dependent, which narrows the true sampling variance, so the intervals stay
-    conservative.
+    conservative. When one person appears in many decisions (``individual_id`` recurs)
+    their rows are positively correlated and that assumption fails: the result says so,
+    and ``cluster_by=individual_id`` makes the intervals cluster-robust (CR1 sandwich
+    variance by person, normal interval, never narrower than Clopper–Pearson). The
+    counts are one ``GROUP BY GROUPING SETS`` query in the log engine (DuckDB), so the
+    log's rows are never loaded.
 
 Impact ratio of category g = its rate / the highest rate among the categories of the
 same attribute. Its interval is the image of the simultaneous box of group-rate

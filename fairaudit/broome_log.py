@@ -16,22 +16,51 @@ import numpy as np
 from .log_engine import LogTable
 
 
+CHUNK_ROWS = 1 << 20     # rows per vectorised pass (bounds the temporaries)
+
+
 def event_arrays(table: LogTable):
     """``(claims, selected, sizes, ks)``: the score and selected columns with the rows of
     each decision event together (events in ``decision_id`` order), each event's row count
-    and number selected."""
-    cols = table.sql("SELECT score, selected FROM log ORDER BY decision_id").fetchnumpy()
+    and number selected. The rows are streamed into two preallocated arrays (8 + 1 bytes a
+    row); DuckDB's sort spills to disk past its memory limit."""
     per = table.sql("SELECT count(*) AS n, sum(selected) AS k FROM log GROUP BY decision_id "
                     "ORDER BY decision_id").fetchnumpy()
-    return (np.asarray(cols["score"], dtype=float), np.asarray(cols["selected"], dtype=np.int64),
-            np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float))
+    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)
+    N = int(sizes.sum())
+    claims, sel = np.empty(N), np.empty(N, dtype=np.int8)
+    rel = table.sql("SELECT CAST(score AS DOUBLE) AS score, CAST(selected AS TINYINT) AS selected FROM log "
+                    "ORDER BY decision_id")
+    reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
+    at = 0
+    for batch in reader:
+        m = batch.num_rows
+        claims[at:at + m] = batch.column(0).to_numpy(zero_copy_only=False)
+        sel[at:at + m] = batch.column(1).to_numpy(zero_copy_only=False)
+        at += m
+    return claims, sel, sizes, ks
 
 
 def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """Per row, the Broome lottery's inclusion chance within its event (rows grouped by
-    event, ``sizes`` rows each, ``ks`` selected); 0 in events that select nobody."""
+    event, ``sizes`` rows each, ``ks`` selected); 0 in events that select nobody. Events
+    are solved in chunks of about ``CHUNK_ROWS`` rows."""
     c = np.asarray(claims, dtype=float)
     sizes = np.asarray(sizes, dtype=np.int64)
+    ks = np.asarray(ks, dtype=float)
+    ref = np.empty(len(c))
+    ends = np.cumsum(sizes)
+    e0 = 0
+    while e0 < len(sizes):
+        r0 = int(ends[e0 - 1]) if e0 else 0
+        e1 = max(e0 + 1, int(np.searchsorted(ends, r0 + CHUNK_ROWS, side="right")))
+        r1 = int(ends[e1 - 1])
+        ref[r0:r1] = _reference_chunk(c[r0:r1], sizes[e0:e1], ks[e0:e1])
+        e0 = e1
+    return ref
+
+
+def _reference_chunk(c, sizes, k):
     E = len(sizes)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     square = E > 0 and (sizes == sizes[0]).all()
@@ -53,11 +82,11 @@ def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarr
 
     npos = seg_sum((c > 0).astype(float))
     cmax = seg_max(c)
-    k = np.asarray(ks, dtype=float)
     lottery = (k > 0) & (npos > k)
     lo, hi = np.zeros(E), np.ones(E)
     growing = lottery.copy()
-    cap = 1e12 / np.maximum(cmax, 1e-300)
+    with np.errstate(over="ignore", divide="ignore"):
+        cap = 1e12 / np.maximum(cmax, 1e-300)
     while growing.any():
         short = growing & (S(hi) < k)
         hi = np.where(short, hi * 2.0, hi)
@@ -72,6 +101,24 @@ def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarr
     certain = rep(~lottery)
     ref[certain] = np.where(rep(k > 0)[certain], (c[certain] > 0).astype(float), 0.0)
     return ref
+
+
+def table_binner(table: LogTable):
+    """``broome_lottery.claim_bins`` for the log's score column, from DuckDB's count per
+    distinct score (sorted): a tie group's bin is that of its first member, whose rank is
+    the count of smaller scores — the same labels without sorting the rows in Python."""
+    from .broome_lottery import n_claim_bins
+
+    def binner(claims, n_bins):
+        vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+        values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
+        n = int(counts.sum())
+        G = n_claim_bins(n, n_bins)
+        first_rank = np.r_[0, np.cumsum(counts)[:-1]]
+        raw = (first_rank * G) // n
+        _, dense = np.unique(raw, return_inverse=True)
+        return dense[np.searchsorted(values, claims)]
+    return binner
 
 
 def same_pool(table: LogTable) -> bool:

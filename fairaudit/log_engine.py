@@ -51,8 +51,11 @@ def is_numeric_type(t: str) -> bool:
 
 
 def is_scan_path(spec: str) -> bool:
-    """A path DuckDB scans (Parquet file, glob of files, or a directory of Parquet files)."""
+    """A path DuckDB scans (Parquet file, glob of files, or a directory of Parquet files),
+    or a ``duckdb:///path/db.duckdb?table=NAME`` source."""
     s = str(spec)
+    if s.startswith("duckdb://"):
+        return True
     if any(ch in s for ch in "*?["):
         return True
     p = Path(s)
@@ -63,14 +66,29 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     # order of rows as in the file, so "the first offending row" is the file's first
     con.execute("SET preserve_insertion_order = true")
+    # memory does not grow with the log: sorts and large hash tables spill to a private
+    # temporary directory (never the current folder)
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = {lit(spill_directory())}")
     return con
+
+
+MEMORY_LIMIT = "512MB"
+
+
+def spill_directory() -> str:
+    import os
+    import tempfile
+    return os.path.join(tempfile.gettempdir(), f"fairaudit-duckdb-{os.getpid()}")
 
 
 def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
     """A relation over a Parquet file / glob / hive directory, or a (large) UTF-8 CSV file,
     streamed by DuckDB; a one-line :class:`DataError` when it cannot be scanned."""
-    con = con or connect()
     s = str(path)
+    if s.startswith("duckdb://"):
+        return duckdb_table(s, what)
+    con = con or connect()
     p = Path(s)
     try:
         if p.is_dir():
@@ -95,6 +113,22 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
         raise
     except duckdb.Error as e:
         raise DataError(f"{s}: cannot be read as a table ({type(e).__name__}: {exception_text(e, 500)})") from e
+
+
+def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
+    """``duckdb:///path/db.duckdb?table=NAME``: that table of a DuckDB database file, read only."""
+    from urllib.parse import parse_qs, urlparse
+    u = urlparse(uri)
+    path, table = u.path, (parse_qs(u.query).get("table") or [None])[0]
+    if not table:
+        raise DataError(f"{what}: {uri} names no table; write duckdb:///path/db.duckdb?table=NAME")
+    if not Path(path).is_file():
+        raise DataError(f"{what} not found: DuckDB database {path}")
+    try:
+        con = duckdb.connect(path, read_only=True)
+        return con.table(table)
+    except duckdb.Error as e:
+        raise DataError(f"{uri}: cannot read table {table!r} ({type(e).__name__}: {exception_text(e, 300)})") from e
 
 
 def relation_of(obj, con=None) -> duckdb.DuckDBPyRelation:

@@ -303,6 +303,8 @@ def _selected_value(v):
 
 def is_log_path(spec: str) -> bool:
     s = str(spec).split("::")[0]
+    if s.startswith("duckdb://"):
+        return True
     return Path(s).suffix.lower() in (".csv", ".parquet", ".pq", ".tsv") or is_scan_path(s) and ":" not in Path(s).name
 
 
@@ -310,6 +312,8 @@ def source_sha256(spec: str) -> str:
     """SHA-256 of a log file; of the sorted (name, SHA-256) list for a glob or a directory."""
     import glob
     import hashlib
+    if spec.startswith("duckdb://"):
+        return ""      # a live database table: no file content to fingerprint
     p = Path(spec)
     if p.is_file():
         return file_sha256(p)

@@ -261,3 +261,28 @@ def test_broome_log_same_table_as_row_level(tmp_path):
     pd.testing.assert_frame_equal(r.tables["bins"].reset_index(drop=True)[list(ref["table"].columns)],
                                   ref["table"], rtol=1e-10)
     assert r.verdict == "fail"    # a deterministic top-4: higher claims always win
+
+
+def test_duckdb_database_table_source(tmp_path):
+    import duckdb
+    db = tmp_path / "logs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE decisions AS SELECT * FROM read_csv('{SEL_LOG}')")
+    con.close()
+    ref = fa.audit(str(SEL_LOG), checks=["selection_rates"]).checks[0]
+    r = fa.audit(f"duckdb://{db}?table=decisions", checks=["selection_rates"]).checks[0]
+    pd.testing.assert_frame_equal(r.tables["groups"], ref.tables["groups"])
+    from fairaudit.errors import DataError
+    with pytest.raises(DataError, match="names no table"):
+        load_log(f"duckdb://{db}")
+
+
+def test_table_binner_equals_claim_bins():
+    from fairaudit.broome_log import table_binner
+    from fairaudit.broome_lottery import claim_bins
+    rng = np.random.default_rng(4)
+    for scores in (rng.random(5000), (rng.random(5000) * 20).round() / 20, np.r_[np.zeros(3000), rng.random(2000)]):
+        f = pd.DataFrame({"decision_id": np.repeat(np.arange(250), 20), "score": scores, "selected": 0})
+        lg = log_from_frame(f)
+        for G in (2, 7, 10):
+            np.testing.assert_array_equal(table_binner(lg.table)(scores, G), claim_bins(scores, G))
