@@ -220,6 +220,7 @@ class LogTable:
         self.types = {str(c): str(t) for c, t in zip(rel.columns, rel.types)}
         self.canon = "SELECT * FROM raw"     # set by ``canonicalise``
         self._rows = None
+        self._flags: dict[str, bool] = {}
 
     # -- queries -------------------------------------------------------
     def sql(self, query: str):
@@ -242,14 +243,22 @@ class LogTable:
         return self._rows
 
     # -- validation ----------------------------------------------------
+    def prefetch(self, rules: list[Rule]) -> None:
+        """Whether any row breaks each rule, and the row count: one streamed aggregate."""
+        flags = ", ".join(["count(*)"] + [f"bool_or(COALESCE({r.bad}, false))" for r in rules])
+        hit = self.rows(f"SELECT {flags} FROM raw")[0]
+        self._rows = int(hit[0])
+        self._flags.update({r.bad: bool(h) for r, h in zip(rules, hit[1:])})
+
     def first_violation(self, rules: list[Rule]):
         """The first rule (in order) any row breaks, with its first offending row: one
         streamed aggregate over all rules, then one query for that rule's first row."""
         if not rules:
             return None
-        flags = ", ".join(f"bool_or(COALESCE({r.bad}, false))" for r in rules)
-        hit = self.rows(f"SELECT {flags} FROM raw")[0]
-        for r, h in zip(rules, hit):
+        if any(r.bad not in self._flags for r in rules):
+            self.prefetch(rules)
+        for r in rules:
+            h = self._flags[r.bad]
             if h:
                 n, value, extra = self.rows(
                     f"SELECT n, {q(r.column)}, {r.extra} FROM (SELECT row_number() OVER () AS n, * FROM raw) "
@@ -263,6 +272,9 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
     ``kind`` schema, with the same message ``logs.log_from_frame`` gives; then set the
     table's canonical view."""
     where, T, cols = table.where, table.types, table.columns
+    grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
+                   (lambda g: lambda n, v, e: f"{where}: row {n}, column '{g}': missing group value")(g))
+              for g in group_cols]
     rules: list[Rule] = [Rule("decision_id", f"{q('decision_id')} IS NULL"
                               + (f" OR isnan({q('decision_id')})" if T['decision_id'].upper() in ("DOUBLE", "FLOAT") else ""),
                               lambda n, v, e: f"{where}: row {n}, column 'decision_id': missing")]
@@ -305,15 +317,14 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
                           extra=f"CAST({loc} AS BIGINT)"))
         if "outcome" in cols:
             rules.append(numeric_rule(where, "outcome", T["outcome"], allow_na=True))
+    # one scan answers every row rule (and the group rules checked after the multi-row ones)
+    table.prefetch([r for r in rules + grules if r.bad not in table._flags])
     err = table.first_violation(rules)
     if err is not None:
         raise err
     # rules over several rows of a decision, once each row is well-typed
     if "individual_id" in cols and kind in ("selection", "ranking"):
         _duplicates(table)
-    grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
-                   (lambda g: lambda n, v, e: f"{where}: row {n}, column '{g}': missing group value")(g))
-              for g in group_cols]
     err = table.first_violation(grules)
     if err is not None:
         raise err
