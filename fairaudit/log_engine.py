@@ -472,6 +472,33 @@ def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, valu
                       f"(SELECT *, {strata_sql} AS s FROM log) GROUP BY GROUPING SETS ({spec})")
 
 
+DISTINCT_COUNTS_MAX = 2_000_000   # quantiles from (value, count) pairs up to this many distinct scores
+
+
+def quantile_from_counts(values, counts, q):
+    """``np.quantile(x, q)`` (method "linear") of the sample holding ``values[i]`` ``counts[i]``
+    times (values sorted), without expanding it: the order statistics NumPy's linear
+    method interpolates, found by their ranks, combined with NumPy's own arithmetic
+    (virtual index (n − 1)·q and its two-sided lerp), so the result is equal."""
+    import numpy as np
+    q = np.asarray(q, dtype=float)
+    n = int(np.sum(counts))
+    vi = (n - 1) * q
+    prev = np.floor(vi)
+    nxt = prev + 1
+    gamma = vi - prev
+    prev_i = np.clip(prev, 0, n - 1).astype(np.int64)
+    next_i = np.clip(nxt, 0, n - 1).astype(np.int64)
+    ends = np.cumsum(counts)                       # order statistic r is values[searchsorted(ends, r, right)]
+    a = values[np.searchsorted(ends, prev_i, side="right")]
+    b = values[np.searchsorted(ends, next_i, side="right")]
+    diff = b - a
+    out = a + diff * gamma
+    hi = gamma >= 0.5
+    out[hi] = (b - diff * (1 - gamma))[hi]
+    return out
+
+
 def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
     """The SQL twin of ``stats.score_strata``: ``(expression, edges, K)``. Exact scores when
     at most ``bins`` distinct values (fetched, a short list); else the pooled quantile edges
@@ -485,9 +512,14 @@ def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
         uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
         expr = " + ".join(f"CAST({c} > {dbl(u)} AS INTEGER)" for u in uniq[:-1]) if len(uniq) > 1 else "0"
         return f"({expr})", [float(u) for u in uniq], len(uniq)
-    s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
-    edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
-    del s
+    if distinct <= DISTINCT_COUNTS_MAX:
+        vc = table.sql(f"SELECT CAST({c} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+        edges = np.unique(quantile_from_counts(np.asarray(vc["v"], float), np.asarray(vc["n"], np.int64),
+                                               np.linspace(0, 1, bins + 1)))
+    else:
+        s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
+        edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
+        del s
     terms = " + ".join(f"CAST({c} >= {dbl(e)} AS INTEGER)" for e in edges)
     expr = f"LEAST(GREATEST(({terms}) - 1, 0), {len(edges) - 2})"
     return expr, edges.tolist(), len(edges) - 1

@@ -286,3 +286,13 @@ def test_table_binner_equals_claim_bins():
         lg = log_from_frame(f)
         for G in (2, 7, 10):
             np.testing.assert_array_equal(table_binner(lg.table)(scores, G), claim_bins(scores, G))
+
+
+def test_quantile_from_counts_equals_numpy():
+    from fairaudit.log_engine import quantile_from_counts
+    rng = np.random.default_rng(9)
+    for x in (rng.random(1001), (rng.random(5000) * 30).round(), rng.standard_normal(77), np.r_[np.zeros(50), 1.0]):
+        v, c = np.unique(x, return_counts=True)
+        for bins in (3, 5, 10, 40):
+            q = np.linspace(0, 1, bins + 1)
+            assert np.array_equal(quantile_from_counts(v, c, q), np.quantile(x, q))
