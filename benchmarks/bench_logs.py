@@ -113,6 +113,7 @@ def main():
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "fairaudit_bench_logs"))
     ap.add_argument("--one", nargs=2, metavar=("PATH", "CHECKS"), help=argparse.SUPPRESS)
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--checks", help="only these log checks (comma-separated; default every applicable one)")
     a = ap.parse_args()
     if a.one:
         return one(*a.one)
@@ -142,7 +143,7 @@ def main():
         print(f"  selection_rates (Python API, warm)  {f_best:7.3f} s   DuckDB GROUP BY CUBE {d_best:7.3f} s   "
               f"ratio {f_best / d_best:5.1f}x   verdict {res.checks[0].verdict}")
         # each applicable log check in its own process (peak RSS of that run alone)
-        allres = child(["--one", str(path), "all"])
+        allres = child(["--one", str(path), a.checks or "all"])
         checks = [c for c, v in allres["verdicts"].items() if v != "skipped"]
         for c in checks:
             r = child(["--one", str(path), c])
