@@ -121,6 +121,50 @@ def table_binner(table: LogTable):
     return binner
 
 
+def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
+    """``broome_lottery.log_claim_bin_rates`` of the log without holding its rows: the
+    claim bins from the (score, count) pairs, then the score and selected columns streamed
+    in decision order, whole events at a time, each chunk's Broome chances solved and
+    added into the four per-bin sums (rows, selected, claims, chances)."""
+    from .broome_lottery import claim_bin_rates_from_sums, n_claim_bins
+    vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+    values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
+    N = int(counts.sum())
+    G_req = n_claim_bins(N, min(n_bins, max(2, N // rows_per_bin)))
+    raw = (np.r_[0, np.cumsum(counts)[:-1]] * G_req) // N
+    _, label = np.unique(raw, return_inverse=True)
+    G = int(label.max()) + 1
+    sums = [np.zeros(G) for _ in range(4)]
+    per = table.sql("SELECT count(*) AS n, sum(selected) AS k FROM log GROUP BY decision_id "
+                    "ORDER BY decision_id").fetchnumpy()
+    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)
+    rel = table.sql("SELECT CAST(score AS DOUBLE) AS score, CAST(selected AS TINYINT) AS selected FROM log "
+                    "ORDER BY decision_id")
+    reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
+    pend_c, pend_s = np.empty(0), np.empty(0, dtype=np.int8)
+    e0 = 0
+
+    def take(c, s, e0, e1):
+        ref = _reference_chunk(c, sizes[e0:e1], ks[e0:e1])
+        b = label[np.searchsorted(values, c)]
+        for acc, w in zip(sums, (None, s, c, ref)):
+            acc += np.bincount(b, weights=w, minlength=G)
+
+    for batch in reader:
+        pend_c = np.concatenate([pend_c, batch.column(0).to_numpy(zero_copy_only=False)])
+        pend_s = np.concatenate([pend_s, batch.column(1).to_numpy(zero_copy_only=False)])
+        # the whole events among the pending rows
+        ends = np.cumsum(sizes[e0:])
+        e_n = int(np.searchsorted(ends, len(pend_c), side="right"))
+        if e_n:
+            r = int(ends[e_n - 1])
+            take(pend_c[:r], pend_s[:r], e0, e0 + e_n)
+            pend_c, pend_s, e0 = pend_c[r:], pend_s[r:], e0 + e_n
+    if e0 < len(sizes):
+        take(pend_c, pend_s, e0, len(sizes))
+    return claim_bin_rates_from_sums(sums[0].astype(np.int64), *sums[1:], alpha)
+
+
 def same_pool(table: LogTable) -> bool:
     """Whether every decision event lists the same individuals with the same scores
     (each event is then a draw of one allocator on one pool): one fingerprint per event."""

@@ -580,14 +580,22 @@ def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin
     # intervals are coarser than per-draw differences, so a log needs wider bins
     b = (binner or claim_bins)(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
     G = int(b.max()) + 1
-    n_b = np.bincount(b, minlength=G)
-    s_b = np.bincount(b, weights=sel, minlength=G)
-    cbar = np.bincount(b, weights=claims, minlength=G) / n_b
-    rbar = np.bincount(b, weights=ref, minlength=G) / n_b
+    return claim_bin_rates_from_sums(np.bincount(b, minlength=G), np.bincount(b, weights=sel, minlength=G),
+                                     np.bincount(b, weights=claims, minlength=G),
+                                     np.bincount(b, weights=ref, minlength=G), alpha)
+
+
+def claim_bin_rates_from_sums(n_b, s_b, claim_sum, ref_sum, alpha: float) -> dict:
+    """:func:`log_claim_bin_rates` from its sufficient statistics per claim bin: rows,
+    selected, sum of claims and sum of the rows' Broome chances."""
+    n_b, s_b = np.asarray(n_b), np.asarray(s_b, dtype=float)
+    G = len(n_b)
+    cbar = np.asarray(claim_sum, dtype=float) / n_b
+    rbar = np.asarray(ref_sum, dtype=float) / n_b
     lo, hi, meth = simultaneous_proportion_ci(s_b, n_b, 1 - alpha / 2)
     rate = s_b / n_b
     gi, hj = np.triu_indices(G, 1)
-    kn = sel.mean()
+    kn = s_b.sum() / n_b.sum()
     refgain = rbar[hj] - rbar[gi]
     ok = (cbar[hj] > cbar[gi]) & (refgain > NOT_INFORMATIVE * kn)
     gi, hj, refgain = gi[ok], hj[ok], refgain[ok]

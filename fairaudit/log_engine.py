@@ -66,6 +66,7 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     # order of rows as in the file, so "the first offending row" is the file's first
     con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")     # the terminal is fairaudit's
     # memory does not grow with the log: sorts and large hash tables spill to a private
     # temporary directory (never the current folder)
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")

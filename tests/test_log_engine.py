@@ -296,3 +296,20 @@ def test_quantile_from_counts_equals_numpy():
         for bins in (3, 5, 10, 40):
             q = np.linspace(0, 1, bins + 1)
             assert np.array_equal(quantile_from_counts(v, c, q), np.quantile(x, q))
+
+
+def test_streamed_broome_bins_across_chunk_boundaries(monkeypatch):
+    """Events of varying size straddling the streamed batches: the per-bin sums equal the
+    row-level log_claim_bin_rates."""
+    import fairaudit.broome_log as bl
+    from fairaudit.broome_lottery import log_claim_bin_rates
+    monkeypatch.setattr(bl, "CHUNK_ROWS", 997)
+    rng = np.random.default_rng(5)
+    sizes = rng.integers(5, 60, 300)
+    f = pd.DataFrame({"decision_id": np.repeat(np.arange(300), sizes), "score": rng.random(sizes.sum()).round(3)})
+    f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 3).astype(int)
+    lg = log_from_frame(f)
+    got = bl.streamed_claim_bin_rates(lg.table, 10, 0.05, 500)
+    ref = log_claim_bin_rates(f, 10, 0.05, 500)
+    pd.testing.assert_frame_equal(got["table"], ref["table"], rtol=1e-10)
+    assert np.array_equal(got["lower"], ref["lower"]) and np.array_equal(got["higher"], ref["higher"])
