@@ -7,7 +7,9 @@ from the three columns the comparison needs, read from the log engine.
 sums per event by a row-wise reduction when the events have equal size — NumPy's
 pairwise sum, as in the per-event code — else ``np.add.reduceat``), so the chances equal
 the per-event ones up to float rounding of the sums, and the cost is ~100 vectorised
-passes over the score column instead of one Python call per event.
+passes over the score column instead of one Python call per event. The rows are
+streamed from DuckDB in decision order, whole events at a time, and only four sums per
+claim bin are kept (``streamed_claim_bin_rates``), so memory does not grow with the log.
 """
 from __future__ import annotations
 
@@ -17,28 +19,6 @@ from .log_engine import LogTable
 
 
 CHUNK_ROWS = 1 << 20     # rows per vectorised pass (bounds the temporaries)
-
-
-def event_arrays(table: LogTable):
-    """``(claims, selected, sizes, ks)``: the score and selected columns with the rows of
-    each decision event together (events in ``decision_id`` order), each event's row count
-    and number selected. The rows are streamed into two preallocated arrays (8 + 1 bytes a
-    row); DuckDB's sort spills to disk past its memory limit."""
-    per = table.sql("SELECT count(*) AS n, sum(selected) AS k FROM log GROUP BY decision_id "
-                    "ORDER BY decision_id").fetchnumpy()
-    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)
-    N = int(sizes.sum())
-    claims, sel = np.empty(N), np.empty(N, dtype=np.int8)
-    rel = table.sql("SELECT CAST(score AS DOUBLE) AS score, CAST(selected AS TINYINT) AS selected FROM log "
-                    "ORDER BY decision_id")
-    reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
-    at = 0
-    for batch in reader:
-        m = batch.num_rows
-        claims[at:at + m] = batch.column(0).to_numpy(zero_copy_only=False)
-        sel[at:at + m] = batch.column(1).to_numpy(zero_copy_only=False)
-        at += m
-    return claims, sel, sizes, ks
 
 
 def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarray) -> np.ndarray:
@@ -103,21 +83,24 @@ def _reference_chunk(c, sizes, k):
     return ref
 
 
-def table_binner(table: LogTable):
-    """``broome_lottery.claim_bins`` for the log's score column, from DuckDB's count per
-    distinct score (sorted): a tie group's bin is that of its first member, whose rank is
-    the count of smaller scores — the same labels without sorting the rows in Python."""
+def value_bins(counts, n_bins: int) -> np.ndarray:
+    """``broome_lottery.claim_bins`` per distinct score (``counts`` of each, scores sorted):
+    a tie group's bin is that of its first member, whose rank is the count of smaller
+    scores, so the labels need no sort of the rows."""
     from .broome_lottery import n_claim_bins
+    counts = np.asarray(counts, dtype=np.int64)
+    n = int(counts.sum())
+    raw = (np.r_[0, np.cumsum(counts)[:-1]] * n_claim_bins(n, n_bins)) // n
+    return np.unique(raw, return_inverse=True)[1]
 
+
+def table_binner(table: LogTable):
+    """``claims, n_bins -> claim_bins(claims, n_bins)`` for the log's score column, from
+    DuckDB's count per distinct score."""
     def binner(claims, n_bins):
         vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
-        values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
-        n = int(counts.sum())
-        G = n_claim_bins(n, n_bins)
-        first_rank = np.r_[0, np.cumsum(counts)[:-1]]
-        raw = (first_rank * G) // n
-        _, dense = np.unique(raw, return_inverse=True)
-        return dense[np.searchsorted(values, claims)]
+        values = np.asarray(vc["v"], dtype=float)
+        return value_bins(vc["n"], n_bins)[np.searchsorted(values, claims)]
     return binner
 
 
@@ -126,13 +109,11 @@ def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_pe
     claim bins from the (score, count) pairs, then the score and selected columns streamed
     in decision order, whole events at a time, each chunk's Broome chances solved and
     added into the four per-bin sums (rows, selected, claims, chances)."""
-    from .broome_lottery import claim_bin_rates_from_sums, n_claim_bins
+    from .broome_lottery import claim_bin_rates_from_sums
     vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
     values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
     N = int(counts.sum())
-    G_req = n_claim_bins(N, min(n_bins, max(2, N // rows_per_bin)))
-    raw = (np.r_[0, np.cumsum(counts)[:-1]] * G_req) // N
-    _, label = np.unique(raw, return_inverse=True)
+    label = value_bins(counts, min(n_bins, max(2, N // rows_per_bin)))
     G = int(label.max()) + 1
     sums = [np.zeros(G) for _ in range(4)]
     per = table.sql("SELECT count(*) AS n, sum(selected) AS k FROM log GROUP BY decision_id "

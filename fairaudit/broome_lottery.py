@@ -558,27 +558,24 @@ def utility_row(r) -> dict:
     return row
 
 
-def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int, ref=None,
-                        binner=None) -> dict:
+def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
     """A selection log whose pools differ between decision events, binned by claim: per
     bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
     1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
     event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
-    ``ref``: the Broome lottery's chance of each row, when computed already (the log
-    engine's batched version, ``fairaudit.broome_log``); ``f`` then needs no ``decision_id``.
-    ``binner``: a function giving :func:`claim_bins`'s labels (default ``claim_bins``)."""
+    (``fairaudit.broome_log.streamed_claim_bin_rates`` computes the same from a log
+    engine's table without holding its rows.)"""
     claims = f["score"].to_numpy(dtype=float)
     sel = f["selected"].to_numpy().astype(int)
-    if ref is None:
-        # The Broome lottery's chance for each row, computed within its decision event.
-        ref = np.zeros(len(f))
-        for _, idx in f.groupby("decision_id", sort=True).indices.items():
-            k_e = int(sel[idx].sum())
-            if k_e > 0:
-                ref[idx] = broome_reference(claims[idx], k_e)
+    # The Broome lottery's chance for each row, computed within its decision event.
+    ref = np.zeros(len(f))
+    for _, idx in f.groupby("decision_id", sort=True).indices.items():
+        k_e = int(sel[idx].sum())
+        if k_e > 0:
+            ref[idx] = broome_reference(claims[idx], k_e)
     # at least rows_per_bin rows per bin: rates compared through the box of two independent
     # intervals are coarser than per-draw differences, so a log needs wider bins
-    b = (binner or claim_bins)(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
+    b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
     G = int(b.max()) + 1
     return claim_bin_rates_from_sums(np.bincount(b, minlength=G), np.bincount(b, weights=sel, minlength=G),
                                      np.bincount(b, weights=claims, minlength=G),
