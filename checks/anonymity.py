@@ -73,7 +73,8 @@ from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_in
                               jsonable_instance, permute_instance, population_frames, prediction_columns,
                               swap_attributes, wants)
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import cmh_by_category
+from fairaudit.log_engine import stratified_category_counts
+from fairaudit.stats import cmh_from_counts
 
 
 class Anonymity(Check):
@@ -531,7 +532,9 @@ class Anonymity(Check):
 
     # ------------------------------------------------------------------
     def _run_log(self, ctx, tau, bins):
-        res = cmh_by_category(ctx.log.frame, ctx.log.group_cols, int(bins), ctx.confidence)
+        # per (category, score stratum) counts from one GROUPING SETS query where the log is
+        cats, counts, edges, K = stratified_category_counts(ctx.log.table, ctx.log.group_cols, int(bins))
+        res = cmh_from_counts(cats, counts, edges, K, ctx.confidence)
         table, strata, stat_rows = res["table"], res["strata"], res
         if table.empty:
             return self.result("inconclusive", "No category has members and non-members within the same score "
@@ -559,7 +562,7 @@ class Anonymity(Check):
                     "labels": (table["attribute"] + " = " + table["category"]).tolist(),
                     "estimate": table["rd_mh"].tolist(), "lo": table["rd_lo"].tolist(), "hi": table["rd_hi"].tolist(),
                     "xlabel": "rate difference (category − rest)", "reference": 0.0}]
-        return self.judged(stat, msgs, len(ctx.log.frame), from_log=True, evidence=evidence,
+        return self.judged(stat, msgs, ctx.log.n_rows, from_log=True, evidence=evidence,
                            tables={"categories": table, "strata": strata.head(60)}, figures=figures,
                            method=res["method"])
 

@@ -137,6 +137,7 @@ from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, de
                                       deterministic_excluded, resolution_statement,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
+from fairaudit.broome_log import same_pool, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
@@ -525,15 +526,12 @@ class Broome(Check):
     # ------------------------------------------------------------------
     def _run_log(self, ctx, n_bins, min_gain, min_chance):
         log = ctx.log
-        f = log.frame
-        events = f.groupby("decision_id", sort=True)
-        same_pool = False
-        if "individual_id" in f.columns:
-            keys = events.apply(lambda g: tuple(sorted(zip(g["individual_id"].astype(str), g["score"]))))
-            same_pool = keys.nunique() == 1 and len(keys) > 1
-        if same_pool:
-            return self._log_same_pool(ctx, f, n_bins, min_gain, min_chance)
-        return self._log_bins(ctx, f, n_bins, min_gain, min_chance)
+        if same_pool(log.table):     # one fingerprint query per event, in the log engine
+            return self._log_same_pool(ctx, log.frame, n_bins, min_gain, min_chance)
+        # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
+        # score/selected columns streamed event by event (fairaudit.broome_log)
+        lb = streamed_claim_bin_rates(log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+        return self._log_bins(ctx, None, n_bins, min_gain, min_chance, lb=lb)
 
     def _log_same_pool(self, ctx, f, n_bins, min_gain, min_chance):
         first_id = f["decision_id"].iloc[0]
@@ -564,8 +562,10 @@ class Broome(Check):
                             f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
-    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance):
-        lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, lb=None):
+        if lb is None:
+            lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+        n_obs = int(np.sum(lb["rows"]))
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
             lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",
                             "method", "lower", "higher", "broome_gain"))
@@ -589,11 +589,11 @@ class Broome(Check):
             msg = (f"BF.2 violated in the log: claims {table['claim_mean'][g]:.3g} on average (bin {g}) were selected "
                    f"{int(s_b[g])} times in {int(n_b[g])} rows, rate ≤ {hi[g]:.3g}, below {min_chance:g} of the Broome "
                    f"lottery's {rbar[g]:.3g}.")
-            return self.judged(stat, {"fail": msg}, len(f), from_log=True, evidence=evidence, tables={"bins": table},
+            return self.judged(stat, {"fail": msg}, n_obs, from_log=True, evidence=evidence, tables={"bins": table},
                                figures=figures, method=meth)
         if len(gi) == 0:
             return self.result("inconclusive", "The log's claims do not spread over enough bins to test whether "
-                               "selection rates rise with claims.", draws=len(f), evidence=evidence,
+                               "selection rates rise with claims.", draws=n_obs, evidence=evidence,
                                tables={"bins": table}, figures=figures)
         r = (rate[hj] - rate[gi]) / refgain
         rlo = (lo[hj] - hi[gi]) / refgain
@@ -608,7 +608,7 @@ class Broome(Check):
                         f"{rlo.min():.2f} of the Broome lottery's gain; no bin of positive claims is excluded.",
                 "inconclusive": f"The log is too small to tell whether selection rates rise with claims by at least "
                                 f"{min_gain:g} of the Broome lottery's gain."}
-        return self.judged(stat, msgs, len(f), from_log=True, evidence=evidence, tables={"bins": table},
+        return self.judged(stat, msgs, n_obs, from_log=True, evidence=evidence, tables={"bins": table},
                            figures=figures, method=stat.method)
 
 

@@ -422,7 +422,7 @@ class MinRequirement(Check):
     def _run_log(self, ctx, rule, given, epsilon, caps_param):
         years = _log_years(ctx.log, caps_param)
         rows, yrows = [], []
-        has_outcome = "outcome" in ctx.log.frame.columns
+        has_outcome = "outcome" in ctx.log.columns
         for w, g, caps, names, loc, outcome, did in years:
             G = len(names)
             year = A.Year(w, g, caps, G, tuple(names), f"logged year {did}")
@@ -489,7 +489,7 @@ class MinRequirement(Check):
                                        for r in table.to_dict("records")],
                             "estimate": table["outcome_mean"].tolist(), "lo": table["outcome_lo"].tolist(),
                             "hi": table["outcome_hi"].tolist(), "xlabel": "mean outcome", "xlim": [0, 1]})
-        return self.judged(stat, msgs, int(len(ctx.log.frame)), from_log=True, evidence=evidence,
+        return self.judged(stat, msgs, int(ctx.log.n_rows), from_log=True, evidence=evidence,
                            tables={"groups": table, "years": ytab}, figures=figures,
                            method=stat.method + ("; Hoeffding intervals for realised outcomes, bonferroni over groups"
                                                  if has_outcome else ""))
@@ -560,14 +560,21 @@ def _data_arrivals(pop, caps_param):
 
 
 def _log_years(log, caps_param):
-    """Logged years: (scores, groups as ints, capacities, group names, locations, outcomes, decision_id)."""
-    fr = log.frame
+    """Logged years: (scores, groups as ints, capacities, group names, locations, outcomes, decision_id).
+    Each year's rows are asked of the log engine on their own (in arrival order, ties in
+    log order), so memory holds one year at a time: the ex-post benchmark of a year needs
+    all its arrivals' scores, there is no smaller sufficient statistic."""
+    from fairaudit.log_engine import lit, q
+    t = log.table
     wcols = sorted(log.score_cols, key=lambda c: (len(str(c)), str(c)))
-    names = sorted(pd.unique(fr["group"].astype(str)).tolist())
+    names = sorted(str(v) for (v,) in t.rows('SELECT DISTINCT "group" FROM log'))
     code = {n: i for i, n in enumerate(names)}
+    has_outcome = "outcome" in log.columns
+    cols = ", ".join([q("group"), q("location")] + [q(c) for c in wcols] + ([q("outcome")] if has_outcome else []))
     out = []
-    for did, part in fr.groupby("decision_id", sort=True):
-        part = part.sort_values("arrival", kind="stable")
+    for (did,) in t.rows("SELECT DISTINCT decision_id FROM log ORDER BY decision_id"):
+        part = t.df(f"SELECT {cols} FROM (SELECT row_number() OVER () AS _n, * FROM log "
+                    f"WHERE CAST(decision_id AS VARCHAR) = {lit(str(did))}) ORDER BY arrival, _n")
         w = part[wcols].to_numpy(dtype=float)
         g = part["group"].astype(str).map(code).to_numpy(dtype=np.int64)
         loc = part["location"].to_numpy(dtype=np.int64)
@@ -577,6 +584,6 @@ def _log_years(log, caps_param):
             caps = np.asarray(caps_param, dtype=float)
         else:
             caps = np.bincount(loc[loc >= 0], minlength=w.shape[1]).astype(float)
-        outcome = part["outcome"].to_numpy(dtype=float) if "outcome" in part.columns else None
+        outcome = part["outcome"].to_numpy(dtype=float) if has_outcome else None
         out.append((w, g, caps, names, loc, outcome, did.item() if hasattr(did, "item") else did))
     return out

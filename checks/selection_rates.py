@@ -18,7 +18,12 @@ Log (over decisions)
     simultaneous over groups. This treats logged individuals as independent trials;
     within one decision event the k-of-n constraint makes outcomes negatively
     dependent, which narrows the true sampling variance, so the intervals stay
-    conservative.
+    conservative. When one person appears in many decisions (``individual_id`` recurs)
+    their rows are positively correlated and that assumption fails: the result says so,
+    and ``cluster_by=individual_id`` makes the intervals cluster-robust (CR1 sandwich
+    variance by person, normal interval, never narrower than Clopper–Pearson). The
+    counts are one ``GROUP BY GROUPING SETS`` query in the log engine (DuckDB), so the
+    log's rows are never loaded.
 
 Impact ratio of category g = its rate / the highest rate among the categories of the
 same attribute. Its interval is the image of the simultaneous box of group-rate
@@ -34,8 +39,9 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
+from fairaudit.log_engine import category_counts
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import betting_cs, per_member_confidence, ratio_ci_from_intervals, \
+from fairaudit.stats import betting_cs, cluster_robust_proportion_ci, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
 
 
@@ -54,6 +60,8 @@ class SelectionRates(Check):
         "depth": Param(2, "intersections of up to this many group columns", type=int, min=1),
         "min_share": Param(0.02, "categories with a smaller share of individuals are flagged and excluded from the verdict",
             type=float, min=0, max=1),
+        "cluster_by": Param("", "log column whose rows are one unit's correlated trials (e.g. individual_id): "
+            "cluster-robust rate intervals by that column; empty: rows are independent trials", type=str),
         "max_draws": Param(20000, "draws at most (sequential sampling stops earlier once decided)", type=int, min=1),
     }
 
@@ -69,9 +77,9 @@ class SelectionRates(Check):
         return None
 
     # ------------------------------------------------------------------
-    def run(self, ctx, threshold, depth, min_share, max_draws):
+    def run(self, ctx, threshold, depth, min_share, cluster_by, max_draws):
         if ctx.log is not None:
-            return self._run_log(ctx, threshold, depth, min_share)
+            return self._run_log(ctx, threshold, depth, min_share, cluster_by)
         inst = ctx.population_instance()
         cats = categories(inst.groups, list(inst.groups.columns), depth)
         M = membership(cats)
@@ -98,16 +106,32 @@ class SelectionRates(Check):
         table, stat = _impact(cats, est, lo, hi, sizes, threshold, min_share, method)
         return self._finish(table, stat, threshold, len(draws), "draws", cats)
 
-    def _run_log(self, ctx, threshold, depth, min_share):
+    def _run_log(self, ctx, threshold, depth, min_share, cluster_by):
+        # counts and selected sums per category and intersection: one GROUPING SETS query
+        # where the log is (DuckDB), never the rows; with cluster_by, also the per-cluster
+        # sums a cluster-robust variance needs
         log = ctx.log
-        cats = categories(log.frame, log.group_cols, depth)
-        sel = log.frame["selected"].to_numpy()
-        k = np.array([sel[c.mask].sum() for c in cats])
+        if cluster_by and cluster_by not in log.columns:
+            return self.result("error", f"cluster_by={cluster_by!r} is not a column of the log; it has "
+                                        f"{', '.join(log.columns)}")
+        cats = category_counts(log.table, log.group_cols, depth, cluster=cluster_by or None)
+        k = np.array([int(c.selected) for c in cats])
         n = np.array([c.size for c in cats])
-        lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
+        if cluster_by:
+            C, snn, syy, sny = (np.array([c.extra[j] for c in cats], dtype=float) for j in range(4))
+            lo, hi, method = cluster_robust_proportion_ci(k, n, C, snn, syy, sny, ctx.confidence)
+            method = method.replace("individual_id", cluster_by)
+        else:
+            lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
         table, stat = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
         table.insert(3, "selected", k)
-        return self._finish(table, stat, threshold, len(sel), "logged rows", cats, from_log=True)
+        out = self._finish(table, stat, threshold, log.n_rows, "logged rows", cats, from_log=True)
+        if not cluster_by and log.individual_recurs():
+            out.evidence["independence_note"] = (
+                "individual_id recurs across decisions, so one person's rows are correlated trials; these "
+                "intervals treat rows as independent. Set selection_rates.cluster_by=individual_id for "
+                "cluster-robust intervals.")
+        return out
 
     def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False):
         worst = table.loc[table["in_verdict"]].sort_values("impact_ratio").head(1)

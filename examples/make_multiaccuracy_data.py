@@ -90,7 +90,8 @@ def prop19(rng: np.random.Generator, n: int = 2000, eps: float = EPS):
 
 
 def prp_log(rng: np.random.Generator, frame: pd.DataFrame, f: np.ndarray, events: int = 300, n: int = 10):
-    idx = rng.integers(0, len(frame), (events, n))
+    # n different individuals per decision (a ranking lists each candidate once)
+    idx = np.argsort(rng.random((events, len(frame))), axis=1)[:, :n]
     order = np.argsort(-f[idx, 1], axis=1, kind="stable")          # position → slot
     pos = np.empty_like(order)
     np.put_along_axis(pos, order, np.arange(1, n + 1)[None, :].repeat(events, 0), axis=1)

@@ -752,7 +752,10 @@ def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin
     """A selection log whose pools differ between decision events, binned by claim: per
     bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
     1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
-    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain."""
+    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
+    (``fairaudit.broome_log.streamed_claim_bin_rates`` computes the same from a log
+    engine's table without holding its rows.)"""
+    from .broome_log import rosen_reference
     claims = f["score"].to_numpy(dtype=float)
     sel = f["selected"].to_numpy().astype(int)
     # The Broome lottery's chance for each row, computed within its decision event.
@@ -760,19 +763,27 @@ def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin
     for _, idx in f.groupby("decision_id", sort=True).indices.items():
         k_e = int(sel[idx].sum())
         if k_e > 0:
-            ref[idx] = broome_reference(claims[idx], k_e)
+            ref[idx] = rosen_reference(claims[idx], k_e)   # the log path's yardstick (fairaudit.broome_log)
     # at least rows_per_bin rows per bin: rates compared through the box of two independent
     # intervals are coarser than per-draw differences, so a log needs wider bins
     b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
     G = int(b.max()) + 1
-    n_b = np.bincount(b, minlength=G)
-    s_b = np.bincount(b, weights=sel, minlength=G)
-    cbar = np.bincount(b, weights=claims, minlength=G) / n_b
-    rbar = np.bincount(b, weights=ref, minlength=G) / n_b
+    return claim_bin_rates_from_sums(np.bincount(b, minlength=G), np.bincount(b, weights=sel, minlength=G),
+                                     np.bincount(b, weights=claims, minlength=G),
+                                     np.bincount(b, weights=ref, minlength=G), alpha)
+
+
+def claim_bin_rates_from_sums(n_b, s_b, claim_sum, ref_sum, alpha: float) -> dict:
+    """:func:`log_claim_bin_rates` from its sufficient statistics per claim bin: rows,
+    selected, sum of claims and sum of the rows' Broome chances."""
+    n_b, s_b = np.asarray(n_b), np.asarray(s_b, dtype=float)
+    G = len(n_b)
+    cbar = np.asarray(claim_sum, dtype=float) / n_b
+    rbar = np.asarray(ref_sum, dtype=float) / n_b
     lo, hi, meth = simultaneous_proportion_ci(s_b, n_b, 1 - alpha / 2)
     rate = s_b / n_b
     gi, hj = np.triu_indices(G, 1)
-    kn = sel.mean()
+    kn = s_b.sum() / n_b.sum()
     refgain = rbar[hj] - rbar[gi]
     ok = (cbar[hj] > cbar[gi]) & (refgain > NOT_INFORMATIVE * kn)
     gi, hj, refgain = gi[ok], hj[ok], refgain[ok]

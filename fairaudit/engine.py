@@ -19,7 +19,7 @@ from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
-from .logs import DecisionLog, is_log_path, load_log
+from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
@@ -164,6 +164,8 @@ def resolve_target(spec, *, columns=None, groups=None, encoding=None):
         return spec, None
     if isinstance(spec, DecisionLog):
         return None, spec
+    if is_log_frame(spec):
+        return None, log_from_any(spec, columns=columns, groups=groups)
     if callable(spec):
         return target_from_callable(spec, path=callable_spec(spec)), None
     spec = str(spec)
@@ -217,20 +219,25 @@ def select_checks(ids: list[str] | None, registry: dict[str, type[Check]]) -> li
     return [registry[i] for i in ids]
 
 
-def audit(target, checks: list[str] | None = None, data=None, config: AuditConfig | None = None,
-          command: str = "", **config_kw) -> AuditResult:
+def audit(target=None, checks: list[str] | None = None, data=None, config: AuditConfig | None = None,
+          command: str = "", *, log=None, **config_kw) -> AuditResult:
     """Run ``checks`` (default: all applicable) on ``target`` and return the result.
 
     ``target``: an allocator file path, ``module:function``, a callable, a
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
     population file path or :class:`Population`. Keyword arguments set
-    :class:`AuditConfig` fields.
+    :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
+    Polars or PyArrow table, DuckDB relation (or a path / :class:`DecisionLog`) — in place
+    of ``target``; its aggregations run in DuckDB over the frame's own memory.
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
     :class:`~fairaudit.params.Param` does not accept, raises
     :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`)."""
     config = config or AuditConfig(**config_kw)
+    if (target is None) == (log is None):
+        raise TypeError("audit() takes a target (allocator or log) or log=, exactly one")
+    target = log if target is None else target
     with scratch_hypothesis_home():     # nothing written to the current folder but the outputs
         return _audit(target, checks, data, config, command)
 

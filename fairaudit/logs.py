@@ -24,7 +24,6 @@ header is not counted), so "row 3" is the third record.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ import pandas as pd
 
 from .data import file_sha256, read_table, refuse_duplicate_columns
 from .errors import LogError
+from .log_engine import LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
 from .text import show_value
 
 SCHEMAS = {
@@ -45,23 +45,68 @@ SCHEMAS = {
 MARKERS = {"selected": "selection", "position": "ranking", "location": "assignment"}
 
 
-@dataclass
 class DecisionLog:
-    kind: str
-    frame: pd.DataFrame
-    path: str = ""
-    sha256: str = ""
-    group_cols: list[str] = field(default_factory=list)
-    pred_cols: list[str] = field(default_factory=list)
-    score_cols: list[str] = field(default_factory=list)
+    """A validated decisions log. ``table`` is its DuckDB relation (see
+    :mod:`fairaudit.log_engine`), which the log checks aggregate; ``frame``, the rows as a
+    pandas DataFrame, is read from it only when something asks for the rows."""
+
+    def __init__(self, kind: str, frame: pd.DataFrame | None = None, path: str = "", sha256: str = "",
+                 group_cols: list[str] | None = None, pred_cols: list[str] | None = None,
+                 score_cols: list[str] | None = None, table: LogTable | None = None):
+        self.kind, self.path, self.sha256 = kind, path, sha256
+        self.group_cols = list(group_cols or [])
+        self.pred_cols = list(pred_cols or [])
+        self.score_cols = list(score_cols or [])
+        self._frame = frame
+        if table is None:
+            table = frame_table(frame, path or "log", kind, self.group_cols, self.score_cols)
+        self.table = table
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = self.table.df("SELECT * FROM log")
+        return self._frame
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._frame.columns) if self._frame is not None else list(self.table.columns)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self._frame) if self._frame is not None else self.table.n_rows
 
     @property
     def n_decisions(self) -> int:
-        return int(self.frame["decision_id"].nunique())
+        if self._frame is not None:
+            return int(self._frame["decision_id"].nunique())
+        return int(self.table.rows("SELECT count(DISTINCT decision_id) FROM log")[0][0])
+
+    def individual_recurs(self) -> bool:
+        """Whether some ``individual_id`` appears in more than one row (so rows of one
+        person are not independent trials)."""
+        if "individual_id" not in self.columns:
+            return False
+        return bool(self.table.rows("SELECT count(individual_id) > count(DISTINCT individual_id) FROM log")[0][0])
 
     def describe(self) -> dict:
-        return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "rows": len(self.frame),
+        return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "rows": self.n_rows,
                 "decisions": self.n_decisions, "groups": self.group_cols}
+
+
+def frame_table(frame: pd.DataFrame, where: str, kind: str, group_cols, score_cols) -> LogTable:
+    """A validated pandas log as a DuckDB relation (scanned in place, not copied)."""
+    try:
+        rel = relation_of(frame)
+    except Exception:  # noqa: BLE001 - a column DuckDB cannot scan (mixed objects): as text
+        fixed = frame.copy()
+        for c in fixed.columns:
+            if fixed[c].dtype == object:
+                fixed[c] = fixed[c].astype(str)
+        rel = relation_of(fixed)
+    t = LogTable(rel, where)
+    t.canon = canonical_sql(t, kind, group_cols, score_cols)
+    return t
 
 
 def _err(msg, row=None, column=None):
@@ -92,10 +137,26 @@ def _numeric(frame, col, where, *, integer=False, allow_na=False, lo=None, hi=No
     return vals
 
 
+# CSV files up to this size are read by ``data.read_table`` (its encodings, delimiters and
+# messages); larger ones, and every Parquet file, glob and directory, are scanned by DuckDB.
+CSV_SCAN_BYTES = 64 * 2 ** 20
+
+
 def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None = None,
              groups: list[str] | None = None, encoding: str | None = None) -> DecisionLog:
     """Read and validate a decisions log; raises :class:`LogError` naming row and column
-    (or :class:`DataError` when the file cannot be read as a table; see ``data.read_table``)."""
+    (or :class:`DataError` when the file cannot be read as a table; see ``data.read_table``).
+
+    Parquet files, globs (``logs/*.parquet``), hive-partitioned directories and CSV files
+    over 64 MB are scanned by DuckDB and validated by queries (:mod:`fairaudit.log_engine`):
+    the rows are never loaded into pandas unless a check asks for them."""
+    spec = str(path)
+    big_csv = (Path(spec).suffix.lower() in (".csv", ".tsv") and Path(spec).is_file()
+               and Path(spec).stat().st_size > CSV_SCAN_BYTES and encoding in (None, "utf-8", "utf8"))
+    if is_scan_path(spec) or big_csv:
+        from .log_engine import scan_path
+        return log_from_relation(scan_path(spec), kind=kind, columns=columns, groups=groups, path=spec,
+                                 sha256=source_sha256(spec))
     frame = read_table(path, "decisions log", encoding=encoding)
     return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path),
                           sha256=file_sha256(path))
@@ -164,6 +225,11 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                 i = int(np.flatnonzero(bad)[0])
                 raise _err(f"{where}: row {i + 1}, column 'pick_order': missing for a selected individual",
                            row=i + 1, column="pick_order")
+            extra = (frame["selected"] == 0).to_numpy() & po.notna().to_numpy()
+            if extra.any():
+                i = int(np.flatnonzero(extra)[0])
+                raise _err(f"{where}: row {i + 1}, column 'pick_order': {show_value(frame['pick_order'].iloc[i])} given "
+                           f"for an individual who was not selected", row=i + 1, column="pick_order")
     elif kind == "ranking":
         frame["position"] = _numeric(frame, "position", where, integer=True, lo=1).astype(int)
         size = frame.groupby("decision_id")["position"].transform("size")
@@ -194,6 +260,13 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                        f"{len(score_cols)} locations have score columns", row=i + 1, column="location")
         if "outcome" in frame.columns:
             frame["outcome"] = _numeric(frame, "outcome", where, allow_na=True)
+    if "individual_id" in frame.columns and kind in ("selection", "ranking"):
+        ids = frame[["decision_id", "individual_id"]]
+        dup = (ids.duplicated(keep="first") & ids["individual_id"].notna()).to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise _err(duplicate_message(where, i + 1, frame["individual_id"].iloc[i], frame["decision_id"].iloc[i]),
+                       row=i + 1, column="individual_id")
     role = set(SCHEMAS[kind]["required"]) | set(SCHEMAS[kind]["optional"]) | set(pred_cols) | set(score_cols)
     if groups is not None:
         missing = [g for g in groups if g not in frame.columns]
@@ -229,4 +302,108 @@ def _selected_value(v):
 
 
 def is_log_path(spec: str) -> bool:
-    return Path(str(spec).split("::")[0]).suffix.lower() in (".csv", ".parquet", ".pq", ".tsv")
+    s = str(spec).split("::")[0]
+    if s.startswith("duckdb://"):
+        return True
+    return Path(s).suffix.lower() in (".csv", ".parquet", ".pq", ".tsv") or is_scan_path(s) and ":" not in Path(s).name
+
+
+def source_sha256(spec: str) -> str:
+    """SHA-256 of a log file; of the sorted (name, SHA-256) list for a glob or a directory."""
+    import glob
+    import hashlib
+    if spec.startswith("duckdb://"):
+        return ""      # a live database table: no file content to fingerprint
+    p = Path(spec)
+    if p.is_file():
+        return file_sha256(p)
+    files = sorted(glob.glob(str(p / "**" / "*.parquet"), recursive=True) if p.is_dir() else glob.glob(spec))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{Path(f).relative_to(p) if p.is_dir() else f}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
+def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = None,
+                      groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
+    """A decisions log from a DuckDB relation (a scanned file or a user's dataframe),
+    validated by queries: the same rules and messages as :func:`log_from_frame`."""
+    from .log_engine import LogTable, q, validate, is_numeric_type
+    where = path or "log"
+    names = [str(c) for c in rel.columns]
+    refuse_duplicate_columns(names, where, LogError)
+    columns = dict(columns or {})
+    for role, col in columns.items():
+        if col not in names:
+            raise _err(f"{where}: column '{col}' (mapped to '{role}') is not in the log; it has: "
+                       f"{', '.join(names)}", column=col)
+    clash = [r for r, c in columns.items() if r != c and r in names and r not in columns.values()]
+    if clash:
+        raise _err(f"{where}: --columns {clash[0]}={columns[clash[0]]} maps a column to '{clash[0]}', but the log "
+                   f"already has a column '{clash[0]}'; rename or drop one", column=clash[0])
+    if columns:
+        back = {v: k for k, v in columns.items()}
+        rel = rel.query("src", "SELECT " + ", ".join(f"{q(c)} AS {q(back.get(c, c))}" for c in names) + " FROM src")
+        names = [back.get(c, c) for c in names]
+    table = LogTable(rel, where)
+    if table.n_rows == 0:
+        raise _err(f"{where}: the log has no rows")
+    if kind is None:
+        kinds = [k for m, k in MARKERS.items() if m in names]
+        if len(kinds) != 1:
+            raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
+                       f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
+                       f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(c) for c in names[:30])}"
+                       f"{' …' if len(names) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
+        kind = kinds[0]
+    schema = SCHEMAS[kind]
+    missing = [c for c in schema["required"] if c not in names]
+    if missing:
+        raise _err(f"{where}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} log needs column(s) {', '.join(missing)}; it has "
+                   f"{', '.join(names)}. Rename them or map with --columns {missing[0]}=YOUR_COLUMN.",
+                   column=missing[0])
+    pred_cols = [c for c in names if c.startswith("p_")]
+    score_cols = [c for c in names if c.startswith("w_")] if kind == "assignment" else []
+    if kind == "assignment" and not score_cols:
+        raise _err(f"{where}: an assignment log needs score columns w_0, w_1, … (one per location)", column="w_0")
+    role = set(schema["required"]) | set(schema["optional"]) | set(pred_cols) | set(score_cols)
+    if groups is not None:
+        gmiss = [g for g in groups if g not in names]
+        if gmiss:
+            raise _err(f"{where}: group column(s) {', '.join(gmiss)} not found", column=gmiss[0])
+        group_cols = list(groups)
+    else:
+        group_cols = [c for c in names if c not in role and (not is_numeric_type(table.types[c]))]
+        if kind == "assignment":
+            group_cols = ["group"] + [g for g in group_cols if g != "group"]
+    validate(table, kind, group_cols, pred_cols, score_cols)
+    return DecisionLog(kind=kind, path=path, sha256=sha256, group_cols=group_cols, pred_cols=pred_cols,
+                       score_cols=score_cols, table=table)
+
+
+def is_log_frame(obj) -> bool:
+    """A dataframe or relation that can be audited as a log (pandas, Polars, PyArrow,
+    DuckDB, or anything narwhals reads eagerly)."""
+    import duckdb
+    if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)):
+        return True
+    mod = type(obj).__module__.split(".")[0]
+    if mod in ("polars", "pyarrow"):
+        return type(obj).__name__ in ("DataFrame", "LazyFrame", "Table")
+    try:
+        import narwhals as nw
+        nw.from_native(obj, eager_only=True)
+        return not isinstance(obj, (str, bytes, Path))
+    except Exception:  # noqa: BLE001 - not a frame
+        return False
+
+
+def log_from_any(obj, *, kind: str | None = None, columns: dict | None = None, groups: list[str] | None = None,
+                 path: str = "") -> DecisionLog:
+    """A decisions log from a pandas DataFrame (validated by :func:`log_from_frame`), or a
+    Polars / PyArrow table, DuckDB relation or other narwhals-readable frame (scanned in
+    place by DuckDB and validated by queries, :func:`log_from_relation`)."""
+    where = path or f"log ({type(obj).__module__.split('.')[0]} {type(obj).__name__})"
+    if isinstance(obj, pd.DataFrame):
+        return log_from_frame(obj.copy(), kind=kind, columns=columns, groups=groups, path=where)
+    return log_from_relation(relation_of(obj), kind=kind, columns=columns, groups=groups, path=where)

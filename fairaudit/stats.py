@@ -541,15 +541,21 @@ def cmh_by_category(frame: pd.DataFrame, group_cols: list[str], bins: int, confi
     K = int(strat.max()) + 1
     sel = frame["selected"].to_numpy(int)
     cats = categories(frame, list(group_cols), depth=1)
+    counts = [(np.bincount(strat[c.mask], weights=sel[c.mask], minlength=K), np.bincount(strat[c.mask], minlength=K),
+               np.bincount(strat[~c.mask], weights=sel[~c.mask], minlength=K), np.bincount(strat[~c.mask], minlength=K))
+              for c in cats]
+    return cmh_from_counts(cats, counts, edges, K, confidence)
+
+
+def cmh_from_counts(cats, counts, edges, K: int, confidence: float) -> dict:
+    """:func:`cmh_by_category` from its sufficient statistics: per category (objects with
+    ``attribute``, ``value``, ``name``, ``size``) the per-stratum arrays
+    ``(a, n1, c, n0)`` — selected and size of the category, then of the rest — over the
+    ``K`` score strata whose edges (or exact values) are ``edges``."""
     G = max(len(cats), 1)
     z = stats.norm.ppf(1 - (1 - confidence) / (2 * G))
     rows, srows = [], []
-    for cat in cats:
-        m = cat.mask
-        a = np.bincount(strat[m], weights=sel[m], minlength=K)
-        n1 = np.bincount(strat[m], minlength=K)
-        c = np.bincount(strat[~m], weights=sel[~m], minlength=K)
-        n0 = np.bincount(strat[~m], minlength=K)
+    for cat, (a, n1, c, n0) in zip(cats, counts):
         rd, var, chi2, p, _ = mantel_haenszel(a, n1, c, n0)
         if not np.isfinite(rd):
             continue
@@ -582,3 +588,26 @@ def cmh_by_category(frame: pd.DataFrame, group_cols: list[str], bins: int, confi
     method = (f"Mantel–Haenszel risk difference over {K} score strata, Sato variance, normal interval, "
               f"bonferroni over {G} categories; CMH chi-square (continuity-corrected) with Holm")
     return {"table": table, "strata": strata, "bin_edges": edges, "method": method}
+
+
+def cluster_robust_proportion_ci(y, n, clusters, s_nn, s_yy, s_ny, confidence: float = 0.95):
+    """Simultaneous intervals for proportions ``y / n`` whose trials come in correlated
+    clusters (rows of one person across decisions), from per-family sufficient sums over
+    the clusters c of each proportion: ``clusters`` = C, ``s_nn`` = Σ n_c², ``s_yy`` =
+    Σ y_c², ``s_ny`` = Σ n_c·y_c. Variance: the CR1 sandwich, C/(C−1) · Σ (y_c − p n_c)² / n²
+    (Liang & Zeger 1986; the cluster-robust variance of a mean); a normal interval at the
+    Bonferroni level, then widened to contain the Clopper–Pearson interval of the same
+    counts (which the sandwich, being 0 at p ∈ {0, 1}, can undercut). Returns
+    ``(lo, hi, method_label)``."""
+    y, n, C, s_nn, s_yy, s_ny = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (y, n, clusters, s_nn, s_yy, s_ny))
+    m = y.size
+    p = y / np.maximum(n, 1)
+    resid = np.maximum(s_yy - 2 * p * s_ny + p * p * s_nn, 0.0)
+    var = np.where(C > 1, C / np.maximum(C - 1, 1) * resid / np.maximum(n, 1) ** 2, np.inf)
+    z = stats.norm.ppf(1 - (1 - confidence) / (2 * max(m, 1)))
+    half = z * np.sqrt(var)
+    cp_lo, cp_hi, _ = simultaneous_proportion_ci(y.astype(int), n.astype(int), confidence)
+    lo = np.minimum(np.clip(p - half, 0, 1), cp_lo)
+    hi = np.maximum(np.clip(p + half, 0, 1), cp_hi)
+    return lo, hi, (f"cluster-robust by individual_id (CR1 sandwich variance, normal interval, widened to "
+                    f"contain Clopper–Pearson), bonferroni over {m}")

@@ -1,0 +1,556 @@
+"""Decision logs as DuckDB relations: schema validation as queries, and the small
+sufficient-statistics tables the log checks ask for, computed where the rows are.
+
+A log file (CSV, Parquet, a glob such as ``logs/*.parquet``, a hive-partitioned
+directory) or a dataframe (pandas, Polars, PyArrow; DuckDB scans them in place) or a
+DuckDB relation becomes a :class:`LogTable`. Nothing here reads the rows into Python:
+validation asks DuckDB whether any row breaks a rule (one streamed aggregate) and, only
+when one does, for the first such row; checks ask for counts and sums per group,
+intersection, stratum or position (``GROUP BY GROUPING SETS``), a table of at most a
+few thousand rows whatever the log's size.
+
+Every query is run against the relation as ``raw`` (``DuckDBPyRelation.query``), so the
+same SQL serves a file, a registered dataframe and a user's own relation. ``log`` is the
+canonical view: role columns cast to their types (``selected`` 0/1 integer, ``score``
+double, ``location`` −1 for none), group columns as the strings the reports show.
+"""
+from __future__ import annotations
+
+import glob as _glob
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import duckdb
+
+from .errors import DataError, LogError
+from .text import exception_text, show_value
+
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+SELECTED_WORDS = {"true": 1, "false": 0, "yes": 1, "no": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0, "y": 1, "n": 0}
+
+
+def q(name: str) -> str:
+    """A column name quoted as a SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def dbl(x) -> str:
+    """A float as an exact DOUBLE literal (its shortest repr, parsed as a double)."""
+    return f"CAST('{float(x)!r}' AS DOUBLE)"
+
+
+def is_numeric_type(t: str) -> bool:
+    t = str(t).upper()
+    return t in NUMERIC_TYPES or t.startswith("DECIMAL")
+
+
+def is_scan_path(spec: str) -> bool:
+    """A path DuckDB scans (Parquet file, glob of files, or a directory of Parquet files),
+    or a ``duckdb:///path/db.duckdb?table=NAME`` source."""
+    s = str(spec)
+    if s.startswith("duckdb://"):
+        return True
+    if any(ch in s for ch in "*?["):
+        return True
+    p = Path(s)
+    return p.is_dir() or p.suffix.lower() in (".parquet", ".pq")
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    # order of rows as in the file, so "the first offending row" is the file's first
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")     # the terminal is fairaudit's
+    # memory does not grow with the log: sorts and large hash tables spill to a private
+    # temporary directory (never the current folder)
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    con.execute(f"SET temp_directory = {lit(spill_directory())}")
+    return con
+
+
+MEMORY_LIMIT = "512MB"
+
+
+def spill_directory() -> str:
+    import os
+    import tempfile
+    return os.path.join(tempfile.gettempdir(), f"fairaudit-duckdb-{os.getpid()}")
+
+
+def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
+    """A relation over a Parquet file / glob / hive directory, or a (large) UTF-8 CSV file,
+    streamed by DuckDB; a one-line :class:`DataError` when it cannot be scanned."""
+    s = str(path)
+    if s.startswith("duckdb://"):
+        return duckdb_table(s, what)
+    con = con or connect()
+    p = Path(s)
+    try:
+        if p.is_dir():
+            files = sorted(_glob.glob(str(p / "**" / "*.parquet"), recursive=True))
+            if not files:
+                raise DataError(f"{what}: directory {s} has no .parquet files")
+            src = f"read_parquet({lit(str(p / '**' / '*.parquet'))}, hive_partitioning = true, union_by_name = true)"
+        elif any(ch in s for ch in "*?[") or p.suffix.lower() in (".parquet", ".pq"):
+            if not _glob.glob(s):
+                raise DataError(f"{what} not found: {s}")
+            src = f"read_parquet({lit(s)}, union_by_name = true)"
+        else:
+            if not p.is_file():
+                raise DataError(f"{what} not found: {s}")
+            from .data import sniff_delimiter
+            with open(p, "rb") as fh:
+                header = fh.readline().decode("utf-8-sig", errors="replace")
+            sep = "\t" if p.suffix.lower() == ".tsv" else sniff_delimiter(header)
+            src = f"read_csv({lit(s)}, header = true, delim = {lit(sep)}, sample_size = -1)"
+        return con.sql(f"SELECT * FROM {src}")
+    except DataError:
+        raise
+    except duckdb.Error as e:
+        raise DataError(f"{s}: cannot be read as a table ({type(e).__name__}: {exception_text(e, 500)})") from e
+
+
+def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
+    """``duckdb:///path/db.duckdb?table=NAME``: that table of a DuckDB database file, read only."""
+    from urllib.parse import parse_qs, urlparse
+    u = urlparse(uri)
+    path, table = u.path, (parse_qs(u.query).get("table") or [None])[0]
+    if not table:
+        raise DataError(f"{what}: {uri} names no table; write duckdb:///path/db.duckdb?table=NAME")
+    if not Path(path).is_file():
+        raise DataError(f"{what} not found: DuckDB database {path}")
+    try:
+        con = duckdb.connect(path, read_only=True)
+        return con.table(table)
+    except duckdb.Error as e:
+        raise DataError(f"{uri}: cannot read table {table!r} ({type(e).__name__}: {exception_text(e, 300)})") from e
+
+
+def relation_of(obj, con=None) -> duckdb.DuckDBPyRelation:
+    """A DuckDB relation over a dataframe without copying it: a DuckDB relation as is;
+    pandas, Polars and PyArrow tables through DuckDB's scans of them (Arrow memory is
+    read in place); any other narwhals-supported eager frame converted to Arrow first."""
+    if isinstance(obj, duckdb.DuckDBPyRelation):
+        return obj
+    con = con or connect()
+    mod = type(obj).__module__.split(".")[0]
+    if mod in ("pandas", "polars", "pyarrow"):
+        if mod == "polars" and type(obj).__name__ == "LazyFrame":
+            obj = obj.collect()
+        con.register("user_frame", obj)
+        return con.sql("SELECT * FROM user_frame")
+    import narwhals as nw
+    try:
+        frame = nw.from_native(obj, eager_only=True)
+    except TypeError as e:
+        raise DataError(f"log: a {type(obj).__name__} is not a dataframe fairaudit can read "
+                        f"(pandas, Polars, PyArrow, DuckDB relation)") from e
+    con.register("user_frame", frame.to_arrow())
+    return con.sql("SELECT * FROM user_frame")
+
+
+# ---------------------------------------------------------------------------
+# Validation as queries
+# ---------------------------------------------------------------------------
+
+@dataclass
+class Rule:
+    """A row-level rule: ``bad`` is a SQL predicate over ``raw`` true on offending rows;
+    ``message(row, value, extra)`` the one-line error for the first such row."""
+    column: str
+    bad: str
+    message: object
+    extra: str = "NULL"     # a SQL expression fetched with the offending value
+
+
+def _num(col: str, typ: str) -> str:
+    c = q(col)
+    if is_numeric_type(typ) or typ.upper() == "BOOLEAN":
+        return f"TRY_CAST({c} AS DOUBLE)"
+    return f"TRY_CAST(TRIM(CAST({c} AS VARCHAR)) AS DOUBLE)"
+
+
+def numeric_rule(where, col, typ, *, integer=False, allow_na=False, lo=None, hi=None) -> Rule:
+    """The SQL twin of ``logs._numeric``: the same rows refused, the same message."""
+    c, v = q(col), _num(col, typ)
+    isna = f"({c} IS NULL OR (TRY_CAST({c} AS DOUBLE) IS NOT NULL AND isnan(TRY_CAST({c} AS DOUBLE))))"
+    notnum = f"({v} IS NULL OR isnan({v}))"
+    parts = [f"(NOT {isna} AND {notnum})" if allow_na else f"({isna} OR {notnum})", f"isinf({v})"]
+    fin = f"({v} IS NOT NULL AND isfinite({v}))"
+    if integer:
+        parts.append(f"({fin} AND {v} <> round({v}))")
+    if lo is not None:
+        parts.append(f"({fin} AND {v} < {lo})")
+    if hi is not None:
+        parts.append(f"({fin} AND {v} > {hi})")
+
+    def message(row, value, extra):
+        inf = extra is not None and extra in (float("inf"), float("-inf"))
+        finite = "a finite number" if inf else "a number"
+        what = "missing" if show_value(value) == "missing" else (
+            f"{show_value(value)} is not {'an integer' if integer else finite}"
+            + (f" in [{lo}, {hi}]" if lo is not None or hi is not None else ""))
+        return f"{where}: row {row}, column '{col}': {what}"
+    return Rule(col, " OR ".join(parts), message, extra=v)
+
+
+def selected_expr(typ: str) -> str:
+    """``selected`` as a 0/1 integer (NULL when it is not one of the accepted spellings)."""
+    c = q("selected")
+    if typ.upper() == "BOOLEAN":
+        return f"CAST({c} AS INTEGER)"
+    if is_numeric_type(typ):
+        return f"CASE WHEN {c} IN (0, 1) THEN CAST({c} AS INTEGER) END"
+    cases = " ".join(f"WHEN {lit(w)} THEN {v}" for w, v in SELECTED_WORDS.items())
+    return f"CASE lower(trim(CAST({c} AS VARCHAR))) {cases} END"
+
+
+class LogTable:
+    """A decisions log held by DuckDB (see the module docstring)."""
+
+    def __init__(self, rel: duckdb.DuckDBPyRelation, where: str = "log"):
+        self.rel = rel
+        self.where = where
+        self.columns = [str(c) for c in rel.columns]
+        self.types = {str(c): str(t) for c, t in zip(rel.columns, rel.types)}
+        self.canon = "SELECT * FROM raw"     # set by ``canonicalise``
+        self._rows = None
+        self._flags: dict[str, bool] = {}
+
+    # -- queries -------------------------------------------------------
+    def sql(self, query: str):
+        """Run ``query`` (which may name ``raw`` and ``log``) and return the relation."""
+        body = query.strip()
+        if body[:5].upper() == "WITH ":     # the caller's own CTEs follow ``log``
+            return self.rel.query("raw", f"WITH log AS ({self.canon}), {body[5:]}")
+        return self.rel.query("raw", f"WITH log AS ({self.canon}) {body}")
+
+    def rows(self, query: str) -> list[tuple]:
+        return self.sql(query).fetchall()
+
+    def df(self, query: str):
+        return self.sql(query).df()
+
+    @property
+    def n_rows(self) -> int:
+        if self._rows is None:
+            self._rows = int(self.rows("SELECT count(*) FROM raw")[0][0])
+        return self._rows
+
+    # -- validation ----------------------------------------------------
+    def prefetch(self, rules: list[Rule]) -> None:
+        """Whether any row breaks each rule, and the row count: one streamed aggregate."""
+        flags = ", ".join(["count(*)"] + [f"bool_or(COALESCE({r.bad}, false))" for r in rules])
+        hit = self.rows(f"SELECT {flags} FROM raw")[0]
+        self._rows = int(hit[0])
+        self._flags.update({r.bad: bool(h) for r, h in zip(rules, hit[1:])})
+
+    def first_violation(self, rules: list[Rule]):
+        """The first rule (in order) any row breaks, with its first offending row: one
+        streamed aggregate over all rules, then one query for that rule's first row."""
+        if not rules:
+            return None
+        if any(r.bad not in self._flags for r in rules):
+            self.prefetch(rules)
+        for r in rules:
+            h = self._flags[r.bad]
+            if h:
+                n, value, extra = self.rows(
+                    f"SELECT n, {q(r.column)}, {r.extra} FROM (SELECT row_number() OVER () AS n, * FROM raw) "
+                    f"WHERE COALESCE({r.bad}, false) ORDER BY n LIMIT 1")[0]
+                return LogError(r.message(int(n), value, extra), row=int(n), column=r.column)
+        return None
+
+
+def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[str], score_cols: list[str]):
+    """Raise :class:`LogError` for the first row (1-based, header not counted) breaking the
+    ``kind`` schema, with the same message ``logs.log_from_frame`` gives; then set the
+    table's canonical view."""
+    where, T, cols = table.where, table.types, table.columns
+    grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
+                   (lambda g: lambda n, v, e: f"{where}: row {n}, column '{g}': missing group value")(g))
+              for g in group_cols]
+    rules: list[Rule] = [Rule("decision_id", f"{q('decision_id')} IS NULL"
+                              + (f" OR isnan({q('decision_id')})" if T['decision_id'].upper() in ("DOUBLE", "FLOAT") else ""),
+                              lambda n, v, e: f"{where}: row {n}, column 'decision_id': missing")]
+    if kind == "selection":
+        st = T["selected"]
+        if is_numeric_type(st):
+            rules.append(numeric_rule(where, "selected", st, integer=True, lo=0, hi=1))
+        else:
+            rules.append(Rule("selected", f"({selected_expr(st)}) IS NULL",
+                              lambda n, v, e: f"{where}: row {n}, column 'selected': " + (
+                                  "missing" if show_value(v) == "missing" else
+                                  f"{show_value(v)} is not 0/1, true/false or yes/no")))
+        rules.append(numeric_rule(where, "score", T["score"]))
+        if "pick_order" in cols:
+            rules.append(numeric_rule(where, "pick_order", T["pick_order"], integer=True, allow_na=True, lo=1))
+            sel, po = selected_expr(st), _num("pick_order", T["pick_order"])
+            rules.append(Rule("pick_order", f"({sel}) = 1 AND ({po} IS NULL OR isnan({po}))",
+                              lambda n, v, e: f"{where}: row {n}, column 'pick_order': missing for a selected individual"))
+            rules.append(Rule("pick_order", f"({sel}) = 0 AND {po} IS NOT NULL AND NOT isnan({po})",
+                              lambda n, v, e: f"{where}: row {n}, column 'pick_order': {show_value(v)} given for an "
+                                              f"individual who was not selected"))
+    elif kind == "ranking":
+        rules.append(numeric_rule(where, "position", T["position"], integer=True, lo=1))
+        err = table.first_violation(rules)
+        if err is not None:
+            raise err
+        _permutation(table)
+        rules = []
+        if "score" in cols:
+            rules.append(numeric_rule(where, "score", T["score"]))
+        rules += [numeric_rule(where, c, T[c], lo=0, hi=1) for c in pred_cols]
+    elif kind == "assignment":
+        rules.append(numeric_rule(where, "arrival", T["arrival"], integer=True))
+        rules.append(numeric_rule(where, "location", T["location"], integer=True, allow_na=True, lo=-1))
+        rules += [numeric_rule(where, c, T[c]) for c in score_cols]
+        loc = _num("location", T["location"])
+        rules.append(Rule("location", f"COALESCE({loc}, -1) >= {len(score_cols)}",
+                          lambda n, v, e: f"{where}: row {n}, column 'location': {show_value(e)} but only "
+                                          f"{len(score_cols)} locations have score columns",
+                          extra=f"CAST({loc} AS BIGINT)"))
+        if "outcome" in cols:
+            rules.append(numeric_rule(where, "outcome", T["outcome"], allow_na=True))
+    # one scan answers every row rule (and the group rules checked after the multi-row ones)
+    table.prefetch([r for r in rules + grules if r.bad not in table._flags])
+    err = table.first_violation(rules)
+    if err is not None:
+        raise err
+    # rules over several rows of a decision, once each row is well-typed
+    if "individual_id" in cols and kind in ("selection", "ranking"):
+        _duplicates(table)
+    err = table.first_violation(grules)
+    if err is not None:
+        raise err
+    table.canon = canonical_sql(table, kind, group_cols, score_cols)
+
+
+def _permutation(table: LogTable):
+    d, p = q("decision_id"), f"CAST({_num('position', table.types['position'])} AS BIGINT)"
+    found = table.rows(
+        f"SELECT n, {d} FROM (SELECT row_number() OVER () AS n, {d}, {p} AS pos FROM raw) "
+        f"QUALIFY pos > count(*) OVER (PARTITION BY {d}) OR row_number() OVER (PARTITION BY {d}, pos ORDER BY n) > 1 "
+        f"ORDER BY n LIMIT 1")
+    if found:
+        n, v = found[0]
+        raise LogError(f"{table.where}: row {n}, column 'position': positions within decision {show_value(v)} are not "
+                       f"a permutation of 1..n (repeated or out of range)", row=int(n), column="position")
+
+
+def _duplicates(table: LogTable):
+    d, i = q("decision_id"), q("individual_id")
+    any_dup = table.rows(f"SELECT count(*) > count(DISTINCT ({d}, {i})) FROM raw WHERE {i} IS NOT NULL")[0][0]
+    if not any_dup:
+        return
+    n, v, dv = table.rows(
+        f"SELECT n, {i}, {d} FROM (SELECT row_number() OVER () AS n, {d}, {i} FROM raw WHERE {i} IS NOT NULL) "
+        f"QUALIFY row_number() OVER (PARTITION BY {d}, {i} ORDER BY n) > 1 ORDER BY n LIMIT 1")[0]
+    raise LogError(duplicate_message(table.where, int(n), v, dv), row=int(n), column="individual_id")
+
+
+def duplicate_message(where, row, individual, decision) -> str:
+    return (f"{where}: row {row}, column 'individual_id': individual {show_value(individual)} appears more than once "
+            f"in decision {show_value(decision)} (duplicate (decision_id, individual_id) row)")
+
+
+def group_string(col: str, typ: str) -> str:
+    """A group column as the string pandas' ``astype(str)`` gives (``True``, ``1``, ``1.5``)."""
+    c = q(col)
+    if typ.upper() == "BOOLEAN":
+        return f"CASE WHEN {c} THEN 'True' ELSE 'False' END"
+    return f"CAST({c} AS VARCHAR)"
+
+
+def canonical_sql(table: LogTable, kind: str, group_cols: list[str], score_cols: list[str]) -> str:
+    T = table.types
+    out = {c: q(c) for c in table.columns}
+    out["decision_id"] = q("decision_id")
+    if kind == "selection":
+        out["selected"] = selected_expr(T["selected"])
+        out["score"] = _num("score", T["score"])
+        if "pick_order" in out:
+            out["pick_order"] = _num("pick_order", T["pick_order"])
+    elif kind == "ranking":
+        out["position"] = f"CAST({_num('position', T['position'])} AS BIGINT)"
+        if "score" in out:
+            out["score"] = _num("score", T["score"])
+        for c in table.columns:
+            if c.startswith("p_"):
+                out[c] = _num(c, T[c])
+    elif kind == "assignment":
+        out["arrival"] = _num("arrival", T["arrival"])
+        out["location"] = f"CAST(COALESCE({_num('location', T['location'])}, -1) AS BIGINT)"
+        for c in score_cols:
+            out[c] = _num(c, T[c])
+        if "outcome" in out:
+            out["outcome"] = _num("outcome", T["outcome"])
+    for g in group_cols:
+        out[g] = group_string(g, T[g])
+    return "SELECT " + ", ".join(f"{e} AS {q(c)}" for c, e in out.items()) + " FROM raw"
+
+
+# ---------------------------------------------------------------------------
+# Sufficient statistics
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CategoryCount:
+    """One category (a value of a group column or of an intersection) and its counts;
+    quacks like :class:`fairaudit.groups.Category` for the tables (no row mask)."""
+    attribute: str
+    value: str
+    size: int
+    selected: float
+    extra: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.attribute} = {self.value}"
+
+
+def attribute_sets(group_cols: list[str], depth: int) -> list[tuple[str, ...]]:
+    """Group columns and their intersections of up to ``depth`` columns, in the order of
+    ``fairaudit.groups.categories``."""
+    return [combo for d in range(1, min(depth, len(group_cols)) + 1) for combo in combinations(group_cols, d)]
+
+
+def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, value: str = "selected",
+                    cluster: str | None = None) -> list[CategoryCount]:
+    """Rows and ``sum(value)`` per category of every attribute (group column and
+    intersection up to ``depth``): one ``GROUP BY GROUPING SETS`` query. Categories in the
+    order of ``groups.categories`` (attribute order, then sorted values; intersection values
+    joined with `` × ``). With ``cluster`` (a column, e.g. ``individual_id``) each category
+    also gets the sums a cluster-robust variance needs: clusters C, Σn_c², Σy_c², Σn_c·y_c
+    over the clusters c of the category (``extra``)."""
+    sets = attribute_sets(group_cols, depth)
+    if not sets:
+        return []
+    gq = [q(g) for g in group_cols]
+    gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
+    spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
+    if cluster is None:
+        res = table.rows(f"SELECT {gid} AS gid, {', '.join(gq)}, count(*) AS n, sum({q(value)}) AS y "
+                         f"FROM log GROUP BY GROUPING SETS ({spec})")
+        rows = [(r[0], r[1:1 + len(gq)], r[-2], r[-1], ()) for r in res]
+    else:
+        cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
+        gid_c = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
+        res = table.rows(
+            f"WITH per AS (SELECT {gid_c} AS gid, {', '.join(gq)}, count(*) AS nc, sum({q(value)}) AS yc "
+            f"FROM log GROUP BY GROUPING SETS ({cspec})) "
+            f"SELECT gid, {', '.join(gq)}, sum(nc) AS n, sum(yc) AS y, count(*) AS c, sum(nc * nc), sum(yc * yc), "
+            f"sum(nc * yc) FROM per GROUP BY gid, {', '.join(gq)}")
+        rows = [(r[0], r[1:1 + len(gq)], r[1 + len(gq)], r[2 + len(gq)], tuple(r[3 + len(gq):])) for r in res]
+    by_set: dict[tuple, list] = {}
+    nbits = len(gq)
+    for gidv, vals, n, y, extra in rows:
+        # GROUPING's bit for column j (first column = highest bit) is 1 when it is rolled up
+        present = tuple(g for j, g in enumerate(group_cols) if not (gidv >> (nbits - 1 - j)) & 1)
+        key = " × ".join(str(vals[group_cols.index(g)]) for g in present)
+        by_set.setdefault(present, []).append((key, int(n), float(y or 0), extra))
+    out = []
+    for s in sets:
+        for key, n, y, extra in sorted(by_set.get(s, []), key=lambda t: t[0]):
+            out.append(CategoryCount(" × ".join(s), key, n, y, extra))
+    return out
+
+
+def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, value: str = "selected"):
+    """Rows and ``sum(value)`` per (group column, its value, stratum) and per stratum:
+    the table a stratified (Cochran–Mantel–Haenszel) comparison of each category with the
+    rest needs. ``strata_sql`` is a SQL expression over ``log`` giving the stratum index."""
+    gq = [q(g) for g in group_cols]
+    spec = ", ".join(f"({g}, s)" for g in gq) + ", (s)"
+    gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
+    return table.rows(f"SELECT {gid}, {', '.join(gq)}, s, count(*), sum({q(value)}) FROM "
+                      f"(SELECT *, {strata_sql} AS s FROM log) GROUP BY GROUPING SETS ({spec})")
+
+
+DISTINCT_COUNTS_MAX = 2_000_000   # quantiles from (value, count) pairs up to this many distinct scores
+
+
+def quantile_from_counts(values, counts, q):
+    """``np.quantile(x, q)`` (method "linear") of the sample holding ``values[i]`` ``counts[i]``
+    times (values sorted), without expanding it: the order statistics NumPy's linear
+    method interpolates, found by their ranks, combined with NumPy's own arithmetic
+    (virtual index (n − 1)·q and its two-sided lerp), so the result is equal."""
+    import numpy as np
+    q = np.asarray(q, dtype=float)
+    n = int(np.sum(counts))
+    vi = (n - 1) * q
+    prev = np.floor(vi)
+    nxt = prev + 1
+    gamma = vi - prev
+    prev_i = np.clip(prev, 0, n - 1).astype(np.int64)
+    next_i = np.clip(nxt, 0, n - 1).astype(np.int64)
+    ends = np.cumsum(counts)                       # order statistic r is values[searchsorted(ends, r, right)]
+    a = values[np.searchsorted(ends, prev_i, side="right")]
+    b = values[np.searchsorted(ends, next_i, side="right")]
+    diff = b - a
+    out = a + diff * gamma
+    hi = gamma >= 0.5
+    out[hi] = (b - diff * (1 - gamma))[hi]
+    return out
+
+
+def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
+    """The SQL twin of ``stats.score_strata``: ``(expression, edges, K)``. Exact scores when
+    at most ``bins`` distinct values (fetched, a short list); else the pooled quantile edges
+    as NumPy computes them from the one score column, and the stratum of a row is the
+    count of edges at or below its score, less one, clipped — the same float comparisons
+    as ``searchsorted(side="right")``."""
+    import numpy as np
+    c = q(column)
+    distinct = table.rows(f"SELECT count(DISTINCT {c}) FROM log")[0][0]
+    if distinct <= bins:
+        uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
+        expr = " + ".join(f"CAST({c} > {dbl(u)} AS INTEGER)" for u in uniq[:-1]) if len(uniq) > 1 else "0"
+        return f"({expr})", [float(u) for u in uniq], len(uniq)
+    if distinct <= DISTINCT_COUNTS_MAX:
+        vc = table.sql(f"SELECT CAST({c} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+        edges = np.unique(quantile_from_counts(np.asarray(vc["v"], float), np.asarray(vc["n"], np.int64),
+                                               np.linspace(0, 1, bins + 1)))
+    else:
+        s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
+        edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
+        del s
+    terms = " + ".join(f"CAST({c} >= {dbl(e)} AS INTEGER)" for e in edges)
+    expr = f"LEAST(GREATEST(({terms}) - 1, 0), {len(edges) - 2})"
+    return expr, edges.tolist(), len(edges) - 1
+
+
+def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int, value: str = "selected"):
+    """Per category of every group column, the per-stratum ``(a, n1, c, n0)`` arrays that
+    ``stats.cmh_from_counts`` takes (selected/size in the category, then in the rest), from
+    one ``GROUPING SETS ((g, stratum) …, (stratum))`` query; with the strata's edges and K."""
+    import numpy as np
+    expr, edges, K = score_stratum_sql(table, bins)
+    res = stratum_counts(table, group_cols, expr, value)
+    nb = len(group_cols)
+    tot_n, tot_y = np.zeros(K), np.zeros(K)
+    per: dict[tuple, list] = {}
+    for r in res:
+        gidv, vals, s, n, y = r[0], r[1:1 + nb], int(r[1 + nb]), r[2 + nb], float(r[3 + nb] or 0)
+        present = [j for j in range(nb) if not (gidv >> (nb - 1 - j)) & 1]
+        if not present:
+            tot_n[s] += n
+            tot_y[s] += y
+            continue
+        j = present[0]
+        per.setdefault((j, str(vals[j])), [np.zeros(K), np.zeros(K)])
+        per[(j, str(vals[j]))][0][s] += y
+        per[(j, str(vals[j]))][1][s] += n
+    cats, counts = [], []
+    for j, g in enumerate(group_cols):
+        for key in sorted(k for (jj, k) in per if jj == j):
+            a, n1 = per[(j, key)]
+            cats.append(CategoryCount(g, key, int(n1.sum()), float(a.sum())))
+            counts.append((a, n1, tot_y - a, tot_n - n1))
+    return cats, counts, edges, K
