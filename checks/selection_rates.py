@@ -91,10 +91,15 @@ class SelectionRates(Check):
         def rates_of(draws):
             return M[draws].sum(axis=1) / sizes  # (B, G): fraction of each group selected per draw
 
+        last: dict = {}
+
         def bounds(draws):
+            if last.get("n") == len(draws):      # the last look's bounds (the sequence is not recomputed)
+                return last["bounds"]
             r = rates_of(draws)
             lo, hi = betting_cs(r, member_conf)
-            return r.mean(axis=0), lo, hi
+            last.update(n=len(draws), bounds=(r.mean(axis=0), lo, hi))
+            return last["bounds"]
 
         def decided(draws):
             est, lo, hi = bounds(draws)
