@@ -30,8 +30,10 @@ ALLOC = ROOT / "examples" / "allocators"
 
 
 def verdicts(target, seeds, **params):
-    return np.array([audit(target, checks=["anonymity"], seed=s, params={"anonymity": params}).checks[0].verdict
-                     for s in seeds])
+    # a callable here closes over a module loaded by import_file, which worker processes
+    # cannot import: run it in-process (files are audited isolated, as by default)
+    return np.array([audit(target, checks=["anonymity"], seed=s, params={"anonymity": params},
+                           in_process=callable(target)).checks[0].verdict for s in seeds])
 
 
 @pytest.mark.parametrize("name", ["uniform_lottery", "broome_lottery", "ua_ranking"])

@@ -19,11 +19,14 @@ ALLOC = HERE / "allocators"
 
 
 def _audit(tmp_path, name, target, *args, env_extra=None):
-    out = tmp_path / f"{name}.json"
+    # each run in its own folder with the same file names (the replay command names the JSON)
+    where = tmp_path / name
+    where.mkdir()
+    out = where / "result.json"
     env = dict(os.environ, **(env_extra or {}))
-    cmd = [sys.executable, "-m", "fairaudit.cli", "check", str(target), "--json", str(out),
-           "--html", str(tmp_path / f"{name}.html"), *args]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    cmd = [sys.executable, "-m", "fairaudit.cli", "check", str(target), "--json", "result.json",
+           "--html", "report.html", *args]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=where)
     assert p.returncode in (0, 1), p.stderr
     d = json.loads(out.read_text())
     d.pop("created")

@@ -20,7 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 VERDICT_LINE = re.compile(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", re.M)
-NOT_RUN = {'python3 -m venv .venv && . .venv/bin/activate', 'pip install -e ".[test]" && pytest', 'pytest -m "not slow"'}
+NOT_RUN = {'python3 -m venv .venv && . .venv/bin/activate', 'pip install -e ".[test]" && pytest', 'pytest -m "not slow"',
+           # "Audit on a cluster" needs a running Dask cluster; tests/test_dask.py runs the same audit on a
+           # LocalCluster and checks that its JSON equals the local run's
+           'dask scheduler', 'dask worker tcp://HOST:8786 --nthreads 1',
+           'fairaudit check my_allocator.py --data people.csv --scheduler tcp://HOST:8786'}
 
 
 def readme_commands() -> list[tuple[str, str]]:
