@@ -26,8 +26,7 @@ def run(target, data=None, seed=0, **params):
 
 def alloc(name):
     p = ALLOC / f"{name}.py"
-    if not p.exists():
-        pytest.skip(f"{p.name} not written yet")
+    assert p.exists(), f"bundled example {p} is missing"   # a missing example is a failure, not a skip
     return str(p)
 
 
