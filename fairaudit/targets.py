@@ -248,6 +248,10 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
                           f"an allocator file must not end the process") from None
     except Exception as e:  # the user's file itself is broken
         raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
+    # the module's name exists only in this process: a closure over it (or over one of its
+    # functions) sent to a worker must carry the module's code, not a name to import
+    import cloudpickle
+    cloudpickle.register_pickle_by_value(module)
     return module
 
 

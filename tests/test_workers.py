@@ -187,3 +187,22 @@ def test_function_of_a_file_imported_with_import_file_runs_in_workers():
     r = fa.audit(func, checks=["selection_rates"], data=POP, draws=300)
     assert r.checks[0].verdict != "error", r.checks[0].message
     assert r.warnings == []
+
+
+def test_closure_over_a_file_imported_with_import_file_runs_in_workers():
+    """A wrapper that closes over an ``import_file`` module (as the validation studies'
+    biased allocators do) is sent by value with that module's code: the workers cannot
+    import the module by the name only this process registered."""
+    from fairaudit.targets import import_file
+    mod = import_file(EX / "uniform_lottery.py")
+
+    @fa.selector
+    def wrapped(scores, k, rng, size=None):
+        return mod.allocate(scores, k, rng, size=size)
+
+    kw = dict(checks=["selection_rates"], data=POP, draws=300)
+    r = fa.audit(wrapped, **kw)
+    assert r.checks[0].verdict != "error", r.checks[0].message
+    assert r.warnings == []
+    ref = fa.audit(wrapped, in_process=True, **kw)
+    assert r.checks[0].statistic == ref.checks[0].statistic
