@@ -212,7 +212,7 @@ class Broome(Check):
                 outside = np.setdiff1d(np.flatnonzero(claims > 0), first[0])
                 excluded = deterministic_excluded(first, claims, det, min_chance)
                 if len(outside) == 0 or len(excluded):
-                    results.append({**self._deterministic(inst, first, det, excluded), "stream": stream,
+                    results.append({**self._deterministic(inst, first, det, excluded, min_chance), "stream": stream,
                                     "draw_array": first})
                     continue
                 # identical so far, but the Broome lottery itself would look the same: sample on
@@ -241,7 +241,7 @@ class Broome(Check):
         res = replace(res, method=res.method + "; resolution: " + "; ".join(f"{lab}: {x['statement']}" for lab, x in reso)) if reso else res
         return replace(res, message=res.message + " Note: " + "; ".join(notes) + ".") if notes else res
 
-    def _deterministic(self, inst, draws, ucb, out_pos):
+    def _deterministic(self, inst, draws, ucb, out_pos, min_chance):
         claims = np.asarray(inst.scores, dtype=float)
         n = len(claims)
         k = draws.shape[1]
@@ -250,9 +250,21 @@ class Broome(Check):
                "counts": counts, "ref": broome_reference(claims, k)}
         if len(out_pos):
             w = out_pos[np.argmax(claims[out_pos])]
+            ref_w = float(res["ref"][w])
+            stat = Statistic("min_chance_ratio", 0.0, (0.0, ucb / ref_w if ref_w > 0 else float("inf")),
+                             tolerance=min_chance,
+                             method=f"identical outcomes in {len(draws)} draws: Clopper–Pearson bound on any other "
+                                    f"outcome, relative to the Broome lottery's chance; deterministic ⇒ BF.2 fails "
+                                    f"outright (SPEC §1)", violation="below")
             res.update(verdict="fail", excluded=int(w), n_excluded=len(out_pos))
         else:
+            # every positive claim is in the one set drawn: each is selected whenever the
+            # others are, exactly — nothing is left to estimate
+            stat = Statistic("positive_claims_outside_the_set", 0.0, (0.0, 0.0), tolerance=0.0,
+                             method=f"identical outcomes in {len(draws)} draws, every positive claim among the "
+                                    f"{k} selected (an exact count)")
             res.update(verdict="pass_deterministic", excluded=None, n_excluded=0)
+        res["stats"] = {"bf2_deterministic": stat}
         return res
 
     # ------------------------------------------------------------------
@@ -340,12 +352,7 @@ class Broome(Check):
         lab = inst.label
         if r.get("deterministic"):
             i = r["excluded"]
-            ref_i = float(r["ref"][i])
-            stat = Statistic("min_chance_ratio", 0.0, (0.0, r["deviation_ucb"] / ref_i if ref_i > 0 else float("inf")),
-                             tolerance=min_chance,
-                             method=f"identical outcomes in {r['draws']} draws: Clopper–Pearson bound on any other "
-                                    f"outcome, relative to the Broome lottery's chance; deterministic ⇒ BF.2 fails "
-                                    f"outright (SPEC §1)", violation="below")
+            stat = r["stats"]["bf2_deterministic"]
             msg = (f"Deterministic allocator on {lab}: the same {r['k']} were selected in all {r['draws']} draws, so "
                    f"{r['n_excluded']} positive claims are never selected (BF.2), e.g. individual {i} with claim "
                    f"{claims[i]:.4g} (the Broome lottery would give it chance {r['ref'][i]:.3f}); randomise, e.g. "
@@ -419,7 +426,8 @@ class Broome(Check):
         inst = r["inst"]
         ev = {"instance": inst.label, "n": r["n"], "k": r["k"], "draws": r["draws"], "verdict": r["verdict"]}
         if r.get("deterministic"):
-            ev.update(deterministic=True, other_outcome_chance_ucb=r["deviation_ucb"], excluded_positive=r["n_excluded"])
+            ev.update(deterministic=True, other_outcome_chance_ucb=r["deviation_ucb"], excluded_positive=r["n_excluded"],
+                      statistics={k: s.to_dict() for k, s in r["stats"].items()})
             return ev
         ev["components"] = r["components"]
         ev["statistics"] = {k: s.to_dict() for k, s in r["stats"].items()}

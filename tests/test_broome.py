@@ -245,6 +245,11 @@ def test_top_k_fails_fast_on_bf2(default_results):
     assert c.draws <= 3 * B.DET_DRAWS                       # deterministic: no large budget
     assert "Deterministic" in c.message and "BF.2" in c.message
     assert c.evidence["counterexample"]["claim"] > 0
+    # the deterministic shortcut is a component like any other: each instance decided by it
+    # carries its BF.2 statistic, and the components combine to the check's verdict
+    det = {k: s for k, s in c.components.items() if k.endswith("/bf2_deterministic")}
+    assert det and any(s.verdict() == "fail" for s in det.values())
+    assert fa.result.combine(c.components) == "fail"
 
 
 def test_uniform_lottery_fails_bf1(default_results):
