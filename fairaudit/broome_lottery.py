@@ -524,24 +524,23 @@ def utility_analysis(draws, claims, k, labels, confidence):
     """Defs 4.7/4.8: expected utility (claims as success probabilities) and precision
     (labels), per draw, with empirical-Bernstein intervals, and top-k's values."""
     claims = np.asarray(claims, dtype=float)
-    out = {}
     top = np.argsort(-claims, kind="stable")[:k]
+
+    def against_top_k(values):
+        # the per-draw mean of ``values`` over the selected, and its cost against top-k's
+        m, l, h = empirical_bernstein_ci(values[draws].mean(axis=1), confidence)
+        t = float(values[top].mean())
+        return {"estimate": float(m), "ci": [float(l), float(h)], "top_k": t,
+                "cost": {"estimate": t - float(m), "ci": [t - float(h), t - float(l)]},
+                "method": "empirical-Bernstein over draws"}
+
+    out = {}
     if claims.min() >= 0 and claims.max() <= 1:
-        eu = claims[draws].mean(axis=1)
-        m, l, h = empirical_bernstein_ci(eu, confidence)
-        t = float(claims[top].mean())
-        out["expected_utility"] = {"estimate": float(m), "ci": [float(l), float(h)], "top_k": t,
-                                   "cost": {"estimate": t - float(m), "ci": [t - float(h), t - float(l)]},
-                                   "method": "empirical-Bernstein over draws"}
+        out["expected_utility"] = against_top_k(claims)
     if labels is not None:
         y = np.asarray(labels, dtype=float)
         if np.isfinite(y).all() and y.min() >= 0 and y.max() <= 1:
-            pr = y[draws].mean(axis=1)
-            m, l, h = empirical_bernstein_ci(pr, confidence)
-            t = float(y[top].mean())
-            out["precision"] = {"estimate": float(m), "ci": [float(l), float(h)], "top_k": t,
-                                "cost": {"estimate": t - float(m), "ci": [t - float(h), t - float(l)]},
-                                "method": "empirical-Bernstein over draws"}
+            out["precision"] = against_top_k(y)
     return out
 
 
