@@ -69,44 +69,92 @@ def test_every_readme_command_has_a_stated_outcome():
             assert expectation(comment)[0] is not None, f"README states no exit code for: {cmd}"
 
 
-@pytest.mark.slow
-def test_every_readme_command_runs_as_written(tmp_path):
-    shutil.copytree(ROOT / "examples", tmp_path / "examples",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
-    cwd = tmp_path
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    ran = []
+def readme_runs() -> list[tuple[str, str, str, str]]:
+    """Each command the README shows, as ``(id, folder relative to the repository, command,
+    expectation)``: the folder is where the README's ``cd`` lines leave it. The Set up
+    command is run after its install, and again without ``--checks`` (what the README says
+    of that); the commands not run here (``NOT_RUN``) are left out."""
+    cwd, out = Path("."), []
     for line, comment in readme_commands():
         if line in NOT_RUN:
             continue
         if line.startswith("pip install . && "):       # the Set up command, after its install
-            line, comment = line.split("&& ", 1)[1], "exit 0; broome=pass, anonymity=pass, selection_rates=pass"
-            assert "so it exits 0" in README and "passes Broome-Fairness, anonymity and the four-fifths rule" in README
-            # "Leave out --checks to run every applicable check: the lottery then also fails tv_stability (exit 1)"
-            assert "also fails `tv_stability`\n(exit 1)" in README
-            every = " ".join(w for i, w in enumerate(shlex.split(line)) if w != "--checks" and
-                             shlex.split(line)[i - 1] != "--checks")
-            line = f"{line} && {every}"
-        for part in [p.strip() for p in line.split("&&")]:
-            if part.startswith("cd "):
-                cwd = (cwd / part[3:].strip()).resolve()
-                continue
-            words = shlex.split(part)
-            extra = {}
-            while "=" in words[0] and not words[0].startswith("-"):
-                k, v = words.pop(0).split("=", 1)
-                extra[k] = v
-            run = subprocess.run(_exe(words[0]) + words[1:], cwd=cwd, env={**env, **extra}, capture_output=True,
-                                 text=True, timeout=900)
-            code, verdicts, passed = expectation(comment)
-            if "--checks" not in words and words[:2] == ["fairaudit", "check"]:
-                code, verdicts, passed = 1, {"tv_stability": "fail"}, None
-            said = f"`{part}` (README: {comment}) in {cwd}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
-            assert run.returncode == code, said
-            got = {cid: v.lower() for v, cid in VERDICT_LINE.findall(run.stdout)}
-            assert all(got.get(c) == v for c, v in verdicts.items()), (got, said)
-            if passed:
-                assert passed in run.stdout, said
-            ran.append(part)
-    assert cwd == tmp_path, "the README's cd commands should return to the repository root"
-    assert any(r.startswith("fairaudit compare") for r in ran) and any("my_package.module:allocate" in r for r in ran)
+            line = line.split("&& ", 1)[1]
+            out.append(("set-up", ".", line, "exit 0; broome=pass, anonymity=pass, selection_rates=pass"))
+            words = shlex.split(line)
+            every = " ".join(w for i, w in enumerate(words) if w != "--checks" and words[i - 1] != "--checks")
+            out.append(("set-up-every-check", ".", every, "exit 1; tv_stability=fail"))
+            continue
+        parts = [p.strip() for p in line.split("&&")]
+        if all(p.startswith("cd ") for p in parts):
+            for p in parts:
+                cwd = Path(os.path.normpath(cwd / p[3:].strip()))
+            continue
+        out.append((re.sub(r"\W+", "-", line).strip("-")[:48], str(cwd), line, comment))
+    assert cwd == Path("."), "the README's cd commands should return to the repository root"
+    return out
+
+
+RUNS = readme_runs()
+
+
+def _writer_of(path: Path, earlier) -> tuple | None:
+    """The earlier README command whose ``--json`` writes ``path`` (a command that reads a
+    file another command wrote runs after it, in the same copy)."""
+    for run in earlier:
+        words = shlex.split(run[2])
+        if "--json" in words and Path(os.path.normpath(Path(run[1]) / words[words.index("--json") + 1])) == path:
+            return run
+    return None
+
+
+def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
+    cwd = (root / rel).resolve()
+    for part in [p.strip() for p in line.split("&&")]:
+        if part.startswith("cd "):
+            cwd = (cwd / part[3:].strip()).resolve()
+            continue
+        words = shlex.split(part)
+        extra = {}
+        while "=" in words[0] and not words[0].startswith("-"):
+            k, v = words.pop(0).split("=", 1)
+            extra[k] = v
+        run = subprocess.run(_exe(words[0]) + words[1:], cwd=cwd, env={**env, **extra}, capture_output=True,
+                             text=True, timeout=900)
+        code, verdicts, passed = expectation(comment)
+        said = f"`{part}` (README: {comment}) in {cwd}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
+        assert run.returncode == code, said
+        got = {cid: v.lower() for v, cid in VERDICT_LINE.findall(run.stdout)}
+        assert all(got.get(c) == v for c, v in verdicts.items()), (got, said)
+        if passed:
+            assert passed in run.stdout, said
+    assert cwd == (root / rel).resolve(), f"`{line}` should end in the folder it started from"
+
+
+def test_the_readme_states_what_its_set_up_command_does():
+    assert "so it exits 0" in README and "passes Broome-Fairness, anonymity and the four-fifths rule" in README
+    # "Leave out --checks to run every applicable check: the lottery then also fails tv_stability (exit 1)"
+    assert "also fails `tv_stability`\n(exit 1)" in README
+    lines = [r[2] for r in RUNS]
+    assert any(r.startswith("fairaudit compare") for r in lines) and any("my_package.module:allocate" in r for r in lines)
+    assert len(RUNS) >= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", RUNS, ids=[r[0] for r in RUNS])
+def test_every_readme_command_runs_as_written(run, tmp_path):
+    """One README command (after the one whose output it reads, if any), in a fresh copy
+    of the examples: the exit code and verdicts it states."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    before = []
+    words = shlex.split(run[2])
+    for i, word in enumerate(words):
+        path = Path(os.path.normpath(Path(run[1]) / word))
+        if word.endswith(".json") and words[i - 1] != "--json" and not (tmp_path / path).exists():
+            writer = _writer_of(path, RUNS[:RUNS.index(run)])
+            assert writer is not None, f"`{run[2]}` reads {word}, which no earlier README command writes"
+            before.append(writer)
+    for rel, line, comment in [(r[1], r[2], r[3]) for r in before] + [(run[1], run[2], run[3])]:
+        _run_line(tmp_path, rel, line, comment, env)
