@@ -59,7 +59,8 @@ def five_label_data(tmp_path_factory):
                          ids=["five-labels", "needs-groups", "optional-groups"])
 def test_tv_stability_search_uses_the_data_shape_and_arguments(ranker, five_label_data):
     res = audit(ranker, checks=["tv_stability"], data=five_label_data,
-                params={"tv_stability": {"search_examples": 30, "probes": 4, "bisections": 2}})
+                params={"tv_stability": {"search_examples": 20, "probes": 4, "bisections": 2,
+                                                 "screen_draws": 128, "max_draws": 4000}})
     (r,) = res.checks
     assert r.verdict != "error", r.message
     # the UA ranking is 1-stable: nothing may be certified against it, and probes were certified
