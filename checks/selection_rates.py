@@ -101,9 +101,10 @@ class SelectionRates(Check):
             last.update(n=len(draws), bounds=(r.mean(axis=0), lo, hi))
             return last["bounds"]
 
+        attrs = [c.attribute for c in cats]
+
         def decided(draws):
-            est, lo, hi = bounds(draws)
-            stat = _impact(cats, est, lo, hi, sizes, threshold, min_share, method)[1]
+            stat = _min_impact_statistic(*_impact_ratios(attrs, sizes, *bounds(draws), min_share), threshold, method)
             return decide(stat.ci, threshold, "below") != "inconclusive"
 
         draws = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws))
@@ -178,33 +179,45 @@ class SelectionRates(Check):
                            method=stat.method)
 
 
+def _impact_ratios(attrs, sizes, est, lo, hi, min_share):
+    """Impact ratios within each attribute, against the highest rate among that attribute's
+    categories of at least ``min_share`` (all of them when none is that large), with the
+    ratio intervals of :func:`ratio_ci_from_intervals`: ``(ir, ir_lo, ir_hi, in_verdict)``."""
+    attrs = np.asarray(attrs, dtype=object)
+    sizes = np.asarray(sizes, dtype=float)
+    est, lo, hi = (np.asarray(a, dtype=float) for a in (est, lo, hi))
+    n_all = sizes[attrs == attrs[0]].sum() if len(attrs) else 1.0
+    in_verdict = sizes / max(n_all, 1) >= min_share
+    ir, ir_lo, ir_hi = np.full(len(est), np.nan), np.zeros(len(est)), np.ones(len(est))
+    for attr in dict.fromkeys(attrs):
+        idx = np.flatnonzero(attrs == attr)
+        elig = idx[in_verdict[idx]] if in_verdict[idx].any() else idx
+        top = est[elig].max()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ir[idx] = est[idx] / top if top > 0 else np.nan
+        ir_lo[idx], ir_hi[idx] = ratio_ci_from_intervals(lo[idx], hi[idx], lo[elig].max(), hi[elig].max(), cap=1.0)
+    return np.minimum(ir, 1.0), ir_lo, ir_hi, in_verdict
+
+
+def _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method):
+    """The verdict's statistic: the lowest impact ratio among the categories in the verdict."""
+    v = in_verdict if in_verdict.any() else np.ones(len(ir), bool)
+    est = float(np.nanmin(ir[v])) if np.isfinite(ir[v]).any() else float("nan")
+    return Statistic("min_impact_ratio", est, (float(ir_lo[v].min()), float(ir_hi[v].min())), tolerance=threshold,
+                     method=method, violation="below")
+
+
 def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     """Group table with impact ratios (within attribute) and the min-impact-ratio statistic."""
+    attrs = [c.attribute for c in cats]
+    ir, ir_lo, ir_hi, in_verdict = _impact_ratios(attrs, sizes, est, lo, hi, min_share)
     n_all = sum(c.size for c in cats if c.attribute == cats[0].attribute) if cats else 1
     df = pd.DataFrame({
-        "attribute": [c.attribute for c in cats], "category": [c.value for c in cats],
+        "attribute": attrs, "category": [c.value for c in cats],
         "n": np.asarray(sizes, dtype=int), "rate": est, "rate_lo": lo, "rate_hi": hi})
     df["share"] = df["n"] / max(n_all, 1)
-    df["in_verdict"] = df["share"] >= min_share
-    ir = np.full(len(df), np.nan)
-    ir_lo = np.zeros(len(df))
-    ir_hi = np.ones(len(df))
-    for attr, idx in df.groupby("attribute", sort=False).groups.items():
-        idx = np.asarray(list(idx))
-        elig = idx[df.loc[idx, "in_verdict"].to_numpy()] if df.loc[idx, "in_verdict"].any() else idx
-        top = df.loc[elig, "rate"].max()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ir[idx] = np.where(top > 0, df.loc[idx, "rate"] / top, np.nan)
-        l, h = ratio_ci_from_intervals(df.loc[idx, "rate_lo"], df.loc[idx, "rate_hi"],
-                                       df.loc[elig, "rate_lo"].max(), df.loc[elig, "rate_hi"].max(), cap=1.0)
-        ir_lo[idx], ir_hi[idx] = l, h
-    df["impact_ratio"] = np.minimum(ir, 1.0)
+    df["in_verdict"] = in_verdict
+    df["impact_ratio"] = ir
     df["ir_lo"], df["ir_hi"] = ir_lo, ir_hi
     df["label"] = df["attribute"] + " = " + df["category"]
-    v = df.loc[df["in_verdict"]]
-    if len(v) == 0:
-        v = df
-    stat = Statistic("min_impact_ratio", float(np.nanmin(v["impact_ratio"])) if v["impact_ratio"].notna().any() else float("nan"),
-                     (float(v["ir_lo"].min()), float(v["ir_hi"].min())), tolerance=threshold, method=method,
-                     violation="below")
-    return df, stat
+    return df, _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method)
