@@ -462,7 +462,7 @@ class Anonymity(Check):
                             "matrices": [comp.bounds["pa"].tolist(), comp.bounds["pb"].tolist(),
                                          comp.bounds["d"].tolist()],
                             "subtitles": ["original", "relabelled" if comp.b else "required", "difference"],
-                            "xlabel": "position", "ylabel": "individual"})
+                            "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1})
         elif 5 <= comp.bounds["pa"].shape[0] <= 400:   # smaller: the counterexample lists every chance
             n = comp.bounds["pa"].shape[0]
             claims = np.asarray(study.streams[comp.a].inst.scores, float)

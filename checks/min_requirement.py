@@ -300,12 +300,14 @@ class MinRequirement(Check):
                 vals.append(float(np.max(np.where(bench.sizes > 0, R, -np.inf))))
             xs += [math.log10(Tk)] * len(vals)
             ys += vals
-            pts.append((Tk, float(np.mean(vals))))
+            pts.append((Tk, *t_interval(vals, ctx.confidence)))
         main = np.max(np.where(v["sizes"] > 0, v["R0"], -np.inf), axis=1)
         xs += [math.log10(T)] * len(main)
         ys += main.tolist()
-        pts.append((T, float(np.mean(main))))
-        series = {"x": [p[0] for p in pts], "y": [p[1] for p in pts], "label": name}
+        pts.append((T, *t_interval(main, ctx.confidence)))
+        # each point: the mean over its years with a pointwise Student-t interval (drawn as a band)
+        series = {"x": [p[0] for p in pts], "y": [float(p[1]) for p in pts], "lo": [float(p[2]) for p in pts],
+                  "hi": [float(p[3]) for p in pts], "label": name}
         if len(set(xs)) < 2:
             return float("nan"), float("nan"), float("nan"), series
         lr = sstats.linregress(xs, ys)
@@ -384,9 +386,10 @@ class MinRequirement(Check):
              "reference": 0.0, "reference_label": "0"},
         ]
         if trend_figs:
-            figures.append({"kind": "lines", "title": "Worst-group regret as T grows (mean over years)",
+            figures.append({"kind": "lines", "title": "Worst-group regret as T grows (mean over years, "
+                                                      f"pointwise {ctx.confidence:.0%} t intervals)",
                             "series": trend_figs, "xlabel": "arrivals per year T", "ylabel": "mean max_g R_g",
-                            "reference": epsilon})
+                            "reference": epsilon, "reference_label": f"ε = {epsilon:g}", "xlog": True})
         method = (f"{cp_method} for P(R_g > ε); Student-t intervals over years for mean regrets "
                   f"(bonferroni over {fam}); requirement, OPT and unconstrained optimum recomputed on every "
                   f"year by HiGHS LPs (scipy.optimize.linprog)")

@@ -53,7 +53,7 @@ COLUMNS: dict[str, str] = {
     "tv_lb_certified": "total-variation distance (certified lower bound)",
     "tv_lower_bound": "total-variation distance (lower bound)", "ua_predictions": "under the UA ranking",
     "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
-    "worst_individual": "worst individual", "worst_position": "worst position", "years": "years",
+    "worst_individual": "worst individual", "worst_position": "worst position (1 = top)", "years": "years",
     "years_over_eps": "years above ε",
 }
 
