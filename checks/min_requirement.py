@@ -280,6 +280,8 @@ class MinRequirement(Check):
                 if anticipation is not None:
                     break
         table = pd.DataFrame(rows)
+        # each group's own verdict (its share of years above ε against δ); the check fails iff one does
+        table["verdict"] = [decide((a, b), delta, "above") for a, b in zip(table["p_lo"], table["p_hi"])]
         scen = pd.DataFrame(scen_rows)
         return self._finish_callable(ctx, table, scen, trend_figs, anticipation, worst_years, epsilon, delta,
                                      rule, cp_method, member_conf, fam, total_draws, deterministic, seed)

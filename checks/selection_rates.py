@@ -189,10 +189,14 @@ def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     ir = np.full(len(df), np.nan)
     ir_lo = np.zeros(len(df))
     ir_hi = np.ones(len(df))
+    reference = np.empty(len(df), dtype=object)
     for attr, idx in df.groupby("attribute", sort=False).groups.items():
         idx = np.asarray(list(idx))
         elig = idx[df.loc[idx, "in_verdict"].to_numpy()] if df.loc[idx, "in_verdict"].any() else idx
         top = df.loc[elig, "rate"].max()
+        # the group each ratio is relative to (the most-selected of the attribute), named as Aequitas's
+        # bias report names its reference group
+        reference[idx] = df.loc[df.loc[elig, "rate"].fillna(-np.inf).idxmax(), "category"]
         with np.errstate(divide="ignore", invalid="ignore"):
             ir[idx] = np.where(top > 0, df.loc[idx, "rate"] / top, np.nan)
         l, h = ratio_ci_from_intervals(df.loc[idx, "rate_lo"], df.loc[idx, "rate_hi"],
@@ -200,6 +204,10 @@ def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
         ir_lo[idx], ir_hi[idx] = l, h
     df["impact_ratio"] = np.minimum(ir, 1.0)
     df["ir_lo"], df["ir_hi"] = ir_lo, ir_hi
+    df["reference"] = reference
+    # each group's own verdict on the four-fifths rule; the check fails iff some judged group does
+    df["verdict"] = [decide((a, b), threshold, "below") if judged else "not judged (too small)"
+                     for a, b, judged in zip(ir_lo, ir_hi, df["in_verdict"])]
     df["label"] = df["attribute"] + " = " + df["category"]
     v = df.loc[df["in_verdict"]]
     if len(v) == 0:

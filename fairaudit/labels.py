@@ -44,7 +44,7 @@ COLUMNS: dict[str, str] = {
     "predictor_term": "predictor's term", "price_of_fairness": "price of fairness", "probe": "probe",
     "quality_a": "quality of A", "quality_b": "quality of B", "quantity": "quantity", "ranker": "ranker",
     "ranker_term": "ranker's term", "rate": "selection rate", "ratio": "ratio", "reading": "reading",
-    "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
+    "reference": "reference group", "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
     "requirement": "requirement", "rule": "rule", "runs": "runs", "scenario": "scenario", "selected": "selected",
     "share": "share", "share_gap": "share gap", "source": "source", "status": "status",
     "theorem16_bound": "bound of Devic et al. Thm 16", "tiny": "too small to judge", "top_share": "share at the top",

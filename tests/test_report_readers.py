@@ -136,3 +136,53 @@ def test_every_column_id_in_the_committed_results_has_a_label():
             for t in c["tables"].values():
                 for col in t["columns"]:
                     assert not ID_LIKE.fullmatch(column_label(col)), col
+
+
+def _group_table():
+    cols = ["attribute", "category", "n", "rate", "rate_lo", "rate_hi", "impact_ratio", "ir_lo", "ir_hi",
+            "reference", "verdict"]
+    rows = [["sex", "F", 103, 0.058, 0.049, 0.1, 0.404, 0.271, 0.733, "M", "fail"],
+            ["sex", "M", 97, 0.144, 0.136, 0.182, 1.0, 0.746, 1.0, "M", "inconclusive"],
+            ["age_band", "under_40", 120, 0.117, 0.108, 0.155, 1.0, 0.85, 1.0, "under_40", "pass"],
+            ["age_band", "40_plus", 2, 0.1, 0.0, 0.9, 0.9, 0.0, 1.0, "under_40", "not judged (too small)"]]
+    return {"columns": cols, "rows": rows}
+
+
+def test_per_group_table_is_coloured_by_verdict_and_names_the_reference_group():
+    c = _check("selection_rates", "fail")
+    c["tables"] = {"groups": _group_table()}
+    page = render_html(_result([c]))
+    table = page.split('<table class="data by-verdict">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'<tr class="(row-\w+)">', table) == ["row-fail", "row-inconclusive", "row-pass", "row-other"]
+    heads = rendered_headers("<table>" + table)
+    # the verdict first (it is what a reviewer reads), an estimate and its bounds as one column
+    assert heads[0] == "verdict" and "impact ratio [interval]" in heads and "selection rate [interval]" in heads
+    assert not any("(lower)" in h or "(upper)" in h for h in heads) and "reference group" in heads
+    assert '<span class="verdict v-fail">fail</span>' in table and "0.404 <small>[0.271, 0.733]</small>" in table
+    key = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.split('class="note table-key">', 1)[1]
+                                        .split("</p>", 1)[0])).split())
+    assert "reference group of its attribute" in key and "sex = M" in key and "age_band = under_40" in key
+    assert key.count(" = ") == 2
+    # the JSON's table is unchanged
+    assert c["tables"]["groups"]["columns"][-2:] == ["reference", "verdict"]
+
+
+def test_selection_rates_row_verdicts_agree_with_the_check():
+    """Each group's verdict is its own impact-ratio interval against the threshold; the
+    check fails iff a judged group fails, passes iff all pass; the reference group is the
+    most-selected group of its attribute."""
+    import fairaudit as fa
+    pop = ROOT / "examples" / "data" / "population.csv"
+    for allocator, expected in (("top_k.py", "fail"), ("broome_lottery.py", None)):
+        r = fa.audit(str(ROOT / "examples" / "allocators" / allocator), data=str(pop), checks=["selection_rates"],
+                     draws=256).checks[0]
+        t = r.tables["groups"]
+        judged = t[t["in_verdict"]]
+        for row in judged.itertuples():
+            assert row.verdict == decide((row.ir_lo, row.ir_hi), 0.8, "below")
+        for attr, g in t.groupby("attribute"):
+            assert set(g["reference"]) == {g.loc[g["rate"].idxmax(), "category"]}
+        v = set(judged["verdict"])
+        assert r.verdict == ("fail" if "fail" in v else "pass" if v == {"pass"} else "inconclusive")
+        if expected:
+            assert r.verdict == expected
