@@ -151,6 +151,12 @@ LOG_ROWS_PER_BIN = 2000       # claim bins of a log with varying pools hold at l
 INDIVIDUALS_TABLE_MAX = 200   # per-individual table in the result for instances up to this size
 
 
+
+def _triple(stat) -> str:
+    """A statistic as the headline quotes it: estimate and interval at three decimals."""
+    f = (lambda x: ("∞" if x > 0 else "−∞") if np.isinf(x) else f"{x:.3f}")
+    return f"{f(stat.estimate)}, interval [{f(stat.ci[0])}, {f(stat.ci[1])}]"
+
 class Broome(Check):
     id = "broome"
     title = "Broome-Fairness"
@@ -305,10 +311,11 @@ class Broome(Check):
             w = min((r for r in results if r.get("bins") is not None), key=lambda r: r["bins"]["stat"][1])
             p = w["bins"]["pairs"].iloc[int(np.argmin(w["bins"]["pairs"]["ratio_lo"]))]
             msg = (f"Chances rise with claims on every instance: between any two claim bins the stronger gets at least "
-                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (tolerance {min_gain:g}) — least "
-                   f"certainly between claims ≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on "
-                   f"{w['inst'].label} (ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no "
-                   f"reversal, no unequal chances for equal claims, no positive claim effectively excluded.")
+                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (smallest gain ratio over all bin pairs "
+                   f"{_triple(headline)}; tolerance {min_gain:g}) — least certainly between claims "
+                   f"≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on {w['inst'].label} (that pair's own "
+                   f"ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no reversal, no unequal "
+                   f"chances for equal claims, no positive claim effectively excluded.")
             return self.judged(headline, {"pass": msg}, draws_total, evidence=evidence, components=comps, tables=tables, figures=figures,
                                method=method)
         stat = headline or Statistic("min_gain_ratio", float("nan"), (float("-inf"), float("inf")), tolerance=min_gain,
@@ -319,7 +326,10 @@ class Broome(Check):
         if worst is not None:
             p = worst["bins"]["lowest_pair"]
             where = (f" The weakest rise is on {worst['inst'].label}: claims ≈{p['claim_weaker']:.3g} → "
-                     f"≈{p['claim_stronger']:.3g} gain ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}].")
+                     f"≈{p['claim_stronger']:.3g}, that pair's own gain ratio {p['ratio']:.2f} "
+                     f"[{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}].")
+        if headline is not None:
+            where = f" The smallest gain ratio over all bin pairs is {_triple(headline)}." + where
         msg = (f"Cannot yet certify that chances rise with claims by at least {min_gain:g} of the Broome lottery's "
                f"gain, nor a violation.{where}")
         if headline is None:

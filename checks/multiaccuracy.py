@@ -517,6 +517,10 @@ class Multiaccuracy(Check):
         if above_bound:
             causes.append(f"the gap exceeds Theorem 16's bound on {len(above_bound)} group(s)")
         cause = (" Cause: " + "; ".join(causes) + ".") if causes else ""
+        # the statistic itself (what the headline quotes): the largest |gap| over every judged set and
+        # position, whose interval is over all of them, not the one cell named above
+        who += (f"; the largest |gap| over all groups and positions is {stat.estimate:.3f}, interval "
+                f"[{stat.ci[0]:.3f}, {stat.ci[1]:.3f}]")
         msgs = {
             "fail": f"Group positions drift from the ground truth: {who}.{cause}",
             "pass": f"Every group's chance of every position is within {tolerance:g} of the ground-truth UA ranking; "

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from fairaudit.headline import headline
+from fairaudit.result import loads
+from test_report_readers import assert_headline_agrees, finding_conflicts
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 VERDICT_LINE = re.compile(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", re.M)
@@ -75,7 +79,7 @@ def test_every_readme_command_runs_as_written(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
     cwd = tmp_path
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    ran = []
+    ran, results = [], []
     for line, comment in readme_commands():
         if line in NOT_RUN:
             continue
@@ -96,6 +100,11 @@ def test_every_readme_command_runs_as_written(tmp_path):
             while "=" in words[0] and not words[0].startswith("-"):
                 k, v = words.pop(0).split("=", 1)
                 extra[k] = v
+            saved = None
+            if words[:2] == ["fairaudit", "check"] and "--json" not in words:
+                # keep each audit's result: its headlines and findings must agree (see below)
+                saved = tmp_path / f"readme-result-{len(ran)}.json"
+                words = words + ["--json", str(saved)]
             run = subprocess.run(_exe(words[0]) + words[1:], cwd=cwd, env={**env, **extra}, capture_output=True,
                                  text=True, timeout=900)
             code, verdicts, passed = expectation(comment)
@@ -107,6 +116,17 @@ def test_every_readme_command_runs_as_written(tmp_path):
             assert all(got.get(c) == v for c, v in verdicts.items()), (got, said)
             if passed:
                 assert passed in run.stdout, said
+            if saved is not None:
+                results.append(loads(saved.read_text()))
             ran.append(part)
     assert cwd == tmp_path, "the README's cd commands should return to the repository root"
+    # every check the README runs: the headline's figures are the statistic's and the finding
+    # quotes no interval that reads as the statistic but is not (issue 19)
+    seen = set()
+    for d in results:
+        for c in d["checks"]:
+            assert_headline_agrees(c, headline(c, float(d["config"]["confidence"])))
+            assert not finding_conflicts(c), finding_conflicts(c)
+            seen.add(c["id"])
+    assert len(seen) >= 11, sorted(seen)
     assert any(r.startswith("fairaudit compare") for r in ran) and any("my_package.module:allocate" in r for r in ran)

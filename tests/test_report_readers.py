@@ -2,6 +2,7 @@
 plain headline per check whose figures are the statistic's; human column names in every
 rendered table (ids stay in the JSON); a glossary; citations by author and title."""
 import html
+import math
 import json
 import re
 from pathlib import Path
@@ -186,3 +187,74 @@ def test_selection_rates_row_verdicts_agree_with_the_check():
         assert r.verdict == ("fail" if "fail" in v else "pass" if v == {"pass"} else "inconclusive")
         if expected:
             assert r.verdict == expected
+
+
+NUM = r"[−+-]?(?:\d+(?:\.\d+)?%?|∞)"
+TRIPLE = re.compile(rf"({NUM})(?:,? interval)? \[({NUM}), ({NUM})\]")
+
+
+def _num(text: str) -> tuple[float, int]:
+    """A printed number and its decimals (percentages as shares)."""
+    t = text.replace("−", "-").replace("+", "")
+    if t.lstrip("-") == "∞":
+        return (float("-inf") if t.startswith("-") else float("inf")), 0
+    pct = t.endswith("%")
+    t = t.rstrip("%")
+    d = len(t.split(".")[1]) if "." in t else 0
+    return (float(t) / 100 if pct else float(t)), d + (2 if pct else 0)
+
+
+def _same(printed: str, value) -> bool:
+    x, d = _num(printed)
+    v = float("inf") if value is None else float(value)
+    if math.isinf(x) or math.isinf(v):
+        return x == v
+    return abs(x - v) <= 0.5 * 10 ** -d + 1e-9
+
+
+def finding_conflicts(c: dict) -> list[str]:
+    """Intervals in a check's finding that read as its statistic but are not: a quoted
+    "estimate [lo, hi]" sharing a figure with the statistic (its estimate or a bound) must
+    be the statistic's own, unless the finding quotes the statistic's own too (then both
+    are there, each said of what it is). The headline's figures are the statistic's
+    (assert_headline_agrees), so this is what keeps headline and finding from disagreeing."""
+    s = c.get("statistic")
+    if c.get("verdict") in ("skipped", "error") or not s or s.get("estimate") is None or not s.get("ci"):
+        return []
+    est, (lo, hi) = s["estimate"], s["ci"]
+    triples = TRIPLE.findall(str(c.get("message", "")))
+    own = [t for t in triples if _same(t[0], est) and _same(t[1], lo) and _same(t[2], hi)]
+    bad = [t for t in triples if (_same(t[0], est) or _same(t[1], lo) or _same(t[2], hi)) and t not in own]
+    return [] if own or not bad else [f"{c['id']}: finding quotes {b[0]} [{b[1]}, {b[2]}] but the statistic "
+                                      f"{s['name']} is {est} {lo, hi}" for b in bad]
+
+
+def test_finding_conflict_rule_catches_the_broome_case():
+    c = _check("broome", "pass", est=0.9197, ci=(0.2804, 1.0639), tol=0.1, violation="below",
+               message="the stronger gets at least 0.28 of the Broome lottery's extra chance — least certainly "
+                       "between claims ≈0.514 and ≈0.586 (ratio 0.98 [0.28, 1.69]); no reversal.")
+    assert finding_conflicts(c)
+    c["message"] = c["message"].replace("(ratio", "(smallest gain ratio over all bin pairs 0.920, interval "
+                                                  "[0.280, 1.064]; that pair's own ratio")
+    assert finding_conflicts(c) == []
+
+
+def test_headline_and_finding_agree_on_audited_checks():
+    """On real results: the committed ones and a fresh broome/anonymity/selection_rates run
+    on the Broome lottery (the summary once said 0.920 [0.280, 1.064] where the finding said
+    0.98 [0.28, 1.69]). tests/test_readme.py applies the same to every check the README runs."""
+    import fairaudit as fa
+    results = [json.loads((ROOT / "examples" / "ci" / n).read_text()) for n in ("baseline.json", "flattened_current.json")]
+    r = fa.audit(str(ROOT / "examples" / "allocators" / "broome_lottery.py"), data=str(ROOT / "examples" / "data" /
+                 "population.csv"), checks=["broome", "anonymity", "selection_rates"], draws=1024)
+    from fairaudit.result import loads
+    results.append(loads(r.to_json()))
+    seen = set()
+    for j, d in enumerate(results):
+        for c in d["checks"]:
+            h = headline(c, float(d["config"]["confidence"]))
+            assert_headline_agrees(c, h)
+            if j == len(results) - 1:       # the committed results keep the messages of the fairaudit that made them
+                assert not finding_conflicts(c), finding_conflicts(c)
+                seen.add(c["id"])
+    assert {"broome", "anonymity", "selection_rates"} <= seen
