@@ -224,7 +224,10 @@ def finding_conflicts(c: dict) -> list[str]:
     est, (lo, hi) = s["estimate"], s["ci"]
     triples = TRIPLE.findall(str(c.get("message", "")))
     own = [t for t in triples if _same(t[0], est) and _same(t[1], lo) and _same(t[2], hi)]
-    bad = [t for t in triples if (_same(t[0], est) or _same(t[1], lo) or _same(t[2], hi)) and t not in own]
+    # a figure printed to two or more decimals reads as the statistic's; "0" and "1" (a chance's
+    # ends, printed bare) are too common to say so
+    reads = (lambda printed, v: _num(printed)[1] >= 2 and _same(printed, v))
+    bad = [t for t in triples if (reads(t[0], est) or reads(t[1], lo) or reads(t[2], hi)) and t not in own]
     return [] if own or not bad else [f"{c['id']}: finding quotes {b[0]} [{b[1]}, {b[2]}] but the statistic "
                                       f"{s['name']} is {est} {lo, hi}" for b in bad]
 
