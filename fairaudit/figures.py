@@ -69,7 +69,7 @@ def _mpl():
 #: a tick label is wrapped onto lines of this many characters, at most LABEL_LINES of them;
 #: only a label longer than that (a user's name of hundreds of characters) is cut with "…"
 #: (the tables keep every name whole)
-LABEL_CHARS = 38
+LABEL_CHARS = 46
 LABEL_LINES = 4
 
 
@@ -147,6 +147,8 @@ def _draw_interval_bars(plt, spec):
     ax.errorbar(np.nan_to_num(est), y, xerr=np.nan_to_num(err), fmt="none", ecolor="#222222", capsize=3, lw=1)
     ax.set_yticks(y, labels)
     ax.set_ylim(-0.6, len(labels) - 0.4)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6))    # long labels leave a narrow plot: fewer, readable ticks
     if spec.get("xlim"):
         ax.set_xlim(*spec["xlim"])
     if spec.get("reference") is not None:
@@ -268,9 +270,18 @@ def _draw_lines(plt, spec):
         if s.get("lo") is not None:
             lo, hi = _arr(s["lo"]), _arr(s["hi"])
             ax.fill_between(x, lo, hi, alpha=0.2, color=color, lw=0)
-            # the ends as whiskers too: a band between two or three points is easy to miss
-            ax.errorbar(x, y, yerr=np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)]),
-                        fmt="none", ecolor=color, capsize=3, lw=0.8)
+            if len(x) <= 12:
+                # the ends as whiskers too: a band between two or three points is easy to miss (on many
+                # points the band alone reads better)
+                ax.errorbar(x, y, yerr=np.vstack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)]),
+                            fmt="none", ecolor=color, capsize=3, lw=0.8)
+    xs_all = np.concatenate([_arr(s["x"]) for s in spec["series"]]) if spec["series"] else np.array([])
+    xs_all = xs_all[np.isfinite(xs_all)]
+    if not spec.get("xlog") and xs_all.size and np.all(xs_all == np.round(xs_all)) and xs_all.min() >= 1:
+        # counted things (positions 1 = top): whole-number ticks, none at 0
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(xs_all.min() - 0.5, xs_all.max() + 0.5)
     if spec.get("xlog"):
         ax.set_xscale("log")
         xs = sorted({float(v) for s in spec["series"] for v in s["x"] if v is not None})

@@ -143,6 +143,15 @@ def _references(table) -> list[tuple[str, str]]:
 VERDICTS = ("pass", "fail", "inconclusive")
 
 
+def _bounds_of(est: str, lower: str, upper: str) -> bool:
+    """Whether columns named ``lower`` and ``upper`` are the bounds of the estimate ``est``
+    ("impact ratio" → "impact ratio (lower)"; "mean regret" → "regret (lower)")."""
+    if not (lower.endswith(" (lower)") and upper.endswith(" (upper)")):
+        return False
+    stem = lower[: -len(" (lower)")]
+    return stem == upper[: -len(" (upper)")] and bool(stem) and (est == stem or est.endswith(" " + stem))
+
+
 def _display_table(table: dict, limit: int = 500) -> dict:
     """A result table as the report shows it (the JSON keeps it as it is): human column
     names; an estimate followed by its "(lower)" and "(upper)" columns shown as one
@@ -154,7 +163,7 @@ def _display_table(table: dict, limit: int = 500) -> dict:
     vi = cols.index("verdict") if "verdict" in cols else -1
     plan, j = [], 0            # (header, title, [column indices]) in display order
     while j < len(cols):
-        if (j + 2 < len(cols) and labels[j + 1] == labels[j] + " (lower)" and labels[j + 2] == labels[j] + " (upper)"):
+        if j + 2 < len(cols) and _bounds_of(labels[j], labels[j + 1], labels[j + 2]):
             plan.append((labels[j] + " [interval]", f"{cols[j]} [{cols[j + 1]}, {cols[j + 2]}]", [j, j + 1, j + 2]))
             j += 3
             continue
