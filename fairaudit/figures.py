@@ -175,9 +175,14 @@ def _draw_scatter_ci(plt, spec):
         ln = spec["line"]
         ax.plot(_arr(ln["x"]), _arr(ln["y"]), color="#222222", lw=1, ls="--",
                 label=_label(ln["label"]) if ln.get("label") else None)
+    both = np.concatenate([lo, hi, est])
+    both = both[np.isfinite(both)]
+    mid = float((both.min() + both.max()) / 2) if both.size else 0.0
     for i, c in enumerate(spec.get("callouts", []) or []):
-        # alternate sides so two callouts of one pair do not cover each other
-        ax.annotate(_label(c["text"], 30), (c["x"], c["y"]), xytext=(12, 14) if i % 2 == 0 else (12, -18),
+        # towards the middle of the plot (never over the axis' tick labels), the second of a pair further out
+        up = c["y"] <= mid
+        dy = (14 + 14 * (i % 2)) * (1 if up else -1)
+        ax.annotate(_label(c["text"], 30), (c["x"], c["y"]), xytext=(12, dy),
                     textcoords="offset points", fontsize=8, arrowprops={"arrowstyle": "->", "color": REF_COLOR},
                     color=REF_COLOR, bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85})
     ax.set_xlabel(_label(spec.get("xlabel", "")))
