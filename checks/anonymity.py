@@ -68,7 +68,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.comparisons import (FIRST_LOOK, Comparison, Stream, Study, compare, constant_outcome,
-                                   describe_member, member_table, short_label)
+                                   describe_member, member_table)
 from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_instance, instance_digest,
                               jsonable_instance, permute_instance, population_frames, prediction_columns,
                               swap_attributes, wants)
@@ -452,7 +452,7 @@ class Anonymity(Check):
                                                        if kind == "selection" else None,
                                                        study.streams[comp.a].inst.groups)}
         figures = [{"kind": "interval_bars", "title": "Largest difference in chance per probe input",
-                    "labels": [short_label(r["input"]) for r in rows],
+                    "labels": [r["input"] for r in rows],      # whole: the figure wraps long labels
                     "estimate": [r["max_difference"] for r in rows],
                     "lo": [r["abs_diff_lo"] for r in rows], "hi": [r["abs_diff_hi"] for r in rows],
                     "xlabel": "|difference in chance|", "reference": tau, "reference_label": f"tau {tau:g}"}]

@@ -149,7 +149,9 @@ def _bounds_of(est: str, lower: str, upper: str) -> bool:
     if not (lower.endswith(" (lower)") and upper.endswith(" (upper)")):
         return False
     stem = lower[: -len(" (lower)")]
-    return stem == upper[: -len(" (upper)")] and bool(stem) and (est == stem or est.endswith(" " + stem))
+    bare = stem.strip("|")          # "largest difference" → "|difference| (lower)"
+    return (stem == upper[: -len(" (upper)")] and bool(bare)
+            and (est in (stem, bare) or est.endswith(" " + stem) or est.endswith(" " + bare)))
 
 
 def _display_table(table: dict, limit: int = 500) -> dict:

@@ -261,3 +261,13 @@ def test_headline_and_finding_agree_on_audited_checks():
                 assert not finding_conflicts(c), finding_conflicts(c)
                 seen.add(c["id"])
     assert {"broome", "anonymity", "selection_rates"} <= seen
+
+
+def test_bounds_are_merged_only_into_their_own_estimate():
+    from fairaudit.report import _bounds_of
+    assert _bounds_of("impact ratio", "impact ratio (lower)", "impact ratio (upper)")
+    assert _bounds_of("mean regret", "regret (lower)", "regret (upper)")
+    assert _bounds_of("largest difference", "|difference| (lower)", "|difference| (upper)")
+    assert not _bounds_of("share", "impact ratio (lower)", "impact ratio (upper)")
+    assert not _bounds_of("regret", "regret (lower)", "gap (upper)")
+    assert not _bounds_of("mean regret", "lower bound", "upper bound")
