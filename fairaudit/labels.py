@@ -105,7 +105,8 @@ def statistic_label(name) -> str:
 #: (symbol, what it means) — the report's glossary lists those its text uses
 GLOSSARY: list[tuple[str, str]] = [
     ("ε̂", "estimated ε: the smallest ε for which the allocator is ε-ex-interim fair on this pool"),
-    ("ε", "tolerance of ex-interim fairness: a better candidate's chance may be below a worse one's by at most this factor"),
+    ("ε", "a tolerance: in ex-interim fairness, how far a better candidate's chance may fall below a worse one's "
+          "(a factor e^ε); in minimum requirements, how far a group may fall short of its requirement"),
     ("‖ΔP‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
     ("‖P − P′‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
     ("TV", "total-variation distance: the largest difference in probability the two outcome distributions give any event"),
@@ -116,7 +117,8 @@ GLOSSARY: list[tuple[str, str]] = [
     ("n′", "number of people in the lottery of a partial lottery"),
     ("τ", "tolerance: the largest difference of chances still counted as no violation"),
     ("tau", "tolerance: the largest difference of chances still counted as no violation"),
-    ("δ", "additive slack of the stability bound"),
+    ("δ", "an allowance: the additive slack of the stability bound; in ex-interim fairness and minimum "
+          "requirements, the share of pools or years allowed to exceed ε"),
     ("L", "Lipschitz constant of stability: outcome marginals may move at most L times the input change (plus δ)"),
     ("α", "1 − confidence: the chance an interval misses its true value (in the multiaccuracy tables, a group's bias)"),
     ("impact ratio", "a group's selection rate divided by the highest group's rate; below 0.8 fails the four-fifths rule"),
