@@ -186,6 +186,9 @@ def _display_table(table: dict, limit: int = 500) -> dict:
                 v = row[idx[0]]
                 if idx[0] == vi and v in VERDICTS:
                     cells.append((Markup(f'<span class="verdict v-{v}">{v}</span>'), False))
+                elif isinstance(v, str) and len(v) <= 24:
+                    # a short name ("age_band = 30_to_50") stays on one line rather than one word a line
+                    cells.append((Markup('<span class="nw">') + _cell(v) + Markup("</span>"), False))
                 else:
                     cells.append((_cell(v), isinstance(v, (int, float)) and not isinstance(v, bool)))
         out_rows.append((_row_class(row[vi]) if vi >= 0 else "", cells))
