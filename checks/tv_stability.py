@@ -530,7 +530,7 @@ class TVStability(Check):
         }
         n = len(c["x"])
         cx = {"P": np.round(c["x"], 12).tolist(), "P_prime": np.round(c["y"], 12).tolist(),
-              "individual": int(i), "position": None if p is None else int(p),
+              "individual": int(i), "position": None if p is None else int(p) + 1,   # 1 = top
               "marginal_P": before, "marginal_P_prime": after, "l1_change": d,
               "max_marginal_change": {"estimate": s["delta"], "ci": [s["delta_lo"], s["delta_hi"]]},
               "ratio": {"estimate": ratio[0], "ci": [ratio[1], ratio[2]]}, "L": L, "delta": dl,

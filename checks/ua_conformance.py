@@ -110,7 +110,7 @@ class UAConformance(Check):
                  "subtitles": ["difference"], "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1,
                  "diverging": True}]
         evidence = {"counterexample": {"P": np.round(x, 12).tolist(), "individual": r["worst_individual"],
-                                       "position": r["worst_position"] - 1, "estimated": r["estimated"],
+                                       "position": r["worst_position"], "estimated": r["estimated"],
                                        "exact_ua": r["exact_ua"], "deviation_ci": [r["dev_lo"], r["dev_hi"]]},
                     "notes": notes}
         evidence.update(ctx.replay_evidence(self.id, [ctx.draw_record(
