@@ -378,7 +378,7 @@ class MinRequirement(Check):
             {"kind": "interval_bars", "title": f"Share of years with regret above ε = {epsilon:g}",
              "labels": labels, "estimate": table["p_over_eps"].tolist(), "lo": table["p_lo"].tolist(),
              "hi": table["p_hi"].tolist(), "xlabel": "P(R_g > ε)", "reference": delta,
-             "reference_label": f"δ = {delta:g}", "xlim": [0, 1]},
+             "reference_label": f"δ = {delta:g}", "xlim": [0, 1], "verdicts": table["verdict"].tolist()},
             {"kind": "interval_bars",
              "title": "Global regret and price of fairness per scenario",
              "labels": [f"{r['scenario']}: price of fairness {_pct(r['price_of_fairness'])} "

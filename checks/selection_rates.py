@@ -171,7 +171,7 @@ class SelectionRates(Check):
             {"kind": "interval_bars", "title": "Impact ratio by group", "labels": list(table["label"]),
              "estimate": list(table["impact_ratio"]), "lo": list(table["ir_lo"]), "hi": list(table["ir_hi"]),
              "xlabel": "impact ratio", "reference": threshold, "reference_label": f"threshold {threshold:g}",
-             "highlight": [not v for v in table["in_verdict"]]},
+             "highlight": [not v for v in table["in_verdict"]], "verdicts": list(table["verdict"])},
         ]
         table = table.drop(columns=["label"])
         return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"groups": table}, figures=figures,

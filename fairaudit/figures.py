@@ -6,7 +6,8 @@ A spec is a dict with ``"kind"`` and ``"title"`` plus the kind's fields:
 ``interval_bars``  horizontal bars of estimates with interval whiskers, one per label:
     ``labels``, ``estimate``, ``lo``, ``hi``; optional ``xlabel``, ``reference`` (a
     vertical line, e.g. a threshold) with ``reference_label``, ``highlight`` (bools:
-    drawn hatched/grey), ``xlim``.
+    drawn grey), ``verdicts`` (one per label: each bar in its verdict's colour, with a key;
+    other values grey, "not judged"), ``xlim``.
 ``scatter_ci``     points with vertical interval bars: ``x``, ``estimate``, ``lo``, ``hi``;
     optional ``color_by`` (one label per point; one colour per label, with legend),
     ``bands`` (list of ``{"x0", "x1", "label"}`` shaded spans), ``callouts`` (list of
@@ -104,6 +105,8 @@ def _arr(x):
 #: colours of the figures (Paul Tol's bright scheme, colour-blind safe)
 PALETTE = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb"]
 REF_COLOR = "#cc3311"
+#: bars of a row judged on its own (``verdicts`` of an interval_bars spec)
+VERDICT_COLORS = {"fail": "#cc6677", "inconclusive": "#ddcc77", "pass": "#44aa99"}
 
 
 def _legend_above(ax, handles=None, labels=None):
@@ -136,11 +139,28 @@ def _draw_interval_bars(plt, spec):
     labels = [_short(v) for v in spec["labels"]]
     est, lo, hi = _arr(spec["estimate"]), _arr(spec["lo"]), _arr(spec["hi"])
     hl = spec.get("highlight") or [False] * len(labels)
+    verdicts = spec.get("verdicts")
     rows = sum(1 + v.count("\n") * 0.6 for v in labels)
     fig, ax = plt.subplots(figsize=(6.4, 0.32 * rows + 1.3))
     y = np.arange(len(labels))[::-1]
-    colors = ["#bbbbbb" if h else PALETTE[0] for h in hl]
+    if verdicts:
+        # each bar in its row's own verdict colour (as the table), with a key above the plot
+        colors = [VERDICT_COLORS.get(v, "#bbbbbb") for v in verdicts]
+    else:
+        colors = ["#bbbbbb" if h else PALETTE[0] for h in hl]
     ax.barh(y, np.nan_to_num(est), color=colors, height=0.6)
+    if verdicts:
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+        seen = [v for v in ("fail", "inconclusive", "pass") if v in verdicts]
+        others = any(v not in VERDICT_COLORS for v in verdicts)
+        handles = [Patch(color=VERDICT_COLORS[v]) for v in seen] + ([Patch(color="#bbbbbb")] if others else [])
+        names = seen + (["not judged"] if others else [])
+        if spec.get("reference") is not None and spec.get("reference_label"):
+            # the reference line's label joins the key (written above the line it could run into the key)
+            handles.append(Line2D([], [], color=REF_COLOR, ls="--", lw=1))
+            names.append(_label(spec["reference_label"], 30))
+        _legend_above(ax, handles, names)
     # the estimate as a mark on every bar, so a bar of (nearly) zero length is still seen
     ax.plot(est, y, "|", color="#222222", ms=9, mew=1.5)
     err = np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
@@ -153,7 +173,8 @@ def _draw_interval_bars(plt, spec):
         ax.set_xlim(*spec["xlim"])
     if spec.get("reference") is not None:
         ax.axvline(spec["reference"], color=REF_COLOR, ls="--", lw=1)
-        _vline_label(ax, spec["reference"], spec.get("reference_label"))
+        if not verdicts:
+            _vline_label(ax, spec["reference"], spec.get("reference_label"))
     ax.set_xlabel(_label(spec.get("xlabel", "")))
     return fig
 

@@ -191,3 +191,23 @@ def test_compare_intervals_figure():
                       "current": None, "current_ci": [None, None], "status": "no significant change"}]}
     svg = render_svg(spec)
     assert "regression" in svg and "baseline" in svg and "current" in svg
+
+
+def test_bars_take_their_rows_verdict_colour_with_a_key():
+    from matplotlib.colors import to_hex
+
+    from fairaudit.figures import VERDICT_COLORS
+    spec = {"kind": "interval_bars", "title": "Impact ratio by group", "labels": ["F", "M", "tiny"],
+            "estimate": [0.4, 1.0, 0.9], "lo": [0.3, 0.75, 0.0], "hi": [0.7, 1.0, 1.0], "reference": 0.8,
+            "reference_label": "threshold 0.8", "verdicts": ["fail", "inconclusive", "not judged (too small)"]}
+    fig = _drawn(spec)
+    try:
+        ax = fig.axes[0]
+        bars = [to_hex(p.get_facecolor()) for p in ax.patches[:3]]
+        assert bars == [VERDICT_COLORS["fail"], VERDICT_COLORS["inconclusive"], "#bbbbbb"]
+        leg = ax.get_legend()
+        assert [t.get_text() for t in leg.get_texts()] == ["fail", "inconclusive", "not judged", "threshold 0.8"]
+        r = fig.canvas.get_renderer()
+        assert leg.get_window_extent(r).y0 >= ax.get_window_extent(r).y1 - 1
+    finally:
+        plt.close(fig)
