@@ -68,7 +68,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.comparisons import (FIRST_LOOK, Comparison, Stream, Study, compare, constant_outcome,
-                                   describe_member, member_table, short_label)
+                                   describe_member, member_table)
 from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_instance, instance_digest,
                               jsonable_instance, permute_instance, population_frames, prediction_columns,
                               swap_attributes, wants)
@@ -452,7 +452,7 @@ class Anonymity(Check):
                                                        if kind == "selection" else None,
                                                        study.streams[comp.a].inst.groups)}
         figures = [{"kind": "interval_bars", "title": "Largest difference in chance per probe input",
-                    "labels": [short_label(r["input"]) for r in rows],
+                    "labels": [r["input"] for r in rows],      # whole: the figure wraps long labels
                     "estimate": [r["max_difference"] for r in rows],
                     "lo": [r["abs_diff_lo"] for r in rows], "hi": [r["abs_diff_hi"] for r in rows],
                     "xlabel": "|difference in chance|", "reference": tau, "reference_label": f"tau {tau:g}"}]
@@ -462,7 +462,7 @@ class Anonymity(Check):
                             "matrices": [comp.bounds["pa"].tolist(), comp.bounds["pb"].tolist(),
                                          comp.bounds["d"].tolist()],
                             "subtitles": ["original", "relabelled" if comp.b else "required", "difference"],
-                            "xlabel": "position", "ylabel": "individual"})
+                            "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1})
         elif 5 <= comp.bounds["pa"].shape[0] <= 400:   # smaller: the counterexample lists every chance
             n = comp.bounds["pa"].shape[0]
             claims = np.asarray(study.streams[comp.a].inst.scores, float)

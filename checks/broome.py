@@ -134,6 +134,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
+                                      deterministic_result,
                                       deterministic_excluded, resolution_statement,
                                       log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
                                       utility_row)
@@ -150,6 +151,12 @@ PARTIAL_DRAWS = 20000    # draws at most spent characterising a partial lottery 
 LOG_ROWS_PER_BIN = 2000       # claim bins of a log with varying pools hold at least this many rows
 INDIVIDUALS_TABLE_MAX = 200   # per-individual table in the result for instances up to this size
 
+
+
+def _triple(stat) -> str:
+    """A statistic as the headline quotes it: estimate and interval at three decimals."""
+    f = (lambda x: ("∞" if x > 0 else "−∞") if np.isinf(x) else f"{x:.3f}")
+    return f"{f(stat.estimate)}, interval [{f(stat.ci[0])}, {f(stat.ci[1])}]"
 
 class Broome(Check):
     id = "broome"
@@ -212,7 +219,7 @@ class Broome(Check):
                 outside = np.setdiff1d(np.flatnonzero(claims > 0), first[0])
                 excluded = deterministic_excluded(first, claims, det, min_chance)
                 if len(outside) == 0 or len(excluded):
-                    results.append({**self._deterministic(inst, first, det, excluded, min_chance), "stream": stream,
+                    results.append({**deterministic_result(inst, first, det, excluded, min_chance), "stream": stream,
                                     "draw_array": first})
                     continue
                 # identical so far, but the Broome lottery itself would look the same: sample on
@@ -240,32 +247,6 @@ class Broome(Check):
         notes = sorted({x.get("reduced") for _, x in reso} - {None})
         res = replace(res, method=res.method + "; resolution: " + "; ".join(f"{lab}: {x['statement']}" for lab, x in reso)) if reso else res
         return replace(res, message=res.message + " Note: " + "; ".join(notes) + ".") if notes else res
-
-    def _deterministic(self, inst, draws, ucb, out_pos, min_chance):
-        claims = np.asarray(inst.scores, dtype=float)
-        n = len(claims)
-        k = draws.shape[1]
-        counts = inclusion_counts(draws, n)
-        res = {"inst": inst, "draws": len(draws), "k": k, "n": n, "deterministic": True, "deviation_ucb": ucb,
-               "counts": counts, "ref": broome_reference(claims, k)}
-        if len(out_pos):
-            w = out_pos[np.argmax(claims[out_pos])]
-            ref_w = float(res["ref"][w])
-            stat = Statistic("min_chance_ratio", 0.0, (0.0, ucb / ref_w if ref_w > 0 else float("inf")),
-                             tolerance=min_chance,
-                             method=f"identical outcomes in {len(draws)} draws: Clopper–Pearson bound on any other "
-                                    f"outcome, relative to the Broome lottery's chance; deterministic ⇒ BF.2 fails "
-                                    f"outright (SPEC §1)", violation="below")
-            res.update(verdict="fail", excluded=int(w), n_excluded=len(out_pos))
-        else:
-            # every positive claim is in the one set drawn: each is selected whenever the
-            # others are, exactly — nothing is left to estimate
-            stat = Statistic("positive_claims_outside_the_set", 0.0, (0.0, 0.0), tolerance=0.0,
-                             method=f"identical outcomes in {len(draws)} draws, every positive claim among the "
-                                    f"{k} selected (an exact count)")
-            res.update(verdict="pass_deterministic", excluded=None, n_excluded=0)
-        res["stats"] = {"bf2_deterministic": stat}
-        return res
 
     # ------------------------------------------------------------------
     def _finish(self, ctx, results, min_gain, min_chance):
@@ -317,10 +298,11 @@ class Broome(Check):
             w = min((r for r in results if r.get("bins") is not None), key=lambda r: r["bins"]["stat"][1])
             p = w["bins"]["pairs"].iloc[int(np.argmin(w["bins"]["pairs"]["ratio_lo"]))]
             msg = (f"Chances rise with claims on every instance: between any two claim bins the stronger gets at least "
-                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (tolerance {min_gain:g}) — least "
-                   f"certainly between claims ≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on "
-                   f"{w['inst'].label} (ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no "
-                   f"reversal, no unequal chances for equal claims, no positive claim effectively excluded.")
+                   f"{headline.ci[0]:.2f} of the Broome lottery's extra chance (smallest gain ratio over all bin pairs "
+                   f"{_triple(headline)}; tolerance {min_gain:g}) — least certainly between claims "
+                   f"≈{p['claim_weaker']:.3g} and ≈{p['claim_stronger']:.3g} on {w['inst'].label} (that pair's own "
+                   f"ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}]); no reversal, no unequal "
+                   f"chances for equal claims, no positive claim effectively excluded.")
             return self.judged(headline, {"pass": msg}, draws_total, evidence=evidence, components=comps, tables=tables, figures=figures,
                                method=method)
         stat = headline or Statistic("min_gain_ratio", float("nan"), (float("-inf"), float("inf")), tolerance=min_gain,
@@ -331,7 +313,10 @@ class Broome(Check):
         if worst is not None:
             p = worst["bins"]["lowest_pair"]
             where = (f" The weakest rise is on {worst['inst'].label}: claims ≈{p['claim_weaker']:.3g} → "
-                     f"≈{p['claim_stronger']:.3g} gain ratio {p['ratio']:.2f} [{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}].")
+                     f"≈{p['claim_stronger']:.3g}, that pair's own gain ratio {p['ratio']:.2f} "
+                     f"[{p['ratio_lo']:.2f}, {p['ratio_hi']:.2f}].")
+        if headline is not None:
+            where = f" The smallest gain ratio over all bin pairs is {_triple(headline)}." + where
         msg = (f"Cannot yet certify that chances rise with claims by at least {min_gain:g} of the Broome lottery's "
                f"gain, nor a violation.{where}")
         if headline is None:

@@ -280,6 +280,8 @@ class MinRequirement(Check):
                 if anticipation is not None:
                     break
         table = pd.DataFrame(rows)
+        # each group's own verdict (its share of years above ε against δ); the check fails iff one does
+        table["verdict"] = [decide((a, b), delta, "above") for a, b in zip(table["p_lo"], table["p_hi"])]
         scen = pd.DataFrame(scen_rows)
         return self._finish_callable(ctx, table, scen, trend_figs, anticipation, worst_years, epsilon, delta,
                                      rule, cp_method, member_conf, fam, total_draws, deterministic, seed)
@@ -300,12 +302,14 @@ class MinRequirement(Check):
                 vals.append(float(np.max(np.where(bench.sizes > 0, R, -np.inf))))
             xs += [math.log10(Tk)] * len(vals)
             ys += vals
-            pts.append((Tk, float(np.mean(vals))))
+            pts.append((Tk, *t_interval(vals, ctx.confidence)))
         main = np.max(np.where(v["sizes"] > 0, v["R0"], -np.inf), axis=1)
         xs += [math.log10(T)] * len(main)
         ys += main.tolist()
-        pts.append((T, float(np.mean(main))))
-        series = {"x": [p[0] for p in pts], "y": [p[1] for p in pts], "label": name}
+        pts.append((T, *t_interval(main, ctx.confidence)))
+        # each point: the mean over its years with a pointwise Student-t interval (drawn as a band)
+        series = {"x": [p[0] for p in pts], "y": [float(p[1]) for p in pts], "lo": [float(p[2]) for p in pts],
+                  "hi": [float(p[3]) for p in pts], "label": name}
         if len(set(xs)) < 2:
             return float("nan"), float("nan"), float("nan"), series
         lr = sstats.linregress(xs, ys)
@@ -374,7 +378,7 @@ class MinRequirement(Check):
             {"kind": "interval_bars", "title": f"Share of years with regret above ε = {epsilon:g}",
              "labels": labels, "estimate": table["p_over_eps"].tolist(), "lo": table["p_lo"].tolist(),
              "hi": table["p_hi"].tolist(), "xlabel": "P(R_g > ε)", "reference": delta,
-             "reference_label": f"δ = {delta:g}", "xlim": [0, 1]},
+             "reference_label": f"δ = {delta:g}", "xlim": [0, 1], "verdicts": table["verdict"].tolist()},
             {"kind": "interval_bars",
              "title": "Global regret and price of fairness per scenario",
              "labels": [f"{r['scenario']}: price of fairness {_pct(r['price_of_fairness'])} "
@@ -384,9 +388,10 @@ class MinRequirement(Check):
              "reference": 0.0, "reference_label": "0"},
         ]
         if trend_figs:
-            figures.append({"kind": "lines", "title": "Worst-group regret as T grows (mean over years)",
+            figures.append({"kind": "lines", "title": "Worst-group regret as T grows (mean over years, "
+                                                      f"pointwise {ctx.confidence:.0%} t intervals)",
                             "series": trend_figs, "xlabel": "arrivals per year T", "ylabel": "mean max_g R_g",
-                            "reference": epsilon})
+                            "reference": epsilon, "reference_label": f"ε = {epsilon:g}", "xlog": True})
         method = (f"{cp_method} for P(R_g > ε); Student-t intervals over years for mean regrets "
                   f"(bonferroni over {fam}); requirement, OPT and unconstrained optimum recomputed on every "
                   f"year by HiGHS LPs (scipy.optimize.linprog)")

@@ -172,7 +172,7 @@ class SelectionRates(Check):
             {"kind": "interval_bars", "title": "Impact ratio by group", "labels": list(table["label"]),
              "estimate": list(table["impact_ratio"]), "lo": list(table["ir_lo"]), "hi": list(table["ir_hi"]),
              "xlabel": "impact ratio", "reference": threshold, "reference_label": f"threshold {threshold:g}",
-             "highlight": [not v for v in table["in_verdict"]]},
+             "highlight": [not v for v in table["in_verdict"]], "verdicts": list(table["verdict"])},
         ]
         table = table.drop(columns=["label"])
         return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"groups": table}, figures=figures,
@@ -218,6 +218,18 @@ def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     df["share"] = df["n"] / max(n_all, 1)
     df["in_verdict"] = in_verdict
     df["impact_ratio"] = ir
+    # the group each ratio is relative to (the most-selected of the attribute among those in the
+    # verdict), named as Aequitas's bias report names its reference group
+    reference = np.empty(len(df), dtype=object)
+    rate = np.asarray(est, dtype=float)
+    for attr in dict.fromkeys(attrs):
+        idx = np.flatnonzero(np.asarray(attrs, dtype=object) == attr)
+        elig = idx[in_verdict[idx]] if in_verdict[idx].any() else idx
+        reference[idx] = df["category"].iat[elig[np.argmax(np.nan_to_num(rate[elig], nan=-np.inf))]]
     df["ir_lo"], df["ir_hi"] = ir_lo, ir_hi
+    df["reference"] = reference
+    # each group's own verdict on the four-fifths rule; the check fails iff some judged group does
+    df["verdict"] = [decide((a, b), threshold, "below") if judged else "not judged (too small)"
+                     for a, b, judged in zip(ir_lo, ir_hi, df["in_verdict"])]
     df["label"] = df["attribute"] + " = " + df["category"]
     return df, _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method)

@@ -494,7 +494,7 @@ class TVStability(Check):
         bound = f"{L:g}·‖ΔP‖₁" + (f" + {dl:g}" if dl else "")
         if space.kind == "ranking":
             i, p = s["worst_entry"]
-            what = f"individual {i}'s chance of position {p}"
+            what = f"individual {i}'s chance of position {p + 1} (1 = top)"
             before, after = float(s["Rx"][i, p]), float(s["Ry"][i, p])
         else:
             (i,) = s["worst_entry"]
@@ -530,7 +530,7 @@ class TVStability(Check):
         }
         n = len(c["x"])
         cx = {"P": np.round(c["x"], 12).tolist(), "P_prime": np.round(c["y"], 12).tolist(),
-              "individual": int(i), "position": None if p is None else int(p),
+              "individual": int(i), "position": None if p is None else int(p) + 1,   # 1 = top
               "marginal_P": before, "marginal_P_prime": after, "l1_change": d,
               "max_marginal_change": {"estimate": s["delta"], "ci": [s["delta_lo"], s["delta_hi"]]},
               "ratio": {"estimate": ratio[0], "ci": [ratio[1], ratio[2]]}, "L": L, "delta": dl,
@@ -550,7 +550,7 @@ class TVStability(Check):
             recs = [ctx.draw_record(f"{c['label']} ({tag})", space.instance(f"{c['label']} ({tag})", v), stream, D,
                                     members=who) for tag, v, D in (("P", c["x"], X), ("P′", c["y"], Y))]
             evidence.update(ctx.replay_evidence(self.id, recs, (
-                f"the marginal of individual {int(i)}" + (f" at position {int(p)}" if p is not None else "")
+                f"the marginal of individual {int(i)}" + (f" at position {int(p) + 1} (1 = top)" if p is not None else "")
                 + " under P and under P′ (common random numbers: one stream for both)")))
         figs = []
         if space.kind == "ranking":
@@ -558,17 +558,17 @@ class TVStability(Check):
             # short titles: long probe labels are cut by the figure's width (the full label is in the message)
             figs.append({"kind": "heatmap", "title": f"Position marginals of the worst pair ({c['source']}, n={n})",
                          "matrices": [np.round(s["Rx"], 4).tolist(), np.round(s["Ry"], 4).tolist()],
-                         "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (0 = top)", "ylabel": "individual",
+                         "subtitles": ["R(P)", "R(P′)"], "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1,
                          # one colour scale for both, so equal colours mean equal chances
                          "vmin": float(both.min()), "vmax": float(both.max())})
             figs.append({"kind": "heatmap", "title": "Difference R(P) − R(P′)",
                          "matrices": [np.round(s["diff"], 4).tolist()], "subtitles": ["R(P) − R(P′)"],
-                         "xlabel": "position (0 = top)", "ylabel": "individual", "diverging": True})
+                         "xlabel": "position (1 = top)", "ylabel": "individual", "diverging": True, "x0": 1})
         else:
             figs.append({"kind": "heatmap", "title": "Inclusion probabilities of the worst pair",
                          "matrices": [np.round(np.vstack([s["Rx"], s["Ry"]]), 4).tolist()],
                          "subtitles": [f"{c['source']} pair, n={n}: chances under c and c′"], "xlabel": "individual",
-                         "ylabels": ["π(c)", "π(c′)"], "vmin": 0.0, "vmax": 1.0})
+                         "ylabels": ["π(c)", "π(c′)"]})   # colour scale fitted to the two rows
             figs.append({"kind": "heatmap", "title": "Difference π(c) − π(c′)",
                          "matrices": [np.round(s["diff"][None, :], 4).tolist()], "subtitles": ["π(c) − π(c′)"],
                          "xlabel": "individual", "ylabels": ["π(c) − π(c′)"], "diverging": True})

@@ -83,7 +83,7 @@ class UAConformance(Check):
             w = np.unravel_index(int(np.argmax(dev)), dev.shape)
             rows.append({"input": name, "n": n, "m": x.shape[1], "draws": len(draws), "max_deviation": float(dev.max()),
                          "dev_lo": float(dlo.max()), "dev_hi": float(dhi.max()),
-                         "worst_individual": int(w[0]), "worst_position": int(w[1]),
+                         "worst_individual": int(w[0]), "worst_position": int(w[1]) + 1,   # 1 = top, as the report reads
                          "estimated": float(Rh[w]), "exact_ua": float(R[w])})
             keep.append((x, R, Rh, inst, f"{self.id}/{j}", draws))
         table = pd.DataFrame(rows)
@@ -95,7 +95,7 @@ class UAConformance(Check):
         wi = int(table["dev_lo"].idxmax()) if table["dev_lo"].max() > 0 else int(table["max_deviation"].idxmax())
         r = rows[wi]
         x, R, Rh, w_inst, w_stream, w_draws = keep[wi]
-        where = (f"on {r['input']}, individual {r['worst_individual']} is at position {r['worst_position']} with "
+        where = (f"on {r['input']}, individual {r['worst_individual']} is at position {r['worst_position']} (1 = top) with "
                  f"probability {r['estimated']:.3f} where UA gives {r['exact_ua']:.3f}")
         msgs = {"fail": f"The ranker is not the UA ranking: {where} (deviation certified ≥ {r['dev_lo']:.3f} > band {band:g}).",
                 "pass": f"The ranker's position marginals agree with the exact UA ranking within {band:g} on all "
@@ -104,17 +104,17 @@ class UAConformance(Check):
         figs = [{"kind": "heatmap", "title": f"Position marginals on {r['input']}",
                  "matrices": [np.round(Rh, 4).tolist(), np.round(R, 4).tolist()],
                  "subtitles": ["audited ranker (estimated)", "exact UA"],
-                 "xlabel": "position (0 = top)", "ylabel": "individual",
+                 "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1,
                  "vmin": float(min(Rh.min(), R.min())), "vmax": float(max(Rh.max(), R.max()))},
                 {"kind": "heatmap", "title": "Estimated − exact UA", "matrices": [np.round(Rh - R, 4).tolist()],
-                 "subtitles": ["difference"], "xlabel": "position (0 = top)", "ylabel": "individual",
+                 "subtitles": ["difference"], "xlabel": "position (1 = top)", "ylabel": "individual", "x0": 1,
                  "diverging": True}]
         evidence = {"counterexample": {"P": np.round(x, 12).tolist(), "individual": r["worst_individual"],
                                        "position": r["worst_position"], "estimated": r["estimated"],
                                        "exact_ua": r["exact_ua"], "deviation_ci": [r["dev_lo"], r["dev_hi"]]},
                     "notes": notes}
         evidence.update(ctx.replay_evidence(self.id, [ctx.draw_record(
-            r["input"], w_inst, w_stream, w_draws, members=[[r["worst_individual"], r["worst_position"]]])],
-            f"the chance of individual {r['worst_individual']} at position {r['worst_position']} "
+            r["input"], w_inst, w_stream, w_draws, members=[[r["worst_individual"], r["worst_position"] - 1]])],
+            f"the chance of individual {r['worst_individual']} at position {r['worst_position']} (1 = top) "
             f"(exact UA: {r['exact_ua']:.4g})"))
         return self.judged(stat, msgs, total, evidence=evidence, tables={"inputs": table}, figures=figs, method=method)

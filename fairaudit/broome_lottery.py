@@ -675,6 +675,36 @@ def deterministic_excluded(draws, claims, ucb, min_chance) -> np.ndarray:
     return np.flatnonzero(~sel & (claims > 0) & (ucb < min_chance * ref))
 
 
+def deterministic_result(inst, draws, ucb, out_pos, min_chance) -> dict:
+    """One instance decided by the deterministic shortcut (every draw the same set): BF.2's
+    statistic for the strongest positive claim outside the set (``out_pos``, from
+    :func:`deterministic_excluded`), or the exact count 0 when every positive claim is in it."""
+    claims = np.asarray(inst.scores, dtype=float)
+    n = len(claims)
+    k = draws.shape[1]
+    counts = inclusion_counts(draws, n)
+    res = {"inst": inst, "draws": len(draws), "k": k, "n": n, "deterministic": True, "deviation_ucb": ucb,
+           "counts": counts, "ref": broome_reference(claims, k)}
+    if len(out_pos):
+        w = out_pos[np.argmax(claims[out_pos])]
+        ref_w = float(res["ref"][w])
+        stat = Statistic("min_chance_ratio", 0.0, (0.0, ucb / ref_w if ref_w > 0 else float("inf")),
+                         tolerance=min_chance,
+                         method=f"identical outcomes in {len(draws)} draws: Clopper–Pearson bound on any other "
+                                f"outcome, relative to the Broome lottery's chance; deterministic ⇒ BF.2 fails "
+                                f"outright (SPEC §1)", violation="below")
+        res.update(verdict="fail", excluded=int(w), n_excluded=len(out_pos))
+    else:
+        # every positive claim is in the one set drawn: each is selected whenever the
+        # others are, exactly — nothing is left to estimate
+        stat = Statistic("positive_claims_outside_the_set", 0.0, (0.0, 0.0), tolerance=0.0,
+                         method=f"identical outcomes in {len(draws)} draws, every positive claim among the "
+                                f"{k} selected (an exact count)")
+        res.update(verdict="pass_deterministic", excluded=None, n_excluded=0)
+    res["stats"] = {"bf2_deterministic": stat}
+    return res
+
+
 def resolution_statement(bins: dict | None) -> dict:
     """What the BF.1 tests can see on one instance: the bins actually used (and whether a
     requested number was reduced by the ``MIN_BIN`` minimum), and the width of flat band

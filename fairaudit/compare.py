@@ -432,10 +432,28 @@ def terminal_table(cmp: Comparison) -> str:
     return "\n".join(out)
 
 
+def figure_spec(cmp: Comparison) -> dict | None:
+    """The compare report's figure: each compared statistic's baseline and current
+    interval on one row (its own scale), titled with the gate's status."""
+    rows = [{"label": f"{c.id} · {s.name} ({'higher' if s.violation == 'above' else 'lower'} is worse)",
+             "baseline": s.baseline, "baseline_ci": list(s.baseline_ci), "current": s.current,
+             "current_ci": list(s.current_ci), "status": c.status if len(c.statistics) == 1 else s.status,
+             "violation": s.violation} for c in cmp.checks for s in c.statistics]
+    if not rows:
+        return None
+    return {"kind": "compare_intervals", "title": f"Baseline and current intervals (confidence {cmp.confidence:g} each)",
+            "rows": rows}
+
+
+#: the gate's verdict on a check, from its status (what the exit code follows)
+GATE = {"regression": "fail", "missing": "fail", "newly inconclusive": "inconclusive", "improved": "pass",
+        "no significant change": "pass", "verdict changed": "pass", "new": "skipped"}
+
+
 def render_html(cmp: Comparison) -> str:
     from .report import _env
     return _env().get_template("compare.html.j2").render(cmp=cmp, d=cmp.to_dict(), b=cmp.baseline,
-                                                         c=cmp.current, rule=RULE)
+                                                         c=cmp.current, rule=RULE, figure=figure_spec(cmp), gate=GATE)
 
 
 def write_html(cmp: Comparison, path) -> None:

@@ -16,7 +16,8 @@ from .labels import cite, statistic_label
 SUBJECTS: dict[str, tuple[str, str]] = {
     "min_impact_ratio": ("The least-selected group is selected at {est} times the rate of the most-selected group",
                          "the four-fifths line ({tol})"),
-    "max_chance_difference": ("Changing only who stands where in the list moves someone's chance by {est}",
+    "max_chance_difference": ("Relabelling people (reordering the list, or swapping protected attributes between equal "
+                              "claims) moves someone's chance by {est}",
                               "the tolerance {tol}"),
     "min_gain_ratio": ("Between claim bins, the stronger claims get {est} of the extra chance a Broome lottery gives them",
                        "the tolerance {tol}"),

@@ -38,13 +38,14 @@ COLUMNS: dict[str, str] = {
     "mean_prediction": "mean prediction", "mean_regret": "mean regret", "mean_size": "mean size",
     "method": "method", "min_size": "smallest size", "mmc": "largest change of a chance",
     "n_prime_ci": "n′ interval", "n_prime_over_n": "n′ / n (share in the lottery)",
-    "not_multiaccurate": "not multiaccurate", "p": "regret rate", "p_over_eps": "regret rate / ε",
+    "not_multiaccurate": "not multiaccurate", "p": "regret rate", "p_over_eps": "share of years with regret above ε",
+    "p_lo": "share of years with regret above ε (lower)", "p_hi": "share of years with regret above ε (upper)",
     "pool": "pool", "pool_ranks": "ranks in the pool", "population": "population", "position": "position (1 = top)",
     "precision": "precision", "precision_cost": "precision cost", "precision_top_k": "precision of top-k",
     "predictor_term": "predictor's term", "price_of_fairness": "price of fairness", "probe": "probe",
     "quality_a": "quality of A", "quality_b": "quality of B", "quantity": "quantity", "ranker": "ranker",
     "ranker_term": "ranker's term", "rate": "selection rate", "ratio": "ratio", "reading": "reading",
-    "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
+    "reference": "reference group", "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
     "requirement": "requirement", "rule": "rule", "runs": "runs", "scenario": "scenario", "selected": "selected",
     "share": "share", "share_gap": "share gap", "source": "source", "status": "status",
     "theorem16_bound": "bound of Devic et al. Thm 16", "tiny": "too small to judge", "top_share": "share at the top",
@@ -53,7 +54,7 @@ COLUMNS: dict[str, str] = {
     "tv_lb_certified": "total-variation distance (certified lower bound)",
     "tv_lower_bound": "total-variation distance (lower bound)", "ua_predictions": "under the UA ranking",
     "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
-    "worst_individual": "worst individual", "worst_position": "worst position", "years": "years",
+    "worst_individual": "worst individual", "worst_position": "worst position (1 = top)", "years": "years",
     "years_over_eps": "years above ε",
 }
 
@@ -74,7 +75,7 @@ STATISTICS: dict[str, str] = {
     "max_position_share_gap": "largest gap in a group's share of a position",
     "max_mh_rate_difference": "largest rate difference (Mantel–Haenszel)",
     "max_group_regret": "largest group regret",
-    "max_group_p_regret_over_eps": "worst group's regret rate over ε",
+    "max_group_p_regret_over_eps": "worst group's share of years with regret above ε",
     "max_ex_ante_reversal": "largest ex-ante reversal",
     "max_equal_claims_gap": "largest chance gap between equal claims",
     "max_chance_difference": "largest change of a chance under relabelling",
@@ -104,7 +105,8 @@ def statistic_label(name) -> str:
 #: (symbol, what it means) — the report's glossary lists those its text uses
 GLOSSARY: list[tuple[str, str]] = [
     ("ε̂", "estimated ε: the smallest ε for which the allocator is ε-ex-interim fair on this pool"),
-    ("ε", "tolerance of ex-interim fairness: a better candidate's chance may be below a worse one's by at most this factor"),
+    ("ε", "a tolerance: in ex-interim fairness, how far a better candidate's chance may fall below a worse one's "
+          "(a factor e^ε); in minimum requirements, how far a group may fall short of its requirement"),
     ("‖ΔP‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
     ("‖P − P′‖₁", "how much the inputs changed: the sum of absolute changes of the predictions (L1 distance)"),
     ("TV", "total-variation distance: the largest difference in probability the two outcome distributions give any event"),
@@ -115,7 +117,8 @@ GLOSSARY: list[tuple[str, str]] = [
     ("n′", "number of people in the lottery of a partial lottery"),
     ("τ", "tolerance: the largest difference of chances still counted as no violation"),
     ("tau", "tolerance: the largest difference of chances still counted as no violation"),
-    ("δ", "additive slack of the stability bound"),
+    ("δ", "an allowance: the additive slack of the stability bound; in ex-interim fairness and minimum "
+          "requirements, the share of pools or years allowed to exceed ε"),
     ("L", "Lipschitz constant of stability: outcome marginals may move at most L times the input change (plus δ)"),
     ("α", "1 − confidence: the chance an interval misses its true value (in the multiaccuracy tables, a group's bias)"),
     ("impact ratio", "a group's selection rate divided by the highest group's rate; below 0.8 fails the four-fifths rule"),

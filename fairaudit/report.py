@@ -118,6 +118,83 @@ def _breakable(name) -> Markup:
     return Markup("_<wbr>").join(escape(inert(part)) for part in cap(safe_str(name), 200).split("_"))
 
 
+def _row_class(verdict) -> str:
+    """CSS class of a table row from its own verdict cell."""
+    v = str(verdict)
+    return "row-" + v if v in VERDICTS else ("row-reference" if v.startswith("reference")
+                                                                     else "row-other")
+
+
+def _references(table) -> list[tuple[str, str]]:
+    """(attribute, reference group) pairs of a table with ``attribute`` and ``reference``
+    columns, in order of appearance (what the table holds, not computed)."""
+    cols = table.get("columns") or [] if isinstance(table, dict) else []
+    if "reference" not in cols or "attribute" not in cols:
+        return []
+    a, r = cols.index("attribute"), cols.index("reference")
+    out: list[tuple[str, str]] = []
+    for row in table.get("rows") or []:
+        pair = (safe_str(row[a]), safe_str(row[r]))
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+VERDICTS = ("pass", "fail", "inconclusive")
+
+
+def _bounds_of(est: str, lower: str, upper: str) -> bool:
+    """Whether columns named ``lower`` and ``upper`` are the bounds of the estimate ``est``
+    ("impact ratio" → "impact ratio (lower)"; "mean regret" → "regret (lower)")."""
+    if not (lower.endswith(" (lower)") and upper.endswith(" (upper)")):
+        return False
+    stem = lower[: -len(" (lower)")]
+    bare = stem.strip("|")          # "largest difference" → "|difference| (lower)"
+    return (stem == upper[: -len(" (upper)")] and bool(bare)
+            and (est in (stem, bare) or est.endswith(" " + stem) or est.endswith(" " + bare)))
+
+
+def _display_table(table: dict, limit: int = 500) -> dict:
+    """A result table as the report shows it (the JSON keeps it as it is): human column
+    names; an estimate followed by its "(lower)" and "(upper)" columns shown as one
+    "estimate [lower, upper]" column, so a per-group table fits a narrow screen; a
+    ``verdict`` column shown first, as a badge, and each row coloured by it."""
+    cols = list(table.get("columns") or [])
+    rows = list(table.get("rows") or [])[:limit]
+    labels = [column_label(c) for c in cols]
+    vi = cols.index("verdict") if "verdict" in cols else -1
+    plan, j = [], 0            # (header, title, [column indices]) in display order
+    while j < len(cols):
+        if j + 2 < len(cols) and _bounds_of(labels[j], labels[j + 1], labels[j + 2]):
+            plan.append((labels[j] + " [interval]", f"{cols[j]} [{cols[j + 1]}, {cols[j + 2]}]", [j, j + 1, j + 2]))
+            j += 3
+            continue
+        if j != vi:
+            plan.append((labels[j], str(cols[j]), [j]))
+        j += 1
+    if vi >= 0:
+        plan.insert(0, (labels[vi], str(cols[vi]), [vi]))
+    out_rows = []
+    for row in rows:
+        cells = []
+        for _, _, idx in plan:
+            if len(idx) == 3:
+                est, lo, hi = (row[i] for i in idx)
+                cells.append((Markup(escape(_fmt(est))) + Markup(" <small>") + escape(_ci([lo, hi])) + Markup("</small>"),
+                              True))
+            else:
+                v = row[idx[0]]
+                if idx[0] == vi and v in VERDICTS:
+                    cells.append((Markup(f'<span class="verdict v-{v}">{v}</span>'), False))
+                elif isinstance(v, str) and len(v) <= 24:
+                    # a short name ("age_band = 30_to_50") stays on one line rather than one word a line
+                    cells.append((Markup('<span class="nw">') + _cell(v) + Markup("</span>"), False))
+                else:
+                    cells.append((_cell(v), isinstance(v, (int, float)) and not isinstance(v, bool)))
+        out_rows.append((_row_class(row[vi]) if vi >= 0 else "", cells))
+    return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows, "verdicts": vi >= 0, "refs": _references(table)}
+
+
 def _env() -> jinja2.Environment:
     def load(name):
         try:
@@ -135,6 +212,8 @@ def _env() -> jinja2.Environment:
     env.filters["userpath"] = _user_path
     env.filters["message"] = _message
     env.filters["cell"] = _cell
+    env.filters["rowclass"] = _row_class
+    env.filters["display_table"] = _display_table
     env.filters["inert"] = lambda t, limit=200: inert(t, limit)
     env.filters["collabel"] = lambda c: inert(column_label(c), 200)
     env.filters["statlabel"] = lambda n: inert(statistic_label(n), 200)

@@ -288,3 +288,29 @@ def test_ci_readme_shows_what_compare_prints():
     out = run(["compare", BASELINE, CURRENT]).output
     for line in block.strip().splitlines():
         assert line in out, line
+
+
+def test_html_report_has_the_interval_figure_and_a_gate_column_consistent_with_the_status():
+    """issue 19: the compare report draws each statistic's baseline and current interval,
+    and its per-check column is the gate's verdict (the status the exit code follows), so a
+    check that regressed while both audits passed is not shown in green."""
+    import re
+    base = result([chk("a", "pass", 0.05, (0.01, 0.09)), chk("b", "pass", 0.05, (0.01, 0.09)),
+                   chk("c", "pass", 0.05, (0.01, 0.09))])
+    cur = result([chk("a", "pass", 0.095, (0.092, 0.098)),      # worse beyond tolerance 0, still passes
+                  chk("b", "pass", 0.05, (0.02, 0.08)),         # unchanged
+                  chk("c", "inconclusive", 0.08, (0.03, 0.2))])  # newly inconclusive
+    cmp = compare(base, cur)
+    assert [c.status for c in cmp.checks] == ["regression", "no significant change", "newly inconclusive"]
+    page = render_html(cmp)
+    fig = page.split("<figure>", 1)[1].split("</figure>", 1)[0]
+    assert "<svg" in fig and fig.count("baseline") >= 3 and "a · stat (higher is worse) — regression" in fig
+    table = page.split('<table class="summary">', 1)[1].split("</table>", 1)[0]
+    rows = [(cls, re.search(r'<code class="id"><bdi>(\w+)</bdi>', tr).group(1),
+             re.search(r'<span class="status st-([\w-]+)">', tr).group(1))
+            for cls, tr in re.findall(r'<tr class="row-(\w+)">(.*?)</tr>', table, re.S)]
+    assert rows == [("fail", "a", "regression"), ("pass", "b", "no-significant-change"),
+                    ("inconclusive", "c", "newly-inconclusive")]
+    # the audits' own verdicts are still shown, second, with why a passing check regressed
+    assert "pass → pass" in table and "still within the check's own tolerance" in table
+    assert table.count("still within") == 1

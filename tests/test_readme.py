@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from fairaudit.headline import headline
+from fairaudit.result import loads
+from test_report_readers import assert_headline_agrees, finding_conflicts
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 VERDICT_LINE = re.compile(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", re.M)
@@ -119,6 +123,11 @@ def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
         while "=" in words[0] and not words[0].startswith("-"):
             k, v = words.pop(0).split("=", 1)
             extra[k] = v
+        saved = None
+        if words[:2] == ["fairaudit", "check"] and "--json" not in words:
+            # keep each audit's result: its headlines and findings must agree (below)
+            saved = root / f"readme-result-{len(list(root.glob('readme-result-*.json')))}.json"
+            words = words + ["--json", str(saved)]
         run = subprocess.run(_exe(words[0]) + words[1:], cwd=cwd, env={**env, **extra}, capture_output=True,
                              text=True, timeout=900)
         code, verdicts, passed = expectation(comment)
@@ -128,6 +137,13 @@ def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
         assert all(got.get(c) == v for c, v in verdicts.items()), (got, said)
         if passed:
             assert passed in run.stdout, said
+        if saved is not None:
+            # every check the README runs: the headline's figures are the statistic's and the
+            # finding quotes no interval that reads as the statistic but is not (issue 19)
+            d = loads(saved.read_text())
+            for c in d["checks"]:
+                assert_headline_agrees(c, headline(c, float(d["config"]["confidence"])))
+                assert not finding_conflicts(c), (part, finding_conflicts(c))
     assert cwd == (root / rel).resolve(), f"`{line}` should end in the folder it started from"
 
 
@@ -138,6 +154,10 @@ def test_the_readme_states_what_its_set_up_command_does():
     lines = [r[2] for r in RUNS]
     assert any(r.startswith("fairaudit compare") for r in lines) and any("my_package.module:allocate" in r for r in lines)
     assert len(RUNS) >= 15
+    # the README's audits cover most checks (each has its headline-agreement test above)
+    named = {c for r in RUNS for w, c in zip(shlex.split(r[2]), shlex.split(r[2])[1:]) if w == "--checks"
+             for c in c.split(",")}
+    assert len(named) >= 11, sorted(named)
 
 
 @pytest.mark.slow

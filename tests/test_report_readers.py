@@ -2,6 +2,7 @@
 plain headline per check whose figures are the statistic's; human column names in every
 rendered table (ids stay in the JSON); a glossary; citations by author and title."""
 import html
+import math
 import json
 import re
 from pathlib import Path
@@ -136,3 +137,137 @@ def test_every_column_id_in_the_committed_results_has_a_label():
             for t in c["tables"].values():
                 for col in t["columns"]:
                     assert not ID_LIKE.fullmatch(column_label(col)), col
+
+
+def _group_table():
+    cols = ["attribute", "category", "n", "rate", "rate_lo", "rate_hi", "impact_ratio", "ir_lo", "ir_hi",
+            "reference", "verdict"]
+    rows = [["sex", "F", 103, 0.058, 0.049, 0.1, 0.404, 0.271, 0.733, "M", "fail"],
+            ["sex", "M", 97, 0.144, 0.136, 0.182, 1.0, 0.746, 1.0, "M", "inconclusive"],
+            ["age_band", "under_40", 120, 0.117, 0.108, 0.155, 1.0, 0.85, 1.0, "under_40", "pass"],
+            ["age_band", "40_plus", 2, 0.1, 0.0, 0.9, 0.9, 0.0, 1.0, "under_40", "not judged (too small)"]]
+    return {"columns": cols, "rows": rows}
+
+
+def test_per_group_table_is_coloured_by_verdict_and_names_the_reference_group():
+    c = _check("selection_rates", "fail")
+    c["tables"] = {"groups": _group_table()}
+    page = render_html(_result([c]))
+    table = page.split('<table class="data by-verdict">', 1)[1].split("</table>", 1)[0]
+    assert re.findall(r'<tr class="(row-\w+)">', table) == ["row-fail", "row-inconclusive", "row-pass", "row-other"]
+    heads = rendered_headers("<table>" + table)
+    # the verdict first (it is what a reviewer reads), an estimate and its bounds as one column
+    assert heads[0] == "verdict" and "impact ratio [interval]" in heads and "selection rate [interval]" in heads
+    assert not any("(lower)" in h or "(upper)" in h for h in heads) and "reference group" in heads
+    assert '<span class="verdict v-fail">fail</span>' in table and "0.404 <small>[0.271, 0.733]</small>" in table
+    key = " ".join(html.unescape(re.sub(r"<[^>]+>", "", page.split('class="note table-key">', 1)[1]
+                                        .split("</p>", 1)[0])).split())
+    assert "reference group of its attribute" in key and "sex = M" in key and "age_band = under_40" in key
+    assert key.count(" = ") == 2
+    # the JSON's table is unchanged
+    assert c["tables"]["groups"]["columns"][-2:] == ["reference", "verdict"]
+
+
+def test_selection_rates_row_verdicts_agree_with_the_check():
+    """Each group's verdict is its own impact-ratio interval against the threshold; the
+    check fails iff a judged group fails, passes iff all pass; the reference group is the
+    most-selected group of its attribute."""
+    import fairaudit as fa
+    pop = ROOT / "examples" / "data" / "population.csv"
+    for allocator, expected in (("top_k.py", "fail"), ("broome_lottery.py", None)):
+        r = fa.audit(str(ROOT / "examples" / "allocators" / allocator), data=str(pop), checks=["selection_rates"],
+                     draws=256).checks[0]
+        t = r.tables["groups"]
+        judged = t[t["in_verdict"]]
+        for row in judged.itertuples():
+            assert row.verdict == decide((row.ir_lo, row.ir_hi), 0.8, "below")
+        for attr, g in t.groupby("attribute"):
+            assert set(g["reference"]) == {g.loc[g["rate"].idxmax(), "category"]}
+        v = set(judged["verdict"])
+        assert r.verdict == ("fail" if "fail" in v else "pass" if v == {"pass"} else "inconclusive")
+        if expected:
+            assert r.verdict == expected
+
+
+NUM = r"[−+-]?(?:\d+(?:\.\d+)?%?|∞)"
+TRIPLE = re.compile(rf"({NUM})(?:,? interval)? \[({NUM}), ({NUM})\]")
+
+
+def _num(text: str) -> tuple[float, int]:
+    """A printed number and its decimals (percentages as shares)."""
+    t = text.replace("−", "-").replace("+", "")
+    if t.lstrip("-") == "∞":
+        return (float("-inf") if t.startswith("-") else float("inf")), 0
+    pct = t.endswith("%")
+    t = t.rstrip("%")
+    d = len(t.split(".")[1]) if "." in t else 0
+    return (float(t) / 100 if pct else float(t)), d + (2 if pct else 0)
+
+
+def _same(printed: str, value) -> bool:
+    x, d = _num(printed)
+    v = float("inf") if value is None else float(value)
+    if math.isinf(x) or math.isinf(v):
+        return x == v
+    return abs(x - v) <= 0.5 * 10 ** -d + 1e-9
+
+
+def finding_conflicts(c: dict) -> list[str]:
+    """Intervals in a check's finding that read as its statistic but are not: a quoted
+    "estimate [lo, hi]" sharing a figure with the statistic (its estimate or a bound) must
+    be the statistic's own, unless the finding quotes the statistic's own too (then both
+    are there, each said of what it is). The headline's figures are the statistic's
+    (assert_headline_agrees), so this is what keeps headline and finding from disagreeing."""
+    s = c.get("statistic")
+    if c.get("verdict") in ("skipped", "error") or not s or s.get("estimate") is None or not s.get("ci"):
+        return []
+    est, (lo, hi) = s["estimate"], s["ci"]
+    triples = TRIPLE.findall(str(c.get("message", "")))
+    own = [t for t in triples if _same(t[0], est) and _same(t[1], lo) and _same(t[2], hi)]
+    # a figure printed to two or more decimals reads as the statistic's; "0" and "1" (a chance's
+    # ends, printed bare) are too common to say so
+    reads = (lambda printed, v: _num(printed)[1] >= 2 and _same(printed, v))
+    bad = [t for t in triples if (reads(t[0], est) or reads(t[1], lo) or reads(t[2], hi)) and t not in own]
+    return [] if own or not bad else [f"{c['id']}: finding quotes {b[0]} [{b[1]}, {b[2]}] but the statistic "
+                                      f"{s['name']} is {est} {lo, hi}" for b in bad]
+
+
+def test_finding_conflict_rule_catches_the_broome_case():
+    c = _check("broome", "pass", est=0.9197, ci=(0.2804, 1.0639), tol=0.1, violation="below",
+               message="the stronger gets at least 0.28 of the Broome lottery's extra chance — least certainly "
+                       "between claims ≈0.514 and ≈0.586 (ratio 0.98 [0.28, 1.69]); no reversal.")
+    assert finding_conflicts(c)
+    c["message"] = c["message"].replace("(ratio", "(smallest gain ratio over all bin pairs 0.920, interval "
+                                                  "[0.280, 1.064]; that pair's own ratio")
+    assert finding_conflicts(c) == []
+
+
+def test_headline_and_finding_agree_on_audited_checks():
+    """On real results: the committed ones and a fresh broome/anonymity/selection_rates run
+    on the Broome lottery (the summary once said 0.920 [0.280, 1.064] where the finding said
+    0.98 [0.28, 1.69]). tests/test_readme.py applies the same to every check the README runs."""
+    import fairaudit as fa
+    results = [json.loads((ROOT / "examples" / "ci" / n).read_text()) for n in ("baseline.json", "flattened_current.json")]
+    r = fa.audit(str(ROOT / "examples" / "allocators" / "broome_lottery.py"), data=str(ROOT / "examples" / "data" /
+                 "population.csv"), checks=["broome", "anonymity", "selection_rates"], draws=1024)
+    from fairaudit.result import loads
+    results.append(loads(r.to_json()))
+    seen = set()
+    for j, d in enumerate(results):
+        for c in d["checks"]:
+            h = headline(c, float(d["config"]["confidence"]))
+            assert_headline_agrees(c, h)
+            if j == len(results) - 1:       # the committed results keep the messages of the fairaudit that made them
+                assert not finding_conflicts(c), finding_conflicts(c)
+                seen.add(c["id"])
+    assert {"broome", "anonymity", "selection_rates"} <= seen
+
+
+def test_bounds_are_merged_only_into_their_own_estimate():
+    from fairaudit.report import _bounds_of
+    assert _bounds_of("impact ratio", "impact ratio (lower)", "impact ratio (upper)")
+    assert _bounds_of("mean regret", "regret (lower)", "regret (upper)")
+    assert _bounds_of("largest difference", "|difference| (lower)", "|difference| (upper)")
+    assert not _bounds_of("share", "impact ratio (lower)", "impact ratio (upper)")
+    assert not _bounds_of("regret", "regret (lower)", "gap (upper)")
+    assert not _bounds_of("mean regret", "lower bound", "upper bound")
