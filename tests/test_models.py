@@ -1,0 +1,105 @@
+"""scikit-learn estimators as audit targets (issue 17): loading from .joblib, .skops and
+module:name, columns by feature_names_in_ (a one-line error naming missing ones), the
+threshold, and randomized estimators fed from the audit's generator (same seed → same JSON)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import fairaudit as fa
+from fairaudit.errors import TargetError
+from fairaudit.targets import load_target
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "examples" / "models"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    rng = np.random.default_rng(0)
+    n = 200
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "income": rng.normal(50, 10, n).round(1),
+                          "debt": rng.uniform(0, 1, n).round(3)})
+    frame["label"] = (frame["income"] + rng.normal(0, 5, n) > 50).astype(int)
+    frame.to_csv(d / "people.csv", index=False)
+    model = LogisticRegression().fit(frame[["income", "debt"]], frame["label"])
+    joblib.dump(model, d / "model.joblib")
+    return d, frame, model
+
+
+class Coin:
+    """A randomized 'model': predict(X, random_state) flips a fair coin per row."""
+    feature_names_in_ = np.array(["income"])
+
+    def predict(self, X, random_state=None):
+        return np.random.RandomState(random_state).rand(len(X)) < 0.5
+
+
+def test_a_joblib_model_is_a_decision_target_reading_its_columns(data):
+    d, frame, model = data
+    t = load_target(str(d / "model.joblib"))
+    assert t.kind == "decision" and t.columns == ("income", "debt") and t.vectorized
+    out = t.func(features=frame[["income", "debt"]], groups=frame[["sex"]], rng=np.random.default_rng(0), size=2)
+    assert out.shape == (2, len(frame)) and (out[0] == model.predict(frame[["income", "debt"]])).all()
+
+
+def test_threshold_decides_by_predict_proba(data):
+    d, frame, model = data
+    t = load_target(str(d / "model.joblib") + "[threshold=0.8]")
+    out = t.func(features=frame[["income", "debt"]], groups=None, rng=np.random.default_rng(0))
+    assert (out == (model.predict_proba(frame[["income", "debt"]])[:, 1] >= 0.8)).all()
+
+
+def test_missing_feature_columns_are_one_line_naming_them(data, tmp_path):
+    d, frame, _ = data
+    frame.drop(columns=["debt"]).to_csv(tmp_path / "nodebt.csv", index=False)
+    p = subprocess.run([sys.executable, "-m", "fairaudit.cli", "check", str(d / "model.joblib"), "--data",
+                        str(tmp_path / "nodebt.csv"), "--no-html"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1 and "reads column(s) debt" in err[0] and "Traceback" not in p.stderr
+
+
+def test_predict_proba_only_needs_a_threshold():
+    class ProbaOnly:
+        def predict_proba(self, X):
+            return np.tile([0.5, 0.5], (len(X), 1))
+    from fairaudit.models import estimator_target
+    with pytest.raises(TargetError, match="give --threshold"):
+        estimator_target(ProbaOnly(), path="m")
+    assert estimator_target(ProbaOnly(), path="m", threshold=0.5).kind == "decision"
+
+
+def test_a_skops_model_loads(data, tmp_path):
+    import skops.io as sio
+    _, frame, model = data
+    sio.dump(model, tmp_path / "model.skops")
+    t = load_target(str(tmp_path / "model.skops"))
+    assert t.kind == "decision" and t.columns == ("income", "debt")
+
+
+def test_a_randomized_estimator_is_a_pure_function_of_the_seed(data):
+    d, frame, _ = data
+    coin = Coin()
+
+    def run(seed):
+        r = fa.audit(coin, checks=["selection_rates"], data=str(d / "people.csv"), seed=seed, draws=256,
+                     in_process=True)
+        js = r.to_dict()
+        js.pop("created", None)
+        return json.dumps(js, sort_keys=True, default=str)
+    a, b, c = run(1), run(1), run(2)
+    assert a == b and a != c
+
+
+def test_module_name_of_an_estimator_loads_and_its_docstring_describes_it():
+    t = load_target(f"{MODELS / 'credit_models.py'}:blind")
+    assert t.kind == "decision" and "sex" not in t.columns and "zip_score" in t.columns
+    assert "credit" in t.doc.lower()
