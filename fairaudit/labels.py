@@ -13,6 +13,9 @@ import re
 COLUMNS: dict[str, str] = {
     "T": "arrivals per year (T)", "n": "individuals (n)", "k": "selected (k)", "m": "labels (m)",
     "lo": "lower bound", "hi": "upper bound", "estimate": "estimate", "estimated": "estimated chance",
+    "diff_lo": "difference, lower bound", "diff_hi": "difference, upper bound", "ratio_lo": "ratio, lower bound",
+    "ratio_hi": "ratio, upper bound", "labelled": "labelled individuals", "reference": "compared with",
+    "measure": "rate (TPR: true-positive, FPR: false-positive)",
     "abs_diff": "|difference|", "alpha": "group bias (α)", "algorithm_sd": "spread across algorithm runs (sd)",
     "arrival_sd": "spread across arrival orders (sd)", "always": "always selected", "never": "never selected",
     "attribute": "attribute", "benchmark_price_of_fairness": "benchmark price of fairness",
