@@ -103,3 +103,31 @@ def test_module_name_of_an_estimator_loads_and_its_docstring_describes_it():
     t = load_target(f"{MODELS / 'credit_models.py'}:blind")
     assert t.kind == "decision" and "sex" not in t.columns and "zip_score" in t.columns
     assert "credit" in t.doc.lower()
+
+
+@pytest.mark.slow
+def test_the_credit_pipeline_joblib_audit_writes_every_section_with_intervals(tmp_path):
+    """The issue's "done when": `fairaudit check <pipeline>.joblib --data <its data>` writes a
+    report with the LL144 table, the counterfactual test, the individual-fairness probes and
+    error-rate parity, each with intervals. The .joblib is rebuilt here by its generator (a
+    pickle is tied to the scikit-learn version that wrote it)."""
+    model = tmp_path / "credit_pipeline.joblib"
+    subprocess.run([sys.executable, str(MODELS / "make_models.py"), str(model)], check=True, timeout=120,
+                   capture_output=True)
+    p = subprocess.run([sys.executable, "-m", "fairaudit.cli", "check", str(model), "--data",
+                        str(MODELS / "credit.csv"), "--json", "r.json", "--html", "r.html"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    d = json.loads((tmp_path / "r.json").read_text())
+    by = {c["id"]: c for c in d["checks"]}
+    assert d["target"]["kind"] == "decision"
+    for cid in ("selection_rates", "anonymity", "tv_stability", "error_rate_parity"):
+        c = by[cid]
+        lo, hi = c["statistic"]["ci"]
+        assert c["verdict"] == "fail" and lo <= c["statistic"]["estimate"] <= hi, (cid, c["message"])
+    assert by["broome"]["verdict"] == "skipped"
+    a, b = by["anonymity"]["evidence"]["counterexample"]["rows"]
+    assert {k for k in a if a[k] != b[k]} == {"sex"}
+    page = (tmp_path / "r.html").read_text()
+    for words in ("impact ratio", "counterfactual fairness", "individual fairness", "true-positive rate"):
+        assert words in page.lower(), words
