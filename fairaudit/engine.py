@@ -151,7 +151,10 @@ class AuditContext:
             return Instance(label, scores=pop.scores, predictions=pop.predictions, groups=pop.groups,
                             features=pop.features, labels=pop.labels)
         if self.kind == "decision":        # per-person rules: every row, any number of yeses
-            return Instance(label, scores=pop.scores, groups=pop.groups, features=pop.features, labels=pop.labels)
+            feats = pop.features
+            if pop.score_col is not None:  # the score is one more column a rule (a model) may read by name
+                feats = pop.frame[pop.feature_cols + [pop.score_col]].reset_index(drop=True)
+            return Instance(label, scores=pop.scores, groups=pop.groups, features=feats, labels=pop.labels)
         return None
 
 
@@ -298,7 +301,7 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:
-        have = population.feature_cols + population.group_cols
+        have = population.feature_cols + population.group_cols + [c for c in [population.score_col] if c]
         missing = [c for c in tgt.columns if c not in have]
         if missing:      # one line, before any draw (exit 2)
             from .models import missing_columns_message
