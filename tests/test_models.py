@@ -131,3 +131,31 @@ def test_the_credit_pipeline_joblib_audit_writes_every_section_with_intervals(tm
     page = (tmp_path / "r.html").read_text()
     for words in ("impact ratio", "counterfactual fairness", "individual fairness", "true-positive rate"):
         assert words in page.lower(), words
+
+
+COIN_FILE = '''import numpy as np
+
+class Coin:
+    """A randomized estimator: predict(X, random_state) flips a coin per row, heads with chance income/100."""
+    feature_names_in_ = np.array(["income"])
+
+    def predict(self, X, random_state=None):
+        return np.random.RandomState(random_state).rand(len(X)) < X["income"].to_numpy() / 100
+
+coin = Coin()
+'''
+
+
+def test_a_randomized_estimator_gives_the_same_json_in_workers_for_any_jobs_and_in_process(data, tmp_path):
+    d, _, _ = data
+    f = tmp_path / "coin.py"
+    f.write_text(COIN_FILE)
+
+    def run(**kw):
+        js = fa.audit(f"{f}:coin", checks=["selection_rates", "error_rate_parity"], data=str(d / "people.csv"),
+                      seed=3, draws=300, **kw).to_dict()
+        js.pop("created", None)
+        return json.dumps(js, sort_keys=True, default=str)
+    one = run(jobs=1)
+    assert one == run(jobs=2) == run(in_process=True)
+    assert '"kind": "decision"' in one
