@@ -60,11 +60,13 @@ def test_threshold_decides_by_predict_proba(data):
 def test_missing_feature_columns_are_one_line_naming_them(data, tmp_path):
     d, frame, _ = data
     frame.drop(columns=["debt"]).to_csv(tmp_path / "nodebt.csv", index=False)
-    p = subprocess.run([sys.executable, "-m", "fairaudit.cli", "check", str(d / "model.joblib"), "--data",
-                        str(tmp_path / "nodebt.csv"), "--no-html"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 2
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    p = CliRunner().invoke(main, ["check", str(d / "model.joblib"), "--data", str(tmp_path / "nodebt.csv"),
+                                  "--no-html"])
+    assert p.exit_code == 2
     err = p.stderr.strip().splitlines()
-    assert len(err) == 1 and "reads column(s) debt" in err[0] and "Traceback" not in p.stderr
+    assert len(err) == 1 and "reads column(s) debt" in err[0] and "Traceback" not in p.output
 
 
 def test_predict_proba_only_needs_a_threshold():
