@@ -151,7 +151,9 @@ class ErrorRateParity(Check):
         return self._finish(table, stat, threshold, criterion, log.n_rows, "logged rows", from_log=True)
 
     def _finish(self, table, stat, threshold, criterion, n_obs, unit, from_log=False):
-        judged = table.loc[table["in_verdict"]].sort_values("ratio").head(1)
+        # the row the verdict rests on: a fail on the lowest upper bound, a pass on the lowest lower bound
+        key = {"fail": "ratio_hi", "pass": "ratio_lo"}.get(_verdict(stat), "ratio")
+        judged = table.loc[table["in_verdict"] & table["ratio"].notna()].sort_values([key, "ratio"]).head(1)
         who = ""
         if len(judged):
             w = judged.iloc[0]
