@@ -81,7 +81,7 @@ from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_in
 from fairaudit.result import Statistic, decide
 from fairaudit.log_engine import stratified_category_counts
 from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, paired_shifts, \
-    row_pair, share_moved
+    row_pair, share_moved, shrink
 from fairaudit.stats import cmh_from_counts
 
 
@@ -589,6 +589,8 @@ class Anonymity(Check):
         evidence = {"counterexample": {"individual": int(i), "swap": cfs[c][1], "rows": pair,
                                        "chance": float(p0), "chance_swapped": float(p0 + est[c, i])},
                     "individuals": inst.n, "swaps": [w for _, w, _ in cfs], "tau": tau}
+        if decide(ci, max_share, "above") == "fail":       # Hypothesis shrinks the counterexample row
+            evidence["counterexample"]["shrunk"] = shrink(ctx, inst, cfs[c][2], int(i), tau, f"{stream}/search")
         ex = (f"individual {int(i)}'s chance of a yes goes from {p0:.3f} to {p0 + est[c, i]:.3f} when "
               f"{cfs[c][1]}")
         msgs = {"fail": f"Counterfactual unfairness: changing only the protected attribute moves the chance of a yes "

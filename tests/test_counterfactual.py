@@ -60,6 +60,11 @@ def test_rules_reading_the_attribute_fail_with_the_two_rows(tmp_path):
         a, b = c.evidence["counterexample"]["rows"]
         assert a["sex"] != b["sex"] and a["income"] == b["income"]
         assert {k for k in a if a[k] != b[k]} <= {"sex", "sex_code"}
+        shrunk = c.evidence["counterexample"]["shrunk"]       # Hypothesis: the row moved toward the medians
+        a, b = shrunk["rows"]
+        assert {k for k in a if a[k] != b[k]} <= {"sex", "sex_code"} and a["sex"] != b["sex"]
+        lo, hi = shrunk["change"]["ci"]
+        assert lo > 0.05 or hi < -0.05, shrunk
     assert audit(ignores_sex, path).verdict == "pass"
 
 
