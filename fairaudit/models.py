@@ -12,9 +12,12 @@ data, any number of yeses. What the adapter promises:
   columns in file order when their number matches ``n_features_in_``.
 - **Decisions.** ``predict`` (its output must be 0/1 or booleans); with a threshold,
   ``predict_proba(X)[:, 1] >= threshold`` instead.
-- **Randomized models** — a ``predict`` taking ``random_state`` (Fairlearn's
-  ``ThresholdOptimizer``) — get an integer seed drawn from the audit's generator for the
-  draw, so their decisions are a pure function of ``--seed`` like any allocator's. A
+- **Randomized models** — a ``predict`` taking ``random_state`` — get an integer seed
+  drawn from the audit's generator for each draw, so their decisions are a pure function
+  of ``--seed`` like any allocator's. One that also has ``_pmf_predict`` (Fairlearn's
+  ``ThresholdOptimizer``, whose ``predict`` says yes when ``pmf[:, 1]`` exceeds a uniform)
+  is drawn the same way in one call per batch: ``pmf[:, 1]`` once, the uniforms from the
+  audit's generator. A
   ``predict`` taking ``sensitive_features`` gets the columns named in the estimator's
   attribute ``fairaudit_sensitive_features`` (set it before saving), else the data's
   group columns.
@@ -104,6 +107,10 @@ def estimator_target(est, *, path: str, sha256: str = "", threshold: float | Non
         params = set()
     randomized = threshold is None and "random_state" in params
     wants_sensitive = "sensitive_features" in params
+    # a randomized predict that draws a yes with the chance its probability mass function gives
+    # (Fairlearn's post-processors: predict = pmf[:, 1] >= uniform): the pmf once per batch, the
+    # coins from the audit's generator — the same decision distribution, one call instead of size
+    pmf = getattr(est, "_pmf_predict", None) if randomized else None
     sensitive = getattr(est, "fairaudit_sensitive_features", None)
     n_in = getattr(est, "n_features_in_", None)
 
@@ -148,6 +155,11 @@ def estimator_target(est, *, path: str, sha256: str = "", threshold: float | Non
     def decide(features=None, groups=None, rng=None, size=None):
         X = X_of(features, groups)
         B = 1 if size is None else int(size)
+        if pmf is not None:
+            kw = {"sensitive_features": sens_of(groups)} if wants_sensitive else {}
+            p = np.asarray(pmf(X, **kw), dtype=float)[:, 1]
+            out = rng.random((B, len(p))) < p
+            return out[0] if size is None else out
         if randomized:                     # one seed per draw, from the audit's generator
             seeds = rng.integers(0, 2**31 - 1, size=B)
             outs = [once(X, groups, int(s)) for s in seeds]
@@ -157,6 +169,7 @@ def estimator_target(est, *, path: str, sha256: str = "", threshold: float | Non
 
     decide.__name__ = name
     how = (f"predict_proba(X)[:, 1] >= {threshold:g}" if threshold is not None else
+           "a yes with chance _pmf_predict(X)[:, 1], coins from the audit's generator" if pmf is not None else
            "predict(X, random_state=<seed from the audit's generator>)" if randomized else "predict(X)")
     doc = (f"A fitted {name} deciding per person by {how}, on columns "
            f"{', '.join(columns) if columns else '(the data features, in order)'}.")

@@ -161,3 +161,46 @@ def test_a_randomized_estimator_gives_the_same_json_in_workers_for_any_jobs_and_
     one = run(jobs=1)
     assert one == run(jobs=2) == run(in_process=True)
     assert '"kind": "decision"' in one
+
+
+# what each example's docstring says it passes and fails (examples/models/)
+EXAMPLE_VERDICTS = {
+    "credit_models.py:pipeline": {"anonymity": "fail", "selection_rates": "fail", "error_rate_parity": "fail",
+                                  "tv_stability": "fail", "determinism": "fail", "broome": "skipped"},
+    "credit_models.py:blind": {"anonymity": "pass", "selection_rates": "fail", "error_rate_parity": "fail",
+                               "tv_stability": "fail"},
+    "credit_models.py:optimizer": {"anonymity": "fail", "selection_rates": "pass", "error_rate_parity": "pass"},
+    "fair_random_rule.py": {"anonymity": "pass", "tv_stability": "pass", "selection_rates": "pass",
+                            "error_rate_parity": "pass", "determinism": "pass", "broome": "skipped"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", list(EXAMPLE_VERDICTS))
+def test_the_model_examples_do_what_their_docstrings_say(example):
+    want = EXAMPLE_VERDICTS[example]
+    r = fa.audit(str(MODELS / example), checks=list(want), data=str(MODELS / "credit.csv"), in_process=True)
+    assert {c.id: c.verdict for c in r.checks} == want
+
+
+def test_a_threshold_optimizer_draws_like_its_own_predict():
+    """The pmf path (one _pmf_predict per batch, coins from the audit's generator) gives the
+    decision distribution of ThresholdOptimizer.predict(X, random_state): per-person yes
+    rates over draws agree with predict's over as many random_states."""
+    import importlib.util
+    sp = importlib.util.spec_from_file_location("credit_models_t", MODELS / "credit_models.py")
+    cm = importlib.util.module_from_spec(sp)
+    sp.loader.exec_module(cm)
+    from fairaudit.models import estimator_target
+    frame = pd.read_csv(MODELS / "credit.csv")
+    X = frame[list(cm.pipeline.feature_names_in_)]
+    t = estimator_target(cm.optimizer, path="optimizer")
+    ours = t.func(features=frame[["income", "debt_ratio", "zip_score"]], groups=frame[["sex"]],
+                  rng=np.random.default_rng(0), size=200).mean(axis=0)
+    theirs = np.mean([cm.optimizer.predict(X, sensitive_features=frame["sex"], random_state=s) for s in range(200)],
+                     axis=0)
+    p = cm.optimizer._pmf_predict(X, sensitive_features=frame["sex"])[:, 1]
+    sure = (p == 0) | (p == 1)
+    assert sure.any() and (ours[sure] == p[sure]).all() and (theirs[sure] == p[sure]).all()
+    # elsewhere both are averages of 200 coins with chance p: within sampling error of each other
+    assert np.abs(ours - theirs)[~sure].max() < 0.3 and np.abs(ours - theirs)[~sure].mean() < 0.05

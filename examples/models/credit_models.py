@@ -8,19 +8,24 @@ randomness in fitting), so they need no pickle and load with any scikit-learn ve
     (one-hot sex, scaled numbers), deciding by ``predict`` (p ≥ 0.5). It learned the
     historical bias of the labels, and it reads ``sex`` directly, so it should FAIL
     ``anonymity`` (counterfactual fairness: swapping F↔M flips decisions) and FAIL
-    ``selection_rates`` (women approved at well under 4/5 of men's rate); it is
-    deterministic, so ``determinism`` PASSes. ``error_rate_parity`` FAILs too: among
-    people who repaid, women are approved less often.
+    ``selection_rates`` (women approved at about half of men's rate).
+    ``error_rate_parity`` FAILs too (women's false-positive rate is about a third of
+    men's, their true-positive rate lower). A cut-off is a jump, so ``tv_stability``
+    (individual fairness) FAILs: near neighbours on either side of it get a sure yes and
+    a sure no. It is deterministic, so ``determinism`` (whose property is randomization)
+    FAILs. ``broome`` is skipped: the data has no claim (score) column.
 ``blind`` — the same without ``sex`` but with the proxy ``zip_score``: PASSes the
     counterfactual test (nothing it reads changes when only sex is swapped) yet still
-    FAILs ``selection_rates`` — the proxy carries sex. Counterfactual fairness on the
-    recorded attribute alone does not catch proxies; the LL144 table does.
+    FAILs ``selection_rates`` and ``error_rate_parity`` — the proxy carries sex.
+    Counterfactual fairness on the recorded attribute alone does not catch proxies; the
+    LL144 table does. ``tv_stability`` FAILs as for ``pipeline`` (a cut-off).
 ``optimizer`` — ``pipeline`` wrapped in Fairlearn's ``ThresholdOptimizer`` for equalized
     odds (a randomized post-processor: ``predict(X, sensitive_features, random_state)``;
     fairaudit feeds ``random_state`` from the audit's seed). Its per-group thresholds
     equalize true- and false-positive rates on this data, so ``error_rate_parity``
-    should PASS or come close; it uses ``sex`` by construction, so it FAILs the
-    counterfactual test. It is randomized, so ``determinism`` reports it as such.
+    PASSes, and ``selection_rates`` PASSes (impact ratio about 0.87); it uses ``sex`` by
+    construction, so it FAILs the counterfactual test. Most applicants still get a sure
+    yes or no, so ``tv_stability`` FAILs. It is randomized: ``determinism`` PASSes.
 
 ``make_models.py`` saves ``pipeline`` as ``credit_pipeline.joblib`` (the same model).
 """
