@@ -61,6 +61,10 @@ def load_model_file(path: str):
     p = Path(path)
     if not p.is_file():
         raise TargetError(f"model file not found: {path}")
+    import sys
+    folder = str(p.resolve().parent)      # classes defined beside the file unpickle, as a .py target's imports do
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     try:
         if p.suffix.lower() == ".skops":
             import skops.io as sio
@@ -69,6 +73,9 @@ def load_model_file(path: str):
         return joblib.load(p)
     except TargetError:
         raise
+    except ModuleNotFoundError as e:
+        raise TargetError(f"{path}: cannot be loaded: it needs the module {e.name!r}, which is not importable here "
+                          f"(install it, or run with PYTHONPATH set to the folder that holds it)") from e
     except Exception as e:
         raise TargetError(f"{path}: cannot be loaded as a fitted model ({type(e).__name__}: {exception_text(e)}); "
                           f"a model saved with another scikit-learn version may not load — rebuild it here") from e

@@ -204,3 +204,23 @@ def test_a_threshold_optimizer_draws_like_its_own_predict():
     assert sure.any() and (ours[sure] == p[sure]).all() and (theirs[sure] == p[sure]).all()
     # elsewhere both are averages of 200 coins with chance p: within sampling error of each other
     assert np.abs(ours - theirs)[~sure].max() < 0.3 and np.abs(ours - theirs)[~sure].mean() < 0.05
+
+
+def test_a_model_error_is_replayed_from_the_json(data, tmp_path, monkeypatch):
+    """A model returning a non-decision gives an error naming it; `fairaudit replay` reloads
+    the .joblib (classes beside it importable) and re-draws the failing batch."""
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    d, _, _ = data
+    (tmp_path / "halfmodel.py").write_text(
+        "import numpy as np\nclass Half:\n    feature_names_in_ = np.array(['income'])\n"
+        "    def predict(self, X):\n        return np.full(len(X), 0.5)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import halfmodel
+    joblib.dump(halfmodel.Half(), tmp_path / "half.joblib")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["check", "half.joblib", "--data", str(d / "people.csv"), "--checks",
+                                  "selection_rates", "--json", "r.json", "--no-html"])
+    assert r.exit_code == 1 and "returned 0.5 for individual 0" in r.output
+    rep = CliRunner().invoke(main, ["replay", "r.json", "selection_rates"])
+    assert "invalid outcome: returned 0.5 for individual 0" in rep.output, rep.output
