@@ -51,6 +51,11 @@ judged once is judged the same way when Hypothesis replays it while shrinking. O
 ``--budget`` can cut the search short: the search then ends where it is (recorded as
 ``budget_exhausted``) and the probes certify what they have.
 
+Decision rules (kind ``decision``): counterfactual fairness — each tested individual's
+protected attribute (and its exact copies) is swapped, the rest of the row fixed; paired
+draws give each change in chance an interval (:mod:`fairaudit.counterfactual`). Statistic:
+the share of individuals moved by more than ``tau``; fail above ``max_share`` (default 0).
+
 Log audit (selection logs with group columns): individuals with binned scores must be
 selected at equal rates across groups. For each category (vs the rest of its
 attribute) a 2×2×K table over ``bins`` score strata; Mantel–Haenszel risk difference
@@ -62,6 +67,7 @@ listed.
 from __future__ import annotations
 
 import random as _random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -74,6 +80,8 @@ from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_in
                               swap_attributes, wants)
 from fairaudit.result import Statistic, decide
 from fairaudit.log_engine import stratified_category_counts
+from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, paired_shifts, \
+    row_pair, share_moved, shrink
 from fairaudit.stats import cmh_from_counts
 
 
@@ -88,7 +96,7 @@ class Anonymity(Check):
                   "position in the list, so it cannot be anonymous (seed 002, Prop 7). The statistic is the "
                   "largest difference in a person's chance (of selection, or of each position) between the "
                   "original and the relabelled input, with intervals simultaneous over every probe.")
-    kinds = ("selection", "ranking")
+    kinds = ("selection", "ranking", "decision")
     sources = ("allocator", "log")
     params = {
         "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
@@ -108,9 +116,15 @@ class Anonymity(Check):
             type=int, min=1),
         "bins": Param(5, "logs: score strata (quantile bins; exact scores when fewer distinct values)",
             type=int, min=1),
+        "max_share": Param(0.0, "decision rules: share of individuals whose chance may move by more than tau",
+            type=float, min=0, max=1),
     }
 
     def skip_reason(self, ctx):
+        if ctx.kind == "decision" and ctx.log is None:
+            pop = ctx.population
+            if pop is None or not pop.group_cols:
+                return "the counterfactual test swaps protected attributes: give --data with group columns"
         if ctx.log is not None:
             if ctx.kind != "selection":
                 return "the stratified log test needs a selection log (ranking logs are not covered)"
@@ -120,9 +134,11 @@ class Anonymity(Check):
 
     # ------------------------------------------------------------------
     def run(self, ctx, tau, n, permutations, max_n, swap_pairs, protected, search, search_examples,
-            search_draws, max_draws, bins):
+            search_draws, max_draws, bins, max_share):
         if ctx.log is not None:
             return self._run_log(ctx, tau, bins)
+        if ctx.kind == "decision":
+            return self._run_counterfactual(ctx, tau, max_n, protected, max_draws, max_share)
         kind = ctx.kind
         rng = ctx.rng(self.id)
         study = Study(ctx, kind, tau)
@@ -531,6 +547,63 @@ class Anonymity(Check):
         return ctx.replay_evidence(self.id, records, what)
 
     # ------------------------------------------------------------------
+    def _run_counterfactual(self, ctx, tau, max_n, protected, max_draws, max_share):
+        """Decision rules: counterfactual fairness (:mod:`fairaudit.counterfactual`) — swap
+        each protected attribute (and its exact copies) keeping the rest of every row fixed;
+        the share of individuals whose chance of a yes moves by more than tau."""
+        inst = data_instance(ctx, "decision", int(max_n), ctx.rng(self.id), "counterfactual test")
+        wanted = [c.strip() for c in str(protected or "").split(",") if c.strip()]
+        prot = [c for c in inst.groups.columns if not wanted or c in wanted]
+        cfs = counterfactuals(inst, prot)
+        if not cfs:
+            return self.result("skipped", "Skipped: no protected column has two values to swap.")
+        stream = f"{self.id}/counterfactual"           # one stream for all: common random numbers
+        items = [(inst, stream)] + [(cf, stream) for _, _, cf in cfs]
+        last: dict = {}
+
+        def judge(draws):
+            if last.get("n") != len(draws[0]):
+                est, lo, hi = paired_shifts(draws[0], draws[1:], ctx.confidence)
+                last.update(n=len(draws[0]), est=est, lo=lo, hi=hi, share=share_moved(est, lo, hi, tau))
+            return last
+
+        def decided(draws):
+            _, ci, _, _ = judge(draws)["share"]
+            return decide(ci, max_share, "above") != "inconclusive"
+
+        draws = ctx.sampler.sample_until_many(items, decided, ctx.max_draws(max_draws), first=256)
+        j = judge(draws)
+        share, ci, abs_lo, abs_hi = j["share"]
+        est = j["est"]
+        method = (f"paired draws (common random numbers), betting confidence sequence per individual, "
+                  f"bonferroni over {est.size}")
+        stat = Statistic("share_moved_by_attribute", share, ci, tolerance=max_share, method=method)
+        c, i = np.unravel_index(np.argmax(np.abs(est)), est.shape)
+        p0 = draws[0][:, i].mean()
+        order = np.argsort(-np.abs(est), axis=None)[:10]
+        rows = [{"individual": int(ii), "swap": cfs[cc][1], "chance": float(draws[0][:, ii].mean()),
+                 "chance_swapped": float(draws[1 + cc][:, ii].mean()), "difference": float(est[cc, ii]),
+                 "lo": float(j["lo"][cc, ii]), "hi": float(j["hi"][cc, ii])}
+                for cc, ii in (np.unravel_index(o, est.shape) for o in order)]
+        pair = row_pair(inst, cfs[c][2], int(i))
+        evidence = {"counterexample": {"individual": int(i), "swap": cfs[c][1], "rows": pair,
+                                       "chance": float(p0), "chance_swapped": float(p0 + est[c, i])},
+                    "individuals": inst.n, "swaps": [w for _, w, _ in cfs], "tau": tau}
+        if decide(ci, max_share, "above") == "fail":       # Hypothesis shrinks the counterexample row
+            evidence["counterexample"]["shrunk"] = shrink(ctx, inst, cfs[c][2], int(i), tau, f"{stream}/search")
+        ex = (f"individual {int(i)}'s chance of a yes goes from {p0:.3f} to {p0 + est[c, i]:.3f} when "
+              f"{cfs[c][1]}")
+        msgs = {"fail": f"Counterfactual unfairness: changing only the protected attribute moves the chance of a yes "
+                        f"by more than {tau:g} for at least {ci[0]:.1%} of the {inst.n} individuals tested; e.g. {ex}.",
+                "pass": f"Changing only the protected attribute moves no tested individual's chance of a yes by more "
+                        f"than {tau:g} (share at most {ci[1]:.1%}, with confidence; {inst.n} individuals).",
+                "inconclusive": f"Up to {ci[1]:.1%} of the {inst.n} individuals may have a chance that moves by more "
+                                f"than {tau:g} when only the protected attribute changes; none is certain yet. "
+                                f"Largest so far: {ex}."}
+        res = self.judged(stat, msgs, len(draws[0]), evidence=evidence, tables={"most_affected": pd.DataFrame(rows)},
+                          method=method)
+        return replace(res, definition=COUNTERFACTUAL_DEFINITION)
+
     def _run_log(self, ctx, tau, bins):
         # per (category, score stratum) counts from one GROUPING SETS query where the log is
         cats, counts, edges, K = stratified_category_counts(ctx.log.table, ctx.log.group_cols, int(bins))

@@ -140,6 +140,7 @@ from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, de
                                       utility_row)
 from fairaudit.broome_log import same_pool, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
+from fairaudit import claim_monotonicity as mono
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
 from fairaudit.result import Statistic
@@ -170,7 +171,7 @@ class Broome(Check):
                   "Broome's lottery (chance in proportion to claim) gives, with no reversal, no unequal treatment of "
                   "equal claims and no positive claim effectively excluded. Agreement of the chances is necessary "
                   "for Broome-Fairness, not sufficient.")
-    kinds = ("selection",)
+    kinds = ("selection", "decision")
     params = {
         "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated",
             parse=Param.claim_instances),
@@ -187,6 +188,17 @@ class Broome(Check):
                                   "(narrower intervals, e.g. for comparing two results)", type=bool),
     }
 
+    def _run_decision(self, ctx, min_chance, max_draws):      # per-person rules: fairaudit.claim_monotonicity
+        stat, comps, verdict, table, draws, w = mono.audit(ctx, min_chance, max_draws, f"{self.id}/decision")
+        who = f"individual {int(w['individual'])} (claim {w['claim']:.4g}, chance {w['chance']:.3f})"
+        msgs = {"fail": (f"BF.1 refuted: raising {who}'s claim lowers the chance by {w['drop']:.3f}." if
+                         stat.name == "bf1_max_drop" else f"BF.2 refuted: {who} has a positive claim and a chance "
+                         f"certainly below {min_chance:g} — effectively excluded."),
+                "pass": f"No positive claim has a chance below {min_chance:g}, no raised claim lowered one; lowest: {who}.",
+                "inconclusive": f"Not decided: the lowest chance of a positive claim, {who}, is near {min_chance:g}."}
+        return replace(self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=draws,
+                                   tables={"claims": table}, method=stat.method), definition=mono.DEFINITION)
+
     def skip_reason(self, ctx):
         if ctx.log is not None:
             return None
@@ -200,6 +212,8 @@ class Broome(Check):
         stop_early = str(stop_early).strip().lower() not in ("0", "false", "no", "off")
         if ctx.log is not None:
             return self._run_log(ctx, bins, min_gain, min_chance)
+        if ctx.kind == "decision":
+            return self._run_decision(ctx, min_chance, ctx.max_draws(max_draws))
         insts = build_instances(ctx, instances, self.id)
         conf_i = 1 - ctx.alpha / len(insts)
         budget = ctx.max_draws(max_draws)

@@ -25,7 +25,7 @@ class Determinism(Check):
                   "returns the same outcome every time; it then cannot be anonymous or stable (seed 002, Prop 7) and "
                   "must break ties by position. The check passes when the allocator randomizes (varies in at least "
                   "min_variation of draws on some input) and fails when it varies less, with confidence.")
-    kinds = ("selection", "ranking")
+    kinds = ("selection", "ranking", "decision")
     sources = ("allocator",)
     default = False
     params = {
@@ -41,32 +41,39 @@ class Determinism(Check):
         k_fixed = ctx.target.k if ctx.target.k is not None else ctx.config.k
         n_eq = max(int(n), 2 * int(k_fixed) if k_fixed else 2)
         insts = []
-        if kind == "ranking":
+        if kind == "decision":                  # a per-person rule: on the data's rows only
+            d = data_instance(ctx, kind, 200, rng, "determinism")
+            if d is None:
+                return self.result("skipped", "Skipped: a decision rule is drawn on the data's rows; give --data FILE.")
+            insts.append(d)
+        elif kind == "ranking":
             m = prediction_columns(ctx)
             insts.append(Instance(f"determinism: identical prediction rows (n={n_eq})", scores=np.full(n_eq, 0.5),
                                   predictions=np.full((n_eq, m), 1.0 / m)))
         else:
             insts.append(Instance(f"determinism: equal claims (n={n_eq})", scores=np.full(n_eq, 0.5),
                                   k=ctx.selection_k(n_eq)))
-        insts[0] = attach_rows(ctx, insts[0], rng, identical=True)
-        insts.append(generated_instance(ctx, kind, max(n_eq, 10) if kind == "selection" else n_eq, rng,
-                                         "determinism: generated claims"))
-        d = data_instance(ctx, kind, 200 if kind == "selection" else 12, rng, "determinism")
-        if d is not None:
-            insts.append(d)
+        if kind != "decision":
+            insts[0] = attach_rows(ctx, insts[0], rng, identical=True)
+            insts.append(generated_instance(ctx, kind, max(n_eq, 10) if kind == "selection" else n_eq, rng,
+                                             "determinism: generated claims"))
+            d = data_instance(ctx, kind, 200 if kind == "selection" else 12, rng, "determinism")
+            if d is not None:
+                insts.append(d)
         B = ctx.max_draws(max_draws)
         conf = 1 - ctx.alpha / len(insts)
         rows = []
         for j, inst in enumerate(insts):
             dr = ctx.sampler.draw(inst, B, f"{self.id}/{j}")
-            key = dr if kind == "ranking" else np.sort(dr, axis=1)
+            key = dr if kind in ("ranking", "decision") else np.sort(dr, axis=1)
             uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
             mode = int(np.argmax(cnt))
             differ = int(B - cnt[mode])
             lo, hi = proportion_ci(differ, B, conf)
             rows.append({"input": inst.label, "draws": B, "distinct_outcomes": int(len(uniq)),
                          "differ_from_mode": differ, "variation": differ / B, "lo": lo, "hi": hi,
-                         "mode": uniq[mode].tolist()})
+                         "mode": (f"{int(uniq[mode].sum())} yeses of {inst.n}" if kind == "decision"
+                                  else uniq[mode].tolist())})
         table = pd.DataFrame(rows)
         best = table.iloc[int(np.argmax(table["lo"].to_numpy() + 1e-9 * table["variation"].to_numpy()))]
         stat = Statistic("max_variation", float(table["variation"].max()),
@@ -76,8 +83,10 @@ class Determinism(Check):
         if table["distinct_outcomes"].max() == 1:
             first = table.iloc[0]
             det = (f"Deterministic in {total} draws: every input gave one outcome every time (e.g. {first['mode']} on "
-                   f"'{first['input']}'), so the share of varying draws is at most {stat.ci[1]:.4f}; such an "
-                   f"allocator breaks ties by position and cannot be anonymous (seed 002 Prop 7).")
+                   f"'{first['input']}'), so the share of varying draws is at most {stat.ci[1]:.4f}; "
+                   + ("a deterministic decision rule gives each person a sure yes or no (it may still be "
+                      "counterfactually fair)." if kind == "decision" else
+                      "such an allocator breaks ties by position and cannot be anonymous (seed 002 Prop 7)."))
         else:
             det = ""
         msgs = {"fail": det or (f"Nearly deterministic: outcomes vary in at most {stat.ci[1]:.4f} of draws on every "

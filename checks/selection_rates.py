@@ -3,7 +3,7 @@
 The table a compliance auditor asks for first — NYC Local Law 144 bias audits require
 the selection rate and the impact ratio of every category (SPEC §7).
 
-Allocator (over draws)
+Allocator (over draws; a per-person decision rule likewise, its yeses are the selected)
     The selection rate of a group is the chance a member is selected, averaged over
     the group: ``mean_{i∈g} π_i``. Each draw gives the fraction of the group selected,
     a bounded variable; draws are taken sequentially and each group's rate gets an
@@ -53,7 +53,7 @@ class SelectionRates(Check):
                   "The impact ratio of a group is its selection rate divided by the highest selection rate "
                   "among groups of the same attribute; the four-fifths rule flags ratios below 0.8. "
                   "Intervals hold simultaneously for all groups.")
-    kinds = ("selection",)
+    kinds = ("selection", "decision")
     params = {
         "threshold": Param(0.8, "impact ratio below which a group is adversely impacted (four-fifths rule)",
             type=float, min=0, max=1),
@@ -72,7 +72,7 @@ class SelectionRates(Check):
             return "no population data with groups (give --data FILE with group columns)"
         if not ctx.population.group_cols:
             return f"{ctx.population.path} has no group columns (name them with --groups)"
-        if ctx.population.scores is None:
+        if ctx.population.scores is None and ctx.kind == "selection":
             return f"{ctx.population.path} has no score column"
         return None
 
@@ -88,8 +88,12 @@ class SelectionRates(Check):
         member_conf = per_member_confidence(ctx.confidence, G)
         method = f"betting confidence sequence (hedged capital, anytime-valid), bonferroni over {G}"
 
-        def rates_of(draws):
-            return M[draws].sum(axis=1) / sizes  # (B, G): fraction of each group selected per draw
+        Mf = M.astype(float)
+
+        def rates_of(draws):                     # (B, G): fraction of each group selected per draw
+            if ctx.kind == "decision":           # (B, n) yes/no per person, any number of yeses
+                return (draws @ Mf) / sizes
+            return M[draws].sum(axis=1) / sizes
 
         last: dict = {}
 

@@ -74,6 +74,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,10 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import per_member_confidence
-from fairaudit.inputs import Instance, wants
+from fairaudit.inputs import Instance, data_instance, wants
+from fairaudit.individual_fairness import DEFINITION as IF_DEFINITION, judge as if_judge, parse_scale, \
+    probes as if_probes
+from fairaudit.counterfactual import row_pair
 from fairaudit.paired_draws import PairSpace, extreme_moves, summarise_pair
 from fairaudit.ua import validate_predictions
 
@@ -129,7 +133,7 @@ class TVStability(Check):
                   "probe with intervals that hold simultaneously; a pass means no violation was found in the "
                   "certified probes. The uncertainty-aware ranking is 1-stable; no non-constant deterministic "
                   "ranking is stable.")
-    kinds = ("ranking", "selection")
+    kinds = ("ranking", "selection", "decision")
     sources = ("allocator",)
     params = {
         "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ", type=float, min=0),
@@ -144,11 +148,22 @@ class TVStability(Check):
             type=float, min=0, min_open=True),
         "max_n": Param(50, "audit data with more individuals on a seeded subset of this size", type=int, min=2),
         "max_depth": Param(24, "most halvings in a bisection walk", type=int, min=1),
+        "step": Param(0.25, "decision rules: adversarial step, in scale units of one column", type=float, min=0,
+            min_open=True),
+        "scale": Param({}, "decision rules: per-column scale COL=S,... (default: each column's standard deviation)",
+            type=object, parse=parse_scale),
     }
+
+    def skip_reason(self, ctx):
+        if ctx.kind == "decision" and (ctx.population is None or not ctx.population.feature_cols):
+            return "individual fairness compares people by their numeric features: give --data with feature columns"
+        return None
 
     # ------------------------------------------------------------------
     def run(self, ctx, L, delta, probes, bisections, search_examples, search_n, screen_draws, max_draws,
-            resolution, max_n, max_depth):
+            resolution, max_n, max_depth, step, scale):
+        if ctx.kind == "decision":
+            return self._run_individual(ctx, L, delta, max_draws, 4 * int(max_n), step, scale)
         space = self.setup(ctx, L=L, delta=delta, screen_draws=screen_draws, max_draws=max_draws,
                            resolution=resolution, max_depth=max_depth)
         rng = ctx.rng(f"{self.id}/inputs")
@@ -190,6 +205,43 @@ class TVStability(Check):
                 cands.append({"source": "hypothesis", "label": info["label"], "x": x, "y": y, "search": info})
         cands = [c for c in cands if np.abs(c["x"] - c["y"]).sum() > 0]
         return self._certify(ctx, space, cands, notes)
+
+    def _run_individual(self, ctx, L, delta, max_draws, max_n, step, scale):
+        """Decision rules: individual fairness (:mod:`fairaudit.individual_fairness`)."""
+        inst = data_instance(ctx, "decision", max_n, ctx.rng(self.id), "individual-fairness probes")
+        cols, s, moved, pairs = if_probes(inst, tuple(ctx.target.columns), scale, step)
+        if not cols:
+            return self.result("skipped", "Skipped: the rule reads no numeric feature column to move.")
+        items = [(inst, f"{self.id}/individual")] + [(m, f"{self.id}/individual") for _, _, m in moved]
+        last: dict = {}
+
+        def judged(draws):
+            if last.get("n") != len(draws[0]):
+                last.update(n=len(draws[0]), r=if_judge(draws, moved, pairs, step, L, delta, ctx.confidence))
+            return last["r"]
+        draws = ctx.sampler.sample_until_many(items, lambda d: judged(d)[2] != "inconclusive",
+                                              ctx.max_draws(max_draws), first=256)
+        table, comps, verdict = judged(draws)
+        worst = table.sort_values(["ratio_lo", "ratio"], ascending=False).iloc[0]
+        failing = [c for c in comps.values() if c.verdict() == "fail"]   # the component that decides is the headline
+        stat = max(failing, key=lambda c: c.ci[0]) if failing else comps.get("adversarial_steps", next(iter(comps.values())))
+        rows = [row_pair(inst, inst, int(worst["individual"]))[0], row_pair(inst, inst, int(worst["other"]))[0]]
+        if worst["probe"] == "adversarial step":
+            mv = next(m for c, sg, m in moved if f"{c} {'+' if sg > 0 else '−'}{step:g} scale" == worst["move"])
+            rows[1] = row_pair(inst, mv, int(worst["individual"]))[1]
+        ex = (f"{worst['probe']} ({worst['move']}, distance {worst['distance']:.3g}): the chance of a yes changes by "
+              f"{abs(worst['change']):.3f}, ratio {worst['ratio']:.2f} [{worst['ratio_lo']:.2f}, {worst['ratio_hi']:.2f}]")
+        msgs = {"fail": f"Not individually fair at L={L:g}: similar people get chances further apart than L × their "
+                        f"distance; {ex}.",
+                "pass": f"Every adversarial step moves the chance of a yes by at most L={L:g} × the distance (+δ), with "
+                        f"confidence, and no data neighbours refute it; the largest is {ex}.",
+                "inconclusive": f"Not decided at L={L:g}; the largest ratio so far: {ex}."}
+        evidence = {"counterexample": {"rows": rows, "probe": worst["probe"], "move": worst["move"]},
+                    "scales": dict(zip(cols, map(float, s))), "individuals": inst.n}
+        top = table.sort_values("ratio_lo", ascending=False).head(12)
+        res = self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=len(draws[0]),
+                          evidence=evidence, tables={"pairs": top}, method=stat.method)
+        return replace(res, definition=IF_DEFINITION)
 
     def setup(self, ctx, L=1.0, delta=0.0, screen_draws=256, max_draws=20000, resolution=0.25, max_depth=24):
         """Bind the context and parameters (also used by tests to certify given pairs

@@ -1,7 +1,7 @@
 """fairaudit — property-based audits of allocation and ranking systems.
 
 Public API: the allocator decorators (:func:`selector`, :func:`ranker`,
-:func:`assigner`), :class:`Instance`, :func:`load_target`, the :class:`Sampler`,
+:func:`assigner`, :func:`decider`), :class:`Instance`, :func:`load_target`, the :class:`Sampler`,
 result types (:class:`Estimate`, :class:`CheckResult`, :class:`AuditResult`) and
 :func:`audit`, which runs checks on a target and returns an :class:`AuditResult`;
 the exact UA ranking (:func:`ua_marginals`, :func:`ua_sample`) and the
@@ -10,7 +10,7 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .targets import Instance, Target, assigner, load_target, ranker, selector, target_from_callable
+from .targets import Instance, Target, assigner, decider, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
 
 import os as _os
@@ -23,7 +23,7 @@ if not _os.environ.get("FAIRAUDIT_WORKER"):
     from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
 
 __all__ = [
-    "__version__", "selector", "ranker", "assigner", "Instance", "Target", "load_target",
+    "__version__", "selector", "ranker", "assigner", "decider", "Instance", "Target", "load_target",
     "target_from_callable", "Sampler", "Estimate", "FairauditError", "TargetError", "DataError",
     "LogError", "AllocatorError", "audit", "CheckResult", "AuditResult", "Statistic",
     "ua_marginals", "ua_sample", "ua_position_given_label", "ua_marginals_iid",

@@ -183,6 +183,7 @@ def main():
 @click.option("--fail-on", type=click.Choice(["fail", "inconclusive"]), help="Also exit 1 on inconclusive.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-call allocator timeout, seconds (default 30).")
 @click.option("--k", "k_opt", type=click.IntRange(1), help="k for selection when the allocator does not fix it.")
+@click.option("--threshold", type=click.FloatRange(0, 1), help="A fitted model decides yes when predict_proba[:, 1] >= THRESHOLD (default: its predict).")
 @click.option("--groups", help="Comma-separated group columns (default: the non-numeric columns).")
 @click.option("--columns", help="Column mapping ROLE=COLUMN,... (e.g. selected=hired,score=rating).")
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
@@ -195,9 +196,10 @@ def main():
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
 def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
-          junit_path, jobs, fail_on, timeout, k_opt, groups, columns, param_opts, encoding, require,
+          junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
           in_process, memory_limit, scheduler):
-    """Audit TARGET: an allocator .py file, module:function, or a decisions log (.csv/.parquet).
+    """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
+    (.joblib/.skops, or module:name of an estimator), or a decisions log (.csv/.parquet).
 
     \b
     Examples:
@@ -205,6 +207,7 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
       fairaudit check my_package.module:allocate --seed 1 --draws 50000
       fairaudit check decisions.csv --columns selected=hired,score=rating --json result.json
       fairaudit check my_allocator.py --param broome.min_gain=0.2 --no-html
+      fairaudit check model.joblib --data people.csv --threshold 0.5
     (`fairaudit checks` lists the check ids; `fairaudit checks CHECK` its parameters.)
 
     \b
@@ -242,7 +245,7 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     config = AuditConfig(
         seed=int(pick(seed, "seed", 0)), confidence=float(pick(confidence, "confidence", 0.95)),
         draws=pick(draws, "draws"), budget=pick(budget, "budget"), timeout=float(pick(timeout, "timeout", 30.0)),
-        fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), groups=_split(pick(groups, "groups")),
+        fail_on=pick(fail_on, "fail_on", "fail"), k=pick(k_opt, "k"), threshold=pick(threshold, "threshold"), groups=_split(pick(groups, "groups")),
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"),

@@ -25,7 +25,7 @@ from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable
+from .targets import Instance, Target, load_target, target_from_callable, with_threshold
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -50,6 +50,7 @@ class AuditConfig:
     jobs: int = 1
     progress: Callable | None = None
     encoding: str | None = None         # text encoding of CSV logs/data (default UTF-8)
+    threshold: float | None = None      # a fitted model decides by predict_proba[:, 1] >= threshold (--threshold)
     # How the allocator is run; none of these changes a result (left out of the JSON):
     in_process: bool = False            # call it in this process (no isolation; for debugging)
     memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
@@ -57,7 +58,7 @@ class AuditConfig:
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k == "encoding" and v is None)}
+             and not (k in ("encoding", "threshold") and v is None)}
         d["checks"] = checks
         return d
 
@@ -149,6 +150,11 @@ class AuditContext:
         if self.kind == "ranking":
             return Instance(label, scores=pop.scores, predictions=pop.predictions, groups=pop.groups,
                             features=pop.features, labels=pop.labels)
+        if self.kind == "decision":        # per-person rules: every row, any number of yeses
+            feats = pop.features
+            if pop.score_col is not None:  # the score is one more column a rule (a model) may read by name
+                feats = pop.frame[pop.feature_cols + [pop.score_col]].reset_index(drop=True)
+            return Instance(label, scores=pop.scores, groups=pop.groups, features=feats, labels=pop.labels)
         return None
 
 
@@ -158,20 +164,24 @@ def make_sampler(target: Target, config: AuditConfig) -> Sampler:
     return Sampler(target, config.seed, isolate=not config.in_process, **_run_options(config))
 
 
-def resolve_target(spec, *, columns=None, groups=None, encoding=None):
-    """A target spec (path, module:function, callable, Target, DecisionLog) → (Target|None, DecisionLog|None)."""
+def resolve_target(spec, *, columns=None, groups=None, encoding=None, threshold=None):
+    """A target spec (path, module:function, callable, fitted estimator, Target, DecisionLog)
+    → (Target|None, DecisionLog|None)."""
+    from .models import estimator_target, is_estimator
     if isinstance(spec, Target):
         return spec, None
     if isinstance(spec, DecisionLog):
         return None, spec
     if is_log_frame(spec):
         return None, log_from_any(spec, columns=columns, groups=groups)
+    if is_estimator(spec):
+        return estimator_target(spec, path=type(spec).__name__, threshold=threshold), None
     if callable(spec):
         return target_from_callable(spec, path=callable_spec(spec)), None
     spec = str(spec)
     if is_log_path(spec):
         return None, load_log(spec, columns=columns, groups=groups, encoding=encoding)
-    return load_target(spec), None
+    return load_target(with_threshold(spec, threshold)), None
 
 
 def callable_spec(func) -> str:
@@ -270,10 +280,11 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
     sampler = None
     if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
         # Loaded only in worker processes: the audit never runs the allocator's code.
-        sampler = Sampler.open(str(target), config.seed, **run)
+        sampler = Sampler.open(with_threshold(str(target), config.threshold), config.seed, **run)
         tgt, log = sampler.target, None
     else:
-        tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding)
+        tgt, log = resolve_target(target, columns=config.columns, groups=config.groups, encoding=config.encoding,
+                                  threshold=config.threshold)
         if tgt is not None:
             sampler = make_sampler(tgt, config)
     try:
@@ -289,6 +300,12 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
         population = data if isinstance(data, Population) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
+    if tgt is not None and tgt.columns and population is not None:
+        have = population.feature_cols + population.group_cols + [c for c in [population.score_col] if c]
+        missing = [c for c in tgt.columns if c not in have]
+        if missing:      # one line, before any draw (exit 2)
+            from .models import missing_columns_message
+            raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     try:
         return _run_each(ctx, config, selected, tgt, log, sampler, population, command)
@@ -306,7 +323,8 @@ def _run_each(ctx, config, selected, tgt, log, sampler, population, command) -> 
     target_info = tgt.describe() if tgt is not None else log.describe()
     notes = []
     if tgt is not None and getattr(tgt, "kind_guessed", False):
-        deco = {"selection": "@fa.selector", "ranking": "@fa.ranker", "assignment": "@fa.assigner"}[tgt.kind]
+        deco = {"selection": "@fa.selector", "ranking": "@fa.ranker", "assignment": "@fa.assigner",
+                "decision": "@fa.decider"}[tgt.kind]
         notes.append(f"The kind of '{tgt.name}' ({tgt.kind}) was guessed from its name; if it does not make "
                      f"{tgt.kind} decisions, mark it (e.g. {deco}) so the right checks run.")
     return AuditResult(target=target_info, config=config.to_json([c.id for c in selected]), checks=results,
@@ -328,7 +346,8 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     chk = cls()
     reason = None
     if ctx.kind not in cls.kinds:
-        reason = f"applies to {' and '.join(cls.kinds)} decisions; this target makes {ctx.kind} decisions"
+        reason = (f"applies to {' and '.join(cls.kinds)} decisions; this target makes "
+                  + ("per-person yes/no decisions (kind decision)" if ctx.kind == "decision" else f"{ctx.kind} decisions"))
     elif ctx.source not in cls.sources:
         reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")
     else:

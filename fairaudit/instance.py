@@ -34,6 +34,10 @@ class Instance:
     def n(self) -> int:
         if self.predictions is not None:
             return int(np.shape(self.predictions)[0])
+        if self.scores is None:            # a decision rule on features alone
+            for table in (self.features, self.groups):
+                if table is not None:
+                    return int(len(table))
         return int(np.shape(self.scores)[0])
 
     def replace(self, **changes) -> "Instance":

@@ -279,7 +279,7 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
     rules: list[Rule] = [Rule("decision_id", f"{q('decision_id')} IS NULL"
                               + (f" OR isnan({q('decision_id')})" if T['decision_id'].upper() in ("DOUBLE", "FLOAT") else ""),
                               lambda n, v, e: f"{where}: row {n}, column 'decision_id': missing")]
-    if kind == "selection":
+    if kind in ("selection", "decision"):
         st = T["selected"]
         if is_numeric_type(st):
             rules.append(numeric_rule(where, "selected", st, integer=True, lo=0, hi=1))
@@ -288,7 +288,8 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
                               lambda n, v, e: f"{where}: row {n}, column 'selected': " + (
                                   "missing" if show_value(v) == "missing" else
                                   f"{show_value(v)} is not 0/1, true/false or yes/no")))
-        rules.append(numeric_rule(where, "score", T["score"]))
+        if "score" in cols or kind == "selection":
+            rules.append(numeric_rule(where, "score", T["score"]))
         if "pick_order" in cols:
             rules.append(numeric_rule(where, "pick_order", T["pick_order"], integer=True, allow_na=True, lo=1))
             sel, po = selected_expr(st), _num("pick_order", T["pick_order"])
@@ -372,9 +373,10 @@ def canonical_sql(table: LogTable, kind: str, group_cols: list[str], score_cols:
     T = table.types
     out = {c: q(c) for c in table.columns}
     out["decision_id"] = q("decision_id")
-    if kind == "selection":
+    if kind in ("selection", "decision"):
         out["selected"] = selected_expr(T["selected"])
-        out["score"] = _num("score", T["score"])
+        if "score" in out or kind == "selection":
+            out["score"] = _num("score", T["score"])
         if "pick_order" in out:
             out["pick_order"] = _num("pick_order", T["pick_order"])
     elif kind == "ranking":
@@ -422,14 +424,16 @@ def attribute_sets(group_cols: list[str], depth: int) -> list[tuple[str, ...]]:
 
 
 def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, value: str = "selected",
-                    cluster: str | None = None) -> list[CategoryCount]:
+                    cluster: str | None = None, where: str | None = None) -> list[CategoryCount]:
     """Rows and ``sum(value)`` per category of every attribute (group column and
     intersection up to ``depth``): one ``GROUP BY GROUPING SETS`` query. Categories in the
     order of ``groups.categories`` (attribute order, then sorted values; intersection values
     joined with `` × ``). With ``cluster`` (a column, e.g. ``individual_id``) each category
     also gets the sums a cluster-robust variance needs: clusters C, Σn_c², Σy_c², Σn_c·y_c
-    over the clusters c of the category (``extra``)."""
+    over the clusters c of the category (``extra``). ``where``: a SQL condition on ``log``
+    counting only the rows it holds (e.g. the labelled positives)."""
     sets = attribute_sets(group_cols, depth)
+    source = f"log WHERE {where}" if where else "log"
     if not sets:
         return []
     gq = [q(g) for g in group_cols]
@@ -437,14 +441,14 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
     if cluster is None:
         res = table.rows(f"SELECT {gid} AS gid, {', '.join(gq)}, count(*) AS n, sum({q(value)}) AS y "
-                         f"FROM log GROUP BY GROUPING SETS ({spec})")
+                         f"FROM {source} GROUP BY GROUPING SETS ({spec})")
         rows = [(r[0], r[1:1 + len(gq)], r[-2], r[-1], ()) for r in res]
     else:
         cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
         gid_c = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
         res = table.rows(
             f"WITH per AS (SELECT {gid_c} AS gid, {', '.join(gq)}, count(*) AS nc, sum({q(value)}) AS yc "
-            f"FROM log GROUP BY GROUPING SETS ({cspec})) "
+            f"FROM {source} GROUP BY GROUPING SETS ({cspec})) "
             f"SELECT gid, {', '.join(gq)}, sum(nc) AS n, sum(yc) AS y, count(*) AS c, sum(nc * nc), sum(yc * yc), "
             f"sum(nc * yc) FROM per GROUP BY gid, {', '.join(gq)}")
         rows = [(r[0], r[1:1 + len(gq)], r[1 + len(gq)], r[2 + len(gq)], tuple(r[3 + len(gq):])) for r in res]

@@ -8,6 +8,10 @@ selection
     ``decision_id`` (event), ``score`` (float), ``selected`` (0/1 or true/false);
     optional ``individual_id``, ``pick_order`` (1..k for the selected, empty otherwise),
     ``label``; group columns.
+decision
+    ``selected`` (0/1), one row per per-person decision (any number of yeses, no k);
+    optional ``decision_id``, ``individual_id``, ``score``, ``label``; group columns. A
+    log with ``selected`` and no ``decision_id`` is of this kind.
 ranking
     ``decision_id``, ``position`` (1 = top; a permutation of 1..n within each event);
     optional ``individual_id``, ``score``, ``p_<label>`` prediction columns, ``label``;
@@ -41,6 +45,8 @@ SCHEMAS = {
                 "optional": ["individual_id", "score", "label"]},
     "assignment": {"required": ["decision_id", "arrival", "group", "location"],
                    "optional": ["outcome"]},
+    # per-person decisions (issue 17): one row per decision, any number of yeses, no k
+    "decision": {"required": ["selected"], "optional": ["decision_id", "individual_id", "score", "label"]},
 }
 MARKERS = {"selected": "selection", "position": "ranking", "location": "assignment"}
 
@@ -187,19 +193,23 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                        f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(str(c)) for c in frame.columns[:30])}"
                        f"{' …' if len(frame.columns) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
         kind = kinds[0]
+        if kind == "selection" and "decision_id" not in frame.columns:
+            kind = "decision"
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
         raise _err(f"{where}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} log needs column(s) {', '.join(missing)}; it has "
                    f"{', '.join(map(str, frame.columns))}. Rename them or map with --columns {missing[0]}=YOUR_COLUMN.",
                    column=missing[0])
+    if kind == "decision" and "decision_id" not in frame.columns:   # each row its own decision
+        frame["decision_id"] = np.arange(1, len(frame) + 1)
     did = frame["decision_id"]
     if did.isna().any():
         i = int(np.flatnonzero(did.isna().to_numpy())[0])
         raise _err(f"{where}: row {i + 1}, column 'decision_id': missing", row=i + 1, column="decision_id")
     pred_cols = [c for c in frame.columns if str(c).startswith("p_")]
     score_cols: list[str] = []
-    if kind == "selection":
+    if kind in ("selection", "decision"):
         sel = frame["selected"]
         if pd.api.types.is_bool_dtype(sel) and not sel.isna().any():
             frame["selected"] = sel.astype(int)
@@ -216,7 +226,8 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
             frame["selected"] = sel.astype(int)
         else:
             frame["selected"] = _numeric(frame, "selected", where, integer=True, lo=0, hi=1).astype(int)
-        frame["score"] = _numeric(frame, "score", where)
+        if "score" in frame.columns or kind == "selection":
+            frame["score"] = _numeric(frame, "score", where)
         if "pick_order" in frame.columns:
             po = _numeric(frame, "pick_order", where, integer=True, allow_na=True, lo=1)
             frame["pick_order"] = po
@@ -356,6 +367,12 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
                        f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(c) for c in names[:30])}"
                        f"{' …' if len(names) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
         kind = kinds[0]
+        if kind == "selection" and "decision_id" not in names:
+            kind = "decision"
+    if kind == "decision" and "decision_id" not in names:      # each row its own decision
+        rel = table.rel.query("src", "SELECT *, row_number() OVER () AS decision_id FROM src")
+        names.append("decision_id")
+        table = LogTable(rel, where)
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in names]
     if missing:

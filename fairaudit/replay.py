@@ -120,8 +120,12 @@ def _result_and_check(result, check_id):
 
 
 def _target_spec(result) -> str:
+    from .models import is_model_path
+    from .targets import with_threshold
     tgt = result["target"]
-    return tgt["path"] if not tgt.get("function") or ":" in tgt["path"] else f"{tgt['path']}:{tgt['function']}"
+    plain = not tgt.get("function") or ":" in tgt["path"] or is_model_path(tgt["path"])   # a model file: its path
+    spec = tgt["path"] if plain else f"{tgt['path']}:{tgt['function']}"
+    return with_threshold(spec, (result.get("config") or {}).get("threshold"))     # a model's --threshold
 
 
 def redraw(result: dict | str | Path, check_id: str) -> list[dict]:

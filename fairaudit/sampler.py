@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
-from .targets import Instance, Target, load_target, validate_outcomes
+from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
 from .text import exception_text
 from .workers import DEFAULT_MEMORY_LIMIT
 
@@ -265,7 +265,8 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
                     validate_outcomes(target.kind, o, inst, 1, k)
                 except ValueError as e:
                     raise bad(str(e), j) from None
-            raise bad("returned outcomes of inconsistent length across draws", start) from None
+            raise bad("returned outcomes of inconsistent length across draws"
+                      + (PER_PERSON_HINT if target.kind == "selection" else ""), start) from None
         if len(outs) < stop - start:
             raise over([arr] if arr is not None else [], len(outs), len(outs))
         return arr, len(outs)
@@ -754,7 +755,8 @@ def remote_target(meta: dict) -> Target:
     return Target(func=not_here, kind=meta["kind"], name=meta["name"], path=meta["path"], sha256=meta["sha256"],
                   k=meta["k"], vectorized=meta["vectorized"], arg_names=frozenset(meta["arg_names"]),
                   accepts_var_kwargs=meta["accepts_var_kwargs"], doc=meta["doc"], load_spec=meta.get("load_spec"),
-                  claims=meta.get("claims", "real"), kind_guessed=meta.get("kind_guessed", False), remote=True)
+                  claims=meta.get("claims", "real"), kind_guessed=meta.get("kind_guessed", False), remote=True,
+                  columns=tuple(meta.get("columns", ())))
 
 
 # Vectorised summaries of outcome arrays live in fairaudit.outcomes (re-exported here).

@@ -14,6 +14,12 @@ An allocator file needs only a plain function; the decorators make its kind expl
     @fa.assigner
     def assign(scores, groups, capacities, rng): ...   # T×N scores → location per arrival
 
+    @fa.decider
+    def decide(features, groups, rng): ...        # per-person yes/no: a boolean vector of length n
+
+A fitted scikit-learn estimator or pipeline is a ``decision`` target too (see
+:mod:`fairaudit.models`): ``model.joblib``, ``model.skops`` or ``module:pipeline``.
+
 The function is called with keyword arguments chosen by name from its signature:
 ``scores`` (alias ``claims``), ``k``, ``n``, ``predictions``, ``groups``, ``features``,
 ``labels``, ``capacities``, ``rng`` and, for the vectorised path, ``size``. A function
@@ -25,6 +31,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +44,15 @@ from .errors import AllocatorError, TargetError
 from .instance import Instance  # noqa: F401  (re-exported: fairaudit.targets.Instance)
 from .text import exception_text, show_value
 
-KINDS = ("selection", "ranking", "assignment")
+KINDS = ("selection", "ranking", "assignment", "decision")
 _ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
               "capacities", "rng", "size"}
 _CANDIDATE_NAMES = ("allocate", "allocator", "select", "selector", "rank", "ranker", "assign", "assigner",
-                    "policy", "lottery")
+                    "decide", "decider", "policy", "lottery")
+#: what a selector returning a variable number of people is told (issue 17)
+PER_PERSON_HINT = ("; it looks like a per-person rule (any number of yeses), not a k-of-n selection: mark it "
+                   "`@fa.decider` and return a boolean vector of length n, e.g.\n"
+                   "    import fairaudit as fa\n    @fa.decider\n    def decide(features, groups, rng): ...")
 
 
 # ---------------------------------------------------------------------------
@@ -58,7 +69,7 @@ def _mark(kind: str, func: Callable | None, **meta):
 #: the domains an allocator may declare for the scores (claims) it takes; generated inputs are mapped into it
 CLAIM_DOMAINS = ("real", "nonnegative", "positive", "unit")
 #: what each kind implies when nothing is declared: a selection's scores are claims (SPEC §1: c_i ≥ 0)
-DEFAULT_CLAIMS = {"selection": "nonnegative", "ranking": "real", "assignment": "real"}
+DEFAULT_CLAIMS = {"selection": "nonnegative", "ranking": "real", "assignment": "real", "decision": "real"}
 
 
 def selector(func: Callable | None = None, *, k: int | None = None, vectorized: bool | None = None,
@@ -78,6 +89,14 @@ def ranker(func: Callable | None = None, *, vectorized: bool | None = None, clai
 def assigner(func: Callable | None = None, *, vectorized: bool | None = None, claims: str | None = None):
     """Mark a function as an online assigner (returns a location per arrival; −1 = none)."""
     return _mark("assignment", func, vectorized=vectorized, claims=claims)
+
+
+def decider(func: Callable | None = None, *, vectorized: bool | None = None, claims: str | None = None):
+    """Mark a function as a per-person decision rule (kind ``decision``): called as
+    ``decide(features=..., scores=..., groups=..., rng=...)`` (any subset, by name) it
+    returns one yes/no per individual — a boolean or 0/1 vector of length n, any number
+    of yeses. With a ``size`` parameter it is vectorised and returns a ``size × n`` array."""
+    return _mark("decision", func, vectorized=vectorized, claims=claims)
 
 
 # ---------------------------------------------------------------------------
@@ -114,6 +133,8 @@ class Target:
     claims: str = "real"
     #: True when no decorator or parameter said the kind and it was guessed from the function's name
     kind_guessed: bool = False
+    #: data columns the target reads by name (a model's ``feature_names_in_``): checked against --data up front
+    columns: tuple = ()
 
     def describe(self) -> dict:
         d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,
@@ -143,6 +164,8 @@ def _file_hash(path: Path) -> str:
 
 def _infer_kind(func: Callable, params: set[str]) -> str | None:
     name = func.__name__.lower()
+    if "decide" in name or "decision" in name:
+        return "decision"
     if "predictions" in params:
         return "ranking"
     if "capacities" in params or "arrivals" in params:
@@ -186,7 +209,7 @@ def target_from_callable(func: Callable, *, path: str = "", sha256: str = "", ki
     if kind is None:
         raise TargetError(
             f"{where}: cannot tell whether '{fname}' selects, ranks or assigns. Add a decorator, e.g.\n"
-            f"    import fairaudit as fa\n    @fa.selector(k=10)   # or @fa.ranker / @fa.assigner\n"
+            f"    import fairaudit as fa\n    @fa.selector(k=10)   # or @fa.ranker / @fa.assigner / @fa.decider\n"
             f"    def {fname}(...): ...")
     if kind not in KINDS:
         raise TargetError(f"{where}: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -255,10 +278,36 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
     return module
 
 
+_THRESHOLD_SUFFIX = re.compile(r"\[threshold=([^\]]*)\]$")
+
+
+def with_threshold(spec: str, threshold: float | None) -> str:
+    """``spec`` carrying a model's decision threshold (``--threshold``) to every process that loads it."""
+    return str(spec) if threshold is None else f"{spec}[threshold={float(threshold)!r}]"
+
+
 def load_target(spec: str) -> Target:
     """Load an allocator from ``path/to/file.py``, ``path/to/file.py:function`` or
-    ``package.module:function``. Raises :class:`TargetError` with a one-line reason."""
+    ``package.module:function``, or a fitted scikit-learn model from ``model.joblib``,
+    ``model.skops`` or ``module:name`` / ``file.py:name`` naming an estimator (see
+    :mod:`fairaudit.models`; ``[threshold=T]`` appended: decide by ``predict_proba``).
+    Raises :class:`TargetError` with a one-line reason."""
     spec = str(spec)
+    full_spec, threshold = spec, None
+    m = _THRESHOLD_SUFFIX.search(spec)
+    if m:
+        try:
+            threshold = float(m.group(1))
+        except ValueError:
+            raise TargetError(f"--threshold {m.group(1)!r} is not a number") from None
+        spec = spec[:m.start()]
+    from . import models
+    if models.is_model_path(spec):
+        est = models.load_model_file(spec)
+        if not models.is_estimator(est):
+            raise TargetError(f"{spec}: holds a {type(est).__name__}, not a fitted model with predict or predict_proba")
+        return models.estimator_target(est, path=spec, sha256=_file_hash(Path(spec)), threshold=threshold,
+                                       load_spec=full_spec)
     func_name = None
     file_part = spec
     # A path to an existing file, or any spec ending in .py, is a file path whatever
@@ -297,8 +346,15 @@ def load_target(spec: str) -> Target:
         if not hasattr(module, func_name):
             raise TargetError(f"{where}: has no function '{func_name}'")
         func = getattr(module, func_name)
+        if models.is_estimator(func):
+            t = models.estimator_target(func, path=where, sha256=sha, threshold=threshold, load_spec=full_spec)
+            if getattr(module, "__doc__", None):
+                t.doc = _docstring(module)
+            return t
     else:
         func = _pick_function(module, where)
+    if threshold is not None:
+        raise TargetError(f"{where}: --threshold applies to a fitted model (predict_proba), not to a function")
     t = target_from_callable(func, path=where, sha256=sha)
     if not t.doc and getattr(module, "__doc__", None):
         t.doc = _docstring(module)
@@ -349,10 +405,12 @@ def validate_outcomes(kind: str, out, inst: Instance, rows: int, k: int | None) 
                 raise ValueError(f"returned a boolean mask of length {arr.shape[1]}; expected length n={n}")
             counts = arr.sum(axis=1)
             if k is not None and np.any(counts != k):
-                raise ValueError(f"returned a mask selecting {int(counts[counts != k][0])} individuals; expected k={k}")
+                raise ValueError(f"returned a mask selecting {int(counts[counts != k][0])} individuals; expected k={k}"
+                                 + PER_PERSON_HINT)
             return np.nonzero(arr)[1].reshape(rows, -1)
         if k is not None and arr.shape[1] != k:
-            raise ValueError(f"returned {arr.shape[1]} indices; expected k={k}")
+            raise ValueError(f"returned {arr.shape[1]} indices; expected k={k}"
+                             + (PER_PERSON_HINT if arr.shape[1] != n else ""))
         _check_range(arr, 0, n, "index", f"n={n}")
         s = np.sort(arr, axis=1)
         dup = np.nonzero(s[:, 1:] == s[:, :-1])
@@ -387,7 +445,45 @@ def validate_outcomes(kind: str, out, inst: Instance, rows: int, k: int | None) 
                 raise ValueError(f"assigned {int(counts[over[0][0], loc])} arrivals to location {loc}, "
                                  f"over its capacity {int(np.asarray(cap)[loc])}")
         return arr
+    if kind == "decision":
+        return _decisions(out, rows, n)
     raise ValueError(f"unknown kind {kind!r}")
+
+
+def _decisions(out, rows: int, n: int) -> np.ndarray:
+    """A batch of per-person decisions as a ``(rows, n)`` boolean array: booleans, or
+    numbers that are all 0 or 1; anything else is refused saying what it was."""
+    what = f"one yes/no (boolean or 0/1) per individual, n={n}"
+    try:
+        arr = np.asarray(out)
+    except Exception as e:  # ragged lists etc.
+        raise ValueError(f"returned something that is not an array of decisions ({type(out).__name__}: {e}); "
+                         f"expected {what}")
+    if arr.dtype == object:
+        raise ValueError(f"returned a ragged or non-numeric object ({type(out).__name__}); expected {what}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]                 # column vectors (n × 1), as predict sometimes returns
+    if arr.ndim == 2 and rows == 1 and arr.shape[0] == n and arr.shape[1] == 1:
+        arr = arr.T
+    if arr.ndim == 1 and rows == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] != rows:
+        raise ValueError(f"returned shape {arr.shape}; expected {f'{rows} × ' if rows > 1 else ''}{what}")
+    if arr.shape[1] != n:
+        raise ValueError(f"returned {arr.shape[1]} decisions; expected {what}")
+    if arr.dtype == bool:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"returned values of type {arr.dtype}; expected {what}")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        i = int(np.argwhere(np.isnan(arr))[0][1])
+        raise ValueError(f"returned NaN for individual {i}; expected {what}")
+    bad = (arr != 0) & (arr != 1)
+    if bad.any():
+        r, i = np.argwhere(bad)[0]
+        raise ValueError(f"returned {show_value(arr[r, i])} for individual {int(i)}; expected {what} "
+                         f"(a probability is not a decision: threshold it, or draw from it with rng)")
+    return arr.astype(bool)
 
 
 def _check_range(arr: np.ndarray, lo: int, hi: int, what: str, bound: str):

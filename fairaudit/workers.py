@@ -207,7 +207,8 @@ def target_meta(t) -> dict:
     return {"kind": t.kind, "name": t.name, "path": t.path, "sha256": t.sha256, "k": t.k,
             "vectorized": t.vectorized, "arg_names": sorted(t.arg_names),
             "accepts_var_kwargs": t.accepts_var_kwargs, "doc": t.doc, "load_spec": t.load_spec,
-            "claims": getattr(t, "claims", "real"), "kind_guessed": getattr(t, "kind_guessed", False)}
+            "claims": getattr(t, "claims", "real"), "kind_guessed": getattr(t, "kind_guessed", False),
+            "columns": list(getattr(t, "columns", ()))}
 
 
 def _set_memory_limit(limit: int | None) -> None:

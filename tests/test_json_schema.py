@@ -50,6 +50,12 @@ README_AUDITS = {
     "min_requirement": [str(EX / "greedy_assign.py"), "--checks", "min_requirement"],
     "selection_rates": [str(EX / "top_k.py"), "--checks", "selection_rates", "--data", POP],
     "selection log": [str(ROOT / "examples" / "logs" / "selection_log.csv"), "--checks", "selection_rates"],
+    # issue 17: a fitted pipeline (every applicable check) and a per-person rule, on the credit data
+    "model": [str(ROOT / "examples" / "models" / "credit_pipeline.joblib"), "--data",
+              str(ROOT / "examples" / "models" / "credit.csv")],
+    "decision rule": [str(ROOT / "examples" / "models" / "fair_random_rule.py"), "--data",
+                      str(ROOT / "examples" / "models" / "credit.csv"), "--checks",
+                      "anonymity,tv_stability,error_rate_parity,selection_rates,determinism"],
 }
 
 

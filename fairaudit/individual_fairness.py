@@ -1,0 +1,152 @@
+"""Individual fairness of per-person decision rules (issue 17; used by ``tv_stability`` on
+``decision`` targets): similar people get similar chances,
+
+    |π(x) − π(x′)| ≤ L · d(x, x′) + δ,     d(x, x′) = ‖(x − x′) / s‖₂
+
+over the numeric feature columns the rule reads, each scaled by ``s_c`` (default: the
+column's standard deviation in the data; ``scale="income=10,debt_ratio=0.2"`` sets it).
+Dwork et al.'s Lipschitz condition (ITCS 2012) with the TV distance of two Bernoulli
+decisions, ``|π(x) − π(x′)|``.
+
+Two probes, certified together:
+
+* **adversarial steps** — every tested individual's row moved by ``± step`` scale units
+  in one column at a time (all else fixed, the protected attributes included); the
+  original and the moved inputs are drawn on one stream (common random numbers), so the
+  paired differences of a rule that spends its randomness the same way are small; the
+  pair's distance is exactly ``step``. These probes can certify (pass).
+* **near neighbours from the data** — each tested individual and its nearest other row
+  (by ``d``); two different people's decisions are not coupled, so these pairs can
+  refute but, at the distances real neighbours have, rarely certify: refutation-only.
+
+Each pair's change ``Δπ`` gets an anytime-valid betting confidence sequence on the paired
+differences (:func:`fairaudit.stats.betting_cs`), Bonferroni over all pairs; its ratio
+``(|Δπ| − δ) / d`` is judged against ``L``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .instance import Instance
+from .result import Statistic, combine
+from .stats import betting_cs, per_member_confidence
+
+DEFINITION = (
+    "For a per-person decision rule, TV-stability is individual fairness: similar people get similar chances. "
+    "The chances of a yes of two people may differ by at most L times their distance (plus δ), the distance being "
+    "the Euclidean distance of their numeric features, each divided by its scale (default: its standard "
+    "deviation). Probed by moving each tested person's row a small step in one column at a time (these probes can "
+    "certify) and by each person's nearest neighbour in the data (these can only refute); intervals hold "
+    "simultaneously over all pairs.")
+
+
+def parse_scale(text) -> dict[str, float]:
+    """``"col=value,col=value"`` → {col: value}; a ValueError saying what it accepts."""
+    out: dict[str, float] = {}
+    if isinstance(text, dict):              # from a config file's table
+        text = ",".join(f"{k}={v}" for k, v in text.items())
+    for part in [p.strip() for p in str(text or "").split(",") if p.strip()]:
+        if "=" not in part:
+            raise ValueError(f"expected COLUMN=SCALE pairs separated by commas, got {part!r}")
+        c, v = (x.strip() for x in part.split("=", 1))
+        try:
+            out[c] = float(v)
+        except ValueError:
+            raise ValueError(f"scale of {c!r} must be a positive number, got {v!r}") from None
+        if not out[c] > 0:
+            raise ValueError(f"scale of {c!r} must be a positive number, got {v!r}")
+    return out
+
+
+def feature_scales(inst: Instance, columns: list[str], overrides: dict[str, float]) -> np.ndarray:
+    sd = inst.features[columns].astype(float).std(ddof=0).to_numpy() if columns else np.zeros(0)
+    s = np.array([overrides.get(c, sd[j] if sd[j] > 0 else 1.0) for j, c in enumerate(columns)], dtype=float)
+    return s
+
+
+def numeric_columns(inst: Instance, reads: tuple = ()) -> list[str]:
+    """The numeric feature columns the rule reads (a model's own columns when it names them)."""
+    if inst.features is None:
+        return []
+    cols = [c for c in inst.features.columns if pd.api.types.is_numeric_dtype(inst.features[c])]
+    return [c for c in cols if c in reads] if reads else cols
+
+
+def nearest_neighbours(X: np.ndarray):
+    """For each row, the nearest other row at a positive distance: (j, distance)."""
+    d = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    d[d == 0] = np.inf
+    j = np.argmin(d, axis=1)
+    return j, d[np.arange(len(X)), j]
+
+
+def stepped(inst: Instance, column: str, delta: float) -> Instance:
+    f = inst.features.copy()
+    f[column] = f[column].astype(float) + delta
+    return inst.replace(label=f"{inst.label}: {column} {'+' if delta > 0 else '−'}{abs(delta):.4g}", features=f)
+
+
+def probes(inst: Instance, reads: tuple, scale: dict, step: float):
+    """The moved inputs and the pair lists: (columns, scales, moved [(column, sign, Instance)],
+    data pairs (i, j, distance))."""
+    cols = numeric_columns(inst, reads)
+    s = feature_scales(inst, cols, scale)
+    moved = [(c, sign, stepped(inst, c, sign * step * s[k])) for k, c in enumerate(cols) for sign in (1, -1)]
+    if cols and inst.n > 1:
+        X = inst.features[cols].astype(float).to_numpy() / s
+        j, d = nearest_neighbours(X)
+        pairs = [(i, int(j[i]), float(d[i])) for i in range(inst.n) if np.isfinite(d[i])]
+    else:
+        pairs = []
+    return cols, s, moved, pairs
+
+
+def _abs_interval(lo, hi):
+    alo = np.where((lo > 0) | (hi < 0), np.minimum(np.abs(lo), np.abs(hi)), 0.0)
+    return alo, np.maximum(np.abs(lo), np.abs(hi))
+
+
+def judge(draws, moved, pairs, step, L, delta, confidence):
+    """Per-pair ratios with simultaneous intervals, the two component statistics and the
+    verdict. ``draws[0]``: the original input; ``draws[1:]`` the moved ones."""
+    base = draws[0].astype(float)
+    n = base.shape[1]
+    m = len(moved) * n + len(pairs)
+    conf = per_member_confidence(confidence, max(m, 1))
+    rows = []
+    for (c, sign, _), D in zip(moved, draws[1:]):
+        x = (D.astype(float) - base + 1) / 2
+        lo, hi = betting_cs(x, conf)
+        est = 2 * x.mean(axis=0) - 1
+        alo, ahi = _abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
+        for i in range(n):
+            rows.append({"probe": "adversarial step", "individual": i, "other": i,
+                         "move": f"{c} {'+' if sign > 0 else '−'}{step:g} scale", "distance": step,
+                         "change": float(est[i]), "abs_lo": float(alo[i]), "abs_hi": float(ahi[i])})
+    if pairs:
+        I = np.array([p[0] for p in pairs])
+        J = np.array([p[1] for p in pairs])
+        x = (base[:, I] - base[:, J] + 1) / 2
+        lo, hi = betting_cs(x, conf)
+        est = 2 * x.mean(axis=0) - 1
+        alo, ahi = _abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
+        for k, (i, j, d) in enumerate(pairs):
+            rows.append({"probe": "data neighbours", "individual": i, "other": j, "move": "nearest other row",
+                         "distance": d, "change": float(est[k]), "abs_lo": float(alo[k]), "abs_hi": float(ahi[k])})
+    t = pd.DataFrame(rows)
+    if not len(t):
+        return t, {}, "inconclusive"
+    t["ratio"] = (t["change"].abs() - delta) / t["distance"]
+    t["ratio_lo"] = (t["abs_lo"] - delta) / t["distance"]
+    t["ratio_hi"] = (t["abs_hi"] - delta) / t["distance"]
+    method = f"paired draws, betting confidence sequences, bonferroni over {m} pairs"
+    comps = {}
+    for name, probe, refute in (("adversarial_steps", "adversarial step", False),
+                                ("data_neighbours", "data neighbours", True)):
+        sub = t[t["probe"] == probe]
+        if len(sub):
+            comps[name] = Statistic(f"max_ratio_{name}", float(sub["ratio"].max()),
+                                    (float(sub["ratio_lo"].max()), float(sub["ratio_hi"].max())),
+                                    tolerance=L, method=method, refutation_only=refute)
+    return t, comps, combine(comps)

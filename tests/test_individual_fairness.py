@@ -1,0 +1,79 @@
+"""tv_stability on decision rules = individual fairness (issue 17): chances within L × the
+scaled feature distance. Rules from the definition: a smooth randomized rule passes, a
+deterministic cut-off (a jump) fails; per-column scales; no numeric feature → skipped."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import fairaudit as fa
+from fairaudit.errors import ParamError
+from fairaudit.individual_fairness import parse_scale
+
+
+def people(n=100, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"sex": rng.choice(["F", "M"], n), "income": rng.normal(50, 10, n).round(2),
+                         "debt": rng.uniform(0, 1, n).round(3)})
+
+
+@fa.decider
+def smooth(features, rng, size):          # slope 1/40 per unit of income: 0.25 per std (10), under L = 1
+    p = np.clip(0.5 + (features["income"].to_numpy() - 50) / 40, 0.05, 0.95)
+    return rng.random((size, len(p))) < p
+
+
+@fa.decider
+def cutoff(features, rng, size):          # a jump at 50: |Δπ| = 1 over any distance
+    return np.tile(features["income"].to_numpy() > 50, (size, 1))
+
+
+def audit(rule, path, seed=0, **params):
+    return fa.audit(rule, checks=["tv_stability"], data=str(path), seed=seed, in_process=True,
+                    params={"tv_stability": params} if params else None).checks[0]
+
+
+def test_a_smooth_rule_passes_and_a_cutoff_fails_with_the_two_rows(tmp_path):
+    path = tmp_path / "people.csv"
+    people().to_csv(path, index=False)
+    ok = audit(smooth, path)
+    assert ok.verdict == "pass", ok.message
+    assert ok.components["adversarial_steps"].ci[1] <= 1.0
+    bad = audit(cutoff, path)
+    assert bad.verdict == "fail" and bad.statistic.ci[0] > 1.0
+    a, b = bad.evidence["counterexample"]["rows"]
+    assert (a["income"] > 50) != (b["income"] > 50)
+    # L large enough for the smooth rule's slope but a jump exceeds any L at a small enough distance
+    assert audit(smooth, path, L=0.1).verdict == "fail"
+
+
+def test_scales_are_per_column_and_validated(tmp_path):
+    assert parse_scale("income=10, debt=0.5") == {"income": 10.0, "debt": 0.5}
+    for bad in ("income", "income=0", "income=ten"):
+        with pytest.raises(ValueError):
+            parse_scale(bad)
+    path = tmp_path / "people.csv"
+    people(40).to_csv(path, index=False)
+    with pytest.raises(ParamError):
+        audit(smooth, path, scale="income=-1")
+    c = audit(smooth, path, scale="income=100")
+    assert c.evidence["scales"]["income"] == 100.0
+    # measured in units of 100, a step of 0.25 is 25 income: the smooth rule's chance then moves by 0.6 > L·d
+    assert c.verdict == "fail"
+
+
+def test_without_numeric_features_it_is_skipped(tmp_path):
+    path = tmp_path / "groups_only.csv"
+    people(20)[["sex"]].to_csv(path, index=False)
+    rule = fa.decider(lambda groups, rng: rng.random(len(groups)) < 0.5)
+    assert audit(rule, path).verdict == "skipped"
+
+
+@pytest.mark.slow
+def test_false_fail_rate_and_power_over_seeds(tmp_path):
+    path = tmp_path / "people.csv"
+    people(40, 5).to_csv(path, index=False)
+    seeds = range(12)
+    fair = [audit(smooth, path, seed=s).verdict for s in seeds]
+    unfair = [audit(cutoff, path, seed=s).verdict for s in seeds]
+    assert sum(v == "fail" for v in fair) / len(seeds) <= 0.05
+    assert all(v == "fail" for v in unfair)
