@@ -116,6 +116,22 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
         raise DataError(f"{s}: cannot be read as a table ({type(e).__name__}: {exception_text(e, 500)})") from e
 
 
+def query_relation(sql: str, what: str = "--query") -> duckdb.DuckDBPyRelation:
+    """The relation of a SQL query run by DuckDB (``select … from read_parquet('s3://…')``):
+    the log is whatever it returns, streamed like a file; a one-line :class:`DataError`
+    when DuckDB refuses it."""
+    if not str(sql).strip():
+        raise DataError(f"{what}: the query is empty")
+    con = connect()
+    try:
+        rel = con.sql(sql)
+    except duckdb.Error as e:
+        raise DataError(f"{what}: DuckDB cannot run the query ({type(e).__name__}: {exception_text(e, 500)})") from e
+    if rel is None:
+        raise DataError(f"{what}: the query returns no table (write a SELECT)")
+    return rel
+
+
 def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
     """``duckdb:///path/db.duckdb?table=NAME``: that table of a DuckDB database file, read only."""
     from urllib.parse import parse_qs, urlparse

@@ -162,6 +162,16 @@ def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None 
                           sha256=file_sha256(path))
 
 
+def load_query(sql: str, *, kind: str | None = None, columns: dict | None = None,
+               groups: list[str] | None = None) -> DecisionLog:
+    """A decisions log from a SQL query DuckDB runs (``fairaudit check --query``), validated
+    by queries like a scanned file; errors name the log ``query``."""
+    from .log_engine import query_relation
+    import hashlib
+    return log_from_relation(query_relation(sql), kind=kind, columns=columns, groups=groups, path="query",
+                             sha256=hashlib.sha256(sql.encode()).hexdigest())
+
+
 def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dict | None = None,
                    groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
     where = path or "log"

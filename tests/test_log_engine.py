@@ -313,3 +313,36 @@ def test_streamed_broome_bins_across_chunk_boundaries(monkeypatch):
     ref = log_claim_bin_rates(f, 10, 0.05, 500)
     pd.testing.assert_frame_equal(got["table"], ref["table"], rtol=1e-10)
     assert np.array_equal(got["lower"], ref["lower"]) and np.array_equal(got["higher"], ref["higher"])
+
+
+def test_cli_query_and_duckdb_table_sources(tmp_path):
+    """`fairaudit check --query SQL` and `fairaudit check duckdb:///db?table=T` audit the
+    log DuckDB returns: the same statistic as the CSV file itself; a query DuckDB refuses,
+    or a TARGET and a --query together, exit 2 with a one-line reason."""
+    import json
+    import duckdb
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    db = tmp_path / "audit.duckdb"
+    con = duckdb.connect(str(db))
+    con.sql(f"CREATE TABLE decisions AS SELECT * FROM read_csv('{SEL_LOG}')")
+    con.close()
+    runs = {}
+    for name, args in [("file", [str(SEL_LOG)]),
+                       ("query", ["--query", f"select * from read_csv('{SEL_LOG}') where decision_id >= 0"]),
+                       ("table", [f"duckdb://{db}?table=decisions"])]:
+        out = tmp_path / f"{name}.json"
+        r = CliRunner().invoke(main, ["check", *args, "--checks", "selection_rates", "--no-html", "--json", str(out)])
+        assert r.exit_code == 0, r.output
+        runs[name] = json.loads(out.read_text())["checks"][0]
+    for name in ("query", "table"):
+        assert runs[name]["statistic"] == runs["file"]["statistic"]
+        assert runs[name]["evidence"]["groups"] == runs["file"]["evidence"]["groups"]
+    bad = CliRunner().invoke(main, ["check", "--query", "select * from no_such_table", "--no-html"])
+    assert bad.exit_code == 2 and "--query: DuckDB cannot run the query" in bad.output
+    both = CliRunner().invoke(main, ["check", str(SEL_LOG), "--query", "select 1", "--no-html"])
+    assert both.exit_code == 2 and "exactly one" in both.output
+    # a malformed log from a query is refused like a file: row and column, exit 2
+    worse = CliRunner().invoke(main, ["check", "--query", f"select * replace (case when decision_id = 0 then 2 "
+                                      f"else selected end as selected) from read_csv('{SEL_LOG}')", "--no-html"])
+    assert worse.exit_code == 2 and "query: row 1, column 'selected'" in worse.output, worse.output
