@@ -135,9 +135,9 @@ import pandas as pd
 
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
                                       deterministic_excluded, resolution_statement,
-                                      log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
+                                      partial_analysis, partial_row, utility_analysis,
                                       utility_row)
-from fairaudit.broome_log import same_pool, streamed_claim_bin_rates
+from fairaudit.broome_log import same_pool, same_pool_draws, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
 from fairaudit.inputs import Instance, build_instances
 from fairaudit.outcomes import inclusion_counts
@@ -527,27 +527,16 @@ class Broome(Check):
     def _run_log(self, ctx, n_bins, min_gain, min_chance):
         log = ctx.log
         if same_pool(log.table):     # one fingerprint query per event, in the log engine
-            return self._log_same_pool(ctx, log.frame, n_bins, min_gain, min_chance)
-        # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
-        # score/selected columns streamed event by event (fairaudit.broome_log)
-        lb = streamed_claim_bin_rates(log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
-        return self._log_bins(ctx, None, n_bins, min_gain, min_chance, lb=lb)
+            return self._log_same_pool(ctx, n_bins, min_gain, min_chance)
+        return self._log_bins(ctx, n_bins, min_gain, min_chance)
 
-    def _log_same_pool(self, ctx, f, n_bins, min_gain, min_chance):
-        first_id = f["decision_id"].iloc[0]
-        pool = f[f["decision_id"] == first_id].sort_values("individual_id")
-        ids = pool["individual_id"].astype(str).tolist()
-        pos = {v: i for i, v in enumerate(ids)}
-        claims = pool["score"].to_numpy(dtype=float)
-        rows = []
-        has_order = "pick_order" in f.columns
-        for _, g in f[f["selected"] == 1].groupby("decision_id", sort=True):
-            if has_order:
-                g = g.sort_values("pick_order")
-            rows.append([pos[str(v)] for v in g["individual_id"]])
-        ks = {len(r) for r in rows}
-        if len(ks) != 1:
-            return self._log_bins(ctx, f, n_bins, min_gain, min_chance)
+    def _log_same_pool(self, ctx, n_bins, min_gain, min_chance):
+        # the pool's claims and each event's selected pool positions, aggregated in the
+        # log engine (fairaudit.broome_log.same_pool_draws): each event is one draw
+        claims, rows = same_pool_draws(ctx.log.table)
+        has_order = "pick_order" in ctx.log.columns
+        if len({len(r) for r in rows}) != 1:
+            return self._log_bins(ctx, n_bins, min_gain, min_chance)
         draws = np.array(rows, dtype=int)
         k = draws.shape[1]
         res = analyse(draws, claims, k, ctx.confidence, n_bins=n_bins, min_gain=min_gain, min_chance=min_chance,
@@ -562,9 +551,10 @@ class Broome(Check):
                             f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
-    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, lb=None):
-        if lb is None:
-            lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+    def _log_bins(self, ctx, n_bins, min_gain, min_chance):
+        # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
+        # score/selected columns streamed event by event (fairaudit.broome_log)
+        lb = streamed_claim_bin_rates(ctx.log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
         n_obs = int(np.sum(lb["rows"]))
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
             lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",

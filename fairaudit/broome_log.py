@@ -187,3 +187,25 @@ def same_pool(table: LogTable) -> bool:
         "|| chr(31) || CAST(score AS VARCHAR), chr(30) ORDER BY CAST(individual_id AS VARCHAR), score) AS fp "
         "FROM log GROUP BY decision_id)")[0]
     return n > 1 and distinct == 1
+
+
+def same_pool_draws(table: LogTable):
+    """For a log whose events all list the same pool (:func:`same_pool`): the pool's claims
+    (its rows in the first event, by ``individual_id``) and, per event in ``decision_id``
+    order, the pool positions of the selected individuals — in ``pick_order`` when the log
+    has one, else in row order. Two aggregate queries: the pool (n rows) and one list per
+    event (k entries each); the log's other rows are never read into Python. Returns
+    ``(claims, draws)``, ``draws`` a list of position lists (their lengths may differ)."""
+    order = "pick_order, rn" if "pick_order" in table.columns else "rn"
+    res = table.rows(
+        "WITH numbered AS (SELECT row_number() OVER () AS rn, * FROM log), "
+        "first AS (SELECT decision_id FROM numbered ORDER BY rn LIMIT 1), "
+        "pool AS (SELECT individual_id, score, row_number() OVER (ORDER BY individual_id) - 1 AS pos "
+        "FROM numbered WHERE decision_id = (SELECT decision_id FROM first)) "
+        "SELECT 0 AS part, NULL AS decision_id, list(score ORDER BY pos) AS v FROM pool "
+        "UNION ALL "
+        f"SELECT 1, * FROM (SELECT d.decision_id, list(p.pos ORDER BY {order}) FROM numbered d "
+        "JOIN pool p USING (individual_id) WHERE d.selected = 1 GROUP BY d.decision_id ORDER BY d.decision_id)")
+    claims = np.asarray(next(r[2] for r in res if r[0] == 0), dtype=float)
+    per = sorted(((r[1], r[2]) for r in res if r[0] == 1), key=lambda t: t[0])
+    return claims, [list(v) for _, v in per]

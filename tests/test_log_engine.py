@@ -346,3 +346,52 @@ def test_cli_query_and_duckdb_table_sources(tmp_path):
     worse = CliRunner().invoke(main, ["check", "--query", f"select * replace (case when decision_id = 0 then 2 "
                                       f"else selected end as selected) from read_csv('{SEL_LOG}')", "--no-html"])
     assert worse.exit_code == 2 and "query: row 1, column 'selected'" in worse.output, worse.output
+
+
+def _frame_same_pool_draws(f):
+    """The row-level same-pool reading broome used before (pandas, from the definition):
+    the pool is the first event's rows by individual_id; each event's selected pool
+    positions in pick_order (else row order), events by decision_id."""
+    first = f["decision_id"].iloc[0]
+    pool = f[f["decision_id"] == first].sort_values("individual_id")
+    pos = {v: i for i, v in enumerate(pool["individual_id"].astype(str))}
+    rows = []
+    for _, g in f[f["selected"] == 1].groupby("decision_id", sort=True):
+        if "pick_order" in f.columns:
+            g = g.sort_values("pick_order", kind="stable")
+        rows.append([pos[str(v)] for v in g["individual_id"]])
+    return pool["score"].to_numpy(float), rows
+
+
+@pytest.mark.parametrize("with_order", [True, False])
+def test_same_pool_draws_in_sql_equal_the_frame_reading(with_order, tmp_path):
+    """broome's same-pool log path aggregates in DuckDB (the pool, then one list of selected
+    positions per event): equal to the row-level reading, and an audit of the log as a
+    Parquet file never loads its frame."""
+    from fairaudit.broome_log import same_pool, same_pool_draws
+    rng = np.random.default_rng(11)
+    n, E, k = 9, 300, 3
+    ids = rng.permutation(np.arange(100, 100 + n))          # the pool listed in a different order each event
+    claims = rng.random(n).round(3) + 0.05
+    rows = []
+    for e in rng.permutation(E):                             # decisions not in id order in the file
+        order = rng.permutation(n)
+        picked = rng.choice(n, size=k, replace=False, p=claims / claims.sum())
+        for j in order:
+            rows.append({"decision_id": int(e), "individual_id": int(ids[j]), "score": claims[j],
+                         "selected": int(j in picked),
+                         "pick_order": float(list(picked).index(j) + 1) if j in picked else np.nan})
+    f = pd.DataFrame(rows)
+    if not with_order:
+        f = f.drop(columns="pick_order")
+    lg = log_from_frame(f.copy())
+    assert same_pool(lg.table)
+    got_c, got_rows = same_pool_draws(lg.table)
+    ref_c, ref_rows = _frame_same_pool_draws(lg.frame)
+    assert np.array_equal(got_c, ref_c) and got_rows == ref_rows
+    path = tmp_path / "pool.parquet"
+    f.to_parquet(path, index=False)
+    log = load_log(path)
+    res = fa.audit(log, checks=["broome"], seed=1).checks[0]
+    assert "same pool" in res.evidence["log_mode"] and res.verdict != "error"
+    assert log._frame is None            # no check read the rows into pandas
