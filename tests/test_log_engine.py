@@ -201,7 +201,7 @@ def test_cluster_robust_intervals_cover_when_individuals_recur():
     (simultaneously over the 2 groups) in ≥ 90% of 60 logs by the cluster-robust intervals,
     while intervals treating rows as independent trials cover far less often."""
     rng = np.random.default_rng(15)
-    cover = {"": 0, "individual_id": 0}
+    cover = {"none": 0, "individual_id": 0}
     reps = 60
     for _ in range(reps):
         f = recurring_log(rng)
@@ -211,10 +211,36 @@ def test_cluster_robust_intervals_cover_when_individuals_recur():
             t = r.tables["groups"]
             cover[by] += bool(((t["rate_lo"] <= 0.2) & (0.2 <= t["rate_hi"])).all())
     assert cover["individual_id"] / reps >= 0.9
-    assert cover[""] / reps <= 0.6
+    assert cover["none"] / reps <= 0.6
     assert "cluster-robust by individual_id" in r.statistic.method
-    r0 = fa.audit(log=f, checks=["selection_rates"], groups=["group"]).checks[0]
-    assert "individual_id recurs" in r0.evidence["independence_note"]
+
+
+def test_cluster_robust_by_default_when_individuals_recur():
+    """cluster_by=auto (the default): cluster-robust by individual_id when ids recur, the
+    method stated in the definition; Clopper–Pearson when every id appears once or there is
+    no individual_id; cluster_by=none keeps the independent-rows interval with a note."""
+    rng = np.random.default_rng(4)
+    f = recurring_log(rng)
+    d = fa.audit(log=f, checks=["selection_rates"], groups=["group"]).checks[0]
+    forced = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
+                      params={"selection_rates": {"cluster_by": "individual_id"}}).checks[0]
+    assert "cluster-robust by individual_id" in d.statistic.method
+    assert "CR1 sandwich variance" in d.definition and "individual_id recurs" in d.definition
+    assert d.tables["groups"].equals(forced.tables["groups"])
+    none = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
+                    params={"selection_rates": {"cluster_by": "none"}}).checks[0]
+    assert none.statistic.method.startswith("clopper-pearson")
+    assert "individual_id recurs" in none.evidence["independence_note"]
+    assert "independent trials" in none.definition
+    # the cluster-robust interval contains the independent one (never narrower)
+    t, u = d.tables["groups"], none.tables["groups"]
+    assert ((t["rate_lo"] <= u["rate_lo"] + 1e-15) & (t["rate_hi"] >= u["rate_hi"] - 1e-15)).all()
+    assert ((t["rate_hi"] - t["rate_lo"]) > (u["rate_hi"] - u["rate_lo"]) + 1e-9).any()
+    once = f.drop_duplicates("individual_id").reset_index(drop=True)
+    for frame in (once, f.drop(columns="individual_id")):
+        r = fa.audit(log=frame, checks=["selection_rates"], groups=["group"]).checks[0]
+        assert r.statistic.method.startswith("clopper-pearson") and "independence_note" not in r.evidence
+        assert "independent trials" in r.definition
 
 
 def test_cluster_sums_equal_pandas_groupby():
