@@ -421,3 +421,25 @@ def test_same_pool_draws_in_sql_equal_the_frame_reading(with_order, tmp_path):
     res = fa.audit(log, checks=["broome"], seed=1).checks[0]
     assert "same pool" in res.evidence["log_mode"] and res.verdict != "error"
     assert log._frame is None            # no check read the rows into pandas
+
+
+def test_rosen_error_measured_against_the_exact_yardstick():
+    """Logs with varying pools keep Rosén's approximation: the streamed path measures its
+    error on a systematic sample of events against broome_reference (recomputed here) and
+    the method says so."""
+    from fairaudit.broome_log import rosen_reference, streamed_claim_bin_rates
+    from fairaudit.broome_lottery import broome_reference
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(6, 12, 60)
+    f = pd.DataFrame({"decision_id": np.repeat(np.arange(60), sizes), "score": rng.random(sizes.sum()).round(3) + 0.01})
+    f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 2).astype(int)
+    lb = streamed_claim_bin_rates(log_from_frame(f).table, 5, 0.05, 50)
+    rc = lb["rosen_check"]
+    assert rc["events"] == 24
+    worst = max(np.abs(rosen_reference(g["score"].to_numpy(), 2) - broome_reference(g["score"].to_numpy(), 2)).max()
+                for _, g in f.groupby("decision_id"))
+    assert 0 < rc["max_row_difference"] <= worst + 1e-12
+    assert rc["max_bin_rate_difference"] <= rc["max_row_difference"] + 1e-12
+    r = fa.audit(log=f, checks=["broome"]).checks[0]
+    assert "Rosén's approximation, off the exact ones by at most" in r.statistic.method
+    assert r.evidence["rosen_check"]["events"] == 24
