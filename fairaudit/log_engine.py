@@ -449,7 +449,7 @@ def count_source(table: LogTable, keys: list[str], value: str, derived: dict | N
     ``count(*)`` / ``sum(value)``, or, for a log held by a lazy engine (Dask, Spark:
     :mod:`fairaudit.log_frames`), the engine's cells per ``keys`` with ``sum(n)`` /
     ``sum(y)`` (the same totals, computed where the rows are)."""
-    if hasattr(table, "cells"):
+    if getattr(table, "pushdown", False):
         rel = table.cells(keys, value, derived)
         return (lambda sql: rel.query("cells", sql).fetchall()), "cells", "sum(n)", "sum(y)"
     return table.rows, "log", "count(*)", f"sum({q(value)})"
@@ -506,7 +506,7 @@ def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, valu
     gq = [q(g) for g in group_cols]
     spec = ", ".join(f"({g}, s)" for g in gq) + ", (s)"
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
-    if hasattr(table, "cells"):
+    if getattr(table, "pushdown", False):
         run, src, N, Y = count_source(table, list(group_cols) + ["s"], value, {"s": strata_expr})
         return run(f"SELECT {gid}, {', '.join(gq)}, s, {N}, {Y} FROM {src} GROUP BY GROUPING SETS ({spec})")
     return table.rows(f"SELECT {gid}, {', '.join(gq)}, s, count(*), sum({q(value)}) FROM "
@@ -548,7 +548,7 @@ def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
     as ``searchsorted(side="right")``."""
     import numpy as np
     c = q(column)
-    if hasattr(table, "value_counts"):      # a lazy engine's log: the (score, count) pairs from the engine
+    if getattr(table, "pushdown", False):      # a lazy engine's log: the (score, count) pairs from the engine
         values, counts = table.value_counts(column)
         if len(values) <= bins:
             mode, edges = "exact", values.tolist()
@@ -587,7 +587,7 @@ def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int
     import numpy as np
     expr, edges, K = score_stratum_sql(table, bins)
     lazy = None
-    if hasattr(table, "cells"):
+    if getattr(table, "pushdown", False):
         from .log_frames import stratum_expr
         lazy = stratum_expr("score", "exact" if K == len(edges) else "quantile", edges)
     res = stratum_counts(table, group_cols, expr, value, lazy)

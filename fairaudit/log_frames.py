@@ -84,6 +84,7 @@ class LazyLogTable(LogTable):
         self._rel = None
         self._roles = None       # (kind, group_cols, score_cols) once validated
         self._cells = {}
+        self.pushdown = False    # True once validated with typed role columns: counts run on the engine
 
     # -- the fallback: rows collected once into DuckDB --------------------
     @property
@@ -222,9 +223,11 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
         table._rows = int(counts[0])
         bad = any(int(v or 0) for v in counts[1:])
         if not bad and kind == "ranking":
-            per = table.lf.group_by("decision_id").agg(nw.len().alias("n"), nw.col("position").max().alias("mx"),
-                                                        nw.col("position").n_unique().alias("nu"))
-            bad = _count(per.filter((nw.col("mx") > nw.col("n")) | (nw.col("nu") < nw.col("n")))) > 0
+            # positions a permutation of 1..n: none above the decision's size, none repeated (grouped
+            # counts, which Dask combines exactly across partitions; its grouped n_unique does not)
+            per = table.lf.group_by("decision_id").agg(nw.len().alias("n"), nw.col("position").max().alias("mx"))
+            rep = table.lf.group_by("decision_id", "position").agg(nw.len().alias("n")).filter(nw.col("n") > 1)
+            bad = _count(per.filter(nw.col("mx") > nw.col("n"))) > 0 or _count(rep) > 0
         if not bad and "individual_id" in table.columns and kind in ("selection", "ranking"):
             dup = table.lf.filter(~nw.col("individual_id").is_null()).group_by("decision_id", "individual_id") \
                 .agg(nw.len().alias("n")).filter(nw.col("n") > 1)
@@ -232,6 +235,9 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
     if bad or not typed:
         validate(table, kind, group_cols, pred_cols, score_cols)      # on the collected rows: raises, names the row
     table.canon = canonical_sql(table, kind, group_cols, score_cols)
+    # text role columns (selected as yes/no) are parsed by the SQL view only: their counts
+    # run in DuckDB on the collected rows
+    table.pushdown = typed
 
 
 def stratum_expr(column: str, mode: str, edges):

@@ -122,6 +122,31 @@ def test_dask_malformed_log_names_row_and_column(frame):
             log_from_any(dd.from_pandas(dup, npartitions=2))
 
 
+def test_dask_ranking_log_and_text_roles():
+    """A ranking log on Dask is validated on the engine (positions a permutation per
+    decision, grouped counts) without collecting rows; a repeated position is refused with
+    its row; a text ``selected`` column (yes/no), which only the SQL rules parse, is read by
+    collecting the rows — and gives the same counts as pandas."""
+    dd = pytest.importorskip("dask.dataframe")
+    rank = pd.DataFrame({"decision_id": np.repeat([1, 2, 3], 4), "position": [1, 2, 3, 4, 4, 3, 2, 1, 2, 1, 4, 3],
+                         "score": np.linspace(0, 1, 12), "race": list("abab" * 3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        log = log_from_any(dd.from_pandas(rank, npartitions=2))
+        assert log.kind == "ranking" and log.n_decisions == 3 and not log.table.materialised
+        bad = rank.copy()
+        bad.loc[6, "position"] = 4
+        with pytest.raises(LogError, match=r"row 7, column 'position': positions within decision 2 are not a permutation"):
+            log_from_any(dd.from_pandas(bad, npartitions=2))
+        f = selection_log(decisions=6)
+        words = f.assign(selected=np.where(f["selected"] == 1, "yes", "no"))
+        wlog = log_from_any(dd.from_pandas(words, npartitions=2))
+        assert wlog.table.materialised
+        got = fa.audit(log=wlog, checks=["selection_rates"], seed=0).checks[0].tables["groups"]
+        ref = fa.audit(log=f, checks=["selection_rates"], seed=0).checks[0].tables["groups"]
+        pd.testing.assert_frame_equal(got, ref)
+
+
 # ---------------------------------------------------------------------------
 # PySpark in local[2] mode: one session for the module, no UI, two shuffle partitions
 # ---------------------------------------------------------------------------
