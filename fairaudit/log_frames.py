@@ -32,8 +32,6 @@ import numpy as np
 
 from .log_engine import LogTable, canonical_sql, connect, is_numeric_type, q, validate
 
-ENGINES = ("dask", "pyspark", "sqlframe")
-
 
 def is_lazy_engine_frame(obj) -> bool:
     """A Dask or PySpark DataFrame (the lazy engines the aggregations are pushed to)."""
@@ -72,6 +70,7 @@ class LazyLogTable(LogTable):
 
     def __init__(self, native, where: str = "log"):
         import warnings
+
         import narwhals as nw
         with warnings.catch_warnings():
             # narwhals 2.x notes that its Dask support moves to a `narwhals-dask` plugin in a future
@@ -157,7 +156,7 @@ class LazyLogTable(LogTable):
             con = connect()
             con.register("cell_rows", t)
             rel = con.sql("SELECT * FROM cell_rows")
-            kind, groups, _ = self._roles
+            _, groups, _ = self._roles
             types = {str(c): str(tp) for c, tp in zip(rel.columns, rel.types)}
             from .log_engine import group_string
             cols = [f"{group_string(k, types[k]) if k in groups else q(k)} AS {q(k)}" for k in keys]
@@ -212,13 +211,13 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
             if not allow_na:
                 flags.append(_missing(c, T[c]))
             ok = ~_missing(c, T[c])
-            flags.append((ok & ~x.is_finite()))
+            flags.append(ok & ~x.is_finite())
             if integer:
-                flags.append((ok & x.is_finite() & (x != x.round(0))))
+                flags.append(ok & x.is_finite() & (x != x.round(0)))
             if lo is not None:
-                flags.append((ok & (x < lo)))
+                flags.append(ok & (x < lo))
             if hi is not None:
-                flags.append((ok & (x > hi)))
+                flags.append(ok & (x > hi))
         if kind == "selection" and "pick_order" in table.columns:
             s, po = nw.col("selected").cast(nw.Int64), _missing("pick_order", T["pick_order"])
             flags += [((s == 1) & po), ((s == 0) & ~po)]
@@ -249,9 +248,10 @@ def stratum_expr(column: str, mode: str, edges):
     """The narwhals twin of ``log_engine.score_stratum_sql``'s expression: ``exact`` — the
     count of distinct scores below; ``quantile`` — the count of edges at or below the
     score, less one, clipped to 0..K−1."""
-    import narwhals as nw
     from functools import reduce
     from operator import add
+
+    import narwhals as nw
     c = nw.col(column).cast(nw.Float64)
     # a chain of `+` (column-wise), not sum_horizontal, which Dask runs as an aligning concat
     if mode == "exact":

@@ -62,7 +62,7 @@ def frame():
 def duckdb_runs(frame):
     import duckdb
     rel = duckdb.from_df(frame)
-    return {checks: comparable(fa.audit(log=rel, checks=list(checks), seed=3, **params))   # noqa: E501
+    return {checks: comparable(fa.audit(log=rel, checks=list(checks), seed=3, **params))
             for checks, params in [(tuple(PUSHED), {}), (tuple(ALL), {}),
                                    (("selection_rates",), {"params": {"selection_rates": {"cluster_by": "individual_id"}}})]}
 
