@@ -1,8 +1,9 @@
 """The same log audit where the log lives (issue 15): a Dask DataFrame read from a
 partitioned Parquet directory by a LocalCluster of two worker processes, and a PySpark
 DataFrame in ``local[2]`` mode, give the JSON of the DuckDB run on the same rows (floats
-to 1e-12); the count statistics are computed on that engine (the rows are never
-collected: ``LazyLogTable.materialised`` stays false), and a malformed log is refused
+to 1e-12) — selection_rates with its default cluster-robust intervals (individual_id
+recurs) and with cluster_by=none, anonymity, and broome; the count statistics are
+computed on that engine (the rows are never collected: ``LazyLogTable.materialised`` stays false), and a malformed log is refused
 with the row and column every other source names."""
 import json
 import warnings
@@ -64,15 +65,17 @@ def duckdb_runs(frame):
     rel = duckdb.from_df(frame)
     return {checks: comparable(fa.audit(log=rel, checks=list(checks), seed=3, **params))
             for checks, params in [(tuple(PUSHED), {}), (tuple(ALL), {}),
-                                   (("selection_rates",), {"params": {"selection_rates": {"cluster_by": "individual_id"}}})]}
+                                   (("selection_rates",), {"params": {"selection_rates": {"cluster_by": "none"}}})]}
 
 
 def _same_audits(native, duckdb_runs, collected_too=True):
     log = log_from_any(native)
     for checks, params in [(tuple(PUSHED), {}), (("selection_rates",),
-                                                 {"params": {"selection_rates": {"cluster_by": "individual_id"}}})]:
+                                                 {"params": {"selection_rates": {"cluster_by": "none"}}})]:
         got = comparable(fa.audit(log=log, checks=list(checks), seed=3, **params))
         assert not log.table.materialised, "the counts were not computed on the engine"
+        robust = got["checks"][0]["statistic"]["method"].startswith("cluster-robust by individual_id")
+        assert robust == (not params), "default: cluster-robust (ids recur); cluster_by=none: independent rows"
         assert [c["verdict"] for c in got["checks"]] != ["error"] * len(checks)
         assert_same(got, duckdb_runs[checks])
     if not collected_too:
