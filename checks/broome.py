@@ -136,9 +136,9 @@ import pandas as pd
 from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
                                       deterministic_result,
                                       deterministic_excluded, resolution_statement,
-                                      log_claim_bin_rates, partial_analysis, partial_row, utility_analysis,
+                                      partial_analysis, partial_row, utility_analysis,
                                       utility_row)
-from fairaudit.broome_log import same_pool, streamed_claim_bin_rates
+from fairaudit.broome_log import same_pool, same_pool_draws, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
 from fairaudit import claim_monotonicity as mono
 from fairaudit.inputs import Instance, build_instances
@@ -534,27 +534,16 @@ class Broome(Check):
     def _run_log(self, ctx, n_bins, min_gain, min_chance):
         log = ctx.log
         if same_pool(log.table):     # one fingerprint query per event, in the log engine
-            return self._log_same_pool(ctx, log.frame, n_bins, min_gain, min_chance)
-        # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
-        # score/selected columns streamed event by event (fairaudit.broome_log)
-        lb = streamed_claim_bin_rates(log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
-        return self._log_bins(ctx, None, n_bins, min_gain, min_chance, lb=lb)
+            return self._log_same_pool(ctx, n_bins, min_gain, min_chance)
+        return self._log_bins(ctx, n_bins, min_gain, min_chance)
 
-    def _log_same_pool(self, ctx, f, n_bins, min_gain, min_chance):
-        first_id = f["decision_id"].iloc[0]
-        pool = f[f["decision_id"] == first_id].sort_values("individual_id")
-        ids = pool["individual_id"].astype(str).tolist()
-        pos = {v: i for i, v in enumerate(ids)}
-        claims = pool["score"].to_numpy(dtype=float)
-        rows = []
-        has_order = "pick_order" in f.columns
-        for _, g in f[f["selected"] == 1].groupby("decision_id", sort=True):
-            if has_order:
-                g = g.sort_values("pick_order")
-            rows.append([pos[str(v)] for v in g["individual_id"]])
-        ks = {len(r) for r in rows}
-        if len(ks) != 1:
-            return self._log_bins(ctx, f, n_bins, min_gain, min_chance)
+    def _log_same_pool(self, ctx, n_bins, min_gain, min_chance):
+        # the pool's claims and each event's selected pool positions, aggregated in the
+        # log engine (fairaudit.broome_log.same_pool_draws): each event is one draw
+        claims, rows = same_pool_draws(ctx.log.table)
+        has_order = "pick_order" in ctx.log.columns
+        if len({len(r) for r in rows}) != 1:
+            return self._log_bins(ctx, n_bins, min_gain, min_chance)
         draws = np.array(rows, dtype=int)
         k = draws.shape[1]
         res = analyse(draws, claims, k, ctx.confidence, n_bins=n_bins, min_gain=min_gain, min_chance=min_chance,
@@ -569,17 +558,26 @@ class Broome(Check):
                             f"are estimated as for an allocator. " + f.get("caption", ""))
         return out
 
-    def _log_bins(self, ctx, f, n_bins, min_gain, min_chance, lb=None):
-        if lb is None:
-            lb = log_claim_bin_rates(f, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
+    def _log_bins(self, ctx, n_bins, min_gain, min_chance):
+        # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
+        # score/selected columns streamed event by event (fairaudit.broome_log)
+        lb = streamed_claim_bin_rates(ctx.log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
         n_obs = int(np.sum(lb["rows"]))
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (
             lb[k] for k in ("table", "G", "rows", "selected", "claim_mean", "broome_rate", "rate", "lo", "hi",
                             "method", "lower", "higher", "broome_gain"))
+        rc = lb.get("rosen_check") or {}
+        if rc.get("events"):
+            meth = (f"{meth}; Broome chances by Rosén's approximation, off the exact ones by at most "
+                    f"{rc['max_row_difference']:.2g} a row and {rc['max_bin_rate_difference']:.2g} a bin's rate "
+                    f"on {rc['events']} events sampled across the log")
         evidence = {"log_mode": "pools differ between decision events: selection rate per claim bin across all rows "
                                 "(rows treated as independent trials), compared with the Broome lottery's rate computed "
                                 "event by event; individual chances and first-round weights cannot be estimated",
-                    "note": "Agreement of the chances with Broome-Fairness is necessary, not sufficient."}
+                    "note": "Agreement of the chances with Broome-Fairness is necessary, not sufficient.",
+                    "yardstick": "Rosén's approximation of the Broome lottery's chances, event by event; its error "
+                                 "measured against the exact chances on a sample of events",
+                    "rosen_check": lb.get("rosen_check")}
         figures = [{"kind": "scatter_ci", "title": "Selection rate against claim (claim bins, from the log)",
                     "caption": "From the log: pools differ between decision events, so only the selection rate per "
                                "claim bin (all rows) can be compared with the Broome lottery's rate; individual chances "

@@ -273,9 +273,9 @@ class Multiaccuracy(Check):
     def skip_reason(self, ctx):
         if ctx.log is not None:
             log = ctx.log
-            if not log.pred_cols and "score" not in log.frame.columns:
+            if not log.pred_cols and "score" not in log.columns:
                 return "the ranking log has no prediction columns (p_<label>)"
-            if "label" not in log.frame.columns:
+            if "label" not in log.columns:
                 return "the ranking log has no 'label' column (observed outcomes are needed for α̂)"
             return None
         pop = ctx.population

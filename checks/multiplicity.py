@@ -110,7 +110,7 @@ class Multiplicity(Check):
 
     def skip_reason(self, ctx):
         if ctx.log is not None:
-            if "label" not in ctx.log.frame.columns:
+            if "label" not in ctx.log.columns:
                 return "the log has no 'label' column (1 = qualified) to define equal-utility allocations"
             return None
         if ctx.population is None:

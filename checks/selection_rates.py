@@ -14,16 +14,17 @@ Allocator (over draws; a per-person decision rule likewise, its yeses are the se
     examples/data/population.csv after 256 draws: impact ratio 0.277 [0.178, 0.560],
     was [0, 0.768]; the Broome lottery passes after 1024 draws, was 2048).
 Log (over decisions)
-    The rate is selected rows / rows of the group, with Clopper–Pearson intervals,
-    simultaneous over groups. This treats logged individuals as independent trials;
-    within one decision event the k-of-n constraint makes outcomes negatively
-    dependent, which narrows the true sampling variance, so the intervals stay
-    conservative. When one person appears in many decisions (``individual_id`` recurs)
-    their rows are positively correlated and that assumption fails: the result says so,
-    and ``cluster_by=individual_id`` makes the intervals cluster-robust (CR1 sandwich
-    variance by person, normal interval, never narrower than Clopper–Pearson). The
-    counts are one ``GROUP BY GROUPING SETS`` query in the log engine (DuckDB), so the
-    log's rows are never loaded.
+    The rate is selected rows / rows of the group. When ``individual_id`` recurs across
+    decisions (one person's rows are positively correlated trials) the intervals are
+    cluster-robust by person by default (CR1 sandwich variance over individuals, normal
+    interval, Bonferroni over categories, never narrower than Clopper–Pearson of the same
+    counts); otherwise — no ``individual_id``, or every id once — rows are independent
+    trials with simultaneous Clopper–Pearson intervals (within one decision event the
+    k-of-n constraint makes outcomes negatively dependent, which keeps them
+    conservative). ``cluster_by`` picks another cluster column, or ``none`` for the
+    independent-rows interval anyway (the result then notes the recurring ids). The
+    counts, and the per-cluster sums, are one ``GROUP BY GROUPING SETS`` query in the log
+    engine (DuckDB, or Dask/Spark where the log lives), so the log's rows are never loaded.
 
 Impact ratio of category g = its rate / the highest rate among the categories of the
 same attribute. Its interval is the image of the simultaneous box of group-rate
@@ -33,6 +34,8 @@ decide the verdict. Verdict on the smallest impact ratio: fail if its interval l
 below ``threshold``, pass if above, otherwise inconclusive.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -60,8 +63,9 @@ class SelectionRates(Check):
         "depth": Param(2, "intersections of up to this many group columns", type=int, min=1),
         "min_share": Param(0.02, "categories with a smaller share of individuals are flagged and excluded from the verdict",
             type=float, min=0, max=1),
-        "cluster_by": Param("", "log column whose rows are one unit's correlated trials (e.g. individual_id): "
-            "cluster-robust rate intervals by that column; empty: rows are independent trials", type=str),
+        "cluster_by": Param("auto", "log column whose rows are one unit's correlated trials: cluster-robust rate "
+            "intervals by it; auto: individual_id when it recurs across decisions, else rows are independent "
+            "trials; none: rows are independent trials", type=str),
         "max_draws": Param(20000, "draws at most (sequential sampling stops earlier once decided)", type=int, min=1),
     }
 
@@ -121,26 +125,40 @@ class SelectionRates(Check):
         # where the log is (DuckDB), never the rows; with cluster_by, also the per-cluster
         # sums a cluster-robust variance needs
         log = ctx.log
-        if cluster_by and cluster_by not in log.columns:
-            return self.result("error", f"cluster_by={cluster_by!r} is not a column of the log; it has "
+        choice = (cluster_by or "none").strip()
+        recurs = log.individual_recurs()
+        if choice == "auto":
+            cluster = "individual_id" if recurs else None
+        else:
+            cluster = None if choice == "none" else choice
+        if cluster and cluster not in log.columns:
+            return self.result("error", f"cluster_by={cluster!r} is not a column of the log; it has "
                                         f"{', '.join(log.columns)}")
-        cats = category_counts(log.table, log.group_cols, depth, cluster=cluster_by or None)
+        cats = category_counts(log.table, log.group_cols, depth, cluster=cluster)
         k = np.array([int(c.selected) for c in cats])
         n = np.array([c.size for c in cats])
-        if cluster_by:
+        if cluster:
             C, snn, syy, sny = (np.array([c.extra[j] for c in cats], dtype=float) for j in range(4))
             lo, hi, method = cluster_robust_proportion_ci(k, n, C, snn, syy, sny, ctx.confidence)
-            method = method.replace("individual_id", cluster_by)
+            method = method.replace("individual_id", cluster)
+            assumption = (f"Rows of one {cluster} are correlated trials{' (individual_id recurs across decisions)' if choice == 'auto' else ''}: "
+                          f"each rate's interval is cluster-robust by {cluster} — the CR1 sandwich variance "
+                          f"C/(C−1)·Σ_c (y_c − p·n_c)²/n² over its C clusters, a normal interval at the Bonferroni "
+                          f"level, widened to contain the Clopper–Pearson interval of the same counts.")
         else:
             lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
+            assumption = ("Logged rows are independent trials: each rate's interval is Clopper–Pearson, "
+                          "Bonferroni over the categories.")
         table, stat = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
         table.insert(3, "selected", k)
         out = self._finish(table, stat, threshold, log.n_rows, "logged rows", cats, from_log=True)
-        if not cluster_by and log.individual_recurs():
+        out = replace(out, definition=f"{out.definition} {assumption}")
+        out.evidence["interval_assumption"] = assumption
+        if not cluster and recurs:
             out.evidence["independence_note"] = (
                 "individual_id recurs across decisions, so one person's rows are correlated trials; these "
-                "intervals treat rows as independent. Set selection_rates.cluster_by=individual_id for "
-                "cluster-robust intervals.")
+                "intervals treat rows as independent (cluster_by=none). The default, cluster_by=auto, makes "
+                "them cluster-robust by individual_id.")
         return out
 
     def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False):

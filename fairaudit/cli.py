@@ -167,7 +167,9 @@ def main():
 
 
 @main.command()
-@click.argument("target")
+@click.argument("target", required=False)
+@click.option("--query", "query", help="Audit the log a DuckDB SQL query returns, in place of TARGET "
+              "(e.g. \"select * from read_parquet('logs/*.parquet') where year = 2025\").")
 @click.option("--checks", "checks_opt", help="Comma-separated check ids (default: all applicable).")
 @click.option("--data", type=str, help="Population file (.csv/.parquet): scores, groups, labels, features.")
 @click.option("--config", "config_path", type=str, help="TOML file with options ([tool.fairaudit] or top-level).")
@@ -195,11 +197,12 @@ def main():
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
-def check(target, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
+def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
           in_process, memory_limit, scheduler):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
-    (.joblib/.skops, or module:name of an estimator), or a decisions log (.csv/.parquet).
+    (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
+    a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
 
     \b
     Examples:
@@ -208,6 +211,8 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
       fairaudit check decisions.csv --columns selected=hired,score=rating --json result.json
       fairaudit check my_allocator.py --param broome.min_gain=0.2 --no-html
       fairaudit check model.joblib --data people.csv --threshold 0.5
+      fairaudit check --query "select * from read_parquet('logs/*.parquet')"
+      fairaudit check "duckdb:///audit.duckdb?table=decisions"
     (`fairaudit checks` lists the check ids; `fairaudit checks CHECK` its parameters.)
 
     \b
@@ -225,6 +230,8 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     from .report import write_html
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
+    if (target is None) == (query is None):
+        raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
     cfg = _load_config(config_path)
 
     def pick(cli, key, default=None):
@@ -267,6 +274,9 @@ def check(target, checks_opt, data, config_path, seed, confidence, draws, budget
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with progress.running(), _inert_user_output():
+            if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
+                from .logs import load_query
+                target = load_query(query, columns=config.columns, groups=config.groups)
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
     except ParamError as e:

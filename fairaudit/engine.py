@@ -237,8 +237,10 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
     population file path or :class:`Population`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
-    Polars or PyArrow table, DuckDB relation (or a path / :class:`DecisionLog`) — in place
-    of ``target``; its aggregations run in DuckDB over the frame's own memory.
+    Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
+    :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
+    the frame's own memory, or on Dask / Spark where the rows are
+    (:mod:`fairaudit.log_frames`).
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its

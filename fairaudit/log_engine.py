@@ -17,6 +17,7 @@ double, ``location`` −1 for none), group columns as the strings the reports sh
 from __future__ import annotations
 
 import glob as _glob
+import re
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
@@ -114,6 +115,22 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
         raise
     except duckdb.Error as e:
         raise DataError(f"{s}: cannot be read as a table ({type(e).__name__}: {exception_text(e, 500)})") from e
+
+
+def query_relation(sql: str, what: str = "--query") -> duckdb.DuckDBPyRelation:
+    """The relation of a SQL query run by DuckDB (``select … from read_parquet('s3://…')``):
+    the log is whatever it returns, streamed like a file; a one-line :class:`DataError`
+    when DuckDB refuses it."""
+    if not str(sql).strip():
+        raise DataError(f"{what}: the query is empty")
+    con = connect()
+    try:
+        rel = con.sql(sql)
+    except duckdb.Error as e:
+        raise DataError(f"{what}: DuckDB cannot run the query ({type(e).__name__}: {exception_text(e, 500)})") from e
+    if rel is None:
+        raise DataError(f"{what}: the query returns no table (write a SELECT)")
+    return rel
 
 
 def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
@@ -242,6 +259,13 @@ class LogTable:
         if self._rows is None:
             self._rows = int(self.rows("SELECT count(*) FROM raw")[0][0])
         return self._rows
+
+    def count_distinct(self, column: str) -> int:
+        return int(self.rows(f"SELECT count(DISTINCT {q(column)}) FROM log")[0][0])
+
+    def recurs(self, column: str) -> bool:
+        """Whether some non-null value of ``column`` appears in more than one row."""
+        return bool(self.rows(f"SELECT count({q(column)}) > count(DISTINCT {q(column)}) FROM log")[0][0])
 
     # -- validation ----------------------------------------------------
     def prefetch(self, rules: list[Rule]) -> None:
@@ -423,6 +447,17 @@ def attribute_sets(group_cols: list[str], depth: int) -> list[tuple[str, ...]]:
     return [combo for d in range(1, min(depth, len(group_cols)) + 1) for combo in combinations(group_cols, d)]
 
 
+def count_source(table: LogTable, keys: list[str], value: str, derived: dict | None = None):
+    """Where a count query reads: ``(run, source, N, Y)`` — the log itself with
+    ``count(*)`` / ``sum(value)``, or, for a log held by a lazy engine (Dask, Spark:
+    :mod:`fairaudit.log_frames`), the engine's cells per ``keys`` with ``sum(n)`` /
+    ``sum(y)`` (the same totals, computed where the rows are)."""
+    if getattr(table, "pushdown", False):
+        rel = table.cells(keys, value, derived)
+        return (lambda sql: rel.query("cells", sql).fetchall()), "cells", "sum(n)", "sum(y)"
+    return table.rows, "log", "count(*)", f"sum({q(value)})"
+
+
 def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, value: str = "selected",
                     cluster: str | None = None, where: str | None = None) -> list[CategoryCount]:
     """Rows and ``sum(value)`` per category of every attribute (group column and
@@ -433,22 +468,26 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     over the clusters c of the category (``extra``). ``where``: a SQL condition on ``log``
     counting only the rows it holds (e.g. the labelled positives)."""
     sets = attribute_sets(group_cols, depth)
-    source = f"log WHERE {where}" if where else "log"
+    cond = f" WHERE {where}" if where else ""
+    # the columns ``where`` names ("label"): on a lazy engine's cells they are kept as keys,
+    # so the condition reads the same values there
+    where_cols = [c for c in dict.fromkeys(re.findall(r'"([^"]+)"', where or "")) if c not in group_cols]
     if not sets:
         return []
     gq = [q(g) for g in group_cols]
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
     spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
     if cluster is None:
-        res = table.rows(f"SELECT {gid} AS gid, {', '.join(gq)}, count(*) AS n, sum({q(value)}) AS y "
-                         f"FROM {source} GROUP BY GROUPING SETS ({spec})")
+        run, src, N, Y = count_source(table, list(group_cols) + where_cols, value)
+        res = run(f"SELECT {gid} AS gid, {', '.join(gq)}, {N} AS n, {Y} AS y "
+                  f"FROM {src}{cond} GROUP BY GROUPING SETS ({spec})")
         rows = [(r[0], r[1:1 + len(gq)], r[-2], r[-1], ()) for r in res]
     else:
+        run, src, N, Y = count_source(table, [cluster] + list(group_cols) + where_cols, value)
         cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
-        gid_c = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
-        res = table.rows(
-            f"WITH per AS (SELECT {gid_c} AS gid, {', '.join(gq)}, count(*) AS nc, sum({q(value)}) AS yc "
-            f"FROM {source} GROUP BY GROUPING SETS ({cspec})) "
+        res = run(
+            f"WITH per AS (SELECT {gid} AS gid, {', '.join(gq)}, {N} AS nc, {Y} AS yc "
+            f"FROM {src}{cond} GROUP BY GROUPING SETS ({cspec})) "
             f"SELECT gid, {', '.join(gq)}, sum(nc) AS n, sum(yc) AS y, count(*) AS c, sum(nc * nc), sum(yc * yc), "
             f"sum(nc * yc) FROM per GROUP BY gid, {', '.join(gq)}")
         rows = [(r[0], r[1:1 + len(gq)], r[1 + len(gq)], r[2 + len(gq)], tuple(r[3 + len(gq):])) for r in res]
@@ -466,13 +505,18 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     return out
 
 
-def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, value: str = "selected"):
+def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, value: str = "selected",
+                   strata_expr=None):
     """Rows and ``sum(value)`` per (group column, its value, stratum) and per stratum:
     the table a stratified (Cochran–Mantel–Haenszel) comparison of each category with the
-    rest needs. ``strata_sql`` is a SQL expression over ``log`` giving the stratum index."""
+    rest needs. ``strata_sql`` is a SQL expression over ``log`` giving the stratum index
+    (``strata_expr``, its narwhals twin, for a log held by a lazy engine)."""
     gq = [q(g) for g in group_cols]
     spec = ", ".join(f"({g}, s)" for g in gq) + ", (s)"
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
+    if getattr(table, "pushdown", False):
+        run, src, N, Y = count_source(table, list(group_cols) + ["s"], value, {"s": strata_expr})
+        return run(f"SELECT {gid}, {', '.join(gq)}, s, {N}, {Y} FROM {src} GROUP BY GROUPING SETS ({spec})")
     return table.rows(f"SELECT {gid}, {', '.join(gq)}, s, count(*), sum({q(value)}) FROM "
                       f"(SELECT *, {strata_sql} AS s FROM log) GROUP BY GROUPING SETS ({spec})")
 
@@ -512,11 +556,17 @@ def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
     as ``searchsorted(side="right")``."""
     import numpy as np
     c = q(column)
+    if getattr(table, "pushdown", False):      # a lazy engine's log: the (score, count) pairs from the engine
+        values, counts = table.value_counts(column)
+        if len(values) <= bins:
+            mode, edges = "exact", values.tolist()
+        else:
+            mode, edges = "quantile", np.unique(quantile_from_counts(values, counts, np.linspace(0, 1, bins + 1)))
+        return stratum_sql(c, mode, edges), list(map(float, edges)), len(edges) - (mode == "quantile")
     distinct = table.rows(f"SELECT count(DISTINCT {c}) FROM log")[0][0]
     if distinct <= bins:
         uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
-        expr = " + ".join(f"CAST({c} > {dbl(u)} AS INTEGER)" for u in uniq[:-1]) if len(uniq) > 1 else "0"
-        return f"({expr})", [float(u) for u in uniq], len(uniq)
+        return stratum_sql(c, "exact", uniq), [float(u) for u in uniq], len(uniq)
     if distinct <= DISTINCT_COUNTS_MAX:
         vc = table.sql(f"SELECT CAST({c} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
         edges = np.unique(quantile_from_counts(np.asarray(vc["v"], float), np.asarray(vc["n"], np.int64),
@@ -525,9 +575,17 @@ def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
         s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
         edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
         del s
+    return stratum_sql(c, "quantile", edges), edges.tolist(), len(edges) - 1
+
+
+def stratum_sql(c: str, mode: str, edges) -> str:
+    """The stratum of a row as SQL: ``exact`` — the count of distinct scores below it;
+    ``quantile`` — the count of edges at or below it, less one, clipped to 0..K−1."""
+    if mode == "exact":
+        expr = " + ".join(f"CAST({c} > {dbl(u)} AS INTEGER)" for u in edges[:-1]) if len(edges) > 1 else "0"
+        return f"({expr})"
     terms = " + ".join(f"CAST({c} >= {dbl(e)} AS INTEGER)" for e in edges)
-    expr = f"LEAST(GREATEST(({terms}) - 1, 0), {len(edges) - 2})"
-    return expr, edges.tolist(), len(edges) - 1
+    return f"LEAST(GREATEST(({terms}) - 1, 0), {len(edges) - 2})"
 
 
 def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int, value: str = "selected"):
@@ -536,7 +594,11 @@ def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int
     one ``GROUPING SETS ((g, stratum) …, (stratum))`` query; with the strata's edges and K."""
     import numpy as np
     expr, edges, K = score_stratum_sql(table, bins)
-    res = stratum_counts(table, group_cols, expr, value)
+    lazy = None
+    if getattr(table, "pushdown", False):
+        from .log_frames import stratum_expr
+        lazy = stratum_expr("score", "exact" if K == len(edges) else "quantile", edges)
+    res = stratum_counts(table, group_cols, expr, value, lazy)
     nb = len(group_cols)
     tot_n, tot_y = np.zeros(K), np.zeros(K)
     per: dict[tuple, list] = {}

@@ -86,14 +86,14 @@ class DecisionLog:
     def n_decisions(self) -> int:
         if self._frame is not None:
             return int(self._frame["decision_id"].nunique())
-        return int(self.table.rows("SELECT count(DISTINCT decision_id) FROM log")[0][0])
+        return self.table.count_distinct("decision_id")
 
     def individual_recurs(self) -> bool:
         """Whether some ``individual_id`` appears in more than one row (so rows of one
         person are not independent trials)."""
         if "individual_id" not in self.columns:
             return False
-        return bool(self.table.rows("SELECT count(individual_id) > count(DISTINCT individual_id) FROM log")[0][0])
+        return self.table.recurs("individual_id")
 
     def describe(self) -> dict:
         return {"path": self.path, "kind": self.kind, "sha256": self.sha256, "rows": self.n_rows,
@@ -166,6 +166,16 @@ def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None 
     frame = read_table(path, "decisions log", encoding=encoding)
     return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path),
                           sha256=file_sha256(path))
+
+
+def load_query(sql: str, *, kind: str | None = None, columns: dict | None = None,
+               groups: list[str] | None = None) -> DecisionLog:
+    """A decisions log from a SQL query DuckDB runs (``fairaudit check --query``), validated
+    by queries like a scanned file; errors name the log ``query``."""
+    from .log_engine import query_relation
+    import hashlib
+    return log_from_relation(query_relation(sql), kind=kind, columns=columns, groups=groups, path="query",
+                             sha256=hashlib.sha256(sql.encode()).hexdigest())
 
 
 def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dict | None = None,
@@ -340,8 +350,10 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     """A decisions log from a DuckDB relation (a scanned file or a user's dataframe),
     validated by queries: the same rules and messages as :func:`log_from_frame`."""
     from .log_engine import LogTable, q, validate, is_numeric_type
+    from .log_frames import LazyLogTable, lazy_validate
     where = path or "log"
-    names = [str(c) for c in rel.columns]
+    lazy = isinstance(rel, LazyLogTable)
+    names = list(rel.columns) if lazy else [str(c) for c in rel.columns]
     refuse_duplicate_columns(names, where, LogError)
     columns = dict(columns or {})
     for role, col in columns.items():
@@ -354,10 +366,14 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
                    f"already has a column '{clash[0]}'; rename or drop one", column=clash[0])
     if columns:
         back = {v: k for k, v in columns.items()}
-        rel = rel.query("src", "SELECT " + ", ".join(f"{q(c)} AS {q(back.get(c, c))}" for c in names) + " FROM src")
+        if lazy:
+            rel.rename(back)
+        else:
+            rel = rel.query("src", "SELECT " + ", ".join(f"{q(c)} AS {q(back.get(c, c))}" for c in names) + " FROM src")
         names = [back.get(c, c) for c in names]
-    table = LogTable(rel, where)
-    if table.n_rows == 0:
+    table = rel if lazy else LogTable(rel, where)
+    table.where = where
+    if not lazy and table.n_rows == 0:      # (a lazy engine counts its rows in the validation pass)
         raise _err(f"{where}: the log has no rows")
     if kind is None:
         kinds = [k for m, k in MARKERS.items() if m in names]
@@ -393,7 +409,9 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
         group_cols = [c for c in names if c not in role and (not is_numeric_type(table.types[c]))]
         if kind == "assignment":
             group_cols = ["group"] + [g for g in group_cols if g != "group"]
-    validate(table, kind, group_cols, pred_cols, score_cols)
+    (lazy_validate if lazy else validate)(table, kind, group_cols, pred_cols, score_cols)
+    if lazy and table.n_rows == 0:
+        raise _err(f"{where}: the log has no rows")
     return DecisionLog(kind=kind, path=path, sha256=sha256, group_cols=group_cols, pred_cols=pred_cols,
                        score_cols=score_cols, table=table)
 
@@ -402,7 +420,8 @@ def is_log_frame(obj) -> bool:
     """A dataframe or relation that can be audited as a log (pandas, Polars, PyArrow,
     DuckDB, or anything narwhals reads eagerly)."""
     import duckdb
-    if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)):
+    from .log_frames import is_lazy_engine_frame
+    if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)) or is_lazy_engine_frame(obj):
         return True
     mod = type(obj).__module__.split(".")[0]
     if mod in ("polars", "pyarrow"):
@@ -423,4 +442,7 @@ def log_from_any(obj, *, kind: str | None = None, columns: dict | None = None, g
     where = path or f"log ({type(obj).__module__.split('.')[0]} {type(obj).__name__})"
     if isinstance(obj, pd.DataFrame):
         return log_from_frame(obj.copy(), kind=kind, columns=columns, groups=groups, path=where)
+    from .log_frames import LazyLogTable, is_lazy_engine_frame
+    if is_lazy_engine_frame(obj):       # Dask / PySpark: aggregated on that engine (fairaudit.log_frames)
+        return log_from_relation(LazyLogTable(obj, where), kind=kind, columns=columns, groups=groups, path=where)
     return log_from_relation(relation_of(obj), kind=kind, columns=columns, groups=groups, path=where)

@@ -201,7 +201,7 @@ def test_cluster_robust_intervals_cover_when_individuals_recur():
     (simultaneously over the 2 groups) in ≥ 90% of 60 logs by the cluster-robust intervals,
     while intervals treating rows as independent trials cover far less often."""
     rng = np.random.default_rng(15)
-    cover = {"": 0, "individual_id": 0}
+    cover = {"none": 0, "individual_id": 0}
     reps = 60
     for _ in range(reps):
         f = recurring_log(rng)
@@ -211,10 +211,36 @@ def test_cluster_robust_intervals_cover_when_individuals_recur():
             t = r.tables["groups"]
             cover[by] += bool(((t["rate_lo"] <= 0.2) & (0.2 <= t["rate_hi"])).all())
     assert cover["individual_id"] / reps >= 0.9
-    assert cover[""] / reps <= 0.6
+    assert cover["none"] / reps <= 0.6
     assert "cluster-robust by individual_id" in r.statistic.method
-    r0 = fa.audit(log=f, checks=["selection_rates"], groups=["group"]).checks[0]
-    assert "individual_id recurs" in r0.evidence["independence_note"]
+
+
+def test_cluster_robust_by_default_when_individuals_recur():
+    """cluster_by=auto (the default): cluster-robust by individual_id when ids recur, the
+    method stated in the definition; Clopper–Pearson when every id appears once or there is
+    no individual_id; cluster_by=none keeps the independent-rows interval with a note."""
+    rng = np.random.default_rng(4)
+    f = recurring_log(rng)
+    d = fa.audit(log=f, checks=["selection_rates"], groups=["group"]).checks[0]
+    forced = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
+                      params={"selection_rates": {"cluster_by": "individual_id"}}).checks[0]
+    assert "cluster-robust by individual_id" in d.statistic.method
+    assert "CR1 sandwich variance" in d.definition and "individual_id recurs" in d.definition
+    assert d.tables["groups"].equals(forced.tables["groups"])
+    none = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
+                    params={"selection_rates": {"cluster_by": "none"}}).checks[0]
+    assert none.statistic.method.startswith("clopper-pearson")
+    assert "individual_id recurs" in none.evidence["independence_note"]
+    assert "independent trials" in none.definition
+    # the cluster-robust interval contains the independent one (never narrower)
+    t, u = d.tables["groups"], none.tables["groups"]
+    assert ((t["rate_lo"] <= u["rate_lo"] + 1e-15) & (t["rate_hi"] >= u["rate_hi"] - 1e-15)).all()
+    assert ((t["rate_hi"] - t["rate_lo"]) > (u["rate_hi"] - u["rate_lo"]) + 1e-9).any()
+    once = f.drop_duplicates("individual_id").reset_index(drop=True)
+    for frame in (once, f.drop(columns="individual_id")):
+        r = fa.audit(log=frame, checks=["selection_rates"], groups=["group"]).checks[0]
+        assert r.statistic.method.startswith("clopper-pearson") and "independence_note" not in r.evidence
+        assert "independent trials" in r.definition
 
 
 def test_cluster_sums_equal_pandas_groupby():
@@ -313,3 +339,107 @@ def test_streamed_broome_bins_across_chunk_boundaries(monkeypatch):
     ref = log_claim_bin_rates(f, 10, 0.05, 500)
     pd.testing.assert_frame_equal(got["table"], ref["table"], rtol=1e-10)
     assert np.array_equal(got["lower"], ref["lower"]) and np.array_equal(got["higher"], ref["higher"])
+
+
+def test_cli_query_and_duckdb_table_sources(tmp_path):
+    """`fairaudit check --query SQL` and `fairaudit check duckdb:///db?table=T` audit the
+    log DuckDB returns: the same statistic as the CSV file itself; a query DuckDB refuses,
+    or a TARGET and a --query together, exit 2 with a one-line reason."""
+    import json
+    import duckdb
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    db = tmp_path / "audit.duckdb"
+    con = duckdb.connect(str(db))
+    con.sql(f"CREATE TABLE decisions AS SELECT * FROM read_csv('{SEL_LOG}')")
+    con.close()
+    runs = {}
+    for name, args in [("file", [str(SEL_LOG)]),
+                       ("query", ["--query", f"select * from read_csv('{SEL_LOG}') where decision_id >= 0"]),
+                       ("table", [f"duckdb://{db}?table=decisions"])]:
+        out = tmp_path / f"{name}.json"
+        r = CliRunner().invoke(main, ["check", *args, "--checks", "selection_rates", "--no-html", "--json", str(out)])
+        assert r.exit_code == 0, r.output
+        runs[name] = json.loads(out.read_text())["checks"][0]
+    for name in ("query", "table"):
+        assert runs[name]["statistic"] == runs["file"]["statistic"]
+        assert runs[name]["evidence"]["groups"] == runs["file"]["evidence"]["groups"]
+    bad = CliRunner().invoke(main, ["check", "--query", "select * from no_such_table", "--no-html"])
+    assert bad.exit_code == 2 and "--query: DuckDB cannot run the query" in bad.output
+    both = CliRunner().invoke(main, ["check", str(SEL_LOG), "--query", "select 1", "--no-html"])
+    assert both.exit_code == 2 and "exactly one" in both.output
+    # a malformed log from a query is refused like a file: row and column, exit 2
+    worse = CliRunner().invoke(main, ["check", "--query", f"select * replace (case when decision_id = 0 then 2 "
+                                      f"else selected end as selected) from read_csv('{SEL_LOG}')", "--no-html"])
+    assert worse.exit_code == 2 and "query: row 1, column 'selected'" in worse.output, worse.output
+
+
+def _frame_same_pool_draws(f):
+    """The row-level same-pool reading broome used before (pandas, from the definition):
+    the pool is the first event's rows by individual_id; each event's selected pool
+    positions in pick_order (else row order), events by decision_id."""
+    first = f["decision_id"].iloc[0]
+    pool = f[f["decision_id"] == first].sort_values("individual_id")
+    pos = {v: i for i, v in enumerate(pool["individual_id"].astype(str))}
+    rows = []
+    for _, g in f[f["selected"] == 1].groupby("decision_id", sort=True):
+        if "pick_order" in f.columns:
+            g = g.sort_values("pick_order", kind="stable")
+        rows.append([pos[str(v)] for v in g["individual_id"]])
+    return pool["score"].to_numpy(float), rows
+
+
+@pytest.mark.parametrize("with_order", [True, False])
+def test_same_pool_draws_in_sql_equal_the_frame_reading(with_order, tmp_path):
+    """broome's same-pool log path aggregates in DuckDB (the pool, then one list of selected
+    positions per event): equal to the row-level reading, and an audit of the log as a
+    Parquet file never loads its frame."""
+    from fairaudit.broome_log import same_pool, same_pool_draws
+    rng = np.random.default_rng(11)
+    n, E, k = 9, 300, 3
+    ids = rng.permutation(np.arange(100, 100 + n))          # the pool listed in a different order each event
+    claims = rng.random(n).round(3) + 0.05
+    rows = []
+    for e in rng.permutation(E):                             # decisions not in id order in the file
+        order = rng.permutation(n)
+        picked = rng.choice(n, size=k, replace=False, p=claims / claims.sum())
+        for j in order:
+            rows.append({"decision_id": int(e), "individual_id": int(ids[j]), "score": claims[j],
+                         "selected": int(j in picked),
+                         "pick_order": float(list(picked).index(j) + 1) if j in picked else np.nan})
+    f = pd.DataFrame(rows)
+    if not with_order:
+        f = f.drop(columns="pick_order")
+    lg = log_from_frame(f.copy())
+    assert same_pool(lg.table)
+    got_c, got_rows = same_pool_draws(lg.table)
+    ref_c, ref_rows = _frame_same_pool_draws(lg.frame)
+    assert np.array_equal(got_c, ref_c) and got_rows == ref_rows
+    path = tmp_path / "pool.parquet"
+    f.to_parquet(path, index=False)
+    log = load_log(path)
+    res = fa.audit(log, checks=["broome"], seed=1).checks[0]
+    assert "same pool" in res.evidence["log_mode"] and res.verdict != "error"
+    assert log._frame is None            # no check read the rows into pandas
+
+
+def test_rosen_error_measured_against_the_exact_yardstick():
+    """Logs with varying pools keep Rosén's approximation: the streamed path measures its
+    error on a systematic sample of events against broome_reference (recomputed here) and
+    the method says so."""
+    from fairaudit.broome_log import rosen_reference, streamed_claim_bin_rates
+    from fairaudit.broome_lottery import broome_reference
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(6, 12, 60)
+    f = pd.DataFrame({"decision_id": np.repeat(np.arange(60), sizes), "score": rng.random(sizes.sum()).round(3) + 0.01})
+    f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 2).astype(int)
+    lb = streamed_claim_bin_rates(log_from_frame(f).table, 5, 0.05, 50)
+    rc = lb["rosen_check"]
+    assert rc["events"] == 24
+    worst = max(np.abs(rosen_reference(g["score"].to_numpy(), 2) - broome_reference(g["score"].to_numpy(), 2)).max()
+                for _, g in f.groupby("decision_id"))
+    assert 0 < rc["max_row_difference"] <= worst + 1e-12
+    assert rc["max_bin_rate_difference"] <= rc["max_row_difference"] + 1e-12
+    r = fa.audit(log=f, checks=["broome"]).checks[0]
+    assert "Rosén's approximation, off the exact ones by at most" in r.statistic.method
+    assert r.evidence["rosen_check"]["events"] == 24

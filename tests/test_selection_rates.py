@@ -100,10 +100,12 @@ def test_sequential_wrong_stops_rare():
 def test_log_audit_uses_counts():
     """The log path, recomputed independently: counts per category with pandas,
     Clopper–Pearson intervals from SciPy at the Bonferroni level over the 8 categories,
-    impact ratios within each attribute and their box-image intervals."""
+    impact ratios within each attribute and their box-image intervals (rows as independent
+    trials, cluster_by=none: the bundled log's individual_id recurs, so the default is
+    cluster-robust, tested in tests/test_log_engine.py)."""
     from scipy import stats as st
     path = ROOT / "examples" / "logs" / "selection_log.csv"
-    r = fa.audit(str(path), checks=["selection_rates"]).checks[0]
+    r = fa.audit(str(path), checks=["selection_rates"], params={"selection_rates": {"cluster_by": "none"}}).checks[0]
     t = r.tables["groups"]
     assert (t["n"].iloc[:2].sum()) == 6000   # every logged row counted once per attribute
     assert "clopper-pearson, bonferroni over 8" == r.statistic.method
