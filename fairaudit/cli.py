@@ -36,6 +36,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import FairauditError, ParamError
+from .labels import kinds_phrase
 from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
@@ -503,7 +504,7 @@ def list_checks(check_id):
     needs, example = DATA_NEEDS.get(cls.id, (
         "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
         f"fairaudit check my_allocator.py --checks {cls.id}"))
-    click.echo(f"\napplies to: {' and '.join(cls.kinds)} decisions, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
+    click.echo(f"\napplies to: {kinds_phrase(cls.kinds)}, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
     click.echo(f"needs: {needs}")
     click.echo(f"example: {example}")
     if cls.params:

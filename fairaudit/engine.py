@@ -19,6 +19,7 @@ from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
+from .labels import kinds_phrase
 from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
@@ -348,7 +349,7 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     chk = cls()
     reason = None
     if ctx.kind not in cls.kinds:
-        reason = (f"applies to {' and '.join(cls.kinds)} decisions; this target makes "
+        reason = (f"applies to {kinds_phrase(cls.kinds)}; this target makes "
                   + ("per-person yes/no decisions (kind decision)" if ctx.kind == "decision" else f"{ctx.kind} decisions"))
     elif ctx.source not in cls.sources:
         reason = f"cannot be computed from a {ctx.source}" + (" (it needs an allocator to call)" if ctx.source == "log" else "")

@@ -201,3 +201,14 @@ DATA_NEEDS: dict[str, tuple[str, str]] = {
     "broome": ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
                "fairaudit check my_allocator.py --checks broome"),
 }
+
+
+#: what each decision kind is, in words (``fairaudit checks`` and skip reasons)
+KIND_PHRASES = {"selection": "selections (k of n)", "ranking": "rankings", "assignment": "assignments to places",
+                "decision": "per-person yes/no decisions"}
+
+
+def kinds_phrase(kinds) -> str:
+    """``("selection", "decision")`` → "selections (k of n) and per-person yes/no decisions"."""
+    names = [KIND_PHRASES.get(k, f"{k} decisions") for k in kinds]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

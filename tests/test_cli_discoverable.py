@@ -92,7 +92,7 @@ def test_checks_broome_prints_definition_parameters_data_and_an_example(tmp_path
     assert res.exit_code == 0
     out = res.output
     assert out.startswith("broome — Broome-Fairness") and "BF.1" in out and "BF.2" in out     # the definition
-    assert "applies to: selection decisions, from an allocator or a log" in out
+    assert "applies to: selections (k of n) and per-person yes/no decisions, from an allocator or a log" in out
     assert "needs: " in out and "example: fairaudit check my_allocator.py --checks broome" in out
     assert "parameters (--param broome.NAME=VALUE):" in out
     for name in ("bins", "min_gain", "min_chance"):

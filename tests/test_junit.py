@@ -30,7 +30,7 @@ def _result(fail_on="fail"):
                     evidence={"counterexample": {"scores": [0.9, 0.2], "k": 1}, "replay_command": "python -c 'print(1)'"}),
                 chk("anonymity", "pass", "No relabelling changed anyone's chances."),
                 chk("ex_interim", "inconclusive", "Cannot tell yet.\x07 (bell)"),
-                chk("min_requirement", "skipped", "Skipped: applies to assignment decisions.", stat=False),
+                chk("min_requirement", "skipped", "Skipped: applies to assignments to places.", stat=False),
                 chk("tv_stability", "error", "the allocator raised ValueError on probe 2", stat=False,
                     evidence={"replay": {"draw": 4, "stream": "tv/0", "generator": "draw_generator(3, 'tv/0', 4)"}}),
             ]}

@@ -223,7 +223,7 @@ def test_require_turns_a_skipped_check_into_exit_1(tmp_path):
     assert plain.exit_code == 0 and "SKIPPED" in plain.output
     req = _cli(args + ["--require"], tmp_path)
     assert req.exit_code == 1
-    assert "required check 'multiaccuracy' was skipped: Skipped: applies to ranking decisions" in req.output
+    assert "required check 'multiaccuracy' was skipped: Skipped: applies to rankings;" in req.output
     assert json.loads((tmp_path / "r.json").read_text())["config"]["require"] is True
     (tmp_path / "req.toml").write_text("require = true\n")
     assert _cli(args + ["--config", "req.toml"], tmp_path).exit_code == 1
