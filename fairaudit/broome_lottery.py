@@ -190,12 +190,13 @@ def per_draw_bin_fractions(draws: np.ndarray, bins: np.ndarray, sizes: np.ndarra
     return np.bincount(flat, minlength=B * G).reshape(B, G) / sizes
 
 
-def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=None):
+def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=None, within=True):
     """BF.1 on claim bins: per pair of bins the ratio of the observed chance gain to the
     Broome lottery's gain, with a simultaneous anytime-valid interval.
 
     ``subset`` restricts to some individuals (the partial-BF pool); draws outside it are
-    ignored. Returns a dict with the bin table, the pair table and the statistic
+    ignored. ``within``: also the within-bin contrasts (in the same Bonferroni family);
+    off for the pool, whose report uses the bin pairs only. Returns a dict with the bin table, the pair table and the statistic
     ``(estimate, lo, hi)`` of ``min r``, or None when no informative pair exists."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
@@ -233,7 +234,7 @@ def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=Non
     u = np.zeros(n)
     u[idx] = u_sub
     wref = np.bincount(b_sub, weights=u_sub * ref[idx], minlength=G)        # Broome's Σ u_i π^BF_i
-    w_ok = (sizes >= 3) & (norm > 0) & (wref > NOT_INFORMATIVE * kn)
+    w_ok = (sizes >= 3) & (norm > 0) & (wref > NOT_INFORMATIVE * kn) & bool(within)
     wg = np.flatnonzero(w_ok)
     T = np.bincount(flat, weights=u[draws][keep], minlength=B * G).reshape(B, G)[:, wg] if len(wg) else None
     conf = per_member_confidence(confidence, len(gi) + len(wg))
@@ -477,8 +478,13 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
         ref = np.zeros(n)
         ref[pool] = broome_reference(claims[pool], kprime)
         # coarser bins inside the pool: its claims are a narrow slice, so fine bins have tiny Broome gains
+        # BF.1 inside the pool is reported from the bin pairs only: the within-bin contrasts are
+        # not computed there, so they take no share of the pool's α (when they did, the pool's
+        # pairs got α/(pairs + contrasts) and the truncated-normal k = 100 pool of seed 000's
+        # grid stayed uncertified at 20,000 draws). The instance's own within-bin test is
+        # unchanged: it runs on the whole instance with its own share (analyse, a_bins).
         res = bin_gain_analysis(draws, claims, kprime, min(n_bins, POOL_BINS), confidence, ref=ref,
-                                subset=np.flatnonzero(pool))
+                                subset=np.flatnonzero(pool), within=False)
         if res is not None:
             # gains inside the pool are relative to k'/n' rather than k/n; the ratio is unaffected
             out["pool_bf1"] = {"estimate": res["stat"][0], "ci": [res["stat"][1], res["stat"][2]],
