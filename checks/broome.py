@@ -218,10 +218,10 @@ class Broome(Check):
                 # identical so far, but the Broome lottery itself would look the same: sample on
             kw = dict(n_bins=bins, min_gain=min_gain, min_chance=min_chance, pick_order=pick_order,
                       labels=inst.labels)
-            last = {}
+            last, seqs = {}, {}          # seqs: the confidence sequences, carried from look to look
 
-            def decided(draws, claims=claims, k=k, kw=kw):
-                res = last["res"] = analyse(draws, claims, k, conf_i, final=False, budget=budget, **kw)
+            def decided(draws, claims=claims, k=k, kw=kw, seqs=seqs):
+                res = last["res"] = analyse(draws, claims, k, conf_i, final=False, budget=budget, sequences=seqs, **kw)
                 open_ = (not stop_early or res["verdict"] == "inconclusive" or res["bf2_open"] or res["within_open"]
                          or (res["partial_open"] and len(draws) < PARTIAL_DRAWS))
                 return not open_
