@@ -452,7 +452,8 @@ class BettingCS:
     excluded candidate stays excluded). The bounds are the grid neighbours of the outermost
     surviving candidates (conservative, as in :func:`betting_cs`). When fewer than a
     third of a member's candidates survive, its grid is laid again over the surviving
-    range (up to ``stages`` times per look) and the new candidates' capitals are computed
+    range (up to ``stages`` times per look; at the first look ``stages`` times, as in
+    :func:`betting_cs`) and the new candidates' capitals are computed
     over the stored history — the only pass over old draws, and it happens about once per
     halving of the interval. Valid for the same reason :func:`betting_cs` is: every
     candidate's hedged capital is a nonnegative supermartingale under that mean, and a
@@ -532,8 +533,9 @@ class BettingCS:
             self.kp, self.km, best = self._capital(x, lam, self.m, self.kp, self.km)
             self.out |= best >= self.thresh
         lo, hi, alive = self._bounds()
+        first = self.t == len(x)          # the first look refines as betting_cs does (its history is all new)
         for _ in range(self.stages):
-            redo = np.flatnonzero(alive < self.G // 3)
+            redo = np.arange(self.M) if first else np.flatnonzero(alive < self.G // 3)
             if not len(redo) or not self.t:
                 break
             m = lo[redo, None] + (hi - lo)[redo, None] * np.linspace(0.0, 1.0, self.G)[None, :]
