@@ -123,3 +123,13 @@ def test_notes_count_each_occurrence_and_cap_distinct_warnings():
     other.merge(d)
     other.merge(d)
     assert other.to_dict()["warnings"][0]["count"] == 6 and other.to_dict()["more"] == 10
+
+
+@pytest.mark.slow            # starts a local Dask cluster: the full suite runs it
+def test_warnings_travel_back_from_a_dask_cluster(tmp_path, data):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+        r = fa.audit(_file(tmp_path, "warns", WARNS), checks=["selection_rates"], data=data, groups=["group"],
+                     draws=256, scheduler=cl.scheduler_address)
+    [w] = r.checks[0].allocator_warnings["warnings"]
+    assert w["category"] == "RuntimeWarning" and w["count"] == r.checks[0].draws // 256

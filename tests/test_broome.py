@@ -442,6 +442,7 @@ def test_bin_pair_intervals_cover_exact_gains():
     assert ok >= 54
 
 
+@pytest.mark.slow            # a simulation over seeds / a cluster start: the full suite runs it
 def test_bin_pair_sequences_carried_across_looks_cover_and_are_tighter():
     """The same coverage with the betting sequences a sequential audit carries from look to
     look (``sequences=``; looks at 150, 300, 600 draws): the exact gains are inside the

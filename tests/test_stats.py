@@ -230,6 +230,7 @@ def test_betting_cs_covers_and_is_tighter_at_low_variance():
     assert np.all(bh - bl < 0.85 * (eh - el))
 
 
+@pytest.mark.slow            # a simulation over seeds / a cluster start: the full suite runs it
 def test_betting_cs_carried_across_looks_covers_at_every_look_and_matches_the_recomputed_one():
     """``BettingCS`` keeps the betting sequence's state between looks (each look costs its
     new draws). It is anytime-valid: over 200 columns (Bernoulli 0.3, and a low-variance
