@@ -12,7 +12,7 @@ import pandas as pd
 
 from .outcomes import inclusion_counts
 from .result import Statistic, combine, decide
-from .stats import beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence, \
+from .stats import BettingCS, beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence, \
     simultaneous_proportion_ci
 
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
@@ -190,12 +190,17 @@ def per_draw_bin_fractions(draws: np.ndarray, bins: np.ndarray, sizes: np.ndarra
     return np.bincount(flat, minlength=B * G).reshape(B, G) / sizes
 
 
-def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=None):
+def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=None, within=True, sequences=None):
     """BF.1 on claim bins: per pair of bins the ratio of the observed chance gain to the
     Broome lottery's gain, with a simultaneous anytime-valid interval.
 
     ``subset`` restricts to some individuals (the partial-BF pool); draws outside it are
-    ignored. Returns a dict with the bin table, the pair table and the statistic
+    ignored. ``within``: also the within-bin contrasts (in the same Bonferroni family);
+    off for the pool, whose report uses the bin pairs only. ``sequences``: a dict the
+    caller keeps between its looks at growing ``draws`` (same instance, no ``subset``):
+    the intervals are then betting confidence sequences carried across the looks
+    (:class:`fairaudit.stats.BettingCS`), else empirical-Bernstein sequences recomputed
+    from all draws. Returns a dict with the bin table, the pair table and the statistic
     ``(estimate, lo, hi)`` of ``min r``, or None when no informative pair exists."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
@@ -233,11 +238,21 @@ def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=Non
     u = np.zeros(n)
     u[idx] = u_sub
     wref = np.bincount(b_sub, weights=u_sub * ref[idx], minlength=G)        # Broome's Σ u_i π^BF_i
-    w_ok = (sizes >= 3) & (norm > 0) & (wref > NOT_INFORMATIVE * kn)
+    w_ok = (sizes >= 3) & (norm > 0) & (wref > NOT_INFORMATIVE * kn) & bool(within)
     wg = np.flatnonzero(w_ok)
     T = np.bincount(flat, weights=u[draws][keep], minlength=B * G).reshape(B, G)[:, wg] if len(wg) else None
     conf = per_member_confidence(confidence, len(gi) + len(wg))
-    lo01, hi01 = eb_confidence_sequence((D + 1.0) / 2.0, conf)
+    betting = sequences is not None and subset is None
+    if betting:
+        seen = sequences.get("seen", 0)
+        if "pairs" not in sequences:
+            sequences["pairs"] = BettingCS(D.shape[1], conf, stages=1)
+            if T is not None:
+                sequences["within"] = BettingCS(T.shape[1], conf, stages=1)
+        sequences["seen"] = B
+        lo01, hi01 = sequences["pairs"].update((D[seen:] + 1.0) / 2.0)
+    else:
+        lo01, hi01 = eb_confidence_sequence((D + 1.0) / 2.0, conf)
     lo01, hi01 = np.atleast_1d(lo01), np.atleast_1d(hi01)
     dlo, dhi = 2 * lo01 - 1, 2 * hi01 - 1
     est = D.mean(axis=0)
@@ -251,13 +266,14 @@ def bin_gain_analysis(draws, claims, k, n_bins, confidence, ref=None, subset=Non
                           "chance": pbar, "broome_chance": rbar})
     j = int(np.argmin(rhi)) if np.min(rhi) < np.inf else 0
     jmin = int(np.argmin(r))
-    method = (f"empirical-Bernstein confidence sequence (anytime-valid), bonferroni over {len(gi)} bin pairs"
+    method = (("betting confidence sequence (hedged capital, anytime-valid)" if betting else
+               "empirical-Bernstein confidence sequence (anytime-valid)") + f", bonferroni over {len(gi)} bin pairs"
               + (f" and {len(wg)} within-bin contrasts" if len(wg) else ""))
     out = {"table": table, "pairs": pairs, "stat": (float(r.min()), float(rlo.min()), float(rhi.min())),
            "worst_pair": pairs.iloc[j].to_dict(), "lowest_pair": pairs.iloc[jmin].to_dict(), "method": method,
            "bins_used": G, "bins_requested": int(n_bins)}
     if T is not None:
-        wlo, whi = eb_confidence_sequence(T + 0.5, conf)
+        wlo, whi = sequences["within"].update(T[seen:] + 0.5) if betting else eb_confidence_sequence(T + 0.5, conf)
         wlo, whi = np.atleast_1d(wlo) - 0.5, np.atleast_1d(whi) - 0.5
         west = T.mean(axis=0)
         wr, wrlo, wrhi = west / wref[wg], wlo / wref[wg], whi / wref[wg]
@@ -477,8 +493,13 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
         ref = np.zeros(n)
         ref[pool] = broome_reference(claims[pool], kprime)
         # coarser bins inside the pool: its claims are a narrow slice, so fine bins have tiny Broome gains
+        # BF.1 inside the pool is reported from the bin pairs only: the within-bin contrasts are
+        # not computed there, so they take no share of the pool's α (when they did, the pool's
+        # pairs got α/(pairs + contrasts) and the truncated-normal k = 100 pool of seed 000's
+        # grid stayed uncertified at 20,000 draws). The instance's own within-bin test is
+        # unchanged: it runs on the whole instance with its own share (analyse, a_bins).
         res = bin_gain_analysis(draws, claims, kprime, min(n_bins, POOL_BINS), confidence, ref=ref,
-                                subset=np.flatnonzero(pool))
+                                subset=np.flatnonzero(pool), within=False)
         if res is not None:
             # gains inside the pool are relative to k'/n' rather than k/n; the ratio is unaffected
             out["pool_bf1"] = {"estimate": res["stat"][0], "ci": [res["stat"][1], res["stat"][2]],
@@ -558,7 +579,7 @@ def picks_in_order(draws) -> bool:
 # ---------------------------------------------------------------------------
 
 def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance=0.1, pick_order="auto",
-            labels=None, final=True, budget=None):
+            labels=None, final=True, budget=None, sequences=None):
     """Every component on one instance's draws. Returns a dict with the instance verdict
     and the evidence. ``final=False`` skips what only the report needs (utility).
 
@@ -573,7 +594,11 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
     decided — the caller may draw more to characterise the partial lottery.
 
     ``within_open`` is true when the verdict is not a fail and some bin's within-bin
-    contrast is undecided with an estimate below halfway to the Broome lottery's."""
+    contrast is undecided with an estimate below halfway to the Broome lottery's.
+
+    ``sequences``: a dict kept by a caller that calls this at every look of one
+    instance's sequential sampling: the claim-bin intervals are then betting confidence
+    sequences carried across looks (see :func:`bin_gain_analysis`)."""
     claims = np.asarray(claims, dtype=float)
     n = len(claims)
     B = draws.shape[0]
@@ -583,7 +608,7 @@ def analyse(draws, claims, k, confidence, *, n_bins=10, min_gain=0.1, min_chance
     ref = broome_reference(claims, k)
     counts = inclusion_counts(draws, n)
     out = {"draws": B, "k": k, "n": n}
-    bins = bin_gain_analysis(draws, claims, k, n_bins, 1 - a_bins, ref=ref)
+    bins = bin_gain_analysis(draws, claims, k, n_bins, 1 - a_bins, ref=ref, sequences=sequences)
     ind = individual_analysis(counts, B, claims, 1 - a_ind, ref, min_chance)
     first = first_round_analysis(draws, claims, n_bins, 1 - a_first / 2) if use_order else None
     later = later_rounds_analysis(draws, claims, 1 - a_first / 2) if use_order and n <= SMALL_N and k > 1 else None

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._version import __version__
+from .allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
@@ -373,4 +374,8 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     output = sampler.take_output() if sampler is not None else None
     # what the allocator printed while this check drew (first lines; the rest counted)
     evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
-    return replace(res, params=params, budget_exhausted=cut, evidence=evidence)
+    # and the Python warnings it raised and NaN outputs it returned (of every sampler the check used)
+    notes = AllocatorNotes()
+    for s in ([sampler] if sampler else []) + ctx.other_samplers:
+        notes.merge(s.take_notes())
+    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict())

@@ -144,7 +144,10 @@ class CheckResult:
     headline; ``components`` the named sub-properties it was combined from (by
     :func:`combine`), ``evidence`` the counterexample and other details; ``tables``
     named DataFrames; ``figures`` specs for the report (see report.py).
-    ``budget_exhausted`` says that ``--budget`` cut this check's sampling short."""
+    ``budget_exhausted`` says that ``--budget`` cut this check's sampling short.
+    ``allocator_warnings``: the Python warnings the allocator raised while this check
+    drew (distinct ones counted) and how many of its calls returned NaN
+    (:mod:`fairaudit.allocator_notes`), or None."""
 
     id: str
     title: str
@@ -160,6 +163,7 @@ class CheckResult:
     method: str = ""
     components: dict[str, Statistic] = field(default_factory=dict)
     budget_exhausted: bool = False
+    allocator_warnings: dict[str, Any] | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -172,6 +176,7 @@ class CheckResult:
              "statistic": self.statistic.to_dict() if self.statistic else None,
              "components": {k: {**v.to_dict(), "verdict": v.verdict()} for k, v in self.components.items()},
              "budget_exhausted": bool(self.budget_exhausted),
+             "allocator_warnings": jsonable(self.allocator_warnings),
              "draws": int(self.draws), "message": cap(self.message, JSON_CHARS), "params": jsonable(self.params),
              "definition": self.definition, "method": self.method,
              "evidence": jsonable(self.evidence),

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
 from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
 from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
 from .text import exception_text
@@ -226,7 +227,8 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
             raise e
         return out
 
-    def bad(msg, j, g=None, size=None):
+    def bad(msg, j, g=None, size=None, out=None):
+        count_nan(out)          # a NaN output is also noted (it usually follows a warning)
         return AllocatorError(f"allocator {msg}", **where(j, j if g is None else g, size))
 
     def over(done_parts, calls, done):
@@ -234,7 +236,8 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
         return BudgetExhausted(f"the time budget ran out after {done} of {stop - start} draws of a batch",
                                done=done, outcomes=arr, calls=calls)
 
-    with alarm:
+    # the allocator's warnings are recorded (fairaudit.allocator_notes), not printed
+    with alarm, recording():
         if target.vectorized:
             parts, calls = [], 0
             c0, c1 = start // chunk, (stop - 1) // chunk
@@ -248,7 +251,7 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
                 try:
                     arr = validate_outcomes(target.kind, out, inst, size, k)
                 except ValueError as e:
-                    raise bad(f"(vectorised, size={size}) {e}", a, c, size) from None
+                    raise bad(f"(vectorised, size={size}) {e}", a, c, size, out=out) from None
                 parts.append(arr[max(start - a, 0):])
             return np.concatenate(parts, axis=0), calls
         outs = []
@@ -264,7 +267,7 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
                 try:
                     validate_outcomes(target.kind, o, inst, 1, k)
                 except ValueError as e:
-                    raise bad(str(e), j) from None
+                    raise bad(str(e), j, out=o) from None
             raise bad("returned outcomes of inconsistent length across draws"
                       + (PER_PERSON_HINT if target.kind == "selection" else ""), start) from None
         if len(outs) < stop - start:
@@ -300,7 +303,8 @@ def _repro_outcomes(target, inst: Instance, seed: int, timeout: float = 0.0, wat
                 watch(None)
         return np.asarray(out)
     try:
-        with _Alarm(timeout, contain=watch is not None) as alarm:
+        # its warnings are the draws' to report (they recur there); not printed here
+        with _Alarm(timeout, contain=watch is not None) as alarm, recording(AllocatorNotes()):
             a = once(alarm)
             b = once(alarm)
     except Exception:
@@ -362,6 +366,7 @@ class Sampler:
         self.calls = 0
         self.draws_made = 0
         self.warnings: list[str] = []
+        self.notes = AllocatorNotes()     # the allocator's warnings and NaN outputs (see take_notes)
         self._repro_checked = False
         self._cost: float | None = None       # seconds of allocator work per draw
         self.pool = pool
@@ -443,6 +448,15 @@ class Sampler:
         a count of the rest), or None. In-process calls are not captured."""
         return self.pool.take_output() if self.pool is not None else None
 
+    def take_notes(self) -> dict | None:
+        """The allocator's Python warnings (distinct ones counted) and NaN outputs since
+        the last call, or None (:mod:`fairaudit.allocator_notes`). In-process and in
+        isolated workers alike; calls spread by joblib over processes (in-process with
+        ``jobs`` > 1) are not recorded."""
+        if self.pool is not None:
+            self.notes.merge(self.pool.take_notes())
+        return self.notes.take()
+
     # -- public API ---------------------------------------------------------
     def time_left(self) -> float:
         """Seconds left of ``--budget`` (inf without one). Finding it spent marks
@@ -469,7 +483,10 @@ class Sampler:
             if self.isolated:
                 out = self._draw_isolated(inst, n, stream, start)
             else:
-                out = self._draw_in_process(inst, n, stream, start)
+                try:
+                    out = self._draw_in_process(inst, n, stream, start)
+                finally:
+                    self.notes.merge(PROCESS_NOTES.take())
         except BudgetExhausted as e:
             self.calls += e.calls
             if not partial or e.outcomes is None or not len(e.outcomes):

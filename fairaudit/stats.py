@@ -40,6 +40,7 @@ __all__ = [
     "two_proportion_pvalue",
     "ratio_ci_from_intervals",
     "betting_cs",
+    "BettingCS",
     "beta_binomial_cs",
     "eb_confidence_sequence",
     "draws_to_halfwidth",
@@ -439,6 +440,115 @@ def betting_cs(x, confidence: float = 0.95, grid: int = 48, stages: int = 3, chu
     if squeeze:
         return float(lo[0]), float(hi[0])
     return lo, hi
+
+
+class BettingCS:
+    """The betting confidence sequence of :func:`betting_cs`, kept up to date across looks:
+    ``update(new draws)`` costs the new draws only, not the whole history again.
+
+    State per member: the running sums behind the predictable stakes (μ̂, σ̂², t) and, on a
+    grid of ``grid`` candidate means, each candidate's two log capitals and whether it was
+    ever excluded (capital ≥ log(1/α) at some time — the running intersection, so an
+    excluded candidate stays excluded). The bounds are the grid neighbours of the outermost
+    surviving candidates (conservative, as in :func:`betting_cs`). When fewer than a
+    third of a member's candidates survive, its grid is laid again over the surviving
+    range (up to ``stages`` times per look; at the first look ``stages`` times, as in
+    :func:`betting_cs`) and the new candidates' capitals are computed
+    over the stored history — the only pass over old draws, and it happens about once per
+    halving of the interval. Valid for the same reason :func:`betting_cs` is: every
+    candidate's hedged capital is a nonnegative supermartingale under that mean, and a
+    candidate is excluded only when its capital has reached 1/α. Vectorised over
+    ``members``; draws are rows in the order they were taken (x in [0, 1])."""
+
+    def __init__(self, members: int, confidence: float = 0.95, grid: int = 48, stages: int = 3):
+        self.M, self.G, self.stages = int(members), int(grid), int(stages)
+        self.alpha = 1.0 - confidence
+        self.thresh = math.log(1.0 / self.alpha)
+        self.t = 0
+        self.s1 = np.zeros(self.M)                # Σ x (for μ̂)
+        self.s2 = np.full(self.M, 0.25)           # 0.25 + Σ (x_t − μ̂_t)²
+        self.mu = np.full(self.M, 0.5)            # μ̂_t
+        self.sig2 = np.full(self.M, 0.25)         # σ̂²_t (the next stake uses it)
+        self.history = np.zeros((0, self.M))
+        self.lam_hist = np.zeros((0, self.M))
+        self.m = np.linspace(0.0, 1.0, self.G)[None, :].repeat(self.M, axis=0)   # (M, G) candidates
+        self.kp = np.zeros((self.M, self.G))
+        self.km = np.zeros((self.M, self.G))
+        self.out = np.zeros((self.M, self.G), bool)       # ever excluded
+        self.lo, self.hi = np.zeros(self.M), np.ones(self.M)
+
+    @property
+    def n(self) -> int:
+        return self.t
+
+    def _stakes(self, x):
+        """Predictable stakes λ_t for the new rows, and the running sums after them."""
+        T = x.shape[0]
+        t = self.t + np.arange(1, T + 1)[:, None]
+        mu = (0.5 + self.s1 + np.cumsum(x, axis=0)) / (t + 1)
+        s2 = self.s2 + np.cumsum((x - mu) ** 2, axis=0)
+        sig2 = s2 / (t + 1)
+        prev = np.vstack([self.sig2[None, :], sig2[:-1]])
+        lam = np.sqrt(2 * math.log(2 / self.alpha) / (prev * t * np.log(1 + t)))
+        self.s1 = self.s1 + x.sum(axis=0)
+        self.s2, self.mu, self.sig2 = s2[-1], mu[-1], sig2[-1]
+        return lam
+
+    @staticmethod
+    def _capital(x, lam, m, kp, km, chunk=256):
+        """Log capitals of candidates ``m`` (rows: members) over rows ``x`` from ``kp``/``km``;
+        returns the new capitals and each candidate's largest hedged log capital on the way."""
+        best = np.full(m.shape, -np.inf)
+        cap_p, cap_m = 0.5 / np.maximum(m, 1e-12), 0.5 / np.maximum(1 - m, 1e-12)
+        for a in range(0, x.shape[0], chunk):
+            xs = x[a:a + chunk, :, None] - m[None]
+            la = lam[a:a + chunk, :, None]
+            p = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + kp
+            q = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + km
+            best = np.maximum(best, (np.maximum(p, q) + math.log(0.5)).max(axis=0))
+            kp, km = p[-1], q[-1]
+        return kp, km, best
+
+    def _bounds(self):
+        keep = ~self.out
+        any_keep = keep.any(axis=1)
+        G, rows = self.G, np.arange(self.M)
+        # nothing survives on the grid: the set lies next to the least-excluded point
+        j = np.argmin(np.maximum(self.kp, self.km), axis=1)
+        first = np.where(any_keep, np.argmax(keep, axis=1), j)
+        last = np.where(any_keep, G - 1 - np.argmax(keep[:, ::-1], axis=1), j)
+        lo = self.m[rows, np.maximum(first - 1, 0)]
+        hi = self.m[rows, np.minimum(last + 1, G - 1)]
+        return np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0), keep.sum(axis=1)
+
+    def update(self, x_new) -> tuple[np.ndarray, np.ndarray]:
+        """Take the draws ``x_new`` (new rows × members) and return ``(lower, upper)``,
+        valid simultaneously with every earlier look's bounds (each member at ``confidence``)."""
+        x = np.asarray(x_new, dtype=float).reshape(-1, self.M)
+        if len(x):
+            lam = self._stakes(x)
+            self.history = np.vstack([self.history, x])
+            self.lam_hist = np.vstack([self.lam_hist, lam])
+            self.t += len(x)
+            self.kp, self.km, best = self._capital(x, lam, self.m, self.kp, self.km)
+            self.out |= best >= self.thresh
+        lo, hi, alive = self._bounds()
+        first = self.t == len(x)          # the first look refines as betting_cs does (its history is all new)
+        for _ in range(self.stages):
+            redo = np.arange(self.M) if first else np.flatnonzero(alive < self.G // 3)
+            if not len(redo) or not self.t:
+                break
+            m = lo[redo, None] + (hi - lo)[redo, None] * np.linspace(0.0, 1.0, self.G)[None, :]
+            kp, km, best = self._capital(self.history[:, redo], self.lam_hist[:, redo], m,
+                                         np.zeros(m.shape), np.zeros(m.shape))
+            self.m[redo], self.kp[redo], self.km[redo] = m, kp, km
+            self.out[redo] = best >= self.thresh
+            new_lo, new_hi, new_alive = self._bounds()
+            # the new grid's bounds and the old ones both hold: keep their intersection
+            lo, hi = np.maximum(lo, new_lo), np.minimum(hi, new_hi)
+            alive = np.where(np.isin(np.arange(self.M), redo), new_alive, self.G)
+        self.lo, self.hi = np.maximum(self.lo, lo), np.minimum(self.hi, hi)
+        return self.lo.copy(), self.hi.copy()
 
 
 def eb_confidence_sequence(x, confidence: float = 0.95):

@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from .allocator_notes import AllocatorNotes
+
 #: default ``--memory-limit``: address space per worker process
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 #: lines of an allocator's stdout / stderr kept per check (the rest are counted)
@@ -265,6 +267,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
 
     from .errors import AllocatorError, BudgetExhausted, FairauditError
     from .sampler import _run_task, _repro_outcomes
+    from .allocator_notes import PROCESS_NOTES
     target = None
     insts: dict = {}
     while True:
@@ -324,6 +327,9 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
         except Exception:
             pass
         try:
+            notes = PROCESS_NOTES.take()
+            if notes is not None:             # the allocator's warnings, before the reply they belong to
+                out.send(("notes", notes))
             out.send(reply)
         except (EOFError, OSError):
             os._exit(0)
@@ -466,6 +472,7 @@ class WorkerPool:
         self.tmpdir = tempfile.mkdtemp(prefix="fairaudit-workers-")
         self.workers: list[_Worker] = []
         self.output = OutputLog()
+        self.notes = AllocatorNotes()
         self.meta: dict | None = None
         self.tids = itertools.count()
         self._inst_keys: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -547,6 +554,7 @@ class WorkerPool:
             self._drop(self.workers[-1])
         self.meta = None
         self.output = OutputLog()
+        self.notes = AllocatorNotes()
         for w in self.workers:
             w.ready = False
             w.insts.clear()
@@ -616,6 +624,9 @@ class WorkerPool:
 
     def _on_message(self, w: _Worker, msg):
         op = msg[0]
+        if op == "notes":                 # the allocator's warnings during the task that replies next
+            self.notes.merge(msg[1])
+            return None
         if op == "loaded":
             w.ready = True
             if self.meta is None:
@@ -737,6 +748,10 @@ class WorkerPool:
                 w.read_output(self.output)
         return self.output.take()
 
+    def take_notes(self) -> dict | None:
+        """The allocator's warnings and NaN outputs the workers reported since the last call."""
+        return self.notes.take()
+
     def run_one(self, op: str, inst, args: tuple) -> tuple:
         """Run one task and wait for it (used on Dask workers)."""
         tid = self.submit(op, inst, args)
@@ -769,9 +784,9 @@ def _dask_task(payload_key: str, payload, timeout: float, memory_limit, op: str,
         with _DASK_LOCK:
             _DASK_POOLS.pop(key, None)
         pool.close()
-        return ("fail", None, {"problem": f"the allocator could not be loaded on the Dask worker: {e}"}), None, 0
+        return ("fail", None, {"problem": f"the allocator could not be loaded on the Dask worker: {e}"}), None, 0, None
     msg = pool.run_one(op, inst, args)
-    return msg, pool.take_output(), pool.restarts
+    return msg, pool.take_output(), pool.restarts, pool.take_notes()
 
 
 class DaskPool:
@@ -800,6 +815,7 @@ class DaskPool:
         self.timeout = float(timeout or 0.0)
         self.memory_limit = memory_limit
         self.output = OutputLog()
+        self.notes = AllocatorNotes()
         self.tids = itertools.count()
         self.futures: dict = {}
         self.restarts = 0
@@ -848,8 +864,9 @@ class DaskPool:
         for fut in done:
             tid = self.futures.pop(fut)
             try:
-                msg, output, restarts = fut.result()
+                msg, output, restarts, notes = fut.result()
                 self.output.merge(output)
+                self.notes.merge(notes)
                 self.restarts = max(self.restarts, restarts)
                 msg = (msg[0], tid) + tuple(msg[2:])
             except Exception as e:  # noqa: BLE001 - the Dask worker itself was lost
@@ -867,6 +884,9 @@ class DaskPool:
 
     def take_output(self):
         return self.output.take()
+
+    def take_notes(self):
+        return self.notes.take()
 
     def close(self):
         for fut in list(self.futures):

@@ -447,6 +447,37 @@ def test_bin_pair_intervals_cover_exact_gains():
     assert ok >= 54
 
 
+@pytest.mark.slow            # a simulation over seeds / a cluster start: the full suite runs it
+def test_bin_pair_sequences_carried_across_looks_cover_and_are_tighter():
+    """The same coverage with the betting sequences a sequential audit carries from look to
+    look (``sequences=``; looks at 150, 300, 600 draws): the exact gains are inside the
+    intervals at every look in ≥ 54 of 60 seeds. Bins of one person (Bernoulli, high
+    variance) get intervals about as wide as the empirical-Bernstein ones recomputed from
+    all draws; bins of 20 (n = 200, lower variance) get them about a quarter narrower
+    (measured median width ratio 0.72–0.74 over 10 seeds; required < 0.85)."""
+    claims = np.array([0.95, 0.8, 0.6, 0.45, 0.3, 0.2, 0.05])
+    k = 3
+    exact = exact_broome_pi(claims, k)
+    order = np.argsort(claims, kind="stable")
+    ok = 0
+    for seed in range(60):
+        draws = bf_lottery(claims, k, np.random.default_rng(1000 + seed), size=600)
+        seqs, good = {}, True
+        for T in (150, 300, 600):
+            p = BL.bin_gain_analysis(draws[:T], claims, k, 10, 0.95, sequences=seqs)["pairs"]
+            true = exact[order[p["stronger_bin"].to_numpy()]] - exact[order[p["weaker_bin"].to_numpy()]]
+            good &= bool(np.all((p["gain_lo"].to_numpy() <= true) & (true <= p["gain_hi"].to_numpy())))
+        ok += good
+    assert ok >= 54
+    claims = np.random.default_rng(0).random(200)
+    for seed in range(10):
+        draws, seqs = bf_lottery(claims, 50, np.random.default_rng(seed), size=2048), {}
+        for T in (512, 1024, 2048):
+            p = BL.bin_gain_analysis(draws[:T], claims, 50, 10, 0.95, sequences=seqs)["pairs"]
+        e = BL.bin_gain_analysis(draws, claims, 50, 10, 0.95)["pairs"]
+        assert np.median((p["gain_hi"] - p["gain_lo"]) / (e["gain_hi"] - e["gain_lo"])) < 0.85
+
+
 def test_stop_early_false_takes_the_whole_budget():
     p = {"instances": "uniform:100:0.25", "max_draws": 2048}
     early = run(str(ALLOC / "broome_lottery.py"), seed=0, params=p)

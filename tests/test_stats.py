@@ -228,3 +228,42 @@ def test_betting_cs_covers_and_is_tighter_at_low_variance():
     bl, bh = betting_cs(y[:, :10])
     el, eh = eb_confidence_sequence(y[:, :10])
     assert np.all(bh - bl < 0.85 * (eh - el))
+
+
+@pytest.mark.slow            # a simulation over seeds / a cluster start: the full suite runs it
+def test_betting_cs_carried_across_looks_covers_at_every_look_and_matches_the_recomputed_one():
+    """``BettingCS`` keeps the betting sequence's state between looks (each look costs its
+    new draws). It is anytime-valid: over 200 columns (Bernoulli 0.3, and a low-variance
+    bounded sequence), the share whose interval ever missed the mean at any of five looks
+    is at most α (with binomial slack); its bounds are typically within a tenth of the
+    interval's width of :func:`betting_cs` recomputed over the whole history, and a
+    constant sequence is pinned down as tightly."""
+    from fairaudit.stats import BettingCS, betting_cs
+    rng = np.random.default_rng(1)
+    looks = (64, 128, 256, 512, 1024)
+    for x, mean in ((rng.binomial(1, 0.3, size=(1024, 200)).astype(float), 0.3),
+                    (0.45 + 0.1 * rng.uniform(size=(1024, 200)), 0.5)):
+        cs, prev = BettingCS(200, 0.9), 0
+        ever_missed = np.zeros(200, bool)
+        for T in looks:
+            lo, hi = cs.update(x[prev:T])
+            prev = T
+            ever_missed |= (lo > mean) | (hi < mean)
+        assert cs.n == 1024
+        assert ever_missed.sum() <= 200 * 0.1 + 3 * np.sqrt(200 * 0.1 * 0.9), ever_missed.sum()
+        blo, bhi = betting_cs(x[:, :20], 0.9)
+        width = np.maximum(bhi - blo, hi[:20] - lo[:20])
+        assert np.median(np.abs(lo[:20] - blo) / width) <= 0.1 and np.median(np.abs(hi[:20] - bhi) / width) <= 0.1
+    const = np.full((1024, 1), 0.3)
+    cs = BettingCS(1, 0.95)
+    cs.update(const[:256])
+    lo, hi = cs.update(const[256:])
+    b = betting_cs(const[:, 0])
+    assert lo[0] <= 0.3 <= hi[0] and hi[0] - lo[0] <= 1.1 * (b[1] - b[0])
+    # an earlier look's bounds stay valid, so later ones never widen
+    cs2, prev, widths = BettingCS(3, 0.95), 0, []
+    for T in looks:
+        l2, h2 = cs2.update(rng.binomial(1, 0.5, size=(T - prev, 3)).astype(float))
+        prev = T
+        widths.append(h2 - l2)
+    assert np.all(np.diff(np.array(widths), axis=0) <= 1e-12)
