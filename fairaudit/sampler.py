@@ -655,6 +655,9 @@ class Sampler:
         returns the outcomes of each (None where n is 0), as :meth:`draw` would — the same
         draws whatever the grouping. With ``partial``, a range the budget cut short
         returns the draws made (possibly fewer, and nothing for the ranges after it)."""
+        requests = [(inst, stream, int(start), int(n)) for inst, stream, start, n in requests]
+        if self._batchable(requests):
+            return self._draw_batched(requests)
         out: list[np.ndarray | None] = []
         for inst, stream, start, n in requests:
             if n <= 0 or (partial and out and self.budget_cut):
@@ -667,6 +670,116 @@ class Sampler:
                     raise
                 self.budget_cut = True
                 out.append(None)
+        return out
+
+    def _batchable(self, requests) -> bool:
+        """Several ranges for this process's worker pool and no ``--budget`` (a budget cut
+        keeps the sequential path's rule of which draws were made): draw them as batches."""
+        from .workers import WorkerPool
+        if not self.isolated or self.deadline is not None or sum(1 for r in requests if r[3] > 0) < 2:
+            return False
+        return self.pool is None and self.scheduler is None or isinstance(self.pool, WorkerPool)
+
+    def _draw_batched(self, requests) -> list[np.ndarray | None]:
+        """The draws of several ranges, packed into batches of about :data:`TASK_SECONDS` of
+        work (at most an even share per worker), each batch one round trip to a worker —
+        the same draws as one :meth:`draw` per range. On a failure, the error of the first
+        failing range in request order (every range before it has been drawn), as if the
+        ranges had been drawn one after the other."""
+        first = next(r for r in requests if r[3] > 0)
+        if not self._repro_checked:
+            self._repro_checked = True
+            self.check_reproducible(first[0])
+        pool = self._ensure_pool()
+        total = sum(n for *_, n in requests if n > 0)
+        cursor = [0, requests[0][2]]          # next range: request index, draw
+        batches: list[list[tuple[int, int, int]]] = []
+
+        def next_batch():
+            # ranges of about TASK_SECONDS at the cost measured so far (:meth:`_task_end`),
+            # packed until the batch holds that much work (at most an even share per worker)
+            per = (TASK_SECONDS / max(self._cost, 1e-9)) if self._cost is not None else 32.0
+            per = max(1.0, min(per, total / max(pool.jobs, 1)))
+            batch, size = [], 0
+            while size < per and cursor[0] < len(requests):
+                r = cursor[0]
+                start, n = requests[r][2], requests[r][3]
+                if cursor[1] >= start + n:
+                    cursor[0] += 1
+                    if cursor[0] < len(requests):
+                        cursor[1] = requests[cursor[0]][2]
+                    continue
+                a = cursor[1]
+                b = self._task_end(a, start + n, pool.jobs)
+                batch.append((r, a, b))
+                size += b - a
+                cursor[1] = b
+            return batch
+        wires = {}
+
+        def items(batch):
+            out = []
+            for r, a, b in batch:
+                inst, stream = requests[r][0], requests[r][1]
+                w = wires.get(r)
+                if w is None:
+                    w = wires[r] = self._wire(inst)
+                out.append((w, self.seed, stream, a, b, self.chunk))
+            return out
+
+        pending: dict[int, int] = {}
+        done: dict[int, list] = {}
+        err: tuple[tuple[int, int], dict] | None = None
+        made = 0
+        while True:
+            while err is None:
+                work = (total - made) * self._cost if self._cost is not None else 0.0
+                grow = self._cost is not None and work > _GROW_SECONDS
+                slots = pool.jobs if grow else max(1, min(pool.jobs, len(getattr(pool, "workers", ())) or 1))
+                if len(pending) >= slots:
+                    break
+                batch = next_batch()
+                if not batch:
+                    break
+                batches.append(batch)
+                tid = pool.submit("tasks", None, (items(batch),), grow=grow)
+                pending[tid] = len(batches) - 1
+                made += sum(b - a for _, a, b in batch)
+            if not pending:
+                break
+            for tid, msg in pool.poll(1.0):
+                bi = pending.pop(tid, None)
+                if bi is None:
+                    continue
+                if msg[0] == "done":
+                    done[bi] = msg[2]
+                    self.calls += msg[3]
+                    self._learn(msg[4], sum(b - a for _, a, b in batches[bi]))
+                    continue
+                pos = (bi, int(msg[2].get("item") or 0))
+                if err is None or pos < err[0]:
+                    err = (pos, msg[2])
+                    later = [t for t, x in pending.items() if x > bi]
+                    if later:
+                        pool.cancel(later)
+                        for t in later:
+                            pending.pop(t)
+        if err is not None:
+            (bi, item), info = err
+            r = batches[bi][item][0]
+            raise self._error(info, requests[r][0], requests[r][1])
+        parts: list[list] = [[] for _ in requests]
+        for bi, batch in enumerate(batches):
+            for (r, _, _), arr in zip(batch, done[bi]):
+                parts[r].append(arr)
+        out: list[np.ndarray | None] = []
+        for (inst, stream, start, n), p in zip(requests, parts):
+            if n <= 0:
+                out.append(None)
+                continue
+            self.draws_made += n
+            self._report(stream, n, n)
+            out.append(np.concatenate(p, axis=0))
         return out
 
     def draw_many(self, requests, n: int = 1) -> np.ndarray:

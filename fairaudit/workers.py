@@ -56,7 +56,8 @@ DEFAULT_MEMORY_LIMIT = 4 * 2**30
 OUTPUT_LINES = 20
 _LINE_CHARS = 300
 _INSTS_KEPT = 8           # inputs a worker keeps (sent once, then named by key)
-_STATE_SLOTS = 4          # [call start (time.monotonic, 0 = not in a call), draw, generator index, size]
+_STATE_SLOTS = 5          # [call start (time.monotonic, 0 = not in a call), draw, generator index, size,
+                          #  item of a batch of tasks]
 
 
 def parse_memory(value) -> int | None:
@@ -287,6 +288,23 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
                     reply = ("load_error", str(e))
                 except BaseException as e:  # noqa: BLE001 - the user's module, whatever it raises
                     reply = ("load_error", f"loading the allocator raised {type(e).__name__}: {e}")
+            elif op == "tasks":
+                # a batch of small draw ranges (several streams or inputs) in one message: one
+                # round trip for many one-draw episodes; the first failure ends the batch
+                tid, items = msg[1], msg[2]
+                outs, calls, t0 = [], 0, time.perf_counter()
+                reply = None
+                for idx, (inst, seed, stream, start, stop, chunk) in enumerate(items):
+                    state[4] = idx
+                    try:
+                        arr, c = _run_task(target, inst, seed, stream, start, stop, chunk, 0.0, watch=watch)
+                    except AllocatorError as e:
+                        reply = ("fail", tid, {**_error_info(e), "item": idx})
+                        break
+                    outs.append(arr)
+                    calls += c
+                if reply is None:
+                    reply = ("done", tid, outs, calls, time.perf_counter() - t0)
             elif op in ("task", "repro"):
                 tid, key, inst = msg[1], msg[2], msg[3]
                 if inst is not None:
@@ -593,6 +611,15 @@ class WorkerPool:
                     self._spawn()
                 return
             tid, (op, inst, args) = self.queue.pop(0)
+            if op == "tasks":                  # the batch carries its inputs (args: the items)
+                w.task = (tid, op, inst, args)
+                try:
+                    w.send((op, tid) + tuple(args))
+                except (OSError, EOFError):
+                    w.task = None
+                    self.queue.insert(0, (tid, (op, inst, args)))
+                    self._replace(w, None)
+                continue
             key = self.inst_key(inst)
             send_inst = None if key in w.insts else inst
             if send_inst is not None:
@@ -698,10 +725,13 @@ class WorkerPool:
 
     def _where(self, w: _Worker) -> dict:
         s = w.state
+        task = w.task
+        item = {"item": int(s[4])} if s is not None and task is not None and task[1] == "tasks" else {}
         if s is not None and s[0] > 0:
             size = int(s[3])
-            return {"draw": int(s[1]), "generator_index": int(s[2]), "size": None if size < 0 else size}
-        task = w.task
+            return {"draw": int(s[1]), "generator_index": int(s[2]), "size": None if size < 0 else size, **item}
+        if task is not None and task[1] == "tasks":
+            return {"draw": None, "generator_index": None, "size": None, **item}
         if task is not None and task[1] == "task":
             return {"draw": int(task[3][2]), "generator_index": None, "size": None}
         return {"draw": None, "generator_index": None, "size": None}

@@ -206,3 +206,30 @@ def test_closure_over_a_file_imported_with_import_file_runs_in_workers():
     assert r.warnings == []
     ref = fa.audit(wrapped, in_process=True, **kw)
     assert r.checks[0].statistic == ref.checks[0].statistic
+
+
+def test_many_small_ranges_go_to_workers_in_batches_with_the_same_draws():
+    """draw_streams packs small ranges (one-draw episodes, several probes' streams) into
+    batches, one round trip each: the draws are those of one draw() per range."""
+    t = fa.load_target(str(EX / "uniform_lottery.py"))
+    insts = [fa.Instance(f"episode {i}", scores=np.linspace(0.1, 1.0, 8 + i % 5), k=3) for i in range(60)]
+    reqs = [(inst, f"ep/{i}", i % 3, 1 + i % 4) for i, inst in enumerate(insts)]
+    with Sampler(t, seed=4, isolate=True, jobs=2) as s:
+        got = s.draw_streams(reqs)
+        assert s.draws_made == sum(r[3] for r in reqs)
+        assert next(s.pool.tids) < len(reqs) // 2        # far fewer round trips than ranges
+    ref = Sampler(t, seed=4, isolate=False)
+    for (inst, stream, start, n), g in zip(reqs, got):
+        assert np.array_equal(g, ref.draw(inst, n, stream, start))
+
+
+def test_a_failure_inside_a_batch_names_the_first_failing_input(tmp_path):
+    p = tmp_path / "fails_on_big_pools.py"
+    p.write_text("import fairaudit as fa\n@fa.selector\ndef allocate(scores, k, rng):\n"
+                 "    if len(scores) >= 12:\n        raise ValueError(f'pool of {len(scores)}')\n"
+                 "    return rng.choice(len(scores), size=k, replace=False)\n")
+    insts = [fa.Instance(f"pool {n}", scores=np.linspace(0.1, 1.0, n), k=2) for n in (8, 9, 13, 10, 12)]
+    with Sampler.open(str(p), seed=1, jobs=2) as s:
+        with pytest.raises(AllocatorError) as e:
+            s.draw_streams([(inst, f"s/{i}", 0, 3) for i, inst in enumerate(insts)])
+    assert e.value.input_label == "pool 13" and e.value.stream == "s/2" and "pool of 13" in str(e.value)
