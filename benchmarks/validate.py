@@ -177,9 +177,32 @@ def top_k_50(scores, k, rng, size=None):
     return order if size is None else np.tile(order, (int(size), 1))
 
 
+def _oracle_rule(p_pos_f, p_pos_m, p_neg):
+    """A per-person rule from the definition of error-rate parity: yes with chance
+    ``p_pos_<sex>`` for labelled positives and ``p_neg`` for negatives, so every group's
+    TPR and FPR are known exactly."""
+    def decide(groups, labels, rng):
+        f = groups["sex"].to_numpy() == "F"
+        return rng.random(len(labels)) < np.where(np.asarray(labels) == 1, np.where(f, p_pos_f, p_pos_m), p_neg)
+    decide.__name__ = f"oracle_rule_{p_pos_f:g}_{p_pos_m:g}_{p_neg:g}".replace(".", "")
+    return fa.decider(decide)
+
+
+equal_odds_rule = _oracle_rule(0.7, 0.7, 0.2)       # TPR 0.7 and FPR 0.2 in both groups: ratios exactly 1
+tpr_gap_rule = _oracle_rule(0.4, 0.8, 0.2)          # TPR ratio F/M exactly 0.5
+
+
 # ---------------------------------------------------------------------------
 # Data the cases run on
 # ---------------------------------------------------------------------------
+
+def labelled_people():
+    rng = np.random.default_rng(21)
+    n = 600
+    return population_from_frame(pd.DataFrame({"sex": rng.choice(["F", "M"], n),
+                                               "income": rng.normal(50, 10, n).round(1),
+                                               "label": (rng.random(n) < 0.5).astype(int)}))
+
 
 def multiplicity_population():
     rng = np.random.default_rng(11)
@@ -313,6 +336,10 @@ def _cases() -> list[Case]:
              {"rule": "maxmin", "T": 200, "years": 10, "trend_years": 0}, {"years": 5}, seeds_full=30,
              seeds_quick=2),
         # multiplicity (seed 001)
+        Case("error_rate_parity", equal_odds_rule, "fair", "rule with equal TPR (0.7) and FPR (0.2) per sex",
+             {}, data=labelled_people, exact=1.0),
+        Case("error_rate_parity", tpr_gap_rule, "violating", "rule with TPR 0.4 for F, 0.8 for M (ratio 0.5)",
+             {}, data=labelled_people, exact=0.5),
         Case("multiplicity", equal_utility_lottery, "fair", "uniform over the equal-utility set",
              {"reference_draws": 200}, data=multiplicity_population, seeds_full=30),
         Case("multiplicity", top_k_50, "violating", "deterministic top k",
