@@ -38,7 +38,7 @@ from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
 from fairaudit.log_engine import category_counts
 from fairaudit.outcomes import inclusion_matrix
-from fairaudit.result import Statistic
+from fairaudit.result import Statistic, decide
 from fairaudit.stats import betting_cs, per_member_confidence, ratio_ci_from_intervals, simultaneous_proportion_ci
 
 CRITERIA = ("equalized_odds", "equal_opportunity")
@@ -181,7 +181,13 @@ class ErrorRateParity(Check):
              "xlabel": "ratio", "reference": threshold, "reference_label": f"threshold {threshold:g}",
              "highlight": [not v for v in table["in_verdict"]]},
         ]
-        return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"error_rates": table},
+        # the table as the report shows it: each row's own verdict on the threshold (the check fails
+        # iff a judged row does) and the category it is compared with, as selection_rates' groups
+        shown = table.rename(columns={"estimate": "error_rate", "lo": "error_rate_lo", "hi": "error_rate_hi"})
+        shown["reference"] = [ref.split(" = ", 1)[1] if " = " in ref else ref for ref in table["reference"]]
+        shown["verdict"] = [decide((a, b), threshold, "below") if judged and np.isfinite(a) else "not judged"
+                            for a, b, judged in zip(table["ratio_lo"], table["ratio_hi"], table["in_verdict"])]
+        return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"error_rates": shown},
                            figures=figures, method=stat.method)
 
 

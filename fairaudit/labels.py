@@ -13,9 +13,10 @@ import re
 COLUMNS: dict[str, str] = {
     "T": "arrivals per year (T)", "n": "individuals (n)", "k": "selected (k)", "m": "labels (m)",
     "lo": "lower bound", "hi": "upper bound", "estimate": "estimate", "estimated": "estimated chance",
-    "diff_lo": "difference, lower bound", "diff_hi": "difference, upper bound", "ratio_lo": "ratio, lower bound",
-    "ratio_hi": "ratio, upper bound", "labelled": "labelled individuals", "reference": "compared with",
-    "measure": "rate (TPR: true-positive, FPR: false-positive)",
+    "diff_lo": "difference (lower)", "diff_hi": "difference (upper)", "ratio_lo": "ratio (lower)",
+    "error_rate": "rate", "error_rate_lo": "rate (lower)", "error_rate_hi": "rate (upper)",
+    "ratio_hi": "ratio (upper)", "labelled": "labelled individuals", "reference": "compared with",
+    "measure": "rate (TPR or FPR)",
     "abs_lo": "|change|, lower bound", "abs_hi": "|change|, upper bound", "chance_swapped": "chance, attribute swapped",
     "swap": "attribute change", "move": "move", "probe": "probe", "other": "other individual",
     "change": "change of chance", "differ_from_mode": "draws unlike the most common outcome",

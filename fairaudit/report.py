@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 
 from .figures import render_svg
 from .headline import headline
-from .labels import cite, column_label, glossary_for, statistic_label
+from .labels import cite, column_label, glossary_for, kinds_phrase, statistic_label
 from .text import REPORT_CHARS, cap, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
@@ -213,6 +213,7 @@ def _env() -> jinja2.Environment:
     env.filters["message"] = _message
     env.filters["cell"] = _cell
     env.filters["rowclass"] = _row_class
+    env.filters["kinds"] = lambda kind: kinds_phrase([kind])
     env.filters["display_table"] = _display_table
     env.filters["inert"] = lambda t, limit=200: inert(t, limit)
     env.filters["collabel"] = lambda c: inert(column_label(c), 200)

@@ -44,6 +44,11 @@ def test_equal_rates_pass_and_a_tpr_gap_fails(tmp_path):
     unfair = fa.audit(rule_with(0.4, 0.8, 0.2), checks=["error_rate_parity"], data=str(path), in_process=True)
     assert fair.checks[0].verdict == "pass", fair.checks[0].message
     assert unfair.checks[0].verdict == "fail" and "TPR of sex = F" in unfair.checks[0].message
+    # the table the report colours: each row's verdict and the group it is compared with
+    t = unfair.checks[0].tables["error_rates"]
+    row = t[(t["measure"] == "TPR") & (t["category"] == "F")].iloc[0]
+    assert row["verdict"] == "fail" and row["reference"] == "M"
+    assert set(fair.checks[0].tables["error_rates"]["verdict"]) == {"pass"}
     r = rates_of(unfair)["TPR sex = F"]
     assert r["estimate"] == pytest.approx(0.4, abs=0.05) and r["ratio"][0] == pytest.approx(0.5, abs=0.07)
     # equal opportunity looks at TPRs only: an FPR gap alone does not fail it
