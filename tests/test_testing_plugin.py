@@ -15,6 +15,13 @@ from pathlib import Path
 
 import pytest
 
+# pytester's in-process runs put sys.modules back as they found it after each run, so a
+# module first imported inside one is imported afresh by the next; DuckDB's extension
+# module aborts the interpreter when imported twice in one process (SIGABRT). Importing
+# the engine (and with it DuckDB) here keeps it loaded across the runs, whatever order
+# the tests run in (under pytest-xdist this file may be the first a worker runs).
+import fairaudit.engine  # noqa: F401,E402
+
 pytest_plugins = ["pytester"]
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
