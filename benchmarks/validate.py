@@ -188,6 +188,28 @@ def _oracle_rule(p_pos_f, p_pos_m, p_neg):
     return fa.decider(decide)
 
 
+@fa.decider
+def income_rule(features, rng):
+    """Yes with chance logistic((income − 50) / 10): ignores sex (counterfactually fair) and
+    moves by at most 1/4 per standard deviation of income (individually fair at L = 1)."""
+    x = (np.asarray(features["income"], float) - 50.0) / 10.0
+    return rng.random(len(x)) < 1.0 / (1.0 + np.exp(-x))
+
+
+@fa.decider
+def sex_shifted_rule(features, groups, rng):
+    """The income rule with 0.3 more chance for M: changes with sex alone (counterfactually unfair)."""
+    x = (np.asarray(features["income"], float) - 50.0) / 10.0
+    p = 1.0 / (1.0 + np.exp(-x)) + 0.3 * (np.asarray(groups["sex"]) == "M")
+    return rng.random(len(x)) < np.clip(p, 0.0, 1.0)
+
+
+@fa.decider
+def income_cutoff(features, rng):
+    """Yes exactly when income > 50: a jump between near-identical people (individually unfair)."""
+    return np.asarray(features["income"], float) > 50.0
+
+
 equal_odds_rule = _oracle_rule(0.7, 0.7, 0.2)       # TPR 0.7 and FPR 0.2 in both groups: ratios exactly 1
 tpr_gap_rule = _oracle_rule(0.4, 0.8, 0.2)          # TPR ratio F/M exactly 0.5
 
@@ -340,6 +362,15 @@ def _cases() -> list[Case]:
              {}, data=labelled_people, exact=1.0),
         Case("error_rate_parity", tpr_gap_rule, "violating", "rule with TPR 0.4 for F, 0.8 for M (ratio 0.5)",
              {}, data=labelled_people, exact=0.5),
+        # per-person decision rules (issue 17): anonymity is counterfactual fairness, tv_stability individual fairness
+        Case("anonymity", income_rule, "fair", "decision rule on income only (counterfactual test)", {},
+             data=labelled_people, seeds_full=20, quick=False),
+        Case("anonymity", sex_shifted_rule, "violating", "decision rule with +0.3 for M (counterfactual test)", {},
+             data=labelled_people, seeds_full=20, quick=False),
+        Case("tv_stability", income_rule, "fair", "logistic rule in income (individual fairness, L = 1)", {},
+             data=labelled_people, seeds_full=20, quick=False),
+        Case("tv_stability", income_cutoff, "violating", "income cut-off (individual fairness, L = 1)", {},
+             data=labelled_people, seeds_full=20, quick=False),
         Case("multiplicity", equal_utility_lottery, "fair", "uniform over the equal-utility set",
              {"reference_draws": 200}, data=multiplicity_population, seeds_full=30),
         Case("multiplicity", top_k_50, "violating", "deterministic top k",
