@@ -457,7 +457,8 @@ def run_case(case: Case, quick: bool, seed0: int = 1000) -> dict:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
+    # whole percents, but a bound under 1% keeps a decimal (0/740 fails: [0%, 0.5%], not [0%, 0%])
+    return f"{100 * x:.1f}%" if 0 < x < 0.01 else f"{100 * x:.0f}%"
 
 
 def render(rows: list[dict], quick: bool, seconds: float, skipped=()) -> str:
