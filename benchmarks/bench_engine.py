@@ -11,19 +11,17 @@
 2. Vectorised vs per-call draws of the Broome lottery (n=1000, k=100, 20,000 draws).
 3. Sequential vs fixed-size sampling: draws used by ``selection_rates`` on clear cases.
 
-Measured 2026-12-01 11:51–11:53 UTC on the shared 2-core machine, load average 2.5–4.5 (other
-engineers' jobs): in-process overhead ratio 1.127 (an earlier run at load 3.8: 1.017; aim
-≤ 1.05 — the in-process path adds only a per-call argument comparison, the spread is the
-load); isolated (cold: a new worker process) 1.104 (earlier 1.148; aim ≤ 1.10), warm
-(parked worker) 1.058; the command 5.45 s, per-draw ratio after its fixed 2.19 s 1.048.
---jobs 2 vs --jobs 1, 600 draws: 10 ms allocator 1.85x with warm workers, 1.67x cold
-(3 repeats; the second worker starts ~0.4 s into the run, when the measured cost shows
-it is worth it; earlier cold run 1.45x at load 4); 0.1 ms allocator 1.33x warm, 0.98x
-cold (same single worker either way: 0.06 s of work is not worth a second one).
-A rerun of the overhead part after the mutation check compared bytes (11:55 UTC, load
-3.6–4.1): in-process 1.008, isolated cold 1.085.
-Vectorised draws 3.1x faster than per-call; sequential sampling used 512 and 256 of
-20,000 draws on a clear pass and a clear fail.
+Measured 2026-12-01 15:04 UTC on the 2-core machine, load average 0.9 (nothing else running):
+in-process overhead ratio 1.038 (aim ≤ 1.05; 1.126 at 12:26 before selection_rates' impact ratios
+went to numpy and its betting sequence was carried across looks); isolated (a new worker process)
+1.115 (aim ≤ 1.10; was 1.186), warm (parked) worker 1.040; the command 4.46 s, per-draw ratio after
+its fixed 2.18 s 1.070. --jobs 2 vs --jobs 1, 600 draws: 10 ms allocator 1.86x, 0.1 ms allocator
+1.04x. Vectorised draws 3.2x faster than per-call; sequential sampling used 1024 and 256 of 20,000
+draws on a clear pass and a clear fail.
+4. Many one-draw streams: multiaccuracy's 10,000 episodes, in-process vs isolated (batched: one
+   round trip per ~0.25 s of work). 15:06 UTC: in-process 2.25 s, isolated 2.37 s (ratio 1.05),
+   --jobs 2 2.01 s; before the batches (one round trip per episode), at load 3–5: isolated 13.9 s
+   against in-process 5.6 s.
 """
 from __future__ import annotations
 
@@ -180,6 +178,21 @@ def bench_sequential():
               f"fixed-size sampling would use {c.params['max_draws']} → ratio {c.draws / c.params['max_draws']:.3f}")
 
 
+def bench_episodes():
+    """Many one-draw streams (multiaccuracy's 10,000 episodes on the README's UA ranking):
+    isolated workers get them in batches, one round trip per ~0.25 s of work."""
+    kw = dict(checks=["multiaccuracy"], data=str(ROOT / "examples" / "data" / "multiaccuracy_population.csv"), seed=0)
+    target = str(ROOT / "examples" / "allocators" / "ua_ranking.py")
+    times = {}
+    for label, extra in (("in-process", {"in_process": True}), ("isolated", {}), ("isolated --jobs 2", {"jobs": 2})):
+        t0 = time.perf_counter()
+        r = fa.audit(target, **kw, **extra).checks[0]
+        times[label] = time.perf_counter() - t0
+    print(f"[episodes] multiaccuracy, {r.draws:,} one-draw episodes: " +
+          ", ".join(f"{k} {v:.2f} s" for k, v in times.items()) +
+          f"; isolated / in-process = {times['isolated'] / times['in-process']:.2f}")
+
+
 if __name__ == "__main__":
     import os
     print(f"load average before: {os.getloadavg()[0]:.2f} (2-core machine shared with other work)")
@@ -187,3 +200,4 @@ if __name__ == "__main__":
     bench_jobs()
     bench_vectorised()
     bench_sequential()
+    bench_episodes()
