@@ -171,6 +171,10 @@ class SelectionRates(Check):
             w = worst.iloc[0]
             who = (f"{w['attribute']} = {w['category']} (impact ratio {w['impact_ratio']:.3f}, "
                    f"interval [{w['ir_lo']:.3f}, {w['ir_hi']:.3f}])")
+            if (round(w["ir_lo"], 3), round(w["ir_hi"], 3)) != (round(stat.ci[0], 3), round(stat.ci[1], 3)):
+                # the statistic's bounds are the lowest over the groups, not this group's own
+                who += (f"; the smallest impact ratio over all groups is {stat.estimate:.3f}, interval "
+                        f"[{stat.ci[0]:.3f}, {stat.ci[1]:.3f}]")
         msgs = {
             "fail": f"Adverse impact: {who} is selected at less than {threshold:g} of the most-selected group's rate, "
                     f"with confidence.",

@@ -62,7 +62,7 @@ def test_table_structure_and_every_check_has_fair_or_violating_rows(table):
         assert sum(_verdicts(r)) == n, r           # every seed's verdict is counted
         assert r["resolution"], r                  # every row says what the check cannot see
         col = "false-fail rate [95% CI]" if r["truth"] == "fair" else "detection rate [95% CI]"
-        assert re.match(r"\d+/\d+ = \d+% \[\d+%, \d+%\]", r[col]), r
+        assert re.match(r"\d+/\d+ = \d+(\.\d)?% \[\d+(\.\d)?%, \d+(\.\d)?%\]", r[col]), r
     assert "Over all fair rows:" in text and "seeds" in text
 
 
