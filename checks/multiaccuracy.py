@@ -73,7 +73,8 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
-from fairaudit.groupsets import collection
+from fairaudit.groupsets import collection, weighted
+from fairaudit.ranking_log import cells_valid, position_counts, ranking_cells
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
 from fairaudit.inputs import Instance, predictions_and_labels
@@ -85,19 +86,21 @@ EPISODE_BLOCK = 256   # episodes drawn per call of the sampler (each its own str
 # ---------------------------------------------------------------------------
 
 
-def predictor_audit(P: np.ndarray, y: np.ndarray, masks: np.ndarray, confidence: float):
+def predictor_audit(P: np.ndarray, y: np.ndarray, masks: np.ndarray, confidence: float, weights=None):
     """α̂ per (set, label) with simultaneous Clopper–Pearson-based intervals.
 
     ``masks`` (G, N) booleans. Returns dict of arrays (G, m): ``fbar`` (mean prediction),
     ``freq`` / ``freq_lo`` / ``freq_hi`` (label frequency and interval), ``alpha``,
-    ``alpha_lo``, ``alpha_hi``, ``count``, and ``size`` (G,), ``method``."""
+    ``alpha_lo``, ``alpha_hi``, ``count``, and ``size`` (G,), ``method``. With ``weights``
+    the columns are cells of that many rows and ``P`` holds each cell's prediction sums."""
     G, N = masks.shape
     m = P.shape[1]
     Mf = masks.astype(float)
-    size = Mf.sum(axis=1)
+    w = np.ones(N) if weights is None else np.asarray(weights, dtype=float)
+    size = Mf @ w
     onehot = np.zeros((N, m))
     onehot[np.arange(N), y] = 1.0
-    count = Mf @ onehot
+    count = Mf @ (onehot * w[:, None])
     with np.errstate(invalid="ignore", divide="ignore"):
         fbar = np.where(size[:, None] > 0, (Mf @ P) / np.maximum(size, 1)[:, None], np.nan)
         freq = np.where(size[:, None] > 0, count / np.maximum(size, 1)[:, None], np.nan)
@@ -341,6 +344,44 @@ class Multiaccuracy(Check):
     def _run_log(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell,
                  max_figures):
         log = ctx.log
+        args = (ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell, max_figures)
+        if not groups and not multicalibration and "label" in log.columns and cells_valid(log):
+            try:
+                return self._run_log_cells(*args)
+            except DataError:
+                pass                        # the rows' reading below names the offending row and column
+        return self._run_log_rows(*args)
+
+    def _run_log_cells(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam,
+                       min_cell, max_figures):
+        # the log aggregated where it is (fairaudit.ranking_log): the same sizes, counts and
+        # mean predictions as its rows, a bootstrap of the same distribution
+        log = ctx.log
+        value_cols = list(log.pred_cols) or ["score"]
+        cells = ranking_cells(log.table, log.group_cols, value_cols, "label")
+        means = pd.DataFrame(cells.pred_sums / cells.weights[:, None], columns=value_cols)
+        means["label"] = cells.frame["label"].to_numpy()
+        P, y, names = predictions_and_labels(means, log.pred_cols, "label", "score" if not log.pred_cols else None,
+                                             log.path or "log")
+        P = P * cells.weights[:, None]
+        sets = weighted(collection(cells.frame, log.group_cols, int(depth), None, int(min_size)), cells.weights,
+                        int(min_size))
+        masks = np.stack([s.mask for s in sets])
+        share = (masks.astype(float) @ cells.weights) / cells.weights.sum()
+        counts = position_counts(cells, masks)
+        return self._finish(ctx, sets, P, y, names, counts, cells.episodes, cells.n, share, tolerance, alpha_tolerance,
+                            multicalibration, lam, min_cell, max_figures, unit="logged rankings", from_log=True,
+                            extra_evidence={"pool": int(cells.weights.sum()), "episode_size": cells.n,
+                                            "rows_in_other_sized_rankings_ignored": cells.dropped,
+                                            "sampling": "each logged decision is an episode; the pool is every "
+                                                        "logged row; group shares are taken as known",
+                                            "aggregation": f"{len(cells.weights)} cells of identical rows, counted "
+                                                           f"in the log engine (the rows were not read)"},
+                            weights=cells.weights)
+
+    def _run_log_rows(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell,
+                      max_figures):
+        log = ctx.log
         fr = log.frame.sort_values(["decision_id", "position"], kind="stable").reset_index(drop=True)
         where = log.path or "log"
         P, y, names = predictions_and_labels(fr, log.pred_cols, "label" if "label" in fr.columns else None,
@@ -365,11 +406,11 @@ class Multiaccuracy(Check):
 
     # ------------------------------------------------------------------
     def _finish(self, ctx, sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance, multicalibration,
-                lam, min_cell, max_figures, unit, from_log, extra_evidence):
+                lam, min_cell, max_figures, unit, from_log, extra_evidence, weights=None):
         m = P.shape[1]
         masks = np.stack([s.mask for s in sets])
         half_conf = 1 - (1 - ctx.confidence) / 2
-        pred = predictor_audit(P, y, masks, half_conf)
+        pred = predictor_audit(P, y, masks, half_conf, weights)
         names_s = [s.name for s in sets]
         tiny = np.array([s.tiny or s.size == 0 for s in sets])
         # The whole pool holds every position (gap 0 by construction): never judged.
@@ -379,8 +420,8 @@ class Multiaccuracy(Check):
                                f"{sets[0].size if len(sets) == 1 else 'min_size'} rows; name group columns with "
                                "--groups or define groups with --param multiaccuracy.groups=...")
         ref_est, ref_lo, ref_hi, Gp, ref_method = reference_band(
-            y, masks, m, n, half_conf, ctx.rng(f"{self.id}/bootstrap"), judged)
-        pbar = P.mean(axis=0)
+            y, masks, m, n, half_conf, ctx.rng(f"{self.id}/bootstrap"), judged, weights=weights)
+        pbar = P.mean(axis=0) if weights is None else P.sum(axis=0) / weights.sum()
         A_f = pred["fbar"] @ ua_position_given_label(pbar / pbar.sum(), n)
         full = masks.all(axis=1)
         comp = composition(counts, E, n, share, (ref_est, ref_lo, ref_hi), A_f, ctx.confidence, full=full)

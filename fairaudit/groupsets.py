@@ -44,10 +44,26 @@ class GroupSet:
     mask: np.ndarray
     source: str
     tiny: bool = False
+    #: rows each mask entry stands for, when the mask is over cells of identical rows
+    #: (a log aggregated where it is: :mod:`fairaudit.ranking_log`)
+    weights: np.ndarray | None = None
 
     @property
     def size(self) -> int:
+        if self.weights is not None:
+            return int(round(float(self.mask.astype(float) @ self.weights)))
         return int(self.mask.sum())
+
+
+def weighted(sets: list[GroupSet], weights: np.ndarray, min_size: int) -> list[GroupSet]:
+    """The same sets over cells standing for ``weights`` rows each, sizes and the size
+    threshold counted in rows."""
+    w = np.asarray(weights, dtype=float)
+    out = []
+    for g in sets:
+        size = float(g.mask.astype(float) @ w)
+        out.append(GroupSet(g.name, g.mask, g.source, size < min_size, w))
+    return out
 
 
 def parse_expressions(spec: Any) -> list[tuple[str, Any]]:

@@ -343,7 +343,8 @@ def _g_and_slopes(pi: np.ndarray, n: int, h: float = 1e-4):
 
 
 def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence: float,
-                   rng: np.random.Generator, judged: np.ndarray | None = None, n_boot: int = 400):
+                   rng: np.random.Generator, judged: np.ndarray | None = None, n_boot: int = 400,
+                   weights: np.ndarray | None = None):
     """``A*(S,p)`` from the observed labels, with a band simultaneous over all (S, p).
 
     Poisson bootstrap of the pool's rows, percentile-t of the maximum standardised
@@ -356,19 +357,24 @@ def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence:
     docstring), and it keeps the dependence between the sets' frequencies and the
     pool's, which a box of separate intervals would lose. Coverage is measured by
     simulation in ``tests/test_multiaccuracy_validation.py``.
+    ``weights``: the columns of ``masks`` are cells of that many identical rows each
+    (:mod:`fairaudit.ranking_log`); a cell's bootstrap weight is then Poisson(its rows), the
+    distribution of the sum of its rows' Poisson(1) weights.
     Returns (estimate, lo, hi, G, method)."""
     G, N = masks.shape
     onehot = np.zeros((N, m))
     onehot[np.arange(N), y] = 1.0
-    size = masks.sum(axis=1).astype(float)
+    w = np.ones(N) if weights is None else np.asarray(weights, dtype=float)
+    size = masks.astype(float) @ w
     with np.errstate(invalid="ignore", divide="ignore"):
-        freq = (masks.astype(float) @ onehot) / size[:, None]
+        freq = (masks.astype(float) @ (onehot * w[:, None])) / size[:, None]
     pi = np.nan_to_num(freq[0])
     Gp, D = _g_and_slopes(pi / pi.sum(), n)
     est = np.nan_to_num(freq) @ Gp
     est[size == 0] = np.nan
     X = (masks[:, :, None] * onehot[None, :, :]).transpose(1, 0, 2).reshape(N, G * m).astype(float)
-    W = rng.poisson(1.0, size=(n_boot, N)).astype(float)                       # (B, N)
+    W = (rng.poisson(1.0, size=(n_boot, N)) if weights is None
+         else rng.poisson(np.broadcast_to(w, (n_boot, N)))).astype(float)         # (B, N)
     cnt = (W @ X).reshape(n_boot, G, m)
     sz = W @ masks.T.astype(float)                                             # (B, G)
     with np.errstate(invalid="ignore", divide="ignore"):

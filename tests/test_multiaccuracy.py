@@ -15,7 +15,7 @@ from fairaudit.ua import box_simplex_range, reference_estimate
 from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
 from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
-from fairaudit.logs import log_from_frame
+from fairaudit.logs import load_log, log_from_frame
 from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -414,3 +414,39 @@ def test_everyone_row_has_exact_zero_gap_without_interval_width():
     # the judged groups keep their honest widths
     other = g.loc[(g["group"] != ALL_NAME) & ~g["tiny"]]
     assert (other["gap_hi"] - other["gap_lo"] > 0).all()
+
+
+def test_ranking_log_cells_give_the_rows_figures_without_reading_the_rows(tmp_path, monkeypatch):
+    """Issue 15: multiaccuracy on a ranking log aggregates it where it is (cells of identical
+    rows counted by DuckDB): group sizes, shares, α̂ and position counts equal the reading of
+    the rows; only the reference band's bootstrap draws other random numbers (the same
+    distribution), so its verdict agrees. A Parquet log's audit never loads its frame."""
+    import fairaudit.checks.multiaccuracy as MA
+    pop = prop19_pool(0.05, per_type=200).frame
+    prp = lambda P, rng: np.argsort(-P[:, 1], kind="stable")      # noqa: E731
+    log = ranking_log(prp, pop, 400, 6, 3)
+    frame = log.frame.copy()
+    # a few rankings of another size, which both readings leave out
+    extra = frame[frame["decision_id"] < 3].copy()
+    extra = extra[extra["position"] <= 4]
+    extra["decision_id"] += 10_000
+    frame = pd.concat([frame, extra], ignore_index=True)
+    path = tmp_path / "rankings.parquet"
+    frame.to_parquet(path, index=False)
+    lg = load_log(path)
+    cells = fa.audit(lg, checks=["multiaccuracy"], seed=1).checks[0]
+    assert lg._frame is None and "cells of identical rows" in cells.evidence["aggregation"]
+    monkeypatch.setattr(MA, "cells_valid", lambda log: False)
+    rows = fa.audit(load_log(path), checks=["multiaccuracy"], seed=1).checks[0]
+    assert "aggregation" not in rows.evidence
+    assert cells.verdict == rows.verdict == "fail" and cells.draws == rows.draws == 400
+    for key in ("pool", "episode_size", "rows_in_other_sized_rankings_ignored"):
+        assert cells.evidence[key] == rows.evidence[key]
+    assert cells.evidence["rows_in_other_sized_rankings_ignored"] == len(extra)
+    gc, gr = (pd.DataFrame(r.tables["groups"]).set_index("group") for r in (cells, rows))
+    for col in ("n", "share", "top_share"):
+        assert np.allclose(gc[col].to_numpy(dtype=float), gr[col].to_numpy(dtype=float), rtol=0, atol=1e-12), col
+    pc, pr = (pd.DataFrame(r.tables["positions"]).set_index(["group", "position"]) for r in (cells, rows))
+    assert np.allclose(pc["ranker"].to_numpy(dtype=float), pr["ranker"].to_numpy(dtype=float), atol=1e-12)
+    ac, ar = (pd.DataFrame(r.tables["alpha"]) for r in (cells, rows))
+    assert np.allclose(ac["alpha"].to_numpy(dtype=float), ar["alpha"].to_numpy(dtype=float), atol=1e-9)
