@@ -66,7 +66,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from fairaudit import assignment as A

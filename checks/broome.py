@@ -135,7 +135,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from fairaudit.broome_lottery import (analyse, broome_reference, claim_bands, deterministic_certificate,
+from fairaudit.broome_lottery import (analyse, claim_bands, deterministic_certificate,
                                       deterministic_result,
                                       deterministic_excluded, resolution_statement,
                                       partial_analysis, partial_row, utility_analysis,
@@ -144,7 +144,6 @@ from fairaudit.broome_log import same_pool, same_pool_draws, streamed_claim_bin_
 from fairaudit.check import Check, Param
 from fairaudit import claim_monotonicity as mono
 from fairaudit.inputs import Instance, build_instances
-from fairaudit.outcomes import inclusion_counts
 from fairaudit.result import Statistic
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"

@@ -57,7 +57,6 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .errors import FairauditError
 

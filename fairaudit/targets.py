@@ -36,11 +36,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
-from .errors import AllocatorError, TargetError
+from .errors import TargetError
 from .instance import Instance  # noqa: F401  (re-exported: fairaudit.targets.Instance)
 from .text import exception_text, show_value
 

@@ -44,7 +44,6 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 

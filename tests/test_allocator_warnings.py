@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import jsonschema
-import numpy as np
 import pytest
 
 import fairaudit as fa

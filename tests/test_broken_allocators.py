@@ -62,7 +62,7 @@ UNLOADABLE = [
 
 # A few stay in the fast lane (`pytest -m "not slow"`); the rest (about 2–3 s each, ~90 s in
 # all on the shared 2-core machine) are marked slow and run in the full suite (.ci/run).
-FAST = {"k_plus_one", "sys_exit_0", "segfault", "catches_base_exception", "mutates_groups", "syntax_error"}
+FAST = {"k_plus_one", "sys_exit_0", "syntax_error"}
 
 
 def _params(rows):

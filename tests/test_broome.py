@@ -239,6 +239,7 @@ def test_default_instances_cover_the_issue_grid():
     assert {r for _, _, r in items} == {0.1, 0.25, 0.5} and {n for _, n, _ in items} == {1000}
 
 
+@pytest.mark.slow      # the bundled examples at defaults (a ~10 s fixture)
 def test_top_k_fails_fast_on_bf2(default_results):
     c = default_results["top_k"]
     assert c.verdict == "fail"
@@ -252,6 +253,7 @@ def test_top_k_fails_fast_on_bf2(default_results):
     assert fa.result.combine(c.components) == "fail"
 
 
+@pytest.mark.slow      # the bundled examples at defaults (a ~10 s fixture)
 def test_uniform_lottery_fails_bf1(default_results):
     c = default_results["uniform_lottery"]
     assert c.verdict == "fail" and c.statistic.name == "min_gain_ratio"
@@ -259,6 +261,7 @@ def test_uniform_lottery_fails_bf1(default_results):
     assert "BF.1" in c.message
 
 
+@pytest.mark.slow      # the bundled examples at defaults (a ~10 s fixture)
 def test_broome_lottery_passes(default_results):
     c = default_results["broome_lottery"]
     assert c.verdict == "pass", c.message
@@ -267,6 +270,7 @@ def test_broome_lottery_passes(default_results):
     assert fig["kind"] == "scatter_ci" and fig["line"]["label"].startswith("Broome")
 
 
+@pytest.mark.slow      # the bundled examples at defaults (a ~10 s fixture)
 def test_partial_lottery_fails_and_is_characterised(default_results):
     """Algorithm 1 with k' = 0.5k, n' = k: full BF fails; k'/k and n'/n within ±0.03
     of 0.5 and k/n; footnote 7 (k/n = 0.25): deterministic above the 87.5th percentile
@@ -286,6 +290,7 @@ def test_partial_lottery_fails_and_is_characterised(default_results):
             assert e["partial_summary"].startswith("partial Broome-Fairness over ranks 126..375")
 
 
+@pytest.mark.slow      # the bundled examples at defaults (a ~10 s fixture)
 def test_flat_band_lottery_fails_bf1(default_results):
     c = default_results["flat_band_lottery"]
     assert c.verdict == "fail" and c.statistic.name == "min_gain_ratio"

@@ -253,6 +253,7 @@ def test_committed_demo_catches_the_flattened_lottery():
     assert run(["compare", BASELINE, BASELINE]).exit_code == 0
 
 
+@pytest.mark.slow      # 3–5 s; the full suite runs it
 def test_fresh_audit_of_the_flattened_lottery_fails_the_gate(tmp_path, monkeypatch):
     """What the workflow does on a pull request that flattens the weights: audit with the
     committed config, compare with the committed baseline → exit 1."""

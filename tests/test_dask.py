@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# a 2-process Dask LocalCluster for the module (~10 s): the full suite runs it, not the fast lane
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 import fairaudit as fa  # noqa: E402

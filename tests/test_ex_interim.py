@@ -208,6 +208,7 @@ def test_uniform_lottery_passes_at_epsilon_0_1():
     assert reg["ci"][0] <= 0.5 <= reg["ci"][1]
 
 
+@pytest.mark.slow      # 3–5 s; the full suite runs it
 def test_noisy_top_passes_at_its_lipschitz_epsilon_and_fails_far_below():
     nt = load("noisy_top")
     eps_l = nt.lipschitz_epsilon()          # 2/α = 2 at the default scale α = 1

@@ -163,6 +163,7 @@ def malformed_logs(draw):
     return data, (".tsv" if sep == "\t" and draw(st.booleans()) else ".csv")
 
 
+@pytest.mark.slow      # ~20 s: the full suite runs it (.ci/run); the fast lane leaves it out
 @settings(FUZZ, max_examples=LOG_EXAMPLES)
 @given(log=malformed_logs())
 def test_fuzz_malformed_logs(log):
@@ -176,6 +177,7 @@ def test_fuzz_malformed_logs(log):
 
 # --- hostile allocators and group names ---------------------------------------------------------
 
+@pytest.mark.slow      # ~11 s of CLI runs
 @settings(FUZZ, max_examples=ALLOCATOR_EXAMPLES)
 @given(message=hostile_text, behaviour=st.sampled_from(["raise", "print", "garbage", "fine", "str_raises"]),
        group_names=st.lists(hostile_text, min_size=2, max_size=3, unique=True))

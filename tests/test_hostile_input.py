@@ -3,7 +3,6 @@ the report, figures take any label, edge-case logs get a verdict or a reason, ma
 files get a message that says what was found, and nothing is written to the current folder
 but the outputs asked for. One test (or more) per defect of the issue."""
 import json
-import math
 import os
 import re
 import subprocess
@@ -414,6 +413,7 @@ def test_parser_row_numbers_are_data_rows(tmp_path):
 
 # --- 5. no litter ------------------------------------------------------------------------------
 
+@pytest.mark.slow      # 3–5 s; the full suite runs it
 def test_an_audit_writes_nothing_but_its_outputs(tmp_path):
     # a fresh interpreter (as a user runs it): Hypothesis's storage is decided on first use
     cwd = tmp_path / "work"

@@ -55,7 +55,8 @@ def five_label_data(tmp_path_factory):
     return str(path)
 
 
-@pytest.mark.parametrize("ranker", [five_label_ranker, needs_groups, optional_groups],
+@pytest.mark.parametrize("ranker", [five_label_ranker, pytest.param(needs_groups, marks=pytest.mark.slow),
+                                    pytest.param(optional_groups, marks=pytest.mark.slow)],
                          ids=["five-labels", "needs-groups", "optional-groups"])
 def test_tv_stability_search_uses_the_data_shape_and_arguments(ranker, five_label_data):
     res = audit(ranker, checks=["tv_stability"], data=five_label_data,

@@ -93,7 +93,10 @@ def test_schema_is_a_valid_draft_2020_12_schema():
     assert schema["properties"]["schema_version"] == {"const": SCHEMA_VERSION} and SCHEMA_VERSION == 2
 
 
-@pytest.mark.parametrize("name", list(README_AUDITS))
+# two in the fast lane (every applicable check of the Set up command, and a model); the rest in
+# the full suite (2–4 s each)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("every applicable check", "model")
+                                               else pytest.mark.slow) for n in README_AUDITS])
 def test_every_readme_audit_writes_strict_json_matching_the_schema(name, tmp_path):
     res = _cli(["check", *README_AUDITS[name], *LIGHT, "--json", "r.json", "--html", "r.html"], tmp_path)
     assert res.exit_code in (0, 1), res.output

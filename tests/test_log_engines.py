@@ -97,6 +97,7 @@ def dask_client():
         yield client
 
 
+@pytest.mark.slow      # a 2-process LocalCluster: ~9 s
 def test_dask_cluster_log_gives_the_duckdb_json(frame, duckdb_runs, dask_client, tmp_path):
     dd = pytest.importorskip("dask.dataframe")
     directory = tmp_path / "log"
@@ -169,6 +170,7 @@ def spark():
     s.stop()
 
 
+@pytest.mark.slow      # the JVM: ~30 s with its start-up
 def test_spark_log_gives_the_duckdb_json(frame, duckdb_runs, spark, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -180,6 +182,7 @@ def test_spark_log_gives_the_duckdb_json(frame, duckdb_runs, spark, tmp_path):
     _same_audits(sdf, duckdb_runs, collected_too=False)
 
 
+@pytest.mark.slow
 def test_spark_malformed_log_names_row_and_column(frame, spark):
     bad = frame.copy()
     bad["score"] = bad["score"].astype(float)

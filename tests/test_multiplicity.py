@@ -137,6 +137,7 @@ def test_same_seed_same_result_and_the_report_draws_every_figure():
     assert html.count("<svg") >= 5
 
 
+@pytest.mark.slow
 def test_cli_on_the_bootstrap_selector_fails_with_exit_1(tmp_path):
     from fairaudit.cli import main
     res = CliRunner().invoke(main, ["check", str(EX / "allocators" / "bootstrap_logistic_top_k.py"), "--checks",

@@ -55,6 +55,7 @@ def test_anonymity_search_gives_the_same_json_on_a_slow_busy_machine(tmp_path):
     assert slow == idle
 
 
+@pytest.mark.slow      # 3–5 s; the full suite runs it
 def test_components_combine_to_the_headline_verdict():
     """A check's named components (fairaudit.result.combine) give its verdict, and go into the JSON."""
     from fairaudit.engine import audit

@@ -81,6 +81,7 @@ def test_replay_redraws_the_counterexample_exactly(tmp_path, check_id):
     assert "Identical to the audit." in out.stdout
 
 
+@pytest.mark.slow      # 3–5 s; the full suite runs it
 def test_replay_says_when_the_draws_differ(tmp_path):
     """The replay can fail: a tampered record is reported as different, exit 1."""
     res = tmp_path / "r.json"

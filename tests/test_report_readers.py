@@ -7,7 +7,6 @@ import json
 import re
 from pathlib import Path
 
-import pytest
 
 from fairaudit.headline import headline
 from fairaudit.labels import SOURCES, cite, column_label

@@ -19,6 +19,10 @@ from scipy import stats
 
 from fairaudit.check import discover
 
+# `benchmarks/validate.py --quick` takes ~15 s of CPU: the full suite runs it (.ci/run), the
+# fast lane leaves it out
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 ALPHA = 0.05
 COLUMNS = ["check", "allocator", "truth", "seeds", "verdicts (pass/fail/inconcl./error)", "false-fail rate [95% CI]",

@@ -53,6 +53,7 @@ def test_same_draws_in_process_isolated_and_any_jobs():
                 assert np.array_equal(ref, s.draw(inst(), 1100, "s", start=37)), (name, kw)
 
 
+@pytest.mark.slow
 def test_slow_allocator_spreads_its_first_batch_over_the_workers(tmp_path):
     """Sequential sampling's first batch (256 draws) of a 10 ms allocator is split into
     tasks sized from the measured cost, so --jobs 2 starts the second worker."""
@@ -99,6 +100,7 @@ def test_global_random_state_warns_only_when_outcomes_change(tmp_path):
             assert len(s.warnings) == 1 and "numpy's global random state" in s.warnings[0]
 
 
+@pytest.mark.slow      # waits out a budget: ~18 s
 def test_budget_stops_a_merely_slow_allocator(tmp_path):
     src = tmp_path / "slowish.py"
     src.write_text("import time\nimport fairaudit as fa\n\n@fa.selector\ndef allocate(scores, k, rng):\n"
