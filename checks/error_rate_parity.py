@@ -158,7 +158,7 @@ class ErrorRateParity(Check):
         if len(judged):
             w = judged.iloc[0]
             who = (f"the {w['measure']} of {w['attribute']} = {w['category']} ({w['estimate']:.3f}, ratio {w['ratio']:.3f} "
-                   f"[{w['ratio_lo']:.3f}, {w['ratio_hi']:.3f}] to {w['reference']})")
+                   f"[{w['ratio_lo']:.3f}, {w['ratio_hi']:.3f}] to {w['attribute']} = {w['reference']})")
         what = "true-positive rates" if criterion == "equal_opportunity" else "true- and false-positive rates"
         msgs = {
             "fail": f"Unequal error rates: {who} is below {threshold:g} of its attribute's highest rate, with confidence.",
@@ -182,9 +182,8 @@ class ErrorRateParity(Check):
              "highlight": [not v for v in table["in_verdict"]]},
         ]
         # the table as the report shows it: each row's own verdict on the threshold (the check fails
-        # iff a judged row does) and the category it is compared with, as selection_rates' groups
+        # iff a judged row does), as selection_rates' groups
         shown = table.rename(columns={"estimate": "error_rate", "lo": "error_rate_lo", "hi": "error_rate_hi"})
-        shown["reference"] = [ref.split(" = ", 1)[1] if " = " in ref else ref for ref in table["reference"]]
         shown["verdict"] = [decide((a, b), threshold, "below") if judged and np.isfinite(a) else "not judged"
                             for a, b, judged in zip(table["ratio_lo"], table["ratio_hi"], table["in_verdict"])]
         return self.judged(stat, msgs, n_obs, from_log=from_log, evidence=evidence, tables={"error_rates": shown},
@@ -245,7 +244,7 @@ def _table(cats, rates, est, lo, hi, threshold, min_share, method):
         df.loc[live, "difference"] = df.loc[live, "estimate"] - top
         df.loc[live, "diff_lo"] = df.loc[live, "lo"] - max_hi
         df.loc[live, "diff_hi"] = np.minimum(df.loc[live, "hi"] - max_lo, 0.0)
-        df.loc[idx, "reference"] = f"{df.loc[ref, 'attribute']} = {df.loc[ref, 'category']}"
+        df.loc[idx, "reference"] = df.loc[ref, "category"]
     v = df.loc[df["in_verdict"] & df["ratio"].notna()]
     if len(v):
         stat = Statistic("min_error_rate_ratio", float(v["ratio"].min()),

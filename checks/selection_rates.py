@@ -115,7 +115,8 @@ class SelectionRates(Check):
         attrs = [c.attribute for c in cats]
 
         def decided(draws):
-            stat = _min_impact_statistic(*_impact_ratios(attrs, sizes, *bounds(draws), min_share), threshold, method)
+            ratios = _impact_ratios(attrs, sizes, *bounds(draws), min_share)[:4]
+            stat = _min_impact_statistic(*ratios, threshold, method)
             return decide(stat.ci, threshold, "below") != "inconclusive"
 
         draws = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws))
@@ -211,21 +212,24 @@ class SelectionRates(Check):
 def _impact_ratios(attrs, sizes, est, lo, hi, min_share):
     """Impact ratios within each attribute, against the highest rate among that attribute's
     categories of at least ``min_share`` (all of them when none is that large), with the
-    ratio intervals of :func:`ratio_ci_from_intervals`: ``(ir, ir_lo, ir_hi, in_verdict)``."""
+    ratio intervals of :func:`ratio_ci_from_intervals`: ``(ir, ir_lo, ir_hi, in_verdict, ref)``,
+    ``ref`` the index of each category's reference (its attribute's most-selected eligible one)."""
     attrs = np.asarray(attrs, dtype=object)
     sizes = np.asarray(sizes, dtype=float)
     est, lo, hi = (np.asarray(a, dtype=float) for a in (est, lo, hi))
     n_all = sizes[attrs == attrs[0]].sum() if len(attrs) else 1.0
     in_verdict = sizes / max(n_all, 1) >= min_share
     ir, ir_lo, ir_hi = np.full(len(est), np.nan), np.zeros(len(est)), np.ones(len(est))
+    ref = np.zeros(len(est), dtype=int)
     for attr in dict.fromkeys(attrs):
         idx = np.flatnonzero(attrs == attr)
         elig = idx[in_verdict[idx]] if in_verdict[idx].any() else idx
+        ref[idx] = elig[np.argmax(np.nan_to_num(est[elig], nan=-np.inf))]
         top = est[elig].max()
         with np.errstate(divide="ignore", invalid="ignore"):
             ir[idx] = est[idx] / top if top > 0 else np.nan
         ir_lo[idx], ir_hi[idx] = ratio_ci_from_intervals(lo[idx], hi[idx], lo[elig].max(), hi[elig].max(), cap=1.0)
-    return np.minimum(ir, 1.0), ir_lo, ir_hi, in_verdict
+    return np.minimum(ir, 1.0), ir_lo, ir_hi, in_verdict, ref
 
 
 def _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method):
@@ -239,7 +243,7 @@ def _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method):
 def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     """Group table with impact ratios (within attribute) and the min-impact-ratio statistic."""
     attrs = [c.attribute for c in cats]
-    ir, ir_lo, ir_hi, in_verdict = _impact_ratios(attrs, sizes, est, lo, hi, min_share)
+    ir, ir_lo, ir_hi, in_verdict, ref = _impact_ratios(attrs, sizes, est, lo, hi, min_share)
     n_all = sum(c.size for c in cats if c.attribute == cats[0].attribute) if cats else 1
     df = pd.DataFrame({
         "attribute": attrs, "category": [c.value for c in cats],
@@ -247,16 +251,9 @@ def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     df["share"] = df["n"] / max(n_all, 1)
     df["in_verdict"] = in_verdict
     df["impact_ratio"] = ir
-    # the group each ratio is relative to (the most-selected of the attribute among those in the
-    # verdict), named as Aequitas's bias report names its reference group
-    reference = np.empty(len(df), dtype=object)
-    rate = np.asarray(est, dtype=float)
-    for attr in dict.fromkeys(attrs):
-        idx = np.flatnonzero(np.asarray(attrs, dtype=object) == attr)
-        elig = idx[in_verdict[idx]] if in_verdict[idx].any() else idx
-        reference[idx] = df["category"].iat[elig[np.argmax(np.nan_to_num(rate[elig], nan=-np.inf))]]
     df["ir_lo"], df["ir_hi"] = ir_lo, ir_hi
-    df["reference"] = reference
+    # the group each ratio is relative to, named as Aequitas's bias report names its reference group
+    df["reference"] = df["category"].to_numpy()[ref]
     # each group's own verdict on the four-fifths rule; the check fails iff some judged group does
     df["verdict"] = [decide((a, b), threshold, "below") if judged else "not judged (too small)"
                      for a, b, judged in zip(ir_lo, ir_hi, df["in_verdict"])]

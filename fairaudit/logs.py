@@ -178,6 +178,21 @@ def load_query(sql: str, *, kind: str | None = None, columns: dict | None = None
                              sha256=hashlib.sha256(sql.encode()).hexdigest())
 
 
+def infer_kind(names: list[str], where: str) -> str:
+    """The decision kind a log's columns mark: exactly one of ``selected`` / ``position`` /
+    ``location``; a selection log without ``decision_id`` is one row per decision
+    (``decision``)."""
+    kinds = [k for m, k in MARKERS.items() if m in names]
+    if len(kinds) != 1:
+        raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
+                   f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
+                   f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(c) for c in names[:30])}"
+                   f"{' …' if len(names) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
+    if kinds[0] == "selection" and "decision_id" not in names:
+        return "decision"
+    return kinds[0]
+
+
 def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dict | None = None,
                    groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
     where = path or "log"
@@ -196,15 +211,7 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
     if len(frame) == 0:
         raise _err(f"{where}: the log has no rows")
     if kind is None:
-        kinds = [k for m, k in MARKERS.items() if m in frame.columns]
-        if len(kinds) != 1:
-            raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
-                       f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
-                       f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(str(c)) for c in frame.columns[:30])}"
-                       f"{' …' if len(frame.columns) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
-        kind = kinds[0]
-        if kind == "selection" and "decision_id" not in frame.columns:
-            kind = "decision"
+        kind = infer_kind([str(c) for c in frame.columns], where)
     schema = SCHEMAS[kind]
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
@@ -376,15 +383,7 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     if not lazy and table.n_rows == 0:      # (a lazy engine counts its rows in the validation pass)
         raise _err(f"{where}: the log has no rows")
     if kind is None:
-        kinds = [k for m, k in MARKERS.items() if m in names]
-        if len(kinds) != 1:
-            raise _err(f"{where}: cannot tell the decision kind: it needs exactly one of the columns "
-                       f"'selected' (selection), 'position' (ranking), 'location' (assignment); found "
-                       f"{', '.join(kinds) or 'none'} among its columns {', '.join(repr(c) for c in names[:30])}"
-                       f"{' …' if len(names) > 30 else ''}. Map yours with --columns selected=YOUR_COLUMN.")
-        kind = kinds[0]
-        if kind == "selection" and "decision_id" not in names:
-            kind = "decision"
+        kind = infer_kind(names, where)
     if kind == "decision" and "decision_id" not in names:      # each row its own decision
         rel = table.rel.query("src", "SELECT *, row_number() OVER () AS decision_id FROM src")
         names.append("decision_id")

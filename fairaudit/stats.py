@@ -378,6 +378,23 @@ def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 
     return lower, upper
 
 
+def _hedged_capital(x, lam, m, kp, km, chunk=256):
+    """Log capitals of the candidate means ``m`` (rows: members, columns: candidates) of the
+    two gamblers of :func:`betting_cs` over draws ``x`` with stakes ``lam``, from log capitals
+    ``kp``/``km``: returns the new capitals and each candidate's largest hedged log capital
+    ``max(log ½K⁺, log ½K⁻)`` on the way."""
+    best = np.full(m.shape, -np.inf)
+    cap_p, cap_m = 0.5 / np.maximum(m, 1e-12), 0.5 / np.maximum(1 - m, 1e-12)
+    for a in range(0, x.shape[0], chunk):
+        xs = x[a:a + chunk, :, None] - m[None]
+        la = lam[a:a + chunk, :, None]
+        p = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + kp
+        q = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + km
+        best = np.maximum(best, (np.maximum(p, q) + math.log(0.5)).max(axis=0))
+        kp, km = p[-1], q[-1]
+    return kp, km, best
+
+
 def betting_cs(x, confidence: float = 0.95, grid: int = 48, stages: int = 3, chunk: int = 256):
     """Anytime-valid interval at the last time for the mean of a sequence in [0, 1]: the
     hedged-capital betting confidence sequence of Waudby-Smith & Ramdas (JRSS-B 2024,
@@ -409,25 +426,12 @@ def betting_cs(x, confidence: float = 0.95, grid: int = 48, stages: int = 3, chu
     lam = np.sqrt(2 * np.log(2 / alpha) / (sig2_prev * t * np.log(1 + t)))          # (T, M), predictable
     thresh = np.log(1.0 / alpha)
 
-    def running_max_capital(m):          # m (M, G) candidate means → (M, G) max over time of log hedged capital
-        best = np.full(m.shape, -np.inf)
-        cp = np.zeros(m.shape)
-        cm = np.zeros(m.shape)
-        cap_p, cap_m = 0.5 / np.maximum(m, 1e-12), 0.5 / np.maximum(1 - m, 1e-12)
-        for a in range(0, T, chunk):
-            xs = x[a:a + chunk, :, None] - m[None]
-            la = lam[a:a + chunk, :, None]
-            kp = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + cp
-            km = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + cm
-            best = np.maximum(best, (np.maximum(kp, km) + np.log(0.5)).max(axis=0))
-            cp, cm = kp[-1], km[-1]
-        return best
-
+    zero = np.zeros((M, grid))
     lo, hi = np.zeros(M), np.ones(M)
     rows = np.arange(M)
     for _ in range(stages):
         m = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, grid)[None, :]
-        cap = running_max_capital(m)
+        cap = _hedged_capital(x, lam, m, zero, zero, chunk)[2]
         keep = cap < thresh
         any_keep = keep.any(axis=1)
         # no grid point survives: the set lies next to the least-excluded point
@@ -494,21 +498,6 @@ class BettingCS:
         self.s2, self.mu, self.sig2 = s2[-1], mu[-1], sig2[-1]
         return lam
 
-    @staticmethod
-    def _capital(x, lam, m, kp, km, chunk=256):
-        """Log capitals of candidates ``m`` (rows: members) over rows ``x`` from ``kp``/``km``;
-        returns the new capitals and each candidate's largest hedged log capital on the way."""
-        best = np.full(m.shape, -np.inf)
-        cap_p, cap_m = 0.5 / np.maximum(m, 1e-12), 0.5 / np.maximum(1 - m, 1e-12)
-        for a in range(0, x.shape[0], chunk):
-            xs = x[a:a + chunk, :, None] - m[None]
-            la = lam[a:a + chunk, :, None]
-            p = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + kp
-            q = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + km
-            best = np.maximum(best, (np.maximum(p, q) + math.log(0.5)).max(axis=0))
-            kp, km = p[-1], q[-1]
-        return kp, km, best
-
     def _bounds(self):
         keep = ~self.out
         any_keep = keep.any(axis=1)
@@ -530,7 +519,7 @@ class BettingCS:
             self.history = np.vstack([self.history, x])
             self.lam_hist = np.vstack([self.lam_hist, lam])
             self.t += len(x)
-            self.kp, self.km, best = self._capital(x, lam, self.m, self.kp, self.km)
+            self.kp, self.km, best = _hedged_capital(x, lam, self.m, self.kp, self.km)
             self.out |= best >= self.thresh
         lo, hi, alive = self._bounds()
         first = self.t == len(x)          # the first look refines as betting_cs does (its history is all new)
@@ -539,7 +528,7 @@ class BettingCS:
             if not len(redo) or not self.t:
                 break
             m = lo[redo, None] + (hi - lo)[redo, None] * np.linspace(0.0, 1.0, self.G)[None, :]
-            kp, km, best = self._capital(self.history[:, redo], self.lam_hist[:, redo], m,
+            kp, km, best = _hedged_capital(self.history[:, redo], self.lam_hist[:, redo], m,
                                          np.zeros(m.shape), np.zeros(m.shape))
             self.m[redo], self.kp[redo], self.km[redo] = m, kp, km
             self.out[redo] = best >= self.thresh
