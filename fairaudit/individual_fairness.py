@@ -30,7 +30,7 @@ import pandas as pd
 
 from .instance import Instance
 from .result import Statistic, combine
-from .stats import betting_cs, per_member_confidence
+from .stats import abs_interval, betting_cs, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, TV-stability is individual fairness: similar people get similar chances. "
@@ -102,11 +102,6 @@ def probes(inst: Instance, reads: tuple, scale: dict, step: float):
     return cols, s, moved, pairs
 
 
-def _abs_interval(lo, hi):
-    alo = np.where((lo > 0) | (hi < 0), np.minimum(np.abs(lo), np.abs(hi)), 0.0)
-    return alo, np.maximum(np.abs(lo), np.abs(hi))
-
-
 def judge(draws, moved, pairs, step, L, delta, confidence):
     """Per-pair ratios with simultaneous intervals, the two component statistics and the
     verdict. ``draws[0]``: the original input; ``draws[1:]`` the moved ones."""
@@ -114,27 +109,24 @@ def judge(draws, moved, pairs, step, L, delta, confidence):
     n = base.shape[1]
     m = len(moved) * n + len(pairs)
     conf = per_member_confidence(confidence, max(m, 1))
-    rows = []
+    parts = []
+
+    def block(x, probe, individual, other, move, distance):
+        # one row per compared pair: the chance difference (x holds (D_a − D_b + 1)/2 per draw)
+        lo, hi = betting_cs(x, conf)
+        alo, ahi = abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
+        parts.append(pd.DataFrame({"probe": probe, "individual": individual, "other": other, "move": move,
+                                   "distance": distance, "change": 2 * x.mean(axis=0) - 1, "abs_lo": alo,
+                                   "abs_hi": ahi}))
+
     for (c, sign, _), D in zip(moved, draws[1:]):
-        x = (D.astype(float) - base + 1) / 2
-        lo, hi = betting_cs(x, conf)
-        est = 2 * x.mean(axis=0) - 1
-        alo, ahi = _abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
-        for i in range(n):
-            rows.append({"probe": "adversarial step", "individual": i, "other": i,
-                         "move": f"{c} {'+' if sign > 0 else '−'}{step:g} scale", "distance": step,
-                         "change": float(est[i]), "abs_lo": float(alo[i]), "abs_hi": float(ahi[i])})
+        block((D.astype(float) - base + 1) / 2, "adversarial step", np.arange(n), np.arange(n),
+              f"{c} {'+' if sign > 0 else '−'}{step:g} scale", float(step))
     if pairs:
-        I = np.array([p[0] for p in pairs])
-        J = np.array([p[1] for p in pairs])
-        x = (base[:, I] - base[:, J] + 1) / 2
-        lo, hi = betting_cs(x, conf)
-        est = 2 * x.mean(axis=0) - 1
-        alo, ahi = _abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
-        for k, (i, j, d) in enumerate(pairs):
-            rows.append({"probe": "data neighbours", "individual": i, "other": j, "move": "nearest other row",
-                         "distance": d, "change": float(est[k]), "abs_lo": float(alo[k]), "abs_hi": float(ahi[k])})
-    t = pd.DataFrame(rows)
+        I, J, d = (np.array(v) for v in zip(*pairs))
+        block((base[:, I] - base[:, J] + 1) / 2, "data neighbours", I.astype(int), J.astype(int),
+              "nearest other row", d.astype(float))
+    t = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not len(t):
         return t, {}, "inconclusive"
     t["ratio"] = (t["change"].abs() - delta) / t["distance"]
