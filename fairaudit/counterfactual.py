@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .instance import Instance
-from .stats import betting_cs, per_member_confidence
+from .stats import abs_interval, paired_difference_cs, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, anonymity is counterfactual fairness: each individual's chance of a yes must "
@@ -91,9 +91,7 @@ def paired_shifts(original: np.ndarray, shifted: list[np.ndarray], confidence: f
     base = original.astype(float)
     est, lo, hi = np.zeros((J, n)), np.zeros((J, n)), np.zeros((J, n))
     for j, d in enumerate(shifted):
-        x = (d.astype(float) - base + 1.0) / 2.0          # paired differences mapped into [0, 1]
-        l, h = betting_cs(x, conf)
-        est[j], lo[j], hi[j] = 2 * x.mean(axis=0) - 1, 2 * np.asarray(l) - 1, 2 * np.asarray(h) - 1
+        est[j], lo[j], hi[j] = paired_difference_cs(base, d, conf)
     return est, lo, hi
 
 
@@ -101,8 +99,7 @@ def share_moved(est, lo, hi, tau: float):
     """The share of individuals whose chance moves by more than ``tau`` under some
     counterfactual: estimate, and the interval implied by the simultaneous intervals
     (certainly moved: the interval of ``|d|`` lies above tau; possibly moved: it reaches above)."""
-    abs_lo = np.where((lo > 0) | (hi < 0), np.minimum(np.abs(lo), np.abs(hi)), 0.0)
-    abs_hi = np.maximum(np.abs(lo), np.abs(hi))
+    abs_lo, abs_hi = abs_interval(lo, hi)
     moved = (np.abs(est) > tau).any(axis=0)
     certain = (abs_lo > tau).any(axis=0)
     possible = (abs_hi > tau).any(axis=0)
@@ -178,9 +175,8 @@ def shrink(ctx, inst: Instance, cf: Instance, i: int, tau: float, stream: str, d
     a, b = pair(keep)
     s = f"{stream}/certify"
     da, db = ctx.sampler.draw_streams([(a, s, 0, certify), (b, s, 0, certify)])
-    x = (db[:, 0].astype(float) - da[:, 0].astype(float) + 1) / 2
-    lo, hi = betting_cs(x, ctx.confidence)
+    _, lo, hi = paired_difference_cs(da[:, 0], db[:, 0], ctx.confidence)
     info.update(columns_at_median=[c for c, k in zip(cols, keep) if not k], rows=[row_pair(a, b, 0)[0], row_pair(a, b, 0)[1]],
                 chance=float(da.mean()), chance_swapped=float(db.mean()),
-                change={"estimate": float(db.mean() - da.mean()), "ci": [2 * lo - 1, 2 * hi - 1]}, draws=certify)
+                change={"estimate": float(db.mean() - da.mean()), "ci": [float(lo), float(hi)]}, draws=certify)
     return info

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .instance import Instance
 from .result import Statistic, combine
-from .stats import abs_interval, betting_cs, per_member_confidence
+from .stats import abs_interval, paired_difference_cs, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, TV-stability is individual fairness: similar people get similar chances. "
@@ -111,21 +111,20 @@ def judge(draws, moved, pairs, step, L, delta, confidence):
     conf = per_member_confidence(confidence, max(m, 1))
     parts = []
 
-    def block(x, probe, individual, other, move, distance):
-        # one row per compared pair: the chance difference (x holds (D_a − D_b + 1)/2 per draw)
-        lo, hi = betting_cs(x, conf)
-        alo, ahi = abs_interval(2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1)
+    def block(a, b, probe, individual, other, move, distance):
+        # one row per compared pair: the change of the chance of a yes from a to b
+        change, lo, hi = paired_difference_cs(a, b, conf)
+        alo, ahi = abs_interval(lo, hi)
         parts.append(pd.DataFrame({"probe": probe, "individual": individual, "other": other, "move": move,
-                                   "distance": distance, "change": 2 * x.mean(axis=0) - 1, "abs_lo": alo,
-                                   "abs_hi": ahi}))
+                                   "distance": distance, "change": change, "abs_lo": alo, "abs_hi": ahi}))
 
     for (c, sign, _), D in zip(moved, draws[1:]):
-        block((D.astype(float) - base + 1) / 2, "adversarial step", np.arange(n), np.arange(n),
+        block(base, D, "adversarial step", np.arange(n), np.arange(n),
               f"{c} {'+' if sign > 0 else '−'}{step:g} scale", float(step))
     if pairs:
         I, J, d = (np.array(v) for v in zip(*pairs))
-        block((base[:, I] - base[:, J] + 1) / 2, "data neighbours", I.astype(int), J.astype(int),
-              "nearest other row", d.astype(float))
+        block(base[:, J], base[:, I], "data neighbours", I.astype(int), J.astype(int), "nearest other row",
+              d.astype(float))
     t = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not len(t):
         return t, {}, "inconclusive"

@@ -446,6 +446,16 @@ def betting_cs(x, confidence: float = 0.95, grid: int = 48, stages: int = 3, chu
     return lo, hi
 
 
+def paired_difference_cs(a, b, confidence: float = 0.95):
+    """Anytime-valid intervals for the mean difference ``b − a`` of paired 0/1 outcomes
+    (draws × members, the same draws' common random numbers): the differences mapped into
+    [0, 1] as ``(b − a + 1) / 2`` for :func:`betting_cs` and back. Returns
+    ``(estimate, lower, upper)`` arrays (floats for 1-D inputs)."""
+    x = (np.asarray(b, dtype=float) - np.asarray(a, dtype=float) + 1.0) / 2.0
+    lo, hi = betting_cs(x, confidence)
+    return 2 * x.mean(axis=0) - 1, 2 * np.asarray(lo) - 1, 2 * np.asarray(hi) - 1
+
+
 class BettingCS:
     """The betting confidence sequence of :func:`betting_cs`, kept up to date across looks:
     ``update(new draws)`` costs the new draws only, not the whole history again.
