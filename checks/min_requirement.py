@@ -566,20 +566,22 @@ def _data_arrivals(pop, caps_param):
 
 def _log_years(log, caps_param):
     """Logged years: (scores, groups as ints, capacities, group names, locations, outcomes, decision_id).
-    Each year's rows are asked of the log engine on their own (in arrival order, ties in
-    log order), so memory holds one year at a time: the ex-post benchmark of a year needs
-    all its arrivals' scores, there is no smaller sufficient statistic."""
-    from fairaudit.log_engine import lit, q
+    Each year's rows are asked of the log engine on their own (``where_equals``: filtered
+    where the log is — DuckDB, Dask, Spark — in arrival order, ties in log order), so
+    memory holds one year at a time: the ex-post benchmark of a year needs all its
+    arrivals' scores, there is no smaller sufficient statistic."""
+    from fairaudit.log_engine import q
     t = log.table
     wcols = sorted(log.score_cols, key=lambda c: (len(str(c)), str(c)))
-    names = sorted(str(v) for (v,) in t.rows('SELECT DISTINCT "group" FROM log'))
+    names = sorted(str(v) for v in t.distinct("group"))
     code = {n: i for i, n in enumerate(names)}
     has_outcome = "outcome" in log.columns
-    cols = ", ".join([q("group"), q("location")] + [q(c) for c in wcols] + ([q("outcome")] if has_outcome else []))
+    need = ["group", "location"] + list(wcols) + (["outcome"] if has_outcome else [])
+    cols = ", ".join(q(c) for c in need)
     out = []
-    for (did,) in t.rows("SELECT DISTINCT decision_id FROM log ORDER BY decision_id"):
-        part = t.df(f"SELECT {cols} FROM (SELECT row_number() OVER () AS _n, * FROM log "
-                    f"WHERE CAST(decision_id AS VARCHAR) = {lit(str(did))}) ORDER BY arrival, _n")
+    for did in t.distinct("decision_id"):
+        year = t.where_equals("decision_id", did, need + ["arrival"])
+        part = year.df(f"SELECT {cols} FROM (SELECT row_number() OVER () AS _n, * FROM log) ORDER BY arrival, _n")
         w = part[wcols].to_numpy(dtype=float)
         g = part["group"].astype(str).map(code).to_numpy(dtype=np.int64)
         loc = part["location"].to_numpy(dtype=np.int64)

@@ -25,8 +25,9 @@ claim bin are kept (``streamed_claim_bin_rates``), so memory does not grow with 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from .log_engine import LogTable
+from .log_engine import LogTable, count_source
 
 
 def rosen_reference(claims, k: int) -> np.ndarray:
@@ -76,11 +77,17 @@ def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarr
     return ref
 
 
-def _reference_chunk(c, sizes, k):
+def _reference_chunk(c, sizes, k, w=None):
+    """Rosén's chances of the rows ``c`` of events of ``sizes`` rows, ``k`` selected, all
+    events together. ``w``: each row stands for ``w`` identical rows (a cell of equal
+    claims in one event, from a lazy engine's grouped log); the sums weigh them so (a
+    weight of 1 is exact in floating point, so rows give the unweighted values bit for bit)."""
     E = len(sizes)
+    w = np.ones(len(c)) if w is None else np.asarray(w, dtype=float)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     square = E > 0 and (sizes == sizes[0]).all()
     C = c.reshape(E, int(sizes[0])) if square else None
+    Wm = w.reshape(E, int(sizes[0])) if square else None
 
     def seg_sum(v):
         return v.reshape(E, -1).sum(axis=1) if square else np.add.reduceat(v, starts)
@@ -93,10 +100,10 @@ def _reference_chunk(c, sizes, k):
 
     def S(lam):
         if square:
-            return (-np.expm1(-lam[:, None] * C)).sum(axis=1)
-        return seg_sum(-np.expm1(-rep(lam) * c))
+            return (Wm * -np.expm1(-lam[:, None] * C)).sum(axis=1)
+        return seg_sum(w * -np.expm1(-rep(lam) * c))
 
-    npos = seg_sum((c > 0).astype(float))
+    npos = seg_sum(w * (c > 0))
     cmax = seg_max(c)
     lottery = (k > 0) & (npos > k)
     lo, hi = np.zeros(E), np.ones(E)
@@ -140,47 +147,61 @@ def table_binner(table: LogTable):
     return binner
 
 
+def event_cells(table: LogTable):
+    """The log as (decision_id, score, n, y) in DuckDB: the rows (n = 1, y = selected),
+    or, for a Dask or Spark log, the cells of equal score within a decision grouped on
+    that engine (n rows, y selected of them). Rows of one cell are interchangeable in
+    every sum of :func:`streamed_claim_bin_rates` — their Broome chance depends on the
+    event's claims and their own — so the cells give the rows' figures (up to the order of
+    float sums) while only one row per (decision, distinct score) leaves the engine."""
+    if getattr(table, "pushdown", False):
+        return table.cells(["decision_id", "score"], "selected").query(
+            "c", "SELECT decision_id, CAST(score AS DOUBLE) AS score, n, y FROM c")
+    return table.sql("SELECT decision_id, CAST(score AS DOUBLE) AS score, 1 AS n, CAST(selected AS TINYINT) AS y "
+                     "FROM log")
+
+
 def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
     """``broome_lottery.log_claim_bin_rates`` of the log without holding its rows: the
-    claim bins from the (score, count) pairs, then the score and selected columns streamed
-    in decision order, whole events at a time, each chunk's Broome chances solved and
-    added into the four per-bin sums (rows, selected, claims, chances)."""
+    claim bins from the (score, count) pairs, then the :func:`event_cells` streamed in
+    decision order, whole events at a time, each chunk's Broome chances solved and added
+    into the four per-bin sums (rows, selected, claims, chances)."""
     from .broome_lottery import claim_bin_rates_from_sums
-    vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+    cells = event_cells(table)
+    vc = cells.query("e", "SELECT score AS v, sum(n) AS n FROM e GROUP BY 1 ORDER BY 1").fetchnumpy()
     values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
     N = int(counts.sum())
     label = value_bins(counts, min(n_bins, max(2, N // rows_per_bin)))
     G = int(label.max()) + 1
     sums = [np.zeros(G) for _ in range(4)]
-    per = table.sql("SELECT count(*) AS n, sum(selected) AS k FROM log GROUP BY decision_id "
-                    "ORDER BY decision_id").fetchnumpy()
-    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)
-    rel = table.sql("SELECT CAST(score AS DOUBLE) AS score, CAST(selected AS TINYINT) AS selected FROM log "
-                    "ORDER BY decision_id")
+    per = cells.query("e", "SELECT count(*) AS n, sum(n) AS r, sum(y) AS k FROM e GROUP BY decision_id "
+                           "ORDER BY decision_id").fetchnumpy()
+    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)   # cells, selected
+    rel = cells.query("e", "SELECT score, y, n FROM e ORDER BY decision_id")
     reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
-    pend_c, pend_s = np.empty(0), np.empty(0, dtype=np.int8)
+    pend = [np.empty(0), np.empty(0), np.empty(0)]      # claims, selected, rows of the cells not yet solved
     e0 = 0
 
-    def take(c, s, e0, e1):
-        ref = _reference_chunk(c, sizes[e0:e1], ks[e0:e1])
-        check.add(c, ref, e0, e1)
+    def take(c, s, w, e0, e1):
+        ref = _reference_chunk(c, sizes[e0:e1], ks[e0:e1], w)
+        check.add(c, ref, w, e0, e1)
         b = label[np.searchsorted(values, c)]
-        for acc, w in zip(sums, (None, s, c, ref)):
-            acc += np.bincount(b, weights=w, minlength=G)
+        for acc, v in zip(sums, (w, s, w * c, w * ref)):
+            acc += np.bincount(b, weights=v, minlength=G)
 
-    check = RosenCheck(sizes, ks, label, values, G)
+    check = RosenCheck(sizes, ks, label, values, G, np.asarray(per["r"], dtype=np.int64))
     for batch in reader:
-        pend_c = np.concatenate([pend_c, batch.column(0).to_numpy(zero_copy_only=False)])
-        pend_s = np.concatenate([pend_s, batch.column(1).to_numpy(zero_copy_only=False)])
-        # the whole events among the pending rows
+        pend = [np.concatenate([p, batch.column(j).to_numpy(zero_copy_only=False).astype(float)])
+                for j, p in enumerate(pend)]
+        # the whole events among the pending cells
         ends = np.cumsum(sizes[e0:])
-        e_n = int(np.searchsorted(ends, len(pend_c), side="right"))
+        e_n = int(np.searchsorted(ends, len(pend[0]), side="right"))
         if e_n:
             r = int(ends[e_n - 1])
-            take(pend_c[:r], pend_s[:r], e0, e0 + e_n)
-            pend_c, pend_s, e0 = pend_c[r:], pend_s[r:], e0 + e_n
+            take(*(p[:r] for p in pend), e0, e0 + e_n)
+            pend, e0 = [p[r:] for p in pend], e0 + e_n
     if e0 < len(sizes):
-        take(pend_c, pend_s, e0, len(sizes))
+        take(*pend, e0, len(sizes))
     out = claim_bin_rates_from_sums(sums[0].astype(np.int64), *sums[1:], alpha)
     out["rosen_check"] = check.summary()
     return out
@@ -197,9 +218,10 @@ class RosenCheck:
     largest difference of one row's chance, and per claim bin the difference of the mean
     chance over the sampled rows. A measurement on those events, not a bound for the others."""
 
-    def __init__(self, sizes, ks, label, values, G):
+    def __init__(self, sizes, ks, label, values, G, rows=None):
         E = len(sizes)
-        mean = max(1.0, float(np.mean(sizes))) if E else 1.0
+        rows = sizes if rows is None else rows            # rows per event (``sizes``: its cells)
+        mean = max(1.0, float(np.mean(rows))) if E else 1.0
         S = int(min(E, ROSEN_CHECK_EVENTS, max(1, ROSEN_CHECK_ROWS // mean)))
         self.picked = set(np.unique(np.linspace(0, E - 1, S).round().astype(int)).tolist()) if S else set()
         self.sizes, self.ks, self.label, self.values = sizes, ks, label, values
@@ -207,7 +229,9 @@ class RosenCheck:
         self.max_row = 0.0
         self.events = self.rows = 0
 
-    def add(self, c, ref, e0, e1):
+    def add(self, c, ref, w, e0, e1):
+        """The sampled events among events e0..e1 (their cells ``c``, Rosén's ``ref``, rows
+        per cell ``w``): exact chances of the event's rows next to Rosén's."""
         from .broome_lottery import broome_reference
         if not self.picked:
             return
@@ -216,14 +240,16 @@ class RosenCheck:
             r0 = int(starts[e - e0])
             r1 = r0 + int(self.sizes[e])
             k = int(self.ks[e])
-            exact = broome_reference(c[r0:r1], k) if k > 0 else np.zeros(r1 - r0)
-            d = ref[r0:r1] - exact
-            b = self.label[np.searchsorted(self.values, c[r0:r1])]
+            reps = w[r0:r1].astype(np.int64)
+            rows = np.repeat(c[r0:r1], reps)
+            exact = broome_reference(rows, k) if k > 0 else np.zeros(len(rows))
+            d = np.repeat(ref[r0:r1], reps) - exact
+            b = self.label[np.searchsorted(self.values, rows)]
             self.diff += np.bincount(b, weights=d, minlength=len(self.diff))
             self.n += np.bincount(b, minlength=len(self.n))
             self.max_row = max(self.max_row, float(np.max(np.abs(d))) if len(d) else 0.0)
             self.events += 1
-            self.rows += r1 - r0
+            self.rows += len(rows)
 
     def summary(self) -> dict:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -234,34 +260,43 @@ class RosenCheck:
 
 
 def same_pool(table: LogTable) -> bool:
-    """Whether every decision event lists the same individuals with the same scores
-    (each event is then a draw of one allocator on one pool): one fingerprint per event."""
+    """Whether every decision event lists the same individuals with the same scores (each
+    event is then a draw of one allocator on one pool). Counted, not fingerprinted: with
+    no individual twice in an event (validation refuses duplicate ``(decision_id,
+    individual_id)`` rows) the events are equal exactly when each (individual, score)
+    pair appears in all E events. One grouped count, in DuckDB or on a lazy engine.
+    Decision: a log with a missing ``individual_id`` is not read as one pool."""
     if "individual_id" not in table.columns:
         return False
-    n, distinct = table.rows(
-        "SELECT count(*), count(DISTINCT fp) FROM (SELECT decision_id, string_agg(CAST(individual_id AS VARCHAR) "
-        "|| chr(31) || CAST(score AS VARCHAR), chr(30) ORDER BY CAST(individual_id AS VARCHAR), score) AS fp "
-        "FROM log GROUP BY decision_id)")[0]
-    return n > 1 and distinct == 1
+    events = table.count_distinct("decision_id")
+    if events < 2:
+        return False
+    run, src, N, _ = count_source(table, ["individual_id", "score"], "selected")
+    lo, hi, missing = run(
+        f"SELECT min(c), max(c), count(*) FILTER (WHERE individual_id IS NULL) FROM "
+        f"(SELECT individual_id, score, {N} AS c FROM {src} GROUP BY individual_id, score)")[0]
+    return int(missing) == 0 and int(lo) == int(hi) == events
 
 
 def same_pool_draws(table: LogTable):
     """For a log whose events all list the same pool (:func:`same_pool`): the pool's claims
-    (its rows in the first event, by ``individual_id``) and, per event in ``decision_id``
-    order, the pool positions of the selected individuals — in ``pick_order`` when the log
-    has one, else in row order. Two aggregate queries: the pool (n rows) and one list per
-    event (k entries each); the log's other rows are never read into Python. Returns
+    (by ``individual_id``) and, per event in ``decision_id`` order, the pool positions of
+    the selected individuals — in ``pick_order`` when the log has one, else in row order.
+    The pool is one grouped count; the selected rows (k of each event's n) are the only
+    rows read, filtered where the log is (:meth:`LogTable.where_equals`). Returns
     ``(claims, draws)``, ``draws`` a list of position lists (their lengths may differ)."""
-    order = "pick_order, rn" if "pick_order" in table.columns else "rn"
-    res = table.rows(
-        "WITH numbered AS (SELECT row_number() OVER () AS rn, * FROM log), "
-        "first AS (SELECT decision_id FROM numbered ORDER BY rn LIMIT 1), "
-        "pool AS (SELECT individual_id, score, row_number() OVER (ORDER BY individual_id) - 1 AS pos "
-        "FROM numbered WHERE decision_id = (SELECT decision_id FROM first)) "
-        "SELECT 0 AS part, NULL AS decision_id, list(score ORDER BY pos) AS v FROM pool "
-        "UNION ALL "
-        f"SELECT 1, * FROM (SELECT d.decision_id, list(p.pos ORDER BY {order}) FROM numbered d "
-        "JOIN pool p USING (individual_id) WHERE d.selected = 1 GROUP BY d.decision_id ORDER BY d.decision_id)")
-    claims = np.asarray(next(r[2] for r in res if r[0] == 0), dtype=float)
-    per = sorted(((r[1], r[2]) for r in res if r[0] == 1), key=lambda t: t[0])
-    return claims, [list(v) for _, v in per]
+    run, src, _, _ = count_source(table, ["individual_id", "score"], "selected")
+    pool = run(f"SELECT individual_id, CAST(score AS DOUBLE) FROM {src} GROUP BY ALL ORDER BY individual_id")
+    ids = pd.Index([r[0] for r in pool])
+    claims = np.asarray([r[1] for r in pool], dtype=float)
+    has_order = "pick_order" in table.columns
+    chosen = table.where_equals("selected", 1, ["decision_id", "individual_id", "selected"]
+                                + (["pick_order"] if has_order else []))
+    order = "pick_order, rn" if has_order else "rn"
+    sel = chosen.df(f"SELECT decision_id, individual_id FROM (SELECT row_number() OVER () AS rn, * FROM log) "
+                    f"ORDER BY decision_id, {order}")
+    pos = ids.get_indexer(sel["individual_id"])
+    if len(pos) == 0:
+        return claims, []
+    codes = pd.factorize(sel["decision_id"])[0]              # rows come sorted by decision_id
+    return claims, [p.tolist() for p in np.split(pos, np.flatnonzero(np.diff(codes)) + 1)]

@@ -257,7 +257,7 @@ class LogTable:
     @property
     def n_rows(self) -> int:
         if self._rows is None:
-            self._rows = int(self.rows("SELECT count(*) FROM raw")[0][0])
+            self._rows = int(self.rows("SELECT count(*) FROM log")[0][0])
         return self._rows
 
     def count_distinct(self, column: str) -> int:
@@ -266,6 +266,19 @@ class LogTable:
     def recurs(self, column: str) -> bool:
         """Whether some non-null value of ``column`` appears in more than one row."""
         return bool(self.rows(f"SELECT count({q(column)}) > count(DISTINCT {q(column)}) FROM log")[0][0])
+
+    def distinct(self, column: str) -> list:
+        """The distinct values of ``column`` in the ``log`` view, sorted."""
+        return [v for (v,) in self.rows(f"SELECT DISTINCT {q(column)} FROM log ORDER BY 1")]
+
+    def where_equals(self, column: str, value, columns: list[str] | None = None) -> "LogTable":
+        """The rows whose ``column`` equals ``value`` (a value :meth:`distinct` gave), in
+        log order, as a log of their own: here a filtered view of the same relation (no
+        copy; ``columns`` is a hint for engines that move rows)."""
+        part = LogTable(self.rel, self.where)
+        part.columns, part.types = self.columns, self.types
+        part.canon = f"SELECT * FROM ({self.canon}) WHERE CAST({q(column)} AS VARCHAR) = {lit(str(value))}"
+        return part
 
     # -- validation ----------------------------------------------------
     def prefetch(self, rules: list[Rule]) -> None:
@@ -394,31 +407,41 @@ def group_string(col: str, typ: str) -> str:
 
 
 def canonical_sql(table: LogTable, kind: str, group_cols: list[str], score_cols: list[str]) -> str:
+    """The ``log`` view: the role columns as the checks read them (numbers as DOUBLE,
+    ``selected`` as 0/1, positions and locations as integers, group columns as strings),
+    over the table's columns only — a validated log has every required one; a table of
+    some of its columns (:meth:`LogTable.where_equals` on a lazy engine's log) gets the
+    view of those."""
     T = table.types
     out = {c: q(c) for c in table.columns}
-    out["decision_id"] = q("decision_id")
+    present = set(out)
+
+    def num(c):
+        if c in present:
+            out[c] = _num(c, T[c])
+
     if kind in ("selection", "decision"):
-        out["selected"] = selected_expr(T["selected"])
-        if "score" in out or kind == "selection":
-            out["score"] = _num("score", T["score"])
-        if "pick_order" in out:
-            out["pick_order"] = _num("pick_order", T["pick_order"])
+        if "selected" in present:
+            out["selected"] = selected_expr(T["selected"])
+        num("score")
+        num("pick_order")
     elif kind == "ranking":
-        out["position"] = f"CAST({_num('position', T['position'])} AS BIGINT)"
-        if "score" in out:
-            out["score"] = _num("score", T["score"])
+        if "position" in present:
+            out["position"] = f"CAST({_num('position', T['position'])} AS BIGINT)"
+        num("score")
         for c in table.columns:
             if c.startswith("p_"):
-                out[c] = _num(c, T[c])
+                num(c)
     elif kind == "assignment":
-        out["arrival"] = _num("arrival", T["arrival"])
-        out["location"] = f"CAST(COALESCE({_num('location', T['location'])}, -1) AS BIGINT)"
+        num("arrival")
+        if "location" in present:
+            out["location"] = f"CAST(COALESCE({_num('location', T['location'])}, -1) AS BIGINT)"
         for c in score_cols:
-            out[c] = _num(c, T[c])
-        if "outcome" in out:
-            out["outcome"] = _num("outcome", T["outcome"])
+            num(c)
+        num("outcome")
     for g in group_cols:
-        out[g] = group_string(g, T[g])
+        if g in present:
+            out[g] = group_string(g, T[g])
     return "SELECT " + ", ".join(f"{e} AS {q(c)}" for c, e in out.items()) + " FROM raw"
 
 

@@ -142,17 +142,28 @@ class LazyLogTable(LogTable):
         order = np.argsort(v, kind="stable")
         return v[order], n[order]
 
-    def cells(self, keys: list[str], value: str, derived: dict | None = None) -> duckdb.DuckDBPyRelation:
-        """The engine's ``group_by(keys).agg(n = len, y = sum(value))``, collected (a small
-        table) into DuckDB with the group columns in their canonical strings. ``derived``:
-        extra key columns as narwhals expressions (a score stratum)."""
+    def cells(self, keys: list[str], value: str | None = None, derived: dict | None = None, sums=(),
+              sizes: bool = False) -> duckdb.DuckDBPyRelation:
+        """The engine's ``group_by(keys).agg(n = len, y = sum(value), __s_<c> = sum(c) for c
+        in sums)``, collected (a small table) into DuckDB with the group columns in their
+        canonical strings. ``derived``: extra key columns as narwhals expressions (a score
+        stratum), which may name ``__size``, the row's decision size, when ``sizes`` (the
+        per-decision counts joined back on the engine)."""
         import narwhals as nw
         derived = derived or {}
-        tag = (tuple(keys), value, tuple((k, str(e)) for k, e in derived.items()))
+        tag = (tuple(keys), value, tuple((k, str(e)) for k, e in derived.items()), tuple(sums), sizes)
         if tag not in self._cells:
-            # Dask groups only elementary aggregations: the cast goes in a column first
-            lf = self.lf.with_columns(__v=nw.col(value).cast(nw.Int64), **derived)
-            t = collect(lf.group_by(*keys).agg(nw.len().alias("__n"), nw.col("__v").sum().alias("__y")))
+            lf = self.lf
+            if sizes:
+                lf = lf.join(lf.group_by("decision_id").agg(nw.len().alias("__size")), on="decision_id")
+            # Dask groups only elementary aggregations: the casts go in columns first
+            cast = {"__v": nw.col(value).cast(nw.Int64)} if value else {}
+            cast.update({f"__s_{c}": nw.col(c).cast(nw.Float64) for c in sums})
+            if cast or derived:
+                lf = lf.with_columns(**cast, **derived)
+            aggs = [nw.len().alias("__n")] + ([nw.col("__v").sum().alias("__y")] if value else [])
+            aggs += [nw.col(f"__s_{c}").sum() for c in sums]
+            t = collect(lf.group_by(*keys).agg(*aggs))
             con = connect()
             con.register("cell_rows", t)
             rel = con.sql("SELECT * FROM cell_rows")
@@ -160,8 +171,38 @@ class LazyLogTable(LogTable):
             types = {str(c): str(tp) for c, tp in zip(rel.columns, rel.types)}
             from .log_engine import group_string
             cols = [f"{group_string(k, types[k]) if k in groups else q(k)} AS {q(k)}" for k in keys]
-            self._cells[tag] = rel.query("cell_rows", f"SELECT {', '.join(cols)}, __n AS n, __y AS y FROM cell_rows")
+            cols += ["__n AS n"] + (["__y AS y"] if value else []) + [q(f"__s_{c}") for c in sums]
+            self._cells[tag] = rel.query("cell_rows", f"SELECT {', '.join(cols)} FROM cell_rows")
         return self._cells[tag]
+
+    def distinct(self, column: str) -> list:
+        """The distinct values of ``column`` (canonical, as the ``log`` view has them),
+        sorted: one grouped count on the engine."""
+        return [v for (v,) in self.cells([column]).query("c", f"SELECT {q(column)} FROM c ORDER BY 1").fetchall()]
+
+    def where_equals(self, column: str, value, columns: list[str] | None = None) -> LogTable:
+        """The rows whose ``column`` equals ``value`` (a value :meth:`distinct` gave),
+        filtered and (``columns``) projected on the engine and only those collected, in the
+        engine's row order, into DuckDB as a log of their own with the canonical view of
+        its columns. The comparison is on the canonical value: a group column's string, a
+        yes/no ``selected`` as 0/1 (boolean role columns compared as 0/1)."""
+        import narwhals as nw
+        from .log_engine import canonical_sql
+        kind, groups, scores = self._roles
+        if column in groups:
+            raise ValueError(f"where_equals compares raw values; {column!r} is a group column")
+        c = nw.col(column)
+        if self.types.get(column) == "BOOLEAN":
+            c = c.cast(nw.Int64)
+        lf = self.lf.filter(c == value)
+        if columns is not None:
+            lf = lf.select(*[x for x in self.columns if x in set(columns) | {column}])
+        con = connect()
+        con.register("part_rows", collect(lf))
+        part = LogTable(con.sql("SELECT * FROM part_rows"), self.where)
+        part.canon = canonical_sql(part, kind, [g for g in groups if g in part.columns],
+                                   [s for s in scores if s in part.columns])
+        return part
 
 
 # ---------------------------------------------------------------------------
@@ -260,3 +301,39 @@ def stratum_expr(column: str, mode: str, edges):
         return reduce(add, [(c > float(u)).cast(nw.Int64) for u in edges[:-1]])
     terms = reduce(add, [(c >= float(e)).cast(nw.Int64) for e in edges])
     return (terms - 1).clip(0, len(edges) - 2)
+
+
+def ranking_size_counts(table: LazyLogTable) -> list[tuple[int, int]]:
+    """(ranking size s, rows in rankings of size s) sorted by s: the SQL path's
+    ``GROUP BY decision_id`` then ``GROUP BY s``, on the engine."""
+    import narwhals as nw
+    per = table.lf.group_by("decision_id").agg(nw.len().alias("s"))
+    t = collect(per.group_by("s").agg(nw.len().alias("c")))
+    s = np.asarray(t.column("s").to_numpy(zero_copy_only=False), dtype=np.int64)
+    c = np.asarray(t.column("c").to_numpy(zero_copy_only=False), dtype=np.int64)
+    return sorted((int(a), int(a * b)) for a, b in zip(s, c))
+
+
+def kept_position(n: int):
+    """0-based place in a ranking of size ``n`` (``position − 1``), −1 for rows of other-
+    sized rankings: the narwhals twin of ``ranking_log.ranking_cells``' ``__pos``."""
+    import narwhals as nw
+    return nw.when(nw.col("__size") == n).then(nw.col("position").cast(nw.Int64) - 1).otherwise(-1)
+
+
+def prediction_rows_invalid(table: LazyLogTable, cols: list[str], label: str) -> int:
+    """Rows whose predictions are not probabilities (columns summing to 1 within 1e-9 and
+    none negative, or one column in [0, 1]) or whose ``label`` is missing: the narwhals
+    twin of ``ranking_log.cells_valid``'s count."""
+    from functools import reduce
+    from operator import add, and_
+
+    import narwhals as nw
+    vals = [nw.col(c).cast(nw.Float64) for c in cols]
+    if len(vals) >= 2:
+        good = ((reduce(add, vals) - 1).abs() <= 1e-9) & reduce(and_, [v >= 0 for v in vals])
+    else:
+        good = (vals[0] >= 0) & (vals[0] <= 1)
+    bad = ~(good & ~nw.col(label).is_null())
+    lf = table.lf.with_columns(__bad=bad.fill_null(True).cast(nw.Int64))
+    return int(collect(lf.select(nw.col("__bad").sum())).column(0)[0].as_py() or 0)

@@ -2,11 +2,15 @@
 partitioned Parquet directory by a LocalCluster of two worker processes, and a PySpark
 DataFrame in ``local[2]`` mode, give the JSON of the DuckDB run on the same rows (floats
 to 1e-12) — selection_rates with its default cluster-robust intervals (individual_id
-recurs) and with cluster_by=none, anonymity, and broome; the count statistics are
-computed on that engine (the rows are never collected: ``LazyLogTable.materialised`` stays false), and a malformed log is refused
-with the row and column every other source names."""
+recurs) and with cluster_by=none, anonymity, broome (pools that differ: claim bins; the
+same pool in every event: draws), multiaccuracy on a ranking log and min_requirement on
+an assignment log. Every statistic is computed on that engine: the log's rows are never
+collected whole (``LazyLogTable.materialised`` stays false; min_requirement reads one
+year at a time, filtered on the engine), and a malformed log is refused with the row and
+column every other source names."""
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +20,7 @@ import fairaudit as fa
 from fairaudit.errors import LogError
 from fairaudit.logs import log_from_any
 
-PUSHED = ["selection_rates", "anonymity"]           # aggregated on the engine
-ALL = PUSHED + ["broome"]                           # broome collects score/selected (stated)
+PUSHED = ["selection_rates", "anonymity", "broome"]           # aggregated on the engine
 
 
 def selection_log(decisions=40, n=15, seed=5):
@@ -33,10 +36,37 @@ def selection_log(decisions=40, n=15, seed=5):
 
 
 def comparable(result) -> dict:
-    d = json.loads(result.to_json())
+    """The result's JSON without what names the source ("log (dask DataFrame)" vs
+    "log (pandas DataFrame)"), which messages and labels quote."""
+    label = result.target.get("path") if isinstance(result.target, dict) else None
+    text = result.to_json()
+    if label:
+        text = text.replace(json.dumps(label)[1:-1], "LOG")
+    d = json.loads(text)
     d.pop("created")
-    d["target"].pop("path")        # "log (dask DataFrame)" vs "log (pandas DataFrame)"
     return d
+
+
+def same_pool_log(events=60, n=12, k=3, seed=2):
+    """Every event lists the same 12 people with the same scores (each event a draw of a
+    lottery with chances rising in the score)."""
+    rng = np.random.default_rng(seed)
+    score = rng.random(n).round(3)
+    picks = [rng.choice(n, k, replace=False, p=score / score.sum()) for _ in range(events)]
+    return pd.DataFrame({"decision_id": np.repeat(np.arange(events), n), "individual_id": np.tile(100 + np.arange(n), events),
+                         "score": np.tile(score, events), "selected": np.concatenate([np.isin(np.arange(n), p) for p in picks]).astype(int),
+                         "sex": np.tile(np.where(np.arange(n) % 2, "F", "M"), events)})
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+# (log, checks, params): the statistics the log checks ask the engine for
+CASES = {
+    "selection": (lambda: selection_log(), PUSHED, {}),
+    "selection, independent rows": (lambda: selection_log(), ["selection_rates"], {"selection_rates": {"cluster_by": "none"}}),
+    "same pool": (lambda: same_pool_log(), ["broome"], {}),
+    "ranking": (lambda: pd.read_csv(EXAMPLES / "data" / "multiaccuracy_prop19_log.csv"), ["multiaccuracy"], {}),
+    "assignment": (lambda: pd.read_csv(EXAMPLES / "logs" / "assignment_log.csv"), ["min_requirement"], {}),
+}
 
 
 def assert_same(a, b, path=""):
@@ -60,29 +90,41 @@ def frame():
 
 
 @pytest.fixture(scope="module")
-def duckdb_runs(frame):
+def frames():
+    return {name: make() for name, (make, _, _) in CASES.items()}
+
+
+@pytest.fixture(scope="module")
+def duckdb_runs(frames):
     import duckdb
-    rel = duckdb.from_df(frame)
-    return {checks: comparable(fa.audit(log=rel, checks=list(checks), seed=3, **params))
-            for checks, params in [(tuple(PUSHED), {}), (tuple(ALL), {}),
-                                   (("selection_rates",), {"params": {"selection_rates": {"cluster_by": "none"}}})]}
+    return {name: comparable(fa.audit(log=duckdb.from_df(frames[name]), checks=checks, seed=3, params=params))
+            for name, (_, checks, params) in CASES.items()}
 
 
-def _same_audits(native, duckdb_runs, collected_too=True):
-    log = log_from_any(native)
-    for checks, params in [(tuple(PUSHED), {}), (("selection_rates",),
-                                                 {"params": {"selection_rates": {"cluster_by": "none"}}})]:
-        got = comparable(fa.audit(log=log, checks=list(checks), seed=3, **params))
-        assert not log.table.materialised, "the counts were not computed on the engine"
-        robust = got["checks"][0]["statistic"]["method"].startswith("cluster-robust by individual_id")
-        assert robust == (not params), "default: cluster-robust (ids recur); cluster_by=none: independent rows"
-        assert [c["verdict"] for c in got["checks"]] != ["error"] * len(checks)
-        assert_same(got, duckdb_runs[checks])
-    if not collected_too:
-        return
-    log = log_from_any(native)
-    assert_same(comparable(fa.audit(log=log, checks=ALL, seed=3)), duckdb_runs[tuple(ALL)])
-    assert log.table.materialised      # broome's per-event chances need the rows (stated in log_frames)
+def _same_audits(natives: dict, duckdb_runs):
+    """Each case's log as the engine's DataFrame gives the DuckDB run's JSON, and its rows
+    were never collected."""
+    for name, native in natives.items():
+        _, checks, params = CASES[name]
+        log = log_from_any(native)
+        got = comparable(fa.audit(log=log, checks=checks, seed=3, params=params))
+        assert not log.table.materialised, f"{name}: the statistics were not computed on the engine"
+        assert [c["verdict"] for c in got["checks"]] != ["error"] * len(checks), name
+        if "selection_rates" in checks:
+            robust = got["checks"][0]["statistic"]["method"].startswith("cluster-robust by individual_id")
+            assert robust == (not params), "default: cluster-robust (ids recur); cluster_by=none: independent rows"
+        assert_same(got, duckdb_runs[name], name)
+
+
+def test_the_cases_reach_each_statistic(duckdb_runs):
+    """The cases exercise what they are meant to, so the engines' agreement means
+    something: broome's two log readings, multiaccuracy's cells, min_requirement's years."""
+    ev = {name: {c["id"]: c for c in run["checks"]} for name, run in duckdb_runs.items()}
+    assert ev["selection"]["broome"]["evidence"]["log_mode"].startswith("pools differ")
+    assert ev["same pool"]["broome"]["evidence"]["log_mode"].startswith("same pool repeated")
+    assert "cells of identical rows" in ev["ranking"]["multiaccuracy"]["evidence"]["aggregation"]
+    assert ev["assignment"]["min_requirement"]["verdict"] == "fail"      # its docstring: g0 falls short in 2025
+    assert ev["ranking"]["multiaccuracy"]["verdict"] == "fail"
 
 
 # ---------------------------------------------------------------------------
@@ -97,18 +139,28 @@ def dask_client():
         yield client
 
 
-@pytest.mark.slow      # a 2-process LocalCluster: ~9 s
-def test_dask_cluster_log_gives_the_duckdb_json(frame, duckdb_runs, dask_client, tmp_path):
+@pytest.mark.slow      # a 2-process LocalCluster: ~15 s
+def test_dask_cluster_log_gives_the_duckdb_json(frames, duckdb_runs, dask_client, tmp_path):
     dd = pytest.importorskip("dask.dataframe")
-    directory = tmp_path / "log"
-    dd.from_pandas(frame, npartitions=4).to_parquet(directory, write_index=False)
-    assert len(list(directory.glob("*.parquet"))) == 4
-    ddf = dd.read_parquet(directory)
-    assert ddf.npartitions == 4
+    natives = {}
+    for j, (name, f) in enumerate(frames.items()):
+        directory = tmp_path / f"log{j}"
+        dd.from_pandas(f, npartitions=4).to_parquet(directory, write_index=False)
+        assert len(list(directory.glob("*.parquet"))) == 4
+        natives[name] = dd.read_parquet(directory)
+        assert natives[name].npartitions == 4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)      # narwhals' note that Dask moves to narwhals-dask
-        _same_audits(ddf, duckdb_runs)
+        _same_audits(natives, duckdb_runs)
     assert len(dask_client.scheduler_info()["workers"]) == 2
+
+
+def test_dask_log_gives_the_duckdb_json(frames, duckdb_runs):
+    """The same comparison on Dask's local scheduler (fast lane; the cluster run is slow)."""
+    dd = pytest.importorskip("dask.dataframe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        _same_audits({name: dd.from_pandas(f, npartitions=3) for name, f in frames.items()}, duckdb_runs)
 
 
 def test_dask_malformed_log_names_row_and_column(frame):
@@ -170,16 +222,16 @@ def spark():
     s.stop()
 
 
-@pytest.mark.slow      # the JVM: ~30 s with its start-up
-def test_spark_log_gives_the_duckdb_json(frame, duckdb_runs, spark, tmp_path):
+@pytest.mark.slow      # the JVM: ~40 s with its start-up
+def test_spark_log_gives_the_duckdb_json(frames, duckdb_runs, spark, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
-    path = tmp_path / "log.parquet"
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=150)
-    sdf = spark.read.parquet(str(path))
-    # the collected fallback (broome) is engine-neutral and run on the Dask cluster above;
-    # here only the pushed-down statistics, to keep the JVM's share of the suite small
-    _same_audits(sdf, duckdb_runs, collected_too=False)
+    natives = {}
+    for j, (name, f) in enumerate(frames.items()):
+        path = tmp_path / f"log{j}.parquet"
+        pq.write_table(pa.Table.from_pandas(f, preserve_index=False), path, row_group_size=150)
+        natives[name] = spark.read.parquet(str(path))
+    _same_audits(natives, duckdb_runs)
 
 
 @pytest.mark.slow
