@@ -15,15 +15,21 @@ summed in any order are exact, so the result equals the DuckDB run's.
 Pushed down to the engine: schema validation (one aggregate of per-column flags, plus
 the multi-row rules — duplicate ``(decision_id, individual_id)``, positions that are not
 a permutation, pick orders — as grouped counts), the row and decision counts, whether
-``individual_id`` recurs, per-category counts (``selection_rates``, cluster sums by
-individual included), score strata and per-stratum counts (``anonymity``).
+``individual_id`` recurs, per-category counts (``selection_rates``, ``error_rate_parity``,
+cluster sums by individual included), score strata and per-stratum counts
+(``anonymity``), ``broome``'s same-pool test (a count per (individual, score) pair), the
+selected rows of a same-pool log, and the (decision, score) cells of a log whose pools
+differ, ``multiaccuracy``'s ranking cells (the decision sizes joined back on the engine),
+and ``min_requirement``'s years, one at a time (:meth:`LazyLogTable.where_equals`: a
+year's rows are its sufficient statistic).
 
-Not pushed down (stated): a check that needs rows in decision order (``broome``'s
-per-event Broome chances and same-pool test, ``multiaccuracy`` on rankings,
-``min_requirement``), a log whose role columns are text (``selected`` as yes/no), and
-the first-offending-row message of a malformed log: for those the engine's rows are
-collected once, as Arrow, into DuckDB (:attr:`LazyLogTable.rel`), and the SQL path runs
-unchanged. ``LazyLogTable.materialised`` tells whether that happened.
+Not pushed down (stated): a log whose role columns are text (``selected`` as yes/no),
+the first-offending-row message of a malformed log, user-defined groups and the
+multicalibration table of ``multiaccuracy`` (they read each row's values) and
+``multiplicity``'s log (a matrix of every model's decision on every individual): for
+those the engine's rows are collected once, as Arrow, into DuckDB
+(:attr:`LazyLogTable.rel`), and the SQL path runs unchanged.
+``LazyLogTable.materialised`` tells whether that happened.
 """
 from __future__ import annotations
 
