@@ -12,7 +12,14 @@ chunks so writing it does not hold the log in memory. Then, per size:
   applicable log check alone, all of them together, and the CLI
   ``fairaudit check LOG`` (its start-up cost reported separately: ``fairaudit --version``).
 
-Usage: ``python benchmarks/bench_logs.py [--rows 1000000 10000000] [--huge] [--dir DIR]``.
+``--engine dask`` / ``--engine spark``: the same per-check runs with the log handed over as
+a Dask DataFrame (``dd.read_parquet`` on a LocalCluster of two worker processes) or a
+PySpark DataFrame (``local[2]``), each in a fresh process; the peak RSS is the Python
+driver's, and ``collected`` says whether the rows were ever collected whole (they should
+not be). DuckDB's own scan is timed beside it for scale.
+
+Usage: ``python benchmarks/bench_logs.py [--rows 1000000 10000000] [--huge] [--dir DIR]
+[--engine duckdb|dask|spark]``.
 Times are wall-clock seconds on whatever else the machine is doing; say so when quoting.
 """
 from __future__ import annotations
@@ -77,13 +84,40 @@ def duckdb_cube(path: Path) -> float:
     return time.perf_counter() - t
 
 
-def one(path: str, checks: str) -> None:
-    """Child process: one audit; prints JSON {seconds, rss_mb, verdicts}."""
+def engine_log(path: str, engine: str):
+    """The log at ``path`` as ``engine`` holds it (and what to close afterwards)."""
+    if engine == "dask":
+        import warnings
+
+        import dask.dataframe as dd
+        import distributed
+        warnings.simplefilter("ignore", FutureWarning)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = distributed.Client(cluster)
+        return dd.read_parquet(path, split_row_groups=True), lambda: (client.close(), cluster.close())
+    if engine == "spark":
+        from pyspark.sql import SparkSession
+        s = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "4")
+             .getOrCreate())
+        s.sparkContext.setLogLevel("ERROR")
+        return s.read.parquet(path), s.stop
+    return path, lambda: None
+
+
+def one(path: str, checks: str, engine: str = "duckdb") -> None:
+    """Child process: one audit; prints JSON {seconds, rss_mb, verdicts, collected}."""
     import fairaudit as fa
+    from fairaudit.logs import log_from_any
+    source, close = engine_log(path, engine)
     t = time.perf_counter()
-    res = fa.audit(path, checks=None if checks == "all" else checks.split(","))
+    log = log_from_any(source) if engine != "duckdb" else None
+    which = None if checks == "all" else checks.split(",")
+    res = fa.audit(path, checks=which) if log is None else fa.audit(log=log, checks=which)
     sec = time.perf_counter() - t
-    print(json.dumps({"seconds": sec, "rss_mb": peak_rss_mb(),
+    collected = bool(getattr(getattr(log, "table", None), "materialised", False))
+    close()
+    print(json.dumps({"seconds": sec, "rss_mb": peak_rss_mb(), "collected": collected,
                       "verdicts": {c.id: c.verdict for c in res.checks}}))
 
 
@@ -112,11 +146,13 @@ def main():
     ap.add_argument("--huge", action="store_true", help="also 100M rows")
     ap.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "fairaudit_bench_logs"))
     ap.add_argument("--one", nargs=2, metavar=("PATH", "CHECKS"), help=argparse.SUPPRESS)
+    ap.add_argument("--engine", choices=["duckdb", "dask", "spark"], default="duckdb",
+                    help="hand the log over as a Dask or PySpark DataFrame (per-check runs only)")
     ap.add_argument("--skip-cli", action="store_true")
     ap.add_argument("--checks", help="only these log checks (comma-separated; default every applicable one)")
     a = ap.parse_args()
     if a.one:
-        return one(*a.one)
+        return one(*a.one, a.engine)
     import fairaudit as fa
     rows = list(a.rows) + ([100_000_000] if a.huge else [])
     d = Path(a.dir)
@@ -128,6 +164,18 @@ def main():
         write_log(path, n)
         print(f"== {n:,} rows ({path}, {path.stat().st_size / 2**20:.0f} MB; written/reused in "
               f"{time.perf_counter() - t:.1f} s)")
+        if a.engine != "duckdb":
+            print(f"  DuckDB GROUP BY CUBE on the file {duckdb_cube(path):7.3f} s (for scale)")
+            eng = ["--engine", a.engine]
+            allres = child(["--one", str(path), a.checks or "all", *eng])
+            checks = [c for c, v in allres["verdicts"].items() if v != "skipped"]
+            for c in checks:
+                r = child(["--one", str(path), c, *eng])
+                print(f"  {a.engine}: {c:<26} {r['seconds']:7.2f} s   driver peak RSS {r['rss_mb']:7.0f} MB   "
+                      f"{r['verdicts'][c]}   rows collected: {'yes' if r['collected'] else 'no'}")
+            print(f"  {a.engine}: all ({', '.join(checks)}) {allres['seconds']:7.2f} s   driver peak RSS "
+                  f"{allres['rss_mb']:7.0f} MB   rows collected: {'yes' if allres['collected'] else 'no'}\n")
+            continue
         # warm, side by side, in this process
         fa.audit(str(path), checks=["selection_rates"])          # warm-up (imports, caches)
         duckdb_cube(path)

@@ -57,6 +57,8 @@ class Check:
     params: ClassVar[dict[str, Param]] = {}
     #: run by default when no --checks are given (extras such as ``determinism`` may opt out)
     default: ClassVar[bool] = True
+    #: set by the engine before ``run``: whether this run reads a decisions log (no more draws to ask for)
+    on_log: bool = False
 
     def skip_reason(self, ctx) -> str | None:
         """Why this check does not apply to ``ctx`` (None when it does). The engine has
@@ -76,11 +78,13 @@ class Check:
         return CheckResult(id=self.id, title=self.title, verdict=verdict, message=message,
                            definition=self.definition, **kw)
 
-    def judged(self, statistic: Statistic, messages: dict[str, str], draws: int, *, from_log: bool = False,
+    def judged(self, statistic: Statistic, messages: dict[str, str], draws: int, *, from_log: bool | None = None,
                **kw) -> CheckResult:
         """A result whose verdict is decided from ``statistic`` by the SPEC §0 rule.
         ``messages`` maps verdict → sentence; for ``inconclusive`` the number of draws
-        (or, for a log, logged records) that might decide is appended."""
+        (or, for a log, logged records) that might decide is appended. ``from_log``
+        defaults to whether the engine runs this check on a log (``on_log``)."""
+        from_log = self.on_log if from_log is None else from_log
         verdict = decide(statistic.ci, statistic.tolerance, statistic.violation)
         msg = messages.get(verdict, "")
         if verdict == "inconclusive":

@@ -323,7 +323,7 @@ def _flag(value, key: str) -> bool:
 def _print_summary(d: dict, html_path, json_path):
     from .headline import headline
     from .labels import cite
-    from .report import _ci, _fmt
+    from .report import _ci, _fmt, observations
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
@@ -334,7 +334,8 @@ def _print_summary(d: dict, html_path, json_path):
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence), MESSAGE_INDENT, TERMINAL_CHARS),
+            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence, observations(d)), MESSAGE_INDENT,
+                                                          TERMINAL_CHARS),
                                                     bold=True))
         click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
     if json_path:           # the report's path closes the tally line

@@ -366,6 +366,7 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     samplers = ([sampler] if sampler else []) + ctx.other_samplers
     for s in samplers:
         s.budget_cut = False
+    chk.on_log = ctx.log is not None
     try:
         res = chk.run(ctx, **params)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others

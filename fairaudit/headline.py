@@ -66,8 +66,10 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     return s.rstrip(" .") + "."
 
 
-def headline(check: dict, confidence: float = 0.95) -> str:
-    """The check's plain sentence (see the module docstring)."""
+def headline(check: dict, confidence: float = 0.95, observations: str = "draws") -> str:
+    """The check's plain sentence (see the module docstring). ``observations``: what more
+    of would decide an inconclusive verdict — ``"draws"`` of an allocator, or ``"logged
+    records"`` when a log was audited (a log gets no more draws)."""
     verdict = check.get("verdict")
     if verdict == "skipped":
         return "Not applicable here: " + _first_sentence(str(check.get("message", "")).removeprefix("Skipped: "))
@@ -104,5 +106,5 @@ def headline(check: dict, confidence: float = 0.95) -> str:
         side = "above" if below else "within"
     else:
         return (f"{text} ({f(lo)} to {f(hi)} with {conf} confidence) — too close to {line} to tell; "
-                f"more draws would decide.{tail}")
+                f"more {observations} would decide.{tail}")
     return f"{text} ({bound} with {conf} confidence) — {side} {line}.{tail}"

@@ -237,12 +237,19 @@ def _glossary(result: dict) -> list[tuple[str, str]]:
     return glossary_for("\n".join(parts))
 
 
+def observations(result: dict) -> str:
+    """What a result's checks observed: "logged records" for an audit of a log, else
+    "draws" (the report template's ``obs``)."""
+    return "logged records" if (result.get("target") or {}).get("decisions") else "draws"
+
+
 def render_html(result: dict, template: str = "report.html.j2") -> str:
     """HTML text of a result dict (as written to JSON)."""
     checks = ordered_checks(result.get("checks", []))
     counts = {v: sum(1 for c in checks if c.get("verdict") == v) for v in VERDICT_ORDER}
     confidence = float((result.get("config") or {}).get("confidence", 0.95))
-    headlines = {c.get("id"): headline(c, confidence) for c in checks}
+    obs = observations(result)
+    headlines = {c.get("id"): headline(c, confidence, obs) for c in checks}
     return _env().get_template(template).render(r=result, checks=checks, counts=counts, headlines=headlines,
                                                 glossary=_glossary(result))
 

@@ -269,3 +269,20 @@ def test_bounds_are_merged_only_into_their_own_estimate():
     assert not _bounds_of("share", "impact ratio (lower)", "impact ratio (upper)")
     assert not _bounds_of("regret", "regret (lower)", "gap (upper)")
     assert not _bounds_of("mean regret", "lower bound", "upper bound")
+
+
+def test_an_inconclusive_log_result_asks_for_more_records_not_draws():
+    """A log gets no more draws: its inconclusive message, headline and report do not
+    tell the reader to rerun with --draws (the same-pool Broome log reads its events as
+    draws, so it used to)."""
+    import fairaudit as fa
+    from fairaudit.report import observations
+    from test_log_engines import same_pool_log
+    d = json.loads(fa.audit(log=same_pool_log(), checks=["broome"], seed=3).to_json())
+    c = d["checks"][0]
+    assert c["verdict"] == "inconclusive", c["message"]
+    assert "--draws" not in c["message"] and "logged records might decide" in c["message"]
+    assert observations(d) == "logged records"
+    assert headline(c, 0.95, observations(d)).endswith("more logged records would decide.")
+    page = render_html(d)
+    assert "more draws would decide" not in page and "rerun with --draws" not in page
