@@ -443,3 +443,48 @@ def test_rosen_error_measured_against_the_exact_yardstick():
     r = fa.audit(log=f, checks=["broome"]).checks[0]
     assert "Rosén's approximation, off the exact ones by at most" in r.statistic.method
     assert r.evidence["rosen_check"]["events"] == 24
+
+
+def test_weighted_cells_give_the_rows_broome_chances():
+    """A cell of w equal claims in one event (how a Dask or Spark log's (decision, score)
+    groups arrive) gets the chance each of its w rows gets when the rows are solved one
+    by one; with weight 1 the rows' chances are reproduced bit for bit."""
+    from fairaudit.broome_log import _reference_chunk
+    rng = np.random.default_rng(3)
+    sizes_rows = rng.integers(4, 30, 40)
+    rows = np.concatenate([rng.choice([0.0, 0.2, 0.5, 0.9, 1.7], n) for n in sizes_rows])
+    ks = np.minimum(rng.integers(0, 5, len(sizes_rows)), sizes_rows).astype(float)
+    by_row = _reference_chunk(rows, sizes_rows, ks)
+    assert np.array_equal(_reference_chunk(rows, sizes_rows, ks, np.ones(len(rows))), by_row)
+    starts = np.r_[0, np.cumsum(sizes_rows)[:-1]]
+    cells, w, sizes = [], [], []
+    for s0, n in zip(starts, sizes_rows):
+        v, c = np.unique(rows[s0:s0 + n], return_counts=True)
+        cells.append(v), w.append(c), sizes.append(len(v))
+    got = _reference_chunk(np.concatenate(cells), np.array(sizes), ks, np.concatenate(w))
+    cs = np.r_[0, np.cumsum(sizes)[:-1]]
+    for e, (s0, n) in enumerate(zip(starts, sizes_rows)):
+        want = dict(zip(rows[s0:s0 + n], by_row[s0:s0 + n]))
+        for v, p in zip(cells[e], got[cs[e]:cs[e] + sizes[e]]):
+            assert p == pytest.approx(want[v], rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("change, same", [(None, True), ("score", False), ("missing", False), ("null_id", False),
+                                          ("one_event", False)])
+def test_same_pool_is_every_pair_in_every_event(change, same):
+    """broome_log.same_pool: the events list the same (individual_id, score) pairs —
+    one changed score, one individual missing from one event, a missing id or a single
+    event each make it not one pool."""
+    from fairaudit.broome_log import same_pool
+    from test_log_engines import same_pool_log
+    f = same_pool_log(events=5, n=6, k=2)
+    if change == "score":
+        f.loc[8, "score"] += 0.5
+    elif change == "missing":
+        f = f.drop(index=8)
+    elif change == "null_id":
+        f["individual_id"] = f["individual_id"].astype(float)
+        f.loc[[2, 8, 14, 20, 26], "individual_id"] = np.nan       # the same person unnamed in every event
+    elif change == "one_event":
+        f = f[f["decision_id"] == 0]
+    assert same_pool(log_from_frame(f).table) is same
