@@ -147,61 +147,100 @@ def table_binner(table: LogTable):
     return binner
 
 
-def event_cells(table: LogTable):
-    """The log as (decision_id, score, n, y) in DuckDB: the rows (n = 1, y = selected),
-    or, for a Dask or Spark log, the cells of equal score within a decision grouped on
-    that engine (n rows, y selected of them). Rows of one cell are interchangeable in
-    every sum of :func:`streamed_claim_bin_rates` — their Broome chance depends on the
-    event's claims and their own — so the cells give the rows' figures (up to the order of
-    float sums) while only one row per (decision, distinct score) leaves the engine."""
+def _events(table: LogTable):
+    """Per decision event in ``decision_id`` order: (ids, rows, selected)."""
     if getattr(table, "pushdown", False):
-        return table.cells(["decision_id", "score"], "selected").query(
-            "c", "SELECT decision_id, CAST(score AS DOUBLE) AS score, n, y FROM c")
-    return table.sql("SELECT decision_id, CAST(score AS DOUBLE) AS score, 1 AS n, CAST(selected AS TINYINT) AS y "
-                     "FROM log")
+        rel = table.cells(["decision_id"], "selected").query("c", "SELECT decision_id, n, y FROM c ORDER BY 1")
+    else:
+        rel = table.sql("SELECT decision_id, count(*) AS n, sum(selected) AS y FROM log GROUP BY 1 ORDER BY 1")
+    per = rel.fetchnumpy()
+    return (per["decision_id"], np.asarray(per["n"], dtype=np.int64), np.asarray(per["y"], dtype=float))
+
+
+def _duckdb_event_chunks(table: LogTable, rows):
+    """The log's (score, selected) in decision order from DuckDB, streamed in batches of
+    about ``CHUNK_ROWS`` rows and cut into whole events: (claims, selected, rows per
+    claim = 1, rows per event)."""
+    rel = table.sql("SELECT CAST(score AS DOUBLE) AS score, CAST(selected AS TINYINT) AS selected FROM log "
+                    "ORDER BY decision_id")
+    reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
+    pend_c, pend_s = np.empty(0), np.empty(0)
+    e0 = 0
+    for batch in reader:
+        pend_c = np.concatenate([pend_c, batch.column(0).to_numpy(zero_copy_only=False)])
+        pend_s = np.concatenate([pend_s, batch.column(1).to_numpy(zero_copy_only=False).astype(float)])
+        ends = np.cumsum(rows[e0:])
+        e_n = int(np.searchsorted(ends, len(pend_c), side="right"))       # whole events pending
+        if e_n:
+            r = int(ends[e_n - 1])
+            yield pend_c[:r], pend_s[:r], np.ones(r), rows[e0:e0 + e_n]
+            pend_c, pend_s, e0 = pend_c[r:], pend_s[r:], e0 + e_n
+    if e0 < len(rows):
+        yield pend_c, pend_s, np.ones(len(pend_c)), rows[e0:]
+
+
+def _engine_event_chunks(table, ids, rows):
+    """A Dask or Spark log's (decision, score) cells, grouped on the engine a range of
+    decisions at a time (about ``CHUNK_ROWS`` rows a range, so the driver never holds more):
+    (claims, selected, rows per cell, cells per event). Rows of one cell are
+    interchangeable in every sum of :func:`streamed_claim_bin_rates` (their chance depends
+    on the event's claims and their own), so the cells give the rows' figures up to the
+    order of float sums."""
+    import narwhals as nw
+
+    from .log_engine import connect
+    from .log_frames import collect
+    ends = np.cumsum(rows)
+    e0 = 0
+    while e0 < len(rows):
+        base = int(ends[e0 - 1]) if e0 else 0
+        e1 = max(e0 + 1, int(np.searchsorted(ends, base + CHUNK_ROWS, side="right")))
+        lo, hi = (v.item() if hasattr(v, "item") else v for v in (ids[e0], ids[e1 - 1]))
+        d = nw.col("decision_id")
+        part = table.lf.filter((d >= lo) & (d <= hi)).with_columns(__v=nw.col("selected").cast(nw.Int64))
+        t = collect(part.group_by("decision_id", "score").agg(nw.len().alias("n"), nw.col("__v").sum().alias("y")))
+        con = connect()
+        con.register("cells", t)
+        got = con.sql("SELECT decision_id, CAST(score AS DOUBLE) AS score, y, n FROM cells ORDER BY decision_id, score") \
+            .fetchnumpy()
+        codes, per = np.unique(np.asarray(pd.factorize(got["decision_id"])[0]), return_counts=True)
+        if len(per) != e1 - e0 or int(np.sum(got["n"])) != int(ends[e1 - 1] - base):
+            raise RuntimeError(f"the engine's decisions {lo!r}..{hi!r} hold {len(per)} events, expected {e1 - e0} "
+                               f"(decision_id order differs between the engine and DuckDB)")
+        yield (np.asarray(got["score"], dtype=float), np.asarray(got["y"], dtype=float),
+               np.asarray(got["n"], dtype=float), per.astype(np.int64))
+        e0 = e1
 
 
 def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
     """``broome_lottery.log_claim_bin_rates`` of the log without holding its rows: the
-    claim bins from the (score, count) pairs, then the :func:`event_cells` streamed in
-    decision order, whole events at a time, each chunk's Broome chances solved and added
-    into the four per-bin sums (rows, selected, claims, chances)."""
+    claim bins from the (score, count) pairs, then the events in decision order, whole
+    events a chunk at a time — streamed from DuckDB, or grouped into (decision, score)
+    cells on a Dask or Spark engine a range of decisions at a time — each chunk's Broome
+    chances solved and added into the four per-bin sums (rows, selected, claims, chances)."""
     from .broome_lottery import claim_bin_rates_from_sums
-    cells = event_cells(table)
-    vc = cells.query("e", "SELECT score AS v, sum(n) AS n FROM e GROUP BY 1 ORDER BY 1").fetchnumpy()
-    values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
+    lazy = getattr(table, "pushdown", False)
+    if lazy:
+        values, counts = table.value_counts("score")
+    else:
+        vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+        values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
     N = int(counts.sum())
     label = value_bins(counts, min(n_bins, max(2, N // rows_per_bin)))
     G = int(label.max()) + 1
     sums = [np.zeros(G) for _ in range(4)]
-    per = cells.query("e", "SELECT count(*) AS n, sum(n) AS r, sum(y) AS k FROM e GROUP BY decision_id "
-                           "ORDER BY decision_id").fetchnumpy()
-    sizes, ks = np.asarray(per["n"], dtype=np.int64), np.asarray(per["k"], dtype=float)   # cells, selected
-    rel = cells.query("e", "SELECT score, y, n FROM e ORDER BY decision_id")
-    reader = rel.to_arrow_reader(CHUNK_ROWS) if hasattr(rel, "to_arrow_reader") else rel.fetch_record_batch(CHUNK_ROWS)
-    pend = [np.empty(0), np.empty(0), np.empty(0)]      # claims, selected, rows of the cells not yet solved
+    ids, rows, ks = _events(table)
+    check = RosenCheck(rows, ks, label, values, G)
+    chunks = _engine_event_chunks(table, ids, rows) if lazy else _duckdb_event_chunks(table, rows)
     e0 = 0
-
-    def take(c, s, w, e0, e1):
-        ref = _reference_chunk(c, sizes[e0:e1], ks[e0:e1], w)
-        check.add(c, ref, w, e0, e1)
+    for c, sel, w, sizes in chunks:
+        e1 = e0 + len(sizes)
+        ref = _reference_chunk(c, sizes, ks[e0:e1], w)
+        check.add(c, ref, w, sizes, e0)
         b = label[np.searchsorted(values, c)]
-        for acc, v in zip(sums, (w, s, w * c, w * ref)):
+        for acc, v in zip(sums, (w, sel, w * c, w * ref)):
             acc += np.bincount(b, weights=v, minlength=G)
-
-    check = RosenCheck(sizes, ks, label, values, G, np.asarray(per["r"], dtype=np.int64))
-    for batch in reader:
-        pend = [np.concatenate([p, batch.column(j).to_numpy(zero_copy_only=False).astype(float)])
-                for j, p in enumerate(pend)]
-        # the whole events among the pending cells
-        ends = np.cumsum(sizes[e0:])
-        e_n = int(np.searchsorted(ends, len(pend[0]), side="right"))
-        if e_n:
-            r = int(ends[e_n - 1])
-            take(*(p[:r] for p in pend), e0, e0 + e_n)
-            pend, e0 = [p[r:] for p in pend], e0 + e_n
-    if e0 < len(sizes):
-        take(*pend, e0, len(sizes))
+        e0 = e1
     out = claim_bin_rates_from_sums(sums[0].astype(np.int64), *sums[1:], alpha)
     out["rosen_check"] = check.summary()
     return out
@@ -218,27 +257,25 @@ class RosenCheck:
     largest difference of one row's chance, and per claim bin the difference of the mean
     chance over the sampled rows. A measurement on those events, not a bound for the others."""
 
-    def __init__(self, sizes, ks, label, values, G, rows=None):
-        E = len(sizes)
-        rows = sizes if rows is None else rows            # rows per event (``sizes``: its cells)
+    def __init__(self, rows, ks, label, values, G):
+        E = len(rows)
         mean = max(1.0, float(np.mean(rows))) if E else 1.0
         S = int(min(E, ROSEN_CHECK_EVENTS, max(1, ROSEN_CHECK_ROWS // mean)))
         self.picked = set(np.unique(np.linspace(0, E - 1, S).round().astype(int)).tolist()) if S else set()
-        self.sizes, self.ks, self.label, self.values = sizes, ks, label, values
+        self.ks, self.label, self.values = ks, label, values
         self.diff, self.n = np.zeros(G), np.zeros(G)
         self.max_row = 0.0
         self.events = self.rows = 0
 
-    def add(self, c, ref, w, e0, e1):
-        """The sampled events among events e0..e1 (their cells ``c``, Rosén's ``ref``, rows
-        per cell ``w``): exact chances of the event's rows next to Rosén's."""
+    def add(self, c, ref, w, sizes, e0):
+        """The sampled events among a chunk of events from ``e0`` (their claims ``c``,
+        Rosén's ``ref``, rows per claim ``w``, claims per event ``sizes``): each sampled
+        event's exact chances next to Rosén's, row by row."""
         from .broome_lottery import broome_reference
-        if not self.picked:
-            return
-        starts = np.r_[0, np.cumsum(self.sizes[e0:e1])[:-1]]
-        for e in sorted(i for i in self.picked if e0 <= i < e1):
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        for e in sorted(i for i in self.picked if e0 <= i < e0 + len(sizes)):
             r0 = int(starts[e - e0])
-            r1 = r0 + int(self.sizes[e])
+            r1 = r0 + int(sizes[e - e0])
             k = int(self.ks[e])
             reps = w[r0:r1].astype(np.int64)
             rows = np.repeat(c[r0:r1], reps)

@@ -241,3 +241,30 @@ def test_spark_malformed_log_names_row_and_column(frame, spark):
     bad.loc[5, "score"] = np.nan
     with pytest.raises(LogError, match=r"row 6, column 'score': missing"):
         log_from_any(spark.createDataFrame(bad))
+
+
+def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch):
+    """Pools that differ on a lazy engine: the (decision, score) cells are grouped a range
+    of decisions at a time (here at most 64 rows, 4 events of 15, a range: 8 ranges), with text decision ids;
+    the figures equal DuckDB's streamed rows."""
+    import duckdb
+
+    import fairaudit.broome_log as bl
+    dd = pytest.importorskip("dask.dataframe")
+    f = selection_log(decisions=30).assign(decision_id=lambda x: "d" + x["decision_id"].astype(str).str.zfill(3))
+    ref = comparable(fa.audit(log=duckdb.from_df(f), checks=["broome"], seed=3))
+    calls = []
+    chunks = bl._engine_event_chunks
+
+    def counted(*a):
+        for c in chunks(*a):
+            calls.append(len(c[3]))
+            yield c
+    monkeypatch.setattr(bl, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(bl, "_engine_event_chunks", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        log = log_from_any(dd.from_pandas(f, npartitions=3))
+        got = comparable(fa.audit(log=log, checks=["broome"], seed=3))
+    assert calls == [4] * 7 + [2] and not log.table.materialised      # 15 rows an event
+    assert_same(got, ref)
