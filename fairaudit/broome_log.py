@@ -19,8 +19,10 @@ sums per event by a row-wise reduction when the events have equal size — NumPy
 pairwise sum, as in the per-event code — else ``np.add.reduceat``), so the chances equal
 the per-event ones up to float rounding of the sums, and the cost is ~100 vectorised
 passes over the score column instead of one Python call per event. The rows are
-streamed from DuckDB in decision order, whole events at a time, and only four sums per
-claim bin are kept (``streamed_claim_bin_rates``), so memory does not grow with the log.
+streamed from DuckDB in decision order, whole events at a time — or, for a Dask or Spark
+log, grouped on that engine into (decision, score) cells a range of decisions at a time —
+and only four sums per claim bin are kept (``streamed_claim_bin_rates``), so memory does
+not grow with the log.
 """
 from __future__ import annotations
 
