@@ -74,10 +74,10 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
 from fairaudit.groupsets import collection, weighted
-from fairaudit.ranking_log import cells_valid, position_counts, ranking_cells
+from fairaudit.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
-from fairaudit.inputs import Instance, predictions_and_labels
+from fairaudit.inputs import Instance, prediction_order, predictions_and_labels
 from fairaudit.ua import box_simplex_range, dcg_weights, reference_band, ua_position_given_label
 EPISODE_BLOCK = 256   # episodes drawn per call of the sampler (each its own stream: results do not depend on it)
 
@@ -174,21 +174,26 @@ def exposure(comp: dict, pred: dict, n: int, Gp: np.ndarray):
     return out
 
 
-def multicalibration_cells(P, y, masks, names, set_names, lam: float, min_cell: int, confidence: float) -> pd.DataFrame:
+def multicalibration_cells(P, y, masks, names, set_names, lam: float, min_cell: int, confidence: float,
+                           weights=None, bins=None) -> pd.DataFrame:
     """Cells (set, label, bin of the predicted probability of that label, width λ):
     mean prediction − label frequency, with Clopper–Pearson intervals simultaneous over
-    all cells; cells below ``min_cell`` rows flagged sparse."""
+    all cells; cells below ``min_cell`` rows flagged sparse. On a log's cells of identical
+    rows (``weights`` rows each, P their summed predictions) the bins come with the
+    cells (``bins``, the rows' own)."""
     m = P.shape[1]
     nb = max(1, int(math.ceil(1.0 / lam - 1e-9)))
-    bins = np.minimum((P / lam).astype(int), nb - 1)               # (N, m)
+    if bins is None:
+        bins = np.minimum((P / lam).astype(int), nb - 1)           # (N, m)
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
     rows = []
     for g, mask in enumerate(masks):
         for ell in range(m if m > 2 else 1):
             ell_ = ell if m > 2 else 1
             b = bins[mask, ell_]
             f = P[mask, ell_]
-            hit = (y[mask] == ell_).astype(float)
-            cnt = np.bincount(b, minlength=nb)
+            hit = (y[mask] == ell_) * w[mask]
+            cnt = np.rint(np.bincount(b, weights=w[mask], minlength=nb)).astype(np.int64)
             fs = np.bincount(b, weights=f, minlength=nb)
             hs = np.bincount(b, weights=hit, minlength=nb)
             for k in np.flatnonzero(cnt):
@@ -345,7 +350,8 @@ class Multiaccuracy(Check):
                  max_figures):
         log = ctx.log
         args = (ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell, max_figures)
-        if not groups and not multicalibration and "label" in log.columns and cells_valid(log):
+        if not groups and "label" in log.columns and cells_valid(log) and \
+                (not multicalibration or max(2, len(log.pred_cols)) <= MAX_BINNED_LABELS):
             try:
                 return self._run_log_cells(*args)
             except DataError:
@@ -357,8 +363,8 @@ class Multiaccuracy(Check):
         # the log aggregated where it is (fairaudit.ranking_log): the same sizes, counts and
         # mean predictions as its rows, a bootstrap of the same distribution
         log = ctx.log
-        value_cols = list(log.pred_cols) or ["score"]
-        cells = ranking_cells(log.table, log.group_cols, value_cols, "label")
+        value_cols = prediction_order(log.pred_cols) or ["score"]
+        cells = ranking_cells(log.table, log.group_cols, value_cols, "label", float(lam) if multicalibration else None)
         means = pd.DataFrame(cells.pred_sums / cells.weights[:, None], columns=value_cols)
         means["label"] = cells.frame["label"].to_numpy()
         P, y, names = predictions_and_labels(means, log.pred_cols, "label", "score" if not log.pred_cols else None,
@@ -377,7 +383,7 @@ class Multiaccuracy(Check):
                                                         "logged row; group shares are taken as known",
                                             "aggregation": f"{len(cells.weights)} cells of identical rows, counted "
                                                            f"in the log engine (the rows were not read)"},
-                            weights=cells.weights)
+                            weights=cells.weights, bins=cells.bins)
 
     def _run_log_rows(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam, min_cell,
                       max_figures):
@@ -406,7 +412,7 @@ class Multiaccuracy(Check):
 
     # ------------------------------------------------------------------
     def _finish(self, ctx, sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance, multicalibration,
-                lam, min_cell, max_figures, unit, from_log, extra_evidence, weights=None):
+                lam, min_cell, max_figures, unit, from_log, extra_evidence, weights=None, bins=None):
         m = P.shape[1]
         masks = np.stack([s.mask for s in sets])
         half_conf = 1 - (1 - ctx.confidence) / 2
@@ -533,7 +539,7 @@ class Multiaccuracy(Check):
         tables = {"groups": gdf, "alpha": alpha_df, "positions": pd.DataFrame(pos_rows)}
         if multicalibration:
             tables["multicalibration"] = multicalibration_table = multicalibration_cells(
-                P, y, masks, names, names_s, float(lam), int(min_cell), half_conf)
+                P, y, masks, names, names_s, float(lam), int(min_cell), half_conf, weights, bins)
         else:
             multicalibration_table = None
 

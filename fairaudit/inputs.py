@@ -323,6 +323,19 @@ def audit_pools(ctx, quality, population, setup, n, pools, tag, ratio="2,1"):
 # Prediction matrices and labels from a data or log frame
 # ---------------------------------------------------------------------------
 
+def prediction_order(pred_cols: list[str]) -> list[str]:
+    """The ``p_<label>`` columns in label order: sorted numerically when every suffix is a
+    number, else as given (the columns of :func:`predictions_and_labels`' P)."""
+    cols = list(pred_cols)
+    if len(cols) >= 2:
+        try:
+            order = np.argsort([float(str(c)[2:]) for c in cols], kind="stable")
+            cols = [cols[i] for i in order]
+        except ValueError:
+            pass
+    return cols
+
+
 def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col: str | None,
                            score_col: str | None = None, where: str = "data"):
     """(P (N, m) float rows summing to 1, y (N,) ints in 0..m−1, label names).
@@ -332,17 +345,10 @@ def predictions_and_labels(frame: pd.DataFrame, pred_cols: list[str], label_col:
     no ``p_*`` column but a score in [0, 1], means binary labels: ``P = [1−p, p]``."""
     if label_col is None:
         raise DataError(f"{where}: needs a 'label' column (the observed outcome) for the multiaccuracy audit")
-    cols = list(pred_cols)
+    cols = prediction_order(pred_cols)
     if len(cols) >= 2:
-        suf = [str(c)[2:] for c in cols]
-        try:
-            order = np.argsort([float(s) for s in suf], kind="stable")
-            cols = [cols[i] for i in order]
-            suf = [suf[i] for i in order]
-        except ValueError:
-            pass
         P = frame[cols].to_numpy(dtype=float)
-        names = suf
+        names = [str(c)[2:] for c in cols]
     elif len(cols) == 1 or (score_col is not None):
         col = cols[0] if cols else score_col
         p = frame[col].to_numpy(dtype=float)

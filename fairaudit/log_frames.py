@@ -19,13 +19,14 @@ a permutation, pick orders — as grouped counts), the row and decision counts, 
 cluster sums by individual included), score strata and per-stratum counts
 (``anonymity``), ``broome``'s same-pool test (a count per (individual, score) pair), the
 selected rows of a same-pool log, and the (decision, score) cells of a log whose pools
-differ, ``multiaccuracy``'s ranking cells (the decision sizes joined back on the engine),
+differ, ``multiaccuracy``'s ranking cells (the decision sizes joined back on the engine; with
+each label's multicalibration bin as a key when that table is asked for),
 and ``min_requirement``'s years, one at a time (:meth:`LazyLogTable.where_equals`: a
 year's rows are its sufficient statistic).
 
 Not pushed down (stated): a log whose role columns are text (``selected`` as yes/no),
-the first-offending-row message of a malformed log, user-defined groups and the
-multicalibration table of ``multiaccuracy`` (they read each row's values) and
+the first-offending-row message of a malformed log, ``multiaccuracy``'s user-defined
+groups (they read each row's values) and
 ``multiplicity``'s log (a matrix of every model's decision on every individual): for
 those the engine's rows are collected once, as Arrow, into DuckDB
 (:attr:`LazyLogTable.rel`), and the SQL path runs unchanged.
@@ -343,3 +344,20 @@ def prediction_rows_invalid(table: LazyLogTable, cols: list[str], label: str) ->
     bad = ~(good & ~nw.col(label).is_null())
     lf = table.lf.with_columns(__bad=bad.fill_null(True).cast(nw.Int64))
     return int(collect(lf.select(nw.col("__bad").sum())).column(0)[0].as_py() or 0)
+
+
+def probability_bin_exprs(binned, lam: float, nb: int) -> list:
+    """The narwhals twins of ``ranking_log.ranking_cells``' multicalibration bins (see
+    :func:`fairaudit.ranking_log.probability_bins`): truncation is the floor of these
+    non-negative numbers."""
+    from functools import reduce
+    from operator import add
+
+    import narwhals as nw
+    if not binned:
+        return []
+    x = {c: nw.col(c).cast(nw.Float64) for c, _ in binned}
+    cols = list(dict.fromkeys(c for c, _ in binned))
+    total = reduce(add, [x[c] for c in cols]) if len(cols) >= 2 else (1 - x[cols[0]]) + x[cols[0]]
+    return [((((1 - x[c]) if comp else x[c]) / total) / lam).cast(nw.Int64).clip(upper_bound=nb - 1)
+            for c, comp in binned]

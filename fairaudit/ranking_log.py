@@ -17,8 +17,13 @@ with the decision sizes joined back): a row's place in its ranking is ``position
 which is the SQL path's ``row_number() − 1`` because validation has made the positions of
 each decision a permutation of 1..n.
 
-Not covered (the caller reads the frame instead): user-defined groups (expressions may
-name any column) and the multicalibration table (it bins each row's prediction).
+The multicalibration table bins each row's normalised prediction: with ``bin_width`` each
+label's bin is one more key of the cells (:func:`probability_bins`, the rows' own
+arithmetic), so a cell's rows share their bins and the table's counts are exact.
+
+Not covered (the caller reads the frame instead): user-defined groups (expressions and
+callables may name any column, and see the rows' native values), and multicalibration
+with more than ``MAX_BINNED_LABELS`` labels.
 """
 from __future__ import annotations
 
@@ -44,11 +49,33 @@ class RankingCells:
     n: int
     episodes: int
     dropped: int
+    bins: np.ndarray | None = None      # (C, m) multicalibration bin of each label's prediction, when asked
 
 
-def ranking_cells(table: LogTable, group_cols: list[str], value_cols: list[str], label_col: str) -> RankingCells:
+MAX_BINNED_LABELS = 7       # P's row sums are left-to-right below 8 columns in NumPy, as in SQL
+
+
+def probability_bins(value_cols: list[str], lam: float):
+    """(per label of P: a function of a column expression → its bin expression) — the
+    bin ``min(⌊(p_ℓ / Σp) / λ⌋, ⌈1/λ⌉ − 1)`` of each row's normalised prediction, written
+    with the operations :func:`fairaudit.inputs.predictions_and_labels` and
+    ``multicalibration_cells`` apply (sum left to right, divide, divide by λ, truncate), so
+    SQL and the engines give every row the bin the rows' reading gives it.
+    Returns ``(columns of P as pairs (column, complement?), nb)``."""
+    import math
+    nb = max(1, int(math.ceil(1.0 / lam - 1e-9)))
+    if len(value_cols) >= 2:
+        return [(c, False) for c in value_cols], nb
+    return [(value_cols[0], True), (value_cols[0], False)], nb
+
+
+def ranking_cells(table: LogTable, group_cols: list[str], value_cols: list[str], label_col: str,
+                  bin_width: float | None = None) -> RankingCells:
     """The cells of a ranking log (see the module docstring). ``value_cols`` are the
-    prediction columns summed per cell (or the one score column of binary labels)."""
+    prediction columns summed per cell, in label order (or the one score column of binary
+    labels). ``bin_width``: also key the cells by each label's multicalibration bin
+    (:func:`probability_bins`; at most ``MAX_BINNED_LABELS`` labels), so every row of a
+    cell shares its bins."""
     gq = [q(g) for g in group_cols]
     lazy = getattr(table, "pushdown", False)
     if lazy:                    # a Dask or Spark log: the same sums on its engine (fairaudit.log_frames)
@@ -62,22 +89,30 @@ def ranking_cells(table: LogTable, group_cols: list[str], value_cols: list[str],
     kept_rows = int(next(r[1] for r in sizes if int(r[0]) == n))
     dropped = int(sum(r[1] for r in sizes)) - kept_rows
     label = f"CAST({q(label_col)} AS VARCHAR) AS {q(label_col)}"
+    binned, nb = probability_bins(value_cols, bin_width) if bin_width else ([], 0)
+    bkeys = [f"__b{j}" for j in range(len(binned))]
     if lazy:
-        from .log_frames import kept_position
-        rel = table.cells(list(group_cols) + [label_col, "__pos"], sums=value_cols,
-                          derived={"__pos": kept_position(n)}, sizes=True)
+        from .log_frames import kept_position, probability_bin_exprs
+        derived = {"__pos": kept_position(n), **dict(zip(bkeys, probability_bin_exprs(binned, bin_width, nb)))}
+        rel = table.cells(list(group_cols) + [label_col, "__pos"] + bkeys, sums=value_cols, derived=derived, sizes=True)
         sums = ", ".join(q("__s_" + c) for c in value_cols)
-        frame = rel.query("c", f"SELECT {', '.join(gq + [label])}, __pos, n AS __w, {sums} FROM c ORDER BY ALL").df()
+        frame = rel.query("c", f"SELECT {', '.join(gq + [label])}, __pos, {''.join(b + ', ' for b in bkeys)}"
+                               f"n AS __w, {sums} FROM c ORDER BY ALL").df()
     else:
         sums = ", ".join(f"sum(CAST({q(c)} AS DOUBLE)) AS {q('__s_' + c)}" for c in value_cols)
+        x = {c: f"CAST({q(c)} AS DOUBLE)" for c in value_cols}
+        total = " + ".join(x[c] for c in value_cols) if len(value_cols) >= 2 else f"(1 - {x[value_cols[0]]}) + {x[value_cols[0]]}"
+        bsql = [f"least(CAST(floor((({'1 - ' if comp else ''}{x[c]}) / ({total})) / {bin_width!r}) AS BIGINT), {nb - 1}) "
+                f"AS {b}" for (c, comp), b in zip(binned, bkeys)]
         frame = table.df(
             f"WITH r AS (SELECT *, row_number() OVER (PARTITION BY decision_id ORDER BY position) - 1 AS __p, "
             f"count(*) OVER (PARTITION BY decision_id) AS __size FROM log) "
-            f"SELECT {', '.join(gq + [label])}, CASE WHEN __size = {n} THEN __p ELSE -1 END AS __pos, count(*) AS __w, "
-            f"{sums} FROM r GROUP BY ALL ORDER BY ALL")
+            f"SELECT {', '.join(gq + [label])}, CASE WHEN __size = {n} THEN __p ELSE -1 END AS __pos, "
+            f"{''.join(b + ', ' for b in bsql)}count(*) AS __w, {sums} FROM r GROUP BY ALL ORDER BY ALL")
     weights = frame.pop("__w").to_numpy(dtype=float)
     pred_sums = np.column_stack([frame.pop("__s_" + c).to_numpy(dtype=float) for c in value_cols])
-    return RankingCells(frame, weights, pred_sums, n, kept_rows // n, dropped)
+    bins = np.column_stack([frame.pop(b).to_numpy(dtype=np.int64) for b in bkeys]) if bkeys else None
+    return RankingCells(frame, weights, pred_sums, n, kept_rows // n, dropped, bins)
 
 
 def position_counts(cells: RankingCells, masks: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ DataFrame in ``local[2]`` mode, give the JSON of the DuckDB run on the same rows
 to 1e-12) — selection_rates with its default cluster-robust intervals (individual_id
 recurs) and with cluster_by=none, anonymity, broome (pools that differ: claim bins; the
 same pool in every event: draws), multiaccuracy on a ranking log and min_requirement on
-an assignment log. Every statistic is computed on that engine: the log's rows are never
+an assignment log (its multicalibration table too). Every statistic is computed on that engine: the log's rows are never
 collected whole (``LazyLogTable.materialised`` stays false; min_requirement reads one
 year at a time, filtered on the engine), and a malformed log is refused with the row and
 column every other source names."""
@@ -65,6 +65,8 @@ CASES = {
     "selection, independent rows": (lambda: selection_log(), ["selection_rates"], {"selection_rates": {"cluster_by": "none"}}),
     "same pool": (lambda: same_pool_log(), ["broome"], {}),
     "ranking": (lambda: pd.read_csv(EXAMPLES / "data" / "multiaccuracy_prop19_log.csv"), ["multiaccuracy"], {}),
+    "ranking, multicalibration": (lambda: pd.read_csv(EXAMPLES / "data" / "multiaccuracy_prop19_log.csv"),
+                                  ["multiaccuracy"], {"multiaccuracy": {"multicalibration": True}}),
     "assignment": (lambda: pd.read_csv(EXAMPLES / "logs" / "assignment_log.csv"), ["min_requirement"], {}),
 }
 
@@ -123,6 +125,8 @@ def test_the_cases_reach_each_statistic(duckdb_runs):
     assert ev["selection"]["broome"]["evidence"]["log_mode"].startswith("pools differ")
     assert ev["same pool"]["broome"]["evidence"]["log_mode"].startswith("same pool repeated")
     assert "cells of identical rows" in ev["ranking"]["multiaccuracy"]["evidence"]["aggregation"]
+    assert "cells of identical rows" in ev["ranking, multicalibration"]["multiaccuracy"]["evidence"]["aggregation"]
+    assert ev["ranking, multicalibration"]["multiaccuracy"]["evidence"]["multicalibration"]["cells"] > 0
     assert ev["assignment"]["min_requirement"]["verdict"] == "fail"      # its docstring: g0 falls short in 2025
     assert ev["ranking"]["multiaccuracy"]["verdict"] == "fail"
 
