@@ -572,12 +572,17 @@ class Broome(Check):
             meth = (f"{meth}; Broome chances by Rosén's approximation, off the exact ones by at most "
                     f"{rc['max_row_difference']:.2g} a row and {rc['max_bin_rate_difference']:.2g} a bin's rate "
                     f"on {rc['events']} events sampled across the log")
+        exact = lb.get("yardstick") == "exact"
+        if exact:
+            meth = f"{meth}; Broome chances exact (the exponential race's integral), event by event"
         evidence = {"log_mode": "pools differ between decision events: selection rate per claim bin across all rows "
                                 "(rows treated as independent trials), compared with the Broome lottery's rate computed "
                                 "event by event; individual chances and first-round weights cannot be estimated",
                     "note": "Agreement of the chances with Broome-Fairness is necessary, not sufficient.",
-                    "yardstick": "Rosén's approximation of the Broome lottery's chances, event by event; its error "
-                                 "measured against the exact chances on a sample of events",
+                    "yardstick": ("the Broome lottery's exact chances, event by event" if exact else
+                                  "Rosén's approximation of the Broome lottery's chances, event by event (the exact "
+                                  "chances of every event cost more than the log budget); its error measured against "
+                                  "the exact chances on a sample of events"),
                     "rosen_check": lb.get("rosen_check")}
         figures = [{"kind": "scatter_ci", "title": "Selection rate against claim (claim bins, from the log)",
                     "caption": "From the log: pools differ between decision events, so only the selection rate per "

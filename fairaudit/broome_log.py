@@ -2,16 +2,18 @@
 inclusion chances solved for all events at once, from the three columns the comparison
 needs, read from the log engine.
 
-Decision (a known gap): logs whose pools differ between events still use Rosén's
-approximation of the Broome lottery's chances (:func:`rosen_reference`), vectorised over
-events; allocator audits and same-pool logs use the exact yardstick
-(:func:`fairaudit.broome_lottery.broome_reference`). The exact integral is not yet
-vectorised over events: it costs 7–40 ms an event (n = 15–100), about an hour for the
-100,000 events of the 10M-row benchmark log. Where the approximation is kept its error is
+Decision: logs whose pools differ between events get the exact yardstick
+(:func:`fairaudit.broome_lottery.broome_reference`, event by event) when its estimated
+cost is affordable — :func:`exact_is_affordable`: Σ over events of (100 + m·min(k, m − k))
+work units at most ``EXACT_COST_UNITS`` (about 2 s here; measured 0.8 ms an event of 20
+with k = 4, 4.5 ms for 100 with k = 10): the bundled 300-event log and most audit logs.
+Beyond that (the 100,000 events of the 10M-row benchmark would take ~8 minutes) they use
+Rosén's approximation (:func:`rosen_reference`), vectorised over events, and its error is
 measured (:class:`RosenCheck`): on up to 24 events spread over the log the exact chances
 are computed beside Rosén's, and the result reports the largest row and per-bin
 differences (measured on n = 15–100, k = 4–30: rows ≤ 0.008; on (0.6, 0.3, 0.1), k = 2,
-0.058).
+0.058). The choice depends on the log's event sizes and selection counts only, so it is
+the same on every engine. Allocator audits and same-pool logs always use the exact yardstick.
 
 :func:`rosen_reference` finds, per event, λ with Σ_i (1 − exp(−λ c_i)) = k by doubling and
 100 bisection steps; here the same steps run on every event together (one vector of λ,
@@ -58,6 +60,33 @@ def rosen_reference(claims, k: int) -> np.ndarray:
 
 
 CHUNK_ROWS = 1 << 20     # rows per vectorised pass (bounds the temporaries)
+EXACT_COST_UNITS = 400_000   # exact Broome chances on a log up to this estimated cost (~2 s; see the docstring)
+
+
+def exact_is_affordable(rows, ks) -> bool:
+    """Whether the exact Broome chances of every event (``rows`` each, ``ks`` selected)
+    fit the budget: Σ (100 + m · min(k, m − k)) ≤ ``EXACT_COST_UNITS`` (the integral's cost
+    is O(m · min(k, m − k)) per node, plus a fixed part per event)."""
+    m = np.asarray(rows, dtype=float)
+    k = np.asarray(ks, dtype=float)
+    return float(np.sum(100.0 + m * np.minimum(k, np.maximum(m - k, 0)))) <= EXACT_COST_UNITS
+
+
+def exact_chunk(c, sizes, ks, w):
+    """The exact Broome chance of each claim (cell) of a chunk of whole events: each event's
+    rows (cells expanded to their ``w`` rows) through ``broome_reference``, a cell's chance
+    the mean of its rows' (equal claims, equal chances up to rounding)."""
+    from .broome_lottery import broome_reference
+    out = np.zeros(len(c))
+    start = 0
+    for size, k in zip(sizes, ks):
+        size = int(size)
+        cc, reps = c[start:start + size], w[start:start + size].astype(np.int64)
+        if k > 0:
+            rows = broome_reference(np.repeat(cc, reps), int(k))
+            out[start:start + size] = np.add.reduceat(rows, np.r_[0, np.cumsum(reps)[:-1]]) / reps
+        start += size
+    return out
 
 
 def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarray) -> np.ndarray:
@@ -232,19 +261,24 @@ def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_pe
     G = int(label.max()) + 1
     sums = [np.zeros(G) for _ in range(4)]
     ids, rows, ks = _events(table)
-    check = RosenCheck(rows, ks, label, values, G)
+    exact = exact_is_affordable(rows, ks)
+    check = None if exact else RosenCheck(rows, ks, label, values, G)
     chunks = _engine_event_chunks(table, ids, rows) if lazy else _duckdb_event_chunks(table, rows)
     e0 = 0
     for c, sel, w, sizes in chunks:
         e1 = e0 + len(sizes)
-        ref = _reference_chunk(c, sizes, ks[e0:e1], w)
-        check.add(c, ref, w, sizes, e0)
+        if exact:
+            ref = exact_chunk(c, sizes, ks[e0:e1], w)
+        else:
+            ref = _reference_chunk(c, sizes, ks[e0:e1], w)
+            check.add(c, ref, w, sizes, e0)
         b = label[np.searchsorted(values, c)]
         for acc, v in zip(sums, (w, sel, w * c, w * ref)):
             acc += np.bincount(b, weights=v, minlength=G)
         e0 = e1
     out = claim_bin_rates_from_sums(sums[0].astype(np.int64), *sums[1:], alpha)
-    out["rosen_check"] = check.summary()
+    out["yardstick"] = "exact" if exact else "rosen"
+    out["rosen_check"] = None if exact else check.summary()
     return out
 
 

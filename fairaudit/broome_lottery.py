@@ -809,15 +809,18 @@ def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin
     event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
     (``fairaudit.broome_log.streamed_claim_bin_rates`` computes the same from a log
     engine's table without holding its rows.)"""
-    from .broome_log import rosen_reference
+    from .broome_log import exact_is_affordable, rosen_reference
     claims = f["score"].to_numpy(dtype=float)
     sel = f["selected"].to_numpy().astype(int)
-    # The Broome lottery's chance for each row, computed within its decision event.
+    # The Broome lottery's chance for each row, computed within its decision event: exact
+    # when affordable, else Rosén's approximation (the log path's rule, fairaudit.broome_log)
+    events = f.groupby("decision_id", sort=True).indices
+    ks = [int(sel[idx].sum()) for idx in events.values()]
+    yardstick = broome_reference if exact_is_affordable([len(i) for i in events.values()], ks) else rosen_reference
     ref = np.zeros(len(f))
-    for _, idx in f.groupby("decision_id", sort=True).indices.items():
-        k_e = int(sel[idx].sum())
+    for idx, k_e in zip(events.values(), ks):
         if k_e > 0:
-            ref[idx] = rosen_reference(claims[idx], k_e)   # the log path's yardstick (fairaudit.broome_log)
+            ref[idx] = yardstick(claims[idx], k_e)
     # at least rows_per_bin rows per bin: rates compared through the box of two independent
     # intervals are coarser than per-draw differences, so a log needs wider bins
     b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))

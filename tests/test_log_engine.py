@@ -423,17 +423,48 @@ def test_same_pool_draws_in_sql_equal_the_frame_reading(with_order, tmp_path):
     assert log._frame is None            # no check read the rows into pandas
 
 
-def test_rosen_error_measured_against_the_exact_yardstick():
-    """Logs with varying pools keep Rosén's approximation: the streamed path measures its
-    error on a systematic sample of events against broome_reference (recomputed here) and
-    the method says so."""
+def _varying_pools_log(seed=8, events=60):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(6, 12, events)
+    f = pd.DataFrame({"decision_id": np.repeat(np.arange(events), sizes),
+                      "score": rng.random(sizes.sum()).round(3) + 0.01})
+    f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 2).astype(int)
+    return f
+
+
+def test_varying_pools_get_the_exact_yardstick_when_affordable():
+    """A log whose pools differ, small enough (estimated cost within EXACT_COST_UNITS):
+    each bin's Broome rate is the exact chances' (broome_reference per event, recomputed
+    here), the method and evidence say exact, and no Rosén measurement is reported."""
+    from fairaudit.broome_log import exact_is_affordable, streamed_claim_bin_rates, value_bins
+    from fairaudit.broome_lottery import broome_reference
+    f = _varying_pools_log()
+    per = f.groupby("decision_id")
+    assert exact_is_affordable(per.size(), per["selected"].sum())
+    lb = streamed_claim_bin_rates(log_from_frame(f).table, 5, 0.05, 50)
+    assert lb["yardstick"] == "exact" and lb["rosen_check"] is None
+    exact = np.concatenate([broome_reference(g["score"].to_numpy(), 2) for _, g in per])
+    scores = np.concatenate([g["score"].to_numpy() for _, g in per])
+    v, n = np.unique(f["score"], return_counts=True)
+    b = value_bins(n, min(5, max(2, len(f) // 50)))[np.searchsorted(v, scores)]
+    want = np.bincount(b, weights=exact) / np.bincount(b)
+    np.testing.assert_allclose(lb["broome_rate"], want, rtol=1e-12)
+    r = fa.audit(log=f, checks=["broome"]).checks[0]
+    assert "Broome chances exact" in r.statistic.method and r.evidence["rosen_check"] is None
+    assert r.evidence["yardstick"].startswith("the Broome lottery's exact chances")
+
+
+def test_rosen_error_measured_against_the_exact_yardstick(monkeypatch):
+    """Logs with varying pools beyond the exact yardstick's budget (here a budget of 0)
+    use Rosén's approximation: the streamed path measures its error on a systematic
+    sample of events against broome_reference (recomputed here) and the method says so."""
+    import fairaudit.broome_log as bl
     from fairaudit.broome_log import rosen_reference, streamed_claim_bin_rates
     from fairaudit.broome_lottery import broome_reference
-    rng = np.random.default_rng(8)
-    sizes = rng.integers(6, 12, 60)
-    f = pd.DataFrame({"decision_id": np.repeat(np.arange(60), sizes), "score": rng.random(sizes.sum()).round(3) + 0.01})
-    f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 2).astype(int)
+    monkeypatch.setattr(bl, "EXACT_COST_UNITS", 0)
+    f = _varying_pools_log()
     lb = streamed_claim_bin_rates(log_from_frame(f).table, 5, 0.05, 50)
+    assert lb["yardstick"] == "rosen"
     rc = lb["rosen_check"]
     assert rc["events"] == 24
     worst = max(np.abs(rosen_reference(g["score"].to_numpy(), 2) - broome_reference(g["score"].to_numpy(), 2)).max()

@@ -247,16 +247,20 @@ def test_spark_malformed_log_names_row_and_column(frame, spark):
         log_from_any(spark.createDataFrame(bad))
 
 
-def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch):
-    """Pools that differ on a lazy engine: the (decision, score) cells are grouped a range
-    of decisions at a time (here at most 64 rows, 4 events of 15, a range: 8 ranges), with text decision ids;
+@pytest.mark.parametrize("yardstick", ["exact", "rosen"])
+def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yardstick):
+    """Pools that differ on a lazy engine (with the exact yardstick, and with Rosén's): the
+    (decision, score) cells are grouped a range of decisions at a time (here at most 64 rows, 4 events of 15, a range: 8 ranges), with text decision ids;
     the figures equal DuckDB's streamed rows."""
     import duckdb
 
     import fairaudit.broome_log as bl
     dd = pytest.importorskip("dask.dataframe")
+    if yardstick == "rosen":
+        monkeypatch.setattr(bl, "EXACT_COST_UNITS", 0)     # beyond the exact yardstick's budget
     f = selection_log(decisions=30).assign(decision_id=lambda x: "d" + x["decision_id"].astype(str).str.zfill(3))
     ref = comparable(fa.audit(log=duckdb.from_df(f), checks=["broome"], seed=3))
+    assert ("Rosén" in ref["checks"][0]["statistic"]["method"]) == (yardstick == "rosen")
     calls = []
     chunks = bl._engine_event_chunks
 
