@@ -550,6 +550,29 @@ class BettingCS:
         return self.lo.copy(), self.hi.copy()
 
 
+class PairedDifferenceCS:
+    """The intervals of :func:`paired_difference_cs` kept up to date across looks: the
+    paired differences ``(b − a + 1) / 2`` go into a :class:`BettingCS`, so
+    ``update(new a rows, new b rows)`` costs the new draws only. Returns ``(estimate,
+    lower, upper)`` arrays over the members, the estimate the mean difference over every
+    draw so far; each look's bounds hold simultaneously with every earlier look's."""
+
+    def __init__(self, members: int, confidence: float = 0.95, **grid):
+        self.cs = BettingCS(members, confidence, **grid)
+        self.total = np.zeros(int(members))           # Σ (b − a)
+
+    @property
+    def n(self) -> int:
+        return self.cs.n
+
+    def update(self, a_new, b_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = (np.asarray(b_new, dtype=float) - np.asarray(a_new, dtype=float)).reshape(-1, self.cs.M)
+        self.total = self.total + d.sum(axis=0)
+        lo, hi = self.cs.update((d + 1.0) / 2.0)
+        est = self.total / max(self.cs.n, 1)
+        return est, 2 * lo - 1, 2 * hi - 1
+
+
 def eb_confidence_sequence(x, confidence: float = 0.95):
     """Anytime-valid interval for the mean of a sequence in [0, 1]: the predictable-plug-in
     empirical-Bernstein confidence sequence of Waudby-Smith & Ramdas (2023, Thm 2),
