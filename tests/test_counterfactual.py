@@ -86,3 +86,25 @@ def test_false_fail_rate_and_power_over_seeds(tmp_path):
     unfair = [audit(reads_the_copy, path, seed=s, draws=1024).verdict for s in seeds]
     assert sum(v == "fail" for v in fair) / len(seeds) <= 0.05
     assert all(v == "fail" for v in unfair)
+
+
+def test_the_carried_sequences_take_each_looks_new_draws_only_and_cover_the_exact_zero(tmp_path, monkeypatch):
+    """The counterfactual test's paired sequences are carried across its looks: a rule
+    that ignores the attribute is decided after two looks (256 then 512 draws) and each
+    look hands the sequence its 256 new paired draws only. Its paired differences are
+    exactly 0 (common random numbers), so at every look every individual's interval —
+    0.5 on the [0, 1] scale the sequence bets on — contains it."""
+    from fairaudit.stats import BettingCS
+    looks = []
+    update = BettingCS.update
+
+    def recorded(self, x):
+        lo, hi = update(self, x)
+        looks.append((len(x), bool(np.all((lo <= 0.5) & (0.5 <= hi)))))
+        return lo, hi
+    monkeypatch.setattr(BettingCS, "update", recorded)
+    path = tmp_path / "people.csv"
+    people().to_csv(path, index=False)
+    c = audit(ignores_sex, path)
+    assert c.verdict == "pass" and c.draws == 512
+    assert looks == [(256, True), (256, True)]
