@@ -523,7 +523,8 @@ class BettingCS:
     def update(self, x_new) -> tuple[np.ndarray, np.ndarray]:
         """Take the draws ``x_new`` (new rows × members) and return ``(lower, upper)``,
         valid simultaneously with every earlier look's bounds (each member at ``confidence``)."""
-        x = np.asarray(x_new, dtype=float).reshape(-1, self.M)
+        x = np.asarray(x_new, dtype=float)
+        x = x.reshape(-1, self.M) if self.M else x.reshape(len(x), 0)      # (no members: rows of nothing)
         if len(x):
             lam = self._stakes(x)
             self.history = np.vstack([self.history, x])
@@ -566,9 +567,10 @@ class PairedDifferenceCS:
         return self.cs.n
 
     def update(self, a_new, b_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d = (np.asarray(b_new, dtype=float) - np.asarray(a_new, dtype=float)).reshape(-1, self.cs.M)
-        self.total = self.total + d.sum(axis=0)
+        d = np.asarray(b_new, dtype=float) - np.asarray(a_new, dtype=float)
         lo, hi = self.cs.update((d + 1.0) / 2.0)
+        if self.cs.M:
+            self.total = self.total + d.reshape(-1, self.cs.M).sum(axis=0)
         est = self.total / max(self.cs.n, 1)
         return est, 2 * lo - 1, 2 * hi - 1
 

@@ -150,3 +150,15 @@ def test_the_carried_sequence_takes_each_looks_new_draws_only_and_covers_the_tru
     for key, exact in (("TPR sex = F", 0.56), ("TPR sex = M", 0.7), ("FPR sex = F", 0.2), ("FPR sex = M", 0.2)):
         lo, hi = got[key]["ci"]
         assert lo <= exact <= hi, (key, lo, hi)
+
+
+def test_with_no_rate_to_estimate_it_is_inconclusive_saying_so(tmp_path):
+    """Equal opportunity on data with no labelled positives has no TPR at all: an empty
+    family of sequences, inconclusive with the reason (not an error)."""
+    frame = people(100)
+    frame["label"] = 0
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    c = fa.audit(rule_with(0.5, 0.5, 0.5), checks=["error_rate_parity"], data=str(path), in_process=True, draws=512,
+                 params={"error_rate_parity": {"criterion": "equal_opportunity"}}).checks[0]
+    assert c.verdict == "inconclusive" and "No group has labelled individuals" in c.message, c.message
