@@ -564,7 +564,7 @@ class Anonymity(Check):
 
         def judge(draws):
             if last.get("n") != len(draws[0]):
-                est, lo, hi = shifts.update(draws[0], draws[1:])
+                est, lo, hi = shifts.update(draws)
                 last.update(n=len(draws[0]), est=est, lo=lo, hi=hi, share=share_moved(est, lo, hi, tau))
             return last
 
@@ -574,6 +574,7 @@ class Anonymity(Check):
 
         draws = ctx.sampler.sample_until_many(items, decided, ctx.max_draws(max_draws), first=256)
         j = judge(draws)
+        draws = [d[:shifts.n] for d in draws]          # the paired draws (a budget cut can leave some inputs short)
         share, ci, abs_lo, abs_hi = j["share"]
         est = j["est"]
         method = (f"paired draws (common random numbers), betting confidence sequence per individual, "

@@ -240,7 +240,7 @@ class TVStability(Check):
         evidence = {"counterexample": {"rows": rows, "probe": worst["probe"], "move": worst["move"]},
                     "scales": dict(zip(cols, map(float, s))), "individuals": inst.n}
         top = table.sort_values("ratio_lo", ascending=False).head(12)
-        res = self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=len(draws[0]),
+        res = self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=changes.seen,
                           evidence=evidence, tables={"pairs": top}, method=stat.method)
         return replace(res, definition=IF_DEFINITION)
 

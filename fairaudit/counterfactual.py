@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .instance import Instance
+from .paired_draws import paired_prefix
 from .stats import PairedDifferenceCS, abs_interval, paired_difference_cs, per_member_confidence
 
 DEFINITION = (
@@ -87,19 +88,27 @@ def counterfactuals(inst: Instance, protected: list[str]) -> list[tuple[str, str
 class PairedShifts:
     """Per (counterfactual, individual): the estimated change ``d`` in the chance of a yes
     and its interval, simultaneous over all of them (Bonferroni over every pair), carried
-    across looks: ``update(original, shifted)`` is given the draws so far of the original
-    input and of each counterfactual one and takes their new rows only. Returns arrays of
-    shape (J, n)."""
+    across looks: ``update(draws)`` is given the draws so far of the original input and of
+    each counterfactual one (in that order) and takes their new paired draws only (see
+    :func:`fairaudit.paired_draws.paired_prefix`). Returns arrays of shape (J, n)."""
 
     def __init__(self, J: int, n: int, confidence: float):
         conf = per_member_confidence(confidence, max(J * n, 1))
         self.sequences = [PairedDifferenceCS(n, conf) for _ in range(J)]
+        self.last = None
 
-    def update(self, original: np.ndarray, shifted: list[np.ndarray]):
-        seen = self.sequences[0].n
-        new = original[seen:]
-        out = [cs.update(new, d[seen:]) for cs, d in zip(self.sequences, shifted)]
-        return tuple(np.array([o[k] for o in out]) for k in range(3))
+    @property
+    def n(self) -> int:
+        """Paired draws taken so far."""
+        return self.sequences[0].n
+
+    def update(self, draws: list[np.ndarray]):
+        draws = paired_prefix(draws)
+        if self.last is None or len(draws[0]) > self.n:
+            new = [d[self.n:] for d in draws]
+            out = [cs.update(new[0], d) for cs, d in zip(self.sequences, new[1:])]
+            self.last = tuple(np.array([o[k] for o in out]) for k in range(3))
+        return self.last
 
 
 def share_moved(est, lo, hi, tau: float):

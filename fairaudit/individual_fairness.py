@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .instance import Instance
+from .paired_draws import paired_prefix
 from .result import Statistic, combine
 from .stats import PairedDifferenceCS, abs_interval, per_member_confidence
 
@@ -107,8 +108,9 @@ class PairChanges:
     """Every probe pair's change of the chance of a yes, with simultaneous intervals
     (Bonferroni over all pairs), carried across looks; the two component statistics and
     the verdict. ``update(draws)`` is given the draws so far (``draws[0]``: the original
-    input, ``draws[1:]`` the moved ones, in the order of ``moved``) and takes their new rows
-    only; :meth:`table` gives the pairs' table of the last look."""
+    input, ``draws[1:]`` the moved ones, in the order of ``moved``) and takes their new
+    paired draws only; :attr:`seen` counts the paired draws taken; :meth:`table` gives the
+    pairs' table of the last look."""
 
     def __init__(self, n: int, moved, pairs, step, L, delta, confidence):
         self.L, self.delta = float(L), float(delta)
@@ -131,7 +133,9 @@ class PairChanges:
         self.seen, self.comps, self.verdict = 0, {}, "inconclusive"
 
     def update(self, draws):
-        """``(components, verdict)`` after the draws so far."""
+        """``(components, verdict)`` after the paired draws so far (see
+        :func:`fairaudit.paired_draws.paired_prefix`)."""
+        draws = paired_prefix(draws)
         if len(draws[0]) <= self.seen or not self.blocks:
             return self.comps, self.verdict
         new = [d[self.seen:] for d in draws]

@@ -108,3 +108,18 @@ def test_the_carried_sequences_take_each_looks_new_draws_only_and_cover_the_exac
     c = audit(ignores_sex, path)
     assert c.verdict == "pass" and c.draws == 512
     assert looks == [(256, True), (256, True)]
+
+
+def test_a_look_cut_short_by_the_budget_is_judged_on_the_paired_draws_only():
+    """A look the budget stopped part-way leaves the counterfactual inputs with fewer draws
+    than the original: the shifts use the draws every input has (paired under common random
+    numbers), so a rule that ignores the attribute still shows exactly 0 change."""
+    from fairaudit.counterfactual import PairedShifts
+    from fairaudit.errors import BudgetExhausted
+    base = np.random.default_rng(0).random((512, 5)) < 0.5
+    shifts = PairedShifts(1, 5, 0.95)
+    shifts.update([base[:256], base[:256]])
+    est, lo, hi = shifts.update([base[:512], base[:300]])
+    assert shifts.n == 300 and np.all(est == 0) and np.all((lo <= 0) & (0 <= hi))
+    with pytest.raises(BudgetExhausted):
+        PairedShifts(1, 5, 0.95).update([base[:10], None])

@@ -107,3 +107,23 @@ def test_the_carried_sequences_take_each_looks_new_draws_only_and_cover_the_exac
     for name, exact in (("adversarial_steps", steps), ("data_neighbours", neighbours)):
         lo, hi = c.components[name].ci
         assert lo <= exact <= hi, (name, lo, exact, hi)
+
+
+def test_a_look_cut_short_by_the_budget_is_judged_on_the_paired_draws_only():
+    """``--budget`` can stop a look part-way, leaving some inputs with fewer draws (or
+    none): the pairs are judged on the draws every input has — draw j of the original and
+    of a moved input under one generator — never on misaligned rows; with no paired draw at
+    all the check is not decided within the budget (BudgetExhausted), not judged on nothing."""
+    from fairaudit.errors import BudgetExhausted
+    from fairaudit.individual_fairness import PairChanges
+    rng = np.random.default_rng(0)
+    base = rng.random((300, 4)) < 0.5
+    moved = [("income", 1, None), ("income", -1, None)]
+    changes = PairChanges(4, moved, [(0, 1, 0.5)], 0.25, 1.0, 0.0, 0.95)
+    # the moved inputs decide exactly as the original (a rule that ignores the move): every change is 0
+    changes.update([base[:256], base[:256], base[:256]])
+    comps, _ = changes.update([base[:300], base[:280], base[:256]])      # the budget cut this look short
+    assert changes.seen == 256
+    assert comps["adversarial_steps"].estimate <= 0 and comps["adversarial_steps"].ci[0] <= 0
+    with pytest.raises(BudgetExhausted):
+        PairChanges(4, moved, [], 0.25, 1.0, 0.0, 0.95).update([base[:10], None, base[:10]])
