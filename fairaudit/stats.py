@@ -391,7 +391,7 @@ def _hedged_capital(x, lam, m, kp, km, chunk=256):
         p = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + kp
         q = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + km
         best = np.maximum(best, (np.maximum(p, q) + math.log(0.5)).max(axis=0))
-        kp, km = p[-1], q[-1]
+        kp, km = p[-1].copy(), q[-1].copy()      # copies: a view would keep the whole chunk alive
     return kp, km, best
 
 
@@ -505,7 +505,7 @@ class BettingCS:
         prev = np.vstack([self.sig2[None, :], sig2[:-1]])
         lam = np.sqrt(2 * math.log(2 / self.alpha) / (prev * t * np.log(1 + t)))
         self.s1 = self.s1 + x.sum(axis=0)
-        self.s2, self.mu, self.sig2 = s2[-1], mu[-1], sig2[-1]
+        self.s2, self.mu, self.sig2 = s2[-1].copy(), mu[-1].copy(), sig2[-1].copy()   # not views of (T, M)
         return lam
 
     def _bounds(self):
