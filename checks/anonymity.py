@@ -80,7 +80,7 @@ from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_in
                               swap_attributes, wants)
 from fairaudit.result import Statistic, decide
 from fairaudit.log_engine import stratified_category_counts
-from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, paired_shifts, \
+from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, PairedShifts, \
     row_pair, share_moved, shrink
 from fairaudit.stats import cmh_from_counts
 
@@ -560,10 +560,11 @@ class Anonymity(Check):
         stream = f"{self.id}/counterfactual"           # one stream for all: common random numbers
         items = [(inst, stream)] + [(cf, stream) for _, _, cf in cfs]
         last: dict = {}
+        shifts = PairedShifts(len(cfs), inst.n, ctx.confidence)     # carried across looks
 
         def judge(draws):
             if last.get("n") != len(draws[0]):
-                est, lo, hi = paired_shifts(draws[0], draws[1:], ctx.confidence)
+                est, lo, hi = shifts.update(draws)
                 last.update(n=len(draws[0]), est=est, lo=lo, hi=hi, share=share_moved(est, lo, hi, tau))
             return last
 
@@ -573,6 +574,7 @@ class Anonymity(Check):
 
         draws = ctx.sampler.sample_until_many(items, decided, ctx.max_draws(max_draws), first=256)
         j = judge(draws)
+        draws = [d[:shifts.n] for d in draws]          # the paired draws (a budget cut can leave some inputs short)
         share, ci, abs_lo, abs_hi = j["share"]
         est = j["est"]
         method = (f"paired draws (common random numbers), betting confidence sequence per individual, "

@@ -10,9 +10,9 @@ Definition
 Allocator (over draws)
     Each draw gives, per group, the fraction of its positives (negatives) that got a yes:
     bounded variables, so each rate gets an anytime-valid betting confidence sequence
-    (:func:`fairaudit.stats.betting_cs`, as ``selection_rates``), Bonferroni over every
-    rate in the family; sampling stops once the verdict is certain. A selection's
-    selected count as its yeses.
+    (:class:`fairaudit.stats.BettingCS`, carried across looks so each look costs its new
+    draws, as ``selection_rates``), Bonferroni over every rate in the family; sampling
+    stops once the verdict is certain. A selection's selected count as its yeses.
 Log (over decisions)
     Rates are yes-rows / rows among a group's labelled positives (negatives), with
     Clopper–Pearson intervals simultaneous over the family; the counts are one
@@ -39,7 +39,7 @@ from fairaudit.groups import categories, membership
 from fairaudit.log_engine import category_counts
 from fairaudit.outcomes import inclusion_matrix
 from fairaudit.result import Statistic, decide
-from fairaudit.stats import betting_cs, per_member_confidence, ratio_ci_from_intervals, simultaneous_proportion_ci
+from fairaudit.stats import BettingCS, per_member_confidence, ratio_ci_from_intervals, simultaneous_proportion_ci
 
 CRITERIA = ("equalized_odds", "equal_opportunity")
 
@@ -101,21 +101,28 @@ class ErrorRateParity(Check):
         conf = per_member_confidence(ctx.confidence, int(family.sum()))
         method = f"betting confidence sequence (hedged capital, anytime-valid), bonferroni over {int(family.sum())}"
         n = inst.n
-        last: dict = {}
+        # one confidence sequence per rate, carried across looks: each look adds its new draws
+        cs = BettingCS(int(family.sum()), conf)
+        last: dict = {"sum": np.zeros(int(family.sum()))}
 
         def yes(draws):                        # (B, n) yes/no
             return draws.astype(float) if ctx.kind == "decision" else inclusion_matrix(draws, n).astype(float)
 
         def bounds(draws):
-            if last.get("n") != len(draws):
-                x = (yes(draws) @ W) / den     # (B, family): each rate's value in each draw
-                lo, hi = betting_cs(x, conf)
-                last.update(n=len(draws), b=_unfold(family, x.mean(axis=0), lo, hi))
+            if cs.n < len(draws):
+                x = (yes(draws[cs.n:]) @ W) / den     # (new draws, family): each rate's value in each draw
+                last["sum"] = last["sum"] + x.sum(axis=0)
+                lo, hi = cs.update(x)
+                last["b"] = _unfold(family, last["sum"] / cs.n, lo, hi)
             return last["b"]
 
+        sizes = np.array([c.size for c in cats], dtype=float)
+        attrs = np.array([c.attribute for c in cats], dtype=object)
+        labelled = np.concatenate([d for _, _, d in rates])
+
         def decided(draws):
-            stat = _table(cats, rates, *bounds(draws), threshold, min_share, method)[1]
-            return _verdict(stat) != "inconclusive"
+            ratios = _ratios(sizes, attrs, labelled, *bounds(draws), min_share)
+            return _verdict(_statistic(ratios, threshold, method)) != "inconclusive"
 
         draws = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws))
         table, stat = _table(cats, rates, *bounds(draws), threshold, min_share, method)
@@ -212,48 +219,70 @@ def _unfold(family, est, lo, hi):
     return out
 
 
+def _ratios(sizes, attrs, labelled, est, lo, hi, min_share):
+    """Per (rate, category) — index ``r * G + j`` for rate r and category j — its ratio and
+    difference to the reference (the highest rate among its attribute's categories in the
+    verdict), with the intervals implied by the simultaneous box of rate intervals:
+    a dict of arrays (``in_verdict``, ``ratio``, ``ratio_lo``, ``ratio_hi``, ``difference``,
+    ``diff_lo``, ``diff_hi``, ``ref``: the reference's index, −1 when the attribute has none)."""
+    G = len(sizes)
+    R = len(labelled) // max(G, 1)
+    est, lo, hi = (np.asarray(a, dtype=float) for a in (est, lo, hi))
+    n_all = sizes[attrs == attrs[0]].sum() if G else 1.0
+    in_verdict = np.tile(sizes / max(n_all, 1) >= min_share, R) & (labelled > 0)
+    out = {k: np.full(len(est), np.nan) for k in ("ratio", "ratio_lo", "ratio_hi", "difference", "diff_lo", "diff_hi")}
+    out["in_verdict"], out["ref"] = in_verdict, np.full(len(est), -1)
+    for r in range(R):
+        for attr in dict.fromkeys(attrs):
+            idx = r * G + np.flatnonzero(attrs == attr)
+            ok = idx[in_verdict[idx]]
+            if not len(ok):
+                continue
+            ref = ok[np.argmax(est[ok])]
+            top = est[ref]
+            # on the simultaneous box the highest rate lies in [max lo, max hi]
+            max_lo, max_hi = lo[ok].max(), hi[ok].max()
+            live = idx[labelled[idx] > 0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out["ratio"][live] = np.minimum(np.where(top > 0, est[live] / top, np.nan), 1.0)
+            out["ratio_lo"][live], out["ratio_hi"][live] = ratio_ci_from_intervals(lo[live], hi[live], max_lo, max_hi,
+                                                                                   cap=1.0)
+            out["difference"][live] = est[live] - top
+            out["diff_lo"][live] = lo[live] - max_hi
+            out["diff_hi"][live] = np.minimum(hi[live] - max_lo, 0.0)
+            out["ref"][idx] = ref
+    return out
+
+
+def _statistic(ratios, threshold, method):
+    """The verdict's statistic: the smallest ratio among the rates in the verdict."""
+    v = ratios["in_verdict"] & ~np.isnan(ratios["ratio"])
+    if v.any():
+        return Statistic("min_error_rate_ratio", float(ratios["ratio"][v].min()),
+                         (float(ratios["ratio_lo"][v].min()), float(ratios["ratio_hi"][v].min())), tolerance=threshold,
+                         method=method, violation="below")
+    return Statistic("min_error_rate_ratio", float("nan"), (float("nan"), float("nan")), tolerance=threshold,
+                     method=method, violation="below")
+
+
 def _table(cats, rates, est, lo, hi, threshold, min_share, method):
     """One row per (rate, category): rate, interval, ratio and difference to the reference
     (the attribute's highest rate), and the smallest-ratio statistic."""
-    G = len(cats)
-    n_all = sum(c.size for c in cats if c.attribute == cats[0].attribute) if cats else 1
-    rows = []
-    for r, (name, _, den) in enumerate(rates):
-        for j, c in enumerate(cats):
-            rows.append({"measure": name, "attribute": c.attribute, "category": c.value, "n": int(c.size),
-                         "labelled": int(den[j]), "estimate": est[r * G + j], "lo": lo[r * G + j], "hi": hi[r * G + j]})
-    df = pd.DataFrame(rows)
-    df["in_verdict"] = (df["n"] / max(n_all, 1) >= min_share) & (df["labelled"] > 0)
+    sizes = np.array([c.size for c in cats], dtype=float)
+    attrs = np.array([c.attribute for c in cats], dtype=object)
+    labelled = np.concatenate([np.asarray(d, dtype=float) for _, _, d in rates])
+    ratios = _ratios(sizes, attrs, labelled, est, lo, hi, min_share)
+    R = len(rates)
+    values = np.array([c.value for c in cats], dtype=object)
+    df = pd.DataFrame({"measure": np.repeat([name for name, _, _ in rates], len(cats)),
+                       "attribute": np.tile(attrs, R), "category": np.tile(values, R),
+                       "n": np.tile(sizes.astype(int), R), "labelled": labelled.astype(int),
+                       "estimate": est, "lo": lo, "hi": hi, "in_verdict": ratios["in_verdict"]})
     for col in ("ratio", "ratio_lo", "ratio_hi", "difference", "diff_lo", "diff_hi"):
-        df[col] = np.nan
-    df["reference"] = ""
-    for _, idx in df.groupby(["measure", "attribute"], sort=False).groups.items():
-        idx = np.asarray(list(idx))
-        ok = idx[df.loc[idx, "in_verdict"].to_numpy()]
-        if not len(ok):
-            continue
-        ref = ok[np.argmax(df.loc[ok, "estimate"].to_numpy())]
-        top = df.loc[ref, "estimate"]
-        # on the simultaneous box the highest rate lies in [max lo, max hi]
-        max_lo, max_hi = df.loc[ok, "lo"].max(), df.loc[ok, "hi"].max()
-        live = idx[df.loc[idx, "labelled"].to_numpy() > 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            df.loc[live, "ratio"] = np.minimum(np.where(top > 0, df.loc[live, "estimate"] / top, np.nan), 1.0)
-        l, h = ratio_ci_from_intervals(df.loc[live, "lo"], df.loc[live, "hi"], max_lo, max_hi, cap=1.0)
-        df.loc[live, "ratio_lo"], df.loc[live, "ratio_hi"] = l, h
-        df.loc[live, "difference"] = df.loc[live, "estimate"] - top
-        df.loc[live, "diff_lo"] = df.loc[live, "lo"] - max_hi
-        df.loc[live, "diff_hi"] = np.minimum(df.loc[live, "hi"] - max_lo, 0.0)
-        df.loc[idx, "reference"] = df.loc[ref, "category"]
-    v = df.loc[df["in_verdict"] & df["ratio"].notna()]
-    if len(v):
-        stat = Statistic("min_error_rate_ratio", float(v["ratio"].min()),
-                         (float(v["ratio_lo"].min()), float(v["ratio_hi"].min())), tolerance=threshold, method=method,
-                         violation="below")
-    else:
-        stat = Statistic("min_error_rate_ratio", float("nan"), (float("nan"), float("nan")), tolerance=threshold,
-                         method=method, violation="below")
-    return df, stat
+        df[col] = ratios[col]
+    ref = ratios["ref"]
+    df["reference"] = np.where(ref >= 0, np.tile(values, R)[np.maximum(ref, 0)], "")
+    return df, _statistic(ratios, threshold, method)
 
 
 def _verdict(stat):

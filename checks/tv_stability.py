@@ -83,7 +83,7 @@ from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import per_member_confidence
 from fairaudit.inputs import Instance, data_instance, wants
-from fairaudit.individual_fairness import DEFINITION as IF_DEFINITION, judge as if_judge, parse_scale, \
+from fairaudit.individual_fairness import DEFINITION as IF_DEFINITION, PairChanges, parse_scale, \
     probes as if_probes
 from fairaudit.counterfactual import row_pair
 from fairaudit.paired_draws import PairSpace, extreme_moves, summarise_pair
@@ -213,15 +213,11 @@ class TVStability(Check):
         if not cols:
             return self.result("skipped", "Skipped: the rule reads no numeric feature column to move.")
         items = [(inst, f"{self.id}/individual")] + [(m, f"{self.id}/individual") for _, _, m in moved]
-        last: dict = {}
-
-        def judged(draws):
-            if last.get("n") != len(draws[0]):
-                last.update(n=len(draws[0]), r=if_judge(draws, moved, pairs, step, L, delta, ctx.confidence))
-            return last["r"]
-        draws = ctx.sampler.sample_until_many(items, lambda d: judged(d)[2] != "inconclusive",
+        changes = PairChanges(inst.n, moved, pairs, step, L, delta, ctx.confidence)    # carried across looks
+        draws = ctx.sampler.sample_until_many(items, lambda d: changes.update(d)[1] != "inconclusive",
                                               ctx.max_draws(max_draws), first=256)
-        table, comps, verdict = judged(draws)
+        comps, verdict = changes.update(draws)
+        table = changes.table()
         worst = table.sort_values(["ratio_lo", "ratio"], ascending=False).iloc[0]
         failing = [c for c in comps.values() if c.verdict() == "fail"]   # the component that decides is the headline
         stat = max(failing, key=lambda c: c.ci[0]) if failing else comps.get("adversarial_steps", next(iter(comps.values())))
@@ -244,7 +240,7 @@ class TVStability(Check):
         evidence = {"counterexample": {"rows": rows, "probe": worst["probe"], "move": worst["move"]},
                     "scales": dict(zip(cols, map(float, s))), "individuals": inst.n}
         top = table.sort_values("ratio_lo", ascending=False).head(12)
-        res = self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=len(draws[0]),
+        res = self.result(verdict, msgs[verdict], statistic=stat, components=comps, draws=changes.seen,
                           evidence=evidence, tables={"pairs": top}, method=stat.method)
         return replace(res, definition=IF_DEFINITION)
 

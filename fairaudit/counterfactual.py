@@ -13,8 +13,9 @@ Draws of the original and of each counterfactual input use the same draw streams
 (common random numbers: draw ``j`` of both gets the same generator), so a rule that
 ignores the attribute returns the same decisions draw by draw and the paired
 differences are exactly 0; each ``d_i`` gets an anytime-valid betting confidence sequence
-on the paired differences (:func:`fairaudit.stats.betting_cs`), Bonferroni over every
-(individual, counterfactual) pair.
+on the paired differences (:class:`fairaudit.stats.PairedDifferenceCS`, carried across the
+sequential looks so each look costs its new draws), Bonferroni over every (individual,
+counterfactual) pair.
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .instance import Instance
-from .stats import abs_interval, paired_difference_cs, per_member_confidence
+from .paired_draws import paired_prefix
+from .stats import PairedDifferenceCS, abs_interval, paired_difference_cs, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, anonymity is counterfactual fairness: each individual's chance of a yes must "
@@ -83,16 +85,30 @@ def counterfactuals(inst: Instance, protected: list[str]) -> list[tuple[str, str
     return out
 
 
-def paired_shifts(original: np.ndarray, shifted: list[np.ndarray], confidence: float):
+class PairedShifts:
     """Per (counterfactual, individual): the estimated change ``d`` in the chance of a yes
-    and its interval, simultaneous over all of them. Arrays of shape (J, n)."""
-    J, n = len(shifted), original.shape[1]
-    conf = per_member_confidence(confidence, max(J * n, 1))
-    base = original.astype(float)
-    est, lo, hi = np.zeros((J, n)), np.zeros((J, n)), np.zeros((J, n))
-    for j, d in enumerate(shifted):
-        est[j], lo[j], hi[j] = paired_difference_cs(base, d, conf)
-    return est, lo, hi
+    and its interval, simultaneous over all of them (Bonferroni over every pair), carried
+    across looks: ``update(draws)`` is given the draws so far of the original input and of
+    each counterfactual one (in that order) and takes their new paired draws only (see
+    :func:`fairaudit.paired_draws.paired_prefix`). Returns arrays of shape (J, n)."""
+
+    def __init__(self, J: int, n: int, confidence: float):
+        conf = per_member_confidence(confidence, max(J * n, 1))
+        self.sequences = [PairedDifferenceCS(n, conf) for _ in range(J)]
+        self.last = None
+
+    @property
+    def n(self) -> int:
+        """Paired draws taken so far."""
+        return self.sequences[0].n
+
+    def update(self, draws: list[np.ndarray]):
+        draws = paired_prefix(draws)
+        if self.last is None or len(draws[0]) > self.n:
+            new = [d[self.n:] for d in draws]
+            out = [cs.update(new[0], d) for cs, d in zip(self.sequences, new[1:])]
+            self.last = tuple(np.array([o[k] for o in out]) for k in range(3))
+        return self.last
 
 
 def share_moved(est, lo, hi, tau: float):

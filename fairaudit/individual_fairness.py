@@ -20,7 +20,8 @@ Two probes, certified together:
   refute but, at the distances real neighbours have, rarely certify: refutation-only.
 
 Each pair's change ``Δπ`` gets an anytime-valid betting confidence sequence on the paired
-differences (:func:`fairaudit.stats.betting_cs`), Bonferroni over all pairs; its ratio
+differences (:class:`fairaudit.stats.PairedDifferenceCS`, carried across the sequential
+looks so each look costs its new draws), Bonferroni over all pairs; its ratio
 ``(|Δπ| − δ) / d`` is judged against ``L``.
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from .instance import Instance
+from .paired_draws import paired_prefix
 from .result import Statistic, combine
-from .stats import abs_interval, paired_difference_cs, per_member_confidence
+from .stats import PairedDifferenceCS, abs_interval, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, TV-stability is individual fairness: similar people get similar chances. "
@@ -102,42 +104,64 @@ def probes(inst: Instance, reads: tuple, scale: dict, step: float):
     return cols, s, moved, pairs
 
 
-def judge(draws, moved, pairs, step, L, delta, confidence):
-    """Per-pair ratios with simultaneous intervals, the two component statistics and the
-    verdict. ``draws[0]``: the original input; ``draws[1:]`` the moved ones."""
-    base = draws[0].astype(float)
-    n = base.shape[1]
-    m = len(moved) * n + len(pairs)
-    conf = per_member_confidence(confidence, max(m, 1))
-    parts = []
+class PairChanges:
+    """Every probe pair's change of the chance of a yes, with simultaneous intervals
+    (Bonferroni over all pairs), carried across looks; the two component statistics and
+    the verdict. ``update(draws)`` is given the draws so far (``draws[0]``: the original
+    input, ``draws[1:]`` the moved ones, in the order of ``moved``) and takes their new
+    paired draws only; :attr:`seen` counts the paired draws taken; :meth:`table` gives the
+    pairs' table of the last look."""
 
-    def block(a, b, probe, individual, other, move, distance):
-        # one row per compared pair: the change of the chance of a yes from a to b
-        change, lo, hi = paired_difference_cs(a, b, conf)
-        alo, ahi = abs_interval(lo, hi)
-        parts.append(pd.DataFrame({"probe": probe, "individual": individual, "other": other, "move": move,
-                                   "distance": distance, "change": change, "abs_lo": alo, "abs_hi": ahi}))
+    def __init__(self, n: int, moved, pairs, step, L, delta, confidence):
+        self.L, self.delta = float(L), float(delta)
+        m = len(moved) * n + len(pairs)
+        conf = per_member_confidence(confidence, max(m, 1))
+        self.method = f"paired draws, betting confidence sequences, bonferroni over {m} pairs"
+        # one block of pairs per moved input (a: the original, b: the moved input, same individual), then the
+        # data neighbours (a: the neighbour, b: the individual, both on the original input)
+        everyone = np.arange(n)
+        self.blocks = [dict(probe="adversarial step", individual=everyone, other=everyone,
+                            move=f"{c} {'+' if sign > 0 else '−'}{step:g} scale", distance=np.full(n, float(step)),
+                            a=(0, everyone), b=(1 + k, everyone)) for k, (c, sign, _) in enumerate(moved)]
+        if pairs:
+            I, J, d = (np.array(v) for v in zip(*pairs))
+            I, J = I.astype(int), J.astype(int)
+            self.blocks.append(dict(probe="data neighbours", individual=I, other=J, move="nearest other row",
+                                    distance=d.astype(float), a=(0, J), b=(0, I)))
+        for b in self.blocks:
+            b["cs"] = PairedDifferenceCS(len(b["individual"]), conf)
+        self.seen, self.comps, self.verdict = 0, {}, "inconclusive"
 
-    for (c, sign, _), D in zip(moved, draws[1:]):
-        block(base, D, "adversarial step", np.arange(n), np.arange(n),
-              f"{c} {'+' if sign > 0 else '−'}{step:g} scale", float(step))
-    if pairs:
-        I, J, d = (np.array(v) for v in zip(*pairs))
-        block(base[:, J], base[:, I], "data neighbours", I.astype(int), J.astype(int), "nearest other row",
-              d.astype(float))
-    t = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    if not len(t):
-        return t, {}, "inconclusive"
-    t["ratio"] = (t["change"].abs() - delta) / t["distance"]
-    t["ratio_lo"] = (t["abs_lo"] - delta) / t["distance"]
-    t["ratio_hi"] = (t["abs_hi"] - delta) / t["distance"]
-    method = f"paired draws, betting confidence sequences, bonferroni over {m} pairs"
-    comps = {}
-    for name, probe, refute in (("adversarial_steps", "adversarial step", False),
-                                ("data_neighbours", "data neighbours", True)):
-        sub = t[t["probe"] == probe]
-        if len(sub):
-            comps[name] = Statistic(f"max_ratio_{name}", float(sub["ratio"].max()),
-                                    (float(sub["ratio_lo"].max()), float(sub["ratio_hi"].max())),
-                                    tolerance=L, method=method, refutation_only=refute)
-    return t, comps, combine(comps)
+    def update(self, draws):
+        """``(components, verdict)`` after the paired draws so far (see
+        :func:`fairaudit.paired_draws.paired_prefix`)."""
+        draws = paired_prefix(draws)
+        if len(draws[0]) <= self.seen or not self.blocks:
+            return self.comps, self.verdict
+        new = [d[self.seen:] for d in draws]
+        self.seen = len(draws[0])
+        for b in self.blocks:
+            (sa, ca), (sb, cb) = b["a"], b["b"]
+            b["change"], lo, hi = b["cs"].update(new[sa][:, ca], new[sb][:, cb])
+            b["abs_lo"], b["abs_hi"] = abs_interval(lo, hi)
+            b["ratio"] = (np.abs(b["change"]) - self.delta) / b["distance"]
+            b["ratio_lo"] = (b["abs_lo"] - self.delta) / b["distance"]
+            b["ratio_hi"] = (b["abs_hi"] - self.delta) / b["distance"]
+        comps = {}
+        for name, probe, refute in (("adversarial_steps", "adversarial step", False),
+                                    ("data_neighbours", "data neighbours", True)):
+            sub = [b for b in self.blocks if b["probe"] == probe and len(b["individual"])]
+            if sub:
+                top = [float(max(b[k].max() for b in sub)) for k in ("ratio", "ratio_lo", "ratio_hi")]
+                comps[name] = Statistic(f"max_ratio_{name}", top[0], (top[1], top[2]), tolerance=self.L,
+                                        method=self.method, refutation_only=refute)
+        self.comps, self.verdict = comps, combine(comps)
+        return self.comps, self.verdict
+
+    def table(self) -> pd.DataFrame:
+        """One row per compared pair at the last look: the change from a to b, its |change|
+        interval and the ratio ``(|Δπ| − δ) / d`` with its interval."""
+        cols = ("probe", "individual", "other", "move", "distance", "change", "abs_lo", "abs_hi",
+                "ratio", "ratio_lo", "ratio_hi")
+        parts = [pd.DataFrame({c: b[c] for c in cols}) for b in self.blocks if "change" in b]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -11,9 +11,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import BudgetExhausted
 from .inputs import Instance, attach_rows
 from .outcomes import inclusion_matrix, position_counts
 from .stats import proportion_ci
+
+
+def paired_prefix(draws: list) -> list[np.ndarray]:
+    """Each input's draws cut to the number every input has: the paired draws (draw j of
+    each input used the same generator). A look that the time budget (``--budget``) cut
+    short can leave some inputs with fewer draws, or none; with no paired draw at all this
+    raises :class:`BudgetExhausted` (the check is then not decided within the budget)."""
+    T = min(0 if d is None else len(d) for d in draws)
+    if not T:
+        raise BudgetExhausted("the time budget ran out before every input had a paired draw")
+    return [d[:T] for d in draws]
 
 
 class PairSpace:

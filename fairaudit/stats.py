@@ -391,7 +391,7 @@ def _hedged_capital(x, lam, m, kp, km, chunk=256):
         p = np.cumsum(np.log1p(np.minimum(la, cap_p[None]) * xs), axis=0) + kp
         q = np.cumsum(np.log1p(-np.minimum(la, cap_m[None]) * xs), axis=0) + km
         best = np.maximum(best, (np.maximum(p, q) + math.log(0.5)).max(axis=0))
-        kp, km = p[-1], q[-1]
+        kp, km = p[-1].copy(), q[-1].copy()      # copies: a view would keep the whole chunk alive
     return kp, km, best
 
 
@@ -505,7 +505,7 @@ class BettingCS:
         prev = np.vstack([self.sig2[None, :], sig2[:-1]])
         lam = np.sqrt(2 * math.log(2 / self.alpha) / (prev * t * np.log(1 + t)))
         self.s1 = self.s1 + x.sum(axis=0)
-        self.s2, self.mu, self.sig2 = s2[-1], mu[-1], sig2[-1]
+        self.s2, self.mu, self.sig2 = s2[-1].copy(), mu[-1].copy(), sig2[-1].copy()   # not views of (T, M)
         return lam
 
     def _bounds(self):
@@ -523,7 +523,8 @@ class BettingCS:
     def update(self, x_new) -> tuple[np.ndarray, np.ndarray]:
         """Take the draws ``x_new`` (new rows × members) and return ``(lower, upper)``,
         valid simultaneously with every earlier look's bounds (each member at ``confidence``)."""
-        x = np.asarray(x_new, dtype=float).reshape(-1, self.M)
+        x = np.asarray(x_new, dtype=float)
+        x = x.reshape(-1, self.M) if self.M else x.reshape(len(x), 0)      # (no members: rows of nothing)
         if len(x):
             lam = self._stakes(x)
             self.history = np.vstack([self.history, x])
@@ -548,6 +549,30 @@ class BettingCS:
             alive = np.where(np.isin(np.arange(self.M), redo), new_alive, self.G)
         self.lo, self.hi = np.maximum(self.lo, lo), np.minimum(self.hi, hi)
         return self.lo.copy(), self.hi.copy()
+
+
+class PairedDifferenceCS:
+    """The intervals of :func:`paired_difference_cs` kept up to date across looks: the
+    paired differences ``(b − a + 1) / 2`` go into a :class:`BettingCS`, so
+    ``update(new a rows, new b rows)`` costs the new draws only. Returns ``(estimate,
+    lower, upper)`` arrays over the members, the estimate the mean difference over every
+    draw so far; each look's bounds hold simultaneously with every earlier look's."""
+
+    def __init__(self, members: int, confidence: float = 0.95, **grid):
+        self.cs = BettingCS(members, confidence, **grid)
+        self.total = np.zeros(int(members))           # Σ (b − a)
+
+    @property
+    def n(self) -> int:
+        return self.cs.n
+
+    def update(self, a_new, b_new) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        d = np.asarray(b_new, dtype=float) - np.asarray(a_new, dtype=float)
+        lo, hi = self.cs.update((d + 1.0) / 2.0)
+        if self.cs.M:
+            self.total = self.total + d.reshape(-1, self.cs.M).sum(axis=0)
+        est = self.total / max(self.cs.n, 1)
+        return est, 2 * lo - 1, 2 * hi - 1
 
 
 def eb_confidence_sequence(x, confidence: float = 0.95):

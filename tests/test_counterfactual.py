@@ -86,3 +86,40 @@ def test_false_fail_rate_and_power_over_seeds(tmp_path):
     unfair = [audit(reads_the_copy, path, seed=s, draws=1024).verdict for s in seeds]
     assert sum(v == "fail" for v in fair) / len(seeds) <= 0.05
     assert all(v == "fail" for v in unfair)
+
+
+def test_the_carried_sequences_take_each_looks_new_draws_only_and_cover_the_exact_zero(tmp_path, monkeypatch):
+    """The counterfactual test's paired sequences are carried across its looks: a rule
+    that ignores the attribute is decided after two looks (256 then 512 draws) and each
+    look hands the sequence its 256 new paired draws only. Its paired differences are
+    exactly 0 (common random numbers), so at every look every individual's interval —
+    0.5 on the [0, 1] scale the sequence bets on — contains it."""
+    from fairaudit.stats import BettingCS
+    looks = []
+    update = BettingCS.update
+
+    def recorded(self, x):
+        lo, hi = update(self, x)
+        looks.append((len(x), bool(np.all((lo <= 0.5) & (0.5 <= hi)))))
+        return lo, hi
+    monkeypatch.setattr(BettingCS, "update", recorded)
+    path = tmp_path / "people.csv"
+    people().to_csv(path, index=False)
+    c = audit(ignores_sex, path)
+    assert c.verdict == "pass" and c.draws == 512
+    assert looks == [(256, True), (256, True)]
+
+
+def test_a_look_cut_short_by_the_budget_is_judged_on_the_paired_draws_only():
+    """A look the budget stopped part-way leaves the counterfactual inputs with fewer draws
+    than the original: the shifts use the draws every input has (paired under common random
+    numbers), so a rule that ignores the attribute still shows exactly 0 change."""
+    from fairaudit.counterfactual import PairedShifts
+    from fairaudit.errors import BudgetExhausted
+    base = np.random.default_rng(0).random((512, 5)) < 0.5
+    shifts = PairedShifts(1, 5, 0.95)
+    shifts.update([base[:256], base[:256]])
+    est, lo, hi = shifts.update([base[:512], base[:300]])
+    assert shifts.n == 300 and np.all(est == 0) and np.all((lo <= 0) & (0 <= hi))
+    with pytest.raises(BudgetExhausted):
+        PairedShifts(1, 5, 0.95).update([base[:10], None])

@@ -127,3 +127,38 @@ def test_simultaneous_intervals_cover_the_true_rates_over_seeds(tmp_path):
         got = rates_of(r)
         covered += all(got[k]["ci"][0] <= v <= got[k]["ci"][1] for k, v in truth.items())
     assert covered / len(seeds) >= 0.95
+
+
+def test_the_carried_sequence_takes_each_looks_new_draws_only_and_covers_the_true_rates(tmp_path, monkeypatch):
+    """A rule whose TPR ratio sits exactly on the threshold (0.56 / 0.7 = 0.8) stays
+    inconclusive, so it is looked at after 256, 512 and 1024 draws: the rates' betting
+    sequence is given each look's new draws only (256, 256, 512 rows — every draw once), the
+    final intervals contain the exact rates, and the table is built once, at the end."""
+    import fairaudit.checks.error_rate_parity as erp
+    from fairaudit.stats import BettingCS
+    rows, tables = [], []
+    update, table = BettingCS.update, erp._table
+    monkeypatch.setattr(BettingCS, "update", lambda self, x: rows.append(len(x)) or update(self, x))
+    monkeypatch.setattr(erp, "_table", lambda *a: tables.append(1) or table(*a))
+    path = tmp_path / "people.csv"
+    people(400).to_csv(path, index=False)
+    r = fa.audit(rule_with(0.56, 0.7, 0.2), checks=["error_rate_parity"], data=str(path), in_process=True,
+                 draws=1024).checks[0]
+    assert r.verdict == "inconclusive" and r.draws == 1024
+    assert rows == [256, 256, 512] and len(tables) == 1
+    got = r.evidence["rates"]
+    for key, exact in (("TPR sex = F", 0.56), ("TPR sex = M", 0.7), ("FPR sex = F", 0.2), ("FPR sex = M", 0.2)):
+        lo, hi = got[key]["ci"]
+        assert lo <= exact <= hi, (key, lo, hi)
+
+
+def test_with_no_rate_to_estimate_it_is_inconclusive_saying_so(tmp_path):
+    """Equal opportunity on data with no labelled positives has no TPR at all: an empty
+    family of sequences, inconclusive with the reason (not an error)."""
+    frame = people(100)
+    frame["label"] = 0
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    c = fa.audit(rule_with(0.5, 0.5, 0.5), checks=["error_rate_parity"], data=str(path), in_process=True, draws=512,
+                 params={"error_rate_parity": {"criterion": "equal_opportunity"}}).checks[0]
+    assert c.verdict == "inconclusive" and "No group has labelled individuals" in c.message, c.message

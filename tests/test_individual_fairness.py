@@ -77,3 +77,53 @@ def test_false_fail_rate_and_power_over_seeds(tmp_path):
     unfair = [audit(cutoff, path, seed=s).verdict for s in seeds]
     assert sum(v == "fail" for v in fair) / len(seeds) <= 0.05
     assert all(v == "fail" for v in unfair)
+
+
+def test_the_carried_sequences_take_each_looks_new_draws_only_and_cover_the_exact_ratios(tmp_path, monkeypatch):
+    """At L = 0.25 the smooth rule's largest ratio is just under L (slope 1/40 per income
+    unit: sd/40 ≈ 0.244 per step of one scale unit), too close to decide in 1024 draws, so
+    the check looks after 256, 512 and 1024 draws: each of the five blocks of pairs (income
+    ±, debt ±, data neighbours) is handed each look's new paired draws only, and the two
+    components' intervals contain the largest ratios computed from the definition."""
+    from fairaudit.stats import BettingCS
+    rows = []
+    update = BettingCS.update
+    monkeypatch.setattr(BettingCS, "update", lambda self, x: rows.append(len(x)) or update(self, x))
+    frame = people(50)                    # max_n = 50: the whole data, as is
+    path = tmp_path / "people.csv"
+    frame.to_csv(path, index=False)
+    c = audit(smooth, path, L=0.25, max_draws=1024)
+    assert c.verdict == "inconclusive" and c.draws == 1024
+    assert rows == [256] * 5 + [256] * 5 + [512] * 5
+    income = frame["income"].to_numpy()
+    p = lambda x: np.clip(0.5 + (x - 50) / 40, 0.05, 0.95)          # noqa: E731
+    sd = income.std()
+    steps = max(np.abs(p(income + s * 0.25 * sd) - p(income)).max() for s in (1, -1)) / 0.25
+    X = frame[["income", "debt"]].to_numpy() / frame[["income", "debt"]].std(ddof=0).to_numpy()
+    d = np.sqrt(((X[:, None] - X[None]) ** 2).sum(axis=2))
+    d[d == 0] = np.inf
+    j = np.argmin(d, axis=1)
+    neighbours = (np.abs(p(income) - p(income[j])) / d[np.arange(len(X)), j]).max()
+    for name, exact in (("adversarial_steps", steps), ("data_neighbours", neighbours)):
+        lo, hi = c.components[name].ci
+        assert lo <= exact <= hi, (name, lo, exact, hi)
+
+
+def test_a_look_cut_short_by_the_budget_is_judged_on_the_paired_draws_only():
+    """``--budget`` can stop a look part-way, leaving some inputs with fewer draws (or
+    none): the pairs are judged on the draws every input has — draw j of the original and
+    of a moved input under one generator — never on misaligned rows; with no paired draw at
+    all the check is not decided within the budget (BudgetExhausted), not judged on nothing."""
+    from fairaudit.errors import BudgetExhausted
+    from fairaudit.individual_fairness import PairChanges
+    rng = np.random.default_rng(0)
+    base = rng.random((300, 4)) < 0.5
+    moved = [("income", 1, None), ("income", -1, None)]
+    changes = PairChanges(4, moved, [(0, 1, 0.5)], 0.25, 1.0, 0.0, 0.95)
+    # the moved inputs decide exactly as the original (a rule that ignores the move): every change is 0
+    changes.update([base[:256], base[:256], base[:256]])
+    comps, _ = changes.update([base[:300], base[:280], base[:256]])      # the budget cut this look short
+    assert changes.seen == 256
+    assert comps["adversarial_steps"].estimate <= 0 and comps["adversarial_steps"].ci[0] <= 0
+    with pytest.raises(BudgetExhausted):
+        PairChanges(4, moved, [], 0.25, 1.0, 0.0, 0.95).update([base[:10], None, base[:10]])

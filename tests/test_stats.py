@@ -267,3 +267,32 @@ def test_betting_cs_carried_across_looks_covers_at_every_look_and_matches_the_re
         prev = T
         widths.append(h2 - l2)
     assert np.all(np.diff(np.array(widths), axis=0) <= 1e-12)
+
+
+def test_paired_difference_cs_carried_across_looks_covers_the_exact_difference():
+    """``PairedDifferenceCS`` carries :func:`paired_difference_cs` across looks. On 200
+    pairs of 0/1 draws with common random numbers (chances 0.4 and 0.5: exact difference
+    0.1), the share of pairs whose interval ever missed 0.1 at any of three looks is at most
+    α (with binomial slack); the estimate is the mean difference of every draw so far; the
+    first look's interval is paired_difference_cs's (or inside it: one more refinement of
+    the grid); identical draws pin 0 down."""
+    from fairaudit.stats import PairedDifferenceCS, paired_difference_cs
+    rng = np.random.default_rng(3)
+    u = rng.random((1024, 200))
+    a, b = (u < 0.4).astype(float), (u < 0.5).astype(float)
+    cs, prev, missed = PairedDifferenceCS(200, 0.9), 0, np.zeros(200, bool)
+    for T in (256, 512, 1024):
+        est, lo, hi = cs.update(a[prev:T], b[prev:T])
+        prev = T
+        missed |= (lo > 0.1) | (hi < 0.1)
+        assert np.allclose(est, (b[:T] - a[:T]).mean(axis=0))
+    assert cs.n == 1024
+    assert missed.sum() <= 200 * 0.1 + 3 * np.sqrt(200 * 0.1 * 0.9), missed.sum()
+    (e1, l1, h1), (e0, l0, h0) = (PairedDifferenceCS(200, 0.9).update(a[:256], b[:256]),
+                                  paired_difference_cs(a[:256], b[:256], 0.9))
+    assert np.allclose(e1, e0) and np.all(l1 >= l0 - 1e-12) and np.all(h1 <= h0 + 1e-12)
+    assert np.median(np.abs(l1 - l0)) < 1e-9 and np.median(np.abs(h1 - h0)) < 1e-9
+    same = PairedDifferenceCS(3, 0.95)
+    same.update(a[:256, :3], a[:256, :3])
+    est, lo, hi = same.update(a[256:, :3], a[256:, :3])
+    assert np.all(est == 0) and np.all((lo <= 0) & (0 <= hi)) and np.all(hi - lo < 0.05)
