@@ -103,6 +103,12 @@ def duckdb_runs(frames):
             for name, (_, checks, params) in CASES.items()}
 
 
+# the distributed runs (slow lane) take the cases whose statistics differ: "ranking,
+# multicalibration" reads every cell "ranking" does and more; "independent rows" only
+# changes the keys of selection_rates' cells, which the local Dask run covers
+DISTRIBUTED = [name for name in CASES if name not in ("ranking", "selection, independent rows")]
+
+
 def _same_audits(natives: dict, duckdb_runs):
     """Each case's log as the engine's DataFrame gives the DuckDB run's JSON, and its rows
     were never collected."""
@@ -147,7 +153,8 @@ def dask_client():
 def test_dask_cluster_log_gives_the_duckdb_json(frames, duckdb_runs, dask_client, tmp_path):
     dd = pytest.importorskip("dask.dataframe")
     natives = {}
-    for j, (name, f) in enumerate(frames.items()):
+    for j, name in enumerate(DISTRIBUTED):
+        f = frames[name]
         directory = tmp_path / f"log{j}"
         dd.from_pandas(f, npartitions=4).to_parquet(directory, write_index=False)
         assert len(list(directory.glob("*.parquet"))) == 4
@@ -231,7 +238,8 @@ def test_spark_log_gives_the_duckdb_json(frames, duckdb_runs, spark, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
     natives = {}
-    for j, (name, f) in enumerate(frames.items()):
+    for j, name in enumerate(DISTRIBUTED):
+        f = frames[name]
         path = tmp_path / f"log{j}.parquet"
         pq.write_table(pa.Table.from_pandas(f, preserve_index=False), path, row_group_size=150)
         natives[name] = spark.read.parquet(str(path))
@@ -247,10 +255,10 @@ def test_spark_malformed_log_names_row_and_column(frame, spark):
         log_from_any(spark.createDataFrame(bad))
 
 
-@pytest.mark.parametrize("yardstick", ["exact", "rosen"])
+@pytest.mark.parametrize("yardstick", ["exact", pytest.param("rosen", marks=pytest.mark.slow)])
 def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yardstick):
     """Pools that differ on a lazy engine (with the exact yardstick, and with Rosén's): the
-    (decision, score) cells are grouped a range of decisions at a time (here at most 64 rows, 4 events of 15, a range: 8 ranges), with text decision ids;
+    (decision, score) cells are grouped a range of decisions at a time (here at most 64 rows, 4 events of 15, a range: 4 ranges), with text decision ids;
     the figures equal DuckDB's streamed rows."""
     import duckdb
 
@@ -258,7 +266,7 @@ def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yard
     dd = pytest.importorskip("dask.dataframe")
     if yardstick == "rosen":
         monkeypatch.setattr(bl, "EXACT_COST_UNITS", 0)     # beyond the exact yardstick's budget
-    f = selection_log(decisions=30).assign(decision_id=lambda x: "d" + x["decision_id"].astype(str).str.zfill(3))
+    f = selection_log(decisions=16).assign(decision_id=lambda x: "d" + x["decision_id"].astype(str).str.zfill(3))
     ref = comparable(fa.audit(log=duckdb.from_df(f), checks=["broome"], seed=3))
     assert ("Rosén" in ref["checks"][0]["statistic"]["method"]) == (yardstick == "rosen")
     calls = []
@@ -274,5 +282,5 @@ def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yard
         warnings.simplefilter("ignore", FutureWarning)
         log = log_from_any(dd.from_pandas(f, npartitions=3))
         got = comparable(fa.audit(log=log, checks=["broome"], seed=3))
-    assert calls == [4] * 7 + [2] and not log.table.materialised      # 15 rows an event
+    assert calls == [4] * 4 and not log.table.materialised      # 15 rows an event
     assert_same(got, ref)
