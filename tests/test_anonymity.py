@@ -90,6 +90,7 @@ def test_group_tiebreak_fails_attribute_swap_probe_without_search():
     assert "protected attributes are exchanged" in r.message
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_replay_command_reproduces_the_counterexample(tmp_path, top_k_result):
     """The engine's replay re-draws the audited draws: the same chances as the audit."""
     from fairaudit.result import dumps

@@ -80,6 +80,7 @@ def _bf_lottery_k3(scores, k, rng):
     return rng.choice(len(c), size=k, replace=False, p=c / c.sum())
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_obliviousness_small_k_on_data_still_detected():
     # Raw-score lottery, k = 3 of the data's 200 rows: the check subsamples to 40 rows so that
     # the shift of a population moves chances by more than the absolute tau.
@@ -254,6 +255,7 @@ def test_determinism_boundary_false_fails_and_coverage_by_simulation():
     assert miss <= 22 and v == {"pass": 300}, (v, miss)
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_determinism_nearly_deterministic_fails_at_defaults():
     """Violation smaller than a fully deterministic top-k (which
     ``test_determinism_fails_top_k_with_number_of_draws`` covers): outcomes vary in

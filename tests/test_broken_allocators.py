@@ -124,6 +124,7 @@ def test_hostile_allocators_cost_one_timeout_per_check_not_one_per_draw(tmp_path
     assert secs < 25, secs
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_in_process_sys_exit_still_gives_fairaudits_exit_code(tmp_path):
     """--in-process gives up isolation, but an allocator's SystemExit is still an error."""
     p, _ = run_cli([str(BROKEN / "sys_exit_0.py"), *SEL, "--draws", "100", "--in-process", "--json", "r.json"],
@@ -150,6 +151,7 @@ def test_chatty_allocator_output_is_captured_not_printed(tmp_path):
     assert "allocator wrote output" in (tmp_path / "r.html").read_text()
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_memory_limit_from_pyproject_and_its_default(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.fairaudit]\nmemory_limit = "768M"\ntimeout = 5\n')
     p, _ = run_cli([str(BROKEN / "memory_blowup.py"), "--checks", "selection_rates", "--data", POP,

@@ -396,6 +396,7 @@ def test_systemic_exclusion_with_noise_runs():
     assert c.verdict in ("fail", "inconclusive")
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_later_round_reversal_detected_for_small_n():
     """Round 2 only: the first pick is Broome's, but the second is the *weakest*
     remaining claim — marginals may look monotone, the conditional round-2 weights do not."""
@@ -548,6 +549,7 @@ def test_bf2_strong_claim_cut_is_refuted_as_reversal_first():
     assert "individual 39" in c.message
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_bf2_relative_floor_spares_tiny_claims_of_the_broome_lottery():
     """Why min_chance is relative to the Broome lottery's chance: a claim of 1e-5 among
     claims of order 1 deserves a chance of order 1e-5 and is (nearly) never drawn; an
@@ -701,6 +703,7 @@ def test_deterministic_shortcut_needs_a_claim_the_broome_lottery_would_pick():
     assert BL.deterministic_excluded(d, claims2, ucb, 0.1).tolist() == [2]
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_partial_table_classifies_from_intervals_and_agrees_with_the_verdict():
     """Issue 18 defect 7: a tiny claim of the Broome lottery drawn 0 times is not "never
     selected" — its Broome chance is too small for its interval to certify anything. The
@@ -731,6 +734,7 @@ def _flat_bottom(frac):
     return flat_bottom
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_flat_band_narrower_than_two_bins_is_failed_within_bins():
     """Issue 18 defect 3: the bottom 20% of n = 200 on one common weight (it passed 20/20
     seeds on bins alone) fails on the within-bin contrast, naming that band; the

@@ -37,6 +37,7 @@ def load(name):
 # §7's figures
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_section7_plugin_unbounded_in_about_53_percent_of_trials():
     r = run("ex_post", str(EX / "parametric_plugin.py"))           # 400 fresh pools of the paper's setup
     assert r.verdict == "fail"
@@ -144,6 +145,7 @@ def test_ex_ante_greedy_unequal_sizes_fails():
     assert "(A)" in pts[0]["label"] and "(B)" in pts[1]["label"]
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_ex_ante_greedy_equal_sizes_lemma_2_8():
     """Lemma 2.8: with equal population sizes GREEDY is ex-ante fair: no certified
     reversal, and the estimate is small."""

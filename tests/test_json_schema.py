@@ -93,9 +93,9 @@ def test_schema_is_a_valid_draft_2020_12_schema():
     assert schema["properties"]["schema_version"] == {"const": SCHEMA_VERSION} and SCHEMA_VERSION == 2
 
 
-# two in the fast lane (every applicable check of the Set up command, and a model); the rest in
+# one in the fast lane (every applicable check of the Set up command); the rest in
 # the full suite (2–4 s each)
-@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in ("every applicable check", "model")
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n == "every applicable check"
                                                else pytest.mark.slow) for n in README_AUDITS])
 def test_every_readme_audit_writes_strict_json_matching_the_schema(name, tmp_path):
     res = _cli(["check", *README_AUDITS[name], *LIGHT, "--json", "r.json", "--html", "r.html"], tmp_path)
@@ -114,6 +114,7 @@ def test_committed_results_match_the_schema(name):
     validate((ROOT / "examples" / "ci" / name).read_text())
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_unbounded_values_are_null_with_a_marker_and_the_report_shows_infinity(tmp_path):
     """GREEDY gives a better candidate chance 0 and a worse one chance 1: ε̂ = ∞."""
     res = _cli(["check", EX / "greedy_cdf.py", "--checks", "ex_interim", "--param", "ex_interim.pools=3",

@@ -243,6 +243,7 @@ def test_cluster_robust_by_default_when_individuals_recur():
         assert "independent trials" in r.definition
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_cluster_sums_equal_pandas_groupby():
     lg = load_log(SEL_LOG)
     f = lg.frame

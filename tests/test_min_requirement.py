@@ -114,6 +114,7 @@ def clairvoyant(scores, groups, capacities, rng):
     return out
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_nonanticipation_catches_a_clairvoyant_assigner():
     chk = run(clairvoyant, scenarios="iid", T=120, years=3, seeds=2, trend_years=0, anticipation_cuts=2)
     assert chk.verdict == "fail"
@@ -137,6 +138,7 @@ def test_randomised_assigner_passes_nonanticipation_and_gets_several_seeds():
 # Statistics: interval coverage, false-fail rate at the boundary, detection
 # ---------------------------------------------------------------------------
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_mean_regret_interval_coverage():
     """Under random assignment in proportion to capacity, E[Ū_g | year] equals the Random
     rule's m_g exactly (seed 003 Example 1), so the true mean regret is 0. The check's

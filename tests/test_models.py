@@ -183,6 +183,7 @@ def test_the_model_examples_do_what_their_docstrings_say(example):
     assert {c.id: c.verdict for c in r.checks} == want
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_a_threshold_optimizer_draws_like_its_own_predict():
     """The pmf path (one _pmf_predict per batch, coins from the audit's generator) gives the
     decision distribution of ThresholdOptimizer.predict(X, random_state): per-person yes

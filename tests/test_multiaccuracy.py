@@ -241,6 +241,7 @@ def test_theorem16_bound_from_the_proof_holds_for_ua(seed):
     assert bound <= n * m * max(np.abs(alpha_S).max(), np.abs(alpha_X).max()) + 1e-12
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_gap_above_theorem16_bound_is_detected_for_prp_only():
     # n = 3, ε = 0.01, a large pool: the bound is small (not vacuous) and PRP's conditional
     # gap at the top, (1 − 2^{1−n})/n = 0.25, is certified above it; UA stays below.
@@ -256,6 +257,7 @@ def test_gap_above_theorem16_bound_is_detected_for_prp_only():
     assert r.evidence["gap_above_theorem16_bound"] == [] and r.verdict == "pass"
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_prop22_mixture_gap_is_linear_in_phi():
     # Prop 22: UA with probability φ, the utility maximiser otherwise, has the mixture's
     # gap φ·gap_UA + (1−φ)·gap_PRP (linearity); at the top of Prop 19's instance
@@ -397,6 +399,7 @@ def test_skips_without_labels_or_predictions():
     assert r.verdict == "skipped" and "label" in r.message
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_everyone_row_has_exact_zero_gap_without_interval_width():
     """Issue 18 defect 5: every position is held by a member of "everyone", so its share
     gap is exactly 0 and its chance of each position exactly 1/n — no interval width from

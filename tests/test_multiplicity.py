@@ -123,6 +123,7 @@ def test_inputs_that_cannot_work_are_named():
     assert r.verdict in ("skipped", "error")
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_same_seed_same_result_and_the_report_draws_every_figure():
     pop = population_from_frame(small_population())
     a = fa.audit(definition_top_k, checks=["multiplicity"], data=pop, seed=3).to_dict()

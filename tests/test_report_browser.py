@@ -154,6 +154,7 @@ def hostile_report(tmp_path_factory) -> Path:
     return _audit(tmp, alloc, tmp / "people.csv", "hostile")
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_detector_sees_page_requests_and_console_errors(tmp_path):
     """Positive control: the same harness does see an external image, stylesheet and a
     console error (resolution fails locally; nothing leaves the machine)."""
@@ -181,6 +182,7 @@ def test_example_report_renders_offline_without_errors(example_report, tmp_path)
     assert page_requests(netlog) == []
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_summary_table_is_above_the_fold(example_report, tmp_path):
     """Measured in the browser: an instrumented copy records the summary table's box."""
     probe = ("<script>var t=document.querySelector('table.summary').getBoundingClientRect();"
@@ -215,6 +217,7 @@ def test_hostile_strings_are_text_not_code(hostile_report, tmp_path):
     assert page_requests(netlog) == []
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_screenshot_artifact(example_report, tmp_path):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "example-report.png"
@@ -230,6 +233,7 @@ def test_screenshot_artifact(example_report, tmp_path):
     print(f"screenshot of the example report: {shot}")
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_compare_report_renders_offline(tmp_path):
     """The HTML diff report of the committed regression demo (examples/ci)."""
     from fairaudit.compare import compare_files, write_html
@@ -244,6 +248,7 @@ def test_compare_report_renders_offline(tmp_path):
     assert page_requests(netlog) == []
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_multiplicity_report_shows_its_four_comparisons(tmp_path):
     """seed 001's comparisons render as figures in Chromium: utility, pairwise consistency
     (Table 3), qualified selection chances (Fig. 4b), the LDA range (Fig. 4a), age entropy (Fig. 4c)."""
@@ -281,6 +286,7 @@ def _bidi_probe_report(tmp: Path, isolate: bool) -> Path:
     return page
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_bidi_override_in_a_user_string_cannot_reorder_fairaudit_text(tmp_path):
     """Measured in the browser: with the report's isolation, fairaudit's ", sha256 …" stays to
     the right of a data path that ends in U+202E; without it (control), the override reverses it."""

@@ -208,6 +208,7 @@ def test_estimate_to_dict_is_json_plain():
     assert d == {"estimate": 0.123456789012, "ci": [0.1, 0.2], "method": "clopper-pearson", "n": 10, "count": 1}
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_betting_cs_covers_and_is_tighter_at_low_variance():
     """Issue 18 defect 8: the hedged-capital betting confidence sequence (Waudby-Smith &
     Ramdas 2024) — coverage of the mean by simulation (anytime-valid, so at least

@@ -132,6 +132,7 @@ def test_ranking_and_assignment_validation():
 
 # -- sampler ------------------------------------------------------------------
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_draws_reproducible_across_task_sizes_and_jobs():
     t = fa.load_target(str(EX / "broome_lottery.py"))
     ref = Sampler(t, seed=3, task_size=256).draw(inst(), 1500, "s")
@@ -237,6 +238,7 @@ def test_outcome_summaries():
     assert C[2, 0] == 2 and C[0, 1] == 1 and C.sum() == 6
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_callable_audited_from_python_gets_a_replay_command_that_loads_it(tmp_path, monkeypatch):
     """A module-level function audited as a callable is named module:function in the
     result, so the counterexample's replay command can load it (a bare name could not)."""

@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import fairaudit as fa
@@ -38,6 +39,7 @@ def _run(progress, target=None, checks=("selection_rates", "broome")):
         return audit(target or str(EX / "uniform_lottery.py"), checks=list(checks), config=config)
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_off_a_terminal_one_plain_line_per_check_start_and_end_with_its_time():
     stream = io.StringIO()
     res = _run(AuditProgress(stream))
@@ -64,6 +66,7 @@ def test_on_a_terminal_rich_progress_collapses_to_verdict_lines_and_is_cleared()
     assert "1/2 selection_rates" in kept[0] and "2/2 broome" in kept[1]
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_user_output_during_the_run_is_printed_above_the_bar_escaped():
     from fairaudit.cli import _inert_user_output
     stream = Tty()

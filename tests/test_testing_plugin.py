@@ -209,6 +209,7 @@ def top_k(scores, k, rng):
 '''
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_broome_and_anonymity_as_in_the_issue(pytester):
     """The issue's own example, ``assert_fair(my_allocator, checks=["broome", "anonymity"])``,
     through ``parametrize_with_checks``: the Broome lottery passes both, deterministic

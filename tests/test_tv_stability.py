@@ -87,6 +87,7 @@ def test_prp_fails_with_shrunk_counterexample_of_two_or_three():
     assert bis["l1_change"].min() < 1e-4
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_prp_replay_command_reproduces_the_jump(tmp_path):
     """The engine's replay re-draws the certified pair: the jump of a whole position."""
     import subprocess
@@ -180,6 +181,7 @@ def test_ua_full_check_never_fails_over_seeds():
     assert verdicts.count("pass") >= 7
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_selection_kind():
     light = {"tv_stability": {"probes": 3, "bisections": 1, "search_examples": 30}}
     r, _ = run("uniform_lottery", params=light)
@@ -194,6 +196,7 @@ def test_selection_kind():
     assert "selection distributions" in c.message
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_json_deterministic():
     light = {"tv_stability": {"probes": 2, "bisections": 1, "search_examples": 10}}
     a = _run.__wrapped__("ua_mixture", ("tv_stability",), 0, json.dumps(light), None)[1].to_dict()
@@ -203,6 +206,7 @@ def test_json_deterministic():
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_with_prediction_data():
     r, _ = run("ua_ranking", checks=("tv_stability", "ua_conformance"), data=str(DATA),
                params={"tv_stability": {"probes": 3, "bisections": 1, "search_examples": 10}})
@@ -301,6 +305,7 @@ def _prop14_m3_frame(n=4):
     return pd.DataFrame({f"p_{j}": P3[:, j] for j in range(3)})
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_finder_moves_mass_between_distant_labels_ua_fails_at_L04():
     """Issue 18 defect 4: seed 002's Prop 14 instance (m = 3, one row moving all its mass
     between the non-adjacent labels 0 and 2) gives UA the ratio ½; at L = 0.4 the finder
@@ -321,6 +326,7 @@ def test_finder_moves_mass_between_distant_labels_ua_fails_at_L04():
         assert r["tv_stability"].verdict == "fail", (seed, r["tv_stability"].message)
 
 
+@pytest.mark.slow      # out of the fast lane (kept under 2 min): runs in the full suite
 def test_discontinuity_headline_reads_unbounded():
     """A deterministic ranker's jump: the headline says "unbounded (discontinuity at …)",
     not a ratio that only reflects how deep the bisection went."""
