@@ -24,8 +24,9 @@ each label's multicalibration bin as a key when that table is asked for),
 and ``min_requirement``'s years, one at a time (:meth:`LazyLogTable.where_equals`: a
 year's rows are its sufficient statistic).
 
-Not pushed down (stated): a log whose role columns are text (``selected`` as yes/no),
-the first-offending-row message of a malformed log, ``multiaccuracy``'s user-defined
+A ``selected`` column of words (yes/no, true/false) is read as 0/1 on the engine
+(:func:`selected_words`). Not pushed down (stated): other role columns held as text (a
+score as a string), the first-offending-row message of a malformed log, ``multiaccuracy``'s user-defined
 groups (they read each row's values) and
 ``multiplicity``'s log (a matrix of every model's decision on every individual): for
 those the engine's rows are collected once, as Arrow, into DuckDB
@@ -241,13 +242,20 @@ def _missing(c: str, typ: str):
 
 def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_cols) -> None:
     """Whether any row breaks the ``kind`` schema, asked of the engine (one aggregate of
-    per-rule counts, then grouped counts for the multi-row rules); when one does — or a
-    role column is text, which only the SQL rules parse — the rows are collected into
-    DuckDB and :func:`fairaudit.log_engine.validate` names the first offending row and
-    column (the message of every other log source)."""
+    per-rule counts, then grouped counts for the multi-row rules; a ``selected`` of words
+    read as 0/1 there first); when one does — or another role column is text, which only
+    the SQL rules parse — the rows as given are collected into DuckDB and
+    :func:`fairaudit.log_engine.validate` names the first offending row and column (the
+    message of every other log source)."""
     import narwhals as nw
-    T = table.types
     table._roles = (kind, list(group_cols), list(score_cols))
+    original = (table.lf, dict(table.types))
+    if kind in ("selection", "decision") and table.types.get("selected") == "VARCHAR":
+        # selected as words (yes/no, true/false, 1/0): read as 0/1 on the engine, an unknown
+        # word as missing — which the rules below flag, and the rows' validation then names
+        table.lf = table.lf.with_columns(selected=selected_words("selected"))
+        table.types["selected"] = "BIGINT"
+    T = table.types
     specs = _specs(kind, table.columns, pred_cols, score_cols)
     typed = all(is_numeric_type(T[c]) or T[c] == "BOOLEAN" for c, *_ in specs)
     bad = False
@@ -285,11 +293,25 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
                 .agg(nw.len().alias("n")).filter(nw.col("n") > 1)
             bad = _count(dup) > 0
     if bad or not typed:
+        table.lf, table.types = original            # the rows as given, so the message quotes them
         validate(table, kind, group_cols, pred_cols, score_cols)      # on the collected rows: raises, names the row
     table.canon = canonical_sql(table, kind, group_cols, score_cols)
-    # text role columns (selected as yes/no) are parsed by the SQL view only: their counts
-    # run in DuckDB on the collected rows
-    table.pushdown = typed
+    # other text role columns (a score as text) are parsed by the SQL view only: their
+    # counts run in DuckDB on the collected rows
+    table.pushdown = typed and not table.materialised
+
+
+def selected_words(column: str):
+    """The narwhals twin of ``log_engine.selected_expr`` on a text column: the words of
+    ``SELECTED_WORDS`` (trimmed, any case) as 1 or 0, anything else missing."""
+    import narwhals as nw
+
+    from .log_engine import SELECTED_WORDS
+    w = nw.col(column).cast(nw.String).str.strip_chars().str.to_lowercase()
+    ones = [k for k, v in SELECTED_WORDS.items() if v == 1]
+    zeros = [k for k, v in SELECTED_WORDS.items() if v == 0]
+    return nw.when(w.is_in(ones)).then(nw.lit(1, dtype=nw.Int64)).otherwise(
+        nw.when(w.is_in(zeros)).then(nw.lit(0, dtype=nw.Int64)))
 
 
 def stratum_expr(column: str, mode: str, edges):

@@ -192,8 +192,9 @@ def test_dask_malformed_log_names_row_and_column(frame):
 def test_dask_ranking_log_and_text_roles():
     """A ranking log on Dask is validated on the engine (positions a permutation per
     decision, grouped counts) without collecting rows; a repeated position is refused with
-    its row; a text ``selected`` column (yes/no), which only the SQL rules parse, is read by
-    collecting the rows — and gives the same counts as pandas."""
+    its row; a text ``selected`` column (yes/no) is read as 0/1 on the engine, without
+    collecting the rows, and gives the same counts as pandas; an unknown word is refused
+    with its row, as pandas refuses it."""
     dd = pytest.importorskip("dask.dataframe")
     rank = pd.DataFrame({"decision_id": np.repeat([1, 2, 3], 4), "position": [1, 2, 3, 4, 4, 3, 2, 1, 2, 1, 4, 3],
                          "score": np.linspace(0, 1, 12), "race": list("abab" * 3)})
@@ -206,12 +207,19 @@ def test_dask_ranking_log_and_text_roles():
         with pytest.raises(LogError, match=r"row 7, column 'position': positions within decision 2 are not a permutation"):
             log_from_any(dd.from_pandas(bad, npartitions=2))
         f = selection_log(decisions=6)
-        words = f.assign(selected=np.where(f["selected"] == 1, "yes", "no"))
+        words = f.assign(selected=np.where(f["selected"] == 1, " Yes", "no"))
         wlog = log_from_any(dd.from_pandas(words, npartitions=2))
-        assert wlog.table.materialised
         got = fa.audit(log=wlog, checks=["selection_rates"], seed=0).checks[0].tables["groups"]
+        assert not wlog.table.materialised        # the words read as 0/1 on the engine
         ref = fa.audit(log=f, checks=["selection_rates"], seed=0).checks[0].tables["groups"]
         pd.testing.assert_frame_equal(got, ref)
+        odd = words.copy()
+        odd.loc[9, "selected"] = "maybe"
+        want = r"row 10, column 'selected': 'maybe' is not 0/1, true/false or yes/no"
+        with pytest.raises(LogError, match=want):
+            log_from_any(odd)                      # pandas' message ...
+        with pytest.raises(LogError, match=want):
+            log_from_any(dd.from_pandas(odd, npartitions=2))   # ... and the engine's, quoting the word
 
 
 # ---------------------------------------------------------------------------
