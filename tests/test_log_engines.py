@@ -138,36 +138,13 @@ def test_the_cases_reach_each_statistic(duckdb_runs):
 
 
 # ---------------------------------------------------------------------------
-# Dask: a LocalCluster of two worker processes, the log a partitioned Parquet directory
+# Dask on its local scheduler (the LocalCluster runs are at the end of the module)
 # ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        yield client
-
-
-@pytest.mark.slow      # a 2-process LocalCluster: ~15 s
-def test_dask_cluster_log_gives_the_duckdb_json(frames, duckdb_runs, dask_client, tmp_path):
-    dd = pytest.importorskip("dask.dataframe")
-    natives = {}
-    for j, name in enumerate(DISTRIBUTED):
-        f = frames[name]
-        directory = tmp_path / f"log{j}"
-        dd.from_pandas(f, npartitions=4).to_parquet(directory, write_index=False)
-        assert len(list(directory.glob("*.parquet"))) == 4
-        natives[name] = dd.read_parquet(directory)
-        assert natives[name].npartitions == 4
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)      # narwhals' note that Dask moves to narwhals-dask
-        _same_audits(natives, duckdb_runs)
-    assert len(dask_client.scheduler_info()["workers"]) == 2
-
-
 def test_dask_log_gives_the_duckdb_json(frames, duckdb_runs):
-    """The same comparison on Dask's local scheduler (fast lane; the cluster run is slow)."""
+    """The same comparison on Dask's local scheduler (fast lane; the cluster run is slow).
+    Defined before the cluster's fixture, so that a run of the whole module reaches it
+    before a LocalCluster client becomes Dask's default scheduler."""
     dd = pytest.importorskip("dask.dataframe")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -292,3 +269,33 @@ def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yard
         got = comparable(fa.audit(log=log, checks=["broome"], seed=3))
     assert calls == [4] * 4 and not log.table.materialised      # 15 rows an event
     assert_same(got, ref)
+
+
+# ---------------------------------------------------------------------------
+# Dask on a LocalCluster of two worker processes, last in the module: while its client is
+# alive it is Dask's default scheduler for every Dask test after it
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+@pytest.mark.slow      # a 2-process LocalCluster: ~15 s
+def test_dask_cluster_log_gives_the_duckdb_json(frames, duckdb_runs, dask_client, tmp_path):
+    dd = pytest.importorskip("dask.dataframe")
+    natives = {}
+    for j, name in enumerate(DISTRIBUTED):
+        f = frames[name]
+        directory = tmp_path / f"log{j}"
+        dd.from_pandas(f, npartitions=4).to_parquet(directory, write_index=False)
+        assert len(list(directory.glob("*.parquet"))) == 4
+        natives[name] = dd.read_parquet(directory)
+        assert natives[name].npartitions == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)      # narwhals' note that Dask moves to narwhals-dask
+        _same_audits(natives, duckdb_runs)
+    assert len(dask_client.scheduler_info()["workers"]) == 2
