@@ -172,9 +172,8 @@ def table_binner(table: LogTable):
     """``claims, n_bins -> claim_bins(claims, n_bins)`` for the log's score column, from
     DuckDB's count per distinct score."""
     def binner(claims, n_bins):
-        vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
-        values = np.asarray(vc["v"], dtype=float)
-        return value_bins(vc["n"], n_bins)[np.searchsorted(values, claims)]
+        values, counts = table.value_counts("score")
+        return value_bins(counts, n_bins)[np.searchsorted(values, claims)]
     return binner
 
 
@@ -251,11 +250,7 @@ def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_pe
     chances solved and added into the four per-bin sums (rows, selected, claims, chances)."""
     from .broome_lottery import claim_bin_rates_from_sums
     lazy = getattr(table, "pushdown", False)
-    if lazy:
-        values, counts = table.value_counts("score")
-    else:
-        vc = table.sql("SELECT CAST(score AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
-        values, counts = np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
+    values, counts = table.value_counts("score")         # on the engine that holds the log
     N = int(counts.sum())
     label = value_bins(counts, min(n_bins, max(2, N // rows_per_bin)))
     G = int(label.max()) + 1

@@ -267,6 +267,13 @@ class LogTable:
         """Whether some non-null value of ``column`` appears in more than one row."""
         return bool(self.rows(f"SELECT count({q(column)}) > count(DISTINCT {q(column)}) FROM log")[0][0])
 
+    def value_counts(self, column: str):
+        """(distinct values as floats, sorted; their row counts) of a numeric column: one
+        grouped scan (the lazy engines' twin is ``LazyLogTable.value_counts``)."""
+        import numpy as np
+        vc = self.sql(f"SELECT CAST({q(column)} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
+        return np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
+
     def distinct(self, column: str) -> list:
         """The distinct values of ``column`` in the ``log`` view, sorted."""
         return [v for (v,) in self.rows(f"SELECT DISTINCT {q(column)} FROM log ORDER BY 1")]
@@ -591,9 +598,7 @@ def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
         uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
         return stratum_sql(c, "exact", uniq), [float(u) for u in uniq], len(uniq)
     if distinct <= DISTINCT_COUNTS_MAX:
-        vc = table.sql(f"SELECT CAST({c} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
-        edges = np.unique(quantile_from_counts(np.asarray(vc["v"], float), np.asarray(vc["n"], np.int64),
-                                               np.linspace(0, 1, bins + 1)))
+        edges = np.unique(quantile_from_counts(*table.value_counts(column), np.linspace(0, 1, bins + 1)))
     else:
         s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
         edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))

@@ -142,8 +142,11 @@ class LazyLogTable(LogTable):
         return non_null > _count(self.lf.filter(~nw.col(column).is_null()).select(nw.col(column)).unique())
 
     def value_counts(self, column: str):
-        """(distinct values sorted, their counts) of a numeric column."""
+        """(distinct values sorted, their counts) of a numeric column, grouped on the engine
+        (on the collected rows' canonical view when the role columns needed parsing)."""
         import narwhals as nw
+        if not self.pushdown:
+            return super().value_counts(column)
         t = collect(self.lf.group_by(column).agg(nw.len().alias("n")))
         v = np.asarray(t.column(column).to_numpy(zero_copy_only=False), dtype=float)
         n = np.asarray(t.column("n").to_numpy(zero_copy_only=False), dtype=np.int64)

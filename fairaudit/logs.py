@@ -35,7 +35,7 @@ import pandas as pd
 
 from .data import file_sha256, read_table, refuse_duplicate_columns
 from .errors import LogError
-from .log_engine import LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
+from .log_engine import SELECTED_WORDS, LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
 from .text import show_value
 
 SCHEMAS = {
@@ -315,9 +315,6 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                        pred_cols=pred_cols, score_cols=score_cols)
 
 
-_SELECTED_WORDS = {"true": 1, "false": 0, "yes": 1, "no": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0, "y": 1, "n": 0}
-
-
 def _selected_value(v):
     """0/1 from a ``selected`` cell written as a word or number; None when it is neither."""
     if isinstance(v, (bool, np.bool_)):
@@ -325,7 +322,7 @@ def _selected_value(v):
     if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
         return int(v) if v in (0, 1) else None
     if isinstance(v, str):
-        return _SELECTED_WORDS.get(v.strip().lower())
+        return SELECTED_WORDS.get(v.strip().lower())
     return None
 
 
