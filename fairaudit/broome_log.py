@@ -89,6 +89,18 @@ def exact_chunk(c, sizes, ks, w):
     return out
 
 
+def event_ranges(rows):
+    """Consecutive ranges ``(e0, e1, r0, r1)`` of whole events (``rows`` each) of about
+    ``CHUNK_ROWS`` rows — at least one event a range: events e0..e1−1, rows r0..r1−1."""
+    ends = np.cumsum(np.asarray(rows, dtype=np.int64))
+    e0 = 0
+    while e0 < len(ends):
+        r0 = int(ends[e0 - 1]) if e0 else 0
+        e1 = max(e0 + 1, int(np.searchsorted(ends, r0 + CHUNK_ROWS, side="right")))
+        yield e0, e1, r0, int(ends[e1 - 1])
+        e0 = e1
+
+
 def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarray) -> np.ndarray:
     """Per row, the Broome lottery's inclusion chance within its event (rows grouped by
     event, ``sizes`` rows each, ``ks`` selected); 0 in events that select nobody. Events
@@ -97,14 +109,8 @@ def batched_broome_reference(claims: np.ndarray, sizes: np.ndarray, ks: np.ndarr
     sizes = np.asarray(sizes, dtype=np.int64)
     ks = np.asarray(ks, dtype=float)
     ref = np.empty(len(c))
-    ends = np.cumsum(sizes)
-    e0 = 0
-    while e0 < len(sizes):
-        r0 = int(ends[e0 - 1]) if e0 else 0
-        e1 = max(e0 + 1, int(np.searchsorted(ends, r0 + CHUNK_ROWS, side="right")))
-        r1 = int(ends[e1 - 1])
+    for e0, e1, r0, r1 in event_ranges(sizes):
         ref[r0:r1] = _reference_chunk(c[r0:r1], sizes[e0:e1], ks[e0:e1])
-        e0 = e1
     return ref
 
 
@@ -220,11 +226,7 @@ def _engine_event_chunks(table, ids, rows):
 
     from .log_engine import connect
     from .log_frames import collect
-    ends = np.cumsum(rows)
-    e0 = 0
-    while e0 < len(rows):
-        base = int(ends[e0 - 1]) if e0 else 0
-        e1 = max(e0 + 1, int(np.searchsorted(ends, base + CHUNK_ROWS, side="right")))
+    for e0, e1, base, end in event_ranges(rows):
         lo, hi = (v.item() if hasattr(v, "item") else v for v in (ids[e0], ids[e1 - 1]))
         d = nw.col("decision_id")
         part = table.lf.filter((d >= lo) & (d <= hi)).with_columns(__v=nw.col("selected").cast(nw.Int64))
@@ -233,13 +235,12 @@ def _engine_event_chunks(table, ids, rows):
         con.register("cells", t)
         got = con.sql("SELECT decision_id, CAST(score AS DOUBLE) AS score, y, n FROM cells ORDER BY decision_id, score") \
             .fetchnumpy()
-        codes, per = np.unique(np.asarray(pd.factorize(got["decision_id"])[0]), return_counts=True)
-        if len(per) != e1 - e0 or int(np.sum(got["n"])) != int(ends[e1 - 1] - base):
+        per = np.bincount(pd.factorize(got["decision_id"])[0])       # cells per event, in decision order
+        if len(per) != e1 - e0 or int(np.sum(got["n"])) != end - base:
             raise RuntimeError(f"the engine's decisions {lo!r}..{hi!r} hold {len(per)} events, expected {e1 - e0} "
                                f"(decision_id order differs between the engine and DuckDB)")
         yield (np.asarray(got["score"], dtype=float), np.asarray(got["y"], dtype=float),
                np.asarray(got["n"], dtype=float), per.astype(np.int64))
-        e0 = e1
 
 
 def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
