@@ -1,0 +1,113 @@
+"""What a user waits for first (issue 30): every bundled example's default audit (no
+``--checks``) and every command the README shows, timed as the ``fairaudit`` command a
+user runs. Run: ``python benchmarks/bench_defaults.py [--only SUBSTRING] [--timeout S]``.
+
+Each command runs once, in a fresh copy of ``examples/`` (nothing is written into the
+tree), as a child process; the table gives its wall time, the child's peak resident memory
+(``wait4``'s ``ru_maxrss``: the largest of the process tree's members, so a worker process
+counts on its own), its exit code and verdicts. A command past ``--timeout`` is stopped and
+shown as ``>T``. The machine is shared: the load average at the start and end is printed
+with the table, and a single run is a single sample — compare before/after runs made at
+similar load, or pair them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+VERDICT_LINE = re.compile(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", re.M)
+
+
+def default_audits() -> list[tuple[str, str, str]]:
+    """(id, folder, command): each bundled example allocator's audit with no ``--checks``."""
+    out = []
+    for p in sorted((ROOT / "examples" / "allocators").glob("*.py")):
+        out.append((f"default:{p.stem}", ".", f"fairaudit check examples/allocators/{p.name}"))
+    return out
+
+
+def readme_commands() -> list[tuple[str, str, str]]:
+    from test_readme import RUNS  # the README's commands as the README test runs them
+    return [(f"readme:{r[0]}", r[1], r[2]) for r in RUNS]
+
+
+def _exe() -> list[str]:
+    script = Path(sys.executable).parent / "fairaudit"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "fairaudit.cli"]
+
+
+def run_one(root: Path, rel: str, line: str, timeout: float) -> tuple[float, float, int | None, str]:
+    """(seconds, peak MB, exit code or None on timeout, verdicts) of one command line."""
+    cwd = (root / rel).resolve()
+    total, peak, code, verdicts = 0.0, 0.0, 0, []
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    for part in [p.strip() for p in line.split("&&")]:
+        if part.startswith("cd "):
+            cwd = (cwd / part[3:].strip()).resolve()
+            continue
+        words = shlex.split(part)
+        extra = {}
+        while "=" in words[0] and not words[0].startswith("-"):
+            k, v = words.pop(0).split("=", 1)
+            extra[k] = v
+        exe = _exe() if words[0] == "fairaudit" else [sys.executable, "-m", words[0]]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(exe + words[1:], cwd=cwd, env={**env, **extra}, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        deadline = t0 + timeout
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.02)
+        total += time.perf_counter() - t0
+        peak = max(peak, usage.ru_maxrss / 1024)
+        out = proc.stdout.read()
+        proc.stdout.close()
+        if timed_out:
+            return total, peak, None, "timeout"
+        code = os.waitstatus_to_exitcode(status)
+        verdicts += [f"{cid}={v.lower()}" for v, cid in VERDICT_LINE.findall(out)]
+    return total, peak, code, ",".join(verdicts)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="", help="run the commands whose id contains this")
+    ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--skip-readme", action="store_true")
+    args = ap.parse_args(argv)
+    cmds = default_audits() + ([] if args.skip_readme else readme_commands())
+    cmds = [c for c in cmds if args.only in c[0]]
+    print(f"# load average at start: {os.getloadavg()[0]:.1f}  ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    print(f"{'command':<58} {'seconds':>8} {'peak MB':>8} {'exit':>4}  verdicts")
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        shutil.copytree(ROOT / "examples", root / "examples",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
+        for cid, rel, line in cmds:
+            secs, peak, code, verdicts = run_one(root, rel, line, args.timeout)
+            shown = f">{args.timeout:.0f}" if code is None else f"{secs:.1f}"
+            print(f"{cid[:58]:<58} {shown:>8} {peak:>8.0f} {'' if code is None else code:>4}  {verdicts}", flush=True)
+    print(f"# load average at end: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
