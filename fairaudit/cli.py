@@ -32,7 +32,6 @@ import tomllib
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ._version import __version__
 from .errors import FairauditError, ParamError
@@ -415,6 +414,7 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
 
 
 def _fmt_figures(v) -> str:
+    import numpy as np  # only here: --help, --version and argument errors import no numpy
     a = np.asarray(v, dtype=float)
     return np.array2string(np.round(a, 4), separator=", ", threshold=40, max_line_width=110)
 
