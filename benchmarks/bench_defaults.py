@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 VERDICT_LINE = re.compile(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", re.M)
 
 
@@ -37,9 +36,42 @@ def default_audits() -> list[tuple[str, str, str]]:
     return out
 
 
+NOT_RUN = {'python3 -m venv .venv && . .venv/bin/activate', 'pip install -e ".[test]" && pytest', 'pytest -m "not slow"',
+           'dask scheduler', 'dask worker tcp://HOST:8786 --nthreads 1',
+           'fairaudit check my_allocator.py --data people.csv --scheduler tcp://HOST:8786'}
+
+
 def readme_commands() -> list[tuple[str, str, str]]:
-    from test_readme import RUNS  # the README's commands as the README test runs them
-    return [(f"readme:{r[0]}", r[1], r[2]) for r in RUNS]
+    """The README's commands as tests/test_readme.py runs them (its bash blocks and the
+    checks table's "try it" column, in order, with the folder its ``cd`` lines leave;
+    the set-up command after its install, and again without ``--checks``)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)\n```", text, re.S):
+        for line in block.splitlines():
+            cmd = line.partition("#")[0].strip()
+            if cmd:
+                lines.append(cmd)
+    lines += re.findall(r"\| `(fairaudit check [^`]+)` \(([^)]*exit \d[^)]*)\)", text)
+    lines = [x[0] if isinstance(x, tuple) else x for x in lines]
+    cwd, out = Path("."), []
+    for line in lines:
+        if line in NOT_RUN:
+            continue
+        if line.startswith("pip install . && "):
+            line = line.split("&& ", 1)[1]
+            out.append(("readme:set-up", ".", line))
+            words = shlex.split(line)
+            every = " ".join(w for i, w in enumerate(words) if w != "--checks" and words[i - 1] != "--checks")
+            out.append(("readme:set-up-every-check", ".", every))
+            continue
+        parts = [p.strip() for p in line.split("&&")]
+        if all(p.startswith("cd ") for p in parts):
+            for p in parts:
+                cwd = Path(os.path.normpath(cwd / p[3:].strip()))
+            continue
+        out.append(("readme:" + re.sub(r"\W+", "-", line).strip("-")[:48], str(cwd), line))
+    return out
 
 
 def _exe() -> list[str]:
