@@ -5,7 +5,8 @@ user runs. Run: ``python benchmarks/bench_defaults.py [--only SUBSTRING] [--time
 Each command runs once, in a fresh copy of ``examples/`` (nothing is written into the
 tree), as a child process; the table gives its wall time, the child's peak resident memory
 (``wait4``'s ``ru_maxrss``: the largest of the process tree's members, so a worker process
-counts on its own), its exit code and verdicts. A command past ``--timeout`` is stopped and
+counts on its own), its CPU seconds (user + system, workers included), its exit code and
+verdicts. A command past ``--timeout`` is stopped and
 shown as ``>T``. The machine is shared: the load average at the start and end is printed
 with the table, and a single run is a single sample — compare before/after runs made at
 similar load, or pair them.
@@ -79,10 +80,12 @@ def _exe() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "fairaudit.cli"]
 
 
-def run_one(root: Path, rel: str, line: str, timeout: float) -> tuple[float, float, int | None, str]:
-    """(seconds, peak MB, exit code or None on timeout, verdicts) of one command line."""
+def run_one(root: Path, rel: str, line: str, timeout: float) -> tuple[float, float, float, int | None, str]:
+    """(seconds, CPU seconds, peak MB, exit code or None on timeout, verdicts) of one
+    command line. CPU seconds: user + system of the command and the worker processes it
+    waited for (``wait4``), the figure that the machine's load does not inflate."""
     cwd = (root / rel).resolve()
-    total, peak, code, verdicts = 0.0, 0.0, 0, []
+    total, cpu, peak, code, verdicts = 0.0, 0.0, 0.0, 0, []
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for part in [p.strip() for p in line.split("&&")]:
         if part.startswith("cd "):
@@ -110,14 +113,15 @@ def run_one(root: Path, rel: str, line: str, timeout: float) -> tuple[float, flo
                 break
             time.sleep(0.02)
         total += time.perf_counter() - t0
+        cpu += usage.ru_utime + usage.ru_stime
         peak = max(peak, usage.ru_maxrss / 1024)
         out = proc.stdout.read()
         proc.stdout.close()
         if timed_out:
-            return total, peak, None, "timeout"
+            return total, cpu, peak, None, "timeout"
         code = os.waitstatus_to_exitcode(status)
         verdicts += [f"{cid}={v.lower()}" for v, cid in VERDICT_LINE.findall(out)]
-    return total, peak, code, ",".join(verdicts)
+    return total, cpu, peak, code, ",".join(verdicts)
 
 
 def main(argv=None) -> None:
@@ -129,15 +133,16 @@ def main(argv=None) -> None:
     cmds = default_audits() + ([] if args.skip_readme else readme_commands())
     cmds = [c for c in cmds if args.only in c[0]]
     print(f"# load average at start: {os.getloadavg()[0]:.1f}  ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
-    print(f"{'command':<58} {'seconds':>8} {'peak MB':>8} {'exit':>4}  verdicts")
+    print(f"{'command':<58} {'seconds':>8} {'CPU s':>7} {'peak MB':>8} {'exit':>4}  verdicts")
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         shutil.copytree(ROOT / "examples", root / "examples",
                         ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
         for cid, rel, line in cmds:
-            secs, peak, code, verdicts = run_one(root, rel, line, args.timeout)
+            secs, cpu, peak, code, verdicts = run_one(root, rel, line, args.timeout)
             shown = f">{args.timeout:.0f}" if code is None else f"{secs:.1f}"
-            print(f"{cid[:58]:<58} {shown:>8} {peak:>8.0f} {'' if code is None else code:>4}  {verdicts}", flush=True)
+            print(f"{cid[:58]:<58} {shown:>8} {cpu:>7.1f} {peak:>8.0f} {'' if code is None else code:>4}  {verdicts}",
+                  flush=True)
     print(f"# load average at end: {os.getloadavg()[0]:.1f}")
 
 
