@@ -17,9 +17,9 @@ Allocator (over draws; a per-person decision rule likewise, its yeses are the se
 Log (over decisions)
     The rate is selected rows / rows of the group. When ``individual_id`` recurs across
     decisions (one person's rows are positively correlated trials) the intervals are
-    cluster-robust by person by default (CR1 sandwich variance over individuals, normal
-    interval, Bonferroni over categories, never narrower than Clopper–Pearson of the same
-    counts); otherwise — no ``individual_id``, or every id once — rows are independent
+    cluster-robust by person by default (the score interval of the CR2 sandwich variance
+    over individuals with a Bell–McCaffrey t, Bonferroni over categories, never narrower
+    than Clopper–Pearson of the same counts: ``stats.cluster_robust_proportion_ci``); otherwise — no ``individual_id``, or every id once — rows are independent
     trials with simultaneous Clopper–Pearson intervals (within one decision event the
     k-of-n constraint makes outcomes negatively dependent, which keeps them
     conservative). ``cluster_by`` picks another cluster column, or ``none`` for the
@@ -155,13 +155,14 @@ class SelectionRates(Check):
         k = np.array([int(c.selected) for c in cats])
         n = np.array([c.size for c in cats])
         if cluster:
-            C, snn, syy, sny = (np.array([c.extra[j] for c in cats], dtype=float) for j in range(4))
-            lo, hi, method = cluster_robust_proportion_ci(k, n, C, snn, syy, sny, ctx.confidence)
+            sums = [np.array([np.nan if c.extra[j] is None else c.extra[j] for c in cats], dtype=float) for j in range(8)]
+            lo, hi, method = cluster_robust_proportion_ci(k, n, *sums, confidence=ctx.confidence)
             method = method.replace("individual_id", cluster)
             assumption = (f"Rows of one {cluster} are correlated trials{' (individual_id recurs across decisions)' if choice == 'auto' else ''}: "
-                          f"each rate's interval is cluster-robust by {cluster} — the CR1 sandwich variance "
-                          f"C/(C−1)·Σ_c (y_c − p·n_c)²/n² over its C clusters, a normal interval at the Bonferroni "
-                          f"level, widened to contain the Clopper–Pearson interval of the same counts.")
+                          f"each rate's interval is cluster-robust by {cluster} — the score interval of the CR2 "
+                          f"(Bell–McCaffrey) variance Σ_c (y_c − p·n_c)²/(N·(N − n_c)) over its clusters, with a t "
+                          f"reference on Bell–McCaffrey degrees of freedom, at the Bonferroni level, widened to "
+                          f"contain the Clopper–Pearson interval of the same counts.")
         else:
             lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
             assumption = ("Logged rows are independent trials: each rate's interval is Clopper–Pearson, "

@@ -225,7 +225,7 @@ def test_cluster_robust_by_default_when_individuals_recur():
     forced = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
                       params={"selection_rates": {"cluster_by": "individual_id"}}).checks[0]
     assert "cluster-robust by individual_id" in d.statistic.method
-    assert "CR1 sandwich variance" in d.definition and "individual_id recurs" in d.definition
+    assert "CR2" in d.definition and "Bell–McCaffrey" in d.definition and "individual_id recurs" in d.definition
     assert d.tables["groups"].equals(forced.tables["groups"])
     none = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
                     params={"selection_rates": {"cluster_by": "none"}}).checks[0]
@@ -251,7 +251,11 @@ def test_cluster_sums_equal_pandas_groupby():
         cols = c.attribute.split(" × ")
         m = (f[cols].astype(str).agg(" × ".join, axis=1) == c.value)
         per = f[m].groupby("individual_id")["selected"].agg(["size", "sum"])
-        assert c.extra == (len(per), (per["size"] ** 2).sum(), (per["sum"] ** 2).sum(), (per["size"] * per["sum"]).sum())
+        assert c.extra[:4] == (len(per), (per["size"] ** 2).sum(), (per["sum"] ** 2).sum(), (per["size"] * per["sum"]).sum())
+        nc, yc = per["size"].to_numpy(float), per["sum"].to_numpy(float)
+        inv = 1 / (nc.sum() - nc)
+        np.testing.assert_allclose(c.extra[4:], [(yc * yc * inv).sum(), (nc * yc * inv).sum(), (nc * nc * inv).sum(),
+                                                 (nc ** 4 * inv * inv).sum()], rtol=1e-12)
 
 
 def test_batched_broome_reference_equals_per_event():

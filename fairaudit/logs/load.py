@@ -165,6 +165,8 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
     """A decisions log from a pandas DataFrame: scanned in place by DuckDB and validated by
     the one validator every source goes through (:func:`log_from_relation`), so a frame, a
     file and a Dask or Spark log get the same messages by construction."""
+    # (DuckDB would rename a repeated column name: refuse it while the frame still shows it)
+    refuse_duplicate_columns(list(frame.columns), path or "log", LogError)
     return log_from_relation(frame_relation(frame), kind=kind, columns=columns, groups=groups, path=path,
                              sha256=sha256)
 
