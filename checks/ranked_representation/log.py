@@ -63,8 +63,9 @@ def _lazy(table, tests, k):
     lf = table.lf.with_columns(**derived) if derived else table.lf
     per = lf.group_by("decision_id").agg(*aggs)
     if fails:
-        f = nw.min_horizontal(*[nw.when((nw.col("__n") >= i) & (nw.col(c) < need)).then(nw.lit(i, dtype=nw.Int64))
-                                .otherwise(nw.lit(BIG, dtype=nw.Int64)) for i, c, need in fails])
+        each = [nw.when((nw.col("__n") >= i) & (nw.col(c) < need)).then(nw.lit(i, dtype=nw.Int64))
+                .otherwise(nw.lit(BIG, dtype=nw.Int64)) for i, c, need in fails]
+        f = nw.min_horizontal(*each) if len(each) > 1 else each[0]     # Spark's least needs two columns
         per = per.with_columns(__f=f)
     else:
         per = per.with_columns(__f=nw.lit(BIG, dtype=nw.Int64))
