@@ -35,6 +35,7 @@ import pandas as pd
 
 from .data import file_sha256, read_table, refuse_duplicate_columns
 from .errors import LogError
+from .groups import UNKNOWN
 from .log_engine import SELECTED_WORDS, LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
 from .text import show_value
 
@@ -306,11 +307,10 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
                       and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
         if kind == "assignment":
             group_cols = ["group"] + [g for g in group_cols if g != "group"]
-    for g in group_cols:
-        na = frame[g].isna().to_numpy()
+    for g in group_cols:            # a missing group value is the category UNKNOWN (issue 28), not an error
+        na = frame[g].isna()
         if na.any():
-            i = int(np.flatnonzero(na)[0])
-            raise _err(f"{where}: row {i + 1}, column '{g}': missing group value", row=i + 1, column=g)
+            frame[g] = frame[g].astype(object).where(~na, UNKNOWN)
     return DecisionLog(kind=kind, frame=frame, path=path, sha256=sha256, group_cols=group_cols,
                        pred_cols=pred_cols, score_cols=score_cols)
 
