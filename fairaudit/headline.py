@@ -40,11 +40,17 @@ SUBJECTS: dict[str, tuple[str, str]] = {
                                   "the tolerance {tol}"),
     "max_mh_rate_difference": ("Selection rates of groups differ by {est} once the strata are accounted for",
                                "the tolerance {tol}"),
+    "min_exposure_ratio": ("The least-seen group gets {est} of the most-seen group's attention (worst attention model)",
+                           "the threshold {tol}"),
+    "min_merit_exposure_ratio": ("Per unit of relevance, the least-seen group gets {est} of the most-seen group's "
+                                 "attention (worst attention model)", "the threshold {tol}"),
+    "failing_share": ("{est} of the served rankings under-represent a protected group in some top-i prefix",
+                      "the test's level {tol}"),
 }
 
 
 #: statistics that are shares, shown as percentages
-PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
+PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps", "failing_share"}
 
 
 def _f(x, percent: bool = False) -> str:

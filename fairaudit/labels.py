@@ -64,6 +64,14 @@ COLUMNS: dict[str, str] = {
     "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
     "worst_individual": "worst individual", "worst_position": "worst position (1 = top)", "years": "years",
     "years_over_eps": "years above ε",
+    # exposure, ranked_representation, LL144 scoring rates (issue 28)
+    "model": "attention model", "disparity": "lowest / highest exposure", "merit_exposure": "exposure per unit of relevance",
+    "relevance": "mean relevance", "lowest": "least exposed group", "highest": "most exposed group",
+    "target_p": "target proportion", "alpha_c": "adjusted level per prefix (α_c)",
+    "exact_fail_probability": "chance a fair random ranking fails", "failing": "failing rankings",
+    "first_failing_prefix": "first failing prefix", "mtable": "least protected count per prefix (m-table)",
+    "decisions": "rankings", "example_decision": "example ranking", "scoring_rate": "scoring rate",
+    "above_median": "scoring above the median", "unknown": "category unknown",
 }
 
 _BOUNDS = {"_lo": "lower", "_hi": "upper", "_lower": "lower", "_upper": "upper"}
@@ -99,6 +107,9 @@ STATISTICS: dict[str, str] = {
     "first_round_reversal": "reversal in the first round",
     "ex_post_violation_rate": "share of runs unfair ex post",
     "epsilon_hat": "estimated ε (ε̂)",
+    "min_exposure_ratio": "lowest exposure ratio (worst attention model)",
+    "min_merit_exposure_ratio": "lowest exposure-per-relevance ratio (worst attention model)",
+    "failing_share": "share of served rankings failing the FA*IR test",
 }
 
 
@@ -201,6 +212,10 @@ DATA_NEEDS: dict[str, tuple[str, str]] = {
                   "a selection log needs group columns", "fairaudit check my_allocator.py --checks anonymity --data people.csv"),
     "broome": ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
                "fairaudit check my_allocator.py --checks broome"),
+    "exposure": ("group columns (and, for the merit-weighted variant, a label, p_<label> predictions or a score); "
+                 "a ranking log or --data", "fairaudit check ranker.py --checks exposure --data people.csv"),
+    "ranked_representation": ("group columns; a ranking log or --data",
+                              "fairaudit check ranker.py --checks ranked_representation --data people.csv"),
 }
 
 

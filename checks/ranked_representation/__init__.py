@@ -76,7 +76,7 @@ class RankedRepresentation(Check):
         "max_draws": Param(4096, "draws at most (sequential sampling stops earlier once decided)", type=int, min=1),
     }
     statistic_labels = {"failing_share": "share of served rankings failing the FA*IR test"}
-    column_labels = {"p": "target proportion", "alpha_c": "adjusted level per prefix (α_c)",
+    column_labels = {"target_p": "target proportion", "alpha_c": "adjusted level per prefix (α_c)",
                      "exact_fail_probability": "chance a fair random ranking fails",
                      "failing": "failing rankings", "first_failing_prefix": "first failing prefix",
                      "mtable": "least protected count per prefix (m-table)", "decisions": "rankings"}
@@ -206,7 +206,7 @@ class RankedRepresentation(Check):
             f, n, ex = bad[0]
             counter = {"decision_id": str(ex), "prefix": int(f),
                        "what": f"decision {ex}'s top {f} already falls short of some protected group's m-table"}
-        tab = pd.DataFrame([{"group": c.name, "p": t.p, "alpha_c": t.alpha_c,
+        tab = pd.DataFrame([{"group": c.name, "target_p": t.p, "alpha_c": t.alpha_c,
                              "exact_fail_probability": t.fail_probability, "mtable": " ".join(map(str, t.m))}
                             for c, t in tests])
         method = (f"Clopper–Pearson on the failing share over {D} logged rankings (independent units); "
@@ -217,7 +217,7 @@ class RankedRepresentation(Check):
 
     @staticmethod
     def _test_table(tests, f, B, unit):
-        return pd.DataFrame([{"group": c.name, "p": t.p, "alpha_c": t.alpha_c,
+        return pd.DataFrame([{"group": c.name, "target_p": t.p, "alpha_c": t.alpha_c,
                               "exact_fail_probability": t.fail_probability, "mtable": " ".join(map(str, t.m)),
                               "failing": int((f[:, j] > 0).sum()),
                               "first_failing_prefix": int(f[:, j][f[:, j] > 0].min()) if (f[:, j] > 0).any() else 0}
