@@ -140,3 +140,18 @@ def test_log_failing_rankings_equal_the_rows_count():
     assert res.statistic.estimate == pytest.approx(fails / D)
     assert res.tables["prefixes"]["decisions"].sum() == D
     assert res.verdict == "fail" and fails > 0
+
+
+def test_uniform_permutation_oracle_by_enumeration():
+    """The validation row's exact failing share of a uniform random permutation, checked by
+    enumerating every arrangement of a small pool."""
+    import itertools
+    from fairaudit.checks.ranked_representation.fair_test import uniform_permutation_fail_probability
+    m_a, m_b = [0, 1, 1, 2, 2, 3], [0, 0, 1, 1, 2, 2]
+    pool = [1] * 4 + [0] * 3                                   # 4 of a, 3 of b
+    perms = list(itertools.permutations(range(7)))
+    fails = 0
+    for p in perms:
+        a = np.array([pool[i] for i in p], bool)
+        fails += bool(first_failing_prefix(a[None, :], m_a)[0] or first_failing_prefix(~a[None, :], m_b)[0])
+    assert uniform_permutation_fail_probability(m_a, m_b, 4, 3) == pytest.approx(fails / len(perms), abs=1e-12)

@@ -108,3 +108,28 @@ def brute_force_fail_probability(m, p: float) -> float:
     seq = ((np.arange(2 ** k)[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
     w = np.prod(np.where(seq, p, 1 - p), axis=1)
     return float(w[first_failing_prefix(seq, m) > 0].sum())
+
+
+def uniform_permutation_fail_probability(m_a, m_b, n_a: int, n_b: int) -> float:
+    """The exact chance that a uniformly random permutation of ``n_a`` members of group a
+    and ``n_b`` of group b fails a's test (m-table ``m_a``) or b's (``m_b``) at some prefix:
+    DP over prefixes on a's count (sampling without replacement; b's count is the rest).
+    The exact failing share of a fair random ranker of a finite pool (validation oracle)."""
+    k = min(len(m_a), len(m_b), n_a + n_b)
+    alive = {0: 1.0}
+    failed = 0.0
+    for i in range(1, k + 1):
+        nxt: dict[int, float] = {}
+        left = n_a + n_b - (i - 1)
+        for a, pr in alive.items():
+            pa = (n_a - a) / left
+            for a2, q in ((a + 1, pa), (a, 1 - pa)):
+                if q > 0:
+                    nxt[a2] = nxt.get(a2, 0.0) + pr * q
+        alive = {}
+        for a, pr in nxt.items():
+            if a < m_a[i - 1] or (i - a) < m_b[i - 1]:
+                failed += pr
+            else:
+                alive[a] = pr
+    return failed
