@@ -153,7 +153,7 @@ def group_last_rank(scores, groups, rng, size=None):
 
 
 def _place_counts(capacities, T):
-    from fairaudit.assignment import place_counts
+    from fairaudit.checks.min_requirement.assignment import place_counts
     return np.floor(place_counts(capacities, T) + 1e-9).astype(np.int64)
 
 

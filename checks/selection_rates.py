@@ -43,7 +43,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, is_unknown, membership
-from fairaudit.log_engine import category_counts, count_source, dbl, q, quantile_from_counts
+from fairaudit.logs.duckdb import category_counts, dbl, q, quantile_from_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import BettingCS, cluster_robust_proportion_ci, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
@@ -51,6 +51,22 @@ from fairaudit.stats import BettingCS, cluster_robust_proportion_ci, per_member_
 
 class SelectionRates(Check):
     id = "selection_rates"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'min_impact_ratio': 'lowest impact ratio',
+    }
+    headlines = {
+        'min_impact_ratio': ('The least-selected group is selected at {est} times the rate of the most-selected group',
+                             'the four-fifths line ({tol})'),
+    }
+    column_labels = {
+        'impact_ratio': 'impact ratio',
+        'scoring_rate': 'scoring rate (share above the median score)', 'above_median': 'scoring above the median',
+        'unknown': 'category unknown (missing group value)',
+    }
+    table_titles = {'scoring': 'Scoring rates and impact ratios (LL144, tools that output scores)'}
+    data_needs = ('--data FILE with a score column and group columns (or a selection log with group columns)',
+                  'fairaudit check my_allocator.py --checks selection_rates --data people.csv')
     title = "Selection rates and impact ratios"
     summary = "Selection rate per group and intersection, impact ratios vs the four-fifths rule (NYC LL144 table)."
     definition = ("The selection rate of a group is the chance that one of its members is selected. "
@@ -297,7 +313,7 @@ def _scoring_rates(log, cats, depth: int, confidence: float, threshold: float, m
     and the unknown category listed, in no ratio). One GROUPING SETS query where the log is
     (DuckDB, or the Dask/Spark engine's cells keyed by above-the-median). Returns
     ``(table, median)``."""
-    from fairaudit.log_engine import attribute_sets
+    from fairaudit.logs.duckdb import attribute_sets
     t = log.table
     values, counts = t.value_counts("score")
     median = float(quantile_from_counts(values, counts, np.array([0.5]))[0])
@@ -306,14 +322,14 @@ def _scoring_rates(log, cats, depth: int, confidence: float, threshold: float, m
     sets = attribute_sets(gcols, depth)
     spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
-    if getattr(t, "pushdown", False):
+    if getattr(t, "pushdown", False):          # the engine's cells, keyed by above-the-median too
         import narwhals as nw
-        run, src, N, _ = count_source(t, gcols + ["__above"], "selected",
-                                      {"__above": (nw.col("score").cast(nw.Float64) > median).cast(nw.Int64)})
-        res = run(f"SELECT {gid}, {', '.join(gq)}, {N}, sum(n * __above) FROM {src} GROUP BY GROUPING SETS ({spec})")
+        above = (nw.col("score").cast(nw.Float64) > median).cast(nw.Int64)
     else:
-        res = t.rows(f"SELECT {gid}, {', '.join(gq)}, count(*), sum(CASE WHEN score > {dbl(median)} THEN 1 ELSE 0 END) "
-                     f"FROM log GROUP BY GROUPING SETS ({spec})")
+        above = f"CAST(score > {dbl(median)} AS INTEGER)"
+    run, src, N, _ = t.count_source(gcols + ["__above"], "selected", {"__above": above})
+    A = "sum(n * __above)" if src == "cells" else "sum(__above)"
+    res = run(f"SELECT {gid}, {', '.join(gq)}, {N}, {A} FROM {src} GROUP BY GROUPING SETS ({spec})")
     nb = len(gq)
     found = {}
     for r in res:

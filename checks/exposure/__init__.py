@@ -254,7 +254,7 @@ class Exposure(Check):
     @staticmethod
     def _log_relevance(log, choice):
         """(SQL kind, words) of the log's relevance, or the words why there is none."""
-        from fairaudit.log_engine import q
+        from fairaudit.logs.duckdb import q
         from .log import relevance_nw, relevance_sql
         order = ["label", "predictions", "score"] if choice == "auto" else [choice]
         why = []

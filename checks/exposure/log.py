@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fairaudit.log_engine import LogTable, attribute_sets, connect, group_string, q
+from fairaudit.logs.duckdb import LogTable, attribute_sets, connect, group_string, q
 
 from .attention import Attention
 
@@ -75,7 +75,7 @@ def _cells(table: LogTable, group_cols, models: list[Attention], rel: str | None
     ys = [f"__y{k}" for k in range(len(models))]
     if getattr(table, "pushdown", False):
         import narwhals as nw
-        from fairaudit.log_frames import collect
+        from fairaudit.logs.lazy import collect
         lf = table.lf.with_columns(**{y: m.narwhals("position") for y, m in zip(ys, models)},
                                    **({"__u": relevance_nw(rel, pred_cols)} if rel else {}))
         aggs = [nw.len().alias("n")] + [nw.col(y).sum() for y in ys] + ([nw.col("__u").sum()] if rel else [])

@@ -176,17 +176,11 @@ class RankedRepresentation(Check):
                             prefixes=None)
 
     def _run_log(self, ctx, k, p, protected, depth, alpha):
-        from fairaudit.log_engine import category_counts
+        from fairaudit.logs.duckdb import category_counts
         log = ctx.log
         counts = category_counts(log.table, log.group_cols, int(depth), value="position")   # sizes only
         total = log.n_rows
-        sizes = log.table.rows("SELECT max(n) FROM (SELECT count(*) AS n FROM log GROUP BY decision_id)") \
-            if not getattr(log.table, "pushdown", False) else None
-        if sizes is not None:
-            n_max = int(sizes[0][0])
-        else:
-            from fairaudit.log_frames import ranking_size_counts
-            n_max = max(s for s, _ in ranking_size_counts(log.table))
+        n_max = max(int(s) for s, _ in log.table.ranking_sizes())
         K = min(int(k), n_max)
         try:
             tests = self._tests(counts, [c.size / total for c in counts], K, p, protected, alpha)

@@ -9,7 +9,7 @@ per-decision table stays on the engine; only the (≤ k + 1)-row result is colle
 """
 from __future__ import annotations
 
-from fairaudit.log_engine import LogTable, lit, q
+from fairaudit.logs.duckdb import LogTable, lit, q
 
 BIG = 1 << 30
 
@@ -46,7 +46,7 @@ def failing_prefixes(table: LogTable, tests, k: int) -> list[tuple[int, int, obj
 
 def _lazy(table, tests, k):
     import narwhals as nw
-    from fairaudit.log_frames import collect
+    from fairaudit.logs.lazy import collect
     derived, aggs, fails = {}, [nw.len().alias("__n")], []
     for t, (conds, m) in enumerate(tests):
         member = None
