@@ -49,6 +49,8 @@ def run(path: str, check: str) -> dict:
     cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "fairaudit.cli", "check", path, "--checks", check,
            "--no-html", "--json", out]
     p = subprocess.run(cmd, capture_output=True, text=True)
+    if not os.path.exists(out):
+        raise SystemExit(f"{check}: the audit wrote no result (exit {p.returncode}):\n{p.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1)) / 1024
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", p.stderr).group(1)
     res = json.load(open(out))["checks"][0]
