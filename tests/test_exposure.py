@@ -172,3 +172,36 @@ def test_log_with_a_demoted_group_fails_and_the_fair_log_does_not():
     assert bad.verdict == "fail" and bad.evidence["worst"]["lowest"] == "F"
     fair = fa.audit(log=ranking_log(decisions=400, seed=1), checks=["exposure"], seed=0).checks[0]
     assert fair.verdict != "fail"
+
+
+def fairranktune_exp(group_ids_in_ranking_order):
+    """FairRankTune's ``Metrics.EXP`` (Singh & Joachims exposure; MinMaxRatio combination)
+    written out: FairRankTune is not installable from this registry (``pip index versions
+    FairRankTune`` finds nothing). Position i gets 1/log2(i + 1); a group's exposure is the
+    mean over its items; the metric is min / max over the groups."""
+    g = np.asarray(group_ids_in_ranking_order)
+    v = np.array([1 / np.log2(i + 1) for i in range(1, len(g) + 1)])
+    vals = np.array([v[g == u].mean() for u in np.unique(g)])
+    return vals.min() / vals.max(), vals
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_point_values_equal_fairranktune_exp_on_deterministic_rankings(seed):
+    rng = np.random.default_rng(seed)
+    n = 9
+    frame = pd.DataFrame({"score": rng.random(n).round(4) + 0.01, "group": rng.choice(["A", "B", "C"], n)})
+
+    @fa.ranker
+    def by_score(scores, rng, size=None):
+        o = np.argsort(-np.asarray(scores), kind="stable")
+        return o if size is None else np.tile(o, (size, 1))
+
+    res = fa.audit(by_score, checks=["exposure"], data=population_from_frame(frame), seed=seed, in_process=True,
+                   params={"exposure": {"models": "dcg", "relevance": "none", "max_draws": 256}}).checks[0]
+    order = np.argsort(-frame["score"].to_numpy(), kind="stable")
+    grp = frame["group"].to_numpy()[order]
+    ratio, vals = fairranktune_exp(np.unique(grp, return_inverse=True)[1])
+    g = res.tables["groups"]
+    for u, val in zip(np.unique(grp), vals):
+        assert g.loc[g["category"] == u, "exposure"].iloc[0] == pytest.approx(val, rel=1e-12, abs=1e-12)
+    assert res.statistic.estimate == pytest.approx(ratio, rel=1e-12)
