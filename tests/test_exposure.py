@@ -205,3 +205,13 @@ def test_point_values_equal_fairranktune_exp_on_deterministic_rankings(seed):
     for u, val in zip(np.unique(grp), vals):
         assert g.loc[g["category"] == u, "exposure"].iloc[0] == pytest.approx(val, rel=1e-12, abs=1e-12)
     assert res.statistic.estimate == pytest.approx(ratio, rel=1e-12)
+
+
+def test_unknown_category_is_listed_but_compared_with_no_one():
+    f = ranking_log(decisions=200, demote=1.0, seed=2)
+    f.loc[f.index % 7 == 0, "sex"] = None
+    res = fa.audit(log=f, checks=["exposure"], seed=0).checks[0]
+    assert "(unknown)" in set(res.tables["groups"]["category"])
+    assert "(unknown)" not in set(res.tables["models"]["lowest"]) | set(res.tables["models"]["highest"])
+    rr = fa.audit(log=f, checks=["ranked_representation"], seed=0).checks[0]
+    assert "sex = (unknown)" not in rr.evidence["groups_tested"]

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from fairaudit.check import Check, Param
-from fairaudit.groups import categories, membership
+from fairaudit.groups import categories, is_unknown, membership
 from fairaudit.inputs import data_instance
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import BettingCS, per_member_confidence
@@ -241,7 +241,8 @@ class Exposure(Check):
             U, usable = None, np.ones(G, bool)
             e, lo, hi = e_raw, lo_raw, hi_raw
         attrs = [c.attribute for c in cats]
-        method = (f"cluster-robust by decision (CR1 sandwich variance over the decisions, normal interval), "
+        method = (f"a group's exposure is the mean weight over its logged rows (each an appearance of a person in a "
+                  f"ranking); cluster-robust by decision (CR1 sandwich variance over the decisions, normal interval), "
                   f"bonferroni over {G} groups × {K} attention models; aggregated where the log is")
         if merit:
             method += (f"; exposure per relevance ({rel_src}) is the ratio of the group's summed weights to its summed "
@@ -288,6 +289,8 @@ class Exposure(Check):
     def _finish(self, ctx, cats, attrs, sizes, U, e_raw, lo_raw, hi_raw, e, lo, hi, usable, fam, merit, rel_src,
                 threshold, n_obs, unit, method, from_log, extra):
         names = [m.name for m in fam]
+        unknown = np.array([is_unknown(c.value) for c in cats], bool)
+        usable = usable & ~unknown              # a missing group value: listed, compared with no one
         rows = disparities(attrs, e, lo, hi, usable)
         sname = "min_merit_exposure_ratio" if merit else "min_exposure_ratio"
         if not rows:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.groups import categories
+from fairaudit.groups import categories, is_unknown
 from fairaudit.inputs import data_instance
 from fairaudit.result import Statistic
 from fairaudit.stats import beta_binomial_cs, proportion_ci
@@ -105,6 +105,8 @@ class RankedRepresentation(Check):
         chosen = []
         for c, s in zip(cats, shares):
             if wanted is not None and (c.attribute, c.value) not in wanted:
+                continue
+            if wanted is None and is_unknown(c.value):       # a missing group value is no protected group
                 continue
             chosen.append((c, float(s) if p == "auto" else float(p)))
         if wanted is not None:
