@@ -33,6 +33,10 @@ class CategorySums:
     clusters: int             # decisions with a row of the category
     s: dict                   # named sums (floats)
 
+    @property
+    def name(self) -> str:
+        return f"{self.attribute} = {self.value}"
+
 
 def relevance_sql(kind: str, pred_cols: list[str]) -> str | None:
     """The relevance of a row as SQL over ``log``: the label, the expected grade of the
