@@ -155,3 +155,21 @@ def test_uniform_permutation_oracle_by_enumeration():
         a = np.array([pool[i] for i in p], bool)
         fails += bool(first_failing_prefix(a[None, :], m_a)[0] or first_failing_prefix(~a[None, :], m_b)[0])
     assert uniform_permutation_fail_probability(m_a, m_b, 4, 3) == pytest.approx(fails / len(perms), abs=1e-12)
+
+
+def test_the_failing_draw_is_recorded_for_replay(tmp_path):
+    import json
+    from fairaudit.replay import redraw
+    frame = people(seed=4)
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    src = tmp_path / "f_last.py"
+    src.write_text("import numpy as np\nimport fairaudit as fa\n\n@fa.ranker\ndef rank(scores, groups, rng):\n"
+                   "    f = (np.asarray(groups['sex']) == 'F').astype(int)\n"
+                   "    return np.lexsort((-np.asarray(scores), f))\n")
+    res = fa.audit(str(src), checks=["ranked_representation"], data=str(tmp_path / "people.csv"), seed=0)
+    chk = res.checks[0]
+    assert chk.verdict == "fail" and chk.evidence["redraw"]["records"][0]["observed"] == [1.0] * chk.evidence[
+        "counterexample"]["prefix"]
+    (tmp_path / "r.json").write_text(res.to_json())
+    (rec,) = redraw(tmp_path / "r.json", "ranked_representation")
+    assert rec["identical"] and rec["replayed"] == [1.0] * len(rec["members"])

@@ -173,9 +173,19 @@ class RankedRepresentation(Check):
             est, ci = fails / B, (lo, hi)
             method = f"beta-binomial confidence sequence (anytime-valid) on the failing share over {B} draws"
         tab = self._test_table(tests, f, B, "draws")
-        return self._finish(stat_est=est, ci=ci, alpha=alpha, method=method, tests=tests, tab=tab, counter=counter,
+        replay = None
+        if counter is not None:            # the failing draw, replayable: who held each place of its top i
+            j, i = counter["draw"], counter["prefix"]
+            replay = ctx.replay_evidence(self.id, [ctx.draw_record(
+                inst.label, inst, self.id, draws[j:j + 1], start=j,
+                members=[[int(x), p] for p, x in enumerate(draws[j, :i])])],
+                f"the top {i} of draw {j}: {counter['had']} of {counter['group']}, the test needs {counter['needed']}")
+        res = self._finish(stat_est=est, ci=ci, alpha=alpha, method=method, tests=tests, tab=tab, counter=counter,
                             n_obs=B, unit="draws", from_log=False, deterministic=deterministic, K=K,
                             prefixes=None)
+        if replay:
+            res.evidence.update(replay)
+        return res
 
     def _run_log(self, ctx, k, p, protected, depth, alpha):
         from fairaudit.logs.duckdb import category_counts
