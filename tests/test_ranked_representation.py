@@ -88,7 +88,7 @@ def test_deterministic_reranker_gets_the_exact_tests_verdict(seed, boost):
                    seed=seed, in_process=True).checks[0]
     assert res.evidence["deterministic"]
     order = rerank(frame["score"], frame, boost)
-    k, n = 10, len(frame)
+    k = 10
     fair = True
     for g in ("F", "M"):
         prot = (frame["sex"].to_numpy() == g)[order]
@@ -158,7 +158,6 @@ def test_uniform_permutation_oracle_by_enumeration():
 
 
 def test_the_failing_draw_is_recorded_for_replay(tmp_path):
-    import json
     from fairaudit.replay import redraw
     frame = people(seed=4)
     frame.to_csv(tmp_path / "people.csv", index=False)

@@ -255,7 +255,6 @@ class Exposure(Check):
     @staticmethod
     def _log_relevance(log, choice):
         """(SQL kind, words) of the log's relevance, or the words why there is none."""
-        from fairaudit.logs.duckdb import q
         from .log import relevance_nw, relevance_sql
         order = ["label", "predictions", "score"] if choice == "auto" else [choice]
         why = []
@@ -281,7 +280,6 @@ class Exposure(Check):
                 continue
             words = {"label": "label", "score": "score",
                      "predictions": "predictions (expected grade Σ_j j·p_j / (m − 1))"}[src]
-            _ = q
             return src, words
         return "; ".join(why)
 
@@ -335,12 +333,10 @@ class Exposure(Check):
             evidence["no_relevance"] = rel_src
         if merit and not usable.all():
             evidence["groups_without_relevance"] = [c.name for c, ok in zip(cats, usable) if not ok]
-        tab = mtab[mtab["model"] == names[worst["model"]]]
         figures = [{"kind": "interval_bars", "title": f"Disparity per attribute and model ({what})",
                     "labels": [f"{a} · {m}" for a, m in zip(mtab["attribute"], mtab["model"])],
                     "estimate": list(mtab["disparity"]), "lo": list(mtab["disparity_lo"]),
                     "hi": list(mtab["disparity_hi"]), "xlabel": "lowest / highest", "reference": threshold,
                     "reference_label": f"threshold {threshold:g}", "verdicts": list(mtab["verdict"])}]
-        _ = tab
         return self.judged(stat, msgs, int(n_obs), from_log=from_log, evidence=evidence,
                            tables={"models": mtab, "groups": pd.DataFrame(gtab)}, figures=figures, method=method)
