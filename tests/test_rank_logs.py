@@ -81,6 +81,7 @@ def test_the_pandas_log_gives_the_duckdb_json(frame, duckdb_run):
     assert_same(comparable(fa.audit(log=frame, checks=CHECKS, seed=3, params=PARAMS)), duckdb_run)
 
 
+@pytest.mark.slow      # ~5 s of Dask graphs on 2 cores; the pandas run above stays in the fast lane
 def test_dask_log_gives_the_duckdb_json(frame, duckdb_run):
     dd = pytest.importorskip("dask.dataframe")
     with warnings.catch_warnings():
