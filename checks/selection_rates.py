@@ -186,6 +186,12 @@ class SelectionRates(Check):
                                                       "above the median score of all logged rows (LL144)",
                 "lowest": low.to_dict("records")[0] if len(low) else None}
         out = replace(out, definition=f"{out.definition} {assumption}")
+        med = getattr(log, "scoring_median", None)
+        if med is not None:             # a scoring tool's log: the rates are LL144 scoring rates
+            note = (f"The log has scores and no selections: every rate here is a scoring rate, the share of the "
+                    f"category scoring above the median score {med:.6g} of all {log.n_rows:,} rows (LL144).")
+            out = replace(out, message=f"{note} {out.message}", definition=f"{out.definition} {note}")
+            out.evidence["scores_only"] = {"median_score": med, "statement": note}
         out.evidence["interval_assumption"] = assumption
         if not cluster and recurs:
             out.evidence["independence_note"] = (

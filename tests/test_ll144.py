@@ -99,3 +99,22 @@ def test_export_ll144_without_selection_rates_is_a_one_line_error(tmp_path):
                                   str(tmp_path / "x.csv")])
     assert r.exit_code == 2
     assert "needs a selection_rates result" in r.output
+
+
+def test_a_log_of_scores_without_selections_is_judged_on_its_scoring_rates(tmp_path):
+    """A scoring tool's log (scores and groups, no 'selected'): every rate is the LL144 scoring
+    rate — the share of the category above the median of all rows' scores — and the four-fifths
+    verdict is on those; the same from a CSV file and a pandas frame."""
+    f = score_log().drop(columns=["selected", "decision_id"])
+    path = tmp_path / "scores.csv"
+    f.to_csv(path, index=False)
+    med = float(np.median(f["score"]))
+    for src in (f, str(path)):
+        res = fa.audit(log=src, checks=["selection_rates"], seed=0).checks[0]
+        assert res.evidence["scores_only"]["median_score"] == pytest.approx(med, rel=1e-12)
+        g = res.tables["groups"]
+        for cat in ("F", "M"):
+            row = g[(g["attribute"] == "sex") & (g["category"] == cat)].iloc[0]
+            assert row["rate"] == pytest.approx((f.loc[f["sex"] == cat, "score"] > med).mean(), rel=1e-12)
+        assert res.message.startswith("The log has scores and no selections")
+        assert res.evidence["unknown_category"]["sex"] == int(f["sex"].isna().sum())
