@@ -21,6 +21,10 @@ assignment
     ``location`` (assigned location index, −1 or empty for none), score columns
     ``w_<location>``; optional ``outcome`` (realised 0/1 or value).
 
+A log with ``score`` and none of the marker columns is a scoring tool's log (files, pandas,
+DuckDB): per-person decisions whose ``selected`` is a score above the median of all rows'
+scores, so that selection rates are LL144's scoring rates (issue 28).
+
 The kind is the one whose marker column is present (``selected``, ``position``,
 ``location``) unless given. Group columns: ``groups=[...]``, or every non-numeric
 column that has no role. Rows and columns in errors are 1-based data rows (the
