@@ -21,8 +21,8 @@ assignment
     ``location`` (assigned location index, −1 or empty for none), score columns
     ``w_<location>``; optional ``outcome`` (realised 0/1 or value).
 
-A log with ``score`` and none of the marker columns is a scoring tool's log (files, pandas,
-DuckDB): per-person decisions whose ``selected`` is a score above the median of all rows'
+A log with ``score``, no ``decision_id`` and none of the marker columns is a scoring tool's
+log (files, pandas, DuckDB): per-person decisions whose ``selected`` is a score above the median of all rows'
 scores, so that selection rates are LL144's scoring rates (issue 28).
 
 The kind is the one whose marker column is present (``selected``, ``position``,
@@ -232,8 +232,9 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     if not lazy and table.n_rows == 0:      # (a lazy engine counts its rows in the validation pass)
         raise _err(f"{where}: the log has no rows")
     scoring_median = None
-    if kind is None and "score" in names and not any(m in names for m in MARKERS):
-        # a scoring tool's log (scores, no selections): LL144 judges its scoring rates — the share
+    if kind is None and "score" in names and "decision_id" not in names and not any(m in names for m in MARKERS):
+        # a scoring tool's log (one row per person: scores, no decision ids, no selections): LL144
+        # judges its scoring rates — the share
         # of each category scoring above the sample's median — so a row is 'selected' when its
         # score is above the median of all rows' scores (issue 28)
         if lazy:
