@@ -126,6 +126,32 @@ def prp_rank(predictions, rng, size=None):
     return order if size is None else np.tile(order, (int(size), 1))
 
 
+@fa.ranker
+def twin_demoting_rank(predictions, groups, rng, size=None):
+    """Sort by expected merit; between equal merits group B below A (each B one place
+    below its equal-merit twin): exposure per relevance of B is γ of A's under the
+    geometric model, so the worst case of the default family is 0.5 exactly."""
+    P = np.asarray(predictions, float)
+    b = (np.asarray(groups["group"]) == "B").astype(int)
+    order = np.lexsort((b, -(P @ np.arange(P.shape[1]))))
+    return order if size is None else np.tile(order, (int(size), 1))
+
+
+@fa.ranker
+def uniform_rank(scores, rng, size=None):
+    """Every permutation equally likely (each prefix's group count hypergeometric)."""
+    keys = rng.random((_rows(size), len(scores)))
+    return _out(np.argsort(keys, axis=1), size)
+
+
+@fa.ranker
+def group_last_rank(scores, groups, rng, size=None):
+    """By score, but every F after every M (fails FA*IR's test for F at an early prefix)."""
+    f = (np.asarray(groups["sex"]) == "F").astype(int)
+    order = np.lexsort((-np.asarray(scores, float), f))
+    return order if size is None else np.tile(order, (int(size), 1))
+
+
 def _place_counts(capacities, T):
     from fairaudit.checks.min_requirement.assignment import place_counts
     return np.floor(place_counts(capacities, T) + 1e-9).astype(np.int64)
@@ -233,6 +259,27 @@ def multiplicity_population():
     label = (rng.random(n) < score).astype(int)
     grp = np.where(rng.random(n) < 0.5, "a", "b")
     return population_from_frame(pd.DataFrame({"score": score, "label": label, "group": grp}))
+
+
+def twin_pool():
+    """Three pairs of people with identical predictions, one of group A and one of B: UA gives
+    each pair identical exposure, so every model's exact disparity is 1."""
+    return str(DATA / "twin_pool.csv")
+
+
+def ranked_people():
+    rng = np.random.default_rng(31)
+    n = 30
+    return population_from_frame(pd.DataFrame({"score": rng.random(n).round(4),
+                                               "sex": np.where(np.arange(n) % 2, "F", "M")}))
+
+
+def exact_uniform_failing_share() -> float:
+    """The exact failing share of a uniform permutation of 15 F and 15 M under the check's two
+    tests (k = 10, p = 0.5, α/2 each): DP over prefixes without replacement."""
+    from fairaudit.checks.ranked_representation.fair_test import adjusted_test, uniform_permutation_fail_probability
+    t = adjusted_test(10, 0.5, 0.025)
+    return uniform_permutation_fail_probability(t.m, t.m, 15, 15)
 
 
 def population_csv():
@@ -371,6 +418,16 @@ def _cases() -> list[Case]:
              data=labelled_people, seeds_full=20, quick=False),
         Case("tv_stability", income_cutoff, "violating", "income cut-off (individual fairness, L = 1)", {},
              data=labelled_people, seeds_full=20, quick=False),
+        # exposure and ranked_representation (issue 28)
+        Case("exposure", ua_rank, "fair", "UA ranking on twin pairs (exact disparity 1 under every model)",
+             {}, data=twin_pool, exact=1.0, seeds_full=40),
+        Case("exposure", twin_demoting_rank, "violating",
+             "B one place below its equal-merit twin (worst case: geometric γ = 0.5, exactly 0.5)",
+             {}, data=twin_pool, exact=0.5, seeds_full=40),
+        Case("ranked_representation", uniform_rank, "fair", "uniform random permutation, 15 F and 15 M",
+             {}, data=ranked_people, exact=exact_uniform_failing_share, seeds_full=40),
+        Case("ranked_representation", group_last_rank, "violating", "by score with every F after every M",
+             {}, data=ranked_people, exact=1.0, seeds_full=40),
         Case("multiplicity", equal_utility_lottery, "fair", "uniform over the equal-utility set",
              {"reference_draws": 200}, data=multiplicity_population, seeds_full=30),
         Case("multiplicity", top_k_50, "violating", "deterministic top k",

@@ -62,7 +62,6 @@ MALFORMED = {
     "pick_order on unselected": with_(sel(), pick_order__4=2.0),
     "pick_order zero": with_(sel(), pick_order__0=0.0),
     "duplicate individual in a decision": with_(sel(), individual_id__5=11),
-    "group missing": with_(sel(), sex__4=None),
     "position repeated": with_(rank(), position__2=2),
     "position out of range": with_(rank(), position__5=7),
     "position not integer": with_(rank(), position__1=1.5),
@@ -98,6 +97,24 @@ def test_duckdb_validation_gives_the_pandas_message(case, tmp_path):
         load_log(p)
     assert (got.value.row, got.value.column) == (ref.row, ref.column)
     assert str(got.value) == str(ref).replace("L:", f"{p}:", 1)
+
+
+def test_a_missing_group_value_is_the_unknown_category_on_every_source(tmp_path):
+    """Issue 28 (LL144): a missing group value is no longer refused; pandas and DuckDB
+    read it as the category '(unknown)', which selection_rates counts and leaves out of
+    every ratio."""
+    frame = with_(sel(), sex__4=None)
+    path = tmp_path / "L.parquet"
+    frame.to_parquet(path)
+    got = []
+    for src in (frame, str(path)):
+        res = fa.audit(log=src, checks=["selection_rates"], seed=0).checks[0]
+        g = res.tables["groups"]
+        row = g[(g["attribute"] == "sex") & (g["category"] == "(unknown)")].iloc[0]
+        assert row["n"] == 1 and not row["in_verdict"] and row["verdict"] == "not judged (unknown category)"
+        assert res.evidence["unknown_category"]["sex"] == 1
+        got.append(g[["attribute", "category", "n"]])
+    pd.testing.assert_frame_equal(got[0], got[1])
 
 
 def test_valid_logs_load_from_every_source(tmp_path):

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from fairaudit.errors import DataError, LogError
+from fairaudit.groups import UNKNOWN
 from fairaudit.text import exception_text, show_value
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -369,9 +370,8 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
     ``kind`` schema, the message every log source gives; then set the
     table's canonical view."""
     where, T, cols = table.where, table.types, table.columns
-    grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
-                   (lambda g: lambda n, v, e: f"{where}: row {n}, column '{g}': missing group value")(g))
-              for g in group_cols]
+    # a missing group value is no error: the ``log`` view reads it as the category UNKNOWN (issue 28)
+    grules: list[Rule] = []
     rules: list[Rule] = [Rule("decision_id", f"{q('decision_id')} IS NULL"
                               + (f" OR isnan({q('decision_id')})" if T['decision_id'].upper() in ("DOUBLE", "FLOAT") else ""),
                               lambda n, v, e: f"{where}: row {n}, column 'decision_id': missing")]
@@ -460,9 +460,12 @@ def duplicate_message(where, row, individual, decision) -> str:
 def group_string(col: str, typ: str) -> str:
     """A group column as the string pandas' ``astype(str)`` gives (``True``, ``1``, ``1.5``)."""
     c = q(col)
+    unknown = lit(UNKNOWN)            # a missing value: the unknown category, as the pandas loaders write it
     if typ.upper() == "BOOLEAN":
-        return f"CASE WHEN {c} THEN 'True' ELSE 'False' END"
-    return f"CAST({c} AS VARCHAR)"
+        return f"CASE WHEN {c} IS NULL THEN {unknown} WHEN {c} THEN 'True' ELSE 'False' END"
+    if typ.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CASE WHEN {c} IS NULL OR isnan({c}) THEN {unknown} ELSE CAST({c} AS VARCHAR) END"
+    return f"COALESCE(CAST({c} AS VARCHAR), {unknown})"
 
 
 def canonical_sql(table: LogTable, kind: str, group_cols: list[str], score_cols: list[str]) -> str:
