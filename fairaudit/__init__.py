@@ -39,6 +39,11 @@ _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 _UA = ("ua_marginals", "ua_marginals_iid", "ua_position_given_label", "ua_sample")
 
 
+def __dir__():
+    # the public names, the lazily loaded ones included (``audit``, the result types, …)
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name):
     # Lazy: the engine pulls in pandas and the check registry.
     if name == "Estimate":

@@ -17,8 +17,8 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import Population, load_population
-from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
+from .data import Population, load_population, population_from_frame
+from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
 from .labels import kinds_phrase
 from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
@@ -235,9 +235,10 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
           command: str = "", *, log=None, **config_kw) -> AuditResult:
     """Run ``checks`` (default: all applicable) on ``target`` and return the result.
 
-    ``target``: an allocator file path, ``module:function``, a callable, a
-    :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
-    population file path or :class:`Population`. Keyword arguments set
+    ``target``: an allocator file path, ``module:function``, a callable, a fitted
+    scikit-learn-style model, a :class:`Target`, a decisions-log path, a dataframe of
+    decisions or a :class:`DecisionLog`. ``data``: a population file path, a pandas
+    (or Polars, PyArrow) DataFrame, or :class:`Population`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
@@ -274,6 +275,36 @@ def open_sampler(spec: str, config: AuditConfig) -> Sampler:
     return Sampler.open(str(spec), config.seed, **_run_options(config))
 
 
+def load_data(data, *, columns=None, groups=None, encoding=None) -> Population:
+    """The population of ``data=``: a file path, or a dataframe (pandas, or anything with
+    ``to_pandas()`` — Polars, PyArrow) read with the same column roles and checks as a
+    file. A frame's ``path`` in the result is empty and its ``sha256`` is of its contents
+    (column names, dtypes and values), so the same frame gives the same result."""
+    if isinstance(data, (str, Path)):
+        return load_population(data, columns=columns, groups=groups, encoding=encoding)
+    import pandas as pd
+    frame = data
+    if not isinstance(frame, pd.DataFrame) and callable(getattr(frame, "to_pandas", None)):
+        frame = frame.to_pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"data= takes a file path or a DataFrame, not {type(data).__name__}")
+    if len(frame) == 0:
+        raise DataError("the data frame has no rows")
+    return population_from_frame(frame, columns=columns, groups=groups, path="", sha256=frame_sha256(frame))
+
+
+def frame_sha256(frame) -> str:
+    """SHA-256 of a DataFrame's column names, dtypes and values (row order counts; the
+    index does not)."""
+    import hashlib
+
+    import pandas as pd
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
     registry = discover()
     selected = select_checks(checks, registry)
@@ -301,7 +332,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, Population) else load_population(
+        population = data if isinstance(data, Population) else load_data(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:
