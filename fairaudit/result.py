@@ -247,7 +247,7 @@ class AuditResult:
     @property
     def passed(self) -> bool:
         """True when every check that ran passed (skipped checks aside, unless the audit
-        ``require``\ d them)."""
+        was run with ``require``)."""
         ran = [c for c in self.checks if c.verdict != "skipped" or self.config.get("require")]
         return bool(ran) and all(c.verdict == "pass" for c in ran)
 
