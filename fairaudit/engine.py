@@ -120,6 +120,18 @@ class AuditContext:
         return {"redraw": {"records": records, "what": what},
                 "replay_command": f"fairaudit replay RESULT.json {check_id}"}
 
+    def phase(self, words: str, k: int, n: int) -> None:
+        """Tell the progress display that the check's ``k``-th (from 1) of ``n`` parts
+        begins, in words ("bisection", 2, 4 → "bisection (part 2 of 4)"); the bar gives each
+        part an equal share. Display only: no effect on a result."""
+        _notify(self.config.progress, "phase", words, k, n)
+
+    def step(self, words: str, i: int, n: int) -> None:
+        """Tell the progress display that the ``i``-th (from 1) of ``n`` equal steps of the
+        current part (or of the check) begins, in words ("pool", 3, 12 → "pool 3 of 12").
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "step", words, i, n)
+
     def max_draws(self, default: int) -> int:
         """Draws per input: ``--draws`` when given, else the check's default."""
         return int(self.config.draws) if self.config.draws else int(default)

@@ -479,6 +479,7 @@ class Sampler:
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
+        self._expect({stream: n})
         try:
             if self.isolated:
                 out = self._draw_isolated(inst, n, stream, start)
@@ -513,14 +514,14 @@ class Sampler:
                     parts = [r for r, _ in results] + ([e.outcomes] if e.outcomes is not None else [])
                     raise BudgetExhausted(str(e), done=(a - start) + e.done, calls=e.calls,
                                           outcomes=np.concatenate(parts, axis=0) if parts else None) from None
-                self._report(stream, b - start, n)
+                self._report(stream, b - start, n, b - a)
         else:
             from joblib import Parallel, delayed
             ref = self.target.load_spec if (self.target.load_spec and self.backend not in ("threading",)) else self.target
             par = Parallel(n_jobs=self.jobs, backend=self.backend)
             results = par(delayed(_run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
                           for a, b in tasks)
-            self._report(stream, n, n)
+            self._report(stream, n, n, n)
         self.calls += sum(c for _, c in results)
         return np.concatenate([r for r, _ in results], axis=0)
 
@@ -615,7 +616,7 @@ class Sampler:
                     self.calls += calls
                     self._learn(secs, b - a)
                     made += b - a
-                    self._report(stream, made, n)
+                    self._report(stream, made, n, b - a)
                 elif kind == "budget":
                     _, _, k_done, arr, calls, secs = msg
                     self.calls += calls
@@ -692,6 +693,11 @@ class Sampler:
             self.check_reproducible(first[0])
         pool = self._ensure_pool()
         total = sum(n for *_, n in requests if n > 0)
+        expect: dict[str, int] = {}
+        for _, stream, _, n in requests:
+            expect[stream] = expect.get(stream, 0) + max(n, 0)
+        self._expect(expect)
+        got = [0] * len(requests)
         cursor = [0, requests[0][2]]          # next range: request index, draw
         batches: list[list[tuple[int, int, int]]] = []
 
@@ -755,6 +761,9 @@ class Sampler:
                     done[bi] = msg[2]
                     self.calls += msg[3]
                     self._learn(msg[4], sum(b - a for _, a, b in batches[bi]))
+                    for r, a, b in batches[bi]:
+                        got[r] += b - a
+                        self._report(requests[r][1], got[r], requests[r][3], b - a)
                     continue
                 pos = (bi, int(msg[2].get("item") or 0))
                 if err is None or pos < err[0]:
@@ -778,7 +787,6 @@ class Sampler:
                 out.append(None)
                 continue
             self.draws_made += n
-            self._report(stream, n, n)
             out.append(np.concatenate(p, axis=0))
         return out
 
@@ -809,6 +817,7 @@ class Sampler:
                 b *= 2
             schedule.append(max_draws)
         schedule = sorted({min(int(t), int(max_draws)) for t in schedule})
+        self._hook("plan", [stream for _, stream in items], int(max_draws))   # display: looks toward max_draws
         for look, total in enumerate(schedule):
             if look and self.time_left() <= 0:
                 break
@@ -821,6 +830,7 @@ class Sampler:
                 break                                  # the budget ran out before every stream had a draw
             if decided(draws) or self.budget_cut:
                 break
+        self._hook("settle", [stream for _, stream in items])
         return draws
 
     def sample_until(self, inst: Instance, stream: str, decided: Callable[[np.ndarray], bool],
@@ -871,9 +881,26 @@ class Sampler:
             "from --seed, so a rerun will not give the same numbers. Draw randomness from the 'rng' argument.")
 
     # -- helpers -------------------------------------------------------------
-    def _report(self, stream, done, total):
+    def _report(self, stream, done, total, new):
+        """Tell the progress display: ``new`` more draws finished on ``stream`` (``done`` of
+        the ``total`` of the current call). A display with an ``advance`` method gets
+        ``advance(stream, new)``; a plain callable ``(stream, done, total)``."""
         if self.progress is not None:
-            self.progress(stream, done, total)
+            if hasattr(self.progress, "advance"):
+                self.progress.advance(stream, new)
+            else:
+                self.progress(stream, done, total)
+
+    def _expect(self, counts: dict) -> None:
+        """Tell the progress display how many draws per stream a call is about to make."""
+        self._hook("expect", counts)
+
+    def _hook(self, name: str, *args) -> None:
+        """Call the progress display's ``plan`` / ``settle`` / ``expect`` when it has one
+        (:mod:`fairaudit.progress`); display only."""
+        fn = getattr(self.progress, name, None)
+        if fn is not None:
+            fn(*args)
 
 
 def remote_target(meta: dict) -> Target:
