@@ -101,6 +101,13 @@ def decide(ci: tuple[float, float], tolerance: float, violation: str = "above") 
     when the whole interval is at or below it, else inconclusive. ``"below"`` mirrors it.
     An undefined (NaN) bound or tolerance decides nothing: inconclusive. Infinite bounds
     compare as numbers (an interval [0.9, ∞) lies above 0.8).
+
+    >>> decide((0.02, 0.04), 0.05)                      # a difference, at most 0.05 tolerated
+    'pass'
+    >>> decide((0.55, 0.72), 0.8, "below")              # an impact ratio, at least 0.8 wanted
+    'fail'
+    >>> decide((0.75, 0.90), 0.8, "below")
+    'inconclusive'
     """
     lo, hi, tolerance = float(ci[0]), float(ci[1]), float(tolerance)
     if violation not in ("above", "below"):
