@@ -3,7 +3,7 @@
 Runs ``fairaudit check ARGS…`` in a detached tmux pane (a real terminal, so the rich
 display is on), captures the pane every ``--every`` seconds, and for each capture reads
 the running check ("2/3 anonymity") and its ``ETA m:ss``. When the audit is over it knows
-when each check ended (its verdict line appeared) and prints, for each check, the ETA
+when each check ended (its verdict line appeared, or its bar was gone) and prints, for each check, the ETA
 shown nearest half-way through it against the real time that was left then
 (ratio = shown / real; "within a factor 2" is 0.5 ≤ ratio ≤ 2). All captures are written
 to ``--out`` with their times.
@@ -44,6 +44,7 @@ def main() -> int:
     ended: dict[str, float] = {}
     etas: list[tuple[float, str, int]] = []
     starts: dict[str, float] = {}          # when a check's line first showed
+    last_running: set[str] = set()
     try:
         while True:
             time.sleep(a.every)
@@ -52,13 +53,19 @@ def main() -> int:
             captures.append((t, pane))
             for m in DONE.finditer(pane):
                 ended.setdefault(m.group(4), t)
+            running_now = set()
             for line in pane.splitlines():
                 r = RUNNING.search(line)
                 if r and not DONE.match(line):
                     starts.setdefault(r.group(3), t)
+                    running_now.add(r.group(3))
                 m = ETA.search(line)
                 if m:
                     etas.append((t, m.group(3), seconds(m.group(4), m.group(5), m.group(6))))
+            for cid in last_running:                 # its bar is gone: it ended by now
+                if cid not in running_now:
+                    ended.setdefault(cid, t)
+            last_running = running_now
             if "FAIRAUDIT-EXIT" in pane:
                 break
     finally:

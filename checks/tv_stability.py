@@ -457,6 +457,7 @@ class TVStability(Check):
             X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair", screening=True)
             s = summarise_pair(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
             seen["evaluated"] += 1
+            self.ctx.step("searched pair", min(seen["evaluated"], max(1, examples)), max(1, examples))
             score = self._score(s, d)
             # the reported best pair (when no violation is found) must be certifiable
             ell = math.log(2 * 2 * space.entries(len(x)) * 64 / max(self.ctx.alpha, 1e-6))
