@@ -22,7 +22,8 @@ there, and exact for work of known size.
 
 The time left is from the measured rate since the check's first draws finished (start-up —
 worker processes, the first call — is not counted), shown once there is a second
-of measurement: ``remaining = (1 − f) / ((f − f₀) / (t − t₀))``.
+of measurement: ``remaining = (1 − f) / ((f − f₀) / (t − t₀))`` (measured afresh when the
+plan grows and the fraction falls).
 """
 from __future__ import annotations
 
@@ -174,7 +175,10 @@ class CheckProgress:
             return None
         t0, f0 = self._first
         dt, f = self.clock() - t0, self.fraction()
-        if dt < 1.0 or f <= f0:
+        if f < f0:       # the plan grew (a first draw, then sequential sampling): measure from here
+            self._first = (self.clock(), f)
+            return None
+        if dt < 1.0 or f == f0:
             return None
         return (1.0 - f) * dt / (f - f0)
 

@@ -252,7 +252,8 @@ class AuditProgress:
         if cp.draws == 0:                      # still starting: the spinner, no bar yet
             self._live.update(self._task, words=words or "starting")
             return
-        self._live.update(self._task, total=1000, completed=round(1000 * cp.fraction()), words=words,
+        # at most 999 of 1000 while the check runs: rich marks a bar that touches its total finished for good
+        self._live.update(self._task, total=1000, completed=min(999, round(1000 * cp.fraction())), words=words,
                           draws=f"{cp.draws:,} draws")
 
     def _plain(self, line: str) -> None:

@@ -127,6 +127,12 @@ def test_time_left_is_from_the_rate_measured_since_the_first_draw():
     cp.advance("c/a", 400)               # 400 more in 10 s: 500 left at 40 per s
     assert cp.remaining() == pytest.approx(500 / 40)
     assert eta_text(cp.remaining()) == "ETA 0:12"
+    # the plan grows (sequential sampling after a first draw call): the rate is measured afresh
+    cp.plan(["c/a", "c/b"], 4000)
+    assert cp.remaining() is None
+    clock.t = 25.0
+    cp.advance("c/b", 1000)               # 1000 of 8000 in 10 s: 6500 left at 100 per s
+    assert cp.remaining() == pytest.approx(65.0)
 
 
 def test_eta_text():
