@@ -17,17 +17,19 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import Population, load_population, population_from_frame
-from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, TargetError
+from .data import UserPopulation, load_population, population_from_frame
+from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError
 from .hypothesis_home import scratch_hypothesis_home
+from .draw_records import draw_record
 from .labels import kinds_phrase
-from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
+from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .targets import Target, load_target, target_from_callable, with_threshold
+from .instance import Instance
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -70,7 +72,7 @@ class AuditContext:
     configuration, and seeded generators for its own randomness."""
 
     def __init__(self, config: AuditConfig, target: Target | None = None, log: DecisionLog | None = None,
-                 population: Population | None = None, sampler: Sampler | None = None):
+                 population: UserPopulation | None = None, sampler: Sampler | None = None):
         self.config = config
         self.target = target
         self.log = log
@@ -106,10 +108,9 @@ class AuditContext:
 
     def draw_record(self, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
                     members=None, observed=None) -> dict:
-        """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
+        """Record what was drawn for a counterexample (see :mod:`fairaudit.draw_records`): put
         the records under ``evidence["redraw"] = {"records": [...]}`` with
         :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
-        from .replay import draw_record
         return draw_record(self.kind, label, inst, stream, draws, start=start, members=members,
                            observed=observed)
 
@@ -143,9 +144,16 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n)."""
+        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
-            return int(self.target.k)
+            k = int(self.target.k)
+            if k > n:
+                raise InputsTooSmall(
+                    f"the allocator selects k={k}, but this check's {'data' if self.population is not None else 'built-in inputs'}"
+                    f" have n={n} people" + ("" if self.population is not None else
+                                             f"; give --data with at least {k} rows to audit it"))
+            return k
         if self.config.k:
             return int(self.config.k)
         return max(1, math.ceil(n / 10))
@@ -250,12 +258,12 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     ``target``: an allocator file path, ``module:function``, a callable, a fitted
     scikit-learn-style model, a :class:`Target`, a decisions-log path, a dataframe of
     decisions or a :class:`DecisionLog`. ``data``: a population file path, a pandas
-    (or Polars, PyArrow) DataFrame, or :class:`Population`. Keyword arguments set
+    (or Polars, PyArrow) DataFrame, or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
     the frame's own memory, or on Dask / Spark where the rows are
-    (:mod:`fairaudit.log_frames`).
+    (:mod:`fairaudit.logs.lazy`).
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
@@ -287,7 +295,7 @@ def open_sampler(spec: str, config: AuditConfig) -> Sampler:
     return Sampler.open(str(spec), config.seed, **_run_options(config))
 
 
-def load_data(data, *, columns=None, groups=None, encoding=None) -> Population:
+def load_data(data, *, columns=None, groups=None, encoding=None) -> UserPopulation:
     """The population of ``data=``: a file path, or a dataframe (pandas, or anything with
     ``to_pandas()`` — Polars, PyArrow) read with the same column roles and checks as a
     file. A frame's ``path`` in the result is empty and its ``sha256`` is of its contents
@@ -344,7 +352,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, Population) else load_data(
+        population = data if isinstance(data, UserPopulation) else load_data(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:
@@ -412,6 +420,9 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     chk.on_log = ctx.log is not None
     try:
         res = chk.run(ctx, **params)
+    except InputsTooSmall as e:      # what the allocator declares does not fit the check's inputs: not a bug
+        res = CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {e}.",
+                          definition=cls.definition)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
         res = error_result(cls, e, config.seed)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
