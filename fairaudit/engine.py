@@ -25,6 +25,7 @@ from .labels import kinds_phrase
 from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
+from . import notebook as _notebook  # noqa: F401 - shows the results it returns (result.PRESENTERS)
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory

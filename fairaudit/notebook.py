@@ -7,11 +7,19 @@ the report's verdict colours. The styles are scoped to a ``div.fairaudit`` so th
 restyle the notebook, and there is no script (notebook viewers strip it; the output
 must read the same on GitHub and in nbviewer). Every value that could come from the
 user is escaped.
+
+Importing this module installs it as the results' presenter
+(:data:`fairaudit.result.PRESENTERS`); the engine and ``fairaudit.AuditResult`` import it.
 """
 from __future__ import annotations
 
 import html
 
+from .headline import headline
+from .labels import statistic_label
+from .report import write_html
+from .result import PRESENTERS, target_name
+from .result import _num as _result_num
 from .text import inert
 
 #: the report's verdict colours (report_templates/report.css), scoped to div.fairaudit
@@ -38,15 +46,12 @@ def _e(text, limit: int = 300) -> str:
 
 
 def _num(x) -> str:
-    from .result import _num as num
-    return num(x)
+    return _result_num(x)
 
 
 def result_html(checks, audit=None) -> str:
     """HTML for ``checks`` (CheckResults), with the audit's target and tally when
     ``audit`` (an AuditResult) is given."""
-    from .headline import headline
-    from .labels import statistic_label
     config = getattr(audit, "config", None) or {}
     confidence = float(config.get("confidence", 0.95))
     target = getattr(audit, "target", None) or {}
@@ -57,7 +62,6 @@ def result_html(checks, audit=None) -> str:
     if audit is not None:
         verdicts = [c.verdict for c in checks]
         tally = " · ".join(f"{verdicts.count(v)} {v}" for v in ORDER if verdicts.count(v)) or "no checks"
-        from .result import target_name
         name = target_name(target)
         kind = f" ({_e(target['kind'], 40)})" if target.get("kind") else ""
         out.append(f'<p class="sub"><b>fairaudit</b> · <code>{_e(name)}</code>{kind} · {tally} · '
@@ -87,3 +91,6 @@ def result_html(checks, audit=None) -> str:
                    "<code>result.to_frame()</code>.</p>")
     out.append("</div>")
     return "\n".join(out)
+
+
+PRESENTERS.update(html=result_html, report=write_html)

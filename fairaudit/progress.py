@@ -5,11 +5,11 @@ A check's *plan* is learnt from what it asks of the sampler (:class:`fairaudit.s
 calls the display's hooks):
 
 - ``plan(streams, max_draws)`` — sequential sampling of these streams looks toward
-  ``max_draws`` each (the most it may draw);
-- ``expect({stream: n})`` — a draw call is about to make ``n`` more draws on ``stream``;
+  ``max_draws`` each (the most it may draw); when it stops early (decided) what is left of
+  its plan is dropped at the next ``plan``, step or part;
+- ``expect(streams, counts)`` — a draw call is about to make ``counts[i]`` more draws on
+  ``streams[i]``;
 - ``advance(stream, n)`` — ``n`` draws on ``stream`` finished (in any order);
-- ``settle(streams)`` — sequential sampling stopped (decided early, or at its maximum):
-  what is left of its plan is dropped.
 
 and from the check itself, which may say which part of its work runs
 (:meth:`fairaudit.engine.AuditContext.phase` / :meth:`~fairaudit.engine.AuditContext.step`):
@@ -88,6 +88,8 @@ class CheckProgress:
         self.started = clock()
         self.planned: dict[str, int] = {}
         self.done: dict[str, int] = {}
+        self._queued: dict[str, int] = {}     # where the draw calls announced so far end, per stream
+        self._sequential: set[str] = set()    # the streams of the running sequential sampling
         self.draws = 0
         self.label = ""
         self.phase_words: str | None = None
@@ -100,16 +102,19 @@ class CheckProgress:
 
     # -- the sampler's hooks ---------------------------------------------------
     def plan(self, streams, max_draws: int) -> None:
+        self.settle()
         for s, c in Counter(streams).items():
             self.planned[s] = max(self.planned.get(s, 0), c * int(max_draws))
+        self._sequential = set(streams)
         if streams:
             self.label = stream_words(streams[0], self.check_id)
 
-    def expect(self, counts: dict) -> None:
-        for s, n in counts.items():
-            self.planned[s] = max(self.planned.get(s, 0), self.done.get(s, 0) + int(n))
-        if counts:
-            self.label = stream_words(next(iter(counts)), self.check_id)
+    def expect(self, streams, counts) -> None:
+        for s, n in zip(streams, counts):
+            self._queued[s] = max(self._queued.get(s, 0), self.done.get(s, 0)) + int(n)
+            self.planned[s] = max(self.planned.get(s, 0), self._queued[s])
+        if streams:
+            self.label = stream_words(streams[0], self.check_id)
 
     def advance(self, stream: str, n: int) -> None:
         self.done[stream] = self.done.get(stream, 0) + int(n)
@@ -118,13 +123,16 @@ class CheckProgress:
         if self._first is None:     # the first draws carry the start-up's time: the rate starts after them
             self._first = (self.clock(), self.fraction())
 
-    def settle(self, streams) -> None:
-        for s in set(streams):
+    def settle(self) -> None:
+        """Sequential sampling is over (the check moved on): drop what is left of its plan."""
+        for s in self._sequential:
             self.planned[s] = self.done.get(s, 0)
+        self._sequential = set()
 
     # -- the check's hooks ------------------------------------------------------
     def phase(self, words: str, k: int, n: int) -> None:
         """The check's ``k``-th part of ``n`` (counted as equal shares of the bar) begins."""
+        self.settle()
         self.phase_words = inert(words, 60)
         self.phase_at = (max(1, int(k)), max(1, int(n), int(k)))
         self._phase_base = self._totals()
@@ -133,6 +141,7 @@ class CheckProgress:
     def step(self, words: str, i: int, n: int) -> None:
         """The ``i``-th of ``n`` equal steps of the current part (all of the check when it
         declared no parts) begins."""
+        self.settle()
         self.step_words = inert(words, 60)
         self.step_at = (max(1, int(i)), max(1, int(n), int(i)))
         self._step_base = self._totals()

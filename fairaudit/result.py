@@ -211,9 +211,9 @@ class CheckResult:
     def __repr__(self) -> str:
         return f"<CheckResult {summary_line(self, 0)}>"
 
-    def _repr_html_(self) -> str:
-        from .notebook import result_html
-        return result_html([self])
+    def _repr_html_(self) -> str | None:
+        html = PRESENTERS.get("html")
+        return html([self]) if html else None
 
     def to_frame(self):
         """One row (see :meth:`AuditResult.to_frame`)."""
@@ -276,9 +276,9 @@ class AuditResult:
         head = f"<AuditResult {name}" + (f" ({t['kind']})" if t.get("kind") else "") + f": {tally}>"
         return "\n".join([head] + ["  " + summary_line(c) for c in self.checks])
 
-    def _repr_html_(self) -> str:
-        from .notebook import result_html
-        return result_html(self.checks, self)
+    def _repr_html_(self) -> str | None:
+        html = PRESENTERS.get("html")
+        return html(self.checks, self) if html else None
 
     def to_frame(self):
         """The results as a pandas DataFrame, one row per check: ``id``, ``verdict``,
@@ -294,8 +294,16 @@ class AuditResult:
 
     def write_html(self, path) -> None:
         """Write the HTML report (as ``fairaudit check --html``) to ``path``."""
-        from .report import write_html
-        write_html(self.to_dict(), path)
+        if "report" not in PRESENTERS:
+            raise RuntimeError("the HTML report is written by fairaudit.notebook: import fairaudit.notebook first")
+        PRESENTERS["report"](self.to_dict(), path)
+
+
+#: How results show themselves — ``"html"``: the notebook's summary, ``"report"``: the HTML
+#: report writer. Set by :mod:`fairaudit.notebook` (loaded by the engine and with
+#: ``fairaudit.AuditResult``): the words it shows come from the check registry, which
+#: imports this module, so this module cannot import them.
+PRESENTERS: dict[str, Any] = {}
 
 
 FRAME_COLUMNS = ["id", "verdict", "statistic", "estimate", "low", "high", "tolerance", "draws"]

@@ -10,7 +10,7 @@ one plain line when a check starts and one when it ends, with its time.
 
 The engine calls :meth:`AuditProgress.check_started` / :meth:`check_finished` around
 each check (and a check :meth:`AuditProgress.step`); the sampler calls ``plan``,
-``expect``, ``advance`` and ``settle``. Timing here is for display only; it never
+``expect`` and ``advance``. Timing here is for display only; it never
 reaches a result.
 
 Everything shown that could come from the user goes through :func:`fairaudit.text.inert`
@@ -90,7 +90,7 @@ class AuditProgress:
     labelled in words ("anonymity · permutation probe 3"), with the draws made, the time
     taken and the time left at the measured rate; a spinner while the audit starts (before
     the first draw) and while the report is written (:meth:`status`). The sampler calls
-    :meth:`plan`, :meth:`expect`, :meth:`advance` and :meth:`settle`; a check calls
+    :meth:`plan`, :meth:`expect` and :meth:`advance`; a check calls
     :meth:`step` (through :meth:`fairaudit.engine.AuditContext.step`)."""
 
     def __init__(self, stream=None, *, live: bool | None = None, width: int | None = None):
@@ -128,19 +128,14 @@ class AuditProgress:
             self.current.plan(streams, max_draws)
             self._refresh()
 
-    def expect(self, counts: dict) -> None:
+    def expect(self, streams, counts) -> None:
         if self.current is not None:
-            self.current.expect(counts)
+            self.current.expect(streams, counts)
             self._refresh()
 
     def advance(self, stream: str, n: int) -> None:
         if self.current is not None:
             self.current.advance(stream, n)
-            self._refresh()
-
-    def settle(self, streams) -> None:
-        if self.current is not None:
-            self.current.settle(streams)
             self._refresh()
 
     def step(self, words: str, i: int, n: int) -> None:
@@ -153,13 +148,6 @@ class AuditProgress:
         """The check says which part of its work runs: the ``k``-th of ``n``."""
         if self.current is not None:
             self.current.phase(words, k, n)
-            self._refresh()
-
-    def __call__(self, stream: str, done: int, total: int) -> None:
-        """The sampler's older callback (``done`` of ``total`` draws of a call): only the label."""
-        if self.current is not None:
-            from .progress import stream_words
-            self.current.label = stream_words(stream, self.current.check_id)
             self._refresh()
 
     def check_finished(self, result) -> None:
