@@ -122,11 +122,12 @@ class AuditContext:
         return {"redraw": {"records": records, "what": what},
                 "replay_command": f"fairaudit replay RESULT.json {check_id}"}
 
-    def phase(self, words: str, k: int, n: int) -> None:
+    def phase(self, words: str, k: int, n: int, shares=None) -> None:
         """Tell the progress display that the check's ``k``-th (from 1) of ``n`` parts
         begins, in words ("bisection", 2, 4 → "bisection (part 2 of 4)"); the bar gives each
-        part an equal share. Display only: no effect on a result."""
-        _notify(self.config.progress, "phase", words, k, n)
+        part an equal share, or ``shares`` (the parts' relative sizes, e.g. expected draws).
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "phase", words, k, n, shares)
 
     def step(self, words: str, i: int, n: int) -> None:
         """Tell the progress display that the ``i``-th (from 1) of ``n`` equal steps of the

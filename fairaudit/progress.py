@@ -13,8 +13,9 @@ calls the display's hooks):
 
 and from the check itself, which may say which part of its work runs
 (:meth:`fairaudit.engine.AuditContext.phase` / :meth:`~fairaudit.engine.AuditContext.step`):
-``phase("bisection", 2, 4)``, ``step("pool", 3, 12)``. Parts and steps count as equal
-shares: the check's fraction is ``(finished parts + the part's fraction) / parts``, a
+``phase("bisection", 2, 4)``, ``step("pool", 3, 12)``. Parts count as equal shares
+unless the check gives their relative sizes (``shares``), steps as equal shares: the
+check's fraction is ``(finished parts + the part's fraction) / parts``, a
 part's fraction ``(finished steps + the step's fraction) / steps``, and a step's (or an
 undivided part's) the draws made over the draws planned since it began. A sequential test that decides
 early jumps ahead: the plan looks toward the maximum, so the time shown is an upper bound
@@ -95,6 +96,7 @@ class CheckProgress:
         self.phase_words: str | None = None
         self.phase_at = (1, 1)           # (k, n): the k-th of the check's n parts
         self._phase_base = (0, 0)        # (draws done, draws planned) when the part began
+        self._shares: list[float] | None = None     # the parts' relative sizes (equal without)
         self.step_words: str | None = None
         self.step_at = (1, 1)            # (i, n): the i-th of n steps of the part
         self._step_base = (0, 0)
@@ -130,8 +132,11 @@ class CheckProgress:
         self._sequential = set()
 
     # -- the check's hooks ------------------------------------------------------
-    def phase(self, words: str, k: int, n: int) -> None:
-        """The check's ``k``-th part of ``n`` (counted as equal shares of the bar) begins."""
+    def phase(self, words: str, k: int, n: int, shares=None) -> None:
+        """The check's ``k``-th part of ``n`` begins. ``shares``: the parts' relative sizes
+        (e.g. the draws each is expected to take), remembered; equal shares without."""
+        if shares is not None and len(shares) == n and sum(shares) > 0:
+            self._shares = [max(float(x), 0.0) for x in shares]
         self.settle()
         self.phase_words = inert(words, 60)
         self.phase_at = (max(1, int(k)), max(1, int(n), int(k)))
@@ -165,7 +170,8 @@ class CheckProgress:
         else:
             inner = self._share(totals, self._phase_base)
         k, n = self.phase_at
-        return min(1.0, (k - 1 + inner) / n)
+        shares = self._shares if self._shares is not None and len(self._shares) == n else [1.0] * n
+        return min(1.0, (sum(shares[:k - 1]) + shares[k - 1] * inner) / sum(shares))
 
     def words(self) -> str:
         """``pool 3 of 12`` (the check's step), ``bisection (part 2 of 4)`` (its part),

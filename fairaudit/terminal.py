@@ -144,10 +144,10 @@ class AuditProgress:
             self.current.step(words, i, n)
             self._refresh()
 
-    def phase(self, words: str, k: int, n: int) -> None:
+    def phase(self, words: str, k: int, n: int, shares=None) -> None:
         """The check says which part of its work runs: the ``k``-th of ``n``."""
         if self.current is not None:
-            self.current.phase(words, k, n)
+            self.current.phase(words, k, n, shares)
             self._refresh()
 
     def check_finished(self, result) -> None:

@@ -119,6 +119,18 @@ def test_steps_and_parts_are_equal_shares_and_words():
     assert cp.fraction() == pytest.approx(0.75)
 
 
+def test_parts_may_declare_their_relative_sizes():
+    cp = CheckProgress("c", clock=Clock())
+    cp.phase("screening", 1, 3, shares=[1, 1, 8])
+    cp.plan(["c/s"], 100)
+    cp.advance("c/s", 100)
+    assert cp.fraction() == pytest.approx(0.1)
+    cp.phase("certifying", 3, 3)                  # the shares given once hold for the check
+    cp.plan(["c/t"], 100)
+    cp.advance("c/t", 50)
+    assert cp.fraction() == pytest.approx(0.2 + 0.8 * 0.5)
+
+
 def test_time_left_is_from_the_rate_measured_since_the_first_draw():
     clock = Clock()
     cp = CheckProgress("c", clock=clock)

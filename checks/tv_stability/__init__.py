@@ -204,7 +204,13 @@ class TVStability(Check):
             for lab, p, q in extreme_moves(space, x, rng):
                 ext.append((f"{lab} (on {name})", p, q))
         scored = []
-        ctx.phase("screening extreme moves", 1, 4)
+        # the parts' expected draws (for the progress bar only): screening pairs, bisection walks of
+        # about 6 screened pairs, the search's screened pairs, certification (pilot + B ≈ 2·MIN_DRAWS)
+        sd = self.screen_draws
+        n_cands = int(probes) + EXTREME_CERTIFIED + int(bisections) + 1
+        shares = [2 * sd * len(ext), 12 * sd * int(bisections), 2 * sd * int(search_examples),
+                  2 * n_cands * (sd + 2 * MIN_DRAWS)]
+        ctx.phase("screening extreme moves", 1, 4, shares)
         for e, (lab, p, q) in enumerate(ext):
             ctx.step("extreme move", e + 1, len(ext))
             X, Y = self._draw_pair(p, q, f"{self.id}/screen/extreme/{e}", self.screen_draws, lab, screening=True)
