@@ -298,7 +298,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         from .result import dumps
         Path(json_path).write_text(dumps(d), encoding="utf-8")
     if html_path:
-        write_html(d, html_path)
+        with progress.status("writing the report"):
+            write_html(d, html_path)
     if junit_path:
         from .junit import write_junit
         write_junit(d, junit_path)
