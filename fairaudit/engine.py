@@ -18,19 +18,20 @@ from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import Population, load_population
-from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
+from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError, UsageError
 from .hypothesis_home import scratch_hypothesis_home
 from .labels import kinds_phrase
 from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
+from .service import is_service_spec, open_service_sampler
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 from .targets import Instance, Target, load_target, target_from_callable, with_threshold
 
 
-_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
+_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler", "record", "from_recording")
 
 
 @dataclass
@@ -57,10 +58,15 @@ class AuditConfig:
     in_process: bool = False            # call it in this process (no isolation; for debugging)
     memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
     scheduler: Any = None               # Dask scheduler address "tcp://HOST:PORT" (or a distributed.Client)
+    # A service target (fairaudit.service): the query budget shapes results (in the JSON when set);
+    # where its answers are recorded, or the recording they are replayed from, do not
+    max_queries: int | None = None      # at most this many HTTP requests in the whole audit (--max-queries)
+    record: str | None = None           # the recording's path (default beside the JSON)
+    from_recording: str | None = None   # replay offline from this recording (--from-recording)
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k in ("encoding", "threshold") and v is None)}
+             and not (k in ("encoding", "threshold", "max_queries") and v is None)}
         d["checks"] = checks
         return d
 
@@ -282,7 +288,14 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
     config = replace(config, params=resolve_params(config.params, registry))
     run = _run_options(config)        # a bad --memory-limit is refused before anything is loaded
     sampler = None
-    if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
+    if is_service_spec(target):
+        # a deployed service: drawn over HTTP (or from a recording) in place of worker processes
+        sampler = open_service_sampler(target, config, command)
+        tgt, log = sampler.target, None
+        command = getattr(sampler.source, "recorded_command", None) or command
+    elif config.max_queries is not None or config.record or config.from_recording:
+        raise UsageError("--max-queries, --record and --from-recording apply to a service target (a .toml file)")
+    elif isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
         # Loaded only in worker processes: the audit never runs the allocator's code.
         sampler = Sampler.open(with_threshold(str(target), config.threshold), config.seed, **run)
         tgt, log = sampler.target, None
@@ -373,10 +386,12 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         res = error_result(cls, e, config.seed)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None
+    queries = sampler.take_queries() if sampler is not None else None
     # what the allocator printed while this check drew (first lines; the rest counted)
     evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
     # and the Python warnings it raised and NaN outputs it returned (of every sampler the check used)
     notes = AllocatorNotes()
     for s in ([sampler] if sampler else []) + ctx.other_samplers:
         notes.merge(s.take_notes())
-    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict())
+    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict(),
+                   queries=queries)

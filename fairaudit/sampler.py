@@ -345,8 +345,10 @@ class Sampler:
                  chunk: int = 256, task_size: int | None = None, backend: str | None = None,
                  budget_seconds: float | None = None, progress: Callable[[str, int, int], None] | None = None,
                  isolate: bool | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 scheduler=None, pool=None):
+                 scheduler=None, pool=None, source=None):
         self.target = target
+        #: a draw source that replaces worker processes (a deployed service: fairaudit.service)
+        self.source = source
         self.seed = int(seed)
         if int(jobs) < 0:
             import os
@@ -382,7 +384,7 @@ class Sampler:
                     f"The allocator could not be sent to worker processes ({why}), so it ran inside the audit's "
                     f"own process: a hang, exit or crash there is not contained. Audit it from a file or an "
                     f"importable module:function to isolate it.")
-        self.isolated = bool(isolate or pool is not None)
+        self.isolated = bool(isolate or pool is not None) and source is None
 
     @classmethod
     def open(cls, spec: str, seed: int = 0, **kw) -> "Sampler":
@@ -428,6 +430,8 @@ class Sampler:
 
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
+        if self.source is not None:
+            self.source.close()
         if self.pool is not None:
             from .workers import WorkerPool, release_pool
             if isinstance(self.pool, WorkerPool):
@@ -448,6 +452,10 @@ class Sampler:
         a count of the rest), or None. In-process calls are not captured."""
         return self.pool.take_output() if self.pool is not None else None
 
+    def take_queries(self) -> dict | None:
+        """The requests, retries and draws a service source made since the last call, or None."""
+        return self.source.take_usage() if self.source is not None else None
+
     def take_notes(self) -> dict | None:
         """The allocator's Python warnings (distinct ones counted) and NaN outputs since
         the last call, or None (:mod:`fairaudit.allocator_notes`). In-process and in
@@ -462,6 +470,8 @@ class Sampler:
         """Seconds left of ``--budget`` (inf without one). Finding it spent marks
         ``budget_cut``: the caller stops sampling because of the budget."""
         left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        if self.source is not None and self.source.spent():     # --max-queries spent
+            left = 0.0
         if left <= 0:
             self.budget_cut = True
         return left
@@ -476,6 +486,8 @@ class Sampler:
     def _draw(self, inst: Instance, n: int, stream: str, start: int, partial: bool) -> np.ndarray:
         if n <= 0:
             return np.zeros((0, 0), dtype=np.int64)
+        if self.source is not None:
+            return self.source.draw(self, [(inst, stream, start, n)], partial)[0]
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
@@ -656,6 +668,8 @@ class Sampler:
         draws whatever the grouping. With ``partial``, a range the budget cut short
         returns the draws made (possibly fewer, and nothing for the ranges after it)."""
         requests = [(inst, stream, int(start), int(n)) for inst, stream, start, n in requests]
+        if self.source is not None:
+            return self.source.draw(self, requests, partial)
         if self._batchable(requests):
             return self._draw_batched(requests)
         out: list[np.ndarray | None] = []
@@ -835,7 +849,9 @@ class Sampler:
         out = self.sample_until_many([(inst, stream)], lambda ds: decided(ds[0]), max_draws, first=first,
                                      have=None if have is None else [have])[0]
         if out is None:
-            raise BudgetExhausted(f"the time budget (--budget {self.budget_seconds:g} s) ran out before the first "
+            spent = (f"the time budget (--budget {self.budget_seconds:g} s)" if self.budget_seconds
+                     else "the query budget (--max-queries)")
+            raise BudgetExhausted(f"{spent} ran out before the first "
                                   f"draw on input '{inst.label}' (stream '{stream}')")
         return out
 
