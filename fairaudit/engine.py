@@ -206,9 +206,9 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
     if isinstance(exc, BudgetExhausted):
-        # --budget is a time limit, not a failure: the check could not decide in time
+        # --budget (seconds) and --max-queries are limits, not failures: the check could not decide within them
         return CheckResult(id=check.id, title=check.title, verdict="inconclusive", budget_exhausted=True,
-                           message=f"Not decided within the time budget: {exception_text(exc, JSON_CHARS)}.",
+                           message=f"Not decided within the budget: {exception_text(exc, JSON_CHARS)}.",
                            definition=check.definition)
     if isinstance(exc, AllocatorError):
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
@@ -383,6 +383,11 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     try:
         res = chk.run(ctx, **params)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+        if not isinstance(e, (AllocatorError, BudgetExhausted)) and any(s.budget_cut for s in samplers):
+            # the budget cut sampling before the check had draws to judge (a check that expects
+            # them may then fail): a budget is a limit, not a failure — inconclusive, never error
+            e = BudgetExhausted(f"the {'query' if getattr(sampler, 'source', None) is not None and config.max_queries else 'time'} "
+                                f"budget ran out before this check had the draws to judge")
         res = error_result(cls, e, config.seed)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None

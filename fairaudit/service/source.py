@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -309,8 +310,8 @@ class ServiceSource:
         got = rs.outcome.result()
         if got.get("retry_after") is not None:
             return min(got["retry_after"], r.max_retry_after)
-        from tenacity import wait_exponential_jitter
-        return wait_exponential_jitter(initial=r.backoff, max=r.max_backoff, jitter=r.jitter)(rs)
+        # exponential backoff with jitter (wall-clock only: no result depends on it)
+        return min(r.max_backoff, r.backoff * 2.0 ** (rs.attempt_number - 1)) + (random.uniform(0, r.jitter) if r.jitter else 0.0)
 
     async def _request(self, key, body, digest, probe: bool = False) -> dict:
         """Attempts of one request until an answer that counts, a failure that is not
@@ -432,6 +433,7 @@ class ServiceSource:
                     continue
                 self._usage["requests"] += e["attempts"]
                 self._usage["retries"] += e["attempts"] - (1 if e["final"] is not None else 0)
+                self.retries += e["attempts"] - (1 if e["final"] is not None else 0)
                 self.used += e["attempts"]
                 out[key] = e["final"] if e["final"] is not None else ({"type": "cut"} if e["cut"] else None)
             return out

@@ -180,9 +180,15 @@ def _schema_error(errors, path: str) -> TargetError:
 
 def load_service(path) -> ServiceSpec:
     """Read and validate the service file at ``path``."""
-    import jsonschema
-    import jmespath
-    from jmespath.exceptions import JMESPathError
+    try:
+        import aiolimiter  # noqa: F401  (the client's, checked here: before anything is drawn)
+        import httpx  # noqa: F401
+        import jmespath
+        import jsonschema
+        import tenacity  # noqa: F401
+        from jmespath.exceptions import JMESPathError
+    except ImportError as e:
+        raise TargetError(f"{path}: auditing a service needs {e.name}: pip install \"fairaudit[service]\"") from None
     p = Path(path)
     if not p.is_file():
         raise TargetError(f"service file not found: {path}")

@@ -1,0 +1,197 @@
+"""A deployed service audited over HTTP (issue 27), against the example service
+(examples/service/server.py) served on 127.0.0.1 with an ephemeral port by the fixtures
+(uvicorn in a thread, stopped by the fixture), with bounded request counts: verdicts with
+the queries each check cost, a recording that replays offline to the same JSON, a 401
+stopping the audit before any check, secrets in none of the outputs, a query budget that
+makes a verdict inconclusive (never error), a broken answer that is an error naming the
+request, status and body — and, with faults injected (429 + Retry-After every 5th
+request, 500 on 10%, slow answers past the timeout, malformed JSON, dropped connections),
+the same verdicts as the same functions audited as callables, with every request the
+server saw accounted for as a draw or a retry."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service_server import serve
+
+ROOT = Path(__file__).resolve().parents[1]
+EX = ROOT / "examples" / "service"
+sys.path.insert(0, str(EX))
+import rules  # noqa: E402
+
+TOKEN = "tok-7f3a9c1e5b2d"
+RANK_ARGS = ["--checks", "anonymity", "--param", "anonymity.search=0", "--param", "anonymity.permutations=1"]
+SCREEN_ARGS = ["--checks", "selection_rates,anonymity", "--param", "anonymity.search=0",
+               "--param", "anonymity.permutations=1", "--data", str(EX / "applicants.csv")]
+
+
+@pytest.fixture(scope="module")
+def plain():
+    with serve(token=TOKEN) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def faulty():
+    from server import Faults
+    with serve(token=TOKEN, faults=Faults(seed=3, retry_after="0", slow=1.0)) as s:
+        yield s
+
+
+@pytest.fixture
+def env(monkeypatch):
+    def at(server, token=TOKEN):
+        monkeypatch.setenv("EXAMPLE_SERVICE_PORT", str(server.port))
+        monkeypatch.setenv("EXAMPLE_SERVICE_TOKEN", token)
+    return at
+
+
+def check(args, cwd: Path):
+    """``fairaudit check ARGS`` in this process, run from ``cwd``: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from fairaudit.cli import main
+    cwd.mkdir(parents=True, exist_ok=True)
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(main, ["check", *map(str, args)], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
+
+
+def same_but_created(a: Path, b: Path):
+    da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    assert da.pop("created") and db.pop("created")
+    assert da == db
+
+
+def chain_hashes(path: Path) -> list[str]:
+    return [json.loads(line)["hash"] for line in path.read_text().splitlines()]
+
+
+def fast_toml(tmp_path, name: str, **changes) -> Path:
+    """A copy of an example service file with a short timeout and quick retries (the fault server's slow answers
+    take 1 s; the retries' backoff would otherwise dominate a test)."""
+    text = (EX / name).read_text().replace("timeout = 5", "timeout = 0.4")
+    text = text.replace("[retry]\nattempts = 6\nbackoff = 0.05\nmax_backoff = 2", "")
+    text += "\n[retry]\nattempts = 10\nbackoff = 0.01\nmax_backoff = 0.05\njitter = 0.01\n"
+    for k, v in changes.items():
+        text = text.replace(k, v)
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.slow
+def test_ranker_over_http_then_replayed_offline_to_the_same_json(plain, env, tmp_path):
+    env(plain)
+    before = plain.requests
+    r = check([EX / "ranker.toml", *RANK_ARGS, "--draws", "60", "--json", "result.json", "--html", "report.html"],
+              tmp_path / "live")
+    assert r.returncode in (0, 1), r.stderr
+    assert "anonymity" in r.stdout and "queries: " in r.stdout and "recording: " in r.stdout
+    d = json.loads((tmp_path / "live/result.json").read_text())
+    c = d["checks"][0]
+    assert c["verdict"] in ("pass", "inconclusive") and c["statistic"]["ci"][1] is not None
+    q = c["queries"]
+    assert q["requests"] == q["draws"] + q["retries"] and q["draws"] > 0
+    svc = d["target"]["service"]
+    rec = tmp_path / "live/result.recording.jsonl"            # default: beside the JSON
+    assert svc["recording"]["path"] == "result.recording.jsonl"
+    assert svc["recording"]["sha256"] == chain_hashes(rec)[-2]   # the head before the closing record
+    assert plain.requests - before == svc["requests"] == q["requests"] + 1     # + the reachability probe
+    # offline: the service's port is dead, the answers come from the recording
+    env(plain)
+    os.environ["EXAMPLE_SERVICE_PORT"] = "9"
+    r2 = check([EX / "ranker.toml", *RANK_ARGS, "--draws", "60", "--json", "result.json", "--no-html",
+                "--from-recording", rec], tmp_path / "offline")
+    assert r2.returncode == r.returncode, r2.stderr
+    same_but_created(tmp_path / "live/result.json", tmp_path / "offline/result.json")
+    # the secret (sent: the service answers 401 without it) is in none of the outputs
+    for text in (rec.read_text(), (tmp_path / "live/result.json").read_text(),
+                 (tmp_path / "live/report.html").read_text(), r.stdout + r.stderr, r2.stdout + r2.stderr):
+        assert TOKEN not in text
+    assert "queries" in (tmp_path / "live/report.html").read_text()
+
+
+def test_a_401_exits_2_before_any_check(plain, env, tmp_path):
+    env(plain, token="not-the-token")
+    r = check([EX / "ranker.toml", *RANK_ARGS, "--no-html"], tmp_path)
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "401 Unauthorized" in lines[0] and "refused the first request" in lines[0], r.stderr
+    assert "not-the-token" not in r.stderr and not r.stdout.strip()
+
+
+def test_an_answer_that_breaks_the_kind_is_an_error_naming_request_status_and_body(plain, env, tmp_path):
+    env(plain)
+    bad = tmp_path / "bad.toml"
+    bad.write_text((EX / "ranker.toml").read_text().replace('outcome = "ranking"', 'outcome = "ranking[1:]"'))
+    r = check([bad, *RANK_ARGS, "--draws", "20", "--json", "r.json", "--no-html"], tmp_path)
+    assert r.returncode == 1
+    c = json.loads((tmp_path / "r.json").read_text())["checks"][0]
+    assert c["verdict"] == "error"
+    assert "status 200" in c["message"] and "body: '{\"ranking\":[" in c["message"] and "POST http://127.0.0.1" in c["message"]
+    assert "positions; expected a permutation" in c["message"] and "draw 0" in c["message"]
+    assert TOKEN not in c["message"]
+
+
+@pytest.mark.slow
+def test_the_query_budget_makes_a_verdict_inconclusive_and_replays(plain, env, tmp_path):
+    env(plain)
+    args = [EX / "ranker.toml", *RANK_ARGS, "--draws", "100", "--max-queries", "150", "--json", "result.json", "--no-html"]
+    r = check(args, tmp_path / "live")
+    assert r.returncode == 0, r.stderr
+    d = json.loads((tmp_path / "live/result.json").read_text())
+    c = d["checks"][0]
+    assert c["verdict"] == "inconclusive" and c["budget_exhausted"] is True
+    assert d["config"]["max_queries"] == 150 and d["target"]["service"]["requests"] <= 150
+    assert "query budget cut sampling short" in r.stdout
+    r2 = check(args + ["--from-recording", tmp_path / "live/result.recording.jsonl"], tmp_path / "offline")
+    assert r2.returncode == 0, r2.stderr
+    same_but_created(tmp_path / "live/result.json", tmp_path / "offline/result.json")
+
+
+def _verdicts(d):
+    return {c["id"]: c["verdict"] for c in d["checks"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_faults_survived_same_verdicts_as_the_callables_nothing_lost_or_doubled(faulty, env, tmp_path, seed):
+    import fairaudit as fa
+    env(faulty)
+    cases = [("ranker.toml", rules.rank, RANK_ARGS + ["--draws", "150"]),
+             ("screen_batch.toml", rules.screen, SCREEN_ARGS + ["--draws", "150"])]
+    retries = 0
+    for name, func, args in cases:
+        toml = fast_toml(tmp_path, name)
+        before = faulty.requests
+        r = check([toml, *args, "--seed", seed, "--json", f"{name}.json", "--no-html"], tmp_path / "live")
+        assert r.returncode in (0, 1), r.stderr
+        d = json.loads((tmp_path / f"live/{name}.json").read_text())
+        # nothing lost, nothing counted twice: every request the server saw is the probe, a draw or a retry
+        qs = [c["queries"] for c in d["checks"] if c.get("queries")]
+        assert all(q["requests"] == q["draws"] + q["retries"] for q in qs), qs
+        assert faulty.requests - before == 1 + sum(q["requests"] for q in qs) == d["target"]["service"]["requests"]
+        retries += sum(q["retries"] for q in qs)
+        assert all(c["verdict"] != "error" for c in d["checks"]), [c["message"] for c in d["checks"]]
+        # the same functions as callables, same seed: the same verdicts
+        params = {"anonymity": {"search": 0, "permutations": 1}}
+        data = str(EX / "applicants.csv") if "screen" in name else None
+        ref = fa.audit(func, checks=[c["id"] for c in d["checks"]], seed=seed, draws=150, params=params, data=data)
+        assert _verdicts(d) == _verdicts(ref.to_dict()), (name, seed)
+        # and offline, from the recording: the same JSON
+        r2 = check([toml, *args, "--seed", seed, "--json", f"{name}.json", "--no-html", "--from-recording",
+                    tmp_path / f"live/{name}.recording.jsonl"], tmp_path / "offline")
+        assert r2.returncode == r.returncode, r2.stderr
+        same_but_created(tmp_path / f"live/{name}.json", tmp_path / f"offline/{name}.json")
+        for f in (tmp_path / "live").iterdir():
+            assert TOKEN not in f.read_text()
+    assert retries > 0        # the faults were met (every 5th request is a 429 alone)
