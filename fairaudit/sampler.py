@@ -24,7 +24,8 @@ import numpy as np
 
 from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
 from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
-from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
+from .instance import Instance
+from .targets import PER_PERSON_HINT, Target, load_target, validate_outcomes
 from .text import exception_text
 from .workers import DEFAULT_MEMORY_LIMIT
 
@@ -347,8 +348,7 @@ class Sampler:
                  isolate: bool | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
                  scheduler=None, pool=None, source=None):
         self.target = target
-        #: a draw source that replaces worker processes (a deployed service: fairaudit.service)
-        self.source = source
+        self.source = source        # draws come from it, not from workers (a deployed service: fairaudit.service)
         self.seed = int(seed)
         if int(jobs) < 0:
             import os
@@ -430,8 +430,7 @@ class Sampler:
 
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
-        if self.source is not None:
-            self.source.close()
+        self.source is not None and self.source.close()     # a service's client and its recording
         if self.pool is not None:
             from .workers import WorkerPool, release_pool
             if isinstance(self.pool, WorkerPool):
@@ -452,10 +451,6 @@ class Sampler:
         a count of the rest), or None. In-process calls are not captured."""
         return self.pool.take_output() if self.pool is not None else None
 
-    def take_queries(self) -> dict | None:
-        """The requests, retries and draws a service source made since the last call, or None."""
-        return self.source.take_usage() if self.source is not None else None
-
     def take_notes(self) -> dict | None:
         """The allocator's Python warnings (distinct ones counted) and NaN outputs since
         the last call, or None (:mod:`fairaudit.allocator_notes`). In-process and in
@@ -470,8 +465,7 @@ class Sampler:
         """Seconds left of ``--budget`` (inf without one). Finding it spent marks
         ``budget_cut``: the caller stops sampling because of the budget."""
         left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
-        if self.source is not None and self.source.spent():     # --max-queries spent
-            left = 0.0
+        left = 0.0 if self.source is not None and self.source.spent() else left     # --max-queries spent
         if left <= 0:
             self.budget_cut = True
         return left
@@ -486,8 +480,7 @@ class Sampler:
     def _draw(self, inst: Instance, n: int, stream: str, start: int, partial: bool) -> np.ndarray:
         if n <= 0:
             return np.zeros((0, 0), dtype=np.int64)
-        if self.source is not None:
-            return self.source.draw(self, [(inst, stream, start, n)], partial)[0]
+        if self.source is not None: return self.source.draw(self, [(inst, stream, start, n)], partial)[0]  # noqa: E701
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
@@ -849,9 +842,7 @@ class Sampler:
         out = self.sample_until_many([(inst, stream)], lambda ds: decided(ds[0]), max_draws, first=first,
                                      have=None if have is None else [have])[0]
         if out is None:
-            spent = (f"the time budget (--budget {self.budget_seconds:g} s)" if self.budget_seconds
-                     else "the query budget (--max-queries)")
-            raise BudgetExhausted(f"{spent} ran out before the first "
+            raise BudgetExhausted(f"the time budget (--budget {self.budget_seconds:g} s) ran out before the first "
                                   f"draw on input '{inst.label}' (stream '{stream}')")
         return out
 
