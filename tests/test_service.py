@@ -195,3 +195,39 @@ def test_faults_survived_same_verdicts_as_the_callables_nothing_lost_or_doubled(
         for f in (tmp_path / "live").iterdir():
             assert TOKEN not in f.read_text()
     assert retries > 0        # the faults were met (every 5th request is a 429 alone)
+
+
+def test_per_person_requests_assemble_a_draw_and_replay_from_the_recording(plain, env, tmp_path):
+    """``per = "person"``: one request per person per draw; the draws a sampler gets are
+    (draws × n) yes/no, and the same from the recording, offline."""
+    import numpy as np
+    import pandas as pd
+
+    from fairaudit.engine import AuditConfig
+    from fairaudit.instance import Instance
+    from fairaudit.service import open_service_sampler
+    env(plain)
+    feats = pd.DataFrame({"income": [40.0, 60, 55, 45, 50], "debt_ratio": [0.3, 0.5, 0.2, 0.7, 0.4],
+                          "zip_score": [0.0, 1.0, 0.02, 0.95, 0.9]})
+    inst = Instance("five applicants", features=feats)
+    before = plain.requests
+    rec = tmp_path / "rec.jsonl"
+    with open_service_sampler(EX / "screen.toml", AuditConfig(seed=0, record=str(rec))) as s:
+        live = s.draw(inst, 3, "s")
+        again = s.draw(inst, 3, "s")                  # the same keys: answered from memory, no query
+        usage = s.source.take_usage()
+    assert live.shape == (3, 5) and live.dtype == bool and np.array_equal(live, again)
+    assert plain.requests - before == 1 + 15 and usage["requests"] == 15 and usage["reused"] == 3
+    os.environ["EXAMPLE_SERVICE_PORT"] = "9"
+    with open_service_sampler(EX / "screen.toml", AuditConfig(seed=0, from_recording=str(rec))) as s:
+        assert np.array_equal(s.draw(inst, 3, "s"), live)
+    with open_service_sampler(EX / "screen.toml", AuditConfig(seed=0, from_recording=str(rec))) as s:
+        with pytest.raises(Exception, match="recording holds no answer"):
+            s.draw(inst, 4, "s")                       # draw 3 was never recorded
+
+
+def test_a_pyproject_target_names_the_service_file(tmp_path, monkeypatch):
+    (tmp_path / "svc.toml").write_text("concurency = 2\n" + (EX / "ranker.toml").read_text())
+    (tmp_path / "pyproject.toml").write_text('[tool.fairaudit]\ntarget = "svc.toml"\n')
+    r = check(["--no-html"], tmp_path)
+    assert r.returncode == 2 and "unknown key 'concurency'" in r.stderr, r.stderr

@@ -170,7 +170,7 @@ def _schema_error(errors, path: str) -> TargetError:
         k = unknown[0]
         full = f"{where}.{k}" if where else k
         return TargetError(f"{path}: unknown key '{full}'{_did_you_mean(k, props)}; "
-                           f"a service file has {', '.join(sorted(props))}")
+                           f"{f'[{where}] has' if where else 'a service file has'} {', '.join(sorted(props))}")
     if e.validator == "required":
         m = re.search(r"'([^']+)' is a required property", e.message)
         k = m.group(1) if m else e.message
