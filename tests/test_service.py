@@ -135,7 +135,13 @@ def test_an_answer_that_breaks_the_kind_is_an_error_naming_request_status_and_bo
     bad.write_text((EX / "ranker.toml").read_text().replace('outcome = "ranking"', 'outcome = "ranking[1:]"'))
     r = check([bad, *RANK_ARGS, "--draws", "20", "--json", "r.json", "--no-html"], tmp_path)
     assert r.returncode == 1
-    c = json.loads((tmp_path / "r.json").read_text())["checks"][0]
+    d = json.loads((tmp_path / "r.json").read_text())
+    import jsonschema
+
+    from fairaudit.result import result_schema
+    jsonschema.validate(d, result_schema())           # queries and target.service are in the published schema
+    assert d["checks"][0]["queries"]["requests"] >= 1 and d["target"]["service"]["recording"]["sha256"]
+    c = d["checks"][0]
     assert c["verdict"] == "error"
     assert "status 200" in c["message"] and "body: '{\"ranking\":[" in c["message"] and "POST http://127.0.0.1" in c["message"]
     assert "positions; expected a permutation" in c["message"] and "draw 0" in c["message"]
@@ -231,3 +237,38 @@ def test_a_pyproject_target_names_the_service_file(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text('[tool.fairaudit]\ntarget = "svc.toml"\n')
     r = check(["--no-html"], tmp_path)
     assert r.returncode == 2 and "unknown key 'concurency'" in r.stderr, r.stderr
+
+
+def test_redirects_are_followed_on_the_same_host_only(plain, env, tmp_path):
+    env(plain)
+    for path, ok in (("/moved", True), ("/elsewhere", False)):
+        toml = tmp_path / f"{path[1:]}.toml"
+        toml.write_text((EX / "ranker.toml").read_text().replace("/rank\"", f"{path}\""))
+        r = check([toml, *RANK_ARGS, "--draws", "10", "--json", "r.json", "--no-html"], tmp_path)
+        c = json.loads((tmp_path / "r.json").read_text())["checks"][0]
+        if ok:
+            assert c["verdict"] != "error" and r.returncode == 0, c["message"]
+        else:
+            assert c["verdict"] == "error" and "redirected to another host (http://localhost:" in c["message"], c["message"]
+
+
+def test_the_rate_limit_spaces_the_requests(plain, env, tmp_path):
+    import time
+
+    import numpy as np
+
+    from fairaudit.engine import AuditConfig
+    from fairaudit.instance import Instance
+    from fairaudit.service import open_service_sampler
+    env(plain)
+    toml = tmp_path / "slow.toml"
+    toml.write_text((EX / "ranker.toml").read_text().replace("rate_limit = 2000", "rate_limit = 10"))
+    inst = Instance("three", predictions=np.array([[0.2, 0.8], [0.5, 0.5], [0.9, 0.1]]))
+    with open_service_sampler(toml, AuditConfig(seed=0, record=str(tmp_path / "r.jsonl"))) as s:
+        t0 = time.perf_counter()
+        out = s.draw(inst, 30, "s")
+        took = time.perf_counter() - t0
+    assert out.shape == (30, 3)
+    # a bucket of 10 (the probe took one), then 10 per second: the 30th draw's request after ≥ 2 s
+    # (unlimited, 30 requests to this server take a fraction of that)
+    assert took >= 1.9

@@ -9,6 +9,7 @@ Routes (JSON in, JSON out; the service draws its own randomness — it cannot be
     POST /screen         {"applicant": {"zip_score": …, …}}  → {"decision": {"approve": true}}
     POST /screen/batch   {"applicants": [{…}, …]}            → {"approve": [true, …]}
     GET  /stats          → {"requests": N}  (requests received, /stats excluded)
+    POST /moved, /elsewhere   307 to /rank on the same host, or on ``localhost`` (another host by name)
 
 ``--token T`` (or $EXAMPLE_SERVICE_TOKEN): every request needs ``Authorization: Bearer T``,
 else 401. ``--latency MS``: each answer waits that long. ``--faults``: fault injection —
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -80,11 +81,18 @@ def make_app(*, token: str | None = None, latency_ms: float = 0.0, faults: Fault
         body = await request.json()
         return await answer({"approve": decide(body["applicants"])})
 
+    async def moved(request):        # the same endpoint on the same host: followed
+        return RedirectResponse(str(request.url.replace(path="/rank")), status_code=307)
+
+    async def elsewhere(request):    # another host (localhost is not 127.0.0.1 by name): refused by fairaudit
+        return RedirectResponse(str(request.url.replace(hostname="localhost", path="/rank")), status_code=307)
+
     async def stats(request):
         return JSONResponse({"requests": state["requests"]})
 
     app = Starlette(routes=[Route("/rank", rank, methods=["POST"]), Route("/screen", screen, methods=["POST"]),
-                            Route("/screen/batch", screen_batch, methods=["POST"]), Route("/stats", stats)])
+                            Route("/screen/batch", screen_batch, methods=["POST"]), Route("/stats", stats),
+                            Route("/moved", moved, methods=["POST"]), Route("/elsewhere", elsewhere, methods=["POST"])])
 
     async def asgi(scope, receive, send):
         if scope["type"] != "http" or scope["path"] == "/stats":
