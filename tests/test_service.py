@@ -38,7 +38,7 @@ def plain():
 @pytest.fixture(scope="module")
 def faulty():
     from server import Faults
-    with serve(token=TOKEN, faults=Faults(seed=3, retry_after="0", slow=1.0)) as s:
+    with serve(token=TOKEN, faults=Faults(seed=3, retry_after="0", slow=1.6)) as s:
         yield s
 
 
@@ -77,8 +77,10 @@ def chain_hashes(path: Path) -> list[str]:
 
 def fast_toml(tmp_path, name: str, **changes) -> Path:
     """A copy of an example service file with a short timeout and quick retries (the fault server's slow answers
-    take 1 s; the retries' backoff would otherwise dominate a test)."""
-    text = (EX / name).read_text().replace("timeout = 5", "timeout = 0.4")
+    take 1.6 s, twice the timeout; the retries' backoff would otherwise dominate a test). The timeout is not
+    shorter: under load, an ordinary request abandoned before the server reads it would be a query the
+    server never counted."""
+    text = (EX / name).read_text().replace("timeout = 5", "timeout = 0.8")
     text = text.replace("[retry]\nattempts = 6\nbackoff = 0.05\nmax_backoff = 2", "")
     text += "\n[retry]\nattempts = 10\nbackoff = 0.01\nmax_backoff = 0.05\njitter = 0.01\n"
     for k, v in changes.items():

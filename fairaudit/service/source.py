@@ -197,7 +197,11 @@ class ServiceSource:
         import httpx
         from aiolimiter import AsyncLimiter
         s = self.spec
-        limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency)
+        # idle connections are dropped after 2 s, before a server's keep-alive timeout closes them (uvicorn: 5 s,
+        # nginx: 75 s): a request sent on a connection the server is closing never reaches it, and would be
+        # counted as a query the service did not see
+        limits = httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency,
+                              keepalive_expiry=2.0)
         self.client = httpx.AsyncClient(headers=s.headers, timeout=httpx.Timeout(s.timeout), verify=s.verify,
                                         follow_redirects=False, limits=limits)
         self.sem = asyncio.Semaphore(s.concurrency)
