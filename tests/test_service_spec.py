@@ -4,6 +4,7 @@ an unset environment variable each stop the audit with one line naming the key (
 an unreachable service stops it before any check; the recording's hash chain refuses a
 recording altered by one byte, naming the record. No server needed here."""
 import json
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -74,7 +75,12 @@ def _check(args, cwd):
     from click.testing import CliRunner
 
     from fairaudit.cli import main
-    r = CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
+    old = os.getcwd()
+    os.chdir(cwd)                 # whatever it writes stays in the test's folder
+    try:
+        r = CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
     return subprocess.CompletedProcess(args, r.exit_code, r.stdout, r.stderr)
 
 
@@ -87,7 +93,8 @@ def test_cli_a_mistyped_key_exits_2_before_any_check(tmp_path):
     assert "PASS" not in r.stdout and "anonymity" not in r.stdout
 
 
-def test_cli_an_unreachable_service_exits_2_before_any_check(tmp_path):
+def test_cli_an_unreachable_service_exits_2_before_any_check(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     p = write(tmp_path, GOOD.replace("127.0.0.1:9", f"127.0.0.1:{_free_port()}"))
     r = _check([str(p), "--no-html"], tmp_path)
     assert r.returncode == 2, r.stderr
@@ -96,6 +103,7 @@ def test_cli_an_unreachable_service_exits_2_before_any_check(tmp_path):
     r = _check([str(write(tmp_path, GOOD.replace("127.0.0.1:9", "no-such-host.invalid"), "dns.toml")), "--no-html"],
                tmp_path)
     assert r.returncode == 2 and "cannot be reached" in r.stderr, r.stderr
+    assert not list(tmp_path.glob("*.jsonl"))          # the audit did not start: no recording left behind
 
 
 def test_service_options_on_another_target_exit_2(tmp_path):

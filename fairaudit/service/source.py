@@ -632,5 +632,7 @@ def open_source(path, *, seed: int, max_queries=None, record=None, from_recordin
         src.probe()
     except BaseException:
         src.close()
+        if src.writer is not None:        # the audit did not start: no recording is left behind
+            Path(src.recording_path).unlink(missing_ok=True)
         raise
     return src
