@@ -156,3 +156,14 @@ def test_the_wait_honours_retry_after_and_backs_off_otherwise(tmp_path):
     assert src._wait(_RS({"retry_after": 0.0}, 3)) == 0.0
     assert src._wait(_RS({"retry_after": 600.0}, 1)) == 20.0           # capped by max_retry_after
     assert [src._wait(_RS({"retry_after": None}, n)) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+
+
+def test_secrets_in_headers_and_the_query_string_are_redacted_the_port_is_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("SVC_KEY", "k-93fa0c")
+    monkeypatch.setenv("SVC_TOKEN", "t-51be7d")
+    monkeypatch.setenv("SVC_PORT", "18080")
+    spec = load_service(write(tmp_path, GOOD.replace("http://127.0.0.1:9/rank", "http://127.0.0.1:${SVC_PORT}/rank?api_key=${SVC_KEY}")
+                              + '[headers]\nAuthorization = "Bearer ${SVC_TOKEN}"\n'))
+    assert spec.url == "http://127.0.0.1:18080/rank?api_key=k-93fa0c" and spec.headers["Authorization"] == "Bearer t-51be7d"
+    shown = json.dumps(spec.describe()) + spec.name + spec.redact("echo k-93fa0c t-51be7d")
+    assert "k-93fa0c" not in shown and "t-51be7d" not in shown and "18080" in shown

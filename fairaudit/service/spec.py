@@ -230,7 +230,15 @@ def load_service(path) -> ServiceSpec:
             raise TargetError(f"{path}: key 'body': with batch > 1 the body must hold \"${{items}}\"")
         _placeholders(doc["item"], PERSON_FIELDS, "item", str(path), found)
     secrets: list[str] = []
-    url, _ = _interpolate_env(doc["url"], "url", str(path))
+    # the environment's values in the url's query string (?api_key=${KEY}) or user info are secrets;
+    # in its host, port and path (e.g. ${PORT}) they are not
+    base, qmark, query = doc["url"].partition("?")
+    url, _ = _interpolate_env(base, "url", str(path))
+    query, used = _interpolate_env(query, "url", str(path))
+    secrets += [v for v in used if len(v) >= MIN_SECRET]
+    userinfo = url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
+    secrets += [v for v in userinfo.split(":") if len(v) >= MIN_SECRET]
+    url = url + qmark + query
     if not url.startswith(("http://", "https://")):
         raise TargetError(f"{path}: key 'url': {url!r} is not an http:// or https:// address")
     headers = {}
