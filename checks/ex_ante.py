@@ -106,6 +106,7 @@ class ExAnte(Check):
         # not per pool; the same draws as one request per pool)
         batch = 256
         for r0 in range(0, R, batch):
+            ctx.step("pool", r0 + 1, R)
             got = ctx.sampler.draw_streams([(spec.inst, f"{self.id}/pool/{spec.index}", 0, B)
                                             for spec in specs[r0:r0 + batch]])
             for r, spec, dr in zip(range(r0, r0 + batch), specs[r0:r0 + batch], got):

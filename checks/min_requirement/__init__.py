@@ -222,7 +222,8 @@ class MinRequirement(Check):
         anticipation = None
         total_draws = 0
         seed = ctx.config.seed
-        for name, draw, desc, gnames in gens:
+        for g_i, (name, draw, desc, gnames) in enumerate(gens):
+            ctx.phase(f"{name} scenario", g_i + 1, len(gens))
             G = len(gnames)
             R0 = np.zeros((years, G))          # first draw's regret per year (for P(R_g > ε))
             Rmean = np.zeros((years, G))       # regret averaged over assigner draws
@@ -252,10 +253,13 @@ class MinRequirement(Check):
                     out = np.concatenate([out, more])
                 outs[0], first = out, 1
             n = 1 if deterministic or n_seeds == 1 else n_seeds
-            if first < years:
-                got = ctx.sampler.draw_streams([(year_list[k].instance(), keys[k], 0, n) for k in range(first, years)])
-                outs[first:] = got
-                total_draws += n * (years - first)
+            # in ten batches, so the progress display moves (the same draws whatever the batches)
+            per = max(1, -(-(years - first) // 10))
+            for b0 in range(first, years, per):
+                b1 = min(years, b0 + per)
+                ctx.step(f"{name}: year", b0 + 1, years)
+                outs[b0:b1] = ctx.sampler.draw_streams([(year_list[k].instance(), keys[k], 0, n) for k in range(b0, b1)])
+                total_draws += n * (b1 - b0)
             benches = lps.result()
             for k in range(years):
                 key, year, bench, out = keys[k], year_list[k], benches[k], outs[k]
