@@ -64,6 +64,9 @@ COLUMNS: dict[str, str] = {
     "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
     "worst_individual": "worst individual", "worst_position": "worst position (1 = top)", "years": "years",
     "years_over_eps": "years above ε",
+    "ratio_log": "log of the chance ratio", "chance_upper_bound": "chance (upper bound)", "index": "individual",
+    "quality_bin": "quality bin", "lower_or_equal_quality": "lower or equal quality", "higher_quality": "higher quality",
+    "pair": "pair", "relation": "relabelling",
 }
 
 _BOUNDS = {"_lo": "lower", "_hi": "upper", "_lower": "lower", "_upper": "upper"}

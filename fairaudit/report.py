@@ -22,6 +22,7 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup, escape
 
+from .counterexamples import counterexample_table
 from .figures import render_svg
 from .headline import headline
 from .labels import cite, column_label, glossary_for, kinds_phrase, statistic_label
@@ -142,6 +143,58 @@ def _references(table) -> list[tuple[str, str]]:
 
 VERDICTS = ("pass", "fail", "inconclusive")
 
+#: a table of more rows than FOLD_ABOVE shows its first SHOW_ROWS (failing rows first);
+#: the rest are behind a <details> (no scroll box can hide a failing row)
+SHOW_ROWS = 10
+FOLD_ABOVE = 12
+#: row order by the row's own verdict: what needs action first, the rest as the check wrote them
+_ROW_RANK = {"fail": 0, "error": 0, "inconclusive": 1}
+
+
+def _check_class(check_id):
+    """The registered check class of ``check_id`` (None for an unknown id: a result from a
+    check not installed here still renders, with plain names)."""
+    from .check import discover
+    global _REGISTRY
+    if _REGISTRY is None:
+        try:
+            _REGISTRY = discover()
+        except Exception:       # a broken check module must not stop the report
+            _REGISTRY = {}
+    return _REGISTRY.get(str(check_id))
+
+
+_REGISTRY = None
+_INDEXED = re.compile(r"^(.*?)_?(\d+)$")
+
+
+def table_title(check_id, name) -> str:
+    """The title a reader sees for table ``name`` of check ``check_id``: the check's
+    declared ``table_titles`` (an entry ``"bins_{n}"`` titles ``bins_0``, ``bins_1`` … with
+    ``{n}`` the input's number counted from 1), else the name in words."""
+    cls = _check_class(check_id)
+    titles = dict(getattr(cls, "table_titles", None) or {})
+    name = str(name)
+    if name in titles:
+        return titles[name]
+    m = _INDEXED.match(name)
+    if m:
+        for key in (f"{m.group(1)}_{{n}}", f"{m.group(1)}{{n}}"):
+            if key in titles:
+                return titles[key].format(n=int(m.group(2)) + 1)
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def _param_value(v) -> Markup:
+    """A parameter's value for the method line: empty ones (``""``, ``{}``, ``[]``, None) are
+    said to be unset rather than shown as ``protected=``."""
+    if v is None or (isinstance(v, (str, list, dict, tuple)) and len(v) == 0):
+        return Markup("<em>not set</em>")
+    return Markup("<code>") + _user(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+                                    if isinstance(v, (list, dict)) else _fmt(v) if isinstance(v, float) else str(v),
+                                    200) + Markup("</code>")
+
 
 def _bounds_of(est: str, lower: str, upper: str) -> bool:
     """Whether columns named ``lower`` and ``upper`` are the bounds of the estimate ``est``
@@ -160,9 +213,12 @@ def _display_table(table: dict, limit: int = 500) -> dict:
     "estimate [lower, upper]" column, so a per-group table fits a narrow screen; a
     ``verdict`` column shown first, as a badge, and each row coloured by it."""
     cols = list(table.get("columns") or [])
-    rows = list(table.get("rows") or [])[:limit]
     labels = [column_label(c) for c in cols]
     vi = cols.index("verdict") if "verdict" in cols else -1
+    rows = list(table.get("rows") or [])
+    if vi >= 0:     # failing rows first, then inconclusive ones, the rest in the check's order
+        rows.sort(key=lambda r: _ROW_RANK.get(str(r[vi]) if vi < len(r) else "", 2))
+    rows = rows[:limit]
     plan, j = [], 0            # (header, title, [column indices]) in display order
     while j < len(cols):
         if j + 2 < len(cols) and _bounds_of(labels[j], labels[j + 1], labels[j + 2]):
@@ -192,7 +248,35 @@ def _display_table(table: dict, limit: int = 500) -> dict:
                 else:
                     cells.append((_cell(v), isinstance(v, (int, float)) and not isinstance(v, bool)))
         out_rows.append((_row_class(row[vi]) if vi >= 0 else "", cells))
-    return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows, "verdicts": vi >= 0, "refs": _references(table)}
+    shown = len(out_rows) if len(out_rows) <= FOLD_ABOVE else SHOW_ROWS
+    failing = sum(1 for cls, _ in out_rows if cls in ("row-fail", "row-error"))
+    return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows[:shown], "more": out_rows[shown:],
+            "verdicts": vi >= 0, "refs": _references(table), "failing": failing}
+
+
+def _small_heatmap(spec) -> dict | None:
+    """A heatmap of tiny matrices (an n = 2 instance: at most 3 rows, 4 columns) as a table
+    the template shows instead of 2-cell colour maps: ``{"title", "groups": [(subtitle,
+    [column names])], "corner", "rows": [(row name, [cells])]}``; None for any other figure."""
+    if not isinstance(spec, dict) or spec.get("kind") != "heatmap":
+        return None
+    mats = spec.get("matrices") or []
+    if not mats or not all(isinstance(m, list) and 0 < len(m) <= 3 and all(isinstance(r, list) and 0 < len(r) <= 4
+                                                                            for r in m) for m in mats):
+        return None
+    x0 = int(spec.get("x0", 0) or 0)
+    xl, yl = str(spec.get("xlabel") or ""), str(spec.get("ylabel") or "")
+    ylabels = spec.get("ylabels")
+    subs = list(spec.get("subtitles") or []) + [""] * len(mats)
+    groups = [(subs[i], [f"{xl} {x0 + j}".strip() for j in range(len(m[0]))]) for i, m in enumerate(mats)]
+    rows = []
+    for r in range(max(len(m) for m in mats)):
+        name = str(ylabels[r]) if ylabels and r < len(ylabels) else f"{yl} {r}".strip()
+        cells = []
+        for m in mats:
+            cells += [_fmt(float(v)) if isinstance(v, (int, float)) else "—" for v in m[r]] if r < len(m) else ["—"] * len(m[0])
+        rows.append((name, cells))
+    return {"title": spec.get("title"), "groups": groups, "rows": rows}
 
 
 def _env() -> jinja2.Environment:
@@ -215,6 +299,10 @@ def _env() -> jinja2.Environment:
     env.filters["rowclass"] = _row_class
     env.filters["kinds"] = lambda kind: kinds_phrase([kind])
     env.filters["display_table"] = _display_table
+    env.filters["cxtable"] = counterexample_table
+    env.filters["paramvalue"] = _param_value
+    env.filters["small_heatmap"] = _small_heatmap
+    env.globals["table_title"] = table_title
     env.filters["inert"] = lambda t, limit=200: inert(t, limit)
     env.filters["collabel"] = lambda c: inert(column_label(c), 200)
     env.filters["statlabel"] = lambda n: inert(statistic_label(n), 200)
