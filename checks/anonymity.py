@@ -1,4 +1,4 @@
-"""``anonymity`` (seed 002 Def 2, Prop 7), with ``determinism`` and ``obliviousness`` (seed 004 Def 2.6).
+"""``anonymity`` (Devic et al., Def 2, Prop 7), with ``determinism`` and ``obliviousness`` (Kearns, Roth and Wu, Def 2.6).
 
 Anonymity: ``R(ΠP) = Π R(P)`` for every permutation Π — relabelling the individuals
 relabels the outcome distribution and nothing else (selection: ``π(Πc) = Π π(c)``).
@@ -88,16 +88,23 @@ from fairaudit.stats import cmh_from_counts
 class Anonymity(Check):
     id = "anonymity"
     title = "Anonymity"
-    summary = "Outcomes depend on claims, not on who or where someone is in the list (seed 002 Def 2)."
+    summary = "Outcomes depend on claims, not on who or where someone is in the list (Devic et al., Def 2)."
     definition = ("An allocator is anonymous when relabelling the individuals relabels the outcome distribution "
                   "and nothing else: listing the same people in another order, or exchanging the protected "
                   "attributes of two people with equal claims, must leave each person's chances unchanged; "
                   "identical claims must get identical chances. A deterministic allocator can only break ties by "
-                  "position in the list, so it cannot be anonymous (seed 002, Prop 7). The statistic is the "
+                  "position in the list, so it cannot be anonymous (Devic et al., Prop 7). The statistic is the "
                   "largest difference in a person's chance (of selection, or of each position) between the "
                   "original and the relabelled input, with intervals simultaneous over every probe.")
     kinds = ("selection", "ranking", "decision")
     sources = ("allocator", "log")
+    table_titles = {
+        "probes": "Probe inputs: largest change of a chance under relabelling",
+        "worst_probe_members": "People of the worst probe: chance before and after the relabelling",
+        "most_affected": "People whose chance moves most when only the protected attribute changes",
+        "categories": "Selection-rate difference per group within score bins (Mantel–Haenszel)",
+        "strata": "Score bins behind the largest difference",
+    }
     params = {
         "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
         "n": Param(8, "individuals in the equal-inputs and generated probes", type=int, min=2),
@@ -492,7 +499,7 @@ class Anonymity(Check):
         if deterministic_eq:
             tie_note = (f" On {eqs.inst.n} identical inputs the allocator returned the same outcome "
                         f"{eqs.draws[0].tolist()} in all {eqs.size} draws: ties are broken by position in the "
-                        f"list (a deterministic allocator cannot be anonymous, seed 002 Prop 7).")
+                        f"list (a deterministic allocator cannot be anonymous, Devic et al., Prop 7).")
         search_txt = ""
         if search_info is not None:
             search_txt = (f"(after a Hypothesis search of {search_info['examples']} small instances found none "

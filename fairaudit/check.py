@@ -55,6 +55,8 @@ class Check:
     kinds: ClassVar[tuple[str, ...]] = ("selection", "ranking", "assignment")
     sources: ClassVar[tuple[str, ...]] = ("allocator", "log")
     params: ClassVar[dict[str, Param]] = {}
+    #: table id → the title a reader sees (``"bins_{n}"`` titles ``bins_0``, ``bins_1`` … as input 1, 2 …)
+    table_titles: ClassVar[dict[str, str]] = {}
     #: run by default when no --checks are given (extras such as ``determinism`` may opt out)
     default: ClassVar[bool] = True
     #: set by the engine before ``run``: whether this run reads a decisions log (no more draws to ask for)

@@ -131,7 +131,7 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n)."""
+        ``ceil(n/10)`` (Kearns, Roth and Wu's k = 10% of n)."""
         if self.target is not None and self.target.k is not None:
             return int(self.target.k)
         if self.config.k:

@@ -40,6 +40,19 @@ SUBJECTS: dict[str, tuple[str, str]] = {
                                   "the tolerance {tol}"),
     "max_mh_rate_difference": ("Selection rates of groups differ by {est} once the strata are accounted for",
                                "the tolerance {tol}"),
+    "max_variation": ("On its most varied input, {est} of the draws differ from the most common outcome",
+                      "the required share {tol}"),
+}
+
+#: statistic → its subject when the estimate is exactly 0 (a sentence that says what 0 means)
+ZERO_SUBJECTS: dict[str, str] = {
+    "max_variation": "The outcome is identical on every draw ({est} of the draws differ from the most common one)",
+}
+
+#: words for a tolerance line that are true only at the line's usual value: (statistic, usual
+#: value, words at any other value) — "the four-fifths line" is the 0.8 line, not 0.9
+USUAL_LINES: dict[str, tuple[float, str]] = {
+    "min_impact_ratio": (0.8, "the impact-ratio threshold ({tol})"),
 }
 
 
@@ -87,9 +100,13 @@ def headline(check: dict, confidence: float = 0.95, observations: str = "draws")
     conf = f"{confidence * 100:g}%"
     pct = name in PERCENT
     f = (lambda x: _f(x, pct))
+    if est == 0 and name in ZERO_SUBJECTS:
+        subject = ZERO_SUBJECTS[name]
     text = subject.format(est=f(est))
     if tol is None:
         return f"{text} ({f(lo)} to {f(hi)} with {conf} confidence)."
+    if name in USUAL_LINES and not math.isclose(float(tol), USUAL_LINES[name][0]):
+        line = USUAL_LINES[name][1]
     line = line.format(tol=f(tol))
     from .result import decide
     own = decide((lo, hi), tol, "below" if below else "above")   # the statistic's own verdict

@@ -88,7 +88,7 @@ STATISTICS: dict[str, str] = {
     "max_ratio_data_neighbours": "largest change of chance per unit distance (data neighbours)",
     "bf1_max_drop": "largest drop of chance when a claim rises (BF.1)",
     "bf2_min_chance": "lowest chance of a positive claim (BF.2)",
-    "max_variation": "largest variation",
+    "max_variation": "largest share of draws unlike the most common outcome",
     "max_reversal": "largest reversal",
     "max_position_share_gap": "largest gap in a group's share of a position",
     "max_mh_rate_difference": "largest rate difference (Mantel–Haenszel)",
@@ -167,19 +167,41 @@ SOURCES: dict[str, tuple[str, str]] = {
     "004": ("Kearns, Roth and Wu", "Meritocratic Fairness for Cross-Population Selection"),
 }
 
+#: source seed → how user text cites it: author(s) and, where the authors alone are ambiguous,
+#: a short title ("Devic et al., Prop 7"; never the seed's file name, which reads like ``--seed``)
+SHORT_NAMES: dict[str, str] = {
+    "000": "Jain, Creel and Wilson", "001": "Jain et al., Allocation Multiplicity", "002": "Devic et al.",
+    "003": "Freund et al.", "004": "Kearns, Roth and Wu",
+}
+
 _SEED = re.compile(r"\bseeds? (00[0-4])\b")
+_SEED_REF = re.compile(r"\bseeds? (00[0-4]),? (?=(?:Defs?|Props?|§|Figs?|Figure|Table|Theorem|Thm|Lemma|Example)\b|§)")
 
 
 def cite(text: str, *, short: bool = False) -> str:
-    """``seed 002 Prop 7`` → ``Devic, Korolova, Kempe and Sharan, “Stability and …”, Prop 7``
-    (``short``: ``Devic et al. Prop 7``)."""
+    """A citation by seed file name, as older results hold it, in words: ``seed 002 Prop 7`` →
+    ``Devic, Korolova, Kempe and Sharan, “Stability and …” Prop 7`` (``short``: ``Devic et al.,
+    Prop 7``)."""
+    if short:
+        s = _SEED_REF.sub(lambda m: SHORT_NAMES[m.group(1)] + ", ", str(text))
+        return _SEED.sub(lambda m: SHORT_NAMES[m.group(1)], s)
+
     def one(m):
         authors, title = SOURCES[m.group(1)]
-        if short:
-            first = authors.split(",")[0].split(" and ")[0]
-            return first + (" et al." if ("," in authors or " and " in authors) else "")
         return f"{authors}, “{title}”"
     return _SEED.sub(one, str(text))
+
+
+#: the words by which user text cites each source
+_CITED_AS = {"000": ("Jain, Creel and Wilson",), "001": ("Allocation Multiplicity",),
+             "002": ("Devic et al.", "Devic, Korolova"), "003": ("Freund et al.", "Freund, Lykouris"),
+             "004": ("Kearns, Roth and Wu", "Kearns–Roth–Wu", "Kearns et al.")}
+
+
+def sources_cited(text: str) -> list[tuple[str, str]]:
+    """(authors, title) of each source ``text`` cites (by its short name, or an old result's
+    seed number), in seed order: the report's list of sources."""
+    return [SOURCES[k] for k in SOURCES if any(w in text for w in _CITED_AS[k]) or re.search(rf"\bseeds? {k}\b", text)]
 
 
 #: what each check needs beyond the target (for ``fairaudit checks CHECK``); a check not

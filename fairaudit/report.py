@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 from .counterexamples import counterexample_table
 from .figures import render_svg
 from .headline import headline
-from .labels import cite, column_label, glossary_for, kinds_phrase, statistic_label
+from .labels import cite, column_label, glossary_for, kinds_phrase, sources_cited, statistic_label
 from .text import REPORT_CHARS, cap, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
@@ -94,7 +94,7 @@ def _user_path(text, limit: int = REPORT_CHARS) -> Markup:
 def _message(text, limit: int = REPORT_CHARS) -> Markup:
     """A message (fairaudit's words with user values inside): every control and bidi
     character shown escaped, capped, isolated."""
-    s = cite(text if isinstance(text, str) else safe_str(text))      # "seed 002" → authors, title
+    s = cite(text if isinstance(text, str) else safe_str(text), short=True)   # an old result's "seed 002" → "Devic et al."
     return Markup("<bdi>") + escape(inert(s, limit)) + Markup("</bdi>")
 
 
@@ -325,6 +325,15 @@ def _glossary(result: dict) -> list[tuple[str, str]]:
     return glossary_for("\n".join(parts))
 
 
+def _sources(result: dict) -> list[tuple[str, str]]:
+    """The papers the report's text cites (short names in the text; authors and title listed)."""
+    parts = []
+    for c in result.get("checks", []):
+        parts += [str(c.get(k, "")) for k in ("title", "message", "definition", "method")]
+        parts += [str(f.get(k, "")) for f in c.get("figures") or [] if isinstance(f, dict) for k in ("title", "caption")]
+    return sources_cited("\n".join(parts))
+
+
 def observations(result: dict) -> str:
     """What a result's checks observed: "logged records" for an audit of a log, else
     "draws" (the report template's ``obs``)."""
@@ -339,7 +348,7 @@ def render_html(result: dict, template: str = "report.html.j2") -> str:
     obs = observations(result)
     headlines = {c.get("id"): headline(c, confidence, obs) for c in checks}
     return _env().get_template(template).render(r=result, checks=checks, counts=counts, headlines=headlines,
-                                                glossary=_glossary(result))
+                                                glossary=_glossary(result), sources=_sources(result))
 
 
 def write_html(result: dict, path) -> None:
