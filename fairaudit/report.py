@@ -268,6 +268,7 @@ def _small_heatmap(spec) -> dict | None:
     xl, yl = str(spec.get("xlabel") or ""), str(spec.get("ylabel") or "")
     ylabels = spec.get("ylabels")
     subs = list(spec.get("subtitles") or []) + [""] * len(mats)
+    xl = xl.split(" (")[0]          # "position (1 = top)" → "position 1", "position 2"
     groups = [(subs[i], [f"{xl} {x0 + j}".strip() for j in range(len(m[0]))]) for i, m in enumerate(mats)]
     rows = []
     for r in range(max(len(m) for m in mats)):
