@@ -18,6 +18,18 @@ from fairaudit.stats import proportion_ci
 
 class Determinism(Check):
     id = "determinism"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_variation': 'largest share of draws unlike the most common outcome',
+    }
+    headlines = {       # at an estimate of 0, fairaudit.headline says "identical on every draw"
+        'max_variation': ("On its most varied input, {est} of the draws differ from the most common outcome",
+                          'the required share {tol}'),
+    }
+    column_labels = {
+        'differ_from_mode': 'draws unlike the most common outcome',
+        'distinct_outcomes': 'distinct outcomes',
+    }
     title = "Determinism (is the allocator randomized?)"
     summary = "Is the output identical across draws? A deterministic allocator cannot be anonymous (Devic et al., Prop 7)."
     definition = ("Draws the allocator repeatedly on the same inputs (identical claims, generated claims, the data) "

@@ -21,6 +21,19 @@ CHUNK = 256
 
 class UAConformance(Check):
     id = "ua_conformance"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_abs_deviation_from_UA': 'largest deviation from the UA ranking',
+    }
+    headlines = {
+        'max_abs_deviation_from_UA': ("Someone's chance of some position differs from the uncertainty-aware ranking's by {est}",
+                                      'the tolerance {tol}'),
+    }
+    column_labels = {
+        'estimated': 'estimated chance',
+        'exact_ua': "UA ranking's chance",
+        'max_deviation': 'largest deviation',
+    }
     title = "Conformance to the uncertainty-aware ranking"
     summary = "Is the ranker the UA ranking (Devic et al., Def 8)? Estimated position marginals vs the exact ones."
     definition = ("The uncertainty-aware (UA) ranking draws every individual's label from its predicted "

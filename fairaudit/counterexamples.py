@@ -10,30 +10,11 @@ interval, as rows of plain text. The report renders them; the JSON stays behind 
 """
 from __future__ import annotations
 
-import math
-
 from .labels import column_label
+from .text import fmt_number as _f
 
 #: at most this many people in a relabelling's table (those whose chance moved most)
 MAX_PEOPLE = 5
-
-
-def _f(x, digits: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        if math.isinf(x):
-            return "∞" if x > 0 else "−∞"
-        if math.isnan(x):
-            return "—"
-        if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 1e6):
-            return f"{x:.{digits}g}"
-        return f"{x:.{digits}f}"
-    return str(x)
 
 
 def _ci(ci) -> str:

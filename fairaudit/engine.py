@@ -20,8 +20,9 @@ from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
+from .draw_records import draw_record
 from .labels import kinds_phrase
-from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
+from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
@@ -106,10 +107,9 @@ class AuditContext:
 
     def draw_record(self, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
                     members=None, observed=None) -> dict:
-        """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
+        """Record what was drawn for a counterexample (see :mod:`fairaudit.draw_records`): put
         the records under ``evidence["redraw"] = {"records": [...]}`` with
         :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
-        from .replay import draw_record
         return draw_record(self.kind, label, inst, stream, draws, start=start, members=members,
                            observed=observed)
 
@@ -242,7 +242,7 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
     the frame's own memory, or on Dask / Spark where the rows are
-    (:mod:`fairaudit.log_frames`).
+    (:mod:`fairaudit.logs.lazy`).
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its

@@ -15,7 +15,6 @@ shows its bidi controls escaped too (``\\u202e``), like the terminal does.
 from __future__ import annotations
 
 import json
-import math
 import re
 from importlib import resources
 
@@ -25,34 +24,10 @@ from markupsafe import Markup, escape
 from .counterexamples import counterexample_table
 from .figures import render_svg
 from .headline import headline
-from .labels import cite, column_label, glossary_for, kinds_phrase, sources_cited, statistic_label
-from .text import REPORT_CHARS, cap, inert, safe_str
+from .labels import cite, column_label, glossary_for, kinds_phrase, sources_cited, statistic_label, table_title
+from .text import REPORT_CHARS, cap, fmt_interval, fmt_number, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
-
-
-def _fmt(x, digits: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        if math.isinf(x):
-            return "∞" if x > 0 else "−∞"
-        if math.isnan(x):
-            return "—"
-        if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 1e6):
-            return f"{x:.{digits}g}"
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _ci(ci) -> str:
-    if not ci:
-        return "—"
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
 def _compact_json(x, indent: int = 0, width: int = 100) -> str:
@@ -100,7 +75,7 @@ def _message(text, limit: int = REPORT_CHARS) -> Markup:
 
 def _cell(v) -> Markup | str:
     """A table cell: numbers formatted, text as a user value."""
-    return _user(v) if isinstance(v, str) else _fmt(v)
+    return _user(v) if isinstance(v, str) else fmt_number(v)
 
 
 def _svg(spec) -> Markup:
@@ -151,48 +126,13 @@ FOLD_ABOVE = 12
 _ROW_RANK = {"fail": 0, "error": 0, "inconclusive": 1}
 
 
-def _check_class(check_id):
-    """The registered check class of ``check_id`` (None for an unknown id: a result from a
-    check not installed here still renders, with plain names)."""
-    from .check import discover
-    global _REGISTRY
-    if _REGISTRY is None:
-        try:
-            _REGISTRY = discover()
-        except Exception:       # a broken check module must not stop the report
-            _REGISTRY = {}
-    return _REGISTRY.get(str(check_id))
-
-
-_REGISTRY = None
-_INDEXED = re.compile(r"^(.*?)_?(\d+)$")
-
-
-def table_title(check_id, name) -> str:
-    """The title a reader sees for table ``name`` of check ``check_id``: the check's
-    declared ``table_titles`` (an entry ``"bins_{n}"`` titles ``bins_0``, ``bins_1`` … with
-    ``{n}`` the input's number counted from 1), else the name in words."""
-    cls = _check_class(check_id)
-    titles = dict(getattr(cls, "table_titles", None) or {})
-    name = str(name)
-    if name in titles:
-        return titles[name]
-    m = _INDEXED.match(name)
-    if m:
-        for key in (f"{m.group(1)}_{{n}}", f"{m.group(1)}{{n}}"):
-            if key in titles:
-                return titles[key].format(n=int(m.group(2)) + 1)
-    words = name.replace("_", " ").strip()
-    return words[:1].upper() + words[1:]
-
-
 def _param_value(v) -> Markup:
     """A parameter's value for the method line: empty ones (``""``, ``{}``, ``[]``, None) are
     said to be unset rather than shown as ``protected=``."""
     if v is None or (isinstance(v, (str, list, dict, tuple)) and len(v) == 0):
         return Markup("<em>not set</em>")
     return Markup("<code>") + _user(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-                                    if isinstance(v, (list, dict)) else _fmt(v) if isinstance(v, float) else str(v),
+                                    if isinstance(v, (list, dict)) else fmt_number(v) if isinstance(v, float) else str(v),
                                     200) + Markup("</code>")
 
 
@@ -236,7 +176,7 @@ def _display_table(table: dict, limit: int = 500) -> dict:
         for _, _, idx in plan:
             if len(idx) == 3:
                 est, lo, hi = (row[i] for i in idx)
-                cells.append((Markup(escape(_fmt(est))) + Markup(" <small>") + escape(_ci([lo, hi])) + Markup("</small>"),
+                cells.append((Markup(escape(fmt_number(est))) + Markup(" <small>") + escape(fmt_interval([lo, hi])) + Markup("</small>"),
                               True))
             else:
                 v = row[idx[0]]
@@ -275,7 +215,7 @@ def _small_heatmap(spec) -> dict | None:
         name = str(ylabels[r]) if ylabels and r < len(ylabels) else f"{yl} {r}".strip()
         cells = []
         for m in mats:
-            cells += [_fmt(float(v)) if isinstance(v, (int, float)) else "—" for v in m[r]] if r < len(m) else ["—"] * len(m[0])
+            cells += [fmt_number(float(v)) if isinstance(v, (int, float)) else "—" for v in m[r]] if r < len(m) else ["—"] * len(m[0])
         rows.append((name, cells))
     return {"title": spec.get("title"), "groups": groups, "rows": rows}
 
@@ -288,8 +228,8 @@ def _env() -> jinja2.Environment:
             return None
     env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
-    env.filters["fmt"] = _fmt
-    env.filters["ci"] = _ci
+    env.filters["fmt"] = fmt_number
+    env.filters["ci"] = fmt_interval
     env.filters["svg"] = _svg
     env.filters["compactjson"] = _compact_json
     env.filters["breakable"] = _breakable

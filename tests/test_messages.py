@@ -165,7 +165,8 @@ def _data_words(d: dict) -> set[str]:
 def _texts(check: dict, templates: list[str], d: dict) -> dict[str, str]:
     from fairaudit.counterexamples import counterexample_table
     from fairaudit.headline import headline
-    from fairaudit.report import observations, table_title
+    from fairaudit.labels import table_title
+    from fairaudit.report import observations
     from fairaudit.check import discover
     cls = discover()[check["id"]]
     out = {f"template {i}": t for i, t in enumerate(templates)}

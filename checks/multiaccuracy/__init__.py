@@ -73,8 +73,8 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
-from fairaudit.groupsets import collection, weighted
-from fairaudit.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
+from fairaudit.checks.multiaccuracy.groupsets import collection, weighted
+from fairaudit.checks.multiaccuracy.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
 from fairaudit.inputs import Instance, prediction_order, predictions_and_labels
@@ -244,6 +244,36 @@ def _more_hint(comp, share, n, judged, tolerance, E, unit, from_log) -> str:
 
 class Multiaccuracy(Check):
     id = "multiaccuracy"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_position_share_gap': "largest gap in a group's share of a position",
+    }
+    headlines = {
+        'max_position_share_gap': ("A group's share of some position differs from what the true labels give it by {est}",
+                                   'the tolerance {tol}'),
+    }
+    column_labels = {
+        'bound_vacuous': 'bound says nothing',
+        'exposure': 'exposure',
+        'exposure_truth': 'exposure under the true labels',
+        'exposure_ua_predictions': 'exposure under the UA ranking',
+        'gap': 'gap',
+        'label_frequency': 'label frequency',
+        'mean_prediction': 'mean prediction',
+        'not_multiaccurate': 'not multiaccurate',
+        'predictor_term': "predictor's term",
+        'ranker_term': "ranker's term",
+        'share_gap': 'share gap',
+        'theorem16_bound': 'bound of Devic et al. Thm 16',
+        'tiny': 'too small to judge',
+        'top_share': 'share at the top',
+        'top_share_gap': 'gap in share at the top',
+        'top_share_truth': 'share at the top, true labels',
+        'truth': 'under the true labels',
+        'ua_predictions': 'under the UA ranking',
+    }
+    data_needs = ('--data FILE with p_<label> prediction columns, a label column and group columns (or a ranking log with them)',
+                  'fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv')
     title = "Multiaccuracy composition"
     summary = ("Does the ranking inherit the predictor's group guarantees? α̂ per group and label, and each group's "
                "position distribution against the UA ranking of the ground truth (Devic et al., §4).")
@@ -366,7 +396,7 @@ class Multiaccuracy(Check):
 
     def _run_log_cells(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam,
                        min_cell, max_figures):
-        # the log aggregated where it is (fairaudit.ranking_log): the same sizes, counts and
+        # the log aggregated where it is (fairaudit.checks.multiaccuracy.ranking_log): the same sizes, counts and
         # mean predictions as its rows, a bootstrap of the same distribution
         log = ctx.log
         value_cols = prediction_order(log.pred_cols) or ["score"]

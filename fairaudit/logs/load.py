@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import file_sha256, read_table, refuse_duplicate_columns
-from .errors import LogError
-from .log_engine import SELECTED_WORDS, LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
-from .text import show_value
+from fairaudit.data import file_sha256, read_table, refuse_duplicate_columns
+from fairaudit.errors import LogError
+from fairaudit.logs.duckdb import SELECTED_WORDS, LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
+from fairaudit.text import show_value
 
 SCHEMAS = {
     "selection": {"required": ["decision_id", "score", "selected"],
@@ -53,7 +53,7 @@ MARKERS = {"selected": "selection", "position": "ranking", "location": "assignme
 
 class DecisionLog:
     """A validated decisions log. ``table`` is its DuckDB relation (see
-    :mod:`fairaudit.log_engine`), which the log checks aggregate; ``frame``, the rows as a
+    :mod:`fairaudit.logs.duckdb`), which the log checks aggregate; ``frame``, the rows as a
     pandas DataFrame, is read from it only when something asks for the rows."""
 
     def __init__(self, kind: str, frame: pd.DataFrame | None = None, path: str = "", sha256: str = "",
@@ -154,13 +154,13 @@ def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None 
     (or :class:`DataError` when the file cannot be read as a table; see ``data.read_table``).
 
     Parquet files, globs (``logs/*.parquet``), hive-partitioned directories and CSV files
-    over 64 MB are scanned by DuckDB and validated by queries (:mod:`fairaudit.log_engine`):
+    over 64 MB are scanned by DuckDB and validated by queries (:mod:`fairaudit.logs.duckdb`):
     the rows are never loaded into pandas unless a check asks for them."""
     spec = str(path)
     big_csv = (Path(spec).suffix.lower() in (".csv", ".tsv") and Path(spec).is_file()
                and Path(spec).stat().st_size > CSV_SCAN_BYTES and encoding in (None, "utf-8", "utf8"))
     if is_scan_path(spec) or big_csv:
-        from .log_engine import scan_path
+        from fairaudit.logs.duckdb import scan_path
         return log_from_relation(scan_path(spec), kind=kind, columns=columns, groups=groups, path=spec,
                                  sha256=source_sha256(spec))
     frame = read_table(path, "decisions log", encoding=encoding)
@@ -172,7 +172,7 @@ def load_query(sql: str, *, kind: str | None = None, columns: dict | None = None
                groups: list[str] | None = None) -> DecisionLog:
     """A decisions log from a SQL query DuckDB runs (``fairaudit check --query``), validated
     by queries like a scanned file; errors name the log ``query``."""
-    from .log_engine import query_relation
+    from fairaudit.logs.duckdb import query_relation
     import hashlib
     return log_from_relation(query_relation(sql), kind=kind, columns=columns, groups=groups, path="query",
                              sha256=hashlib.sha256(sql.encode()).hexdigest())
@@ -353,8 +353,8 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
                       groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
     """A decisions log from a DuckDB relation (a scanned file or a user's dataframe),
     validated by queries: the same rules and messages as :func:`log_from_frame`."""
-    from .log_engine import LogTable, q, validate, is_numeric_type
-    from .log_frames import LazyLogTable, lazy_validate
+    from fairaudit.logs.duckdb import LogTable, q, validate, is_numeric_type
+    from fairaudit.logs.lazy import LazyLogTable, lazy_validate
     where = path or "log"
     lazy = isinstance(rel, LazyLogTable)
     names = list(rel.columns) if lazy else [str(c) for c in rel.columns]
@@ -416,7 +416,7 @@ def is_log_frame(obj) -> bool:
     """A dataframe or relation that can be audited as a log (pandas, Polars, PyArrow,
     DuckDB, or anything narwhals reads eagerly)."""
     import duckdb
-    from .log_frames import is_lazy_engine_frame
+    from fairaudit.logs.lazy import is_lazy_engine_frame
     if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)) or is_lazy_engine_frame(obj):
         return True
     mod = type(obj).__module__.split(".")[0]
@@ -438,7 +438,7 @@ def log_from_any(obj, *, kind: str | None = None, columns: dict | None = None, g
     where = path or f"log ({type(obj).__module__.split('.')[0]} {type(obj).__name__})"
     if isinstance(obj, pd.DataFrame):
         return log_from_frame(obj.copy(), kind=kind, columns=columns, groups=groups, path=where)
-    from .log_frames import LazyLogTable, is_lazy_engine_frame
-    if is_lazy_engine_frame(obj):       # Dask / PySpark: aggregated on that engine (fairaudit.log_frames)
+    from fairaudit.logs.lazy import LazyLogTable, is_lazy_engine_frame
+    if is_lazy_engine_frame(obj):       # Dask / PySpark: aggregated on that engine (fairaudit.logs.lazy)
         return log_from_relation(LazyLogTable(obj, where), kind=kind, columns=columns, groups=groups, path=where)
     return log_from_relation(relation_of(obj), kind=kind, columns=columns, groups=groups, path=where)
