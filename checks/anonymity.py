@@ -75,9 +75,9 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.two_sample import (FIRST_LOOK, Comparison, Stream, Study, compare, constant_outcome,
                                    describe_member, member_table)
-from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_instance, instance_digest,
-                              jsonable_instance, permute_instance, population_frames, prediction_columns,
-                              swap_attributes, wants)
+from fairaudit.instance import Instance
+from fairaudit.inputs import (attach_rows, data_instance, generated_instance, instance_digest, jsonable_instance,
+                              permute_instance, population_frames, prediction_columns, swap_attributes, wants)
 from fairaudit.result import Statistic, decide
 from fairaudit.logs.duckdb import stratified_category_counts
 from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, PairedShifts, \

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.inputs import Instance, attach_rows, data_instance, generated_instance, prediction_columns
+from fairaudit.instance import Instance
+from fairaudit.inputs import attach_rows, data_instance, generated_instance, prediction_columns
 from fairaudit.result import Statistic
 from fairaudit.stats import proportion_ci
 

@@ -16,7 +16,8 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.two_sample import Comparison, Study, member_table
-from fairaudit.inputs import Instance, attach_rows, data_instance, wants
+from fairaudit.instance import Instance
+from fairaudit.inputs import attach_rows, data_instance, wants
 from fairaudit.populations import ecdf_preserving_transforms, seed004_pool
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.inputs import Instance
+from fairaudit.instance import Instance
 from fairaudit.outcomes import position_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import beta_binomial_cs, per_member_confidence

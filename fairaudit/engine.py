@@ -17,7 +17,7 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import Population, load_population
+from .data import UserPopulation, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
 from .draw_records import draw_record
@@ -28,7 +28,8 @@ from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .targets import Target, load_target, target_from_callable, with_threshold
+from .instance import Instance
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -71,7 +72,7 @@ class AuditContext:
     configuration, and seeded generators for its own randomness."""
 
     def __init__(self, config: AuditConfig, target: Target | None = None, log: DecisionLog | None = None,
-                 population: Population | None = None, sampler: Sampler | None = None):
+                 population: UserPopulation | None = None, sampler: Sampler | None = None):
         self.config = config
         self.target = target
         self.log = log
@@ -237,7 +238,7 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
 
     ``target``: an allocator file path, ``module:function``, a callable, a
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
-    population file path or :class:`Population`. Keyword arguments set
+    population file path or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
@@ -301,7 +302,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, Population) else load_population(
+        population = data if isinstance(data, UserPopulation) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:

@@ -143,7 +143,8 @@ from fairaudit.checks.broome.lottery import (analyse, claim_bands, deterministic
 from fairaudit.checks.broome.log import same_pool, same_pool_draws, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
 from fairaudit.checks.broome import monotonicity as mono
-from fairaudit.inputs import Instance, build_instances
+from fairaudit.instance import Instance
+from fairaudit.inputs import build_instances
 from fairaudit.result import Statistic
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"

@@ -77,7 +77,8 @@ from fairaudit.checks.multiaccuracy.groupsets import collection, weighted
 from fairaudit.checks.multiaccuracy.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
-from fairaudit.inputs import Instance, prediction_order, predictions_and_labels
+from fairaudit.instance import Instance
+from fairaudit.inputs import prediction_order, predictions_and_labels
 from fairaudit.ua import box_simplex_range, dcg_weights, reference_band, ua_position_given_label
 EPISODE_BLOCK = 256   # episodes drawn per call of the sampler (each its own stream: results do not depend on it)
 

@@ -82,7 +82,8 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import per_member_confidence
-from fairaudit.inputs import Instance, data_instance, wants
+from fairaudit.instance import Instance
+from fairaudit.inputs import data_instance, wants
 from fairaudit.checks.tv_stability.individual_fairness import DEFINITION as IF_DEFINITION, PairChanges, parse_scale, \
     probes as if_probes
 from fairaudit.counterfactual import row_pair

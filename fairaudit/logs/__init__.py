@@ -9,8 +9,8 @@
 
 Checks ask a log for counts through the table's methods; they never read rows.
 """
-from .load import (DecisionLog, frame_table, infer_kind, is_log_frame, is_log_path, load_log, load_query,
+from .load import (DecisionLog, frame_relation, infer_kind, is_log_frame, is_log_path, load_log, load_query,
                    log_from_any, log_from_frame, log_from_relation, source_sha256)
 
-__all__ = ["DecisionLog", "frame_table", "infer_kind", "is_log_frame", "is_log_path", "load_log", "load_query",
+__all__ = ["DecisionLog", "frame_relation", "infer_kind", "is_log_frame", "is_log_path", "load_log", "load_query",
            "log_from_any", "log_from_frame", "log_from_relation", "source_sha256"]

@@ -194,7 +194,7 @@ def _num(col: str, typ: str) -> str:
 
 
 def numeric_rule(where, col, typ, *, integer=False, allow_na=False, lo=None, hi=None) -> Rule:
-    """The SQL twin of ``logs._numeric``: the same rows refused, the same message."""
+    """A numeric role column's rule: missing (unless allowed), not a number, not an integer, out of range."""
     c, v = q(col), _num(col, typ)
     isna = f"({c} IS NULL OR (TRY_CAST({c} AS DOUBLE) IS NOT NULL AND isnan(TRY_CAST({c} AS DOUBLE))))"
     notnum = f"({v} IS NULL OR isnan({v}))"
@@ -353,7 +353,7 @@ class LogTable:
 
 def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[str], score_cols: list[str]):
     """Raise :class:`LogError` for the first row (1-based, header not counted) breaking the
-    ``kind`` schema, with the same message ``logs.log_from_frame`` gives; then set the
+    ``kind`` schema, the message every log source gives; then set the
     table's canonical view."""
     where, T, cols = table.where, table.types, table.columns
     grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
