@@ -219,3 +219,53 @@ def test_every_message_template_reads_as_words(scenario, target, data, checks, p
     assert not problems, "\n".join(problems)
     # the sentences were recorded: every check left its templates (or its own worded message)
     assert [c["id"] for c in d["checks"] if c["id"] not in templates] == [], "the recording wrappers saw nothing"
+
+
+# -- the sentences the issue quotes, each on a real result ---------------------------------------
+
+def test_determinism_says_identical_on_every_draw_for_a_deterministic_rule():
+    """top_k is deterministic: the check fails (the property audited is randomisation) and its
+    sentences say why in those words, not "Largest variation is 0.000 … below the tolerance"."""
+    import fairaudit
+    from fairaudit.headline import headline
+    c = fairaudit.audit(str(EX / "allocators" / "top_k.py"), checks=["determinism"], in_process=True).to_dict()["checks"][0]
+    assert c["verdict"] == "fail" and c["statistic"]["estimate"] == 0
+    h = headline(c)
+    assert h.startswith("The outcome is identical on every draw") and "below the required share 0.010" in h, h
+    assert "identical on every draw" in c["message"] and "Largest variation" not in h
+
+
+def test_threshold_is_named_by_its_value_and_the_minimum_has_one_interval():
+    """--param selection_rates.threshold=0.9: no "four-fifths line (0.900)"; the smallest impact
+    ratio is given one interval in the finding."""
+    import fairaudit
+    from fairaudit.headline import headline
+    out = {}
+    for t in (0.8, 0.9):
+        c = fairaudit.audit(str(EX / "allocators" / "broome_lottery.py"), checks=["selection_rates"], in_process=True,
+                            data=str(EX / "data" / "population.csv"), draws=256,
+                            params={"selection_rates": {"threshold": t}}).to_dict()["checks"][0]
+        out[t] = (headline(c), c["message"])
+        assert figures_with_two_intervals(c["message"]) == {}, c["message"]
+        s = c["statistic"]
+        assert f"[{s['ci'][0]:.3f}, {s['ci'][1]:.3f}]" in c["message"], c["message"]
+    assert "the four-fifths line (0.800)" in out[0.8][0]
+    assert "four-fifths" not in out[0.9][0] and "the impact-ratio threshold (0.900)" in out[0.9][0], out[0.9][0]
+
+
+def test_terminal_wraps_a_long_finding_instead_of_cutting_it(monkeypatch, capsys):
+    """A 1,200-character finding reads whole on an 90-column terminal, wrapped at words, each
+    continuation line indented under the verdict column."""
+    from fairaudit.cli import MESSAGE_INDENT, _print_summary
+    monkeypatch.setenv("COLUMNS", "90")
+    words = [f"word{i}" for i in range(200)]
+    c = {"id": "broome", "title": "B", "verdict": "pass", "message": " ".join(words) + ".", "draws": 1,
+         "statistic": None, "tables": {}, "figures": [], "evidence": {}}
+    _print_summary({"config": {"confidence": 0.95}, "checks": [c], "target": {}}, None, None)
+    out = capsys.readouterr().out
+    assert "characters; first" not in out and "word199." in out
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 90, max(lines, key=len)
+    body = [line for line in lines if "word" in line]
+    assert len(body) > 5 and all(line.startswith(MESSAGE_INDENT) for line in body)
+    assert " ".join(" ".join(body).split()).endswith(" ".join(words[-50:]) + ".")      # nothing lost, in order
