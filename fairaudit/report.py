@@ -122,8 +122,11 @@ VERDICTS = ("pass", "fail", "inconclusive")
 #: the rest are behind a <details> (no scroll box can hide a failing row)
 SHOW_ROWS = 10
 FOLD_ABOVE = 12
+MAX_FAILING_SHOWN = 40
 #: row order by the row's own verdict: what needs action first, the rest as the check wrote them
 _ROW_RANK = {"fail": 0, "error": 0, "inconclusive": 1}
+#: a table without a verdict column whose ``status`` column judges each row (ex_interim's pools)
+_STATUS_RANK = {"violates": 0, "undecided": 1}
 
 
 def _param_value(v) -> Markup:
@@ -156,8 +159,11 @@ def _display_table(table: dict, limit: int = 500) -> dict:
     labels = [column_label(c) for c in cols]
     vi = cols.index("verdict") if "verdict" in cols else -1
     rows = list(table.get("rows") or [])
+    si = cols.index("status") if vi < 0 and "status" in cols else -1
     if vi >= 0:     # failing rows first, then inconclusive ones, the rest in the check's order
         rows.sort(key=lambda r: _ROW_RANK.get(str(r[vi]) if vi < len(r) else "", 2))
+    elif si >= 0:   # violating rows first, then undecided ones
+        rows.sort(key=lambda r: _STATUS_RANK.get(str(r[si]) if si < len(r) else "", 2))
     rows = rows[:limit]
     plan, j = [], 0            # (header, title, [column indices]) in display order
     while j < len(cols):
@@ -188,8 +194,10 @@ def _display_table(table: dict, limit: int = 500) -> dict:
                 else:
                     cells.append((_cell(v), isinstance(v, (int, float)) and not isinstance(v, bool)))
         out_rows.append((_row_class(row[vi]) if vi >= 0 else "", cells))
-    shown = len(out_rows) if len(out_rows) <= FOLD_ABOVE else SHOW_ROWS
-    failing = sum(1 for cls, _ in out_rows if cls in ("row-fail", "row-error"))
+    failing = (sum(1 for cls, _ in out_rows if cls in ("row-fail", "row-error")) if si < 0 else
+               sum(1 for r in rows if str(r[si]) == "violates"))
+    # every failing row is shown (up to MAX_FAILING_SHOWN), and at least SHOW_ROWS rows
+    shown = len(out_rows) if len(out_rows) <= FOLD_ABOVE else max(SHOW_ROWS, min(failing, MAX_FAILING_SHOWN))
     return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows[:shown], "more": out_rows[shown:],
             "verdicts": vi >= 0, "refs": _references(table), "failing": failing}
 
