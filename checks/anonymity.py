@@ -440,6 +440,8 @@ class Anonymity(Check):
                          "max_difference": float(np.max(np.abs(c.bounds["d"]))),
                          "abs_diff_lo": float(np.max(c.bounds["abs_lo"])),
                          "abs_diff_hi": float(np.max(c.bounds["abs_hi"]))})
+            # the probe's own verdict by the check's rule (the check fails iff some probe fails)
+            rows[-1]["verdict"] = decide((rows[-1]["abs_diff_lo"], rows[-1]["abs_diff_hi"]), tau, "above")
         summary = pd.DataFrame(rows)
         # Equal-inputs: certain tie-breaking by position?
         eq = next(c for c in study.comps if c.probe == "equal-inputs")
