@@ -217,6 +217,9 @@ def test_every_message_template_reads_as_words(scenario, target, data, checks, p
     assert len(titles) == sum(len(c.get("tables") or {}) for c in d["checks"])
     every = set().union(*(_internal_ids(c, data_words) | set(c.get("tables") or {}) for c in d["checks"]))
     problems += [f"report: table titled by an id: {t!r}" for t in titles if t.strip() in every]
+    headers = {re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)}
+    problems += [f"report: column titled by an id: {h!r}" for h in sorted(headers)
+                 if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+", h) and h not in data_words]
     assert not problems, "\n".join(problems)
     # the sentences were recorded: every check left its templates (or its own worded message)
     assert [c["id"] for c in d["checks"] if c["id"] not in templates] == [], "the recording wrappers saw nothing"

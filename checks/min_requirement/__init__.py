@@ -114,6 +114,8 @@ class MinRequirement(Check):
     }
     column_labels = {
         'T': 'arrivals per year (T)',
+        'trend': 'change of worst-group regret per tenfold T',
+        'trend_slope_per_decade': 'change of worst-group regret per tenfold T',
         'algorithm_sd': 'spread across algorithm runs (sd)',
         'arrival_sd': 'spread across arrival orders (sd)',
         'benchmark_price_of_fairness': 'benchmark price of fairness',

@@ -84,6 +84,12 @@ class Multiplicity(Check):
         'pc_excess_over_reference': 'pairwise consistency above the reference',
         'pairwise_consistency_excess': 'pairwise consistency above the reference',
     }
+    column_labels = {
+        'equal_utility_reference': 'equal-utility allocations (reference)',
+        'selected_in': 'recovered allocations selecting the person',
+        'certified_rejected': 'certified systemically rejected',
+        'in_baseline': 'selected by the baseline',
+    }
     data_needs = ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
                   'fairaudit check my_selector.py --checks multiplicity --data people.csv')
     title = "Allocation multiplicity"
