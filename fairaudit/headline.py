@@ -26,7 +26,7 @@ USUAL_LINES: dict[str, tuple[float, str]] = {
 }
 
 #: statistics that are shares, shown as percentages
-PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
+PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps", "failing_share"}
 
 
 def _f(x, percent: bool = False) -> str:
