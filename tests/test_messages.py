@@ -107,7 +107,14 @@ SCENARIOS = [
     ("log", "logs/selection_log.csv", None, ["selection_rates", "anonymity", "broome"], {}),
     ("multiplicity", "allocators/top_k.py", "data/healthcare.csv", ["multiplicity"],
      {"multiplicity": {"max_draws": 256, "min_draws": 128, "reference_draws": 256}}),
+    ("ranking-groups", "allocators/prp_ranking.py", "data/multiaccuracy_population.csv",
+     ["exposure", "ranked_representation"], {}),
 ]
+
+
+def test_the_scenarios_run_every_registered_check():
+    from fairaudit.check import discover
+    assert set(discover()) <= {c for s in SCENARIOS for c in s[3]}, "a check no scenario runs"
 
 
 def _run(scenario, target, data, checks, params, monkeypatch):
