@@ -101,6 +101,11 @@ class Anonymity(Check):
     }
     column_labels = {
         'chance_swapped': 'chance, attribute swapped',
+        # a log's equal-score comparison (Mantel–Haenszel within score bins)
+        'rd_mh': 'rate difference (Mantel–Haenszel)', 'rd': 'rate difference (Mantel–Haenszel)',
+        'abs_rd': '|rate difference|', 'cmh_chi2': 'CMH χ²', 'cmh_p': 'CMH p-value',
+        'holm_reject': 'rejected (Holm)', 'stratum': 'score bin', 'score_range': 'score range',
+        'n_in': 'members (n)', 'n_out': 'others (n)', 'rate_in': "members' rate", 'rate_out': "others' rate",
     }
     data_needs = ('nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); a selection log needs group columns',
                   'fairaudit check my_allocator.py --checks anonymity --data people.csv')

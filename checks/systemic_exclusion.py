@@ -33,6 +33,11 @@ class SystemicExclusion(Check):
                   "top-k's on the same claims and noise, and asks for a reduction of at least a set fraction.")
     kinds = ("selection",)
     sources = ("allocator",)
+    column_labels = {
+        'ser': 'systemic exclusion (share rejected by all)', 'top_k_ser': 'systemic exclusion under top-k',
+        'top_k': 'systemic exclusion under top-k', 'reduction': 'reduction vs top-k', 'sigma': 'noise (σ)',
+        'replicates': 'replicates',
+    }
     table_titles = {
         "ser": "Share rejected by every decision-maker (systemic exclusion)",
     }

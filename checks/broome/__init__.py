@@ -182,6 +182,7 @@ class Broome(Check):
     }
     column_labels = {
         'bin': 'claim bin',
+        'selection_rate': 'selection rate', 'broome_rate': 'rate under the Broome lottery',
         'broome_chance': 'chance under the Broome lottery',
         'broome_weight': 'Broome lottery weight',
         'claim_max': 'highest claim',
