@@ -274,6 +274,10 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from .outputs import preflight
     from .run.containment import AuditScope, exit_code_of, interruptible
+    if config.in_process and target is not None and not is_log_target(target):
+        click.echo("warning: --in-process runs the allocator inside this process and trusts the allocator "
+                   "completely: it can end the audit with any exit code (even 0), stall it, or write its "
+                   "outputs (README, Threat model). Do not gate on it.", err=True)
     try:        # every output path is checked before anything is drawn (exit 2)
         preflight({"--json": json_path, "--html": html_path, "--junit": junit_path})
     except FairauditError as e:
@@ -332,6 +336,11 @@ def _write_outputs(d: dict, json_path, html_path, junit_path) -> None:
             write_text(path, render())
         except OSError as e:
             _error(f"could not write {option} {path}: {e.strerror or e}; the verdicts above are the audit's")
+
+
+def is_log_target(target) -> bool:
+    from .logs import is_log_path
+    return is_log_path(str(target)) or str(target).startswith("duckdb://")
 
 
 def _config_name(path: str | None) -> str:
