@@ -575,7 +575,9 @@ class WorkerPool:
 
     @staticmethod
     def _cleanup(workers, tmpdir):
+        from .run.containment import keep_alive
         for w in list(workers):
+            keep_alive.discard(w.proc.pid)
             w.kill()
         workers.clear()
         import shutil
@@ -1054,6 +1056,8 @@ def release_pool(pool: WorkerPool) -> None:
         pool.close()
         return
     pool.take_output()
+    from .run.containment import keep_alive
+    keep_alive.update(w.proc.pid for w in pool.workers)     # the audit's end spares the parked workers
     with _PARKED_LOCK:
         old = _PARKED.pop(key, None)
         _PARKED[key] = pool

@@ -253,16 +253,44 @@ class AuditScope:
         spare: set[int] = set()
         with _LOCK:
             others = [s for s in _ACTIVE if s is not self]
-        protect = set() if self.strict else set(keep_alive)
-        for s in others:
-            protect |= s.launchers
-        for p in protect:
-            if p in table:
-                spare.add(p)
-                spare |= descendants(p, table)
+        for s in others:                   # other audits' workers and all they started
+            for p in s.launchers:
+                if p in table:
+                    spare.add(p)
+                    spare |= descendants(p, table)
+        if not self.strict:                # parked workers themselves, not what they started
+            for p in set(keep_alive):
+                spare |= worker_chain(p, table)
         new = {p for p in descendants(table=table) if (p, table[p][3]) not in self.baseline} - spare
         end_processes(new)
         _reap_children()
+
+
+def _nspid(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return line.split()[1:]
+    except OSError:
+        pass
+    return []
+
+
+def worker_chain(launcher: int, table: dict) -> set[int]:
+    """A worker's own processes: its launcher, the namespace's init and the worker (PID 2
+    there) — not the processes the worker started."""
+    if launcher not in table:
+        return set()
+    out = {launcher}
+    for c, row in table.items():
+        if row[0] != launcher:
+            continue
+        out.add(c)
+        ns = _nspid(c)
+        if len(ns) > 1 and ns[-1] == "1":          # the namespace's init: its worker is PID 2
+            out |= {g for g, r in table.items() if r[0] == c and _nspid(g)[-1:] == ["2"]}
+    return out
 
 
 def _block_interrupts():
