@@ -258,8 +258,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
 
     def watch(j, g=None, size=None):
         if j is None:
-            # the call returned, but its outcome is validated (and __array__ run) after
-            # this: the window stays open until the next call or the end of the task
+            state[0] = 0.0
             return
         state[1] = j
         state[2] = j if g is None else g
