@@ -10,7 +10,8 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .targets import Instance, Target, assigner, decider, load_target, ranker, selector, target_from_callable
+from .instance import Instance
+from .targets import Target, assigner, decider, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
 
 import os as _os
@@ -39,6 +40,11 @@ _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 _UA = ("ua_marginals", "ua_marginals_iid", "ua_position_given_label", "ua_sample")
 
 
+def __dir__():
+    """The public names (those loaded on first use included), then the rest."""
+    return sorted(set(__all__) | set(globals()))
+
+
 def __getattr__(name):
     # Lazy: the engine pulls in pandas and the check registry.
     if name == "Estimate":
@@ -54,7 +60,7 @@ def __getattr__(name):
         from . import populations
         return getattr(populations, name)
     if name in ("CheckResult", "AuditResult", "Statistic"):
-        from . import result
+        from . import notebook, result    # notebook: how results show themselves (result.PRESENTERS)
         return getattr(result, name)
     # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
     # worker process fairaudit.stats / fairaudit.ua are not imported up front.

@@ -198,12 +198,15 @@ def main():
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
+@click.option("--export-ll144", "export_ll144", type=str,
+              help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler):
+          in_process, memory_limit, scheduler, export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
-    a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
+    a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
+    absolute path), or the log a --query returns.
 
     \b
     Examples:
@@ -279,7 +282,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
                    "completely: it can end the audit with any exit code (even 0), stall it, or write its "
                    "outputs (README, Threat model). Do not gate on it.", err=True)
     try:        # every output path is checked before anything is drawn (exit 2)
-        preflight({"--json": json_path, "--html": html_path, "--junit": junit_path})
+        preflight({"--json": json_path, "--html": html_path, "--junit": junit_path, "--export-ll144": export_ll144})
     except FairauditError as e:
         _error(e)
     try:
@@ -288,7 +291,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         with interruptible(), AuditScope(strict=True):
             with progress.running(), _inert_user_output():
                 if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
-                    from .logs import load_query
+                    from .logs.load import load_query
                     target = load_query(query, columns=config.columns, groups=config.groups)
                 result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                                command=command)
@@ -310,7 +313,14 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
             c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path)) if json_path else
                                                rc + "   (after rerunning the audit with --json RESULT.json)")
     _print_summary(d, html_path, json_path)      # the verdicts first: a write error cannot hide them
-    _write_outputs(d, json_path, html_path, junit_path)
+    with progress.status("writing the report"):
+        _write_outputs(d, json_path, html_path, junit_path)
+    if export_ll144:
+        from .ll144 import write_ll144
+        try:
+            write_ll144(d, export_ll144)
+        except FairauditError as e:
+            _error(e)
     for c in result.required_but_skipped():
         click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
     from .terminal import tally_line
@@ -339,7 +349,7 @@ def _write_outputs(d: dict, json_path, html_path, junit_path) -> None:
 
 
 def is_log_target(target) -> bool:
-    from .logs import is_log_path
+    from .logs.load import is_log_path
     return is_log_path(str(target)) or str(target).startswith("duckdb://")
 
 
@@ -359,14 +369,15 @@ def _flag(value, key: str) -> bool:
 def _print_summary(d: dict, html_path, json_path):
     from .headline import headline
     from .labels import cite
-    from .report import _ci, _fmt, observations
+    from .report import observations
+    from .text import fmt_interval, fmt_number
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
     for c in d["checks"]:
         s = c.get("statistic")
-        stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
+        stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
@@ -496,7 +507,8 @@ def replay(result_json, check_id, accept_changed):
     The target runs only in isolated worker processes, with the audit's per-call timeout
     and memory limit, and only when its file has the sha256 the result records (else
     exit 2, unless --accept-changed-target)."""
-    from .replay import has_counterexample_draws, redraw, replay as do_replay, verify_target
+    from .draw_records import has_counterexample_draws
+    from .replay import redraw, replay as do_replay, verify_target
     from .run.containment import AuditScope, exit_code_of, interruptible
     d = _read_result(result_json)
     chk = next((c for c in d["checks"] if c.get("id") == check_id), None)
@@ -586,10 +598,9 @@ def list_checks(check_id):
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
     click.echo(cls.definition)
-    from .labels import DATA_NEEDS
-    needs, example = DATA_NEEDS.get(cls.id, (
+    needs, example = cls.data_needs or (
         "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
-        f"fairaudit check my_allocator.py --checks {cls.id}"))
+        f"fairaudit check my_allocator.py --checks {cls.id}")
     click.echo(f"\napplies to: {kinds_phrase(cls.kinds)}, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
     click.echo(f"needs: {needs}")
     click.echo(f"example: {example}")

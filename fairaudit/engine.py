@@ -17,17 +17,20 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import Population, load_population
-from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
+from .data import UserPopulation, load_population, population_from_frame
+from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError
 from .hypothesis_home import scratch_hypothesis_home
+from .draw_records import draw_record
 from .labels import kinds_phrase
-from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
+from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
+from . import notebook as _notebook  # noqa: F401 - shows the results it returns (result.PRESENTERS)
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .targets import Target, load_target, target_from_callable, with_threshold
+from .instance import Instance
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -70,7 +73,7 @@ class AuditContext:
     configuration, and seeded generators for its own randomness."""
 
     def __init__(self, config: AuditConfig, target: Target | None = None, log: DecisionLog | None = None,
-                 population: Population | None = None, sampler: Sampler | None = None):
+                 population: UserPopulation | None = None, sampler: Sampler | None = None):
         self.config = config
         self.target = target
         self.log = log
@@ -106,10 +109,9 @@ class AuditContext:
 
     def draw_record(self, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
                     members=None, observed=None) -> dict:
-        """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
+        """Record what was drawn for a counterexample (see :mod:`fairaudit.draw_records`): put
         the records under ``evidence["redraw"] = {"records": [...]}`` with
         :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
-        from .replay import draw_record
         return draw_record(self.kind, label, inst, stream, draws, start=start, members=members,
                            observed=observed)
 
@@ -119,6 +121,19 @@ class AuditContext:
         show, and the one command that replays them."""
         return {"redraw": {"records": records, "what": what},
                 "replay_command": f"fairaudit replay RESULT.json {check_id}"}
+
+    def phase(self, words: str, k: int, n: int, shares=None) -> None:
+        """Tell the progress display that the check's ``k``-th (from 1) of ``n`` parts
+        begins, in words ("bisection", 2, 4 → "bisection (part 2 of 4)"); the bar gives each
+        part an equal share, or ``shares`` (the parts' relative sizes, e.g. expected draws).
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "phase", words, k, n, shares)
+
+    def step(self, words: str, i: int, n: int) -> None:
+        """Tell the progress display that the ``i``-th (from 1) of ``n`` equal steps of the
+        current part (or of the check) begins, in words ("pool", 3, 12 → "pool 3 of 12").
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "step", words, i, n)
 
     def max_draws(self, default: int) -> int:
         """Draws per input: ``--draws`` when given, else the check's default."""
@@ -131,9 +146,16 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n)."""
+        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
-            return int(self.target.k)
+            k = int(self.target.k)
+            if k > n:
+                raise InputsTooSmall(
+                    f"the allocator selects k={k}, but this check's {'data' if self.population is not None else 'built-in inputs'}"
+                    f" have n={n} people" + ("" if self.population is not None else
+                                             f"; give --data with at least {k} rows to audit it"))
+            return k
         if self.config.k:
             return int(self.config.k)
         return max(1, math.ceil(n / 10))
@@ -235,14 +257,15 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
           command: str = "", *, log=None, **config_kw) -> AuditResult:
     """Run ``checks`` (default: all applicable) on ``target`` and return the result.
 
-    ``target``: an allocator file path, ``module:function``, a callable, a
-    :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
-    population file path or :class:`Population`. Keyword arguments set
+    ``target``: an allocator file path, ``module:function``, a callable, a fitted
+    scikit-learn-style model, a :class:`Target`, a decisions-log path, a dataframe of
+    decisions or a :class:`DecisionLog`. ``data``: a population file path, a pandas
+    (or Polars, PyArrow) DataFrame, or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
     the frame's own memory, or on Dask / Spark where the rows are
-    (:mod:`fairaudit.log_frames`).
+    (:mod:`fairaudit.logs.lazy`).
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
@@ -276,6 +299,36 @@ def open_sampler(spec: str, config: AuditConfig) -> Sampler:
     return Sampler.open(str(spec), config.seed, **_run_options(config))
 
 
+def load_data(data, *, columns=None, groups=None, encoding=None) -> UserPopulation:
+    """The population of ``data=``: a file path, or a dataframe (pandas, or anything with
+    ``to_pandas()`` — Polars, PyArrow) read with the same column roles and checks as a
+    file. A frame's ``path`` in the result is empty and its ``sha256`` is of its contents
+    (column names, dtypes and values), so the same frame gives the same result."""
+    if isinstance(data, (str, Path)):
+        return load_population(data, columns=columns, groups=groups, encoding=encoding)
+    import pandas as pd
+    frame = data
+    if not isinstance(frame, pd.DataFrame) and callable(getattr(frame, "to_pandas", None)):
+        frame = frame.to_pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"data= takes a file path or a DataFrame, not {type(data).__name__}")
+    if len(frame) == 0:
+        raise DataError("the data frame has no rows")
+    return population_from_frame(frame, columns=columns, groups=groups, path="", sha256=frame_sha256(frame))
+
+
+def frame_sha256(frame) -> str:
+    """SHA-256 of a DataFrame's column names, dtypes and values (row order counts; the
+    index does not)."""
+    import hashlib
+
+    import pandas as pd
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
     registry = discover()
     selected = select_checks(checks, registry)
@@ -303,7 +356,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, Population) else load_population(
+        population = data if isinstance(data, UserPopulation) else load_data(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:
@@ -371,6 +424,9 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     chk.on_log = ctx.log is not None
     try:
         res = chk.run(ctx, **params)
+    except InputsTooSmall as e:      # what the allocator declares does not fit the check's inputs: not a bug
+        res = CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {e}.",
+                          definition=cls.definition)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
         res = error_result(cls, e, config.seed)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)

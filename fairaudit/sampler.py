@@ -24,7 +24,8 @@ import numpy as np
 
 from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
 from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
-from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
+from .instance import Instance
+from .targets import PER_PERSON_HINT, Target, load_target, validate_outcomes
 from .text import exception_text
 from .workers import DEFAULT_MEMORY_LIMIT
 
@@ -366,7 +367,7 @@ class Sampler:
 
     def __init__(self, target: Target, seed: int = 0, *, jobs: int = 1, timeout: float = 30.0,
                  chunk: int = 256, task_size: int | None = None, backend: str | None = None,
-                 budget_seconds: float | None = None, progress: Callable[[str, int, int], None] | None = None,
+                 budget_seconds: float | None = None, progress: object | None = None,
                  isolate: bool | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
                  scheduler=None, pool=None):
         self.target = target
@@ -502,6 +503,7 @@ class Sampler:
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
+        self._hook("expect", [stream], [n])
         try:
             if self.isolated:
                 out = self._draw_isolated(inst, n, stream, start)
@@ -536,14 +538,14 @@ class Sampler:
                     parts = [r for r, _ in results] + ([e.outcomes] if e.outcomes is not None else [])
                     raise BudgetExhausted(str(e), done=(a - start) + e.done, calls=e.calls,
                                           outcomes=np.concatenate(parts, axis=0) if parts else None) from None
-                self._report(stream, b - start, n)
+                self._hook("advance", stream, b - a)
         else:
             from joblib import Parallel, delayed
             ref = self.target.load_spec if (self.target.load_spec and self.backend not in ("threading",)) else self.target
             par = Parallel(n_jobs=self.jobs, backend=self.backend)
             results = par(delayed(_run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
                           for a, b in tasks)
-            self._report(stream, n, n)
+            self._hook("advance", stream, n)
         self.calls += sum(c for _, c in results)
         return np.concatenate([r for r, _ in results], axis=0)
 
@@ -638,7 +640,7 @@ class Sampler:
                     self.calls += calls
                     self._learn(secs, b - a)
                     made += b - a
-                    self._report(stream, made, n)
+                    self._hook("advance", stream, b - a)
                 elif kind == "budget":
                     _, _, k_done, arr, calls, secs = msg
                     self.calls += calls
@@ -715,6 +717,7 @@ class Sampler:
             self.check_reproducible(first[0])
         pool = self._ensure_pool()
         total = sum(n for *_, n in requests if n > 0)
+        self._hook("expect", [s for _, s, _, _ in requests], [max(n, 0) for *_, n in requests])
         cursor = [0, requests[0][2]]          # next range: request index, draw
         batches: list[list[tuple[int, int, int]]] = []
 
@@ -778,6 +781,8 @@ class Sampler:
                     done[bi] = msg[2]
                     self.calls += msg[3]
                     self._learn(msg[4], sum(b - a for _, a, b in batches[bi]))
+                    for r, a, b in batches[bi]:
+                        self._hook("advance", requests[r][1], b - a)
                     continue
                 pos = (bi, int(msg[2].get("item") or 0))
                 if err is None or pos < err[0]:
@@ -801,7 +806,6 @@ class Sampler:
                 out.append(None)
                 continue
             self.draws_made += n
-            self._report(stream, n, n)
             out.append(np.concatenate(p, axis=0))
         return out
 
@@ -832,6 +836,7 @@ class Sampler:
                 b *= 2
             schedule.append(max_draws)
         schedule = sorted({min(int(t), int(max_draws)) for t in schedule})
+        self._hook("plan", [stream for _, stream in items], int(max_draws))   # display: looks toward max_draws
         for look, total in enumerate(schedule):
             if look and self.time_left() <= 0:
                 break
@@ -894,9 +899,10 @@ class Sampler:
             "from --seed, so a rerun will not give the same numbers. Draw randomness from the 'rng' argument.")
 
     # -- helpers -------------------------------------------------------------
-    def _report(self, stream, done, total):
-        if self.progress is not None:
-            self.progress(stream, done, total)
+    def _hook(self, name: str, *args) -> None:  # the progress display's plan/expect/advance (fairaudit.progress)
+        fn = getattr(self.progress, name, None)
+        if fn is not None:
+            fn(*args)
 
 
 def remote_target(meta: dict) -> Target:

@@ -252,7 +252,7 @@ def test_query_reads_only_the_files_it_names(tmp_path):
     shutil.copy(LOG, tmp_path / "log.csv")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "secret.csv").write_text("a\n1\n")
-    from fairaudit.log_engine import query_relation
+    from fairaudit.logs.duckdb import query_relation
     rel = query_relation(f"select * from read_csv('{tmp_path / 'log.csv'}')")
     assert len(rel.fetchall()) > 0
     from fairaudit.errors import DataError
