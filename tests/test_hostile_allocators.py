@@ -12,7 +12,10 @@ gate would run it, and the test asserts
 - outputs unchanged a second after the audit exited.
 
 The allocators are in ``tests/allocators/hostile/``; README "Threat model" says what
-isolated mode guarantees and what ``--in-process`` gives up.
+isolated mode guarantees and what ``--in-process`` gives up. Each test audits through a
+fresh ``fairaudit`` process (2-3 s unloaded, 10-15 s on the shared 2-core machine), so
+three stay in the fast lane (signals, rewritten outputs, Ctrl-C) and the rest are marked
+slow (run in the full suite).
 """
 from __future__ import annotations
 
@@ -104,6 +107,7 @@ def test_signals_to_the_audit_from_calls_do_not_reach_it(tmp_path):
     assert d is not None and _verdicts(d) == ["pass"]
 
 
+@pytest.mark.slow
 def test_signals_at_import_do_not_reach_the_audit(tmp_path):
     p, d = _audit(tmp_path, "signal_parent", env={"HOSTILE_SIGNAL": ALL_SIGNALS, "HOSTILE_WHEN": "import"})
     assert p.returncode == 0, p.stderr
@@ -128,11 +132,13 @@ def test_outputs_cannot_be_rewritten_after_the_audit_exits(tmp_path):
     assert integrity(d) == "intact"
 
 
+@pytest.mark.slow
 def test_an_orphaned_sleep_does_not_outlive_the_audit(tmp_path):
     p, d = _audit(tmp_path, "orphan_sleep")
     assert p.returncode == 0 and _verdicts(d) == ["pass"]
 
 
+@pytest.mark.slow
 def test_a_blocking_array_conversion_is_timed_out(tmp_path):
     """Validation (np.asarray → __array__) runs inside the watched window."""
     t0 = time.monotonic()
@@ -142,6 +148,7 @@ def test_a_blocking_array_conversion_is_timed_out(tmp_path):
     assert time.monotonic() - t0 < 60
 
 
+@pytest.mark.slow
 def test_zeroing_the_shared_call_state_does_not_stall_the_audit(tmp_path):
     """The watchdog keeps its own clock: the shared state is the worker's to write."""
     p, d = _audit(tmp_path, "state_tamper")
@@ -157,6 +164,7 @@ def test_a_huge_length_header_does_not_stall_the_audit(tmp_path):
     assert p.returncode == 1 and _verdicts(d) == ["error"]
 
 
+@pytest.mark.slow
 def test_the_memory_limit_is_hard(tmp_path):
     """RLIMIT_AS is set soft and hard before the worker starts: raising it fails, and 1.5
     GiB cannot be had under --memory-limit 512M."""
@@ -165,6 +173,7 @@ def test_the_memory_limit_is_hard(tmp_path):
     assert "MemoryError" in d["checks"][0]["message"]
 
 
+@pytest.mark.slow
 def test_patching_fairaudit_at_import_cannot_make_a_pass(tmp_path):
     """The patch lives in the worker only; out-of-range indices do not become a pass."""
     p, d = _audit(tmp_path, "patch_at_import", "--data", POP, checks="determinism,selection_rates")
@@ -172,12 +181,14 @@ def test_patching_fairaudit_at_import_cannot_make_a_pass(tmp_path):
     assert "pass" not in _verdicts(d) and "error" in _verdicts(d)
 
 
+@pytest.mark.slow
 def test_os_exit_zero_is_an_error_in_isolated_mode(tmp_path):
     p, d = _audit(tmp_path, "os_exit_zero")
     assert p.returncode == 1 and _verdicts(d) == ["error"]
     assert "exited with code 0" in d["checks"][0]["message"]
 
 
+@pytest.mark.slow
 def test_in_process_mode_trusts_the_allocator_completely(tmp_path):
     """What README says --in-process gives up: the allocator can end the audit with exit
     status 0 and no result. The command warns before it starts."""
@@ -201,7 +212,8 @@ def _wait_for_sleep(token: str, seconds: float = 90) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130),
+                                      pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])
 def test_interrupting_an_audit_exits_conventionally_and_leaves_nothing(tmp_path, sig, code):
     """Ctrl-C (SIGINT to the process group) exits 130, SIGTERM 143: every process the
     audit started is ended and no temporary folder is left; no result is written."""
