@@ -12,7 +12,9 @@
 Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
 ``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit could not start
 (including an unknown check id or parameter, or a parameter value the check does not
-accept — caught before anything is drawn).
+accept — caught before anything is drawn — or an output path that cannot be written);
+130/143/129 when interrupted by SIGINT/SIGTERM/SIGHUP (every process the audit started is
+ended first; see :mod:`fairaudit.run.containment`).
 
 
 Everything printed that came from the user (messages, names, values, the allocator's own
@@ -224,7 +226,9 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
       0  every check passed or was skipped (not applicable)
       1  a check failed or errored (also inconclusive with --fail-on inconclusive,
          skipped with --require)
-      2  the audit could not start (bad option, target, data or parameter)
+      2  the audit could not start (bad option, target, data, parameter or an
+         output path that cannot be written), or an output could not be written
+    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
 
     \b
     A module:function target is imported from Python's path, which for the fairaudit
