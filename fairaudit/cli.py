@@ -39,10 +39,14 @@ import numpy as np
 from ._version import __version__
 from .errors import FairauditError, ParamError
 from .labels import kinds_phrase
+from .terminal import wrap_text
 from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
 MESSAGE_INDENT = " " * 14
+#: a check's finding on the terminal is wrapped, and cut only beyond this (a message is
+#: fairaudit's sentence, well under it; the cap guards against a user value of megabytes)
+MESSAGE_CHARS = 4 * TERMINAL_CHARS
 
 
 def _user(text, indent: str = "", limit: int | None = JSON_CHARS) -> str:
@@ -202,9 +206,16 @@ def main():
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
 @click.option("--export-ll144", "export_ll144", type=str,
               help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
+@click.option("--max-queries", "max_queries", type=click.IntRange(1),
+              help="A service target (.toml): at most N HTTP requests in the whole audit, retries included.")
+@click.option("--record", "record_path", type=str,
+              help="A service target: record every request and response here (default: beside the JSON).")
+@click.option("--from-recording", "from_recording", type=str,
+              help="A service target: replay the audit offline from this recording (no network).")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler, export_ll144=None):
+          in_process, memory_limit, scheduler, max_queries=None, record_path=None, from_recording=None,
+          export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
@@ -237,9 +248,11 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     from .engine import AuditConfig, audit
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
+    cfg = _load_config(config_path)
+    if target is None and query is None and cfg.get("target"):
+        target = str(cfg["target"])          # [tool.fairaudit] target = "service.toml" (or any target)
     if (target is None) == (query is None):
         raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
-    cfg = _load_config(config_path)
 
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
@@ -264,7 +277,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"),
         in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
-        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT))
+        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT),
+        max_queries=pick(max_queries, "max_queries"), from_recording=pick(from_recording, "from_recording"))
     try:
         parse_memory(config.memory_limit)
     except ValueError as e:
@@ -278,6 +292,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         html_path = None
     json_path = pick(json_path, "json")
     junit_path = pick(junit_path, "junit")
+    from .service import is_service_spec
+    if target is not None and is_service_spec(target) and not config.from_recording:
+        from .service.source import default_recording_path
+        config.record = pick(record_path, "record") or default_recording_path(json_path)
+    elif record_path:
+        config.record = record_path
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     from .outputs import preflight
     from .run.containment import AuditScope, exit_code_of, interruptible
@@ -384,11 +404,21 @@ def _print_summary(d: dict, html_path, json_path):
         stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
+        # the headline and the finding wrap at the terminal's width (continuation lines indented), uncut
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence, observations(d)), MESSAGE_INDENT,
-                                                          TERMINAL_CHARS),
-                                                    bold=True))
-        click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
+            click.echo(MESSAGE_INDENT + click.style(wrap_text(inert(headline(c, confidence, observations(d)),
+                                                                    MESSAGE_CHARS), MESSAGE_INDENT), bold=True))
+        click.echo(MESSAGE_INDENT + wrap_text(inert(cite(c["message"], short=True), MESSAGE_CHARS), MESSAGE_INDENT))
+        q = c.get("queries")
+        if q and c["verdict"] != "skipped":
+            click.echo(MESSAGE_INDENT + f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
+                                        f"for {q.get('draws', 0):,} draws"
+                       + (" — the query budget cut sampling short" if c.get("budget_exhausted") else ""))
+    svc = (d.get("target") or {}).get("service")
+    if svc and svc.get("recording"):
+        rec = svc["recording"]
+        click.echo(f"recording: {_user(rec.get('path'))} (sha256 {str(rec.get('sha256'))[:16]}…; "
+                   f"{svc.get('requests', 0):,} requests, {svc.get('retries', 0):,} retries)")
     if json_path:           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}")
 
@@ -562,7 +592,7 @@ def replay(result_json, check_id, accept_changed):
 
 @main.command()
 @click.option("--setup", default="paper", show_default=True,
-              help="paper | uniform | heavy | misspecified (seed 004; see fairaudit.populations).")
+              help="paper | uniform | heavy | misspecified (Kearns, Roth and Wu; see fairaudit.populations).")
 @click.option("--n", "n", type=click.IntRange(2), default=150, show_default=True, help="Candidates per pool.")
 @click.option("--pools", type=click.IntRange(1), default=1, show_default=True, help="Number of pools.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="Index of the first pool.")

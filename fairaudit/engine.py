@@ -18,7 +18,7 @@ from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import UserPopulation, load_population, population_from_frame
-from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError
+from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError, UsageError
 from .hypothesis_home import scratch_hypothesis_home
 from .draw_records import draw_record
 from .labels import kinds_phrase
@@ -27,13 +27,14 @@ from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from . import notebook as _notebook  # noqa: F401 - shows the results it returns (result.PRESENTERS)
 from .sampler import Sampler, draw_generator
+from .service import is_service_spec, open_service_sampler
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 from .targets import Target, load_target, target_from_callable, with_threshold
 from .instance import Instance
 
 
-_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
+_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler", "record", "from_recording")
 
 
 @dataclass
@@ -60,10 +61,15 @@ class AuditConfig:
     in_process: bool = False            # call it in this process (no isolation; for debugging)
     memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
     scheduler: Any = None               # Dask scheduler address "tcp://HOST:PORT" (or a distributed.Client)
+    # A service target (fairaudit.service): the query budget shapes results (in the JSON when set);
+    # where its answers are recorded, or the recording they are replayed from, do not
+    max_queries: int | None = None      # at most this many HTTP requests in the whole audit (--max-queries)
+    record: str | None = None           # the recording's path (default beside the JSON)
+    from_recording: str | None = None   # replay offline from this recording (--from-recording)
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k in ("encoding", "threshold") and v is None)}
+             and not (k in ("encoding", "threshold", "max_queries") and v is None)}
         d["checks"] = checks
         return d
 
@@ -146,7 +152,7 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        ``ceil(n/10)`` (Kearns, Roth and Wu's k = 10% of n). A declared k larger than ``n`` cannot be
         honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
             k = int(self.target.k)
@@ -222,9 +228,9 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
     if isinstance(exc, BudgetExhausted):
-        # --budget is a time limit, not a failure: the check could not decide in time
+        # --budget (seconds) and --max-queries are limits, not failures: the check could not decide within them
         return CheckResult(id=check.id, title=check.title, verdict="inconclusive", budget_exhausted=True,
-                           message=f"Not decided within the time budget: {exception_text(exc, JSON_CHARS)}.",
+                           message=f"Not decided within the budget: {exception_text(exc, JSON_CHARS)}.",
                            definition=check.definition)
     if isinstance(exc, AllocatorError):
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
@@ -337,7 +343,14 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
     config = replace(config, params=resolve_params(config.params, registry))
     run = _run_options(config)        # a bad --memory-limit is refused before anything is loaded
     sampler = None
-    if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
+    if is_service_spec(target):
+        # a deployed service: drawn over HTTP (or from a recording) in place of worker processes
+        sampler = open_service_sampler(target, config, command)
+        tgt, log = sampler.target, None
+        command = getattr(sampler.source, "recorded_command", None) or command
+    elif config.max_queries is not None or config.record or config.from_recording:
+        raise UsageError("--max-queries, --record and --from-recording apply to a service target (a .toml file)")
+    elif isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
         # Loaded only in worker processes: the audit never runs the allocator's code.
         sampler = Sampler.open(with_threshold(str(target), config.threshold), config.seed, **run)
         tgt, log = sampler.target, None
@@ -428,13 +441,21 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         res = CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {e}.",
                           definition=cls.definition)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+        if not isinstance(e, (AllocatorError, BudgetExhausted)) and any(s.budget_cut for s in samplers):
+            # the budget cut sampling before the check had draws to judge (a check that expects
+            # them may then fail): a budget is a limit, not a failure — inconclusive, never error
+            e = BudgetExhausted(f"the {'query' if getattr(sampler, 'source', None) is not None and config.max_queries else 'time'} "
+                                f"budget ran out before this check had the draws to judge")
         res = error_result(cls, e, config.seed)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None
+    # a service's cost: the HTTP requests this check made, the retries among them, the draws answered
+    queries = sampler.source.take_usage() if getattr(sampler, "source", None) is not None else None
     # what the allocator printed while this check drew (first lines; the rest counted)
     evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
     # and the Python warnings it raised and NaN outputs it returned (of every sampler the check used)
     notes = AllocatorNotes()
     for s in ([sampler] if sampler else []) + ctx.other_samplers:
         notes.merge(s.take_notes())
-    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict())
+    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict(),
+                   queries=queries)

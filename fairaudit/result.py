@@ -171,6 +171,8 @@ class CheckResult:
     components: dict[str, Statistic] = field(default_factory=dict)
     budget_exhausted: bool = False
     allocator_warnings: dict[str, Any] | None = None
+    #: a service target: the HTTP requests this check made, how many were retries, the draws answered
+    queries: dict[str, int] | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -191,6 +193,8 @@ class CheckResult:
              "figures": jsonable(self.figures)}
         if len(self.message) > JSON_CHARS:
             d["message_length"] = len(self.message)
+        if self.queries is not None:
+            d["queries"] = jsonable(self.queries)
         return d
 
     # -- in a notebook ---------------------------------------------------------

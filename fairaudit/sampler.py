@@ -369,8 +369,9 @@ class Sampler:
                  chunk: int = 256, task_size: int | None = None, backend: str | None = None,
                  budget_seconds: float | None = None, progress: object | None = None,
                  isolate: bool | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 scheduler=None, pool=None):
+                 scheduler=None, pool=None, source=None):
         self.target = target
+        self.source = source        # draws come from it, not from workers (a deployed service: fairaudit.service)
         self.seed = int(seed)
         if int(jobs) < 0:
             import os
@@ -406,7 +407,7 @@ class Sampler:
                     f"The allocator could not be sent to worker processes ({why}), so it ran inside the audit's "
                     f"own process: a hang, exit or crash there is not contained. Audit it from a file or an "
                     f"importable module:function to isolate it.")
-        self.isolated = bool(isolate or pool is not None)
+        self.isolated = bool(isolate or pool is not None) and source is None
 
     @classmethod
     def open(cls, spec: str, seed: int = 0, **kw) -> "Sampler":
@@ -452,6 +453,7 @@ class Sampler:
 
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
+        self.source is not None and self.source.close()     # a service's client and its recording
         if self.pool is not None:
             from .workers import WorkerPool, release_pool
             if isinstance(self.pool, WorkerPool):
@@ -486,6 +488,7 @@ class Sampler:
         """Seconds left of ``--budget`` (inf without one). Finding it spent marks
         ``budget_cut``: the caller stops sampling because of the budget."""
         left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        left = 0.0 if self.source is not None and self.source.spent() else left     # --max-queries spent
         if left <= 0:
             self.budget_cut = True
         return left
@@ -500,6 +503,7 @@ class Sampler:
     def _draw(self, inst: Instance, n: int, stream: str, start: int, partial: bool) -> np.ndarray:
         if n <= 0:
             return np.zeros((0, 0), dtype=np.int64)
+        if self.source is not None: return self.source.draw(self, [(inst, stream, start, n)], partial)[0]  # noqa: E701
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
@@ -681,6 +685,8 @@ class Sampler:
         draws whatever the grouping. With ``partial``, a range the budget cut short
         returns the draws made (possibly fewer, and nothing for the ranges after it)."""
         requests = [(inst, stream, int(start), int(n)) for inst, stream, start, n in requests]
+        if self.source is not None:
+            return self.source.draw(self, requests, partial)
         if self._batchable(requests):
             return self._draw_batched(requests)
         out: list[np.ndarray | None] = []
