@@ -466,4 +466,5 @@ def render_html(cmp: Comparison) -> str:
 
 
 def write_html(cmp: Comparison, path) -> None:
-    Path(path).write_text(render_html(cmp), encoding="utf-8")
+    from .outputs import write_text
+    write_text(path, render_html(cmp))
