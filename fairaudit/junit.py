@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from .text import fmt_number
 
@@ -113,7 +112,8 @@ def junit_xml(d: dict) -> str:
 
 
 def write_junit(d: dict, path) -> None:
-    Path(path).write_text(junit_xml(d), encoding="utf-8")
+    from .outputs import write_text
+    write_text(path, junit_xml(d))
 
 
 def comparison_junit_xml(cmp) -> str:
