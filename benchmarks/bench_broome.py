@@ -61,8 +61,8 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.targets import import_file, Instance, load_target
-from fairaudit.sampler import Sampler
+from fairaudit.run.targets import import_file, Instance, load_target
+from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

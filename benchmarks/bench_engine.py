@@ -35,7 +35,7 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import population_from_frame
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 POP = ROOT / "examples" / "data" / "population.csv"
@@ -73,7 +73,7 @@ def bench_overhead(draws=3000, repeats=3):
         params = {"selection_rates": {"max_draws": draws, "threshold": 0.9}}
         # Alternating repeats, best of each: on a shared machine the minimum is the least
         # perturbed measurement of either.
-        from fairaudit.workers import close_parked
+        from fairaudit.run.workers import close_parked
         t_audit, t_iso, t_warm, t_bare = float("inf"), float("inf"), float("inf"), float("inf")
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -130,7 +130,7 @@ def allocate(scores, k, rng):
 def bench_jobs(draws=600, repeats=2):
     """--jobs 2 against --jobs 1 (isolated, the default) on a 10 ms and a 0.1 ms
     allocator, ``draws`` draws of selection_rates (sequential sampling, all draws used)."""
-    from fairaudit.workers import close_parked
+    from fairaudit.run.workers import close_parked
     params = {"selection_rates": {"max_draws": draws, "threshold": 0.9}}
     with tempfile.TemporaryDirectory() as d:
         for secs, label in ((0.01, "10 ms"), (0.0001, "0.1 ms")):

@@ -26,8 +26,8 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import load_population
-from fairaudit.sampler import Sampler
-from fairaudit.targets import Instance
+from fairaudit.run.sampler import Sampler
+from fairaudit.run.targets import Instance
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "multiaccuracy_population.csv"

@@ -61,7 +61,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
 
-from .targets import Instance
+from .run.targets import Instance
 
 RULES = ("random", "proportional", "maxmin", "given")
 #: slack subtracted from requirements in constrained LPs so that a rule's own optimum

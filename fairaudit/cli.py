@@ -229,7 +229,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     An allocator file's own folder is put on the path, so its sibling imports work."""
     from .engine import AuditConfig, audit
     from .report import write_html
-    from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
+    from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
     if (target is None) == (query is None):
         raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._version import __version__
-from .allocator_notes import AllocatorNotes
+from .run.allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import Population, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
@@ -24,10 +24,10 @@ from .labels import kinds_phrase
 from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
-from .sampler import Sampler, draw_generator
+from .run.sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
-from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
+from .run.targets import Instance, Target, load_target, target_from_callable, with_threshold
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -169,7 +169,7 @@ def make_sampler(target: Target, config: AuditConfig) -> Sampler:
 def resolve_target(spec, *, columns=None, groups=None, encoding=None, threshold=None):
     """A target spec (path, module:function, callable, fitted estimator, Target, DecisionLog)
     → (Target|None, DecisionLog|None)."""
-    from .models import estimator_target, is_estimator
+    from .run.models import estimator_target, is_estimator
     if isinstance(spec, Target):
         return spec, None
     if isinstance(spec, DecisionLog):
@@ -208,7 +208,7 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
                               "generator_index": exc.generator_index, "size": exc.size,
-                              "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
+                              "generator": f"fairaudit.run.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
     elif isinstance(exc, FairauditError):
@@ -308,7 +308,7 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
         have = population.feature_cols + population.group_cols + [c for c in [population.score_col] if c]
         missing = [c for c in tgt.columns if c not in have]
         if missing:      # one line, before any draw (exit 2)
-            from .models import missing_columns_message
+            from .run.models import missing_columns_message
             raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     try:

@@ -24,8 +24,8 @@ import pandas as pd
 from .errors import FairauditError
 from .inputs import parse_ratio
 from .outcomes import inclusion_counts, position_counts
-from .sampler import draw_generator
-from .targets import Instance, load_target, validate_outcomes
+from .run.sampler import draw_generator
+from .run.targets import Instance, load_target, validate_outcomes
 
 
 def saved_instance(inp: dict) -> Instance:
@@ -120,8 +120,8 @@ def _result_and_check(result, check_id):
 
 
 def _target_spec(result) -> str:
-    from .models import is_model_path
-    from .targets import with_threshold
+    from .run.models import is_model_path
+    from .run.targets import with_threshold
     tgt = result["target"]
     plain = not tgt.get("function") or ":" in tgt["path"] or is_model_path(tgt["path"])   # a model file: its path
     spec = tgt["path"] if plain else f"{tgt['path']}:{tgt['function']}"

@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from .targets import Instance
+from .run.targets import Instance
 
 #: Default claim values: a small set so that ties are common; shrinking goes to the first.
 CLAIM_VALUES: tuple[float, ...] = (0.5, 0.2, 0.8, 1.0)

@@ -12,7 +12,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import TargetError
-from fairaudit.targets import load_target, target_from_callable
+from fairaudit.run.targets import load_target, target_from_callable
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

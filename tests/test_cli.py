@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from fairaudit.cli import main
-from fairaudit.targets import import_file
+from fairaudit.run.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -209,7 +209,7 @@ def test_replay_reproduces_the_failing_call(tmp_path):
     assert len(out) == 21 and "expected k=20" in problem
     # the replayed call uses the very generator of the failing draw
     import numpy as np
-    from fairaudit.sampler import draw_generator
+    from fairaudit.run.sampler import draw_generator
     rep = d["checks"][0]["evidence"]["replay"]
     again = np.random.Generator(draw_generator(rep["seed"], rep["stream"], rep["generator_index"]).bit_generator)
     assert np.array_equal(out, again.choice(200, size=21, replace=False))

@@ -14,7 +14,7 @@ distributed = pytest.importorskip("distributed")
 
 import fairaudit as fa  # noqa: E402
 from fairaudit.errors import AllocatorError, AllocatorTimeout  # noqa: E402
-from fairaudit.sampler import Sampler  # noqa: E402
+from fairaudit.run.sampler import Sampler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -73,7 +73,7 @@ def test_raising_and_hanging_allocators_on_the_cluster(cluster):
 def test_scheduler_from_pyproject(cluster, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(f'[tool.fairaudit]\nscheduler = "{cluster.scheduler_address}"\n')
     monkeypatch.chdir(tmp_path)
-    from fairaudit import workers
+    from fairaudit.run import workers
     seen = []
     orig = workers.DaskPool.__init__
 

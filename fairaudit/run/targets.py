@@ -18,7 +18,7 @@ An allocator file needs only a plain function; the decorators make its kind expl
     def decide(features, groups, rng): ...        # per-person yes/no: a boolean vector of length n
 
 A fitted scikit-learn estimator or pipeline is a ``decision`` target too (see
-:mod:`fairaudit.models`): ``model.joblib``, ``model.skops`` or ``module:pipeline``.
+:mod:`fairaudit.run.models`): ``model.joblib``, ``model.skops`` or ``module:pipeline``.
 
 The function is called with keyword arguments chosen by name from its signature:
 ``scores`` (alias ``claims``), ``k``, ``n``, ``predictions``, ``groups``, ``features``,
@@ -40,9 +40,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import TargetError
-from .instance import Instance  # noqa: F401  (re-exported: fairaudit.targets.Instance)
-from .text import exception_text, show_value
+from ..errors import TargetError
+from ..instance import Instance  # noqa: F401  (re-exported: fairaudit.run.targets.Instance)
+from ..text import exception_text, show_value
 
 KINDS = ("selection", "ranking", "assignment", "decision")
 _ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
@@ -290,7 +290,7 @@ def load_target(spec: str) -> Target:
     """Load an allocator from ``path/to/file.py``, ``path/to/file.py:function`` or
     ``package.module:function``, or a fitted scikit-learn model from ``model.joblib``,
     ``model.skops`` or ``module:name`` / ``file.py:name`` naming an estimator (see
-    :mod:`fairaudit.models`; ``[threshold=T]`` appended: decide by ``predict_proba``).
+    :mod:`fairaudit.run.models`; ``[threshold=T]`` appended: decide by ``predict_proba``).
     Raises :class:`TargetError` with a one-line reason."""
     spec = str(spec)
     full_spec, threshold = spec, None

@@ -3,7 +3,7 @@
 The audit process never runs the allocator's code. Each worker is a fresh Python
 process (``subprocess``, not ``fork``: nothing of the audit is inherited) that loads the
 allocator itself and runs *tasks* — draws ``start..stop`` of one stream on one input —
-with the very function the in-process sampler uses (:func:`fairaudit.sampler._run_task`),
+with the very function the in-process sampler uses (:func:`fairaudit.run.sampler._run_task`),
 so outcomes, validation and messages are the same whichever way the draws are made.
 
 What the audit process does that an allocator cannot undo:
@@ -265,7 +265,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
         state[3] = -1 if size is None else size
         state[0] = time.monotonic()
 
-    from .errors import AllocatorError, BudgetExhausted, FairauditError
+    from ..errors import AllocatorError, BudgetExhausted, FairauditError
     from .sampler import _run_task, _repro_outcomes
     from .allocator_notes import PROCESS_NOTES
     target = None
@@ -355,7 +355,7 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
 
 
 def _error_info(e) -> dict:
-    from .errors import AllocatorTimeout
+    from ..errors import AllocatorTimeout
     return {"problem": e.problem, "draw": e.draw, "generator_index": e.generator_index, "size": e.size,
             "timeout": isinstance(e, AllocatorTimeout)}
 
@@ -389,13 +389,13 @@ class _Worker:
         r1, w1 = os.pipe()      # audit → worker
         r2, w2 = os.pipe()      # worker → audit
         env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parent.parent)
+        pkg_root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env.pop("PYTHONFAULTHANDLER", None)
         env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from fairaudit.workers import _worker_main; _worker_main()",
+                [sys.executable, "-c", "from fairaudit.run.workers import _worker_main; _worker_main()",
                  str(r1), str(w2), self.state_path, str(pool.memory_limit or 0)],
                 pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
                 start_new_session=True, env=env, close_fds=True)
@@ -511,7 +511,7 @@ class WorkerPool:
     def probe(self) -> dict:
         """Start the first worker, load the allocator there and return its description
         (kind, signature, …). Raises :class:`TargetError` when it cannot be loaded."""
-        from .errors import TargetError
+        from ..errors import TargetError
         if self.meta is not None:
             return self.meta
         w = self.workers[0] if self.workers else self._spawn()
@@ -521,7 +521,7 @@ class WorkerPool:
         return self.meta
 
     def _await_loaded(self, w: _Worker):
-        from .errors import TargetError
+        from ..errors import TargetError
         what = self.payload[1] if self.payload[0] in ("spec", "source") else "the allocator"
         deadline = time.monotonic() + self.load_timeout
         while not w.ready:
@@ -659,7 +659,7 @@ class WorkerPool:
                 self.meta = msg[1]
             return None
         if op == "load_error":
-            from .errors import TargetError
+            from ..errors import TargetError
             w.read_output(self.output)
             self._drop(w)
             raise TargetError(msg[1])
@@ -742,7 +742,7 @@ class WorkerPool:
         self._replace(w, rc)
         if task is None:
             if not w.ready:
-                from .errors import TargetError
+                from ..errors import TargetError
                 raise TargetError(f"{self.payload[1] if self.payload[0] != 'pickle' else 'the allocator'}: importing "
                                   f"it ended the worker process ({death_reason(rc, self.memory_limit)})")
             return []
@@ -825,7 +825,7 @@ class DaskPool:
     or a :class:`distributed.Client`."""
 
     def __init__(self, payload, scheduler, *, timeout: float = 30.0, memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
-        from .errors import TargetError
+        from ..errors import TargetError
         try:
             from distributed import Client
         except ImportError:
@@ -856,7 +856,7 @@ class DaskPool:
             self.jobs = 1
 
     def probe(self) -> dict:
-        from .errors import TargetError
+        from ..errors import TargetError
         if self.meta is None:
             fut = self.client.submit(_dask_probe, self.payload, self.memory_limit, pure=False)
             ok, meta = fut.result()
@@ -962,7 +962,7 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
         qual = getattr(func, "__qualname__", "")
         if (mod is not None and mod.__name__.startswith("fairaudit_target_") and getattr(mod, "__file__", None)
                 and "." not in qual and "<" not in qual and getattr(mod, qual, None) is func):
-            # a function of a file imported by fairaudit.targets.import_file: its module name
+            # a function of a file imported by fairaudit.run.targets.import_file: its module name
             # exists only in this process, so the worker imports the same file itself
             return ("spec", f"{mod.__file__}:{qual}"), None
         try:

@@ -23,9 +23,9 @@ from typing import Callable
 import numpy as np
 
 from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
-from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
+from ..errors import AllocatorError, AllocatorTimeout, BudgetExhausted
 from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
-from .text import exception_text
+from ..text import exception_text
 from .workers import DEFAULT_MEMORY_LIMIT
 
 
@@ -236,7 +236,7 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
         return BudgetExhausted(f"the time budget ran out after {done} of {stop - start} draws of a batch",
                                done=done, outcomes=arr, calls=calls)
 
-    # the allocator's warnings are recorded (fairaudit.allocator_notes), not printed
+    # the allocator's warnings are recorded (fairaudit.run.allocator_notes), not printed
     with alarm, recording():
         if target.vectorized:
             parts, calls = [], 0
@@ -330,7 +330,7 @@ class Sampler:
 
     With ``isolate=True`` (what :func:`fairaudit.audit` and ``fairaudit check`` use
     unless told ``in_process``; also :meth:`open`) allocator calls run in worker
-    processes (:mod:`fairaudit.workers`): up to ``jobs`` of them, or the workers of the
+    processes (:mod:`fairaudit.run.workers`): up to ``jobs`` of them, or the workers of the
     Dask cluster at ``scheduler``; close the sampler (or use it as a context manager)
     to release them. Tasks are sized from the measured cost of a call (about
     :data:`TASK_SECONDS` of work each). ``isolate=False`` calls the allocator in this
@@ -450,7 +450,7 @@ class Sampler:
 
     def take_notes(self) -> dict | None:
         """The allocator's Python warnings (distinct ones counted) and NaN outputs since
-        the last call, or None (:mod:`fairaudit.allocator_notes`). In-process and in
+        the last call, or None (:mod:`fairaudit.run.allocator_notes`). In-process and in
         isolated workers alike; calls spread by joblib over processes (in-process with
         ``jobs`` > 1) are not recorded."""
         if self.pool is not None:
@@ -890,4 +890,4 @@ def remote_target(meta: dict) -> Target:
 
 
 # Vectorised summaries of outcome arrays live in fairaudit.outcomes (re-exported here).
-from .outcomes import inclusion_counts, inclusion_matrix, position_counts  # noqa: E402,F401
+from ..outcomes import inclusion_counts, inclusion_matrix, position_counts  # noqa: E402,F401

@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TargetError
-from .text import exception_text
+from ..errors import TargetError
+from ..text import exception_text
 
 MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
 
@@ -93,7 +93,7 @@ def model_columns(est) -> tuple[str, ...]:
 
 def estimator_target(est, *, path: str, sha256: str = "", threshold: float | None = None,
                      load_spec: str | None = None):
-    """The :class:`~fairaudit.targets.Target` (kind ``decision``) deciding with ``est``."""
+    """The :class:`~fairaudit.run.targets.Target` (kind ``decision``) deciding with ``est``."""
     from .targets import Target
     has_predict = callable(getattr(est, "predict", None))
     has_proba = callable(getattr(est, "predict_proba", None))

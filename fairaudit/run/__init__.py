@@ -1,0 +1,5 @@
+"""The run wing: loading a target and drawing its outcomes, in this process or in
+isolated worker processes (local or on a Dask cluster).
+
+Nothing here imports a check or the report.
+"""
