@@ -61,7 +61,8 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.run.targets import import_file, Instance, load_target
+from fairaudit.run.targets import Instance
+from fairaudit.run.load import import_file, load_target
 from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]

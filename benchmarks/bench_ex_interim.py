@@ -36,7 +36,7 @@ import numpy as np
 from fairaudit.populations import epsilon_hat, epsilon_hat_bruteforce, pool_generator, simulate_pool
 from fairaudit.run.sampler import inclusion_counts
 from fairaudit.stats import beta_binomial_cs, per_member_confidence
-from fairaudit.run.targets import import_file
+from fairaudit.run.load import import_file
 
 B = 10_000
 

@@ -102,7 +102,7 @@ def validation(seeds: int = 100):
     from fairaudit.checks.tv_stability import TVStability
     from fairaudit.engine import AuditConfig, AuditContext
     from fairaudit.run.sampler import Sampler
-    from fairaudit.run.targets import load_target
+    from fairaudit.run.load import load_target
     from pathlib import Path
     root = Path(__file__).resolve().parents[1] / "examples" / "allocators"
     # 1. whole check on UA at L = 1 (light settings), many seeds

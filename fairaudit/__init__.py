@@ -10,7 +10,8 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .run.targets import Instance, Target, assigner, decider, load_target, ranker, selector, target_from_callable
+from .run.targets import Instance, Target, assigner, decider, ranker, selector, target_from_callable
+from .run.load import load_target
 from .run.sampler import Sampler
 
 import os as _os

@@ -182,7 +182,10 @@ def main():
 @click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
 @click.option("--json", "json_path", type=str, help="Write the JSON result here.")
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
-@click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
+@click.option("--jobs", type=click.IntRange(-1),
+              help="Worker processes drawing in parallel: N of them (default 1); 0 or -1 = one per core. The same "
+                   "for a file, a module:function and every other allocator a check opens; results do not depend "
+                   "on it.")
 @click.option("--fail-on", type=click.Choice(["fail", "inconclusive"]), help="Also exit 1 on inconclusive.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-call allocator timeout, seconds (default 30).")
 @click.option("--k", "k_opt", type=click.IntRange(1), help="k for selection when the allocator does not fix it.")

@@ -27,7 +27,9 @@ from .result import AuditResult, CheckResult
 from .run.sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .run.targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .run.targets import Instance, Target, target_from_callable
+from .run.load import load_target
+from .run.spec import with_threshold
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")

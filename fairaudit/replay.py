@@ -24,8 +24,9 @@ import pandas as pd
 from .errors import FairauditError
 from .inputs import parse_ratio
 from .outcomes import inclusion_counts, position_counts
-from .run.sampler import draw_generator
-from .run.targets import Instance, load_target, validate_outcomes
+from .run.sampler import Sampler, draw_generator
+from .run.targets import Instance, validate_outcomes
+from .run.load import load_target
 
 
 def saved_instance(inp: dict) -> Instance:
@@ -120,8 +121,7 @@ def _result_and_check(result, check_id):
 
 
 def _target_spec(result) -> str:
-    from .run.models import is_model_path
-    from .run.targets import with_threshold
+    from .run.spec import is_model_path, with_threshold
     tgt = result["target"]
     plain = not tgt.get("function") or ":" in tgt["path"] or is_model_path(tgt["path"])   # a model file: its path
     spec = tgt["path"] if plain else f"{tgt['path']}:{tgt['function']}"
@@ -131,15 +131,14 @@ def _target_spec(result) -> str:
 def redraw(result: dict | str | Path, check_id: str) -> list[dict]:
     """Re-draw every draw record of ``check_id``'s counterexample in ``result``; returns,
     per record, ``{"label", "members", "observed", "replayed", "identical"}``."""
-    from .engine import AuditConfig, open_sampler
     result, chk = _result_and_check(result, check_id)
     records = ((chk.get("evidence") or {}).get("redraw") or {}).get("records")
     if not records:
         raise FairauditError(f"check '{check_id}' recorded no counterexample draws to replay "
                              f"(verdict {chk.get('verdict')})")
     seed = int(result["config"]["seed"])
-    sampler = open_sampler(_target_spec(result), AuditConfig(seed=seed, timeout=float(
-        result["config"].get("timeout") or 30.0)))
+    # loaded only in worker processes, as an audit's allocator (the run wing, not the engine: no import circle)
+    sampler = Sampler.open(_target_spec(result), seed, timeout=float(result["config"].get("timeout") or 30.0))
     out = []
     try:
         for rec in records:

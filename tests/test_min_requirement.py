@@ -11,7 +11,7 @@ from fairaudit import assignment as A
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.errors import ParamError
 from fairaudit.result import decide
-from fairaudit.run.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

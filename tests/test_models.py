@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import fairaudit as fa
 from fairaudit.errors import TargetError
-from fairaudit.run.targets import load_target
+from fairaudit.run.load import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "examples" / "models"

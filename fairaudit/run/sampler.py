@@ -9,314 +9,27 @@ chunk ``c`` seeded with spawn key ``(h(s), c)``; chunks are fixed, so again the 
 does not depend on how the work is batched or spread over workers.
 
 Checks never call the allocator: they ask the sampler for draws.
+
+Where the draws are made is the pool's business (:mod:`fairaudit.run.workers`: local
+worker processes or a Dask cluster, behind one protocol); the sampler decides the tasks
+in one scheduling loop (:meth:`Sampler._schedule`) for :meth:`Sampler.draw` and
+:meth:`Sampler.draw_streams` alike, and re-validates every outcome a pool returns.
 """
 from __future__ import annotations
 
-import functools
-import signal
-import threading
 import time
 import weakref
-import zlib
 from typing import Callable
 
 import numpy as np
 
-from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
 from ..errors import AllocatorError, AllocatorTimeout, BudgetExhausted
-from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
-from ..text import exception_text
-from .workers import DEFAULT_MEMORY_LIMIT
-
-
-def stream_key(stream: str) -> int:
-    """A stable 32-bit key for a stream name (same on every platform and run)."""
-    return zlib.crc32(stream.encode("utf-8"))
-
-
-def draw_generator(seed: int, stream: str, j: int) -> np.random.Generator:
-    """The generator of draw (or chunk) ``j`` of ``stream`` — public so a failure can be replayed."""
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(stream_key(stream), j))))
-
-
-class _CallTimeout(BaseException):
-    """Raised by the alarm handler; a BaseException so allocator code catching
-    ``Exception`` cannot swallow it (in-process only: worker processes are killed instead)."""
-
-
-@functools.lru_cache(maxsize=8)
-def _worker_target(spec: str) -> Target:
-    return load_target(spec)
-
-
-def _resolve(target_or_spec) -> Target:
-    return _worker_target(target_or_spec) if isinstance(target_or_spec, str) else target_or_spec
-
-
-def _raised(e: BaseException) -> str:
-    if isinstance(e, SystemExit):
-        return (f"allocator raised SystemExit (sys.exit({e.code!r})): it tried to end the process; "
-                f"fairaudit does not let an allocator end the audit or set its exit code")
-    if isinstance(e, KeyboardInterrupt):
-        return "allocator raised KeyboardInterrupt"
-    return f"allocator raised {type(e).__name__}: {exception_text(e)}"
-
-
-class _Alarm:
-    """Per-call timeout. In the main thread a SIGALRM interrupts the call; elsewhere
-    (thread backends) the timeout is enforced after the call returns, since a thread
-    cannot be interrupted. ``contain``: also turn KeyboardInterrupt into an allocator
-    error (in a worker process; in-process a KeyboardInterrupt is the user's Ctrl-C)."""
-
-    def __init__(self, timeout: float, contain: bool = False):
-        self.timeout = timeout
-        self.contain = contain
-        self.active = bool(timeout and timeout > 0 and hasattr(signal, "setitimer")
-                           and threading.current_thread() is threading.main_thread())
-        self._old = None
-
-    def __enter__(self):
-        if self.active:
-            def _alarm(signum, frame):
-                raise _CallTimeout()
-            self._old = signal.signal(signal.SIGALRM, _alarm)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old)
-        return False
-
-    def call(self, func, kwargs, on_timeout: Callable[[float], Exception], on_error: Callable[[BaseException], Exception]):
-        t0 = time.perf_counter()
-        try:
-            if self.active:
-                signal.setitimer(signal.ITIMER_REAL, self.timeout)
-            try:
-                out = func(**kwargs)
-            finally:
-                if self.active:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-        except _CallTimeout:
-            raise on_timeout(time.perf_counter() - t0) from None
-        except AllocatorError:
-            raise
-        except (Exception, SystemExit) as e:
-            raise on_error(e) from e
-        except KeyboardInterrupt as e:
-            if not self.contain:
-                raise
-            raise on_error(e) from e
-        if not self.active and self.timeout and time.perf_counter() - t0 > self.timeout:
-            raise on_timeout(time.perf_counter() - t0)
-        return out
-
-
-# -- argument mutation ---------------------------------------------------------
-
-_NOT_CHECKED = frozenset({"rng", "size", "k", "n"})
-
-
-def _snapshot(v):
-    if isinstance(v, np.ndarray):
-        return v.copy()
-    if hasattr(v, "columns") and hasattr(v, "equals") and hasattr(v, "copy"):   # a DataFrame
-        return v.copy(deep=True)
-    if isinstance(v, (list, dict)):
-        import copy
-        return copy.deepcopy(v)
-    return None
-
-
-def _unchanged(v, snap, snap_bytes=None) -> bool:
-    if isinstance(snap, np.ndarray):   # bitwise: NaNs equal themselves, a written -0.0 is a change
-        return (isinstance(v, np.ndarray) and v.shape == snap.shape and v.dtype == snap.dtype
-                and v.tobytes() == (snap_bytes if snap_bytes is not None else snap.tobytes()))
-    if hasattr(snap, "equals"):
-        return list(v.columns) == list(snap.columns) and v.shape == snap.shape and v.equals(snap)
-    return v == snap
-
-
-def _restore(v, snap) -> None:
-    """Put a mutated argument back as it was (in-process: the input is the check's own)."""
-    try:
-        if isinstance(snap, np.ndarray) and v.shape == snap.shape:
-            np.copyto(v, snap, casting="unsafe")
-        elif hasattr(snap, "equals"):
-            for c in [c for c in v.columns if c not in snap.columns]:
-                del v[c]
-            for c in snap.columns:
-                v[c] = snap[c].to_numpy(copy=True)
-        elif isinstance(snap, list):
-            v[:] = snap
-        elif isinstance(snap, dict):
-            v.clear()
-            v.update(snap)
-    except Exception:  # noqa: BLE001 - best effort; the check reports the mutation either way
-        pass
-
-
-class _ArgGuard:
-    """Copies of the array/table arguments of a task's calls, compared after every call:
-    an allocator that changes its input in place would change every later draw."""
-
-    def __init__(self, kwargs: dict):
-        self.items = []
-        seen = set()
-        for name, v in kwargs.items():
-            if name in _NOT_CHECKED or id(v) in seen:
-                continue
-            seen.add(id(v))
-            snap = _snapshot(v)
-            if snap is not None:
-                self.items.append((name, v, snap, snap.tobytes() if isinstance(snap, np.ndarray) else None))
-
-    def changed(self) -> str | None:
-        for name, v, snap, snap_bytes in self.items:
-            try:
-                same = _unchanged(v, snap, snap_bytes)
-            except Exception:  # noqa: BLE001 - e.g. a column replaced by something uncomparable
-                same = False
-            if not same:
-                _restore(v, snap)
-                return name
-        return None
-
-
-def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int, stop: int,
-              chunk: int, timeout: float, deadline: float | None = None, watch=None) -> tuple[np.ndarray, int]:
-    """Draws ``start..stop-1``; returns (outcomes, number of allocator calls made).
-
-    The same function runs in-process, in worker processes and on Dask workers.
-    ``deadline`` (``time.monotonic``): past it, raise :class:`BudgetExhausted` with the
-    draws made so far. ``watch(j, g, size)`` is told about each call before it starts
-    and ``watch(None)`` after it (the worker's shared state the audit process watches)."""
-    target = _resolve(target_or_spec)
-    k = target.effective_k(inst)
-    alarm = _Alarm(timeout, contain=watch is not None)
-    guard = None
-    func = target.func
-
-    def where(j, g, size):
-        return dict(input_label=inst.label, draw=j, stream=stream, inputs=inst.to_jsonable(),
-                    generator_index=g, size=size)
-
-    def call(g, j, size=None):
-        nonlocal guard
-        kwargs = target.call_kwargs(inst, draw_generator(seed, stream, g), size)
-        if guard is None:
-            guard = _ArgGuard(kwargs)
-        if watch is not None:
-            watch(j, g, size)
-        try:
-            out = alarm.call(
-                func, kwargs,
-                on_timeout=lambda dt: AllocatorTimeout(
-                    f"allocator call exceeded the {timeout:g} s per-call timeout", **where(j, g, size)),
-                on_error=lambda e: AllocatorError(_raised(e), **where(j, g, size)))
-        finally:
-            if watch is not None:
-                watch(None)
-        name = guard.changed()
-        if name is not None:
-            e = AllocatorError(f"allocator modified its argument '{name}' in place; fairaudit passes the same "
-                               f"input to every call, so later draws would see the change (copy it before changing it)",
-                               **where(j, g, size))
-            e.mutated = True
-            raise e
-        return out
-
-    def bad(msg, j, g=None, size=None, out=None):
-        count_nan(out)          # a NaN output is also noted (it usually follows a warning)
-        return AllocatorError(f"allocator {msg}", **where(j, j if g is None else g, size))
-
-    def over(done_parts, calls, done):
-        arr = np.concatenate(done_parts, axis=0) if done_parts else None
-        return BudgetExhausted(f"the time budget ran out after {done} of {stop - start} draws of a batch",
-                               done=done, outcomes=arr, calls=calls)
-
-    # the allocator's warnings are recorded (fairaudit.run.allocator_notes), not printed
-    with alarm, recording():
-        if target.vectorized:
-            parts, calls = [], 0
-            c0, c1 = start // chunk, (stop - 1) // chunk
-            for c in range(c0, c1 + 1):
-                if deadline is not None and time.monotonic() > deadline:
-                    raise over(parts, calls, sum(len(p) for p in parts))
-                a, b = c * chunk, min((c + 1) * chunk, stop)
-                size = b - a
-                out = call(c, a, size=size)
-                calls += 1
-                try:
-                    arr = validate_outcomes(target.kind, out, inst, size, k)
-                except ValueError as e:
-                    raise bad(f"(vectorised, size={size}) {e}", a, c, size, out=out) from None
-                parts.append(arr[max(start - a, 0):])
-            return np.concatenate(parts, axis=0), calls
-        outs = []
-        for j in range(start, stop):
-            if deadline is not None and time.monotonic() > deadline:
-                break
-            outs.append(call(j, j))
-        try:
-            arr = validate_outcomes(target.kind, outs, inst, len(outs), k) if outs else None
-        except ValueError:
-            # Find the first offending draw to name it.
-            for j, o in zip(range(start, stop), outs):
-                try:
-                    validate_outcomes(target.kind, o, inst, 1, k)
-                except ValueError as e:
-                    raise bad(str(e), j, out=o) from None
-            raise bad("returned outcomes of inconsistent length across draws"
-                      + (PER_PERSON_HINT if target.kind == "selection" else ""), start) from None
-        if len(outs) < stop - start:
-            raise over([arr] if arr is not None else [], len(outs), len(outs))
-        return arr, len(outs)
-
-
-def _repro_outcomes(target, inst: Instance, seed: int, timeout: float = 0.0, watch=None) -> dict | None:
-    """Call the allocator twice with the same generator; did the outcomes differ, and did
-    numpy's or Python's global random state change? None when a call failed (the failure
-    surfaces, named, when the checks draw)."""
-    import random
-    target = _resolve(target)
-
-    def np_state():   # MT19937's key and position (the key alone changes only every 624 numbers)
-        st = np.random.get_state()
-        return st[1].copy(), st[2]
-    np_before = np_state()
-    py_state = random.getstate()
-    size = 2 if target.vectorized else None
-
-    class _Skip(Exception):
-        pass
-
-    def once(alarm):
-        kwargs = target.call_kwargs(inst, draw_generator(seed, "reproducibility", 0), size)
-        if watch is not None:
-            watch(0, 0, size)
-        try:
-            out = alarm.call(target.func, kwargs, on_timeout=lambda dt: _Skip(), on_error=lambda e: _Skip())
-        finally:
-            if watch is not None:
-                watch(None)
-        return np.asarray(out)
-    try:
-        # its warnings are the draws' to report (they recur there); not printed here
-        with _Alarm(timeout, contain=watch is not None) as alarm, recording(AllocatorNotes()):
-            a = once(alarm)
-            b = once(alarm)
-    except Exception:
-        return None
-    try:
-        differ = a.shape != b.shape or not np.array_equal(a, b)
-    except Exception:  # noqa: BLE001 - garbage outcomes: validation will name them
-        return None
-    np_after = np_state()
-    return {"differ": bool(differ),
-            "numpy_global": np_after[1] != np_before[1] or not np.array_equal(np_after[0], np_before[0]),
-            "python_global": random.getstate() != py_state}
+from . import wire
+from .allocator_notes import PROCESS_NOTES, AllocatorNotes
+from .load import load_target
+from .targets import Instance, Target, validate_outcomes
+from .task import draw_generator, repro_outcomes, run_task, stream_key  # noqa: F401  (draw_generator, stream_key: public here)
+from .workers import DEFAULT_MEMORY_LIMIT, format_memory, open_pool, payload_for, worker_count
 
 
 #: aim of a task's length in seconds of allocator work (task sizes come from the measured cost of a call)
@@ -348,10 +61,7 @@ class Sampler:
                  scheduler=None, pool=None):
         self.target = target
         self.seed = int(seed)
-        if int(jobs) < 0:
-            import os
-            jobs = os.cpu_count() or 1
-        self.jobs = max(1, int(jobs))
+        self.jobs = worker_count(jobs)
         self.timeout = float(timeout) if timeout else 0.0
         self.chunk = int(chunk)
         self._fixed_task = task_size is not None
@@ -374,7 +84,6 @@ class Sampler:
         if isolate is None:   # constructed directly: in-process, as before (fairaudit.audit isolates)
             isolate = False
         if pool is None and isolate:
-            from .workers import payload_for
             self._payload, why = payload_for(target, ship_source=scheduler is not None)
             if self._payload is None:
                 isolate = False
@@ -390,18 +99,10 @@ class Sampler:
         worker processes (or on the Dask cluster ``scheduler=``): this process does not
         import it. ``.target`` describes it (kind, signature, hash). Raises
         :class:`~fairaudit.errors.TargetError` when it cannot be loaded."""
-        from .workers import DaskPool, acquire_pool, payload_for
         scheduler = kw.get("scheduler")
         payload, _ = payload_for(str(spec), ship_source=scheduler is not None)
-        timeout = float(kw.get("timeout", 30.0) or 0.0)
-        mem = kw.get("memory_limit", DEFAULT_MEMORY_LIMIT)
-        if scheduler is not None:
-            pool = DaskPool(payload, scheduler, timeout=timeout, memory_limit=mem)
-        else:
-            import os
-            jobs = int(kw.get("jobs", 1))
-            pool = acquire_pool(payload, jobs=jobs if jobs > 0 else (os.cpu_count() or 1), timeout=timeout,
-                                memory_limit=mem)
+        pool = open_pool(payload, jobs=worker_count(kw.get("jobs", 1)), timeout=float(kw.get("timeout", 30.0) or 0.0),
+                         memory_limit=kw.get("memory_limit", DEFAULT_MEMORY_LIMIT), scheduler=scheduler)
         try:
             meta = pool.probe()
         except BaseException:
@@ -429,11 +130,7 @@ class Sampler:
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
         if self.pool is not None:
-            from .workers import WorkerPool, release_pool
-            if isinstance(self.pool, WorkerPool):
-                release_pool(self.pool)      # kept warm for the next audit of the same allocator
-            else:
-                self.pool.close()
+            self.pool.release()      # spare workers (no allocator loaded) stay warm for the next audit
             self.pool = None
 
     def __enter__(self):
@@ -506,7 +203,7 @@ class Sampler:
             results = []
             for a, b in tasks:
                 try:
-                    results.append(_run_task(self.target, inst, self.seed, stream, a, b, self.chunk, self.timeout,
+                    results.append(run_task(self.target, inst, self.seed, stream, a, b, self.chunk, self.timeout,
                                              deadline=self.deadline))
                 except BudgetExhausted as e:
                     self.calls += sum(c for _, c in results)
@@ -518,7 +215,7 @@ class Sampler:
             from joblib import Parallel, delayed
             ref = self.target.load_spec if (self.target.load_spec and self.backend not in ("threading",)) else self.target
             par = Parallel(n_jobs=self.jobs, backend=self.backend)
-            results = par(delayed(_run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
+            results = par(delayed(run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
                           for a, b in tasks)
             self._report(stream, n, n)
         self.calls += sum(c for _, c in results)
@@ -527,12 +224,8 @@ class Sampler:
     # -- isolated: tasks over worker processes --------------------------------
     def _ensure_pool(self):
         if self.pool is None:
-            from .workers import DaskPool, acquire_pool
-            if self.scheduler is not None:
-                self.pool = DaskPool(self._payload, self.scheduler, timeout=self.timeout, memory_limit=self.memory_limit)
-            else:
-                self.pool = acquire_pool(self._payload, jobs=self.jobs, timeout=self.timeout,
-                                         memory_limit=self.memory_limit)
+            self.pool = open_pool(self._payload, jobs=self.jobs, timeout=self.timeout, memory_limit=self.memory_limit,
+                                  scheduler=self.scheduler)
             self.pool.probe()
         return self.pool
 
@@ -553,14 +246,13 @@ class Sampler:
             b = -(-b // self.chunk) * self.chunk
         return min(max(b, a + 1), end)
 
-    def _error(self, info: dict, inst: Instance, stream: str) -> AllocatorError:
-        from .workers import format_memory
-        problem = info.get("problem") or "the allocator failed"
+    def _error(self, info: wire.Failure, inst: Instance, stream: str) -> AllocatorError:
+        problem = info.problem or "the allocator failed"
         if "MemoryError" in problem and self.memory_limit:
             problem += f" (memory limit per worker: {format_memory(self.memory_limit)}; --memory-limit)"
-        cls = AllocatorTimeout if info.get("timeout") else AllocatorError
-        return cls(problem, input_label=inst.label, draw=info.get("draw"), stream=stream,
-                   inputs=inst.to_jsonable(), generator_index=info.get("generator_index"), size=info.get("size"))
+        cls = AllocatorTimeout if info.timeout else AllocatorError
+        return cls(problem, input_label=inst.label, draw=info.draw, stream=stream,
+                   inputs=inst.to_jsonable(), generator_index=info.generator_index, size=info.size)
 
     def _wire(self, inst: Instance) -> Instance:
         """The instance as sent to workers: only the arguments the allocator takes (a
@@ -577,72 +269,168 @@ class Sampler:
         return w
 
     def _draw_isolated(self, inst, n, stream, start):
+        """One range on the pool, ``--budget`` respected (:meth:`_schedule` of one request)."""
+        return self._schedule([(inst, stream, start, n)], budget=True)[0]
+
+    def _checked(self, arr, inst: Instance, rows: int) -> np.ndarray:
+        """An outcome array a pool returned, validated again here: the audit process takes
+        nothing from a worker on trust (issue 26.1)."""
+        if arr is None or np.ndim(arr) < 1 or len(arr) != rows:
+            raise ValueError(f"returned {0 if arr is None or np.ndim(arr) < 1 else len(arr)} outcomes for a task "
+                             f"of {rows} draws")
+        return validate_outcomes(self.target.kind, arr, inst, rows, self.target.effective_k(inst))
+
+    def _schedule(self, requests, *, budget: bool = False) -> list:
+        """The one scheduling loop of isolated draws, for :meth:`draw` and
+        :meth:`draw_streams` alike: the draws of ``requests`` (``(instance, stream, start,
+        n)``) as tasks on the pool, each a batch of draw ranges of about
+        :data:`TASK_SECONDS` of work — one range per task for a single request, ranges
+        packed together for several (one round trip for many one-draw episodes; at most
+        an even share per worker) — with at most ``pool.slots(grow)`` in flight. The same
+        draws as one :meth:`draw` per range, whatever the split. On a failure: the error
+        of the first failing range in request order (every range before it drawn), as if
+        the ranges had been drawn one after the other. ``budget`` (a single request):
+        past ``--budget``, :class:`BudgetExhausted` with the contiguous draws made."""
         pool = self._ensure_pool()
-        wire = self._wire(inst)
-        end = start + n
-        nxt = start
-        pending: dict[int, tuple[int, int]] = {}
-        done: dict[int, np.ndarray] = {}
-        err: tuple[int, dict] | None = None
-        stop_at: int | None = None            # budget: first draw not made
-        partial: tuple[int, np.ndarray | None, int] | None = None
-        made = 0
-        while True:
-            while nxt < end and err is None and stop_at is None:
-                if self.deadline is not None and self.time_left() <= 0:
-                    stop_at = nxt
+        live = [r for r, req in enumerate(requests) if req[3] > 0]
+        several = len(live) > 1
+        total = sum(requests[r][3] for r in live)
+        cursor = [0, requests[live[0]][2] if live else 0]      # next range (index into live), next draw
+        wires: dict[int, Instance] = {}
+
+        def next_batch(slots: int) -> list[tuple[int, int, int]]:
+            # ranges of about TASK_SECONDS at the cost measured so far (:meth:`_task_end`);
+            # several requests: packed until the batch holds that much work
+            per = 0.0
+            if several:
+                per = (TASK_SECONDS / max(self._cost, 1e-9)) if self._cost is not None else 32.0
+                per = max(1.0, min(per, total / max(pool.jobs, 1)))
+            batch, size = [], 0
+            while cursor[0] < len(live):
+                r = live[cursor[0]]
+                start, n = requests[r][2], requests[r][3]
+                if cursor[1] >= start + n:
+                    cursor[0] += 1
+                    if cursor[0] < len(live):
+                        cursor[1] = requests[live[cursor[0]]][2]
+                    continue
+                if batch and size >= per:
                     break
-                work_left = (end - nxt) * self._cost if self._cost is not None else 0.0
-                grow = self._cost is not None and work_left > _GROW_SECONDS
-                slots = pool.jobs if grow else max(1, min(pool.jobs, len(getattr(pool, "workers", ())) or 1))
+                a = cursor[1]
+                b = self._task_end(a, start + n, pool.jobs if several else slots)
+                batch.append((r, a, b))
+                size += b - a
+                cursor[1] = b
+            return batch
+
+        def item(r, a, b) -> wire.DrawItem:
+            w = wires.get(r)
+            if w is None:
+                w = wires[r] = self._wire(requests[r][0])
+            return wire.DrawItem(w, self.seed, requests[r][1], a, b, self.chunk)
+
+        pending: dict[int, list[tuple[int, int, int]]] = {}
+        done: dict[tuple[int, int], np.ndarray] = {}
+        finished = {r: 0 for r in live}
+        err: tuple[tuple[int, int], wire.Failure, int] | None = None
+        stop_at: tuple[int, int] | None = None             # budget: first draw not made
+        partial: dict[tuple[int, int], np.ndarray] = {}
+        made = 0
+
+        def fail(pos, failure, r):
+            nonlocal err
+            if err is None or pos < err[0]:
+                err = (pos, failure, r)
+                later = [t for t, batch in pending.items() if (batch[0][0], batch[0][1]) > pos]
+                if later:
+                    pool.cancel(later)
+                    for t in later:
+                        pending.pop(t)
+
+        def take(r, a, b, arr) -> bool:
+            try:
+                done[(r, a)] = self._checked(arr, wires[r], b - a)
+            except ValueError as e:
+                fail((r, a), wire.Failure(f"allocator {e} (caught when the audit process validated what the "
+                                          f"worker sent back)", draw=a, generator_index=None), r)
+                return False
+            return True
+
+        while True:
+            while err is None and stop_at is None:
+                if budget and self.deadline is not None and self.time_left() <= 0:
+                    if cursor[0] < len(live):
+                        stop_at = (live[cursor[0]], cursor[1])
+                    break
+                work = (total - made) * self._cost if self._cost is not None else 0.0
+                grow = self._cost is not None and work > _GROW_SECONDS
+                slots = pool.slots(grow)
                 if len(pending) >= slots:
                     break
-                b = self._task_end(nxt, end, slots)
-                left = self.time_left() if self.deadline is not None else None
-                tid = pool.submit("task", wire, (self.seed, stream, nxt, b, self.chunk, left), grow=grow)
-                pending[tid] = (nxt, b)
-                nxt = b
+                batch = next_batch(slots)
+                if not batch:
+                    break
+                left = self.time_left() if budget and self.deadline is not None else None
+                tid = pool.submit(wire.DrawTask([item(*x) for x in batch], left), grow=grow)
+                pending[tid] = batch
+                made += sum(b - a for _, a, b in batch)
             if not pending:
                 break
-            for tid, msg in pool.poll(1.0):
-                if tid not in pending:
+            for tid, reply in pool.poll(1.0):
+                batch = pending.pop(tid, None)
+                if batch is None:
                     continue
-                a, b = pending.pop(tid)
-                kind = msg[0]
-                if kind == "done":
-                    arr, calls, secs = msg[2], msg[3], msg[4]
-                    done[a] = arr
-                    self.calls += calls
-                    self._learn(secs, b - a)
-                    made += b - a
-                    self._report(stream, made, n)
-                elif kind == "budget":
-                    _, _, k_done, arr, calls, secs = msg
-                    self.calls += calls
-                    if partial is None or a < partial[0]:
-                        partial = (a, arr, k_done)
-                    if stop_at is None or a + k_done < stop_at:
-                        stop_at = a + k_done
-                else:
-                    if err is None or a < err[0]:
-                        err = (a, msg[2])
-                        later = [t for t, (x, _) in pending.items() if x > a]
-                        if later:
-                            pool.cancel(later)
-                            for t in later:
-                                pending.pop(t)
+                if isinstance(reply, wire.Failed):
+                    i = min(max(reply.failure.item, 0), len(batch) - 1)
+                    r, a, _ = batch[i]
+                    fail((r, a), reply.failure, r)
+                    continue
+                if isinstance(reply, wire.Done) and len(reply.outcomes) == len(batch):
+                    self.calls += reply.calls
+                    self._learn(reply.seconds, sum(b - a for _, a, b in batch))
+                    for (r, a, b), arr in zip(batch, reply.outcomes):
+                        if not take(r, a, b, arr):
+                            break
+                        finished[r] += b - a
+                        self._report(requests[r][1], finished[r], requests[r][3])
+                    continue
+                if isinstance(reply, wire.BudgetCut) and reply.item < len(batch):
+                    self.calls += reply.calls
+                    for (r, a, b), arr in zip(batch, reply.outcomes):
+                        if not take(r, a, b, arr):
+                            break
+                    r, a, b = batch[reply.item]
+                    if reply.partial is not None and reply.done:
+                        try:
+                            partial[(r, a)] = self._checked(reply.partial, wires[r], reply.done)
+                        except ValueError as e:
+                            fail((r, a), wire.Failure(f"allocator {e} (caught when the audit process validated "
+                                                      f"what the worker sent back)", draw=a), r)
+                    pos = (r, a + reply.done)
+                    if stop_at is None or pos < stop_at:
+                        stop_at = pos
+                    continue
+                r, a, _ = batch[0]
+                fail((r, a), wire.Failure("the worker's reply does not match the task it was given", draw=a), r)
         if err is not None:
-            raise self._error(err[1], inst, stream)
-        if stop_at is not None and stop_at < end:
-            parts, a = [], start
-            while a in done and a < stop_at:
-                parts.append(done[a])
-                a += len(done[a])
-            if partial is not None and partial[0] == a and partial[1] is not None:
-                parts.append(partial[1])
-            arr = np.concatenate(parts, axis=0) if parts else None
-            raise BudgetExhausted("budget", done=0 if arr is None else len(arr), outcomes=arr, calls=0)
-        return np.concatenate([done[a] for a in sorted(done)], axis=0)
+            _, failure, r = err
+            raise self._error(failure, requests[r][0], requests[r][1])
+        if stop_at is not None:
+            r, stop = stop_at
+            end = requests[r][2] + requests[r][3]
+            if stop < end:
+                parts, a = [], requests[r][2]
+                while (r, a) in done and a < stop:
+                    parts.append(done[(r, a)])
+                    a += len(done[(r, a)])
+                if (r, a) in partial:
+                    parts.append(partial[(r, a)])
+                arr = np.concatenate(parts, axis=0) if parts else None
+                raise BudgetExhausted("budget", done=0 if arr is None else len(arr), outcomes=arr, calls=0)
+        out: list[np.ndarray | None] = [None] * len(requests)
+        for r in live:
+            out[r] = np.concatenate([done[k] for k in sorted(k for k in done if k[0] == r)], axis=0)
+        return out
 
     def _learn(self, seconds: float, draws: int):
         if draws <= 0:
@@ -673,113 +461,17 @@ class Sampler:
         return out
 
     def _batchable(self, requests) -> bool:
-        """Several ranges for this process's worker pool and no ``--budget`` (a budget cut
-        keeps the sequential path's rule of which draws were made): draw them as batches."""
-        from .workers import WorkerPool
-        if not self.isolated or self.deadline is not None or sum(1 for r in requests if r[3] > 0) < 2:
-            return False
-        return self.pool is None and self.scheduler is None or isinstance(self.pool, WorkerPool)
+        """Several ranges for the pool and no ``--budget`` (a budget cut keeps the
+        sequential path's rule of which draws were made): one :meth:`_schedule` of them all."""
+        return self.isolated and self.deadline is None and sum(1 for r in requests if r[3] > 0) >= 2
 
     def _draw_batched(self, requests) -> list[np.ndarray | None]:
-        """The draws of several ranges, packed into batches of about :data:`TASK_SECONDS` of
-        work (at most an even share per worker), each batch one round trip to a worker —
-        the same draws as one :meth:`draw` per range. On a failure, the error of the first
-        failing range in request order (every range before it has been drawn), as if the
-        ranges had been drawn one after the other."""
         first = next(r for r in requests if r[3] > 0)
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(first[0])
-        pool = self._ensure_pool()
-        total = sum(n for *_, n in requests if n > 0)
-        cursor = [0, requests[0][2]]          # next range: request index, draw
-        batches: list[list[tuple[int, int, int]]] = []
-
-        def next_batch():
-            # ranges of about TASK_SECONDS at the cost measured so far (:meth:`_task_end`),
-            # packed until the batch holds that much work (at most an even share per worker)
-            per = (TASK_SECONDS / max(self._cost, 1e-9)) if self._cost is not None else 32.0
-            per = max(1.0, min(per, total / max(pool.jobs, 1)))
-            batch, size = [], 0
-            while size < per and cursor[0] < len(requests):
-                r = cursor[0]
-                start, n = requests[r][2], requests[r][3]
-                if cursor[1] >= start + n:
-                    cursor[0] += 1
-                    if cursor[0] < len(requests):
-                        cursor[1] = requests[cursor[0]][2]
-                    continue
-                a = cursor[1]
-                b = self._task_end(a, start + n, pool.jobs)
-                batch.append((r, a, b))
-                size += b - a
-                cursor[1] = b
-            return batch
-        wires = {}
-
-        def items(batch):
-            out = []
-            for r, a, b in batch:
-                inst, stream = requests[r][0], requests[r][1]
-                w = wires.get(r)
-                if w is None:
-                    w = wires[r] = self._wire(inst)
-                out.append((w, self.seed, stream, a, b, self.chunk))
-            return out
-
-        pending: dict[int, int] = {}
-        done: dict[int, list] = {}
-        err: tuple[tuple[int, int], dict] | None = None
-        made = 0
-        while True:
-            while err is None:
-                work = (total - made) * self._cost if self._cost is not None else 0.0
-                grow = self._cost is not None and work > _GROW_SECONDS
-                slots = pool.jobs if grow else max(1, min(pool.jobs, len(getattr(pool, "workers", ())) or 1))
-                if len(pending) >= slots:
-                    break
-                batch = next_batch()
-                if not batch:
-                    break
-                batches.append(batch)
-                tid = pool.submit("tasks", None, (items(batch),), grow=grow)
-                pending[tid] = len(batches) - 1
-                made += sum(b - a for _, a, b in batch)
-            if not pending:
-                break
-            for tid, msg in pool.poll(1.0):
-                bi = pending.pop(tid, None)
-                if bi is None:
-                    continue
-                if msg[0] == "done":
-                    done[bi] = msg[2]
-                    self.calls += msg[3]
-                    self._learn(msg[4], sum(b - a for _, a, b in batches[bi]))
-                    continue
-                pos = (bi, int(msg[2].get("item") or 0))
-                if err is None or pos < err[0]:
-                    err = (pos, msg[2])
-                    later = [t for t, x in pending.items() if x > bi]
-                    if later:
-                        pool.cancel(later)
-                        for t in later:
-                            pending.pop(t)
-        if err is not None:
-            (bi, item), info = err
-            r = batches[bi][item][0]
-            raise self._error(info, requests[r][0], requests[r][1])
-        parts: list[list] = [[] for _ in requests]
-        for bi, batch in enumerate(batches):
-            for (r, _, _), arr in zip(batch, done[bi]):
-                parts[r].append(arr)
-        out: list[np.ndarray | None] = []
-        for (inst, stream, start, n), p in zip(requests, parts):
-            if n <= 0:
-                out.append(None)
-                continue
-            self.draws_made += n
-            self._report(stream, n, n)
-            out.append(np.concatenate(p, axis=0))
+        out = self._schedule(requests)
+        self.draws_made += sum(n for *_, n in requests if n > 0)
         return out
 
     def draw_many(self, requests, n: int = 1) -> np.ndarray:
@@ -846,19 +538,20 @@ class Sampler:
         An allocator that touches global state without it changing its outcomes is fine."""
         if self.isolated:
             pool = self._ensure_pool()
-            tid = pool.submit("repro", self._wire(inst), (self.seed,))
+            tid = pool.submit(wire.ReproTask(self._wire(inst), self.seed))
             res = None
             while True:
                 got = pool.poll(max(self.timeout, 1.0) + 1.0)
-                hit = [m for t, m in got if t == tid]
+                hit = [reply for t, reply in got if t == tid]
                 if hit:
-                    res = hit[0][2] if hit[0][0] == "done" else None
-                    self.calls += 2 if hit[0][0] == "done" else 0
+                    if isinstance(hit[0], wire.Repro):
+                        res = hit[0].result
+                        self.calls += 2
                     break
-                if not got and not any(w.task for w in getattr(pool, "workers", [])) and not getattr(pool, "futures", None):
+                if not got and not pool.busy():
                     break
         else:
-            res = _repro_outcomes(self.target, inst, self.seed, self.timeout)
+            res = repro_outcomes(self.target, inst, self.seed, self.timeout)
             if res is not None:
                 self.calls += 2
         if not res or not res["differ"]:

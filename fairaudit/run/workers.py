@@ -1,10 +1,11 @@
 """Allocator calls in isolated worker processes (and on a Dask cluster).
 
 The audit process never runs the allocator's code. Each worker is a fresh Python
-process (``subprocess``, not ``fork``: nothing of the audit is inherited) that loads the
-allocator itself and runs *tasks* — draws ``start..stop`` of one stream on one input —
-with the very function the in-process sampler uses (:func:`fairaudit.run.sampler._run_task`),
-so outcomes, validation and messages are the same whichever way the draws are made.
+process (``subprocess``, not ``fork``: nothing of the audit is inherited; see
+:mod:`fairaudit.run.worker_main`) that loads the allocator itself and runs *tasks* —
+batches of draw ranges — with the very functions the in-process sampler uses
+(:mod:`fairaudit.run.task`), so outcomes, validation and messages are the same whichever
+way the draws are made.
 
 What the audit process does that an allocator cannot undo:
 
@@ -24,18 +25,31 @@ What the audit process does that an allocator cannot undo:
   lines are kept for the report, the rest counted. Nothing reaches the terminal.
 - **Signals.** Workers run in their own session, so a Ctrl-C at the terminal interrupts
   the audit, which then kills its workers; a worker whose parent is gone exits.
+- **Replies are data.** A worker answers with frames of JSON and raw arrays
+  (:mod:`fairaudit.run.wire`) carrying the audit's secret; nothing it sends is unpickled,
+  a malformed or stalled reply fails the task (and the worker is killed), and the
+  sampler re-validates every outcome.
+- **Fresh state per audit.** A worker loads one allocator, once. After an audit its
+  workers are stopped and replaced by *spare* workers that have imported Python and
+  numpy but no allocator (:func:`release`), so repeated audits start fast and none sees
+  what an earlier one left in a process.
 
-The executors (:class:`WorkerPool`, :class:`DaskPool`) only run what they are given;
-the sampler decides the tasks (their sizes come from the measured cost of a call), so a
-draw's generator — and therefore every result — does not depend on the executor.
+The pools (:class:`WorkerPool`, :class:`DaskPool`) share one small protocol
+(:class:`Pool`) and only run what they are given; the sampler decides the tasks (their
+sizes come from the measured cost of a call), so a draw's generator — and therefore
+every result — does not depend on the pool. Pools are built in one place
+(:func:`open_pool`), and ``--jobs`` becomes a worker count in one place
+(:func:`worker_count`).
 """
 from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import mmap
 import os
-import pickle
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,19 +58,33 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from ..errors import TargetError
+from . import wire
 from .allocator_notes import AllocatorNotes
+from .spec import TargetSpec
+from .worker_main import INSTS_KEPT, STATE_SLOTS
 
 #: default ``--memory-limit``: address space per worker process
 DEFAULT_MEMORY_LIMIT = 4 * 2**30
 #: lines of an allocator's stdout / stderr kept per check (the rest are counted)
 OUTPUT_LINES = 20
 _LINE_CHARS = 300
-_INSTS_KEPT = 8           # inputs a worker keeps (sent once, then named by key)
-_STATE_SLOTS = 5          # [call start (time.monotonic, 0 = not in a call), draw, generator index, size,
-                          #  item of a batch of tasks]
+
+
+def worker_count(jobs) -> int:
+    """The one reading of ``--jobs``: N ≥ 1 workers as given; 0 or -1 (any negative) one per
+    core this process may use; None 1. The same for a file, a callable and every other
+    allocator an audit opens."""
+    if jobs is None:
+        return 1
+    jobs = int(jobs)
+    if jobs >= 1:
+        return jobs
+    return max(1, os.cpu_count() or 1)
 
 
 def parse_memory(value) -> int | None:
@@ -175,193 +203,60 @@ class OutputLog:
         return out
 
 
-# ---------------------------------------------------------------------------
-# The worker process
-# ---------------------------------------------------------------------------
-
-def _load_payload(payload):
-    """A Target from what the audit process sent: ``("spec", spec, sys_path)``,
-    ``("pickle", cloudpickle bytes)`` or ``("source", spec, filename, source, func)``."""
-    from .targets import load_target
-    kind = payload[0]
-    if kind == "spec":
-        return load_target(payload[1])
-    if kind == "pickle":
-        return pickle.loads(payload[1])
-    if kind == "source":
-        _, spec, filename, source, func_name = payload
-        p = Path(spec.rsplit(":", 1)[0] if func_name else spec)
-        try:
-            same = p.is_file() and p.read_bytes() == source
-        except OSError:
-            same = False
-        if not same:   # another machine: a copy of the file in a private directory
-            d = Path(tempfile.mkdtemp(prefix="fairaudit-allocator-"))
-            p = d / filename
-            p.write_bytes(source)
-        t = load_target(f"{p}:{func_name}" if func_name else str(p))
-        t.path = spec.rsplit(":", 1)[0] if func_name and spec.endswith(":" + func_name) else spec
-        return t
-    raise ValueError(f"unknown payload {kind!r}")
-
-
-def target_meta(t) -> dict:
-    return {"kind": t.kind, "name": t.name, "path": t.path, "sha256": t.sha256, "k": t.k,
-            "vectorized": t.vectorized, "arg_names": sorted(t.arg_names),
-            "accepts_var_kwargs": t.accepts_var_kwargs, "doc": t.doc, "load_spec": t.load_spec,
-            "claims": getattr(t, "claims", "real"), "kind_guessed": getattr(t, "kind_guessed", False),
-            "columns": list(getattr(t, "columns", ()))}
-
-
-def _set_memory_limit(limit: int | None) -> None:
-    if not limit:
-        return
-    try:
-        import resource
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (ImportError, ValueError, OSError):   # not Linux/macOS, or not allowed: run without a cap
-        pass
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this worker when the audit process dies; elsewhere a
-    thread polls for the parent."""
-    parent = os.getppid()
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-    def watch():
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def _worker_main() -> None:  # pragma: no cover - runs in the worker process
-    rfd, wfd, state_path, mem = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    _set_memory_limit(mem or None)
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the audit's to handle
-    from multiprocessing.connection import Connection
-    inp, out = Connection(rfd, writable=False), Connection(wfd, readable=False)
-    fd = os.open(state_path, os.O_RDWR)
-    mm = mmap.mmap(fd, _STATE_SLOTS * 8)
-    state = np.frombuffer(mm, dtype=np.float64)
-
-    def watch(j, g=None, size=None):
-        if j is None:
-            state[0] = 0.0
-            return
-        state[1] = j
-        state[2] = j if g is None else g
-        state[3] = -1 if size is None else size
-        state[0] = time.monotonic()
-
-    from ..errors import AllocatorError, BudgetExhausted, FairauditError
-    from .sampler import _run_task, _repro_outcomes
-    from .allocator_notes import PROCESS_NOTES
-    target = None
-    insts: dict = {}
-    while True:
-        try:
-            msg = inp.recv()
-        except (EOFError, OSError):
-            os._exit(0)
-        op = msg[0]
-        try:
-            if op == "load":
-                _, payload, path = msg
-                sys.path[:] = list(path) + [p for p in sys.path if p not in path]
-                try:
-                    target = _load_payload(payload)
-                    reply = ("loaded", target_meta(target))
-                except FairauditError as e:
-                    reply = ("load_error", str(e))
-                except BaseException as e:  # noqa: BLE001 - the user's module, whatever it raises
-                    reply = ("load_error", f"loading the allocator raised {type(e).__name__}: {e}")
-            elif op == "tasks":
-                # a batch of small draw ranges (several streams or inputs) in one message: one
-                # round trip for many one-draw episodes; the first failure ends the batch
-                tid, items = msg[1], msg[2]
-                outs, calls, t0 = [], 0, time.perf_counter()
-                reply = None
-                for idx, (inst, seed, stream, start, stop, chunk) in enumerate(items):
-                    state[4] = idx
-                    try:
-                        arr, c = _run_task(target, inst, seed, stream, start, stop, chunk, 0.0, watch=watch)
-                    except AllocatorError as e:
-                        reply = ("fail", tid, {**_error_info(e), "item": idx})
-                        break
-                    outs.append(arr)
-                    calls += c
-                if reply is None:
-                    reply = ("done", tid, outs, calls, time.perf_counter() - t0)
-            elif op in ("task", "repro"):
-                tid, key, inst = msg[1], msg[2], msg[3]
-                if inst is not None:
-                    insts[key] = inst
-                    while len(insts) > _INSTS_KEPT:      # the audit process mirrors this eviction
-                        insts.pop(next(iter(insts)))
-                inst = insts.get(key)
-                if inst is None:
-                    reply = ("resend", tid)
-                elif op == "repro":
-                    reply = ("done", tid, _repro_outcomes(target, inst, msg[4], timeout=0.0, watch=watch), 2, 0.0)
-                else:
-                    seed, stream, start, stop, chunk, budget_left = msg[4:10]
-                    deadline = time.monotonic() + budget_left if budget_left is not None else None
-                    t0 = time.perf_counter()
-                    try:
-                        arr, calls = _run_task(target, inst, seed, stream, start, stop, chunk, 0.0,
-                                               deadline=deadline, watch=watch)
-                        reply = ("done", tid, arr, calls, time.perf_counter() - t0)
-                    except BudgetExhausted as e:
-                        reply = ("budget", tid, e.done, e.outcomes, e.calls, time.perf_counter() - t0)
-                    except AllocatorError as e:
-                        if getattr(e, "mutated", False):
-                            insts.pop(key, None)          # this copy of the input is spoiled
-                        reply = ("fail", tid, _error_info(e))
-            else:
-                reply = ("fail", msg[1] if len(msg) > 1 else None, {"problem": f"unknown request {op!r}"})
-        except BaseException as e:  # noqa: BLE001 - a fairaudit bug in the worker: report, do not die
-            import traceback
-            reply = ("fail", msg[1] if len(msg) > 1 else None,
-                     {"problem": f"fairaudit's worker failed: {type(e).__name__}: {e}",
-                      "traceback": traceback.format_exc()[-3000:]})
-        finally:
-            state[0] = 0.0
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except Exception:
-            pass
-        try:
-            notes = PROCESS_NOTES.take()
-            if notes is not None:             # the allocator's warnings, before the reply they belong to
-                out.send(("notes", notes))
-            out.send(reply)
-        except (EOFError, OSError):
-            os._exit(0)
-        except Exception as e:  # an outcome that does not pickle
-            out.send(("fail", reply[1], {"problem": f"the allocator's outcome could not be sent back: {e}"}))
-
-
-def _error_info(e) -> dict:
-    from ..errors import AllocatorTimeout
-    return {"problem": e.problem, "draw": e.draw, "generator_index": e.generator_index, "size": e.size,
-            "timeout": isinstance(e, AllocatorTimeout)}
 
 
 # ---------------------------------------------------------------------------
-# The audit side: a pool of worker processes
+# The protocol both pools follow
+# ---------------------------------------------------------------------------
+
+class Pool(Protocol):
+    """What the sampler needs of a pool: submit tasks (:class:`~fairaudit.run.wire.DrawTask`,
+    :class:`~fairaudit.run.wire.ReproTask`), poll for named replies, cancel, and release."""
+
+    jobs: int
+    restarts: int
+
+    def probe(self) -> dict:
+        """Load the allocator (in one worker) and return its description."""
+
+    def slots(self, grow: bool) -> int:
+        """Tasks worth keeping in flight (``grow``: the work left is worth starting every worker)."""
+
+    def submit(self, task, grow: bool = True) -> int:
+        """Queue a task; its id."""
+
+    def poll(self, timeout: float) -> list:
+        """Finished tasks within ``timeout`` s: ``[(tid, reply)]`` with a named reply."""
+
+    def busy(self) -> bool:
+        """Is any task queued or running?"""
+
+    def cancel(self, tids) -> None:
+        """Forget the given tasks (stopping whatever runs them)."""
+
+    def take_output(self) -> dict | None:
+        """The allocator's stdout/stderr since the last take."""
+
+    def take_notes(self) -> dict | None:
+        """The allocator's warnings and NaN outputs since the last take."""
+
+    def release(self) -> None:
+        """The audit is done with the pool."""
+
+    def close(self) -> None:
+        """Stop everything now."""
+
+
+def open_pool(payload, *, jobs: int, timeout: float, memory_limit, scheduler=None) -> Pool:
+    """The one place pools are built: on the Dask cluster at ``scheduler``, else local
+    worker processes (``jobs`` of them at most; see :func:`worker_count`)."""
+    if scheduler is not None:
+        return DaskPool(payload, scheduler, timeout=timeout, memory_limit=memory_limit)
+    return WorkerPool(payload, jobs=jobs, timeout=timeout, memory_limit=memory_limit)
+
+
+# ---------------------------------------------------------------------------
+# Local worker processes
 # ---------------------------------------------------------------------------
 
 _LIVE_POOLS: "weakref.WeakSet[WorkerPool]" = weakref.WeakSet()
@@ -371,56 +266,38 @@ _LIVE_POOLS: "weakref.WeakSet[WorkerPool]" = weakref.WeakSet()
 def _close_all():  # pragma: no cover - interpreter exit
     for p in list(_LIVE_POOLS):
         p.close()
+    close_parked()
 
 
 class _Worker:
-    _ids = itertools.count()
+    """The audit's handle on one worker process (see :func:`start_worker`)."""
 
-    def __init__(self, pool: "WorkerPool"):
-        self.id = next(self._ids)
-        d = pool.tmpdir
-        self.state_path = os.path.join(d, f"state-{self.id}")
-        with open(self.state_path, "wb") as f:
-            f.write(b"\0" * (_STATE_SLOTS * 8))
-        self.out_path = os.path.join(d, f"stdout-{self.id}")
-        self.err_path = os.path.join(d, f"stderr-{self.id}")
-        fout = open(self.out_path, "ab")
-        ferr = open(self.err_path, "ab")
-        r1, w1 = os.pipe()      # audit → worker
-        r2, w2 = os.pipe()      # worker → audit
-        env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-        env.pop("PYTHONFAULTHANDLER", None)
-        env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
+    def __init__(self, proc, tmpdir, state_path, out_path, err_path, send_conn, recv_fd, memory_limit):
+        self.proc = proc
+        self.tmpdir = tmpdir
+        self.state_path, self.out_path, self.err_path = state_path, out_path, err_path
+        self.send_conn = send_conn
+        self.recv_fd = recv_fd
+        self.memory_limit = memory_limit
+        fd = os.open(state_path, os.O_RDWR)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from fairaudit.run.workers import _worker_main; _worker_main()",
-                 str(r1), str(w2), self.state_path, str(pool.memory_limit or 0)],
-                pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
-                start_new_session=True, env=env, close_fds=True)
-        finally:
-            os.close(r1)
-            os.close(w2)
-            fout.close()
-            ferr.close()
-        from multiprocessing.connection import Connection
-        self.send_conn = Connection(w1, readable=False)
-        self.recv_conn = Connection(r2, writable=False)
-        fd = os.open(self.state_path, os.O_RDWR)
-        try:
-            self._mm = mmap.mmap(fd, _STATE_SLOTS * 8)
+            self._mm = mmap.mmap(fd, STATE_SLOTS * 8)
         finally:
             os.close(fd)
         self.state = np.frombuffer(self._mm, dtype=np.float64)
         self.pos = {"stdout": 0, "stderr": 0}
         self.ready = False          # loaded the target
-        self.task = None            # tid running
+        self.loading = False        # asked to load it
+        self.task = None            # (tid, task) running
         self.insts: dict = {}       # keys of the inputs the worker holds, oldest first
         self.started = time.monotonic()
+        self.dead = False
 
     def send(self, msg):
         self.send_conn.send(msg)
+
+    def alive(self) -> bool:
+        return not self.dead and self.proc.poll() is None
 
     def read_output(self, log: OutputLog):
         for stream, path in (("stdout", self.out_path), ("stderr", self.err_path)):
@@ -445,6 +322,7 @@ class _Worker:
                     pass
 
     def kill(self):
+        self.dead = True
         try:
             self.proc.kill()
         except OSError:
@@ -453,16 +331,20 @@ class _Worker:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        for c in (self.send_conn, self.recv_conn):
-            try:
-                c.close()
-            except OSError:
-                pass
+        try:
+            self.send_conn.close()
+        except OSError:
+            pass
+        try:
+            os.close(self.recv_fd)
+        except OSError:
+            pass
         try:
             self.state = None
             self._mm.close()
         except (BufferError, ValueError):
             pass
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     def returncode(self, wait: float = 2.0):
         try:
@@ -471,8 +353,91 @@ class _Worker:
             return None
 
 
-class WorkerLost(Exception):
-    pass
+def start_worker(memory_limit: int | None) -> _Worker:
+    """Start one worker process (not yet told its allocator): the one place a worker is
+    started. A fresh interpreter (not a fork), in its own session, its stdout and stderr
+    to files of its own temporary folder, its address space capped at ``memory_limit``;
+    requests reach it on one pipe, its data-only replies come back on another."""
+    d = tempfile.mkdtemp(prefix="fairaudit-workers-")
+    state_path = os.path.join(d, "state")
+    with open(state_path, "wb") as f:
+        f.write(b"\0" * (STATE_SLOTS * 8))
+    out_path, err_path = os.path.join(d, "stdout"), os.path.join(d, "stderr")
+    fout, ferr = open(out_path, "ab"), open(err_path, "ab")
+    r1, w1 = os.pipe()      # audit → worker (requests)
+    r2, w2 = os.pipe()      # worker → audit (replies)
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.pop("PYTHONFAULTHANDLER", None)
+    env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from fairaudit.run.worker_main import main; main()",
+             str(r1), str(w2), state_path, str(memory_limit or 0)],
+            pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
+            start_new_session=True, env=env, close_fds=True)
+    except BaseException:
+        for fd in (w1, r2):
+            os.close(fd)
+        shutil.rmtree(d, ignore_errors=True)
+        raise
+    finally:
+        os.close(r1)
+        os.close(w2)
+        fout.close()
+        ferr.close()
+    from multiprocessing.connection import Connection
+    return _Worker(proc, d, state_path, out_path, err_path, Connection(w1, readable=False), r2, memory_limit)
+
+
+# Spare workers: started, Python and numpy imported, no allocator loaded. An audit takes
+# them before starting new ones; a released pool's workers (which loaded an allocator)
+# are stopped and replaced by spares.
+#: spare worker processes kept after an audit (a test suite auditing one allocator a
+#: thousand times would otherwise wait for a thousand interpreter start-ups)
+SPARE_WORKERS = 2
+_SPARES: "list[_Worker]" = []
+_SPARES_LOCK = threading.Lock()
+
+
+def _take_spare(memory_limit) -> _Worker | None:
+    with _SPARES_LOCK:
+        for i, w in enumerate(_SPARES):
+            if w.memory_limit == memory_limit:
+                _SPARES.pop(i)
+                break
+        else:
+            return None
+    if w.alive():
+        return w
+    w.kill()
+    return None
+
+
+def _add_spares(memory_limit, count: int) -> None:
+    with _SPARES_LOCK:
+        room = SPARE_WORKERS - len(_SPARES)
+    for _ in range(max(min(count, room), 0)):
+        try:
+            w = start_worker(memory_limit)
+        except OSError:
+            return
+        with _SPARES_LOCK:
+            _SPARES.append(w)
+            extra = _SPARES[SPARE_WORKERS:]
+            del _SPARES[SPARE_WORKERS:]
+        for x in extra:
+            x.kill()
+
+
+def close_parked() -> None:
+    """Stop every spare worker process."""
+    with _SPARES_LOCK:
+        spares = list(_SPARES)
+        _SPARES.clear()
+    for w in spares:
+        w.kill()
 
 
 class WorkerPool:
@@ -486,7 +451,7 @@ class WorkerPool:
         self.timeout = float(timeout or 0.0)
         self.memory_limit = memory_limit
         self.load_timeout = max(float(load_timeout), self.timeout)
-        self.tmpdir = tempfile.mkdtemp(prefix="fairaudit-workers-")
+        self.secret = secrets.token_bytes(wire.SECRET_BYTES)    # only workers this pool started can answer
         self.workers: list[_Worker] = []
         self.output = OutputLog()
         self.notes = AllocatorNotes()
@@ -494,24 +459,26 @@ class WorkerPool:
         self.tids = itertools.count()
         self._inst_keys: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         self._inst_counter = itertools.count()
-        self.pending: dict[int, tuple[_Worker, tuple]] = {}
-        self.queue: list[tuple[int, tuple]] = []
+        self.queue: list[tuple[int, object]] = []
         self.restarts = 0
         self.closed = False
         _LIVE_POOLS.add(self)
-        self._finalizer = weakref.finalize(self, WorkerPool._cleanup, self.workers, self.tmpdir)
+        self._finalizer = weakref.finalize(self, WorkerPool._cleanup, self.workers)
 
     # -- lifecycle -------------------------------------------------------------
     def _spawn(self) -> _Worker:
-        w = _Worker(self)
-        w.send(("load", self.payload, list(sys.path)))
+        w = _take_spare(self.memory_limit) or start_worker(self.memory_limit)
+        w.send(("load", self.payload, list(sys.path), self.secret))
+        w.loading = True
         self.workers.append(w)
         return w
+
+    def _what(self) -> str:
+        return self.payload[1] if self.payload[0] in ("spec", "source") else "the allocator"
 
     def probe(self) -> dict:
         """Start the first worker, load the allocator there and return its description
         (kind, signature, …). Raises :class:`TargetError` when it cannot be loaded."""
-        from ..errors import TargetError
         if self.meta is not None:
             return self.meta
         w = self.workers[0] if self.workers else self._spawn()
@@ -521,26 +488,29 @@ class WorkerPool:
         return self.meta
 
     def _await_loaded(self, w: _Worker):
-        from ..errors import TargetError
-        what = self.payload[1] if self.payload[0] in ("spec", "source") else "the allocator"
         deadline = time.monotonic() + self.load_timeout
         while not w.ready:
             left = deadline - time.monotonic()
             if left <= 0:
                 w.read_output(self.output)
                 self._drop(w)
-                raise TargetError(f"{what}: loading it took longer than {self.load_timeout:g} s")
-            if not w.recv_conn.poll(min(left, 0.5)):
+                raise TargetError(f"{self._what()}: loading it took longer than {self.load_timeout:g} s")
+            if not wire.wait_readable([w.recv_fd], min(left, 0.5)):
                 continue
             try:
-                msg = w.recv_conn.recv()
-            except (EOFError, OSError):
+                reply, notes = self._read(w)
+            except EOFError:
                 rc = w.returncode()
                 w.read_output(self.output)
                 self._drop(w)
-                raise TargetError(f"{what}: importing it ended the worker process "
+                raise TargetError(f"{self._what()}: importing it ended the worker process "
                                   f"({death_reason(rc, self.memory_limit).replace('during the call ', '')})") from None
-            self._on_message(w, msg)
+            except wire.WireError as e:
+                w.read_output(self.output)
+                self._drop(w)
+                raise TargetError(f"{self._what()}: loading it, the worker process sent a reply fairaudit cannot "
+                                  f"read ({e})") from None
+            self._on_reply(w, reply, notes)
 
     def close(self):
         if self.closed:
@@ -549,34 +519,30 @@ class WorkerPool:
         self._finalizer()
         _LIVE_POOLS.discard(self)
 
+    def release(self) -> None:
+        """The audit is done: stop the workers (they loaded this audit's allocator) and
+        leave spares in their place for the next audit."""
+        n = len(self.workers)
+        self.take_output()
+        self.close()
+        _add_spares(self.memory_limit, min(n, SPARE_WORKERS))
+
     @staticmethod
-    def _cleanup(workers, tmpdir):
+    def _cleanup(workers):
         for w in list(workers):
             w.kill()
         workers.clear()
-        import shutil
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
     def _drop(self, w: _Worker):
         w.kill()
         if w in self.workers:
             self.workers.remove(w)
 
-    def reuse(self, *, jobs: int, timeout: float) -> None:
-        """Make a parked pool ready for a new audit: every worker loads the allocator
-        afresh (its module is executed again, as a first audit would see it)."""
-        self.jobs = max(1, int(jobs))
-        self.timeout = float(timeout or 0.0)
-        while len(self.workers) > self.jobs:
-            self._drop(self.workers[-1])
-        self.meta = None
-        self.output = OutputLog()
-        self.notes = AllocatorNotes()
-        for w in self.workers:
-            w.ready = False
-            w.insts.clear()
-            w.read_output(OutputLog())          # what an earlier audit left is not this one's
-            w.send(("load", self.payload, list(sys.path)))
+    def _replace(self, w: _Worker):
+        """A worker died or was killed: drop it (a new one is spawned when needed)."""
+        w.read_output(self.output)
+        self._drop(w)
+        self.restarts += 1
 
     # -- tasks -------------------------------------------------------------------
     def inst_key(self, inst) -> int:
@@ -586,20 +552,37 @@ class WorkerPool:
             k = self._inst_keys[inst] = next(self._inst_counter)
             return k
 
-    def capacity(self) -> int:
-        """Tasks that could start now without waiting (idle workers plus room to spawn)."""
-        return sum(1 for w in self.workers if w.task is None) + (self.jobs - len(self.workers))
+    def slots(self, grow: bool) -> int:
+        return self.jobs if grow else max(1, min(self.jobs, len(self.workers)))
 
-    def idle(self) -> int:
-        return sum(1 for w in self.workers if w.task is None)
+    def busy(self) -> bool:
+        return bool(self.queue) or any(w.task is not None for w in self.workers)
 
-    def submit(self, op: str, inst, args: tuple, grow: bool = True) -> int:
-        """Queue a task (``op`` "task": args = seed, stream, start, stop, chunk,
-        budget_left; "repro": args = (seed,)); returns its id."""
+    def submit(self, task, grow: bool = True) -> int:
         tid = next(self.tids)
-        self.queue.append((tid, (op, inst, args)))
+        self.queue.append((tid, task))
         self._dispatch(grow)
         return tid
+
+    def _hold(self, w: _Worker, inst):
+        """(key, the input or None when the worker holds it already), mirroring the worker's eviction."""
+        key = self.inst_key(inst)
+        if key in w.insts:
+            return key, None
+        w.insts[key] = True
+        while len(w.insts) > INSTS_KEPT:
+            w.insts.pop(next(iter(w.insts)))
+        return key, inst
+
+    def _request(self, w: _Worker, tid: int, task):
+        if isinstance(task, wire.ReproTask):
+            key, inst = self._hold(w, task.inst)
+            return ("repro", tid, key, inst, task.seed)
+        items = []
+        for it in task.items:
+            key, inst = self._hold(w, it.inst)
+            items.append((key, inst, it.seed, it.stream, it.start, it.stop, it.chunk))
+        return ("draw", tid, items, task.budget_left)
 
     def _dispatch(self, grow: bool = True):
         while self.queue:
@@ -609,35 +592,14 @@ class WorkerPool:
                 if grow and len(self.workers) < self.jobs and loading < len(self.queue):
                     self._spawn()
                 return
-            tid, (op, inst, args) = self.queue.pop(0)
-            if op == "tasks":                  # the batch carries its inputs (args: the items)
-                w.task = (tid, op, inst, args)
-                try:
-                    w.send((op, tid) + tuple(args))
-                except (OSError, EOFError):
-                    w.task = None
-                    self.queue.insert(0, (tid, (op, inst, args)))
-                    self._replace(w, None)
-                continue
-            key = self.inst_key(inst)
-            send_inst = None if key in w.insts else inst
-            if send_inst is not None:
-                w.insts[key] = True
-                while len(w.insts) > _INSTS_KEPT:
-                    w.insts.pop(next(iter(w.insts)))
-            w.task = (tid, op, inst, args)
+            tid, task = self.queue.pop(0)
+            w.task = (tid, task)
             try:
-                w.send((op, tid, key, send_inst) + tuple(args))
-            except (OSError, EOFError):
+                w.send(self._request(w, tid, task))
+            except (OSError, EOFError, ValueError):
                 w.task = None
-                self.queue.insert(0, (tid, (op, inst, args)))
-                self._replace(w, None)
-
-    def _replace(self, w: _Worker, log_rc):
-        """A worker died or was killed: drop it (a new one is spawned when needed)."""
-        w.read_output(self.output)
-        self._drop(w)
-        self.restarts += 1
+                self.queue.insert(0, (tid, task))
+                self._replace(w)
 
     def cancel(self, tids) -> None:
         """Forget queued tasks and kill the workers running the given ones."""
@@ -646,42 +608,59 @@ class WorkerPool:
         for w in list(self.workers):
             if w.task is not None and w.task[0] in tids:
                 w.task = None
-                self._replace(w, None)
+                self._replace(w)
 
-    def _on_message(self, w: _Worker, msg):
-        op = msg[0]
-        if op == "notes":                 # the allocator's warnings during the task that replies next
-            self.notes.merge(msg[1])
-            return None
-        if op == "loaded":
-            w.ready = True
+    def _read(self, w: _Worker):
+        header, arrays = wire.read_frame(w.recv_fd, self.secret)
+        return wire.decode_reply(header, arrays)
+
+    def _on_reply(self, w: _Worker, reply, notes):
+        """A reply read from ``w``: ``(tid, reply)`` for the sampler, or None."""
+        self.notes.merge(notes)
+        if isinstance(reply, wire.Loaded):
+            if not w.loading or w.ready:
+                raise wire.WireError("a worker said it loaded the allocator when it was not asked to")
+            w.ready, w.loading = True, False
             if self.meta is None:
-                self.meta = msg[1]
+                self.meta = reply.meta
             return None
-        if op == "load_error":
-            from ..errors import TargetError
+        if isinstance(reply, wire.LoadFailed):
             w.read_output(self.output)
             self._drop(w)
-            raise TargetError(msg[1])
-        tid = msg[1]
+            raise TargetError(reply.problem)
         task = w.task
+        if task is None or reply.tid != task[0]:
+            raise wire.WireError("a worker answered a task it was not running")
         w.task = None
-        if op == "resend" and task is not None and task[0] == tid:   # the worker no longer holds the input
+        if isinstance(reply, wire.Resend):      # the worker no longer holds an input: send it again
             w.insts.clear()
-            self.queue.insert(0, (tid, task[1:]))
+            self.queue.insert(0, task)
             self._dispatch()
             return None
         w.read_output(self.output)
-        if task is None or task[0] != tid:
-            return None
-        return tid, msg
+        return task[0], reply
 
-    def poll(self, timeout: float) -> list[tuple[int, tuple]]:
-        """Wait up to ``timeout`` s for finished tasks; return ``[(tid, message)]``. A
-        message is ``("done", tid, outcomes, calls, seconds)``, ``("fail", tid, info)``,
-        ``("budget", tid, done, outcomes, calls, seconds)`` or, from the pool itself,
-        ``("fail", tid, info)`` for a timeout or a dead worker."""
-        from multiprocessing.connection import wait
+    def _unreadable(self, w: _Worker, e: Exception) -> list:
+        """A reply that is not a fairaudit frame: the worker process cannot be trusted; it is
+        stopped and its task fails (no byte of what it sent is used)."""
+        task = w.task
+        where = self._where(w)
+        w.task = None
+        self._replace(w)
+        if task is None:
+            if not w.ready:
+                raise TargetError(f"{self._what()}: loading it, the worker process sent a reply fairaudit cannot "
+                                  f"read ({e})")
+            return []
+        return [(task[0], wire.Failed(task[0], wire.Failure(
+            f"the worker process sent a reply fairaudit cannot read ({e}); the allocator may have written into "
+            f"fairaudit's reply pipe — nothing it sent was used", **where)))]
+
+    def poll(self, timeout: float) -> list:
+        """Wait up to ``timeout`` s for finished tasks; ``[(tid, reply)]`` with a named reply
+        (:class:`~fairaudit.run.wire.Done`, :class:`~fairaudit.run.wire.BudgetCut`,
+        :class:`~fairaudit.run.wire.Failed`, :class:`~fairaudit.run.wire.Repro`); the pool
+        itself answers :class:`~fairaudit.run.wire.Failed` for a timeout or a dead worker."""
         self._dispatch()
         out: list = []
         end = time.monotonic() + timeout
@@ -698,22 +677,17 @@ class WorkerPool:
                 starts = [w.state[0] for w in busy if w.task is not None and w.state[0] > 0]
                 if starts:
                     tick = min(tick, max(min(starts) + self.timeout - now, 0.0) + 0.005)
-            ready = wait([w.recv_conn for w in busy], timeout=tick)
-            for conn in ready:
-                w = next(x for x in busy if x.recv_conn is conn)
+            ready = set(wire.wait_readable([w.recv_fd for w in busy], tick))
+            for w in [x for x in busy if x.recv_fd in ready]:
                 try:
-                    msg = w.recv_conn.recv()
-                except (EOFError, OSError):
+                    reply, notes = self._read(w)
+                    r = self._on_reply(w, reply, notes)
+                except EOFError:
                     out.extend(self._died(w))
                     continue
-                except Exception as e:   # an outcome that cannot be unpickled here
-                    task = w.task
-                    w.task = None
-                    if task is not None:
-                        out.append((task[0], ("fail", task[0], {"problem": f"returned an outcome that could not be "
-                                                                           f"read back from the worker: {e}"})))
+                except wire.WireError as e:
+                    out.extend(self._unreadable(w, e))
                     continue
-                r = self._on_message(w, msg)
                 if r is not None:
                     out.append(r)
             out.extend(self._check_timeouts())
@@ -725,29 +699,24 @@ class WorkerPool:
     def _where(self, w: _Worker) -> dict:
         s = w.state
         task = w.task
-        item = {"item": int(s[4])} if s is not None and task is not None and task[1] == "tasks" else {}
+        batch = task is not None and isinstance(task[1], wire.DrawTask)
+        item = {"item": int(s[4])} if s is not None and batch else {}
         if s is not None and s[0] > 0:
             size = int(s[3])
             return {"draw": int(s[1]), "generator_index": int(s[2]), "size": None if size < 0 else size, **item}
-        if task is not None and task[1] == "tasks":
-            return {"draw": None, "generator_index": None, "size": None, **item}
-        if task is not None and task[1] == "task":
-            return {"draw": int(task[3][2]), "generator_index": None, "size": None}
-        return {"draw": None, "generator_index": None, "size": None}
+        return {"draw": None, "generator_index": None, "size": None, **item}
 
     def _died(self, w: _Worker) -> list:
         task = w.task
         where = self._where(w)
         rc = w.returncode()
-        self._replace(w, rc)
+        self._replace(w)
         if task is None:
             if not w.ready:
-                from ..errors import TargetError
                 raise TargetError(f"{self.payload[1] if self.payload[0] != 'pickle' else 'the allocator'}: importing "
                                   f"it ended the worker process ({death_reason(rc, self.memory_limit)})")
             return []
-        info = {"problem": death_reason(rc, self.memory_limit), **where}
-        return [(task[0], ("fail", task[0], info))]
+        return [(task[0], wire.Failed(task[0], wire.Failure(death_reason(rc, self.memory_limit), **where)))]
 
     def _check_timeouts(self) -> list:
         if not self.timeout:
@@ -761,14 +730,14 @@ class WorkerPool:
             if t0 > 0 and now - t0 > self.timeout:
                 task = w.task
                 where = self._where(w)
-                if task[1] == "repro":
-                    info = {"problem": "timeout in the reproducibility probe", "timeout": True, **where}
+                if isinstance(task[1], wire.ReproTask):
+                    problem = "timeout in the reproducibility probe"
                 else:
-                    info = {"problem": f"allocator call exceeded the {self.timeout:g} s per-call timeout "
-                                       f"(its worker process was killed and replaced)", "timeout": True, **where}
+                    problem = (f"allocator call exceeded the {self.timeout:g} s per-call timeout "
+                               f"(its worker process was killed and replaced)")
                 w.task = None
-                self._replace(w, None)
-                out.append((task[0], ("fail", task[0], info)))
+                self._replace(w)
+                out.append((task[0], wire.Failed(task[0], wire.Failure(problem, timeout=True, **where))))
         return out
 
     def take_output(self) -> dict | None:
@@ -781,13 +750,13 @@ class WorkerPool:
         """The allocator's warnings and NaN outputs the workers reported since the last call."""
         return self.notes.take()
 
-    def run_one(self, op: str, inst, args: tuple) -> tuple:
-        """Run one task and wait for it (used on Dask workers)."""
-        tid = self.submit(op, inst, args)
+    def run_one(self, task):
+        """Run one task and wait for its reply (used on Dask workers)."""
+        tid = self.submit(task)
         while True:
-            for t, msg in self.poll(3600.0):
+            for t, reply in self.poll(3600.0):
                 if t == tid:
-                    return msg
+                    return reply
 
 
 # ---------------------------------------------------------------------------
@@ -798,24 +767,55 @@ _DASK_POOLS: dict = {}
 _DASK_LOCK = threading.Lock()
 
 
-def _dask_task(payload_key: str, payload, timeout: float, memory_limit, op: str, inst, args: tuple):
+def _dask_task(audit_id: str, payload, timeout: float, memory_limit, secret: bytes, task):
     """Runs on a Dask worker: the task in a local worker process of that machine (so a
-    hang, exit or crash there is contained exactly as locally), returning the message and
-    the captured output."""
-    key = (payload_key, threading.get_ident(), timeout, memory_limit)
+    hang, exit or crash there is contained exactly as locally, and its reply read as data
+    only). Returns the reply as a frame with the audit's secret, the captured output as
+    JSON and the restarts — data the audit process reads without unpickling anything the
+    allocator made."""
+    key = (audit_id, threading.get_ident())
     with _DASK_LOCK:
         pool = _DASK_POOLS.get(key)
         if pool is None:
             pool = _DASK_POOLS[key] = WorkerPool(payload, jobs=1, timeout=timeout, memory_limit=memory_limit)
     try:
         pool.probe()
+        reply = pool.run_one(task)
     except Exception as e:  # noqa: BLE001
         with _DASK_LOCK:
             _DASK_POOLS.pop(key, None)
         pool.close()
-        return ("fail", None, {"problem": f"the allocator could not be loaded on the Dask worker: {e}"}), None, 0, None
-    msg = pool.run_one(op, inst, args)
-    return msg, pool.take_output(), pool.restarts, pool.take_notes()
+        reply = wire.Failed(None, wire.Failure(f"the allocator could not be loaded on the Dask worker: {e}"))
+    frame = wire.encode_reply(reply, secret, pool.take_notes())
+    return frame, json.dumps(pool.take_output()), int(pool.restarts)
+
+
+def _dask_release(audit_id: str) -> int:
+    """Runs on every Dask worker when an audit ends: stop its worker processes there."""
+    with _DASK_LOCK:
+        keys = [k for k in _DASK_POOLS if k[0] == audit_id]
+        pools = [_DASK_POOLS.pop(k) for k in keys]
+    for p in pools:
+        p.close()
+    return len(pools)
+
+
+def _output(text) -> dict | None:
+    """The captured output a Dask task reported, re-typed (lines of text and counts)."""
+    try:
+        d = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    out = {}
+    for s in ("stdout", "stderr"):
+        lines = d.get(s)
+        if isinstance(lines, list):
+            out[s] = [str(x)[:_LINE_CHARS + 2] for x in lines[:OUTPUT_LINES]]
+            more = d.get(f"{s}_more_lines", 0)
+            out[f"{s}_more_lines"] = more if type(more) is int and more >= 0 else 0
+    return out or None
 
 
 class DaskPool:
@@ -825,7 +825,6 @@ class DaskPool:
     or a :class:`distributed.Client`."""
 
     def __init__(self, payload, scheduler, *, timeout: float = 30.0, memory_limit: int | None = DEFAULT_MEMORY_LIMIT):
-        from ..errors import TargetError
         try:
             from distributed import Client
         except ImportError:
@@ -838,9 +837,9 @@ class DaskPool:
             self._own = True
         else:
             self.client, self._own = scheduler, False
-        import hashlib
         self.payload = payload
-        self.payload_key = hashlib.sha256(pickle.dumps(payload)).hexdigest()
+        self.audit_id = secrets.token_hex(16)      # this audit's worker processes on the cluster (fresh state)
+        self.secret = secrets.token_bytes(wire.SECRET_BYTES)
         self.timeout = float(timeout or 0.0)
         self.memory_limit = memory_limit
         self.output = OutputLog()
@@ -849,32 +848,34 @@ class DaskPool:
         self.futures: dict = {}
         self.restarts = 0
         self.meta: dict | None = None
-        self._scattered: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
         try:
             self.jobs = max(1, sum(self.client.nthreads().values()))
         except Exception:  # noqa: BLE001
             self.jobs = 1
 
     def probe(self) -> dict:
-        from ..errors import TargetError
         if self.meta is None:
             fut = self.client.submit(_dask_probe, self.payload, self.memory_limit, pure=False)
             ok, meta = fut.result()
             if not ok:
-                raise TargetError(meta)
-            self.meta = meta
+                raise TargetError(str(meta))
+            try:
+                self.meta = wire.decode_reply({"t": "loaded", "meta": json.loads(meta)}, [])[0].meta
+            except (ValueError, wire.WireError) as e:
+                raise TargetError(f"the Dask worker described the allocator in a form fairaudit cannot read ({e})") \
+                    from None
         return self.meta
 
-    def capacity(self) -> int:
-        return max(self.jobs - len(self.futures), 0)
+    def slots(self, grow: bool) -> int:
+        return self.jobs if grow else 1
 
-    def idle(self) -> int:
-        return self.capacity()
+    def busy(self) -> bool:
+        return bool(self.futures)
 
-    def submit(self, op: str, inst, args: tuple, grow: bool = True) -> int:
+    def submit(self, task, grow: bool = True) -> int:
         tid = next(self.tids)
-        fut = self.client.submit(_dask_task, self.payload_key, self.payload, self.timeout, self.memory_limit, op,
-                                 inst, tuple(args), pure=False, retries=0)
+        fut = self.client.submit(_dask_task, self.audit_id, self.payload, self.timeout, self.memory_limit,
+                                 self.secret, task, pure=False, retries=0)
         self.futures[fut] = tid
         return tid
 
@@ -893,15 +894,23 @@ class DaskPool:
         for fut in done:
             tid = self.futures.pop(fut)
             try:
-                msg, output, restarts, notes = fut.result()
-                self.output.merge(output)
-                self.notes.merge(notes)
-                self.restarts = max(self.restarts, restarts)
-                msg = (msg[0], tid) + tuple(msg[2:])
+                frame, output, restarts = fut.result()
             except Exception as e:  # noqa: BLE001 - the Dask worker itself was lost
-                msg = ("fail", tid, {"problem": f"the Dask task failed ({type(e).__name__}: {e}); the cluster's "
-                                                f"worker running it was lost"})
-            out.append((tid, msg))
+                out.append((tid, wire.Failed(tid, wire.Failure(
+                    f"the Dask task failed ({type(e).__name__}: {e}); the cluster's worker running it was lost"))))
+                continue
+            try:
+                reply, notes = wire.decode_reply(*wire.frame_from_bytes(frame, self.secret))
+            except wire.WireError as e:
+                reply, notes = wire.Failed(tid, wire.Failure(f"the Dask task's reply cannot be read ({e})")), None
+            self.output.merge(_output(output))
+            self.notes.merge(notes)
+            self.restarts = max(self.restarts, restarts if type(restarts) is int else 0)
+            if isinstance(reply, (wire.Done, wire.BudgetCut, wire.Failed, wire.Repro)):
+                reply.tid = tid
+            else:
+                reply = wire.Failed(tid, wire.Failure("the Dask task answered with something other than a result"))
+            out.append((tid, reply))
         return out
 
     def cancel(self, tids) -> None:
@@ -917,10 +926,17 @@ class DaskPool:
     def take_notes(self):
         return self.notes.take()
 
+    def release(self) -> None:
+        self.close()
+
     def close(self):
         for fut in list(self.futures):
             fut.cancel()
         self.futures.clear()
+        try:
+            self.client.run(_dask_release, self.audit_id)
+        except Exception:  # noqa: BLE001 - the cluster is gone: so are its processes
+            pass
         if self._own:
             try:
                 self.client.close()
@@ -931,7 +947,7 @@ class DaskPool:
 def _dask_probe(payload, memory_limit):
     pool = WorkerPool(payload, jobs=1, timeout=0, memory_limit=memory_limit)
     try:
-        return True, pool.probe()
+        return True, json.dumps(pool.probe())
     except Exception as e:  # noqa: BLE001
         return False, str(e)
     finally:
@@ -950,11 +966,10 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
     spec = target_or_spec if isinstance(target_or_spec, str) else getattr(target_or_spec, "load_spec", None)
     if spec:
         if ship_source:
-            file_part, func = spec, None
-            if ":" in spec and not spec.endswith(".py"):
-                file_part, func = spec.rsplit(":", 1)
-            if file_part.endswith(".py") and Path(file_part).is_file():
-                return ("source", spec, Path(file_part).name, Path(file_part).read_bytes(), func), None
+            parsed = TargetSpec.parse(spec)
+            p = parsed.path
+            if parsed.is_file and p.is_file():
+                return ("source", spec, p.name, p.read_bytes(), parsed.function), None
         return ("spec", spec), None
     if isinstance(target_or_spec, Target):
         func = target_or_spec.func
@@ -962,7 +977,7 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
         qual = getattr(func, "__qualname__", "")
         if (mod is not None and mod.__name__.startswith("fairaudit_target_") and getattr(mod, "__file__", None)
                 and "." not in qual and "<" not in qual and getattr(mod, qual, None) is func):
-            # a function of a file imported by fairaudit.run.targets.import_file: its module name
+            # a function of a file imported by fairaudit.run.load.import_file: its module name
             # exists only in this process, so the worker imports the same file itself
             return ("spec", f"{mod.__file__}:{qual}"), None
         try:
@@ -971,73 +986,3 @@ def payload_for(target_or_spec, *, ship_source: bool = False):
         except Exception as e:  # noqa: BLE001 - closures over locks, sockets, …
             return None, f"{type(e).__name__}: {e}"
     return None, "not a target"
-
-
-# ---------------------------------------------------------------------------
-# Warm pools: reused by the next audit of the same allocator in this process
-# ---------------------------------------------------------------------------
-
-#: pools kept warm after an audit (a test suite auditing one allocator a thousand times
-#: would otherwise start a thousand worker processes)
-PARKED_POOLS = 2
-_PARKED: "dict[tuple, WorkerPool]" = {}
-_PARKED_LOCK = threading.Lock()
-
-
-def _pool_key(payload, memory_limit):
-    import hashlib
-    if payload[0] == "spec":
-        spec = payload[1]
-        file_part = spec.rsplit(":", 1)[0] if ":" in spec and not spec.endswith(".py") else spec
-        p = Path(file_part)
-        digest = hashlib.sha256(p.read_bytes()).hexdigest() if file_part.endswith(".py") and p.is_file() else ""
-        return ("spec", spec, str(p.resolve()) if digest else "", digest, memory_limit)
-    return (payload[0], hashlib.sha256(pickle.dumps(payload)).hexdigest(), memory_limit)
-
-
-def acquire_pool(payload, *, jobs: int, timeout: float, memory_limit) -> WorkerPool:
-    """A pool for ``payload``: a parked one of the same allocator (its workers load the
-    allocator afresh, as a new audit would) or a new one."""
-    try:
-        key = _pool_key(payload, memory_limit)
-    except OSError:
-        key = None
-    with _PARKED_LOCK:
-        pool = _PARKED.pop(key, None) if key is not None else None
-    if pool is not None and not pool.closed and all(w.proc.poll() is None for w in pool.workers):
-        pool.reuse(jobs=jobs, timeout=timeout)
-        pool._key = key
-        return pool
-    if pool is not None:
-        pool.close()
-    pool = WorkerPool(payload, jobs=jobs, timeout=timeout, memory_limit=memory_limit)
-    pool._key = key
-    return pool
-
-
-def release_pool(pool: WorkerPool) -> None:
-    """Park a pool whose workers are idle (else close it)."""
-    key = getattr(pool, "_key", None)
-    healthy = (key is not None and not pool.closed and not pool.queue and pool.workers
-               and all(w.task is None and w.ready and w.proc.poll() is None for w in pool.workers))
-    if not healthy or PARKED_POOLS <= 0:
-        pool.close()
-        return
-    pool.take_output()
-    with _PARKED_LOCK:
-        old = _PARKED.pop(key, None)
-        _PARKED[key] = pool
-        evict = []
-        while len(_PARKED) > PARKED_POOLS:
-            evict.append(_PARKED.pop(next(iter(_PARKED))))
-    for p in evict + ([old] if old is not None and old is not pool else []):
-        p.close()
-
-
-def close_parked() -> None:
-    """Stop every parked pool's workers."""
-    with _PARKED_LOCK:
-        pools = list(_PARKED.values())
-        _PARKED.clear()
-    for p in pools:
-        p.close()
