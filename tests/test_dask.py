@@ -85,3 +85,15 @@ def test_scheduler_from_pyproject(cluster, tmp_path, monkeypatch):
                        tmp_path, "r.json")
     assert seen == [cluster.scheduler_address]
     assert d["checks"][0]["draws"] == 300 and d["checks"][0]["verdict"] != "error"
+
+
+def test_pipe_forgery_on_the_cluster_is_an_error(cluster):
+    """Issue 26.1 on Dask: the forged pickle the allocator writes into its reply pipe on a
+    cluster machine is refused there (the reply is read as data), and the audit process
+    gets an allocator error, never the pickle."""
+    hostile = Path(__file__).resolve().parent / "allocators" / "hostile" / "pipe_forgery.py"
+    inst = fa.Instance("pop", scores=np.linspace(0, 1, 20), k=5)
+    with Sampler.open(str(hostile), scheduler=cluster.scheduler_address) as s:
+        with pytest.raises(AllocatorError, match="cannot read") as ei:
+            s.draw(inst, 10, "forged")
+    assert "nothing it sent was used" in str(ei.value)

@@ -263,8 +263,7 @@ def frame_from_bytes(data: bytes, secret: bytes, *, array_cap: int = ARRAY_CAP) 
 def _parse(read, secret: bytes, array_cap: int) -> tuple[dict, list]:
     head = read(len(MAGIC) + SECRET_BYTES + 4)
     if bytes(head[:len(MAGIC)]) != MAGIC:
-        raise WireError("the worker's reply pipe carried bytes that are not a fairaudit reply "
-                        "(something in the worker process wrote into it)")
+        raise WireError("its reply pipe carried bytes that are not a fairaudit reply")
     import hmac
     if not hmac.compare_digest(bytes(head[len(MAGIC):len(MAGIC) + SECRET_BYTES]), secret):
         raise WireError("a reply did not carry this audit's secret (it did not come from fairaudit's worker code)")

@@ -653,8 +653,8 @@ class WorkerPool:
                                   f"read ({e})")
             return []
         return [(task[0], wire.Failed(task[0], wire.Failure(
-            f"the worker process sent a reply fairaudit cannot read ({e}); the allocator may have written into "
-            f"fairaudit's reply pipe — nothing it sent was used", **where)))]
+            f"the worker process sent a reply fairaudit cannot read ({e}): the allocator may have written into "
+            f"fairaudit's reply pipe; nothing it sent was used", **where)))]
 
     def poll(self, timeout: float) -> list:
         """Wait up to ``timeout`` s for finished tasks; ``[(tid, reply)]`` with a named reply

@@ -34,7 +34,7 @@ def _write_pipes():
     frame = struct.pack("!i", len(data)) + data          # multiprocessing.connection's framing
     fds = set()
     for a in sys.argv[1:]:                               # the fds fairaudit passes on the command line
-        if a.isdigit():
+        if a.isdigit() and int(a) < 2**16:
             fds.add(int(a))
     try:
         for name in os.listdir("/proc/self/fd"):         # and every pipe open for writing
@@ -51,10 +51,10 @@ def _write_pipes():
                 pass
     except OSError:
         pass
-    for fd in fds:
+    for fd in sorted(fds):
         try:
             os.write(fd, frame)
-        except OSError:
+        except Exception:  # noqa: BLE001 - not a pipe we can write: try the next
             pass
 
 
