@@ -187,6 +187,10 @@ def main() -> None:  # pragma: no cover - runs in the worker process
     state = np.frombuffer(mm, dtype=np.float64)
     worker = _Worker(state)
     secret = b"\0" * wire.SECRET_BYTES
+    try:                    # what loading any allocator needs, imported while the worker waits as a spare
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        pass
     while True:
         try:
             msg = inp.recv()

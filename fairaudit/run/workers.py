@@ -410,6 +410,8 @@ def _take_spare(memory_limit) -> _Worker | None:
         else:
             return None
     if w.alive():
+        # a process that audits again and again: keep a spare warming for the next audit
+        _add_spares(memory_limit, 1)
         return w
     w.kill()
     return None
