@@ -61,8 +61,8 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.run.targets import Instance
 from fairaudit.run.load import import_file, load_target
+from fairaudit.instance import Instance
 from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]

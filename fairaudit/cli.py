@@ -206,7 +206,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
           in_process, memory_limit, scheduler):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
-    a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
+    a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
+    absolute path), or the log a --query returns.
 
     \b
     Examples:
@@ -279,7 +280,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     try:
         with progress.running(), _inert_user_output():
             if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
-                from .logs import load_query
+                from .logs.load import load_query
                 target = load_query(query, columns=config.columns, groups=config.groups)
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
@@ -326,14 +327,15 @@ def _flag(value, key: str) -> bool:
 def _print_summary(d: dict, html_path, json_path):
     from .headline import headline
     from .labels import cite
-    from .report import _ci, _fmt, observations
+    from .report import observations
+    from .text import fmt_interval, fmt_number
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
     for c in d["checks"]:
         s = c.get("statistic")
-        stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
+        stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
@@ -430,7 +432,8 @@ def replay(result_json, check_id):
     behind an error verdict."""
     import traceback
 
-    from .replay import has_counterexample_draws, redraw, replay as do_replay
+    from .draw_records import has_counterexample_draws
+    from .replay import redraw, replay as do_replay
     try:
         chk = next((c for c in json.loads(Path(result_json).read_text(encoding="utf-8")).get("checks", [])
                     if c.get("id") == check_id), None)
@@ -504,10 +507,9 @@ def list_checks(check_id):
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
     click.echo(cls.definition)
-    from .labels import DATA_NEEDS
-    needs, example = DATA_NEEDS.get(cls.id, (
+    needs, example = cls.data_needs or (
         "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
-        f"fairaudit check my_allocator.py --checks {cls.id}"))
+        f"fairaudit check my_allocator.py --checks {cls.id}")
     click.echo(f"\napplies to: {kinds_phrase(cls.kinds)}, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
     click.echo(f"needs: {needs}")
     click.echo(f"example: {example}")

@@ -87,8 +87,8 @@ class Pool:
                              POPULATION_COLUMN: self.labels.astype(str), QUALITY_COLUMN: self.quality})
 
     def instance(self, label: str | None = None):
-        """A :class:`fairaudit.run.targets.Instance` of this pool (quality is *not* passed)."""
-        from .run.targets import Instance
+        """A :class:`fairaudit.instance.Instance` of this pool (quality is *not* passed)."""
+        from .instance import Instance
         return Instance(label or f"{self.setup} pool, n={self.n}, k={self.k}", scores=self.scores, k=self.k,
                         groups=self.groups())
 

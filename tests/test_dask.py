@@ -73,14 +73,14 @@ def test_raising_and_hanging_allocators_on_the_cluster(cluster):
 def test_scheduler_from_pyproject(cluster, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(f'[tool.fairaudit]\nscheduler = "{cluster.scheduler_address}"\n')
     monkeypatch.chdir(tmp_path)
-    from fairaudit.run import workers
+    from fairaudit.run import dask_pool
     seen = []
-    orig = workers.DaskPool.__init__
+    orig = dask_pool.DaskPool.__init__
 
     def spy(self, payload, scheduler, **kw):
         seen.append(scheduler)
         orig(self, payload, scheduler, **kw)
-    monkeypatch.setattr(workers.DaskPool, "__init__", spy)
+    monkeypatch.setattr(dask_pool.DaskPool, "__init__", spy)
     code, d = cli_json([str(EX / "uniform_lottery.py"), "--checks", "selection_rates", "--data", POP, "--draws", "300"],
                        tmp_path, "r.json")
     assert seen == [cluster.scheduler_address]

@@ -27,7 +27,7 @@ import fairaudit as fa
 from fairaudit.errors import TargetError
 from fairaudit.run import wire
 from fairaudit.run.spec import TargetSpec
-from fairaudit.run.workers import worker_count
+from fairaudit.run.pools import worker_count
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

@@ -16,7 +16,7 @@ from types import ModuleType
 from ..errors import TargetError
 from ..text import exception_text
 from . import models
-from .spec import TargetSpec, with_threshold  # noqa: F401  (with_threshold: re-exported)
+from .spec import TargetSpec
 from .targets import Target, _docstring, _file_hash, _pick_function, target_from_callable
 
 

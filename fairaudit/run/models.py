@@ -43,7 +43,7 @@ from ..errors import TargetError
 from ..text import exception_text
 from .targets import Target
 
-from .spec import MODEL_SUFFIXES, is_model_path  # noqa: F401  (re-exported)
+from .spec import MODEL_SUFFIXES, is_model_path  # noqa: F401  (a model adapter names what it reads)
 
 
 def is_estimator(obj) -> bool:

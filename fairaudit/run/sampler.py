@@ -27,9 +27,11 @@ from ..errors import AllocatorError, AllocatorTimeout, BudgetExhausted
 from . import wire
 from .allocator_notes import PROCESS_NOTES, AllocatorNotes
 from .load import load_target
-from .targets import Instance, Target, validate_outcomes
+from ..instance import Instance
+from .targets import Target, validate_outcomes
 from .task import draw_generator, repro_outcomes, run_task, stream_key  # noqa: F401  (draw_generator, stream_key: public here)
-from .workers import DEFAULT_MEMORY_LIMIT, format_memory, open_pool, payload_for, worker_count
+from .pools import open_pool, worker_count
+from .workers import DEFAULT_MEMORY_LIMIT, format_memory, payload_for
 
 
 #: aim of a task's length in seconds of allocator work (task sizes come from the measured cost of a call)

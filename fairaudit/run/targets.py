@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import TargetError
-from ..instance import Instance  # noqa: F401  (re-exported: fairaudit.run.targets.Instance)
+from ..instance import Instance
 from ..text import show_value
 
 KINDS = ("selection", "ranking", "assignment", "decision")

@@ -23,7 +23,8 @@ from ..errors import AllocatorError, AllocatorTimeout, BudgetExhausted
 from ..text import exception_text
 from .allocator_notes import AllocatorNotes, count_nan, recording
 from .load import load_target
-from .targets import PER_PERSON_HINT, Instance, Target, validate_outcomes
+from ..instance import Instance
+from .targets import PER_PERSON_HINT, Target, validate_outcomes
 
 
 def stream_key(stream: str) -> int:
