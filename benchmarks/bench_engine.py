@@ -83,7 +83,7 @@ def bench_overhead(draws=3000, repeats=3):
             t0 = time.perf_counter()
             fa.audit(str(path), checks=["selection_rates"], data=pop, params=params)   # isolated: the default
             t_iso = min(t_iso, time.perf_counter() - t0)
-            t0 = time.perf_counter()   # warm: the worker parked by the audit just before (repeated audits)
+            t0 = time.perf_counter()   # warm: the spare worker left by the audit just before (repeated audits)
             fa.audit(str(path), checks=["selection_rates"], data=pop, params=params)
             t_warm = min(t_warm, time.perf_counter() - t0)
             used = res.checks[0].draws

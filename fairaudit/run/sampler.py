@@ -44,15 +44,17 @@ class Sampler:
     """Draws outcomes of ``target`` on instances, reproducibly from ``seed``.
 
     With ``isolate=True`` (what :func:`fairaudit.audit` and ``fairaudit check`` use
-    unless told ``in_process``; also :meth:`open`) allocator calls run in worker
-    processes (:mod:`fairaudit.run.workers`): up to ``jobs`` of them, or the workers of the
+    unless told ``in_process``; also :meth:`open`) allocator calls run in a pool
+    (:mod:`fairaudit.run.pools`): up to ``jobs`` worker processes, or the workers of the
     Dask cluster at ``scheduler``; close the sampler (or use it as a context manager)
-    to release them. Tasks are sized from the measured cost of a call (about
+    to release them. ``jobs`` is read by :func:`~fairaudit.run.pools.worker_count`
+    (0 or -1: one per core). Tasks are sized from the measured cost of a call (about
     :data:`TASK_SECONDS` of work each). ``isolate=False`` calls the allocator in this
     process — the default for a sampler constructed directly — (``jobs`` > 1: joblib
-    over tasks of ``task_size`` draws, ``backend`` as in :class:`joblib.Parallel`). ``timeout`` is per call, in seconds; ``memory_limit`` is
-    the address-space cap per worker (bytes; None = none). ``budget_seconds`` sets a
-    deadline that sampling respects. ``calls`` counts allocator calls made. Results do
+    over tasks of ``task_size`` draws, ``backend`` as in :class:`joblib.Parallel`).
+    ``timeout`` is per call, in seconds; ``memory_limit`` is the address-space cap per
+    worker (bytes; None = none). ``budget_seconds`` sets a deadline that sampling
+    respects. ``calls`` counts allocator calls made. Results do
     not depend on any of these settings.
     """
 
