@@ -205,9 +205,11 @@ def main() -> None:  # pragma: no cover - runs in the worker process
                 _, payload, path, secret = msg
                 reply = worker.load(payload, path)
             elif op == "draw":
-                reply = worker.draw(tid, msg[2], msg[3])
+                _, tid, items, budget_left = msg
+                reply = worker.draw(tid, items, budget_left)
             elif op == "repro":
-                reply = worker.repro(tid, msg[2], msg[3], msg[4])
+                _, tid, key, inst, seed = msg
+                reply = worker.repro(tid, key, inst, seed)
             else:
                 reply = wire.Failed(tid, wire.Failure(f"unknown request {op!r}"))
         except BaseException as e:  # noqa: BLE001 - a fairaudit bug in the worker: report, do not die
