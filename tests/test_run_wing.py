@@ -241,3 +241,18 @@ def test_the_run_wing_has_no_import_circle_and_imports_no_check_report_or_engine
         return seen
     cycles = [m for m in files if m in reach(m, set())]
     assert not cycles, f"import circle through {cycles}"
+
+
+def test_a_spare_worker_takes_the_audits_folder_and_environment(tmp_path, monkeypatch):
+    """A spare worker was started before this audit, in another folder and environment:
+    given its allocator, it works where the audit does (a relative path loads, the
+    audit's environment variables are set)."""
+    params = {"selection_rates": {"max_draws": 256}}
+    fa.audit(str(EX / "uniform_lottery.py"), checks=["selection_rates"], data=POP, params=params)   # leaves spares
+    (tmp_path / "env_lottery.py").write_text(
+        "import os\nimport fairaudit as fa\nK = int(os.environ['RUN_WING_TEST_K'])\n\n"
+        "@fa.selector\ndef allocate(scores, k, rng):\n    return rng.choice(len(scores), size=k, replace=False)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUN_WING_TEST_K", "3")
+    r = fa.audit("env_lottery.py", checks=["selection_rates"], data=POP, params=params)
+    assert r.checks[0].verdict in ("pass", "inconclusive"), r.checks[0].message

@@ -202,7 +202,13 @@ def main() -> None:  # pragma: no cover - runs in the worker process
             if op == "load":
                 if worker.target is not None:        # one allocator per worker process, ever
                     os._exit(0)
-                _, payload, path, secret = msg
+                _, payload, path, secret, cwd, env = msg
+                try:
+                    os.chdir(cwd)
+                except OSError:
+                    pass
+                os.environ.clear()
+                os.environ.update(env)
                 reply = worker.load(payload, path)
             elif op == "draw":
                 _, tid, items, budget_left = msg

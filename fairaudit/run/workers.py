@@ -289,6 +289,18 @@ class _Worker:
             return None
 
 
+def worker_environment() -> dict:
+    """The environment a worker runs its allocator in: the audit process's now, with
+    fairaudit importable and flagged as a worker (sent again when a spare is given its
+    allocator, so an audit's environment is the one its allocator sees)."""
+    env = dict(os.environ)
+    pkg_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env.pop("PYTHONFAULTHANDLER", None)
+    env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
+    return env
+
+
 def start_worker(memory_limit: int | None) -> _Worker:
     """Start one worker process (not yet told its allocator): the one place a worker is
     started. A fresh interpreter (not a fork), in its own session, its stdout and stderr
@@ -302,11 +314,7 @@ def start_worker(memory_limit: int | None) -> _Worker:
     fout, ferr = open(out_path, "ab"), open(err_path, "ab")
     r1, w1 = os.pipe()      # audit → worker (requests)
     r2, w2 = os.pipe()      # worker → audit (replies)
-    env = dict(os.environ)
-    pkg_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.pop("PYTHONFAULTHANDLER", None)
-    env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
+    env = worker_environment()
     try:
         proc = subprocess.Popen(
             [sys.executable, "-c", "from fairaudit.run.worker_main import main; main()",
@@ -406,7 +414,8 @@ class WorkerPool:
     # -- lifecycle -------------------------------------------------------------
     def _spawn(self) -> _Worker:
         w = _take_spare(self.memory_limit) or start_worker(self.memory_limit)
-        w.send(("load", self.payload, list(sys.path), self.secret))
+        # the audit's folder and environment now (a spare was started earlier, maybe elsewhere)
+        w.send(("load", self.payload, list(sys.path), self.secret, os.getcwd(), worker_environment()))
         w.loading = True
         self.workers.append(w)
         return w
