@@ -220,6 +220,7 @@ class Anonymity(Check):
             # or misbehaves on them is reported under their names, not the search's.
             study.prefetch(min(FIRST_LOOK, ctx.max_draws(max_draws)))
             study.reserved.append("search")
+            ctx.phase("search for a counterexample", 1, 2)
             search_info = self._search(ctx, kind, tau, prot, int(search_examples), int(search_draws), k_fixed)
             if search_info.get("found"):
                 ex = search_info["found"]
@@ -227,6 +228,7 @@ class Anonymity(Check):
                 sb = study.stream(ex["b"], f"{self.id}/search/certify/b")
                 study.add(Comparison("search", ex["a"].label, sa, sb, mapping=ex["mapping"], meta=ex["meta"]))
 
+        ctx.phase("relabelling probes", 2 if int(search) else 1, 2 if int(search) else 1)
         stat, verdict, draws = study.run(ctx.max_draws(max_draws))
         return self._finish(ctx, study, stat, draws, evidence, search_info)
 
@@ -373,6 +375,7 @@ class Anonymity(Check):
             if ctx.sampler.time_left() <= 0:
                 raise _BudgetSpent()
             tried[0] += 1
+            ctx.step("searched input", min(tried[0], max(1, examples)), max(1, examples))
             judged[key] = verdict = _judge(a, b, mapping)
             return verdict
 

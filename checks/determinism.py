@@ -73,6 +73,7 @@ class Determinism(Check):
         conf = 1 - ctx.alpha / len(insts)
         rows = []
         for j, inst in enumerate(insts):
+            ctx.step("input", j + 1, len(insts))
             dr = ctx.sampler.draw(inst, B, f"{self.id}/{j}")
             key = dr if kind in ("ranking", "decision") else np.sort(dr, axis=1)
             uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)

@@ -96,6 +96,7 @@ class ExAnte(Check):
         S = np.zeros((R, C))
         N = np.zeros((R, C))
         for r, spec in enumerate(specs):
+            ctx.step("pool", r + 1, len(specs))
             dr = ctx.sampler.draw(spec.inst, B, f"{self.id}/pool/{spec.index}")
             pi = inclusion_counts(dr, spec.n) / len(dr)
             cell = spec.population * bins + np.minimum((spec.quality * bins).astype(int), bins - 1)

@@ -136,7 +136,8 @@ class ExInterim(Check):
         a_pool = float(pool_alpha) if R > 1 else ctx.alpha
         limit = ctx.max_draws(max_draws)
         rows, per_pool = [], []
-        for spec in specs:
+        for i, spec in enumerate(specs):
+            ctx.step("pool", i + 1, len(specs))
             res = self._pool(ctx, spec, epsilon, additive, a_pool, limit)
             per_pool.append(res)
             rows.append(res["row"])

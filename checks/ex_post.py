@@ -73,7 +73,8 @@ class ExPost(Check):
         per_run = 1 if source == "simulator" else ctx.max_draws(draws)
         total = bad = 0
         rows, example = [], None
-        for spec in specs:
+        for i, spec in enumerate(specs):
+            ctx.step("pool", i + 1, len(specs))
             d = ctx.sampler.draw(spec.inst, per_run, f"{self.id}/pool/{spec.index}")
             ok = selected_is_true_top_k(d, spec.quality)
             nb = int((~ok).sum())

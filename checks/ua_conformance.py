@@ -73,6 +73,7 @@ class UAConformance(Check):
         rows, keep = [], []
         total = 0
         for j, (name, x) in enumerate(inputs):
+            ctx.step("input", j + 1, len(inputs))
             n = len(x)
             R = ua_marginals(x)
             inst = Instance(f"{name}", predictions=x)

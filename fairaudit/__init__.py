@@ -61,7 +61,7 @@ def __getattr__(name):
         from . import populations
         return getattr(populations, name)
     if name in ("CheckResult", "AuditResult", "Statistic"):
-        from . import result
+        from . import notebook, result    # notebook: how results show themselves (result.PRESENTERS)
         return getattr(result, name)
     # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
     # worker process fairaudit.stats / fairaudit.ua are not imported up front.

@@ -201,9 +201,18 @@ def main():
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
+@click.option("--export-ll144", "export_ll144", type=str,
+              help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
+@click.option("--max-queries", "max_queries", type=click.IntRange(1),
+              help="A service target (.toml): at most N HTTP requests in the whole audit, retries included.")
+@click.option("--record", "record_path", type=str,
+              help="A service target: record every request and response here (default: beside the JSON).")
+@click.option("--from-recording", "from_recording", type=str,
+              help="A service target: replay the audit offline from this recording (no network).")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler):
+          in_process, memory_limit, scheduler, max_queries=None, record_path=None, from_recording=None,
+          export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
@@ -235,9 +244,11 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     from .report import write_html
     from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
+    cfg = _load_config(config_path)
+    if target is None and query is None and cfg.get("target"):
+        target = str(cfg["target"])          # [tool.fairaudit] target = "service.toml" (or any target)
     if (target is None) == (query is None):
         raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
-    cfg = _load_config(config_path)
 
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
@@ -262,7 +273,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"),
         in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
-        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT))
+        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT),
+        max_queries=pick(max_queries, "max_queries"), from_recording=pick(from_recording, "from_recording"))
     try:
         parse_memory(config.memory_limit)
     except ValueError as e:
@@ -276,6 +288,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         html_path = None
     json_path = pick(json_path, "json")
     junit_path = pick(junit_path, "junit")
+    from .service import is_service_spec
+    if target is not None and is_service_spec(target) and not config.from_recording:
+        from .service.source import default_recording_path
+        config.record = pick(record_path, "record") or default_recording_path(json_path)
+    elif record_path:
+        config.record = record_path
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with progress.running(), _inert_user_output():
@@ -299,10 +317,17 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         from .result import dumps
         Path(json_path).write_text(dumps(d), encoding="utf-8")
     if html_path:
-        write_html(d, html_path)
+        with progress.status("writing the report"):
+            write_html(d, html_path)
     if junit_path:
         from .junit import write_junit
         write_junit(d, junit_path)
+    if export_ll144:
+        from .ll144 import write_ll144
+        try:
+            write_ll144(d, export_ll144)
+        except FairauditError as e:
+            _error(e)
     _print_summary(d, html_path, json_path)
     for c in result.required_but_skipped():
         click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
@@ -343,6 +368,16 @@ def _print_summary(d: dict, html_path, json_path):
                                                           TERMINAL_CHARS),
                                                     bold=True))
         click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
+        q = c.get("queries")
+        if q and c["verdict"] != "skipped":
+            click.echo(MESSAGE_INDENT + f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
+                                        f"for {q.get('draws', 0):,} draws"
+                       + (" — the query budget cut sampling short" if c.get("budget_exhausted") else ""))
+    svc = (d.get("target") or {}).get("service")
+    if svc and svc.get("recording"):
+        rec = svc["recording"]
+        click.echo(f"recording: {_user(rec.get('path'))} (sha256 {str(rec.get('sha256'))[:16]}…; "
+                   f"{svc.get('requests', 0):,} requests, {svc.get('retries', 0):,} retries)")
     if json_path:           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}")
 

@@ -260,6 +260,7 @@ class Broome(Check):
         budget = ctx.max_draws(max_draws)
         results = []
         for j, inst in enumerate(insts):
+            ctx.step("input", j + 1, len(insts))
             claims = np.asarray(inst.scores, dtype=float)
             if np.any(claims < 0):
                 return self.result("error", f"{inst.label}: claims must be non-negative for Broome-Fairness "

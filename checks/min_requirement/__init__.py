@@ -221,7 +221,8 @@ class MinRequirement(Check):
         anticipation = None
         total_draws = 0
         seed = ctx.config.seed
-        for name, draw, desc, gnames in gens:
+        for g_i, (name, draw, desc, gnames) in enumerate(gens):
+            ctx.phase(f"{name} scenario", g_i + 1, len(gens))
             G = len(gnames)
             R0 = np.zeros((years, G))          # first draw's regret per year (for P(R_g > ε))
             Rmean = np.zeros((years, G))       # regret averaged over assigner draws
@@ -232,6 +233,7 @@ class MinRequirement(Check):
             glob, pof, bpof, maxR = (np.zeros(years) for _ in range(4))
             infeasible = 0
             for k in range(years):
+                ctx.step(f"{name}: year", k + 1, years)
                 key = f"{self.id}/{name}/year/{k}"
                 year = draw(T, ctx.rng(key), f"{name} year {k}, T={T}")
                 bench = A.benchmarks(year, rule, given)

@@ -204,7 +204,15 @@ class TVStability(Check):
             for lab, p, q in extreme_moves(space, x, rng):
                 ext.append((f"{lab} (on {name})", p, q))
         scored = []
+        # the parts' expected draws (for the progress bar only): screening pairs, bisection walks of
+        # about 6 screened pairs, the search's screened pairs, certification (pilot + B ≈ 2·MIN_DRAWS)
+        sd = self.screen_draws
+        n_cands = int(probes) + EXTREME_CERTIFIED + int(bisections) + 1
+        shares = [2 * sd * len(ext), 12 * sd * int(bisections), 2 * sd * int(search_examples),
+                  2 * n_cands * (sd + 2 * MIN_DRAWS)]
+        ctx.phase("screening extreme moves", 1, 4, shares)
         for e, (lab, p, q) in enumerate(ext):
+            ctx.step("extreme move", e + 1, len(ext))
             X, Y = self._draw_pair(p, q, f"{self.id}/screen/extreme/{e}", self.screen_draws, lab, screening=True)
             s = summarise_pair(space, p, q, X, Y, per_member_confidence(0.99, 2 * space.entries(len(p))))
             scored.append((self._score(s, float(np.abs(p - q).sum())), e))
@@ -212,7 +220,9 @@ class TVStability(Check):
             lab, p, q = ext[e]
             cands.append({"source": "extreme move", "label": lab, "x": p, "y": q})
         # 2. bisection toward jumps
+        ctx.phase("bisection", 2, 4)
         for b in range(int(bisections)):
+            ctx.step("bisection", b + 1, int(bisections))
             name, x0 = bases[b % len(bases)]
             x1, how = self._far_point(space, x0, rng, b)
             x, y, info = self._bisect(space, x0, x1, f"{self.id}/bisect/{b}")
@@ -220,6 +230,7 @@ class TVStability(Check):
                           "label": f"bisection {b + 1} on {name} toward {how} (t ∈ [{info['a']:.9g}, {info['b']:.9g}])",
                           "x": x, "y": y, "search": info})
         # 3. Hypothesis search
+        ctx.phase("search for a jump", 3, 4)
         if int(search_examples) > 0:
             found = self._hypothesis(space, int(search_examples), int(search_n))
             if found is not None:
@@ -256,8 +267,8 @@ class TVStability(Check):
             ex += f"; the largest ratio over the {kind} is {stat.estimate:.2f}, interval [{stat.ci[0]:.2f}, {stat.ci[1]:.2f}]"
         msgs = {"fail": f"Not individually fair at L={L:g}: similar people get chances further apart than L × their "
                         f"distance; {ex}.",
-                "pass": f"Every adversarial step moves the chance of a yes by at most L={L:g} × the distance (+δ), with "
-                        f"confidence, and no data neighbours refute it; the largest is {ex}.",
+                "pass": f"Every adversarial step and every pair of data neighbours has chances within L={L:g} × the "
+                        f"distance (+δ), with confidence; the largest is {ex}.",
                 "inconclusive": f"Not decided at L={L:g}; the largest ratio so far: {ex}."}
         evidence = {"counterexample": {"rows": rows, "probe": worst["probe"], "move": worst["move"]},
                     "scales": dict(zip(cols, map(float, s))), "individuals": inst.n}
@@ -474,6 +485,7 @@ class TVStability(Check):
             X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair", screening=True)
             s = summarise_pair(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
             seen["evaluated"] += 1
+            self.ctx.step("searched pair", min(seen["evaluated"], max(1, examples)), max(1, examples))
             score = self._score(s, d)
             # the reported best pair (when no violation is found) must be certifiable
             ell = math.log(2 * 2 * space.entries(len(x)) * 64 / max(self.ctx.alpha, 1e-6))
@@ -515,7 +527,9 @@ class TVStability(Check):
         ell = math.log(2.0 / (1.0 - member))
         rows, sums = [], []
         total = 0
+        ctx.phase("certifying", 4, 4)
         for j, c in enumerate(cands):
+            ctx.step("certifying candidate", j + 1, len(cands))
             x, y = c["x"], c["y"]
             d = float(np.abs(x - y).sum())
             for attempt in range(8):
