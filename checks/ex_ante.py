@@ -1,4 +1,4 @@
-"""``ex_ante``: ex-ante fairness across populations (seed 004, Kearns–Roth–Wu Def 2.1); see the class docstring."""
+"""``ex_ante``: ex-ante fairness across populations (Kearns, Roth and Wu, Def 2.1); see the class docstring."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ from fairaudit.result import Statistic, decide
 
 
 class ExAnte(Check):
-    """Ex-ante fairness (seed 004, Def 2.1): over the random pool as well as the coins,
+    """Ex-ante fairness (Kearns, Roth and Wu, Def 2.1): over the random pool as well as the coins,
     a candidate of higher true quality has at least the expected chance of one of lower
     quality, whatever their populations.
 
@@ -67,6 +67,9 @@ class ExAnte(Check):
                   "higher one (0 when fair).")
     kinds = ("selection",)
     sources = ("allocator",)
+    table_titles = {
+        "cells": "Expected chance per population and quality bin",
+    }
     default = False
     params = {
         "tolerance": Param(0.03, "largest acceptable reversal of expected chances", type=float, min=0, max=1),

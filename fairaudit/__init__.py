@@ -32,7 +32,7 @@ __all__ = [
     "simulate_pool", "simulate_pools", "epsilon_hat",
 ]
 
-# The cross-population simulator of seed 004 (fairaudit.populations), loaded on first use.
+# The cross-population simulator of Kearns, Roth and Wu (fairaudit.populations), loaded on first use.
 _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 
 

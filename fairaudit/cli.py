@@ -37,10 +37,14 @@ import numpy as np
 from ._version import __version__
 from .errors import FairauditError, ParamError
 from .labels import kinds_phrase
+from .terminal import wrap_text
 from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
 MESSAGE_INDENT = " " * 14
+#: a check's finding on the terminal is wrapped, and cut only beyond this (a message is
+#: fairaudit's sentence, well under it; the cap guards against a user value of megabytes)
+MESSAGE_CHARS = 4 * TERMINAL_CHARS
 
 
 def _user(text, indent: str = "", limit: int | None = JSON_CHARS) -> str:
@@ -363,11 +367,11 @@ def _print_summary(d: dict, html_path, json_path):
         stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
         click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
+        # the headline and the finding wrap at the terminal's width (continuation lines indented), uncut
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence, observations(d)), MESSAGE_INDENT,
-                                                          TERMINAL_CHARS),
-                                                    bold=True))
-        click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
+            click.echo(MESSAGE_INDENT + click.style(wrap_text(inert(headline(c, confidence, observations(d)),
+                                                                    MESSAGE_CHARS), MESSAGE_INDENT), bold=True))
+        click.echo(MESSAGE_INDENT + wrap_text(inert(cite(c["message"], short=True), MESSAGE_CHARS), MESSAGE_INDENT))
         q = c.get("queries")
         if q and c["verdict"] != "skipped":
             click.echo(MESSAGE_INDENT + f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
@@ -502,7 +506,7 @@ def replay(result_json, check_id):
 
 @main.command()
 @click.option("--setup", default="paper", show_default=True,
-              help="paper | uniform | heavy | misspecified (seed 004; see fairaudit.populations).")
+              help="paper | uniform | heavy | misspecified (Kearns, Roth and Wu; see fairaudit.populations).")
 @click.option("--n", "n", type=click.IntRange(2), default=150, show_default=True, help="Candidates per pool.")
 @click.option("--pools", type=click.IntRange(1), default=1, show_default=True, help="Number of pools.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="Index of the first pool.")

@@ -154,7 +154,7 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        ``ceil(n/10)`` (Kearns, Roth and Wu's k = 10% of n). A declared k larger than ``n`` cannot be
         honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
             k = int(self.target.k)

@@ -40,6 +40,23 @@ def seconds_text(s: float) -> str:
     return f"{m} min {r:02d} s"
 
 
+def wrap_text(text: str, indent: str = "", width: int | None = None) -> str:
+    """``text`` (already made inert) wrapped at word boundaries to the terminal's width (or
+    ``width``), every line but the first prefixed with ``indent``; the first line is
+    ``len(indent)`` shorter, as the caller prints it after ``indent`` (or a verdict column
+    as wide). Nothing is cut: a long finding reads whole, not cut mid-word at a limit."""
+    import shutil
+    import textwrap
+    if width is None:
+        width = shutil.get_terminal_size(fallback=(100, 24)).columns
+    width = max(int(width), len(indent) + 40)
+    lines = []
+    for para in str(text).split("\n"):
+        wrapped = textwrap.wrap(para, width=width - len(indent), break_long_words=False, break_on_hyphens=False) or [""]
+        lines += wrapped
+    return ("\n" + indent).join(lines)
+
+
 def tally_line(verdicts: list[str], seconds: float, html_path: str | None = None) -> str:
     """``2 fail · 3 pass · 2 skipped in 41 s → report.html`` (counts in
     :data:`VERDICT_ORDER`, zero counts left out; ``html_path`` escaped)."""

@@ -1,5 +1,5 @@
 """``min_requirement``: group minimum-requirement regret of an online assigner
-(seed 003, Freund et al., §2–3; SPEC §6). LPs and generators: :mod:`fairaudit.checks.min_requirement.assignment`.
+(Freund et al., §2–3; SPEC §6). LPs and generators: :mod:`fairaudit.checks.min_requirement.assignment`.
 
 Callable audit (over simulated years)
     For each scenario (named generators: the seed's Figure 1 worlds ``antagonistic``,
@@ -114,6 +114,8 @@ class MinRequirement(Check):
     }
     column_labels = {
         'T': 'arrivals per year (T)',
+        'trend': 'change of worst-group regret per tenfold T',
+        'trend_slope_per_decade': 'change of worst-group regret per tenfold T',
         'algorithm_sd': 'spread across algorithm runs (sd)',
         'arrival_sd': 'spread across arrival orders (sd)',
         'benchmark_price_of_fairness': 'benchmark price of fairness',
@@ -136,7 +138,7 @@ class MinRequirement(Check):
     }
     title = "Group minimum-requirement regret"
     summary = ("Regret of each group against a minimum requirement (Random, Proportionally Optimized, MaxMin "
-               "or given) over simulated years, with global regret and price of fairness (seed 003).")
+               "or given) over simulated years, with global regret and price of fairness (Freund et al.).")
     definition = ("A fairness rule sets, on each realised year, a minimum requirement m_g on the average score "
                   "(e.g. employment probability) of each group's arrivals. A group's regret R_g is m_g minus the "
                   "average its members actually got; positive means the group fell short. Global regret is the "
@@ -146,6 +148,11 @@ class MinRequirement(Check):
                   "years, with confidence simultaneous over groups.")
     kinds = ("assignment",)
     sources = ("allocator", "log")
+    table_titles = {
+        "groups": "Regret against the minimum requirement, per group",
+        "scenarios": "Scenarios simulated",
+        "years": "Regret per simulated year",
+    }
     params = {
         "rule": Param("proportional", "requirement rule: random | proportional | maxmin | given", choices=A.RULES),
         "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)",

@@ -1,4 +1,4 @@
-"""``tv_stability`` (seed 002, Devic et al.; SPEC §4).
+"""``tv_stability`` (Devic et al.; SPEC §4).
 
 ``tv_stability`` — a ranking function R is (L, δ)-stable (Def 3; Def 20 with δ > 0) if
 for all prediction matrices P, P′ (entry-wise norms)::
@@ -21,7 +21,7 @@ Finder (screening draws on their own streams; no statement rests on them)
     vertex of the simplex, all of one label's mass moved to any other label (adjacent or
     not), one row replaced by another of the input (the data's rows as anchors), the same
     on the input's vertex configuration, and every row at one vertex but one moved
-    between two others (seed 002's Prop 14 pair: UA's ratio ½); each screened on its own
+    between two others (Devic et al.'s Prop 14 pair: UA's ratio ½); each screened on its own
     stream, the ``EXTREME_CERTIFIED`` most violating certified;
   - bisection (Prop 7's argument): along the segment from an input to another whose
     output differs (two individuals' rows swapped; an independent random input), keep
@@ -146,7 +146,7 @@ class TVStability(Check):
     }
     title = "TV-stability (small input changes, small outcome changes)"
     summary = ("Searches for input pairs whose outcome marginals move more than L·‖P − P′‖₁ + δ "
-               "(seed 002 Def 3/20), certifying each probe.")
+               "(Devic et al., Def 3/20), certifying each probe.")
     definition = ("A ranking function is L-stable when changing the predictions by ‖P − P′‖₁ (summed absolute "
                   "change) changes no individual's chance of any position by more than L·‖P − P′‖₁ (plus δ for "
                   "approximate stability); for selectors, chances of being selected against changes of claims. "
@@ -157,6 +157,10 @@ class TVStability(Check):
                   "ranking is stable.")
     kinds = ("ranking", "selection", "decision")
     sources = ("allocator",)
+    table_titles = {
+        "probes": "Probes: change of the outcome chances against the change of the inputs",
+        "pairs": "Pairs of people: change of chance per unit of feature distance",
+    }
     params = {
         "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ", type=float, min=0),
         "delta": Param(0.0, "additive slack δ (approximate stability, Def 20)", type=float, min=0),

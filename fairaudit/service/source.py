@@ -560,6 +560,7 @@ class ServiceSource:
                                           f"(stream '{stream}'; {len(got):,} made)", done=len(got), outcomes=arr)
                 sampler.budget_cut = True
             else:
+                sampler._hook("expect", [stream], [n])
                 sampler._hook("advance", stream, n)
             outs.append(arr)
         return outs
