@@ -29,7 +29,7 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.engine import audit
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

@@ -61,9 +61,9 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.targets import import_file, load_target
+from fairaudit.run.load import import_file, load_target
 from fairaudit.instance import Instance
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

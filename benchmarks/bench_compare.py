@@ -32,7 +32,8 @@ import fairaudit as fa
 from fairaudit.compare import compare
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.stats import proportion_ci
-from fairaudit.targets import load_target, target_from_callable
+from fairaudit.run.targets import target_from_callable
+from fairaudit.run.load import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 POP = str(ROOT / "examples" / "data" / "population.csv")

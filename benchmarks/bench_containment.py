@@ -14,7 +14,7 @@ import tempfile
 ALLOC = "import numpy as np\n\ndef select(scores, k, rng):\n    return rng.choice(len(scores), size=k, replace=False)\n"
 PROBE = r"""
 import sys, time
-from fairaudit.workers import WorkerPool
+from fairaudit.run.workers import WorkerPool
 t0 = time.perf_counter()
 for _ in range(3):
     p = WorkerPool(("spec", sys.argv[1]), jobs=1, timeout=30)

@@ -39,7 +39,7 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import population_from_frame
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 POP = ROOT / "examples" / "data" / "population.csv"
@@ -78,7 +78,7 @@ def bench_overhead(draws=3000, pairs=5, work=30000):
     round, not the result. The bare loop makes as many calls as the audit actually made
     (the draws the verdict used, read from the result, + the reproducibility probe)."""
     from fairaudit.data import load_population
-    from fairaudit.workers import close_parked
+    from fairaudit.run.workers import close_parked
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "cpu_bound.py"
         path.write_text(CPU_BOUND.format(work=work))
@@ -150,7 +150,7 @@ def allocate(scores, k, rng):
 def bench_jobs(draws=600, repeats=2):
     """--jobs 2 against --jobs 1 (isolated, the default) on a 10 ms and a 0.1 ms
     allocator, ``draws`` draws of selection_rates (sequential sampling, all draws used)."""
-    from fairaudit.workers import close_parked
+    from fairaudit.run.workers import close_parked
     params = {"selection_rates": {"max_draws": draws, "threshold": 0.9}}
     with tempfile.TemporaryDirectory() as d:
         for secs, label in ((0.01, "10 ms"), (0.0001, "0.1 ms")):

@@ -34,9 +34,9 @@ import time
 import numpy as np
 
 from fairaudit.populations import epsilon_hat, epsilon_hat_bruteforce, pool_generator, simulate_pool
-from fairaudit.sampler import inclusion_counts
+from fairaudit.run.sampler import inclusion_counts
 from fairaudit.stats import beta_binomial_cs, per_member_confidence
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 B = 10_000
 

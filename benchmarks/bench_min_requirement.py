@@ -82,7 +82,8 @@ def table(chk, name):
 
 def timed_target(path):
     """The assigner wrapped to accumulate its own wall time."""
-    from fairaudit.targets import load_target, target_from_callable
+    from fairaudit.run.targets import target_from_callable
+    from fairaudit.run.load import load_target
     t = load_target(str(path))
     spent = {"seconds": 0.0}
     f = t.func

@@ -26,7 +26,7 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import load_population
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 from fairaudit.instance import Instance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -50,7 +50,7 @@ import time
 import numpy as np
 from scipy.stats import norm
 
-from fairaudit.sampler import position_counts
+from fairaudit.run.sampler import position_counts
 from fairaudit.ua import ua_marginals, ua_sample
 
 
@@ -101,8 +101,8 @@ def validation(seeds: int = 100):
     import fairaudit as fa
     from fairaudit.checks.tv_stability import TVStability
     from fairaudit.engine import AuditConfig, AuditContext
-    from fairaudit.sampler import Sampler
-    from fairaudit.targets import load_target
+    from fairaudit.run.sampler import Sampler
+    from fairaudit.run.load import load_target
     from pathlib import Path
     root = Path(__file__).resolve().parents[1] / "examples" / "allocators"
     # 1. whole check on UA at L = 1 (light settings), many seeds

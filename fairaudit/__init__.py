@@ -45,14 +45,17 @@ _TARGETS = ("Target", "assigner", "decider", "load_target", "ranker", "selector"
 def __getattr__(name):
     # Lazy: numpy comes with the first allocator decorator, the engine pulls in pandas
     # and the check registry.
+    if name == "load_target":
+        from .run.load import load_target
+        return load_target
     if name in _TARGETS:
-        from . import targets
+        from .run import targets
         return getattr(targets, name)
     if name == "Instance":
         from .instance import Instance
         return Instance
     if name == "Sampler":
-        from .sampler import Sampler
+        from .run.sampler import Sampler
         return Sampler
     if name == "Estimate":
         from .stats import Estimate

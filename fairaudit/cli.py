@@ -187,7 +187,10 @@ def main():
 @click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
 @click.option("--json", "json_path", type=str, help="Write the JSON result here.")
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
-@click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
+@click.option("--jobs", type=click.IntRange(-1),
+              help="Worker processes drawing in parallel: N of them (default 1); 0 or -1 = one per core. The same "
+                   "for a file, a module:function and every other allocator a check opens; results do not depend "
+                   "on it.")
 @click.option("--fail-on", type=click.Choice(["fail", "inconclusive"]), help="Also exit 1 on inconclusive.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-call allocator timeout, seconds (default 30).")
 @click.option("--k", "k_opt", type=click.IntRange(1), help="k for selection when the allocator does not fix it.")
@@ -245,7 +248,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     command does not include the current folder: use PYTHONPATH=. or install the package.
     An allocator file's own folder is put on the path, so its sibling imports work."""
     from .engine import AuditConfig, audit
-    from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
+    from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
     cfg = _load_config(config_path)
     if target is None and query is None and cfg.get("target"):
@@ -318,7 +321,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
                     target = load_query(query, columns=config.columns, groups=config.groups)
                 result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                                command=command)
-            from .workers import close_parked
+            from .run.workers import close_parked
             close_parked()
     except KeyboardInterrupt as e:
         click.echo(f"fairaudit: interrupted ({'SIGINT' if type(e) is KeyboardInterrupt else e}); no result written",
@@ -563,7 +566,7 @@ def replay(result_json, check_id, accept_changed):
                 rows = None
                 with _inert_user_output():
                     out, problem = do_replay(d, check_id)
-            from .workers import close_parked
+            from .run.workers import close_parked
             close_parked()
     except KeyboardInterrupt as e:
         click.echo("fairaudit: interrupted", err=True)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._version import __version__
-from .allocator_notes import AllocatorNotes
+from .run.allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import UserPopulation, load_population, population_from_frame
 from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError, UsageError
@@ -26,11 +26,13 @@ from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_fro
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from . import notebook as _notebook  # noqa: F401 - shows the results it returns (result.PRESENTERS)
-from .sampler import Sampler, draw_generator
+from .run.sampler import Sampler, draw_generator
 from .service import is_service_spec, open_service_sampler
 from .text import JSON_CHARS, exception_text
-from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Target, load_target, target_from_callable, with_threshold
+from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
+from .run.targets import Target, target_from_callable
+from .run.load import load_target
+from .run.spec import with_threshold
 from .instance import Instance
 
 
@@ -197,7 +199,7 @@ def make_sampler(target: Target, config: AuditConfig) -> Sampler:
 def resolve_target(spec, *, columns=None, groups=None, encoding=None, threshold=None):
     """A target spec (path, module:function, callable, fitted estimator, Target, DecisionLog)
     → (Target|None, DecisionLog|None)."""
-    from .models import estimator_target, is_estimator
+    from .run.models import estimator_target, is_estimator
     if isinstance(spec, Target):
         return spec, None
     if isinstance(spec, DecisionLog):
@@ -236,7 +238,7 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
         evidence["replay"] = {"input": exc.inputs, "draw": exc.draw, "stream": exc.stream, "seed": seed,
                               "generator_index": exc.generator_index, "size": exc.size,
-                              "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
+                              "generator": f"fairaudit.run.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
     elif isinstance(exc, FairauditError):
@@ -376,7 +378,7 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
         have = population.feature_cols + population.group_cols + [c for c in [population.score_col] if c]
         missing = [c for c in tgt.columns if c not in have]
         if missing:      # one line, before any draw (exit 2)
-            from .models import missing_columns_message
+            from .run.models import missing_columns_message
             raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     try:

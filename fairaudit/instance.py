@@ -1,6 +1,6 @@
 """The input an allocator is called on: :class:`Instance`.
 
-Kept apart from :mod:`fairaudit.targets` (which loads and calls allocators) so that
+Kept apart from :mod:`fairaudit.run.targets` (which loads and calls allocators) so that
 checks and input builders can describe inputs without importing the target loader.
 """
 from __future__ import annotations

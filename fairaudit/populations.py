@@ -87,7 +87,7 @@ class Pool:
                              POPULATION_COLUMN: self.labels.astype(str), QUALITY_COLUMN: self.quality})
 
     def instance(self, label: str | None = None):
-        """A :class:`fairaudit.targets.Instance` of this pool (quality is *not* passed)."""
+        """A :class:`fairaudit.instance.Instance` of this pool (quality is *not* passed)."""
         from .instance import Instance
         return Instance(label or f"{self.setup} pool, n={self.n}, k={self.k}", scores=self.scores, k=self.k,
                         groups=self.groups())

@@ -1,7 +1,7 @@
 """How far a check has come, and how long it will take: the model behind the terminal's
 progress bars (:mod:`fairaudit.terminal`). Display only — nothing here reaches a result.
 
-A check's *plan* is learnt from what it asks of the sampler (:class:`fairaudit.sampler.Sampler`
+A check's *plan* is learnt from what it asks of the sampler (:class:`fairaudit.run.sampler.Sampler`
 calls the display's hooks):
 
 - ``plan(streams, max_draws)`` — sequential sampling of these streams looks toward

@@ -30,7 +30,8 @@ def replay(result: dict | str | Path, check_id: str):
     with the audit's timeout and memory limit (nothing the result names is imported or
     unpickled here). Returns ``(outcome, problem)``: the validated outcome and None when
     it now validates, else None and what is wrong (the allocator's exception included)."""
-    from .workers import WorkerPool, payload_for
+    from .run import wire
+    from .run.workers import WorkerPool, payload_for
     result, chk = _result_and_check(result, check_id)
     rep = (chk.get("evidence") or {}).get("replay")
     if not isinstance(rep, dict) or not isinstance(rep.get("input"), dict):
@@ -49,18 +50,19 @@ def replay(result: dict | str | Path, check_id: str):
         vectorized = bool(pool.probe().get("vectorized"))
         # the very call: draw_generator(seed, stream, g), with the batch size when vectorised
         start, stop, chunk = (g * size, g * size + size, size) if vectorized and size else (g, g + 1, 1)
-        msg = pool.run_one("task", inst, (seed, stream, start, stop, chunk, None))
+        reply = pool.run_one(wire.DrawTask([wire.DrawItem(inst, seed, stream, start, stop, chunk)]))
     finally:
         pool.close()
-    if msg[0] == "done":
-        return msg[2], None
-    info = msg[2] if len(msg) > 2 and isinstance(msg[2], dict) else {}
-    return None, str(info.get("problem") or "the call failed")
+    if isinstance(reply, wire.Done):
+        return reply.outcomes[0], None
+    if isinstance(reply, wire.Failed):
+        return None, str(reply.failure.problem or "the call failed")
+    return None, "the call failed"
 
 
 def _run_limits(result) -> tuple[float, int | None]:
     """The audit's per-call timeout and memory limit, from its result."""
-    from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
+    from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
     cfg = result.get("config") or {}
     try:
         timeout = float(cfg.get("timeout") or 30.0)
@@ -133,8 +135,7 @@ def _result_and_check(result, check_id):
 
 
 def _target_spec(result) -> str:
-    from .models import is_model_path
-    from .targets import with_threshold
+    from .run.spec import is_model_path, with_threshold
     tgt = result["target"]
     plain = not tgt.get("function") or ":" in tgt["path"] or is_model_path(tgt["path"])   # a model file: its path
     spec = tgt["path"] if plain else f"{tgt['path']}:{tgt['function']}"

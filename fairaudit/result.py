@@ -154,7 +154,7 @@ class CheckResult:
     ``budget_exhausted`` says that ``--budget`` cut this check's sampling short.
     ``allocator_warnings``: the Python warnings the allocator raised while this check
     drew (distinct ones counted) and how many of its calls returned NaN
-    (:mod:`fairaudit.allocator_notes`), or None."""
+    (:mod:`fairaudit.run.allocator_notes`), or None."""
 
     id: str
     title: str

@@ -216,9 +216,8 @@ class _CheckCallable:
 
 def _name(allocator) -> str:
     if isinstance(allocator, str):
-        import os
-        return os.path.basename(allocator.split(":")[-1] if ":" in allocator and not allocator.endswith(".py")
-                                else allocator).removesuffix(".py")
+        from .run.spec import TargetSpec
+        return TargetSpec.parse(allocator).name
     return getattr(allocator, "__name__", type(allocator).__name__)
 
 

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 import fairaudit as fa
-from fairaudit.allocator_notes import KEPT, AllocatorNotes, recording
+from fairaudit.run.allocator_notes import KEPT, AllocatorNotes, recording
 from fairaudit.report import render_html
 from fairaudit.result import dumps
 

@@ -19,7 +19,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.engine import audit
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 # A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
 # lane (`pytest -m "not slow"`) leaves it out.

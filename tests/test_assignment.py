@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import linprog
 
 from fairaudit.checks.min_requirement import assignment as A
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 
 def figure1_year(name, T=1000, seed=0):

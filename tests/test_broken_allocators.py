@@ -160,7 +160,7 @@ def test_memory_limit_from_pyproject_and_its_default(tmp_path):
     msg = json.loads((tmp_path / "r.json").read_text())["checks"][0]["message"]
     assert "MemoryError" in msg and "memory limit per worker: 768 MiB" in msg
     from fairaudit.engine import AuditConfig
-    from fairaudit.workers import parse_memory
+    from fairaudit.run.workers import parse_memory
     assert parse_memory(AuditConfig().memory_limit) == 4 * 2**30
     from click.testing import CliRunner
 

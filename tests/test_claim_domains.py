@@ -12,7 +12,8 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import TargetError
-from fairaudit.targets import load_target, target_from_callable
+from fairaudit.run.targets import target_from_callable
+from fairaudit.run.load import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

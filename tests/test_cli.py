@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from fairaudit.cli import main
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

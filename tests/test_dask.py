@@ -14,7 +14,7 @@ distributed = pytest.importorskip("distributed")
 
 import fairaudit as fa  # noqa: E402
 from fairaudit.errors import AllocatorError, AllocatorTimeout  # noqa: E402
-from fairaudit.sampler import Sampler  # noqa: E402
+from fairaudit.run.sampler import Sampler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -73,15 +73,27 @@ def test_raising_and_hanging_allocators_on_the_cluster(cluster):
 def test_scheduler_from_pyproject(cluster, tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(f'[tool.fairaudit]\nscheduler = "{cluster.scheduler_address}"\n')
     monkeypatch.chdir(tmp_path)
-    from fairaudit import workers
+    from fairaudit.run import dask_pool
     seen = []
-    orig = workers.DaskPool.__init__
+    orig = dask_pool.DaskPool.__init__
 
     def spy(self, payload, scheduler, **kw):
         seen.append(scheduler)
         orig(self, payload, scheduler, **kw)
-    monkeypatch.setattr(workers.DaskPool, "__init__", spy)
+    monkeypatch.setattr(dask_pool.DaskPool, "__init__", spy)
     code, d = cli_json([str(EX / "uniform_lottery.py"), "--checks", "selection_rates", "--data", POP, "--draws", "300"],
                        tmp_path, "r.json")
     assert seen == [cluster.scheduler_address]
     assert d["checks"][0]["draws"] == 300 and d["checks"][0]["verdict"] != "error"
+
+
+def test_pipe_forgery_on_the_cluster_is_an_error(cluster):
+    """Issue 26.1 on Dask: the forged pickle the allocator writes into its reply pipe on a
+    cluster machine is refused there (the reply is read as data), and the audit process
+    gets an allocator error, never the pickle."""
+    hostile = Path(__file__).resolve().parent / "allocators" / "hostile" / "pipe_forgery.py"
+    inst = fa.Instance("pop", scores=np.linspace(0, 1, 20), k=5)
+    with Sampler.open(str(hostile), scheduler=cluster.scheduler_address) as s:
+        with pytest.raises(AllocatorError, match="cannot read") as ei:
+            s.draw(inst, 10, "forged")
+    assert "nothing it sent was used" in str(ei.value)

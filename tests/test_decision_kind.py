@@ -8,8 +8,9 @@ import pytest
 import fairaudit as fa
 from fairaudit.errors import AllocatorError
 from fairaudit.instance import Instance
-from fairaudit.sampler import Sampler
-from fairaudit.targets import load_target, target_from_callable, validate_outcomes
+from fairaudit.run.sampler import Sampler
+from fairaudit.run.targets import target_from_callable, validate_outcomes
+from fairaudit.run.load import load_target
 
 INST = Instance("people.csv", features=pd.DataFrame({"income": np.linspace(20, 80, 10)}),
                 groups=pd.DataFrame({"sex": ["F", "M"] * 5}))

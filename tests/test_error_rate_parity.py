@@ -9,8 +9,9 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.engine import AuditContext
-from fairaudit.sampler import Sampler
-from fairaudit.targets import load_target, target_from_callable
+from fairaudit.run.sampler import Sampler
+from fairaudit.run.targets import target_from_callable
+from fairaudit.run.load import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "examples" / "models"

@@ -17,7 +17,7 @@ from fairaudit.populations import (SETUPS, empirical_cdf, epsilon_hat, epsilon_h
                                    optimal_loss, pool_generator, population_sizes, selected_is_true_top_k,
                                    simulate_pool, simulate_pools)
 from fairaudit.stats import simultaneous_proportion_ci
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

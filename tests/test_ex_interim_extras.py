@@ -17,7 +17,7 @@ from scipy.stats import hypergeom
 import fairaudit as fa
 from fairaudit.data import population_from_frame
 from fairaudit.populations import pool_generator, simulate_pool
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

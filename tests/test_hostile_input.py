@@ -428,7 +428,7 @@ def test_an_audit_writes_nothing_but_its_outputs(tmp_path):
 
 
 def test_py_path_with_colon_is_a_file(tmp_path, monkeypatch):
-    from fairaudit.targets import load_target
+    from fairaudit.run.load import load_target
     d = tmp_path / "odd:dir"
     d.mkdir()
     src = "import numpy as np\nimport fairaudit as fa\n\n@fa.selector(k=2)\ndef pick(scores, rng):\n" \

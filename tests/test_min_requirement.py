@@ -11,7 +11,7 @@ from fairaudit.checks.min_requirement import assignment as A
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.errors import ParamError
 from fairaudit.result import decide
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

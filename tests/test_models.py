@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import fairaudit as fa
 from fairaudit.errors import TargetError
-from fairaudit.targets import load_target
+from fairaudit.run.load import load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "examples" / "models"
@@ -73,7 +73,7 @@ def test_predict_proba_only_needs_a_threshold():
     class ProbaOnly:
         def predict_proba(self, X):
             return np.tile([0.5, 0.5], (len(X), 1))
-    from fairaudit.models import estimator_target
+    from fairaudit.run.models import estimator_target
     with pytest.raises(TargetError, match="give --threshold"):
         estimator_target(ProbaOnly(), path="m")
     assert estimator_target(ProbaOnly(), path="m", threshold=0.5).kind == "decision"
@@ -192,7 +192,7 @@ def test_a_threshold_optimizer_draws_like_its_own_predict():
     sp = importlib.util.spec_from_file_location("credit_models_t", MODELS / "credit_models.py")
     cm = importlib.util.module_from_spec(sp)
     sp.loader.exec_module(cm)
-    from fairaudit.models import estimator_target
+    from fairaudit.run.models import estimator_target
     frame = pd.read_csv(MODELS / "credit.csv")
     X = frame[list(cm.pipeline.feature_names_in_)]
     t = estimator_target(cm.optimizer, path="optimizer")

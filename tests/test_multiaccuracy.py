@@ -16,7 +16,7 @@ from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
 from fairaudit.checks.multiaccuracy.groupsets import ALL_NAME, collection, parse_expressions
 from fairaudit.logs.load import load_log, log_from_frame
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

@@ -23,7 +23,7 @@ from fairaudit.stats import abs_interval
 from fairaudit.checks.multiaccuracy.groupsets import collection
 from fairaudit.result import decide
 from fairaudit.ua import ua_position_given_label
-from fairaudit.targets import import_file
+from fairaudit.run.load import import_file
 
 # A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast
 # lane (`pytest -m "not slow"`) leaves it out.

@@ -210,7 +210,7 @@ def test_eighty_near_identical_models_fail_with_fixed_sample_intervals():
 
 
 def test_committed_example_data_is_what_the_generator_writes(tmp_path):
-    from fairaudit.targets import import_file
+    from fairaudit.run.load import import_file
     import_file(EX / "make_multiplicity_data.py").main(tmp_path)
     for rel in ("data/healthcare.csv", "data/healthcare_train.csv", "logs/multiplicity_log.csv"):
         # model scores may differ in the last printed digit across BLAS builds; everything else exactly

@@ -10,7 +10,7 @@ import pytest
 import fairaudit as fa
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.progress import CheckProgress, eta_text, stream_words
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 from fairaudit.terminal import AuditProgress
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

@@ -15,7 +15,7 @@ from scipy import stats as sps
 
 import fairaudit as fa
 from fairaudit.result import decide
-from fairaudit.sampler import Sampler
+from fairaudit.run.sampler import Sampler
 from fairaudit.stats import beta_binomial_cs, betting_cs, eb_confidence_sequence, proportion_ci
 
 # A simulation study over many seeds: the full suite (.ci/run, `pytest`) runs it; the fast

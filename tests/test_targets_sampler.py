@@ -7,8 +7,8 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import AllocatorError, AllocatorTimeout, TargetError
-from fairaudit.sampler import Sampler, draw_generator, inclusion_counts, inclusion_matrix, position_counts
-from fairaudit.targets import validate_outcomes
+from fairaudit.run.sampler import Sampler, draw_generator, inclusion_counts, inclusion_matrix, position_counts
+from fairaudit.run.targets import validate_outcomes
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fairaudit.data import population_from_frame
 from fairaudit.strategies import assignment_instances, claim_vectors, generated_selection_instances, populations
-from fairaudit.targets import validate_outcomes
+from fairaudit.run.targets import validate_outcomes
 
 FAST = settings(max_examples=40, derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -11,8 +11,8 @@ import pytest
 import fairaudit as fa
 from fairaudit.checks.tv_stability import TVStability
 from fairaudit.engine import AuditConfig, AuditContext
-from fairaudit.sampler import Sampler
-from fairaudit.targets import import_file, load_target
+from fairaudit.run.sampler import Sampler
+from fairaudit.run.load import import_file, load_target
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

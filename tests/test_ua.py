@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 import pytest
 
-from fairaudit.sampler import position_counts
+from fairaudit.run.sampler import position_counts
 from fairaudit.stats import simultaneous_proportion_ci
 from fairaudit.ua import (ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample,
                           validate_predictions)

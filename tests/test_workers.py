@@ -14,8 +14,8 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import AllocatorError, BudgetExhausted, TargetError
-from fairaudit.sampler import Sampler
-from fairaudit.workers import OutputLog, parse_memory
+from fairaudit.run.sampler import Sampler
+from fairaudit.run.workers import OutputLog, parse_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 EX = ROOT / "examples" / "allocators"
@@ -184,7 +184,7 @@ def test_more_inputs_than_a_worker_keeps():
 def test_function_of_a_file_imported_with_import_file_runs_in_workers():
     """``import_file`` registers the module under a name only this process knows; the
     worker imports the same file itself (cloudpickle would pickle it by that name)."""
-    from fairaudit.targets import import_file
+    from fairaudit.run.load import import_file
     func = import_file(EX / "uniform_lottery.py").allocate
     r = fa.audit(func, checks=["selection_rates"], data=POP, draws=300)
     assert r.checks[0].verdict != "error", r.checks[0].message
@@ -195,7 +195,7 @@ def test_closure_over_a_file_imported_with_import_file_runs_in_workers():
     """A wrapper that closes over an ``import_file`` module (as the validation studies'
     biased allocators do) is sent by value with that module's code: the workers cannot
     import the module by the name only this process registered."""
-    from fairaudit.targets import import_file
+    from fairaudit.run.load import import_file
     mod = import_file(EX / "uniform_lottery.py")
 
     @fa.selector

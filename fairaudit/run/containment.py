@@ -191,7 +191,7 @@ _ACTIVE: list["AuditScope"] = []
 _SAVED: dict = {}
 _LOCAL = threading.local()
 #: processes (launcher pids) that must survive the end of an audit: workers of pools
-#: parked for the next audit in this process (fairaudit.workers)
+#: parked for the next audit in this process (fairaudit.run.workers' spare workers)
 keep_alive: "set[int]" = set()
 
 
@@ -393,10 +393,8 @@ class CallWatch:
 def task_calls(op: str, args) -> int:
     """An upper bound on the allocator calls a worker task makes (draws it covers)."""
     try:
-        if op == "task":
-            return max(int(args[3]) - int(args[2]), 1)
-        if op == "tasks":
-            return max(sum(int(it[4]) - int(it[3]) for it in args[0]), 1)
+        if op == "draw":            # args: the DrawTask's items, (key, inst, seed, stream, start, stop, chunk)
+            return max(sum(int(it[5]) - int(it[4]) for it in args), 1)
     except (TypeError, ValueError, IndexError):
         pass
     return 2
@@ -440,8 +438,9 @@ def _nobody() -> tuple[int, int] | None:
 def worker_user(readable=()) -> tuple[int, int] | None:
     """``(uid, gid)`` of ``nobody`` when the audit runs as root and ``nobody`` can run
     this interpreter and read fairaudit and ``readable`` (the allocator's file); else None
-    (the worker keeps the audit's user, in its own user and PID namespace)."""
-    if not LINUX or os.geteuid() != 0 or os.environ.get("FAIRAUDIT_WORKER_AS_ROOT"):
+    (the worker keeps the audit's user, in its own user and PID namespace). ``readable``
+    None: the allocator is not known yet (a spare worker): keep the audit's user."""
+    if readable is None or not LINUX or os.geteuid() != 0 or os.environ.get("FAIRAUDIT_WORKER_AS_ROOT"):
         return None
     ids = _nobody()
     if ids is None:

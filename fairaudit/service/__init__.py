@@ -24,7 +24,7 @@ def open_service_sampler(path, config, command: str = ""):
     its draws come over HTTP (recorded to ``config.record``) or from ``config.from_recording``.
     The file is validated and the service probed here: every problem is a
     :class:`~fairaudit.errors.TargetError` before any check runs."""
-    from ..sampler import Sampler
+    from ..run.sampler import Sampler
     from .source import open_source
     src = open_source(path, seed=config.seed, max_queries=config.max_queries, record=config.record,
                       from_recording=config.from_recording, command=command)

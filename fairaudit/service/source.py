@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import AllocatorError, BudgetExhausted, TargetError
 from ..instance import Instance
-from ..targets import DEFAULT_CLAIMS, Target, validate_outcomes
+from ..run.targets import DEFAULT_CLAIMS, Target, validate_outcomes
 from .recording import RecordingWriter, canonical, read_recording
 from .spec import ServiceSpec, load_service
 
@@ -87,7 +87,7 @@ def _fill(template, values: dict):
 
 
 class ServiceTarget(Target):
-    """The :class:`~fairaudit.targets.Target` of a service: what checks see (kind, the
+    """The :class:`~fairaudit.run.targets.Target` of a service: what checks see (kind, the
     arguments it takes, k); its description names the service and the recording."""
 
     source: "ServiceSource" = None

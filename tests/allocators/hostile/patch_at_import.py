@@ -3,8 +3,8 @@ and returns out-of-range indices."""
 import numpy as np
 
 try:
-    import fairaudit.targets as _t
-    import fairaudit.sampler as _s
+    import fairaudit.run.targets as _t
+    import fairaudit.run.sampler as _s
     _noop = lambda kind, out, inst, rows, k: np.asarray(out, dtype=np.int64).reshape(rows, -1)  # noqa: E731
     _t.validate_outcomes = _noop
     _s.validate_outcomes = _noop

@@ -18,7 +18,7 @@ An allocator file needs only a plain function; the decorators make its kind expl
     def decide(features, groups, rng): ...        # per-person yes/no: a boolean vector of length n
 
 A fitted scikit-learn estimator or pipeline is a ``decision`` target too (see
-:mod:`fairaudit.models`): ``model.joblib``, ``model.skops`` or ``module:pipeline``.
+:mod:`fairaudit.run.models`): ``model.joblib``, ``model.skops`` or ``module:pipeline``.
 
 The function is called with keyword arguments chosen by name from its signature:
 ``scores`` (alias ``claims``), ``k``, ``n``, ``predictions``, ``groups``, ``features``,
@@ -28,21 +28,16 @@ that accepts ``size`` is called once per batch and must return ``size`` outcomes
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import inspect
-import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Callable
 
 import numpy as np
 
-from .errors import TargetError
-from .instance import Instance  # noqa: F401  (re-exported: fairaudit.targets.Instance)
-from .text import exception_text, show_value
+from ..errors import TargetError
+from ..instance import Instance
+from ..text import show_value
 
 KINDS = ("selection", "ranking", "assignment", "decision")
 _ARG_NAMES = {"scores", "claims", "k", "n", "predictions", "groups", "features", "labels",
@@ -252,114 +247,6 @@ def _pick_function(module, where: str) -> Callable:
     raise TargetError(f"{where}: several functions ({', '.join(sorted(funcs))}) and none decorated; "
                       f"decorate the allocator with @fa.selector / @fa.ranker / @fa.assigner "
                       f"or name it as {where}:FUNCTION")
-
-
-def import_file(path: str | Path, where: str | None = None) -> ModuleType:
-    """Import a Python file as a module (executed afresh on every call) under a name
-    derived from its resolved path, registered in ``sys.modules`` so that joblib workers
-    can pickle its functions by reference. An exception raised by the file itself
-    becomes a one-line :class:`TargetError` naming ``where`` (default: the path)."""
-    p = Path(path)
-    mod_name = "fairaudit_target_" + hashlib.sha1(str(p.resolve()).encode()).hexdigest()[:12]
-    sp = importlib.util.spec_from_file_location(mod_name, p)
-    module = importlib.util.module_from_spec(sp)
-    sys.modules[mod_name] = module
-    try:
-        sp.loader.exec_module(module)
-    except SystemExit as e:   # sys.exit() at import: the file cannot be loaded, the audit goes on to say so
-        raise TargetError(f"{where or path}: importing it raised SystemExit (sys.exit({e.code!r})) — "
-                          f"an allocator file must not end the process") from None
-    except Exception as e:  # the user's file itself is broken
-        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
-    # the module's name exists only in this process: a closure over it (or over one of its
-    # functions) sent to a worker must carry the module's code, not a name to import
-    import cloudpickle
-    cloudpickle.register_pickle_by_value(module)
-    return module
-
-
-_THRESHOLD_SUFFIX = re.compile(r"\[threshold=([^\]]*)\]$")
-
-
-def with_threshold(spec: str, threshold: float | None) -> str:
-    """``spec`` carrying a model's decision threshold (``--threshold``) to every process that loads it."""
-    return str(spec) if threshold is None else f"{spec}[threshold={float(threshold)!r}]"
-
-
-def load_target(spec: str) -> Target:
-    """Load an allocator from ``path/to/file.py``, ``path/to/file.py:function`` or
-    ``package.module:function``, or a fitted scikit-learn model from ``model.joblib``,
-    ``model.skops`` or ``module:name`` / ``file.py:name`` naming an estimator (see
-    :mod:`fairaudit.models`; ``[threshold=T]`` appended: decide by ``predict_proba``).
-    Raises :class:`TargetError` with a one-line reason."""
-    spec = str(spec)
-    full_spec, threshold = spec, None
-    m = _THRESHOLD_SUFFIX.search(spec)
-    if m:
-        try:
-            threshold = float(m.group(1))
-        except ValueError:
-            raise TargetError(f"--threshold {m.group(1)!r} is not a number") from None
-        spec = spec[:m.start()]
-    from . import models
-    if models.is_model_path(spec):
-        est = models.load_model_file(spec)
-        if not models.is_estimator(est):
-            raise TargetError(f"{spec}: holds a {type(est).__name__}, not a fitted model with predict or predict_proba")
-        return models.estimator_target(est, path=spec, sha256=_file_hash(Path(spec)), threshold=threshold,
-                                       load_spec=full_spec)
-    func_name = None
-    file_part = spec
-    # A path to an existing file, or any spec ending in .py, is a file path whatever
-    # characters it holds (a ':' included); otherwise FILE.py:function or module:function,
-    # split at the last ':' (a Windows drive letter's ':' is not a separator).
-    if ":" in spec and not spec.endswith(".py") and not Path(spec).is_file() and not (
-            len(spec) > 1 and spec[1] == ":" and spec[0].isalpha() and "\\" in spec and spec.count(":") == 1):
-        file_part, func_name = spec.rsplit(":", 1)
-    p = Path(file_part)
-    if file_part.endswith(".py"):
-        if not p.is_file():
-            raise TargetError(f"allocator file not found: {file_part}")
-        folder = str(p.resolve().parent)       # sibling imports work, as with `python file.py`
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        module = import_file(p, where=file_part)
-        sha = _file_hash(p)
-        where = file_part
-    else:
-        if func_name is None:
-            raise TargetError(f"target {spec!r} is neither a .py file nor module:function")
-        try:
-            module = importlib.import_module(file_part)
-        except Exception as e:
-            hint = ""
-            if isinstance(e, ModuleNotFoundError) and e.name and file_part.split(".")[0] == e.name.split(".")[0]:
-                hint = (f" — {e.name!r} is not importable from here; the current folder is not on Python's path "
-                        f"for the fairaudit command: run it as `PYTHONPATH=. fairaudit check {spec}` from the "
-                        f"folder holding {file_part.split('.')[0]!r}, install your package (`pip install -e .`), "
-                        f"or give the file: `fairaudit check path/to/{file_part.replace('.', '/')}.py:{func_name}`")
-            raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}{hint}") from e
-        mf = getattr(module, "__file__", None)
-        sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""
-        where = spec
-    if func_name:
-        if not hasattr(module, func_name):
-            raise TargetError(f"{where}: has no function '{func_name}'")
-        func = getattr(module, func_name)
-        if models.is_estimator(func):
-            t = models.estimator_target(func, path=where, sha256=sha, threshold=threshold, load_spec=full_spec)
-            if getattr(module, "__doc__", None):
-                t.doc = _docstring(module)
-            return t
-    else:
-        func = _pick_function(module, where)
-    if threshold is not None:
-        raise TargetError(f"{where}: --threshold applies to a fitted model (predict_proba), not to a function")
-    t = target_from_callable(func, path=where, sha256=sha)
-    if not t.doc and getattr(module, "__doc__", None):
-        t.doc = _docstring(module)
-    t.load_spec = spec
-    return t
 
 
 # ---------------------------------------------------------------------------

@@ -39,14 +39,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TargetError
-from .text import exception_text
+from ..errors import TargetError
+from ..text import exception_text
+from .targets import Target
 
-MODEL_SUFFIXES = (".joblib", ".pkl", ".pickle", ".skops")
-
-
-def is_model_path(spec: str) -> bool:
-    return str(spec).lower().endswith(MODEL_SUFFIXES)
+from .spec import MODEL_SUFFIXES, is_model_path  # noqa: F401  (a model adapter names what it reads)
 
 
 def is_estimator(obj) -> bool:
@@ -93,8 +90,7 @@ def model_columns(est) -> tuple[str, ...]:
 
 def estimator_target(est, *, path: str, sha256: str = "", threshold: float | None = None,
                      load_spec: str | None = None):
-    """The :class:`~fairaudit.targets.Target` (kind ``decision``) deciding with ``est``."""
-    from .targets import Target
+    """The :class:`~fairaudit.run.targets.Target` (kind ``decision``) deciding with ``est``."""
     has_predict = callable(getattr(est, "predict", None))
     has_proba = callable(getattr(est, "predict_proba", None))
     name = type(est).__name__
