@@ -122,7 +122,7 @@ def test_ua_mixture_phi_factory():
     P = np.array([[0.2, 0.8], [0.3, 0.7]])
     rank1 = mod.make_ranker(1.0)
     draws = rank1(P, np.random.default_rng(0), size=40000)
-    C = fa.sampler.position_counts(draws, 2) / 40000
+    C = fa.outcomes.position_counts(draws, 2) / 40000
     R = fa.ua_marginals(P)
     assert np.abs(C - R).max() < 0.02                  # φ = 1 is UA
     rank0 = mod.make_ranker(0.0)

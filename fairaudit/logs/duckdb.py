@@ -646,6 +646,24 @@ def attribute_sets(group_cols: list[str], depth: int) -> list[tuple[str, ...]]:
     return [combo for d in range(1, min(depth, len(group_cols)) + 1) for combo in combinations(group_cols, d)]
 
 
+def cluster_sums(cells) -> tuple:
+    """``(N, Y, extra)`` of one category from its clusters counted by size: ``cells`` are
+    ``(n_c, y_c, clusters with that n_c and y_c)``. ``extra``: C, Σn_c², Σy_c², Σn_c·y_c,
+    Σy_c²/(N−n_c), Σn_c·y_c/(N−n_c), Σn_c²/(N−n_c), Σn_c⁴/(N−n_c)² (the last four None for a
+    lone cluster). Sums of fractions by ``math.fsum`` (exact, so independent of order)."""
+    import math
+    cs = [(int(n), int(y), int(c)) for n, y, c in cells]
+    N = sum(c * n for n, _, c in cs)
+    Y = sum(c * y for _, y, c in cs)
+    C = sum(c for *_, c in cs)
+    head = (C, sum(c * n * n for n, _, c in cs), sum(c * y * y for _, y, c in cs), sum(c * n * y for n, y, c in cs))
+    if C <= 1 or any(n >= N for n, _, _ in cs):
+        return N, Y, head + (None, None, None, None)
+    tail = tuple(math.fsum(c * f(n, y) / (N - n) ** p for n, y, c in cs) for f, p in (
+        (lambda n, y: y * y, 1), (lambda n, y: n * y, 1), (lambda n, y: n * n, 1), (lambda n, y: n ** 4, 2)))
+    return N, Y, head + tail
+
+
 def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, value: str = "selected",
                     cluster: str | None = None, where: str | None = None) -> list[CategoryCount]:
     """Rows and ``sum(value)`` per category of every attribute (group column and
@@ -674,18 +692,19 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     else:
         run, src, N, Y = table.count_source([cluster] + list(group_cols) + where_cols, value)
         cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
-        # per cluster c of a category of N rows: n_c, y_c; summed per category as the small-sample
-        # (CR2) variance and its Bell–McCaffrey degrees of freedom need them (stats.cluster_robust_proportion_ci):
-        # C, Σn², Σy², Σny, then Σ y²/(N−n), Σ ny/(N−n), Σ n²/(N−n), Σ n⁴/(N−n)² (NULL for a lone cluster)
-        inv = "(CASE WHEN tot > nc THEN 1.0 / (tot - nc) END)"
+        # per cluster c of a category of N rows: n_c, y_c; the clusters of each category counted by
+        # (n_c, y_c) — integers, so the query's answer does not depend on DuckDB's order of work — and
+        # the sums the small-sample (CR2) variance and its Bell–McCaffrey degrees of freedom need
+        # (stats.cluster_robust_proportion_ci) taken exactly from those counts (cluster_sums)
         res = run(
             f"WITH per AS (SELECT {gid} AS gid, {', '.join(gq)}, {N} AS nc, {Y} AS yc "
-            f"FROM {src}{cond} GROUP BY GROUPING SETS ({cspec})), "
-            f"per2 AS (SELECT *, sum(nc) OVER (PARTITION BY gid, {', '.join(gq)}) AS tot FROM per) "
-            f"SELECT gid, {', '.join(gq)}, sum(nc) AS n, sum(yc) AS y, count(*) AS c, sum(nc * nc), sum(yc * yc), "
-            f"sum(nc * yc), sum(yc * yc * {inv}), sum(nc * yc * {inv}), sum(nc * nc * {inv}), "
-            f"sum(nc * nc * nc * nc * {inv} * {inv}) FROM per2 GROUP BY gid, {', '.join(gq)}")
-        rows = [(r[0], r[1:1 + len(gq)], r[1 + len(gq)], r[2 + len(gq)], tuple(r[3 + len(gq):])) for r in res]
+            f"FROM {src}{cond} GROUP BY GROUPING SETS ({cspec})) "
+            f"SELECT gid, {', '.join(gq)}, nc, yc, count(*) FROM per GROUP BY ALL")
+        cells: dict[tuple, list] = {}
+        for r in res:
+            cells.setdefault((r[0], tuple(r[1:1 + len(gq)])), []).append(
+                (r[1 + len(gq)], r[2 + len(gq)] or 0, r[3 + len(gq)]))
+        rows = [(gidv, vals, *cluster_sums(cs)) for (gidv, vals), cs in cells.items()]
     by_set: dict[tuple, list] = {}
     nbits = len(gq)
     for gidv, vals, n, y, extra in rows:
