@@ -100,25 +100,14 @@ def _inert_user_output():
         err.flush()
 
 
-def _load_config(path: str | None) -> dict:
-    """Options from ``--config FILE`` (TOML: a ``[tool.fairaudit]`` table or top-level
-    keys), else from ``[tool.fairaudit]`` in ./pyproject.toml when present."""
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise click.UsageError(f"config file not found: {path}")
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise click.UsageError(f"{path}: not valid TOML ({e})")
-        return doc.get("tool", {}).get("fairaudit", doc)
-    p = Path("pyproject.toml")
-    if p.is_file():
-        try:
-            return tomllib.loads(p.read_text(encoding="utf-8")).get("tool", {}).get("fairaudit", {})
-        except tomllib.TOMLDecodeError:
-            return {}
-    return {}
+def _load_config(path: str | None):
+    """Options from ``--config FILE``, else from the configuration file found upward from
+    the current folder (:mod:`fairaudit.config`); a bad file exits 2 naming file, line, key."""
+    from .config import ConfigError, load_config
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        _error(e)
 
 
 def _split(value) -> list[str] | None:
@@ -233,17 +222,18 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
 
     if (target is None) == (query is None):
         raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
-    cfg = _load_config(config_path)
+    loaded = _load_config(config_path)
+    cfg = loaded.values
 
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
 
     cfg_params = cfg.get("params") or {}
     if not isinstance(cfg_params, dict):
-        raise click.UsageError(f"{_config_name(config_path)}: params must be a table of [params.CHECK] tables")
+        raise click.UsageError(f"{loaded.origin}: params must be a table of [params.CHECK] tables")
     params = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg_params.items()}
-    origin = {(k, n): _config_name(config_path) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
-    origin.update({(k, None): _config_name(config_path) for k in params})
+    origin = {(k, n): loaded.origin for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
+    origin.update({(k, None): loaded.origin for k in params})
     for chk, kv in _parse_params(param_opts).items():
         if not isinstance(params.get(chk, {}), dict):
             params[chk] = {}
@@ -307,10 +297,6 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     sys.exit(result.exit_code)
 
 
-def _config_name(path: str | None) -> str:
-    return path or "[tool.fairaudit] in pyproject.toml"
-
-
 def _flag(value, key: str) -> bool:
     """A boolean option from the command line or the config file."""
     if isinstance(value, bool):
@@ -371,12 +357,17 @@ def report(result_json, html_path):
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check; a regression fails).")
 @click.option("--fail-on", type=click.Choice(["regression", "inconclusive"]), default="regression", show_default=True,
               help="Also exit 1 when a check went from pass to inconclusive.")
-def compare(baseline, current, tolerances, html_path, json_path, junit_path, fail_on):
+@click.option("--allow-new-failures", is_flag=True, default=False,
+              help="A check absent from BASELINE that fails or errors in CURRENT is listed, not a regression.")
+@click.option("--strict", is_flag=True, default=False,
+              help="A check present in BASELINE but missing from CURRENT is a regression (exit 1).")
+def compare(baseline, current, tolerances, html_path, json_path, junit_path, fail_on, allow_new_failures, strict):
     """Regression gate: has CURRENT.json got worse than BASELINE.json, with confidence?
 
-    Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, or a
-    verdict flipped to fail/error, or a check disappeared; 2 the results cannot be compared
-    (different kind, seed, confidence, data or settings) or could not be read."""
+    Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, a
+    verdict flipped to fail/error, a check absent from BASELINE fails or errors in CURRENT
+    (unless --allow-new-failures), or a check disappeared under --strict; 2 the results
+    cannot be compared (different kind, seed, confidence, data or settings) or could not be read."""
     from .compare import IncomparableError, compare_files, terminal_table, write_html as write_cmp_html
     tol: dict = {}
     for t in tolerances:
@@ -386,7 +377,8 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
         except ValueError:
             raise click.UsageError(f"--tolerance expects a number or CHECK[.STATISTIC]=NUMBER, got {t!r}")
     try:
-        cmp = compare_files(baseline, current, tolerance=tol, fail_on=fail_on)
+        cmp = compare_files(baseline, current, tolerance=tol, fail_on=fail_on,
+                            allow_new_failures=allow_new_failures, strict=strict)
     except IncomparableError as e:
         click.echo(f"fairaudit: cannot compare {_user(baseline)} with {_user(current)}: "
                    f"{_user(e, ' ' * 18, TERMINAL_CHARS * 4)}", err=True)
@@ -395,7 +387,8 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
         click.echo(click.style("note: ", fg="cyan") + _user(n, " " * 6, TERMINAL_CHARS))
     click.echo(_user(terminal_table(cmp), "", None))
     for line in cmp.summary_lines():
-        color = "red" if line.startswith(("REGRESSION", "MISSING")) else "yellow"
+        color = "red" if line.startswith(("REGRESSION", "NEW FAILURE")) or (strict and line.startswith("MISSING")) \
+            else "yellow"
         head, _, rest = line.partition(":")
         click.echo(click.style(_user(head, "", 200), fg=color) + ":" + _user(rest, "  ", TERMINAL_CHARS))
     if not cmp.regressions:

@@ -8,7 +8,7 @@ test-report actions all read). ``fail`` → ``<failure>``, ``error`` → ``<erro
 the exit code.
 
 ``fairaudit compare ... --junit PATH``: one test case per compared check; a regression
-(or a check missing from CURRENT) is a ``<failure>``, a newly inconclusive check a
+(or a check new in CURRENT that fails, or under ``--strict`` one missing from CURRENT) is a ``<failure>``, a newly inconclusive check a
 failure only under ``--fail-on inconclusive``.
 
 Each test case is named by the check id, its ``classname`` is ``fairaudit.<target
@@ -141,7 +141,7 @@ def comparison_junit_xml(cmp) -> str:
         if c.regression or (c.status == "newly inconclusive" and cmp.fail_on == "inconclusive"):
             counts["failures"] += 1
             ET.SubElement(case, "failure", message=_clean(f"{c.status}: {first}"), type=c.status).text = _clean(text)
-        elif c.status == "new":
+        elif c.status in ("new", "missing"):      # missing fails only under --strict (above)
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=_clean(first))
         else:

@@ -128,7 +128,12 @@ def test_verdict_flips_and_flags():
     assert st["a"].status == "regression" and "verdict pass → error: the allocator raised" in st["a"].reasons[0]
     assert st["b"].status == "newly inconclusive" and "pass → inconclusive" in st["b"].reasons[0]
     assert st["c"].status == "missing" and st["d"].status == "missing"
-    assert st["e"].status == "new" and not st["e"].regression
+    assert not st["c"].regression and compare(b, c, strict=True).checks[2].regression   # missing: fails only under strict
+    # a check absent from the baseline that arrives failing is a regression (issue 32) ...
+    assert st["e"].status == "new failure" and st["e"].regression and "absent from BASELINE and fail" in st["e"].reasons[0]
+    # ... unless new failures are allowed
+    e2 = {x.id: x for x in compare(b, c, allow_new_failures=True).checks}["e"]
+    assert e2.status == "new" and not e2.regression
     assert cmp.exit_code == 1
     # without the missing checks and the error, only the inconclusive flag is left: exit 0 unless asked
     b2 = result([chk("b", "pass", 0.05, (0.0, 0.09))])
