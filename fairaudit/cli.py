@@ -181,7 +181,9 @@ def main():
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
 @click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
 @click.option("--require", "require", is_flag=True, default=None,
-              help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
+              help="Exit 1 when any check is skipped (not applicable), with its reason.")
+@click.option("--allow-skip", "allow_skip", is_flag=True, default=None,
+              help="A check named in --checks that cannot run on this target/data is skipped (exit 0) instead of stopping the audit (exit 2).")
 @click.option("--in-process", "in_process", is_flag=True, default=None,
               help="Call the allocator inside this process (debugging; no isolation: it can hang, crash or end the audit).")
 @click.option("--memory-limit", "memory_limit", type=str,
@@ -189,7 +191,7 @@ def main():
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler):
+          in_process, memory_limit, scheduler, allow_skip):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
@@ -207,16 +209,19 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
 
     \b
     Exit codes:
-      0  every check passed or was skipped (not applicable)
+      0  every check that could run passed (the others were skipped, not applicable)
       1  a check failed or errored (also inconclusive with --fail-on inconclusive,
          skipped with --require)
-      2  the audit could not start (bad option, target, data or parameter)
+      2  the audit could not start (bad option, config, target, data or parameter; a
+         check named in --checks that cannot run on this target/data, unless --allow-skip;
+         no check could run at all)
 
     \b
     A module:function target is imported from Python's path, which for the fairaudit
     command does not include the current folder: use PYTHONPATH=. or install the package.
     An allocator file's own folder is put on the path, so its sibling imports work."""
     from .engine import AuditConfig, audit
+    from .preflight import NotApplicableError
     from .report import write_html
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
@@ -247,6 +252,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"),
+        allow_skip=_flag(pick(allow_skip, "allow_skip", False), "allow_skip"), config_file=loaded.path,
         in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
         memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT))
     try:
@@ -270,6 +276,11 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
                 target = load_query(query, columns=config.columns, groups=config.groups)
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
+    except NotApplicableError as e:
+        for line in e.lines:
+            click.echo(f"fairaudit: error: {_user(line, ' ' * 18, TERMINAL_CHARS * 2)}", err=True)
+        click.echo(f"fairaudit: {_user(e.summary, '', TERMINAL_CHARS)}", err=True)
+        sys.exit(2)
     except ParamError as e:
         where = origin.get((e.check, e.name)) or origin.get((e.check, None))
         _error(f"{e}" + (f" (set by {where})" if where else ""))
@@ -291,7 +302,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         write_junit(d, junit_path)
     _print_summary(d, html_path, json_path)
     for c in result.required_but_skipped():
-        click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
+        reason = c.message[len("Skipped: "):] if c.message.startswith("Skipped: ") else c.message
+        click.echo(f"fairaudit: check {_user(c.id, '', 60)!r} was skipped under --require: "
+                   f"{_user(reason, '  ', TERMINAL_CHARS)}", err=True)
+    if result.exit_code == 2:
+        click.echo("fairaudit: nothing was audited: every check was skipped (--allow-skip accepts that, exit 0)",
+                   err=True)
     from .terminal import tally_line
     click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None))
     sys.exit(result.exit_code)

@@ -44,7 +44,9 @@ class AuditConfig:
     budget: float | None = None         # seconds; sequential sampling stops when spent
     timeout: float = 30.0               # per allocator call, seconds
     fail_on: str = "fail"
-    require: bool = False               # a requested check that is skipped exits 1 (--require)
+    require: bool = False               # a check that is skipped exits 1 (--require)
+    allow_skip: bool = False            # a requested check that cannot run is skipped, not refused (--allow-skip)
+    config_file: str | None = None      # the configuration file the options came from (recorded in the JSON)
     k: int | None = None                # k for selection when neither the data nor the decorator fixes it
     groups: list[str] | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -60,7 +62,8 @@ class AuditConfig:
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k in ("encoding", "threshold") and v is None)}
+             and not (k in ("encoding", "threshold", "config_file") and v is None)
+             and not (k == "allow_skip" and not v)}
         d["checks"] = checks
         return d
 
@@ -292,13 +295,13 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
         if tgt is not None:
             sampler = make_sampler(tgt, config)
     try:
-        return _run_checks(config, selected, data, tgt, log, sampler, command)
+        return _run_checks(config, selected, data, tgt, log, sampler, command, requested=bool(checks))
     finally:
         if sampler is not None:
             sampler.close()
 
 
-def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
+def _run_checks(config, selected, data, tgt, log, sampler, command, requested: bool = False) -> AuditResult:
     population = None
     if data is not None:
         population = data if isinstance(data, Population) else load_population(
@@ -311,6 +314,10 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
             from .models import missing_columns_message
             raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
+    # what was asked must be audited: a requested check that cannot run stops here, before any draw
+    from .preflight import preflight
+    ctx.skip_fixes = {cid: fix for cid, (_, fix) in
+                      preflight(ctx, selected, requested=requested, allow_skip=config.allow_skip).items()}
     try:
         return _run_each(ctx, config, selected, tgt, log, sampler, population, command)
     finally:
@@ -360,7 +367,9 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         except Exception as e:  # a crash in skip_reason is still this check's error
             return error_result(cls, e, config.seed)
     if reason:
-        return CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
+        from .preflight import with_fix
+        return CheckResult(id=cls.id, title=cls.title, verdict="skipped",
+                           message=with_fix(reason, getattr(ctx, "skip_fixes", {}).get(cls.id)),
                            definition=cls.definition)
     params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
     samplers = ([sampler] if sampler else []) + ctx.other_samplers
