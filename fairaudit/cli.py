@@ -87,11 +87,12 @@ class _InertLines(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _inert_user_output():
+def _inert_user_output(to_stderr: bool = False):
     """While the audit runs, what user code writes to sys.stdout/sys.stderr reaches the
     terminal escaped and prefixed (output of worker processes and of C code writing to the
-    file descriptors directly is not intercepted)."""
-    out, err = _InertLines(sys.stdout), _InertLines(sys.stderr)
+    file descriptors directly is not intercepted); all of it to stderr with ``to_stderr``
+    (stdout then carries the JSON alone)."""
+    out, err = _InertLines(sys.stderr if to_stderr else sys.stdout), _InertLines(sys.stderr)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             yield
@@ -169,8 +170,9 @@ def main():
 @click.option("--budget", type=click.FloatRange(0, min_open=True), help="Time budget in seconds for sequential sampling.")
 @click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html; `--html -` or --no-html: none).")
 @click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
-@click.option("--json", "json_path", type=str, help="Write the JSON result here.")
-@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
+@click.option("--json", "json_path", type=str, help="Write the JSON result here (`--json -`: to standard output, everything else to stderr).")
+@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check, with its time).")
+@click.option("--quiet", "-q", "quiet", is_flag=True, default=False, help="Print only the closing tally (errors still go to stderr).")
 @click.option("--jobs", type=click.IntRange(-1), help="Parallel workers for draws (joblib; -1 = all cores).")
 @click.option("--fail-on", type=click.Choice(["fail", "inconclusive"]), help="Also exit 1 on inconclusive.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Per-call allocator timeout, seconds (default 30).")
@@ -188,10 +190,10 @@ def main():
               help="Call the allocator inside this process (debugging; no isolation: it can hang, crash or end the audit).")
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
-@click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
+@click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (the dask extra: pip install -e \".[dask]\" in the fairaudit checkout).")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler, allow_skip):
+          in_process, memory_limit, scheduler, allow_skip, quiet):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
@@ -260,17 +262,19 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     except ValueError as e:
         raise click.UsageError(f"--memory-limit: {e}")
     from .terminal import AuditProgress
-    progress = AuditProgress(sys.stderr)
+    progress = AuditProgress(io.StringIO() if quiet else sys.stderr, live=False if quiet else None)
     config.progress = progress
     data = pick(data, "data")
-    html_path = None if no_html else pick(html_path, "html", "fairaudit-report.html")
-    if html_path in ("", "-"):
+    html_given = pick(html_path, "html")
+    html_path = None if no_html else (html_given if html_given is not None else "fairaudit-report.html")
+    if html_path in ("", "-", False):
         html_path = None
     json_path = pick(json_path, "json")
+    to_stdout = json_path == "-"        # the JSON alone on stdout; everything else on stderr
     junit_path = pick(junit_path, "junit")
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        with progress.running(), _inert_user_output():
+        with progress.running(), _inert_user_output(to_stderr=to_stdout):
             if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
                 from .logs import load_query
                 target = load_query(query, columns=config.columns, groups=config.groups)
@@ -290,17 +294,26 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     for c in d["checks"]:
         rc = (c.get("evidence") or {}).get("replay_command")
         if isinstance(rc, str) and "RESULT.json" in rc:
-            c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path)) if json_path else
+            c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path))
+                                               if json_path and not to_stdout else
                                                rc + "   (after rerunning the audit with --json RESULT.json)")
+    if html_path and html_given is None and not no_html:
+        from .outputs import default_report_path
+        html_path = default_report_path(html_path, d)
     if json_path:
         from .result import dumps
-        Path(json_path).write_text(dumps(d), encoding="utf-8")
+        if to_stdout:
+            sys.stdout.write(dumps(d) + "\n")
+            sys.stdout.flush()
+        else:
+            Path(json_path).write_text(dumps(d), encoding="utf-8")
     if html_path:
         write_html(d, html_path)
     if junit_path:
         from .junit import write_junit
-        write_junit(d, junit_path)
-    _print_summary(d, html_path, json_path)
+        write_junit(d, junit_path, times=progress.times)
+    if not quiet:
+        _print_summary(d, html_path, json_path, err=to_stdout)
     for c in result.required_but_skipped():
         reason = c.message[len("Skipped: "):] if c.message.startswith("Skipped: ") else c.message
         click.echo(f"fairaudit: check {_user(c.id, '', 60)!r} was skipped under --require: "
@@ -309,7 +322,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         click.echo("fairaudit: nothing was audited: every check was skipped (--allow-skip accepts that, exit 0)",
                    err=True)
     from .terminal import tally_line
-    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None))
+    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None), err=to_stdout)
     sys.exit(result.exit_code)
 
 
@@ -322,26 +335,28 @@ def _flag(value, key: str) -> bool:
     raise click.UsageError(f"config option {key} must be true or false, got {value!r}")
 
 
-def _print_summary(d: dict, html_path, json_path):
+def _print_summary(d: dict, html_path, json_path, err: bool = False):
+    """The verdicts in the report's order (fail and error first), wrapped to the terminal's
+    width on a terminal; on stderr when stdout carries the JSON (``--json -``)."""
     from .headline import headline
     from .labels import cite
-    from .report import _ci, _fmt, observations
+    from .report import _ci, _fmt, observations, ordered_checks
+    from .terminal import print_verdicts
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
-    colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
-    for c in d["checks"]:
+    rows = []
+    for c in ordered_checks(d["checks"]):
         s = c.get("statistic")
         stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
-        verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
-        click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
+        messages = []
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            click.echo(MESSAGE_INDENT + click.style(_user(headline(c, confidence, observations(d)), MESSAGE_INDENT,
-                                                          TERMINAL_CHARS),
-                                                    bold=True))
-        click.echo(MESSAGE_INDENT + _user(cite(c["message"], short=True), MESSAGE_INDENT, TERMINAL_CHARS))
-    if json_path:           # the report's path closes the tally line
-        click.echo(f"result: {_user(json_path)}")
+            messages.append(inert(headline(c, confidence, observations(d)), TERMINAL_CHARS))
+        messages.append(inert(cite(c["message"], short=True), TERMINAL_CHARS))
+        rows.append((c["verdict"], inert(c["id"], 60), inert(stat, 200), messages))
+    print_verdicts(rows, sys.stderr if err else sys.stdout)
+    if json_path and json_path != "-":           # the report's path closes the tally line
+        click.echo(f"result: {_user(json_path)}", err=err)
 
 
 @main.command()

@@ -15,8 +15,11 @@ Each test case is named by the check id, its ``classname`` is ``fairaudit.<targe
 stem>`` (dots and slashes would be read as packages), and the failure text carries the
 statistic with its interval, tolerance and method, the draws, and the counterexample
 with its replay command. The suite's ``<properties>`` record target, sha256, seed,
-confidence and tool version. Times are written as 0: results are deterministic and carry
-no timings. Characters XML 1.0 cannot hold are dropped.
+confidence and tool version. Each test case's ``time`` is the seconds the check took in
+this run (measured by the command line's progress display, ``times``); the JSON result
+carries no timings (it is a pure function of target, data, configuration and seed), so a
+JUnit file made from a saved JSON has time 0. The suite's time is their sum. Characters
+XML 1.0 cannot hold are dropped.
 """
 from __future__ import annotations
 
@@ -78,8 +81,9 @@ def _finish(suite, counts: dict) -> str:
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def junit_xml(d: dict) -> str:
-    """JUnit XML text of an audit result dict (as in the JSON)."""
+def junit_xml(d: dict, times: dict[str, float] | None = None) -> str:
+    """JUnit XML text of an audit result dict (as in the JSON); ``times``: seconds per check id."""
+    times = times or {}
     checks = d.get("checks", [])
     strict = (d.get("config") or {}).get("fail_on") == "inconclusive"
     require = bool((d.get("config") or {}).get("require"))
@@ -97,7 +101,8 @@ def junit_xml(d: dict) -> str:
                         "command": d.get("command")})
     counts = {"tests": len(checks), "failures": 0, "errors": 0, "skipped": 0}
     for c in checks:
-        case = ET.SubElement(suite, "testcase", classname=cls, name=_clean(c["id"]), time="0")
+        case = ET.SubElement(suite, "testcase", classname=cls, name=_clean(c["id"]),
+                             time=f"{float(times.get(c['id'], 0.0)):.3f}")
         v = c["verdict"]
         msg = _clean(f"{v}: {c.get('message', '')}")
         detail = _clean(check_detail(c))
@@ -112,11 +117,12 @@ def junit_xml(d: dict) -> str:
             ET.SubElement(case, "skipped", message=_clean(c.get("message", "")))
         else:
             ET.SubElement(case, "system-out").text = detail
+    suite.set("time", f"{sum(float(times.get(c['id'], 0.0)) for c in checks):.3f}")
     return _finish(suite, counts)
 
 
-def write_junit(d: dict, path) -> None:
-    Path(path).write_text(junit_xml(d), encoding="utf-8")
+def write_junit(d: dict, path, times: dict[str, float] | None = None) -> None:
+    Path(path).write_text(junit_xml(d, times), encoding="utf-8")
 
 
 def comparison_junit_xml(cmp) -> str:

@@ -74,6 +74,9 @@ def load_model_file(path: str):
     except TargetError:
         raise
     except ModuleNotFoundError as e:
+        from .extras import missing_extra
+        if missing_extra(e.name):
+            raise TargetError(f"{path}: cannot be loaded: {missing_extra(e.name)}") from e
         raise TargetError(f"{path}: cannot be loaded: it needs the module {e.name!r}, which is not importable here "
                           f"(install it, or run with PYTHONPATH set to the folder that holds it)") from e
     except Exception as e:

@@ -270,7 +270,10 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
         raise TargetError(f"{where or path}: importing it raised SystemExit (sys.exit({e.code!r})) — "
                           f"an allocator file must not end the process") from None
     except Exception as e:  # the user's file itself is broken
-        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
+        from .extras import missing_extra
+        hint = missing_extra(e.name) if isinstance(e, ModuleNotFoundError) else None
+        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}"
+                          + (f"; {hint}" if hint else "")) from e
     # the module's name exists only in this process: a closure over it (or over one of its
     # functions) sent to a worker must carry the module's code, not a name to import
     import cloudpickle

@@ -92,6 +92,7 @@ class AuditProgress:
         self._base = self._last_done = 0
         self._last_call = None
         self.verdicts: list[str] = []
+        self.times: dict[str, float] = {}      # seconds per check id (for JUnit's time; never in a result)
         self.started = time.monotonic()
 
     def __deepcopy__(self, memo):          # AuditConfig is copied with dataclasses.asdict
@@ -126,6 +127,9 @@ class AuditProgress:
         verdict = getattr(result, "verdict", None) or result["verdict"]
         self.verdicts.append(verdict)
         index, total, cid, started = self._check or (len(self.verdicts), len(self.verdicts), "?", time.monotonic())
+        rid = getattr(result, "id", None) or (result.get("id") if isinstance(result, dict) else None)
+        if rid is not None:
+            self.times[str(rid)] = time.monotonic() - started
         took = seconds_text(time.monotonic() - started)
         self._check = None
         if not self.is_terminal:
@@ -201,3 +205,33 @@ class AuditProgress:
                                   console=console, transient=True, redirect_stdout=False, redirect_stderr=False)
             self._live.start()
         return self._live
+
+
+def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: bool | None = None,
+                   indent: int = 14) -> None:
+    """The verdict lines after the audit: ``rows`` of (verdict, check id, statistic text,
+    [message lines]) in the report's order. On a terminal, rich wraps each message at the
+    terminal's width between words, continuation lines indented under the check (and keeps
+    the verdict colours); off a terminal (CI logs, pipes) each message stays one line, for
+    grep and for the log viewer to wrap. All text is shown as plain Text (never markup)."""
+    stream = stream if stream is not None else sys.stdout
+    terminal = bool(getattr(stream, "isatty", lambda: False)()) if terminal is None else terminal
+    if not terminal:
+        for verdict, cid, stat, messages in rows:
+            stream.write(f"{verdict.upper():<13} {cid:<20} {stat}".rstrip() + "\n")
+            for m in messages:
+                stream.write(" " * indent + m.replace("\n", "\n" + " " * indent) + "\n")
+        return
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+    console = Console(file=stream, force_terminal=True, highlight=False, width=width, soft_wrap=False)
+    for verdict, cid, stat, messages in rows:
+        head = Text()
+        head.append(f"{verdict.upper():<13}", style=STYLES.get(verdict, ""))
+        head.append(f" {cid:<20} ")
+        head.append(stat)
+        console.print(Padding(head, (0, 0, 0, 0)), overflow="fold")
+        for i, m in enumerate(messages):
+            console.print(Padding(Text(m, style="bold" if (i == 0 and verdict != "skipped" and len(messages) > 1) else ""),
+                                  (0, 0, 0, indent)), overflow="fold")
