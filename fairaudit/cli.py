@@ -353,6 +353,8 @@ def _print_summary(d: dict, html_path, json_path, err: bool = False):
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
             messages.append(inert(headline(c, confidence, observations(d)), TERMINAL_CHARS))
         messages.append(inert(cite(c["message"], short=True), TERMINAL_CHARS))
+        for fr in ((c.get("evidence") or {}).get("allocator_traceback") or []):   # where the allocator raised
+            messages.append(inert(f"at {fr}", TERMINAL_CHARS))
         rows.append((c["verdict"], inert(c["id"], 60), inert(stat, 200), messages))
     print_verdicts(rows, sys.stderr if err else sys.stdout)
     if json_path and json_path != "-":           # the report's path closes the tally line

@@ -214,6 +214,10 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
                               "generator": f"fairaudit.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
+        from .frames import user_frames
+        frames = exc.frames or user_frames(exc.__cause__)
+        if frames:         # where in the user's code it raised (issue 32)
+            evidence["allocator_traceback"] = frames
     elif isinstance(exc, FairauditError):
         msg = exception_text(exc, JSON_CHARS)
     else:
@@ -380,6 +384,11 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         res = chk.run(ctx, **params)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
         res = error_result(cls, e, config.seed)
+    if res.verdict == "error" and sampler is not None:
+        from .preflight import setup_problem
+        problem = setup_problem(res.message, ctx)
+        if problem:           # not a finding about the allocator: how the audit was set up (exit 2)
+            raise TargetError(problem)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None
     # what the allocator printed while this check drew (first lines; the rest counted)

@@ -218,3 +218,40 @@ def with_fix(reason: str, fix: str | None) -> str:
     if flag and flag.group(0) in reason and not concrete:
         return msg
     return msg + f" To run it: {fix}."
+
+
+_HARD_K = re.compile(r"allocator returned (?:(\d+) indices|a mask selecting (\d+) individuals); expected k=(\d+)")
+_MISSING_ARG = re.compile(r"missing \d+ required (?:positional |keyword-only )?arguments?: (.+?)(?: on input '|\s*\(draw |$)")
+_ADAPTER = re.compile(r"allocator raised TargetError: (.+?)(?: on input '.*)?$", re.S)
+_ARG_DATA = {"groups": "group columns", "features": "numeric feature columns", "labels": "a label column",
+             "predictions": "prediction columns p_<label>", "scores": "a score column"}
+
+
+def setup_problem(message: str, ctx) -> str | None:
+    """The setup problem (exit 2, with its fix) behind an ``error`` verdict's message, when
+    it is one rather than a finding about the allocator: a k hard-coded in a function that
+    takes no ``k`` and disagrees with the audit's; a required argument this audit does not
+    supply; fairaudit's model adapter refusing the data (TargetError). None otherwise."""
+    tgt = ctx.target
+    if tgt is None or not message:
+        return None
+    name = tgt.name
+    m = _HARD_K.search(message)
+    if m and tgt.kind == "selection" and "k" not in tgt.arg_names and not tgt.accepts_var_kwargs and tgt.k is None:
+        got, want = int(m.group(1) or m.group(2)), int(m.group(3))
+        return (f"{tgt.path}: '{name}' returned {got} people where k={want} was expected; it takes no k, so its k "
+                f"seems fixed at {got} — mark it @fa.selector(k={got}) or give --k {got} (or let it take k: "
+                f"def {name}(scores, k, rng)); if it decides per person (any number of yeses), mark it @fa.decider")
+    m = _MISSING_ARG.search(message)
+    if m:
+        args = re.findall(r"'(\w+)'", m.group(1))
+        needs = [f"{a} ({_ARG_DATA[a]})" for a in args if a in _ARG_DATA]
+        fix = (f"give --data FILE with {', '.join(_ARG_DATA[a] for a in args if a in _ARG_DATA)}, or "
+               if needs else "")
+        return (f"{tgt.path}: '{name}' requires the argument(s) {', '.join(args)}, which this audit does not supply "
+                f"here — {fix}give {'them' if len(args) > 1 else 'it'} a default in the function's signature "
+                f"(e.g. {args[0]}=None)")
+    m = _ADAPTER.search(message)
+    if m:
+        return m.group(1).strip()
+    return None

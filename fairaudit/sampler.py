@@ -560,7 +560,8 @@ class Sampler:
             problem += f" (memory limit per worker: {format_memory(self.memory_limit)}; --memory-limit)"
         cls = AllocatorTimeout if info.get("timeout") else AllocatorError
         return cls(problem, input_label=inst.label, draw=info.get("draw"), stream=stream,
-                   inputs=inst.to_jsonable(), generator_index=info.get("generator_index"), size=info.get("size"))
+                   inputs=inst.to_jsonable(), generator_index=info.get("generator_index"), size=info.get("size"),
+                   frames=info.get("frames"))
 
     def _wire(self, inst: Instance) -> Instance:
         """The instance as sent to workers: only the arguments the allocator takes (a

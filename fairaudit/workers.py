@@ -356,8 +356,9 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
 
 def _error_info(e) -> dict:
     from .errors import AllocatorTimeout
+    from .frames import user_frames
     return {"problem": e.problem, "draw": e.draw, "generator_index": e.generator_index, "size": e.size,
-            "timeout": isinstance(e, AllocatorTimeout)}
+            "timeout": isinstance(e, AllocatorTimeout), "frames": e.frames or user_frames(e.__cause__)}
 
 
 # ---------------------------------------------------------------------------
