@@ -219,9 +219,10 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
          no check could run at all)
 
     \b
-    A module:function target is imported from Python's path, which for the fairaudit
-    command does not include the current folder: use PYTHONPATH=. or install the package.
-    An allocator file's own folder is put on the path, so its sibling imports work."""
+    A module:function target is imported from Python's path and, after it, the current
+    folder (the same with --in-process). An allocator file's own folder is put on the
+    path, so its sibling imports work. Options may also come from --config FILE, a
+    fairaudit.toml, or [tool.fairaudit] of a pyproject.toml found upward from here."""
     from .engine import AuditConfig, audit
     from .preflight import NotApplicableError
     from .report import write_html

@@ -241,7 +241,8 @@ def setup_problem(message: str, ctx) -> str | None:
         got, want = int(m.group(1) or m.group(2)), int(m.group(3))
         return (f"{tgt.path}: '{name}' returned {got} people where k={want} was expected; it takes no k, so its k "
                 f"seems fixed at {got} — mark it @fa.selector(k={got}) or give --k {got} (or let it take k: "
-                f"def {name}(scores, k, rng)); if it decides per person (any number of yeses), mark it @fa.decider")
+                f"def {name}(scores, k, rng)); if it decides per person (any number of yeses), mark it @fa.decider"
+                + ("; its kind, selection, was guessed from its name" if getattr(tgt, "kind_guessed", False) else ""))
     m = _MISSING_ARG.search(message)
     if m:
         args = re.findall(r"'(\w+)'", m.group(1))
