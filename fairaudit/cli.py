@@ -240,8 +240,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     if not isinstance(cfg_params, dict):
         raise click.UsageError(f"{loaded.origin}: params must be a table of [params.CHECK] tables")
     params = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg_params.items()}
-    origin = {(k, n): loaded.origin for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
-    origin.update({(k, None): loaded.origin for k in params})
+    origin = {(k, n): loaded.param_origin(k, n) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
+    origin.update({(k, None): loaded.param_origin(k) for k in params})
     for chk, kv in _parse_params(param_opts).items():
         if not isinstance(params.get(chk, {}), dict):
             params[chk] = {}

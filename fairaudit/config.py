@@ -57,6 +57,13 @@ class LoadedConfig:
     values: dict = field(default_factory=dict)
     path: str | None = None          # the file, as shown (relative to the current folder when below it)
     table: str | None = None         # "[tool.fairaudit]" or None for top-level keys
+    text: str = ""                   # the file's text (to name the line of a key)
+
+    def param_origin(self, check: str, name: str | None = None) -> str:
+        """Where ``[params.CHECK] NAME`` was set: ``[tool.fairaudit] in pyproject.toml:7``."""
+        prefix = TABLE if self.table else ()
+        line = _key_line(self.text, prefix + ("params",), check, [name] if name else None)
+        return self.origin + (f":{line}" if line != "?" else "")
 
     @property
     def origin(self) -> str:
@@ -152,7 +159,7 @@ def load_config(path: str | None = None, *, cwd: Path | None = None) -> LoadedCo
         v = values.get(key)
         if isinstance(v, str) and v not in ("", "-") and base and not os.path.isabs(v) and "://" not in v:
             values[key] = os.path.join(base, v)
-    return LoadedConfig(values=values, path=shown, table=table)
+    return LoadedConfig(values=values, path=shown, table=table, text=text)
 
 
 def validate(values: dict, shown: str, text: str, prefix: tuple[str, ...] = TABLE) -> None:

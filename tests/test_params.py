@@ -105,17 +105,19 @@ def test_config_param_refused_before_any_draw(case, where, counting, tmp_path):
     if where == "--config":
         (tmp_path / "audit.toml").write_text(table)
         extra = ["--config", "audit.toml"]
-        origin = "(set by [tool.fairaudit] in audit.toml)"
+        origin = "(set by [tool.fairaudit] in audit.toml:{})"
+        lines = (1, 2)        # the [params.CHECK] header for a check typo, else the NAME = VALUE line
     else:
         (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n" + table)
         extra = []
-        origin = "(set by [tool.fairaudit] in pyproject.toml)"
+        origin = "(set by [tool.fairaudit] in pyproject.toml:{})"
+        lines = (3, 4)
     res = _cli(["check", str(target), "--checks", "broome", "--draws", "50", *extra], tmp_path)
     assert res.exit_code == 2, res.output
     line = _one_line_error(res)
     for frag in fragments:
         assert frag in line
-    assert line.endswith(origin)
+    assert line.endswith(origin.format(lines[0] if case == "typo in check id" else lines[1])), line
     assert not calls.exists()
 
 
