@@ -35,5 +35,11 @@ def missing_extra(module_name: str | None) -> str | None:
     root = str(module_name).split(".")[0]
     if root not in EXTRAS:
         return None
+    import importlib.util
+    try:
+        if importlib.util.find_spec(root) is not None:      # installed: a submodule is missing, not the extra
+            return None
+    except (ImportError, ValueError):
+        pass
     extra, package = EXTRAS[root]
     return f"it needs {package} (import name {root!r}), from the '{extra}' extra, which is not installed: {install_hint(extra)}"

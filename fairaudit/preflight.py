@@ -139,9 +139,9 @@ def explain(cls, ctx, reason: str) -> tuple[str, str]:
     name, cols, frame, roles = _data_of(ctx)
     if name is None and ("data" in low or "group" in low or "label" in low or "feature" in low):
         needs = ("group columns" if "group" in low else "a label column" if "label" in low
-                 else "numeric feature columns" if "feature" in low else "population data")
+                 else "numeric feature columns" if "feature" in low else "a score column" if "score" in low else "")
         fix = "give --data FILE (a .csv or .parquet with one row per person)"
-        return f"{cid} needs population data with {needs}; none was given — {fix}", fix
+        return f"{cid} needs population data{' with ' + needs if needs else ''}; none was given — {fix}", fix
     if "group" in low:
         cands = group_candidates(frame, roles) if frame is not None else []
         if cands:
@@ -202,8 +202,14 @@ def preflight(ctx, selected, *, requested: bool, allow_skip: bool) -> dict[str, 
         raise NotApplicableError(lines, f"{n} requested check{'s' if n > 1 else ''} cannot run on this target and "
                                         f"data; nothing was drawn (--allow-skip skips {'them' if n > 1 else 'it'} instead)")
     if len(out) == len(selected):
-        raise NotApplicableError(lines, "nothing was audited: no check can run on this target and data "
-                                        "(--allow-skip reports them as skipped, exit 0)")
+        # unrequested: the checks some data would enable, each with its option; the others by kind, counted
+        kind_ids = [cls.id for cls in selected if ctx.kind not in cls.kinds]
+        fixable = [ln for cls, ln in zip([c for c in selected if c.id in out], lines) if cls.id not in kind_ids]
+        made = "per-person yes/no decisions" if ctx.kind == "decision" else f"{ctx.kind} decisions"
+        tail = (f"; {len(kind_ids)} other check(s) do not apply to {made} ({', '.join(kind_ids)})"
+                if kind_ids else "")
+        raise NotApplicableError(fixable or lines, "nothing was audited: no check can run on this target and data"
+                                 + tail + " (--allow-skip reports them as skipped, exit 0)")
     return out
 
 
