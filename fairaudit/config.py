@@ -96,7 +96,7 @@ def find_config(start: Path | None = None) -> Path | None:
                 doc = tomllib.loads(text)
             except tomllib.TOMLDecodeError as e:
                 if re.search(r"^\s*\[+\s*tool\.fairaudit\b", text, re.M):
-                    raise _toml_error(pp.name if folder == here else str(pp), e) from None
+                    raise _toml_error(pp.name if folder == here else str(pp), e, text) from None
                 continue
             if isinstance(doc.get("tool"), dict) and "fairaudit" in doc["tool"]:
                 return pp
@@ -112,12 +112,15 @@ def _read(p: Path, shown: str) -> str:
         raise ConfigError(f"{shown}: cannot be read ({e.strerror or e})") from None
 
 
-def _toml_error(shown: str, e: tomllib.TOMLDecodeError) -> ConfigError:
+def _toml_error(shown: str, e: tomllib.TOMLDecodeError, text: str = "") -> ConfigError:
     msg = str(e)
     m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
     where = f"{shown}:{m.group(1)}" if m else shown
     what = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg) if m else msg
     col = f" (column {m.group(2)})" if m else ""
+    if not m and "(at end of document)" in msg:
+        where = f"{shown}:{max(1, len(text.splitlines()))}"
+        what, col = msg.replace(" (at end of document)", ""), " (at the end of the file)"
     return ConfigError(f"{where}: not valid TOML: {what}{col}; no option of this file was used")
 
 
@@ -141,7 +144,7 @@ def load_config(path: str | None = None, *, cwd: Path | None = None) -> LoadedCo
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise _toml_error(shown, e) from None
+        raise _toml_error(shown, e, text) from None
     tool = doc.get("tool")
     if isinstance(tool, dict) and "fairaudit" in tool:
         values, table = tool["fairaudit"], "[tool.fairaudit]"
