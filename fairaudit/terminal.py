@@ -223,15 +223,15 @@ def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: boo
                 stream.write(" " * indent + m.replace("\n", "\n" + " " * indent) + "\n")
         return
     from rich.console import Console
-    from rich.padding import Padding
+    from rich.table import Table
     from rich.text import Text
     console = Console(file=stream, force_terminal=True, highlight=False, width=width, soft_wrap=False)
     for verdict, cid, stat, messages in rows:
-        head = Text()
-        head.append(f"{verdict.upper():<13}", style=STYLES.get(verdict, ""))
-        head.append(f" {cid:<20} ")
-        head.append(stat)
-        console.print(Padding(head, (0, 0, 0, 0)), overflow="fold")
+        grid = Table.grid(padding=0)        # a hanging indent: everything after the verdict column wraps under it
+        grid.add_column(width=indent, no_wrap=True)
+        grid.add_column(ratio=1, overflow="fold")
+        grid.add_row(Text(f"{verdict.upper():<13}", style=STYLES.get(verdict, "")), Text(f"{cid:<20} {stat}".rstrip()))
         for i, m in enumerate(messages):
-            console.print(Padding(Text(m, style="bold" if (i == 0 and verdict != "skipped" and len(messages) > 1) else ""),
-                                  (0, 0, 0, indent)), overflow="fold")
+            bold = i == 0 and verdict != "skipped" and len(messages) > 1
+            grid.add_row("", Text(m, style="bold" if bold else ""))
+        console.print(grid)

@@ -214,13 +214,13 @@ def test_config_found_upward_is_recorded_and_paths_resolve_beside_it(proj):
 
 
 def test_no_config_file_is_recorded_as_none(proj):
-    d = json.loads(_cli(["check", "alloc.py", "--checks", "broome", "--draws", "50", "--json", "-", "--no-html"],
-                        proj).stdout)
+    d = json.loads(_cli(["check", "alloc.py", "--checks", "min_requirement", "--allow-skip", "--json", "-",
+                         "--no-html"], proj).stdout)
     assert "config_file" not in d["config"]
 
 
 def test_the_report_footer_names_the_config_file(proj):
-    (proj / "fairaudit.toml").write_text('checks = ["broome"]\ndraws = 50\n')
+    (proj / "fairaudit.toml").write_text('checks = ["min_requirement"]\nallow_skip = true\n')
     _cli(["check", "alloc.py", "--html", "r.html"], proj)
     html = (proj / "r.html").read_text()
     assert re.search(r"<dt>Configuration</dt><dd><code>(<bdi>)?fairaudit\.toml", html), html[-2000:]
@@ -252,6 +252,7 @@ def test_missing_extra_names_the_extra_and_installs_this_project(proj, monkeypat
     assert extras.missing_extra("sklearn.linear_model") is None      # installed here: not a missing extra
 
 
+@pytest.mark.slow      # loads scikit-learn in a worker (~9 s)
 def test_a_model_fitted_without_column_names_that_disagrees_with_the_data_is_a_setup_error(proj):
     sklearn = pytest.importorskip("sklearn.linear_model")
     import joblib
@@ -264,3 +265,85 @@ def test_a_model_fitted_without_column_names_that_disagrees_with_the_data_is_a_s
     assert re.search(r"fairaudit: error: arr\.joblib: the LogisticRegression was fitted without column names "
                      r"\(no feature_names_in_\) on 2 features, and the data has 3 feature columns; refit it on a "
                      r"DataFrame", res.output), res.output
+
+
+# ---------------------------------------------------------------------------
+# Output conventions (item 5)
+
+def test_json_dash_writes_the_json_alone_to_stdout(proj):
+    res = _cli(["check", "alloc.py", "--data", "people.csv", "--checks", "selection_rates", "--draws", "300",
+                "--json", "-"], proj)
+    d = json.loads(res.stdout)                    # nothing else on stdout
+    assert d["checks"][0]["id"] == "selection_rates" and not (proj / "-").exists()
+    assert "SELECTION_RATES" not in res.stdout and re.search(r"^\d+ \w+ in .* → fairaudit-report\.html$",
+                                                             res.stderr.strip().splitlines()[-1])
+    assert re.search(r"^(PASS|FAIL|INCONCLUSIVE)\s+selection_rates", res.stderr, re.M)   # the verdicts: stderr
+
+
+def test_quiet_prints_only_the_tally(proj):
+    res = _cli(["check", "alloc.py", "--data", "people.csv", "--checks", "selection_rates", "--draws", "300",
+                "--quiet", "--no-html"], proj)
+    assert res.exit_code in (0, 1)
+    assert re.fullmatch(r"1 (pass|fail|inconclusive) in \d+\.\d s\n", res.stdout), res.stdout
+    assert res.stderr == ""                       # no progress lines, no warnings
+
+
+def test_junit_carries_each_checks_time(proj):
+    import xml.etree.ElementTree as ET
+    _cli(["check", "alloc.py", "--data", "people.csv", "--checks", "selection_rates,min_requirement", "--allow-skip",
+          "--draws", "300", "--no-html", "--junit", "j.xml"], proj)
+    suite = ET.parse(proj / "j.xml").getroot()
+    times = {c.get("name"): float(c.get("time")) for c in suite.iter("testcase")}
+    assert times["selection_rates"] > 0 and times["min_requirement"] >= 0
+    assert float(suite.get("time")) == pytest.approx(sum(times.values()), abs=2e-3)
+
+
+def test_default_report_of_another_target_gets_the_targets_name(proj):
+    (proj / "other.py").write_text(textwrap.dedent(SELECTOR))
+    args = ["--checks", "min_requirement", "--allow-skip"]
+    _cli(["check", "alloc.py", *args], proj)
+    first = (proj / "fairaudit-report.html").read_text()
+    res = _cli(["check", "other.py", *args], proj)
+    assert (proj / "fairaudit-report.html").read_text() == first            # not overwritten
+    assert (proj / "fairaudit-report-other.html").is_file() and "→ fairaudit-report-other.html" in res.output
+    _cli(["check", "alloc.py", *args], proj)                                # the same target replaces its own
+    assert not (proj / "fairaudit-report-alloc.html").exists()
+    _cli(["check", "other.py", *args, "--html", "fairaudit-report.html"], proj)   # asked for: written there
+    assert "other.py" in (proj / "fairaudit-report.html").read_text()
+
+
+def _result(verdicts):
+    checks = [{"id": f"check_{i}_{v}", "title": v, "verdict": v, "message": f"Message of a {v} check.",
+               "evidence": {}, "draws": 0} for i, v in enumerate(verdicts)]
+    return {"config": {"confidence": 0.95}, "checks": checks, "warnings": [], "target": {"path": "x.py"}}
+
+
+def test_terminal_lists_verdicts_in_the_reports_order(capsys):
+    from fairaudit.cli import _print_summary
+    from fairaudit.report import ordered_checks
+    d = _result(["pass", "skipped", "inconclusive", "error", "fail", "pass"])
+    _print_summary(d, None, None)
+    shown = re.findall(r"^(PASS|FAIL|ERROR|INCONCLUSIVE|SKIPPED)\s+(\S+)", capsys.readouterr().out, re.M)
+    assert [cid for _, cid in shown] == [c["id"] for c in ordered_checks(d["checks"])]
+    assert [v for v, _ in shown][:2] == ["FAIL", "ERROR"]
+
+
+def test_terminal_wraps_between_words_at_the_terminals_width():
+    import io
+
+    from fairaudit.terminal import print_verdicts
+    words = [f"word{i}" for i in range(60)]
+    message = " ".join(words)
+    buf = io.StringIO()
+    print_verdicts([("fail", "selection_rates", "min_impact_ratio=0.404 [0.3, 0.5]", [message])], buf,
+                   width=50, terminal=True)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue())
+    lines = plain.splitlines()
+    assert len(lines) > 3 and all(len(ln) <= 50 for ln in lines)
+    body = [ln for ln in lines if "word" in ln]
+    assert all(ln.startswith(" " * 14) for ln in body)                  # continuation indented under the check
+    assert " ".join(w for ln in body for w in ln.split()) == message   # no word cut or lost
+    # off a terminal the message stays one line (for grep and the CI log viewer)
+    buf = io.StringIO()
+    print_verdicts([("fail", "selection_rates", "", [message])], buf, terminal=False)
+    assert buf.getvalue().splitlines()[1].strip() == message
