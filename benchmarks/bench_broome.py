@@ -61,7 +61,8 @@ from pathlib import Path
 import numpy as np
 
 from fairaudit.engine import audit
-from fairaudit.targets import import_file, Instance, load_target
+from fairaudit.targets import import_file, load_target
+from fairaudit.instance import Instance
 from fairaudit.sampler import Sampler
 
 ROOT = Path(__file__).resolve().parents[1]

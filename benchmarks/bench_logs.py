@@ -108,7 +108,7 @@ def engine_log(path: str, engine: str):
 def one(path: str, checks: str, engine: str = "duckdb") -> None:
     """Child process: one audit; prints JSON {seconds, rss_mb, verdicts, collected}."""
     import fairaudit as fa
-    from fairaudit.logs import log_from_any
+    from fairaudit.logs.load import log_from_any
     source, close = engine_log(path, engine)
     t = time.perf_counter()
     log = log_from_any(source) if engine != "duckdb" else None

@@ -15,7 +15,7 @@ Measured on the 2-core dev box (seed 0), load average ~1.5 (another engineer's t
 the other core): 100 years × T = 2,000 × N = 40 in 42.5 s (0.43 s per year), 95% of it
 in 400 LPs (40.2 s; 807 linprog calls) — three Proportionally Optimized group LPs and
 one 80,000-variable unconstrained LP per year, solved by column generation (see
-``fairaudit.assignment._colgen``; OPT needs no LP of its own: the shortcut "the
+``fairaudit.checks.min_requirement.assignment._colgen``; OPT needs no LP of its own: the shortcut "the
 unconstrained optimum meets every requirement" fires in all 100 years); the greedy
 assigner took 0.8 s = 2%. The same run just before, with the full LPs (HiGHS IPM on
 every column): 142.6 s (1.43 s per year), 400 LPs in 140.6 s = 99%, assigner 0.8 s;
@@ -68,7 +68,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fairaudit import assignment as A
+from fairaudit.checks.min_requirement import assignment as A
 from fairaudit.engine import AuditConfig, audit
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,7 +27,7 @@ import numpy as np
 import fairaudit as fa
 from fairaudit.data import load_population
 from fairaudit.sampler import Sampler
-from fairaudit.targets import Instance
+from fairaudit.instance import Instance
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data" / "multiaccuracy_population.csv"

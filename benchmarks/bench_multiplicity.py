@@ -34,7 +34,7 @@ import numpy as np
 
 import fairaudit as fa
 from fairaudit.data import population_from_frame
-from fairaudit.equal_utility import (band, pairwise_consistency_of_marginals, ratio_range, reference_marginals,
+from fairaudit.checks.multiplicity.equal_utility import (band, pairwise_consistency_of_marginals, ratio_range, reference_marginals,
                                      reference_pairwise_consistency, sample_band)
 
 ROOT = Path(__file__).resolve().parents[1]

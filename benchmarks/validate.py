@@ -127,7 +127,7 @@ def prp_rank(predictions, rng, size=None):
 
 
 def _place_counts(capacities, T):
-    from fairaudit.assignment import place_counts
+    from fairaudit.checks.min_requirement.assignment import place_counts
     return np.floor(place_counts(capacities, T) + 1e-9).astype(np.int64)
 
 

@@ -73,13 +73,13 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.comparisons import (FIRST_LOOK, Comparison, Stream, Study, compare, constant_outcome,
+from fairaudit.two_sample import (FIRST_LOOK, Comparison, Stream, Study, compare, constant_outcome,
                                    describe_member, member_table)
-from fairaudit.inputs import (Instance, attach_rows, data_instance, generated_instance, instance_digest,
-                              jsonable_instance, permute_instance, population_frames, prediction_columns,
-                              swap_attributes, wants)
+from fairaudit.instance import Instance
+from fairaudit.inputs import (attach_rows, data_instance, generated_instance, instance_digest, jsonable_instance,
+                              permute_instance, population_frames, prediction_columns, swap_attributes, wants)
 from fairaudit.result import Statistic, decide
-from fairaudit.log_engine import stratified_category_counts
+from fairaudit.logs.duckdb import stratified_category_counts
 from fairaudit.counterfactual import DEFINITION as COUNTERFACTUAL_DEFINITION, counterfactuals, PairedShifts, \
     row_pair, share_moved, shrink
 from fairaudit.stats import cmh_from_counts
@@ -87,6 +87,23 @@ from fairaudit.stats import cmh_from_counts
 
 class Anonymity(Check):
     id = "anonymity"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'share_moved_by_attribute': 'share of people whose chance moves when only the protected attribute changes',
+        'max_mh_rate_difference': 'largest rate difference (Mantel–Haenszel)',
+        'max_chance_difference': 'largest change of a chance under relabelling',
+    }
+    headlines = {
+        'max_chance_difference': ("Relabelling people (reordering the list, or swapping protected attributes between equal claims) moves someone's chance by {est}",
+                                  'the tolerance {tol}'),
+        'max_mh_rate_difference': ('Selection rates of groups differ by {est} once the strata are accounted for',
+                                   'the tolerance {tol}'),
+    }
+    column_labels = {
+        'chance_swapped': 'chance, attribute swapped',
+    }
+    data_needs = ('nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); a selection log needs group columns',
+                  'fairaudit check my_allocator.py --checks anonymity --data people.csv')
     title = "Anonymity"
     summary = "Outcomes depend on claims, not on who or where someone is in the list (seed 002 Def 2)."
     definition = ("An allocator is anonymous when relabelling the individuals relabels the outcome distribution "

@@ -11,13 +11,22 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.inputs import Instance, attach_rows, data_instance, generated_instance, prediction_columns
+from fairaudit.instance import Instance
+from fairaudit.inputs import attach_rows, data_instance, generated_instance, prediction_columns
 from fairaudit.result import Statistic
 from fairaudit.stats import proportion_ci
 
 
 class Determinism(Check):
     id = "determinism"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_variation': 'largest variation',
+    }
+    column_labels = {
+        'differ_from_mode': 'draws unlike the most common outcome',
+        'distinct_outcomes': 'distinct outcomes',
+    }
     title = "Determinism (is the allocator randomized?)"
     summary = "Is the output identical across draws? A deterministic allocator cannot be anonymous (seed 002 Prop 7)."
     definition = ("Draws the allocator repeatedly on the same inputs (identical claims, generated claims, the data) "

@@ -36,7 +36,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
-from fairaudit.log_engine import category_counts
+from fairaudit.logs.duckdb import category_counts
 from fairaudit.outcomes import inclusion_matrix
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import BettingCS, per_member_confidence, ratio_ci_from_intervals, simultaneous_proportion_ci
@@ -46,6 +46,19 @@ CRITERIA = ("equalized_odds", "equal_opportunity")
 
 class ErrorRateParity(Check):
     id = "error_rate_parity"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'min_error_rate_ratio': "lowest error-rate ratio (TPR/FPR vs the group's best)",
+    }
+    column_labels = {
+        'diff_lo': 'difference (lower)',
+        'diff_hi': 'difference (upper)',
+        'error_rate': 'rate',
+        'error_rate_lo': 'rate (lower)',
+        'error_rate_hi': 'rate (upper)',
+        'labelled': 'labelled individuals',
+        'measure': 'rate (TPR or FPR)',
+    }
     title = "Error-rate parity (equal opportunity, equalized odds)"
     summary = "True- and false-positive rates per group with simultaneous intervals; their ratios vs the four-fifths rule."
     definition = ("Among people whose label is positive, the true-positive rate of a group is the chance that one of "

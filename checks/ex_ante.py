@@ -45,6 +45,19 @@ class ExAnte(Check):
     """
 
     id = "ex_ante"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_ex_ante_reversal': 'largest ex-ante reversal',
+    }
+    headlines = {
+        'max_ex_ante_reversal': ("A population's expected chance is reversed against its quality by {est}",
+                                 'the tolerance {tol}'),
+    }
+    column_labels = {
+        'candidates': 'candidates',
+    }
+    data_needs = ('built-in cross-population pools (data files are not used)',
+                  'fairaudit check my_allocator.py --checks ex_ante')
     title = "Ex-ante fairness across populations"
     summary = "Ex-ante fairness (Kearns–Roth–Wu Def 2.1): expected chance rises with true quality across populations."
     definition = ("Averaging over the random pool as well as the allocator's coins, a candidate of higher true "

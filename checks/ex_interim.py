@@ -59,7 +59,7 @@ from fairaudit.check import Check, Param
 from fairaudit.inputs import audit_pools, pools_skip_reason
 from fairaudit.outcomes import inclusion_counts
 from fairaudit.populations import (POPULATION_COLUMN, QUALITY_COLUMN, SETUPS, epsilon_hat, optimal_loss)
-from fairaudit.replay import pool_replay_command
+from fairaudit.draw_records import pool_replay_command
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import (beta_binomial_cs, bootstrap_ci, eb_confidence_sequence, per_member_confidence,
                              proportion_ci)
@@ -70,6 +70,31 @@ CAP = 6.0   # ε̂ values above this (including ∞) are drawn at the cap in fig
 
 class ExInterim(Check):
     id = "ex_interim"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'violation_rate': 'share of pools with a violation',
+        'epsilon_hat': 'estimated ε (ε̂)',
+    }
+    headlines = {
+        'violation_rate': ("In {est} of the pools, a better candidate's chance falls below a worse one's by more than the factor e^ε allows",
+                           'the allowed share {tol}'),
+    }
+    column_labels = {
+        'better_b': 'B has the better quality',
+        'chance_a': 'chance of A',
+        'chance_b': 'chance of B',
+        'eps_hat': 'estimated ε (ε̂)',
+        'eps_lower': 'ε̂ lower bound',
+        'eps_upper': 'ε̂ upper bound',
+        'loss': 'loss',
+        'quality_a': 'quality of A',
+        'quality_b': 'quality of B',
+        'regret_vs_k_2n': 'regret vs k/2n',
+        'regret_vs_top_k': 'regret vs top-k',
+        'worse_a': 'A has the worse quality',
+    }
+    data_needs = ("built-in cross-population pools, or --data FILE with a 'quality' column (true CDF value within the candidate's population)",
+                  'fairaudit check my_allocator.py --checks ex_interim')
     title = "ε-ex-interim fairness across populations"
     summary = ("Approximate ex-interim fairness (Kearns–Roth–Wu Def 2.3): no worse candidate gets more than "
                "e^ε times a better one's chance, on ≥ 1−δ of pools; with regret.")

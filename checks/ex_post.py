@@ -8,7 +8,7 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.inputs import audit_pools, pools_skip_reason
 from fairaudit.populations import (POPULATION_COLUMN, QUALITY_COLUMN, SETUPS, selected_is_true_top_k)
-from fairaudit.replay import pool_replay_command
+from fairaudit.draw_records import pool_replay_command
 from fairaudit.result import Statistic
 from fairaudit.stats import (proportion_ci)
 
@@ -28,6 +28,21 @@ class ExPost(Check):
     plug-in ≈ 53% in the paper, 54.6% ± 0.4% here over 20,000 pools)."""
 
     id = "ex_post"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'ex_post_violation_rate': 'share of runs unfair ex post',
+    }
+    headlines = {
+        'ex_post_violation_rate': ('In {est} of the runs, a worse candidate is chosen over a better one',
+                                   'the allowed share {tol}'),
+    }
+    column_labels = {
+        'runs': 'runs',
+        'true_top_k_share': 'share of the true top-k',
+        'unfair_runs': 'unfair runs',
+    }
+    data_needs = ("built-in cross-population pools, or --data FILE with a 'quality' column",
+                  'fairaudit check my_allocator.py --checks ex_post')
     title = "Ex-post fairness across populations"
     summary = "Ex-post fairness (Kearns–Roth–Wu Def 2.5): how often a run selects someone worse than someone it rejects."
     definition = ("A run is ex-post fair if every selected candidate has a true CDF value (within their own "

@@ -15,13 +15,24 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.comparisons import Comparison, Study, member_table
-from fairaudit.inputs import Instance, attach_rows, data_instance, wants
+from fairaudit.two_sample import Comparison, Study, member_table
+from fairaudit.instance import Instance
+from fairaudit.inputs import attach_rows, data_instance, wants
 from fairaudit.populations import ecdf_preserving_transforms, seed004_pool
 
 
 class Obliviousness(Check):
     id = "obliviousness"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_chance_difference': 'largest change of a chance under relabelling',
+    }
+    headlines = {
+        'max_chance_difference': ("Relabelling people (reordering the list, or swapping protected attributes between equal claims) moves someone's chance by {est}",
+                                  'the tolerance {tol}'),
+    }
+    data_needs = ('optional --data FILE whose group column names the populations (--groups)',
+                  'fairaudit check my_allocator.py --checks obliviousness --data people.csv --groups population')
     title = "Obliviousness (seed 004 Def 2.6)"
     summary = "Selection depends on within-population empirical CDF values only, not on raw scores (seed 004 Def 2.6)."
     definition = ("An allocator is oblivious when inputs that induce the same empirical CDF values within each "

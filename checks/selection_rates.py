@@ -43,7 +43,7 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.groups import categories, membership
-from fairaudit.log_engine import category_counts
+from fairaudit.logs.duckdb import category_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import BettingCS, cluster_robust_proportion_ci, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
@@ -51,6 +51,19 @@ from fairaudit.stats import BettingCS, cluster_robust_proportion_ci, per_member_
 
 class SelectionRates(Check):
     id = "selection_rates"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'min_impact_ratio': 'lowest impact ratio',
+    }
+    headlines = {
+        'min_impact_ratio': ('The least-selected group is selected at {est} times the rate of the most-selected group',
+                             'the four-fifths line ({tol})'),
+    }
+    column_labels = {
+        'impact_ratio': 'impact ratio',
+    }
+    data_needs = ('--data FILE with a score column and group columns (or a selection log with group columns)',
+                  'fairaudit check my_allocator.py --checks selection_rates --data people.csv')
     title = "Selection rates and impact ratios"
     summary = "Selection rate per group and intersection, impact ratios vs the four-fifths rule (NYC LL144 table)."
     definition = ("The selection rate of a group is the chance that one of its members is selected. "

@@ -20,6 +20,10 @@ from fairaudit.stats import t_interval
 
 class SystemicExclusion(Check):
     id = "systemic_exclusion"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'ser_reduction_vs_top_k': 'reduction of systemic exclusion vs top-k',
+    }
     title = "Systemic exclusion rate"
     summary = "Share of people rejected by all m decision-makers (seed 000, Def 4.4), next to deterministic top-k."
     definition = ("The systemic exclusion rate is the share of individuals who receive a negative outcome from every "

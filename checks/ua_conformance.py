@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.inputs import Instance
+from fairaudit.instance import Instance
 from fairaudit.outcomes import position_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import beta_binomial_cs, per_member_confidence
@@ -21,6 +21,19 @@ CHUNK = 256
 
 class UAConformance(Check):
     id = "ua_conformance"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_abs_deviation_from_UA': 'largest deviation from the UA ranking',
+    }
+    headlines = {
+        'max_abs_deviation_from_UA': ("Someone's chance of some position differs from the uncertainty-aware ranking's by {est}",
+                                      'the tolerance {tol}'),
+    }
+    column_labels = {
+        'estimated': 'estimated chance',
+        'exact_ua': "UA ranking's chance",
+        'max_deviation': 'largest deviation',
+    }
     title = "Conformance to the uncertainty-aware ranking"
     summary = "Is the ranker the UA ranking (seed 002 Def 8)? Estimated position marginals vs the exact ones."
     definition = ("The uncertainty-aware (UA) ranking draws every individual's label from its predicted "

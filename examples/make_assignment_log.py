@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairaudit.assignment import scenario
+from fairaudit.checks.min_requirement.assignment import scenario
 
 HERE = Path(__file__).resolve().parent
 

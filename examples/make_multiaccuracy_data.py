@@ -103,7 +103,7 @@ def prp_log(rng: np.random.Generator, frame: pd.DataFrame, f: np.ndarray, events
 
 def alpha_truth(frame: pd.DataFrame, group_cols: list[str], f: np.ndarray, fstar: np.ndarray) -> dict:
     """α per set of C (depth 2) and label: mean over the set of f − f*."""
-    from fairaudit.groupsets import collection
+    from fairaudit.checks.multiaccuracy.groupsets import collection
     out = {}
     for s in collection(frame, group_cols, depth=2, min_size=0):
         d = (f[s.mask] - fstar[s.mask]).mean(axis=0)

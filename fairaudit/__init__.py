@@ -10,7 +10,8 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .targets import Instance, Target, assigner, decider, load_target, ranker, selector, target_from_callable
+from .instance import Instance
+from .targets import Target, assigner, decider, load_target, ranker, selector, target_from_callable
 from .sampler import Sampler
 
 import os as _os
@@ -37,6 +38,11 @@ _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 #: loaded on first use: ``import fairaudit`` (which every allocator file does, in every
 #: worker process) stays cheap — scipy is imported only by what needs it
 _UA = ("ua_marginals", "ua_marginals_iid", "ua_position_given_label", "ua_sample")
+
+
+def __dir__():
+    """The public names (those loaded on first use included), then the rest."""
+    return sorted(set(__all__) | set(globals()))
 
 
 def __getattr__(name):

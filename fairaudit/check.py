@@ -9,8 +9,9 @@ group ``fairaudit.checks``::
 
 It declares ``id``, ``title``, ``summary`` (one line for ``fairaudit checks``),
 ``definition`` (one paragraph for the report), the decision ``kinds`` it applies to,
-whether it can audit an allocator and/or a log (``sources``), and its ``params`` with
-defaults. ``run(ctx, **params)`` returns a :class:`~fairaudit.result.CheckResult`; it
+whether it can audit an allocator and/or a log (``sources``), its ``params`` with
+defaults, and its words for readers (``statistic_labels``, ``headlines``,
+``column_labels``, ``table_titles``, ``data_needs``). ``run(ctx, **params)`` returns a :class:`~fairaudit.result.CheckResult`; it
 asks ``ctx.sampler`` for draws, never calls the allocator and never renders anything.
 The verdict rule is :func:`fairaudit.result.decide`; checks do not re-implement it.
 
@@ -59,6 +60,23 @@ class Check:
     default: ClassVar[bool] = True
     #: set by the engine before ``run``: whether this run reads a decisions log (no more draws to ask for)
     on_log: bool = False
+
+    # -- words for readers ----------------------------------------------------
+    # The report and the terminal read these from the registry (:mod:`fairaudit.labels`):
+    # a check's ids stay in the JSON, its readers see these words. Adding a check is
+    # adding its folder; no dictionary elsewhere needs an entry.
+    #: statistic id → a reader's name ("largest reversal")
+    statistic_labels: ClassVar[dict[str, str]] = {}
+    #: statistic id → (the headline's subject with ``{est}``, the tolerance line with ``{tol}``)
+    headlines: ClassVar[dict[str, tuple[str, str]]] = {}
+    #: table column id → its header, for the columns only this check's tables use
+    #: (shared ones are in :data:`fairaudit.labels.COLUMNS`)
+    column_labels: ClassVar[dict[str, str]] = {}
+    #: table id → the title a reader sees
+    table_titles: ClassVar[dict[str, str]] = {}
+    #: (what the check needs beyond the target, an example command) for ``fairaudit checks CHECK``;
+    #: None: built-in inputs are enough
+    data_needs: ClassVar[tuple[str, str] | None] = None
 
     def skip_reason(self, ctx) -> str | None:
         """Why this check does not apply to ``ctx`` (None when it does). The engine has

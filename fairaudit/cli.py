@@ -277,7 +277,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     try:
         with progress.running(), _inert_user_output(to_stderr=to_stdout):
             if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
-                from .logs import load_query
+                from .logs.load import load_query
                 target = load_query(query, columns=config.columns, groups=config.groups)
             result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
                            command=command)
@@ -341,15 +341,16 @@ def _print_summary(d: dict, html_path, json_path, err: bool = False):
     width on a terminal; on stderr when stdout carries the JSON (``--json -``)."""
     from .headline import headline
     from .labels import cite
-    from .report import _ci, _fmt, observations, ordered_checks
+    from .report import observations, ordered_checks
     from .terminal import print_verdicts
+    from .text import fmt_interval, fmt_number
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
     rows = []
     for c in ordered_checks(d["checks"]):
         s = c.get("statistic")
-        stat = f"{s['name']}={_fmt(s['estimate'])} {_ci(s['ci'])}" if s else ""
+        stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         messages = []
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
             messages.append(inert(headline(c, confidence, observations(d)), TERMINAL_CHARS))
@@ -454,7 +455,8 @@ def replay(result_json, check_id):
     behind an error verdict."""
     import traceback
 
-    from .replay import has_counterexample_draws, redraw, replay as do_replay
+    from .draw_records import has_counterexample_draws
+    from .replay import redraw, replay as do_replay
     try:
         chk = next((c for c in json.loads(Path(result_json).read_text(encoding="utf-8")).get("checks", [])
                     if c.get("id") == check_id), None)
@@ -528,10 +530,9 @@ def list_checks(check_id):
     cls = registry[check_id]
     click.echo(f"{cls.id} — {cls.title}  [{', '.join(cls.kinds)}; from {' or '.join(cls.sources)}]")
     click.echo(cls.definition)
-    from .labels import DATA_NEEDS
-    needs, example = DATA_NEEDS.get(cls.id, (
+    needs, example = cls.data_needs or (
         "nothing beyond the target: built-in inputs" if "log" not in cls.sources else "the target: an allocator or a log",
-        f"fairaudit check my_allocator.py --checks {cls.id}"))
+        f"fairaudit check my_allocator.py --checks {cls.id}")
     click.echo(f"\napplies to: {kinds_phrase(cls.kinds)}, from {' or a '.join(('an ' + s) if s == 'allocator' else s for s in cls.sources)}")
     click.echo(f"needs: {needs}")
     click.echo(f"example: {example}")

@@ -149,8 +149,10 @@ def file_sha256(path: str | Path) -> str:
 
 
 @dataclass
-class Population:
-    """Individuals with scores, optional labels, predictions, groups and features."""
+class UserPopulation:
+    """The people the user gave to audit on (``--data FILE`` or a DataFrame): scores, optional
+    labels, predictions, groups and features. (Seed 004's simulated pools are
+    :mod:`fairaudit.populations`.)"""
 
     frame: pd.DataFrame
     path: str = ""
@@ -205,7 +207,7 @@ def _find(frame: pd.DataFrame, role: str, columns: dict) -> str | None:
 
 
 def population_from_frame(frame: pd.DataFrame, *, columns: dict | None = None, groups: list[str] | None = None,
-                          path: str = "", sha256: str = "") -> Population:
+                          path: str = "", sha256: str = "") -> UserPopulation:
     """Assign column roles and validate them (finite numeric scores; named groups exist)."""
     columns = dict(columns or {})
     refuse_duplicate_columns(list(frame.columns), path or "data")
@@ -243,12 +245,12 @@ def population_from_frame(frame: pd.DataFrame, *, columns: dict | None = None, g
             raise DataError(f"{where}: row {i + 1}, column '{g}': missing group value")
     features = [c for c in frame.columns if c not in role_cols and c not in group_cols
                 and pd.api.types.is_numeric_dtype(frame[c])]
-    return Population(frame=frame, path=path, sha256=sha256, score_col=score, label_col=label, id_col=idc,
+    return UserPopulation(frame=frame, path=path, sha256=sha256, score_col=score, label_col=label, id_col=idc,
                       pred_cols=preds, group_cols=group_cols, feature_cols=features)
 
 
 def load_population(path: str | Path, *, columns: dict | None = None, groups: list[str] | None = None,
-                    encoding: str | None = None) -> Population:
+                    encoding: str | None = None) -> UserPopulation:
     frame = read_table(path, encoding=encoding)
     if len(frame) == 0:
         raise DataError(f"{path}: has no rows")

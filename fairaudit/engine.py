@@ -17,17 +17,19 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import Population, load_population
+from .data import UserPopulation, load_population
 from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
 from .hypothesis_home import scratch_hypothesis_home
+from .draw_records import draw_record
 from .labels import kinds_phrase
-from .logs import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
+from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
 from .sampler import Sampler, draw_generator
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
-from .targets import Instance, Target, load_target, target_from_callable, with_threshold
+from .targets import Target, load_target, target_from_callable, with_threshold
+from .instance import Instance
 
 
 _RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
@@ -73,7 +75,7 @@ class AuditContext:
     configuration, and seeded generators for its own randomness."""
 
     def __init__(self, config: AuditConfig, target: Target | None = None, log: DecisionLog | None = None,
-                 population: Population | None = None, sampler: Sampler | None = None):
+                 population: UserPopulation | None = None, sampler: Sampler | None = None):
         self.config = config
         self.target = target
         self.log = log
@@ -109,10 +111,9 @@ class AuditContext:
 
     def draw_record(self, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
                     members=None, observed=None) -> dict:
-        """Record what was drawn for a counterexample (see :mod:`fairaudit.replay`): put
+        """Record what was drawn for a counterexample (see :mod:`fairaudit.draw_records`): put
         the records under ``evidence["redraw"] = {"records": [...]}`` with
         :meth:`replay_evidence`, and ``fairaudit replay RESULT.json CHECK`` re-draws them."""
-        from .replay import draw_record
         return draw_record(self.kind, label, inst, stream, draws, start=start, members=members,
                            observed=observed)
 
@@ -244,12 +245,12 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
 
     ``target``: an allocator file path, ``module:function``, a callable, a
     :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
-    population file path or :class:`Population`. Keyword arguments set
+    population file path or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
     the frame's own memory, or on Dask / Spark where the rows are
-    (:mod:`fairaudit.log_frames`).
+    (:mod:`fairaudit.logs.lazy`).
 
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
@@ -308,7 +309,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command, requested: bool = False) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, Population) else load_population(
+        population = data if isinstance(data, UserPopulation) else load_population(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:

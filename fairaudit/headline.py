@@ -10,50 +10,19 @@ from __future__ import annotations
 import math
 import re
 
-from .labels import cite, statistic_label
-
-#: statistic → (subject with {est}, what the tolerance line is called)
-SUBJECTS: dict[str, tuple[str, str]] = {
-    "min_impact_ratio": ("The least-selected group is selected at {est} times the rate of the most-selected group",
-                         "the four-fifths line ({tol})"),
-    "max_chance_difference": ("Relabelling people (reordering the list, or swapping protected attributes between equal "
-                              "claims) moves someone's chance by {est}",
-                              "the tolerance {tol}"),
-    "min_gain_ratio": ("Between claim bins, the stronger claims get {est} of the extra chance a Broome lottery gives them",
-                       "the tolerance {tol}"),
-    "min_chance_ratio": ("The weakest positive claim gets {est} of its chance under a Broome lottery",
-                         "the tolerance {tol}"),
-    "worst_certified_ratio": ("A small change of the inputs moves the outcome chances by {est} times the size of the change",
-                              "the allowed factor {tol}"),
-    "violation_rate": ("In {est} of the pools, a better candidate's chance falls below a worse one's by more than the factor e^ε allows",
-                       "the allowed share {tol}"),
-    "ex_post_violation_rate": ("In {est} of the runs, a worse candidate is chosen over a better one",
-                               "the allowed share {tol}"),
-    "max_ex_ante_reversal": ("A population's expected chance is reversed against its quality by {est}",
-                             "the tolerance {tol}"),
-    "max_group_p_regret_over_eps": ("The worst-off group falls short of its minimum requirement by more than ε in {est} of the simulated years",
-                                    "the allowed share {tol}"),
-    "max_group_regret": ("The worst-off group falls short of its minimum requirement by {est}", "the tolerance {tol}"),
-    "max_position_share_gap": ("A group's share of some position differs from what the true labels give it by {est}",
-                               "the tolerance {tol}"),
-    "max_abs_deviation_from_UA": ("Someone's chance of some position differs from the uncertainty-aware ranking's by {est}",
-                                  "the tolerance {tol}"),
-    "max_mh_rate_difference": ("Selection rates of groups differ by {est} once the strata are accounted for",
-                               "the tolerance {tol}"),
-}
-
+from .labels import cite, headline_words, statistic_label
+from .text import fmt_number
 
 #: statistics that are shares, shown as percentages
 PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
 
 
 def _f(x, percent: bool = False) -> str:
-    from .report import _fmt
     if percent and isinstance(x, (int, float)) and math.isfinite(x):
         return f"{x * 100:.1f}%"
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    return _fmt(x)
+    return fmt_number(x)
 
 
 def _first_sentence(text: str, limit: int = 160) -> str:
@@ -82,8 +51,9 @@ def headline(check: dict, confidence: float = 0.95, observations: str = "draws")
     lo = -math.inf if lo is None else lo
     hi = math.inf if hi is None else hi
     tol, below = s.get("tolerance"), s.get("violation") == "below"
-    subject, line = SUBJECTS.get(name, (statistic_label(name)[:1].upper() + statistic_label(name)[1:] + " is {est}",
-                                        "the tolerance {tol}"))
+    label = statistic_label(name, check.get("id"))
+    subject, line = headline_words(name, check.get("id")) or (label[:1].upper() + label[1:] + " is {est}",
+                                                              "the tolerance {tol}")
     conf = f"{confidence * 100:g}%"
     pct = name in PERCENT
     f = (lambda x: _f(x, pct))

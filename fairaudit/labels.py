@@ -7,114 +7,87 @@ the user's words, not ours).
 """
 from __future__ import annotations
 
+import functools
 import re
 
-#: table column id → what a reader sees in the header
+#: table column id → what a reader sees in the header, for the columns several checks (or the
+#: engine's shared tables) use; a check declares its own columns in ``Check.column_labels``
 COLUMNS: dict[str, str] = {
-    "T": "arrivals per year (T)", "n": "individuals (n)", "k": "selected (k)", "m": "labels (m)",
-    "lo": "lower bound", "hi": "upper bound", "estimate": "estimate", "estimated": "estimated chance",
-    "diff_lo": "difference (lower)", "diff_hi": "difference (upper)", "ratio_lo": "ratio (lower)",
-    "error_rate": "rate", "error_rate_lo": "rate (lower)", "error_rate_hi": "rate (upper)",
-    "ratio_hi": "ratio (upper)", "labelled": "labelled individuals",
-    "measure": "rate (TPR or FPR)",
-    "abs_lo": "|change|, lower bound", "abs_hi": "|change|, upper bound", "chance_swapped": "chance, attribute swapped",
-    "swap": "attribute change", "move": "move", "probe": "probe", "other": "other individual",
-    "change": "change of chance", "differ_from_mode": "draws unlike the most common outcome",
-    "distinct_outcomes": "distinct outcomes",
-    "abs_diff": "|difference|", "alpha": "group bias (α)", "algorithm_sd": "spread across algorithm runs (sd)",
-    "arrival_sd": "spread across arrival orders (sd)", "always": "always selected", "never": "never selected",
-    "attribute": "attribute", "benchmark_price_of_fairness": "benchmark price of fairness",
-    "better_b": "B has the better quality", "bin": "claim bin", "bound": "bound", "bound_vacuous": "bound says nothing",
-    "broome_chance": "chance under the Broome lottery", "broome_weight": "Broome lottery weight",
-    "candidates": "candidates", "category": "group", "chance": "chance", "chance_a": "chance of A",
-    "chance_b": "chance of B", "chance_original": "chance, original list", "chance_relabelled": "chance, relabelled list",
-    "claim": "claim", "claim_max": "highest claim", "claim_mean": "mean claim", "claim_min": "lowest claim",
-    "cost": "cost", "cost_vs_top_k": "cost vs top-k", "description": "description", "dev": "deviation",
-    "difference": "difference", "draws": "draws", "draws_per_input": "draws per input",
-    "draws_per_year": "draws per year", "eps_hat": "estimated ε (ε̂)", "eps_lower": "ε̂ lower bound",
-    "eps_upper": "ε̂ upper bound", "exact_ua": "UA ranking's chance", "expected_utility": "expected utility",
-    "expected_utility_top_k": "expected utility of top-k", "exposure": "exposure",
-    "exposure_truth": "exposure under the true labels", "exposure_ua_predictions": "exposure under the UA ranking",
-    "first_round_weight": "first-round weight", "gap": "gap", "global": "global regret", "group": "group",
-    "group_average": "group average", "impact_ratio": "impact ratio", "in_verdict": "counts in the verdict",
-    "individual": "individual", "infeasible_years": "years without a feasible assignment", "input": "input",
-    "instance": "input", "ir": "impact ratio", "k_prime_ci": "k′ interval", "k_prime_over_k": "k′ / k (share selected by lottery)",
-    "l1_change": "input change ‖ΔP‖₁", "label": "label", "label_frequency": "label frequency",
-    "loss": "loss", "max_abs_alpha": "largest |α|", "max_deviation": "largest deviation",
-    "max_difference": "largest difference", "max_marginal_change": "largest change of a chance",
-    "mean_global_regret": "mean global regret", "mean_max_regret": "mean worst-group regret",
-    "mean_prediction": "mean prediction", "mean_regret": "mean regret", "mean_size": "mean size",
-    "method": "method", "min_size": "smallest size", "mmc": "largest change of a chance",
-    "n_prime_ci": "n′ interval", "n_prime_over_n": "n′ / n (share in the lottery)",
-    "not_multiaccurate": "not multiaccurate", "p": "regret rate", "p_over_eps": "share of years with regret above ε",
-    "p_lo": "share of years with regret above ε (lower)", "p_hi": "share of years with regret above ε (upper)",
-    "pool": "pool", "pool_ranks": "ranks in the pool", "population": "population", "position": "position (1 = top)",
-    "precision": "precision", "precision_cost": "precision cost", "precision_top_k": "precision of top-k",
-    "predictor_term": "predictor's term", "price_of_fairness": "price of fairness",
-    "quality_a": "quality of A", "quality_b": "quality of B", "quantity": "quantity", "ranker": "ranker",
-    "ranker_term": "ranker's term", "rate": "selection rate", "ratio": "ratio", "reading": "reading",
-    "reference": "reference group", "regret": "regret", "regret_vs_k_2n": "regret vs k/2n", "regret_vs_top_k": "regret vs top-k",
-    "requirement": "requirement", "rule": "rule", "runs": "runs", "scenario": "scenario", "selected": "selected",
-    "share": "share", "share_gap": "share gap", "source": "source", "status": "status",
-    "theorem16_bound": "bound of Devic et al. Thm 16", "tiny": "too small to judge", "top_share": "share at the top",
-    "top_share_gap": "gap in share at the top", "top_share_truth": "share at the top, true labels",
-    "true_top_k_share": "share of the true top-k", "truth": "under the true labels",
-    "tv_lb_certified": "total-variation distance (certified lower bound)",
-    "tv_lower_bound": "total-variation distance (lower bound)", "ua_predictions": "under the UA ranking",
-    "unfair_runs": "unfair runs", "verdict": "verdict", "weight": "weight", "worse_a": "A has the worse quality",
-    "worst_individual": "worst individual", "worst_position": "worst position (1 = top)", "years": "years",
-    "years_over_eps": "years above ε",
+    "n": "individuals (n)", "k": "selected (k)", "m": "labels (m)", "lo": "lower bound", "hi": "upper bound",
+    "estimate": "estimate", "ratio_lo": "ratio (lower)", "ratio_hi": "ratio (upper)",
+    "abs_lo": "|change|, lower bound", "abs_hi": "|change|, upper bound", "swap": "attribute change",
+    "probe": "probe", "abs_diff": "|difference|", "alpha": "group bias (α)", "always": "always selected",
+    "never": "never selected", "attribute": "attribute", "bound": "bound", "category": "group", "chance": "chance",
+    "chance_original": "chance, original list", "chance_relabelled": "chance, relabelled list", "claim": "claim",
+    "dev": "deviation", "difference": "difference", "draws": "draws",
+    "expected_utility_top_k": "expected utility of top-k", "global": "global regret", "group": "group",
+    "in_verdict": "counts in the verdict", "individual": "individual", "input": "input", "instance": "input",
+    "ir": "impact ratio", "label": "label", "max_abs_alpha": "largest |α|", "max_difference": "largest difference",
+    "method": "method", "min_size": "smallest size", "mmc": "largest change of a chance", "p": "regret rate",
+    "pool": "pool", "population": "population", "position": "position (1 = top)",
+    "precision_top_k": "precision of top-k", "quantity": "quantity", "ranker": "ranker", "rate": "selection rate",
+    "ratio": "ratio", "reference": "reference group", "regret": "regret", "rule": "rule", "selected": "selected",
+    "share": "share", "source": "source", "status": "status", "verdict": "verdict", "weight": "weight",
+    "worst_individual": "worst individual", "worst_position": "worst position (1 = top)",
 }
 
 _BOUNDS = {"_lo": "lower", "_hi": "upper", "_lower": "lower", "_upper": "upper"}
 
-#: statistic id → a reader's name
-STATISTICS: dict[str, str] = {
-    "min_gain_ratio": "smallest gain ratio between claim bins",
-    "min_chance_ratio": "smallest chance ratio",
-    "worst_certified_ratio": "largest certified change ratio",
-    "violation_rate": "share of pools with a violation",
-    "ser_reduction_vs_top_k": "reduction of systemic exclusion vs top-k",
-    "pc_excess_over_reference": "pairwise consistency above the reference",
-    "pairwise_consistency_excess": "pairwise consistency above the reference",
-    "min_impact_ratio": "lowest impact ratio",
-    "min_error_rate_ratio": "lowest error-rate ratio (TPR/FPR vs the group's best)",
-    "share_moved_by_attribute": "share of people whose chance moves when only the protected attribute changes",
-    "max_lipschitz_ratio": "largest change of chance per unit of feature distance",
-    "max_ratio_adversarial_steps": "largest change of chance per unit distance (adversarial steps)",
-    "max_ratio_data_neighbours": "largest change of chance per unit distance (data neighbours)",
-    "bf1_max_drop": "largest drop of chance when a claim rises (BF.1)",
-    "bf2_min_chance": "lowest chance of a positive claim (BF.2)",
-    "max_variation": "largest variation",
-    "max_reversal": "largest reversal",
-    "max_position_share_gap": "largest gap in a group's share of a position",
-    "max_mh_rate_difference": "largest rate difference (Mantel–Haenszel)",
-    "max_group_regret": "largest group regret",
-    "max_group_p_regret_over_eps": "worst group's share of years with regret above ε",
-    "max_ex_ante_reversal": "largest ex-ante reversal",
-    "max_equal_claims_gap": "largest chance gap between equal claims",
-    "max_chance_difference": "largest change of a chance under relabelling",
-    "max_abs_deviation_from_UA": "largest deviation from the UA ranking",
-    "later_round_reversal": "reversal in later rounds",
-    "first_round_reversal": "reversal in the first round",
-    "ex_post_violation_rate": "share of runs unfair ex post",
-    "epsilon_hat": "estimated ε (ε̂)",
-}
+def _registry():
+    """The installed checks by id (the registry imports every check on first use)."""
+    from .check import discover
+    return discover()
 
 
-def column_label(col) -> str:
-    """The header a reader sees for table column ``col`` (unknown names unchanged)."""
+@functools.lru_cache(maxsize=1)
+def _words() -> tuple[dict[str, str], dict[str, str], dict[str, tuple[str, str]]]:
+    """Columns, statistics and headline subjects of every check, joined (for a caller that
+    does not say which check a name belongs to)."""
+    cols, stats, heads = dict(COLUMNS), {}, {}
+    for cls in _registry().values():
+        cols.update({k: v for k, v in cls.column_labels.items() if k not in COLUMNS})
+        stats.update(cls.statistic_labels)
+        heads.update(cls.headlines)
+    return cols, stats, heads
+
+
+def _own(check_id: str | None, attr: str) -> dict:
+    cls = _registry().get(check_id) if check_id else None
+    return getattr(cls, attr, {}) if cls is not None else {}
+
+
+def column_label(col, check_id: str | None = None) -> str:
+    """The header a reader sees for table column ``col`` of check ``check_id``: the
+    check's own words (``Check.column_labels``), the shared :data:`COLUMNS`, a bound suffix
+    (``_lo``, ``_hi``) of a named column; unknown names unchanged (a user's own data
+    column names are the user's words)."""
     c = str(col)
-    if c in COLUMNS:
-        return COLUMNS[c]
+    cols = {**_words()[0], **_own(check_id, "column_labels")}
+    if c in cols:
+        return cols[c]
     for suffix, word in _BOUNDS.items():
-        if c.endswith(suffix) and c[: -len(suffix)] in COLUMNS:
-            return f"{COLUMNS[c[: -len(suffix)]]} ({word})"
+        if c.endswith(suffix) and c[: -len(suffix)] in cols:
+            return f"{cols[c[: -len(suffix)]]} ({word})"
     return c
 
 
-def statistic_label(name) -> str:
-    return STATISTICS.get(str(name), str(name).replace("_", " "))
+def statistic_label(name, check_id: str | None = None) -> str:
+    """A reader's name for statistic ``name`` (``Check.statistic_labels``)."""
+    stats = {**_words()[1], **_own(check_id, "statistic_labels")}
+    return stats.get(str(name), str(name).replace("_", " "))
+
+
+def headline_words(name, check_id: str | None = None) -> tuple[str, str] | None:
+    """(subject with ``{est}``, the tolerance line with ``{tol}``) a check declares for its
+    statistic ``name`` in ``Check.headlines``; None when it declares none."""
+    return {**_words()[2], **_own(check_id, "headlines")}.get(str(name))
+
+
+def data_needs(check_id: str) -> tuple[str, str] | None:
+    """(what check ``check_id`` needs beyond the target, an example command), as the check
+    declares it in ``Check.data_needs``."""
+    cls = _registry().get(check_id)
+    return getattr(cls, "data_needs", None) if cls is not None else None
 
 
 #: (symbol, what it means) — the report's glossary lists those its text uses
@@ -177,31 +150,6 @@ def cite(text: str, *, short: bool = False) -> str:
             return first + (" et al." if ("," in authors or " and " in authors) else "")
         return f"{authors}, “{title}”"
     return _SEED.sub(one, str(text))
-
-
-#: what each check needs beyond the target (for ``fairaudit checks CHECK``); a check not
-#: listed runs on built-in generated inputs alone
-DATA_NEEDS: dict[str, tuple[str, str]] = {
-    "selection_rates": ("--data FILE with a score column and group columns (or a selection log with group columns)",
-                        "fairaudit check my_allocator.py --checks selection_rates --data people.csv"),
-    "multiaccuracy": ("--data FILE with p_<label> prediction columns, a label column and group columns "
-                      "(or a ranking log with them)",
-                      "fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv"),
-    "multiplicity": ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
-                     "fairaudit check my_selector.py --checks multiplicity --data people.csv"),
-    "obliviousness": ("optional --data FILE whose group column names the populations (--groups)",
-                      "fairaudit check my_allocator.py --checks obliviousness --data people.csv --groups population"),
-    "ex_interim": ("built-in cross-population pools, or --data FILE with a 'quality' column (true CDF value "
-                   "within the candidate's population)", "fairaudit check my_allocator.py --checks ex_interim"),
-    "ex_post": ("built-in cross-population pools, or --data FILE with a 'quality' column",
-                "fairaudit check my_allocator.py --checks ex_post"),
-    "ex_ante": ("built-in cross-population pools (data files are not used)",
-                "fairaudit check my_allocator.py --checks ex_ante"),
-    "anonymity": ("nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); "
-                  "a selection log needs group columns", "fairaudit check my_allocator.py --checks anonymity --data people.csv"),
-    "broome": ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
-               "fairaudit check my_allocator.py --checks broome"),
-}
 
 
 #: what each decision kind is, in words (``fairaudit checks`` and skip reasons)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BudgetExhausted
-from .inputs import Instance, attach_rows
+from .instance import Instance
+from .inputs import attach_rows
 from .outcomes import inclusion_matrix, position_counts
 from .stats import proportion_ci
 

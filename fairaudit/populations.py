@@ -88,7 +88,7 @@ class Pool:
 
     def instance(self, label: str | None = None):
         """A :class:`fairaudit.targets.Instance` of this pool (quality is *not* passed)."""
-        from .targets import Instance
+        from .instance import Instance
         return Instance(label or f"{self.setup} pool, n={self.n}, k={self.k}", scores=self.scores, k=self.k,
                         groups=self.groups())
 

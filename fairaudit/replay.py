@@ -2,7 +2,8 @@
 
 Two things can be replayed with ``fairaudit replay RESULT.json CHECK_ID``:
 
-* a **counterexample** — a check records, with :func:`draw_record`, what it drew for it
+* a **counterexample** — a check records, with
+  :func:`fairaudit.draw_records.draw_record`, what it drew for it
   (the input, the stream, the range of draws, and the figures it summarised from them:
   selection chances of the individuals it names, position chances of the (individual,
   position) entries, or the locations of the named arrivals). :func:`redraw` reloads the
@@ -15,34 +16,15 @@ Two things can be replayed with ``fairaudit replay RESULT.json CHECK_ID``:
 """
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from .draw_records import saved_instance, summarise
+from .engine import AuditConfig, open_sampler
 from .errors import FairauditError
-from .inputs import parse_ratio
-from .outcomes import inclusion_counts, position_counts
 from .sampler import draw_generator
-from .targets import Instance, load_target, validate_outcomes
-
-
-def saved_instance(inp: dict) -> Instance:
-    """The Instance saved in a result's replay evidence."""
-    kw = {}
-    for name in ("scores", "predictions", "labels", "capacities"):
-        if isinstance(inp.get(name), list):
-            kw[name] = np.asarray(inp[name])
-    for name in ("groups", "features"):
-        v = inp.get(name)
-        if isinstance(v, dict):
-            kw[name] = pd.DataFrame(v)
-        elif isinstance(v, list):
-            kw[name] = np.asarray(v)
-    if inp.get("k") is not None:
-        kw["k"] = int(inp["k"])
-    return Instance(inp.get("label", "replayed input"), **kw)
+from .targets import load_target, validate_outcomes
 
 
 def replay(result: dict | str | Path, check_id: str):
@@ -66,48 +48,9 @@ def replay(result: dict | str | Path, check_id: str):
     return out, problem
 
 
-def pool_replay_command(ctx, setup, n, r, target_path, check_id, ratio="2,1"):
-    """The CLI commands that re-create simulated pool ``r`` as a data file and audit it alone."""
-    rat = ",".join(f"{v:g}" for v in parse_ratio(ratio))
-    extra = f" --ratio {rat}" if rat != "2,1" else ""
-    cmd = (f"fairaudit simulate --setup {setup} --n {int(n)} --pools 1 --start {r} --seed {ctx.config.seed}{extra} "
-           f"--out pool{r}.csv && fairaudit check {shlex.quote(target_path)} --data pool{r}.csv "
-           f"--checks {check_id}")
-    return cmd
-
-
 # ---------------------------------------------------------------------------
 # Counterexamples: record what was drawn, re-draw it
 # ---------------------------------------------------------------------------
-
-def summarise(kind: str, draws: np.ndarray, n: int, members=None) -> list:
-    """The figures a check reads off ``draws`` for its counterexample: selection chance of
-    each member individual, chance of each member ``[individual, position]`` entry
-    (rankings), or each member arrival's location in every draw (assignments). Without
-    ``members``, every individual (every entry of the position matrix)."""
-    B = max(int(draws.shape[0]), 1)
-    if kind == "selection":
-        p = inclusion_counts(draws, n) / B
-        return [float(p[int(i)]) for i in members] if members is not None else p.tolist()
-    if kind == "ranking":
-        P = position_counts(draws, n) / B
-        return [float(P[int(i), int(q)]) for i, q in members] if members is not None else P.tolist()
-    d = np.asarray(draws)
-    return (d[:, [int(a) for a in members]] if members is not None else d).tolist()
-
-
-def draw_record(kind: str, label: str, inst: Instance, stream: str, draws, *, start: int = 0,
-                members=None, observed=None) -> dict:
-    """What a check drew for a counterexample, and the figures it read off the draws.
-
-    ``draws``: the outcome array, or — when the check kept only summaries — the number
-    of draws, with ``observed`` the figures it computed (as :func:`summarise` would)."""
-    if members is not None:
-        members = [[int(v) for v in m] if isinstance(m, (list, tuple, np.ndarray)) else int(m) for m in members]
-    return {"label": label, "kind": kind, "input": inst.to_jsonable(limit=10**6), "stream": stream, "start": int(start),
-            "draws": int(draws if np.ndim(draws) == 0 else np.shape(draws)[0]), "members": members,
-            "observed": list(observed) if observed is not None else summarise(kind, draws, inst.n, members)}
-
 
 def _result_and_check(result, check_id):
     if not isinstance(result, dict):
@@ -131,7 +74,6 @@ def _target_spec(result) -> str:
 def redraw(result: dict | str | Path, check_id: str) -> list[dict]:
     """Re-draw every draw record of ``check_id``'s counterexample in ``result``; returns,
     per record, ``{"label", "members", "observed", "replayed", "identical"}``."""
-    from .engine import AuditConfig, open_sampler
     result, chk = _result_and_check(result, check_id)
     records = ((chk.get("evidence") or {}).get("redraw") or {}).get("records")
     if not records:
@@ -155,5 +97,3 @@ def redraw(result: dict | str | Path, check_id: str) -> list[dict]:
     return out
 
 
-def has_counterexample_draws(chk: dict) -> bool:
-    return bool(((chk.get("evidence") or {}).get("redraw") or {}).get("records"))

@@ -15,7 +15,6 @@ shows its bidi controls escaped too (``\\u202e``), like the terminal does.
 from __future__ import annotations
 
 import json
-import math
 import re
 from importlib import resources
 
@@ -25,33 +24,9 @@ from markupsafe import Markup, escape
 from .figures import render_svg
 from .headline import headline
 from .labels import cite, column_label, glossary_for, kinds_phrase, statistic_label
-from .text import REPORT_CHARS, cap, inert, safe_str
+from .text import REPORT_CHARS, cap, fmt_interval, fmt_number, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
-
-
-def _fmt(x, digits: int = 3) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        if math.isinf(x):
-            return "∞" if x > 0 else "−∞"
-        if math.isnan(x):
-            return "—"
-        if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 1e6):
-            return f"{x:.{digits}g}"
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _ci(ci) -> str:
-    if not ci:
-        return "—"
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
 def _compact_json(x, indent: int = 0, width: int = 100) -> str:
@@ -99,7 +74,7 @@ def _message(text, limit: int = REPORT_CHARS) -> Markup:
 
 def _cell(v) -> Markup | str:
     """A table cell: numbers formatted, text as a user value."""
-    return _user(v) if isinstance(v, str) else _fmt(v)
+    return _user(v) if isinstance(v, str) else fmt_number(v)
 
 
 def _svg(spec) -> Markup:
@@ -180,7 +155,7 @@ def _display_table(table: dict, limit: int = 500) -> dict:
         for _, _, idx in plan:
             if len(idx) == 3:
                 est, lo, hi = (row[i] for i in idx)
-                cells.append((Markup(escape(_fmt(est))) + Markup(" <small>") + escape(_ci([lo, hi])) + Markup("</small>"),
+                cells.append((Markup(escape(fmt_number(est))) + Markup(" <small>") + escape(fmt_interval([lo, hi])) + Markup("</small>"),
                               True))
             else:
                 v = row[idx[0]]
@@ -203,8 +178,8 @@ def _env() -> jinja2.Environment:
             return None
     env = jinja2.Environment(loader=jinja2.FunctionLoader(load), autoescape=True, trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.ChainableUndefined)
-    env.filters["fmt"] = _fmt
-    env.filters["ci"] = _ci
+    env.filters["fmt"] = fmt_number
+    env.filters["ci"] = fmt_interval
     env.filters["svg"] = _svg
     env.filters["compactjson"] = _compact_json
     env.filters["breakable"] = _breakable

@@ -24,7 +24,8 @@ import numpy as np
 
 from .allocator_notes import PROCESS_NOTES, AllocatorNotes, count_nan, recording
 from .errors import AllocatorError, AllocatorTimeout, BudgetExhausted
-from .targets import PER_PERSON_HINT, Instance, Target, load_target, validate_outcomes
+from .instance import Instance
+from .targets import PER_PERSON_HINT, Target, load_target, validate_outcomes
 from .text import exception_text
 from .workers import DEFAULT_MEMORY_LIMIT
 

@@ -25,12 +25,17 @@ from typing import Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from .targets import Instance
+from .instance import Instance
 
 #: Default claim values: a small set so that ties are common; shrinking goes to the first.
 CLAIM_VALUES: tuple[float, ...] = (0.5, 0.2, 0.8, 1.0)
 #: Default prediction rows (m = 2 labels, label m the best) for ranking instances.
 PREDICTION_ROWS_2: tuple[tuple[float, ...], ...] = ((0.5, 0.5), (0.8, 0.2), (0.2, 0.8), (0.0, 1.0))
+
+
+#: the public strategies (anything else here is internal)
+__all__ = ["claims", "selection_instances", "ranking_instances", "permutations_for", "relabellings", "claim_vectors",
+           "generated_selection_instances", "assignment_instances", "populations"]
 
 
 def claims(n: int, values: Sequence[float] = CLAIM_VALUES) -> st.SearchStrategy[np.ndarray]:

@@ -96,12 +96,12 @@ class FairnessAssertionError(AssertionError):
 
 
 def _population(data, config):
-    """data: None, a path, a pandas DataFrame or a Population."""
+    """data: None, a path, a pandas DataFrame or a UserPopulation."""
     if data is None:
         return None
     import pandas as pd
-    from .data import Population, population_from_frame
-    if isinstance(data, Population):
+    from .data import UserPopulation, population_from_frame
+    if isinstance(data, UserPopulation):
         return data
     if isinstance(data, pd.DataFrame):
         return population_from_frame(data, columns=config.columns, groups=config.groups, path="DataFrame")

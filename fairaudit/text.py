@@ -21,6 +21,7 @@ HTML report, :data:`JSON_CHARS` in the JSON result (which also keeps the origina
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -121,3 +122,30 @@ def show_value(v) -> str:
     if isinstance(v, (bool, int, float)):
         return str(v)
     return repr(cap(safe_str(v), 200))
+
+
+def fmt_number(x, digits: int = 3) -> str:
+    """A figure as the report and terminal show it: ``—`` for none, thousands separators
+    for integers, ``digits`` decimals (or significant digits for tiny and huge numbers)."""
+    if x is None:
+        return "—"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, float):
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if math.isnan(x):
+            return "—"
+        if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 1e6):
+            return f"{x:.{digits}g}"
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def fmt_interval(ci) -> str:
+    """``[low, high]`` with :func:`fmt_number`'s figures; ``—`` for none."""
+    if not ci:
+        return "—"
+    return f"[{fmt_number(ci[0])}, {fmt_number(ci[1])}]"

@@ -358,7 +358,7 @@ def reference_band(y: np.ndarray, masks: np.ndarray, m: int, n: int, confidence:
     pool's, which a box of separate intervals would lose. Coverage is measured by
     simulation in ``tests/test_multiaccuracy_validation.py``.
     ``weights``: the columns of ``masks`` are cells of that many identical rows each
-    (:mod:`fairaudit.ranking_log`); a cell's bootstrap weight is then Poisson(its rows), the
+    (:mod:`fairaudit.checks.multiaccuracy.ranking_log`); a cell's bootstrap weight is then Poisson(its rows), the
     distribution of the sum of its rows' Poisson(1) weights.
     Returns (estimate, lo, hi, G, method)."""
     G, N = masks.shape

@@ -16,7 +16,7 @@ from fairaudit.inputs import permute_instance, swap_attributes
 from fairaudit.populations import ecdf_preserving_transforms, seed004_pool
 from fairaudit.stats import cmh_by_category, mantel_haenszel
 from fairaudit.engine import audit
-from fairaudit.logs import log_from_frame
+from fairaudit.logs.load import log_from_frame
 from fairaudit.strategies import permutations_for, relabellings, selection_instances, ranking_instances
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Tests of fairaudit.assignment: the seed 003 requirement rules and LP benchmarks.
+"""Tests of fairaudit.checks.min_requirement.assignment: the seed 003 requirement rules and LP benchmarks.
 
 Oracles: values derived by hand on the seed's Figure 1 worlds (seed 003 §1.1, Figure 1;
 rules from §3.1 Examples 1–3) and brute-force enumeration on tiny instances.
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from fairaudit import assignment as A
+from fairaudit.checks.min_requirement import assignment as A
 from fairaudit.targets import import_file
 
 

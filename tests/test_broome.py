@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
-from fairaudit import broome_lottery as BL
+from fairaudit.checks.broome import lottery as BL
 from fairaudit import inputs as INP
 from fairaudit.checks import broome as B
 from fairaudit.checks import systemic_exclusion as SX
 from fairaudit.data import population_from_frame
 from fairaudit.engine import audit
-from fairaudit.logs import log_from_frame
+from fairaudit.logs.load import log_from_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOC = ROOT / "examples" / "allocators"

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fairaudit import broome_lottery as BL
+from fairaudit.checks.broome import lottery as BL
 from fairaudit.checks import broome as B
 from fairaudit.data import generate_claims
 from fairaudit.engine import AuditConfig, AuditContext, audit
@@ -134,7 +134,7 @@ def test_fig_c_partial_lottery_costs_less_than_005_expected_utility(grid):
 
 def test_ser_of_independent_broome_lotteries_is_mean_of_one_minus_pi_to_the_m():
     """Def 4.4 without noise: m independent runs exclude i from all with probability
-    (1 − π_i)^m, so SER = mean_i (1 − π_i)^m (π exact, fairaudit.broome_lottery.broome_reference)."""
+    (1 − π_i)^m, so SER = mean_i (1 − π_i)^m (π exact, fairaudit.checks.broome.lottery.broome_reference)."""
     params = {"instances": "uniform:400:0.25", "replicates": 200, "sigma": 0.0}
     claims = generate_claims("uniform", 400, AuditContext(AuditConfig(seed=0)).rng("systemic_exclusion/claims/uniform/400/0.25"))
     pi = BL.broome_reference(claims, 100)

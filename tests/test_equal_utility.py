@@ -11,7 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from fairaudit.equal_utility import (band, count_allocations, disjoint_pair_agreement, entropy_bits,
+from fairaudit.checks.multiplicity.equal_utility import (band, count_allocations, disjoint_pair_agreement, entropy_bits,
                                      pairwise_consistency_of_marginals, pairwise_consistency_ustat,
                                      power_of_ten, ratio_of_allocation, ratio_range, reference_marginals,
                                      reference_pairwise_consistency, sample_band)

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from fairaudit.cli import main
 from fairaudit.errors import DataError, LogError
-from fairaudit.logs import load_log, log_from_frame
+from fairaudit.logs.load import load_log, log_from_frame
 from fairaudit.text import inert, is_unsafe_char
 
 ROOT = Path(__file__).resolve().parents[1]

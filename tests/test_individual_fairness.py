@@ -7,7 +7,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import ParamError
-from fairaudit.individual_fairness import parse_scale
+from fairaudit.checks.tv_stability.individual_fairness import parse_scale
 
 
 def people(n=100, seed=0):
@@ -115,7 +115,7 @@ def test_a_look_cut_short_by_the_budget_is_judged_on_the_paired_draws_only():
     of a moved input under one generator — never on misaligned rows; with no paired draw at
     all the check is not decided within the budget (BudgetExhausted), not judged on nothing."""
     from fairaudit.errors import BudgetExhausted
-    from fairaudit.individual_fairness import PairChanges
+    from fairaudit.checks.tv_stability.individual_fairness import PairChanges
     rng = np.random.default_rng(0)
     base = rng.random((300, 4)) < 0.5
     moved = [("income", 1, None), ("income", -1, None)]

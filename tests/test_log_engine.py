@@ -13,8 +13,8 @@ import pytest
 import fairaudit as fa
 from fairaudit.errors import LogError
 from fairaudit.groups import categories
-from fairaudit.log_engine import category_counts, relation_of
-from fairaudit.logs import load_log, log_from_frame, log_from_relation
+from fairaudit.logs.duckdb import category_counts, relation_of
+from fairaudit.logs.load import load_log, log_from_frame, log_from_relation
 
 ROOT = Path(__file__).resolve().parents[1]
 SEL_LOG = ROOT / "examples" / "logs" / "selection_log.csv"
@@ -142,7 +142,7 @@ def test_category_counts_equal_row_masks():
 def test_stratified_counts_give_the_row_level_cmh_table(bins):
     """anonymity on logs: the CMH table from DuckDB's (category, stratum) counts equals
     stats.cmh_by_category's, computed from the rows with NumPy."""
-    from fairaudit.log_engine import stratified_category_counts
+    from fairaudit.logs.duckdb import stratified_category_counts
     from fairaudit.stats import cmh_by_category, cmh_from_counts
     lg = load_log(SEL_LOG)
     ref = cmh_by_category(lg.frame, lg.group_cols, bins, 0.95)
@@ -258,8 +258,8 @@ def test_batched_broome_reference_equals_per_event():
     """broome on logs: every event's Broome chances solved together equal
     the per-event (Rosén) reference event by event (equal and unequal event sizes,
     events selecting nobody, events with fewer positive claims than k)."""
-    from fairaudit.broome_log import batched_broome_reference
-    from fairaudit.broome_log import rosen_reference as broome_reference
+    from fairaudit.checks.broome.log import batched_broome_reference
+    from fairaudit.checks.broome.log import rosen_reference as broome_reference
     rng = np.random.default_rng(7)
     for sizes in (np.full(50, 20), rng.integers(3, 40, 60)):
         c = rng.random(sizes.sum()) * rng.choice([1.0, 1e-3, 50.0], sizes.sum())
@@ -275,8 +275,8 @@ def test_batched_broome_reference_equals_per_event():
 
 def test_broome_log_same_table_as_row_level(tmp_path):
     """The log check's bins table and verdict from the engine equal the row-level
-    computation (broome_lottery.log_claim_bin_rates on the pandas rows)."""
-    from fairaudit.broome_lottery import log_claim_bin_rates
+    computation (broome.log.log_claim_bin_rates on the pandas rows)."""
+    from fairaudit.checks.broome.log import log_claim_bin_rates
     rng = np.random.default_rng(2)
     f = pd.DataFrame({"decision_id": np.repeat(np.arange(300), 30), "score": rng.random(9000).round(3)})
     f["selected"] = (f.groupby("decision_id")["score"].rank(ascending=False, method="first") <= 4).astype(int)
@@ -305,8 +305,8 @@ def test_duckdb_database_table_source(tmp_path):
 
 
 def test_table_binner_equals_claim_bins():
-    from fairaudit.broome_log import table_binner
-    from fairaudit.broome_lottery import claim_bins
+    from fairaudit.checks.broome.log import table_binner
+    from fairaudit.checks.broome.lottery import claim_bins
     rng = np.random.default_rng(4)
     for scores in (rng.random(5000), (rng.random(5000) * 20).round() / 20, np.r_[np.zeros(3000), rng.random(2000)]):
         f = pd.DataFrame({"decision_id": np.repeat(np.arange(250), 20), "score": scores, "selected": 0})
@@ -316,7 +316,7 @@ def test_table_binner_equals_claim_bins():
 
 
 def test_quantile_from_counts_equals_numpy():
-    from fairaudit.log_engine import quantile_from_counts
+    from fairaudit.logs.duckdb import quantile_from_counts
     rng = np.random.default_rng(9)
     for x in (rng.random(1001), (rng.random(5000) * 30).round(), rng.standard_normal(77), np.r_[np.zeros(50), 1.0]):
         v, c = np.unique(x, return_counts=True)
@@ -328,8 +328,8 @@ def test_quantile_from_counts_equals_numpy():
 def test_streamed_broome_bins_across_chunk_boundaries(monkeypatch):
     """Events of varying size straddling the streamed batches: the per-bin sums equal the
     row-level log_claim_bin_rates."""
-    import fairaudit.broome_log as bl
-    from fairaudit.broome_lottery import log_claim_bin_rates
+    import fairaudit.checks.broome.log as bl
+    from fairaudit.checks.broome.log import log_claim_bin_rates
     monkeypatch.setattr(bl, "CHUNK_ROWS", 997)
     rng = np.random.default_rng(5)
     sizes = rng.integers(5, 60, 300)
@@ -395,7 +395,7 @@ def test_same_pool_draws_in_sql_equal_the_frame_reading(with_order, tmp_path):
     """broome's same-pool log path aggregates in DuckDB (the pool, then one list of selected
     positions per event): equal to the row-level reading, and an audit of the log as a
     Parquet file never loads its frame."""
-    from fairaudit.broome_log import same_pool, same_pool_draws
+    from fairaudit.checks.broome.log import same_pool, same_pool_draws
     rng = np.random.default_rng(11)
     n, E, k = 9, 300, 3
     ids = rng.permutation(np.arange(100, 100 + n))          # the pool listed in a different order each event
@@ -437,8 +437,8 @@ def test_varying_pools_get_the_exact_yardstick_when_affordable():
     """A log whose pools differ, small enough (estimated cost within EXACT_COST_UNITS):
     each bin's Broome rate is the exact chances' (broome_reference per event, recomputed
     here), the method and evidence say exact, and no Rosén measurement is reported."""
-    from fairaudit.broome_log import exact_is_affordable, streamed_claim_bin_rates, value_bins
-    from fairaudit.broome_lottery import broome_reference
+    from fairaudit.checks.broome.log import exact_is_affordable, streamed_claim_bin_rates, value_bins
+    from fairaudit.checks.broome.lottery import broome_reference
     f = _varying_pools_log()
     per = f.groupby("decision_id")
     assert exact_is_affordable(per.size(), per["selected"].sum())
@@ -459,9 +459,9 @@ def test_rosen_error_measured_against_the_exact_yardstick(monkeypatch):
     """Logs with varying pools beyond the exact yardstick's budget (here a budget of 0)
     use Rosén's approximation: the streamed path measures its error on a systematic
     sample of events against broome_reference (recomputed here) and the method says so."""
-    import fairaudit.broome_log as bl
-    from fairaudit.broome_log import rosen_reference, streamed_claim_bin_rates
-    from fairaudit.broome_lottery import broome_reference
+    import fairaudit.checks.broome.log as bl
+    from fairaudit.checks.broome.log import rosen_reference, streamed_claim_bin_rates
+    from fairaudit.checks.broome.lottery import broome_reference
     monkeypatch.setattr(bl, "EXACT_COST_UNITS", 0)
     f = _varying_pools_log()
     lb = streamed_claim_bin_rates(log_from_frame(f).table, 5, 0.05, 50)
@@ -481,7 +481,7 @@ def test_weighted_cells_give_the_rows_broome_chances():
     """A cell of w equal claims in one event (how a Dask or Spark log's (decision, score)
     groups arrive) gets the chance each of its w rows gets when the rows are solved one
     by one; with weight 1 the rows' chances are reproduced bit for bit."""
-    from fairaudit.broome_log import _reference_chunk
+    from fairaudit.checks.broome.log import _reference_chunk
     rng = np.random.default_rng(3)
     sizes_rows = rng.integers(4, 30, 40)
     rows = np.concatenate([rng.choice([0.0, 0.2, 0.5, 0.9, 1.7], n) for n in sizes_rows])
@@ -507,7 +507,7 @@ def test_same_pool_is_every_pair_in_every_event(change, same):
     """broome_log.same_pool: the events list the same (individual_id, score) pairs —
     one changed score, one individual missing from one event, a missing id or a single
     event each make it not one pool."""
-    from fairaudit.broome_log import same_pool
+    from fairaudit.checks.broome.log import same_pool
     from test_log_engines import same_pool_log
     f = same_pool_log(events=5, n=6, k=2)
     if change == "score":

@@ -18,7 +18,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.errors import LogError
-from fairaudit.logs import log_from_any
+from fairaudit.logs.load import log_from_any
 
 PUSHED = ["selection_rates", "anonymity", "broome"]           # aggregated on the engine
 
@@ -247,7 +247,7 @@ def test_dask_broome_cells_come_a_range_of_decisions_at_a_time(monkeypatch, yard
     the figures equal DuckDB's streamed rows."""
     import duckdb
 
-    import fairaudit.broome_log as bl
+    import fairaudit.checks.broome.log as bl
     dd = pytest.importorskip("dask.dataframe")
     if yardstick == "rosen":
         monkeypatch.setattr(bl, "EXACT_COST_UNITS", 0)     # beyond the exact yardstick's budget

@@ -9,7 +9,7 @@ import pytest
 from fairaudit.data import CLAIM_DISTRIBUTIONS, generate_claims, load_population, population_from_frame
 from fairaudit.errors import DataError, LogError
 from fairaudit.groups import categories
-from fairaudit.logs import load_log, log_from_frame
+from fairaudit.logs.load import load_log, log_from_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import fairaudit as fa
-from fairaudit import assignment as A
+from fairaudit.checks.min_requirement import assignment as A
 from fairaudit.engine import AuditConfig, audit
 from fairaudit.errors import ParamError
 from fairaudit.result import decide
@@ -224,7 +224,7 @@ def test_log_audit_optimal_assignment_passes_and_outcomes_checked():
     frame = pd.DataFrame({"decision_id": 1, "arrival": np.arange(400), "group": np.array(["a", "b"])[y.groups],
                           "location": loc, "w_0": y.scores[:, 0], "w_1": y.scores[:, 1],
                           "outcome": np.zeros(400)})
-    from fairaudit.logs import log_from_frame
+    from fairaudit.logs.load import log_from_frame
     log = log_from_frame(frame)
     chk = run(log, rule="maxmin", capacities="200,200")
     assert chk.verdict == "pass", chk.message

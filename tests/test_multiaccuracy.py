@@ -14,8 +14,8 @@ from fairaudit.inputs import predictions_and_labels
 from fairaudit.ua import box_simplex_range, reference_estimate
 from fairaudit.data import population_from_frame
 from fairaudit.errors import DataError
-from fairaudit.groupsets import ALL_NAME, collection, parse_expressions
-from fairaudit.logs import load_log, log_from_frame
+from fairaudit.checks.multiaccuracy.groupsets import ALL_NAME, collection, parse_expressions
+from fairaudit.logs.load import load_log, log_from_frame
 from fairaudit.targets import import_file
 
 ROOT = Path(__file__).resolve().parents[1]

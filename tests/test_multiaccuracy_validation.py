@@ -20,7 +20,7 @@ import pytest
 from fairaudit.checks.multiaccuracy import composition, predictor_audit
 from fairaudit.ua import reference_band
 from fairaudit.stats import abs_interval
-from fairaudit.groupsets import collection
+from fairaudit.checks.multiaccuracy.groupsets import collection
 from fairaudit.result import decide
 from fairaudit.ua import ua_position_given_label
 from fairaudit.targets import import_file

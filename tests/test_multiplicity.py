@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import fairaudit as fa
 from fairaudit.check import discover
 from fairaudit.data import population_from_frame
-from fairaudit.equal_utility import band, reference_pairwise_consistency
+from fairaudit.checks.multiplicity.equal_utility import band, reference_pairwise_consistency
 from fairaudit.report import render_html
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 import fairaudit as fa
 from fairaudit.data import population_from_frame
-from fairaudit.equal_utility import band, pairwise_consistency_of_marginals, reference_marginals, sample_band
+from fairaudit.checks.multiplicity.equal_utility import band, pairwise_consistency_of_marginals, reference_marginals, sample_band
 
 from test_multiplicity import EX, DATA, definition_lottery, small_population
 

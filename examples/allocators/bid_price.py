@@ -16,7 +16,7 @@ unplaced is an outside option worth 0: it is taken when ``max_i w_{t,i} − λ_i
 import numpy as np
 
 import fairaudit as fa
-from fairaudit.assignment import place_counts, solve_assignment
+from fairaudit.checks.min_requirement.assignment import place_counts, solve_assignment
 
 
 def checkpoints(T, N):

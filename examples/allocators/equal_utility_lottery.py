@@ -11,7 +11,7 @@ rejected, the least homogenised outcomes possible at that utility — it passes 
 import numpy as np
 
 import fairaudit as fa
-from fairaudit.equal_utility import sample_band
+from fairaudit.checks.multiplicity.equal_utility import sample_band
 
 
 @fa.selector(k=250)

@@ -11,7 +11,7 @@ location. Vectorised (``size``): the path is computed once and repeated.
 import numpy as np
 
 import fairaudit as fa
-from fairaudit.assignment import place_counts
+from fairaudit.checks.min_requirement.assignment import place_counts
 
 
 def greedy_path(scores, capacities):

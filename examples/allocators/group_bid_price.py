@@ -36,7 +36,7 @@ optimum): 3.0% (iid), 4.3% (unequal), 0.3% (benign), 1.4% (collaborative), 9.2%
 import numpy as np
 
 import fairaudit as fa
-from fairaudit.assignment import place_counts, requirement, solve_assignment
+from fairaudit.checks.min_requirement.assignment import place_counts, requirement, solve_assignment
 
 RULE = "proportional"
 MARGIN = 0.25

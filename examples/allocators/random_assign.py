@@ -9,12 +9,12 @@ with probability ``c_i / T``, a lottery, not first come first served. Non-antici
 randomised, vectorised (``size``).
 
 ``capacities``: integer place counts (what fairaudit passes), or fractions ρ_i ≤ 1
-meaning ``ρ_i T`` places (see ``fairaudit.assignment.place_counts``).
+meaning ``ρ_i T`` places (see ``fairaudit.checks.min_requirement.assignment.place_counts``).
 """
 import numpy as np
 
 import fairaudit as fa
-from fairaudit.assignment import place_counts
+from fairaudit.checks.min_requirement.assignment import place_counts
 
 
 @fa.assigner

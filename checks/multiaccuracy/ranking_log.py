@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .log_engine import LogTable, q
+from fairaudit.logs.duckdb import LogTable, q
+from fairaudit.logs.lazy import collect as _collect
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,8 @@ def ranking_cells(table: LogTable, group_cols: list[str], value_cols: list[str],
     (:func:`probability_bins`; at most ``MAX_BINNED_LABELS`` labels), so every row of a
     cell shares its bins."""
     gq = [q(g) for g in group_cols]
-    lazy = getattr(table, "pushdown", False)
-    if lazy:                    # a Dask or Spark log: the same sums on its engine (fairaudit.log_frames)
-        from .log_frames import ranking_size_counts
-        sizes = ranking_size_counts(table)
-    else:
-        sizes = table.rows("SELECT s, sum(s) FROM (SELECT count(*) AS s FROM log GROUP BY decision_id) GROUP BY s "
-                           "ORDER BY s")
+    lazy = table.on_engine      # a Dask or Spark log: the same sums on its engine (fairaudit.logs.lazy)
+    sizes = table.ranking_sizes()
     # the ranking size held by most *rows* (ties: the smaller), as the frame path's np.unique
     n = int(max(sizes, key=lambda r: (r[1], -r[0]))[0])
     kept_rows = int(next(r[1] for r in sizes if int(r[0]) == n))
@@ -92,7 +88,7 @@ def ranking_cells(table: LogTable, group_cols: list[str], value_cols: list[str],
     binned, nb = probability_bins(value_cols, bin_width) if bin_width else ([], 0)
     bkeys = [f"__b{j}" for j in range(len(binned))]
     if lazy:
-        from .log_frames import kept_position, probability_bin_exprs
+        from fairaudit.logs.lazy import kept_position
         derived = {"__pos": kept_position(n), **dict(zip(bkeys, probability_bin_exprs(binned, bin_width, nb)))}
         rel = table.cells(list(group_cols) + [label_col, "__pos"] + bkeys, sums=value_cols, derived=derived, sizes=True)
         sums = ", ".join(q("__s_" + c) for c in value_cols)
@@ -132,8 +128,7 @@ def cells_valid(log) -> bool:
     cols = list(log.pred_cols) or (["score"] if "score" in log.columns else [])
     if not cols or "position" not in log.columns or "label" not in log.columns:
         return False
-    if getattr(log.table, "pushdown", False):
-        from .log_frames import prediction_rows_invalid
+    if log.table.on_engine:
         return prediction_rows_invalid(log.table, cols, "label") == 0
     vals = [f"CAST({q(c)} AS DOUBLE)" for c in cols]
     if len(vals) >= 2:
@@ -142,3 +137,39 @@ def cells_valid(log) -> bool:
         good = f"{vals[0]} BETWEEN 0 AND 1"
     bad = log.table.rows(f"SELECT count(*) FROM log WHERE coalesce(NOT ({good} AND {q('label')} IS NOT NULL), true)")
     return int(bad[0][0]) == 0
+
+
+# -- the narwhals twins of the SQL above, for a log held by Dask or Spark ---------------
+
+def prediction_rows_invalid(table, cols: list[str], label: str) -> int:
+    """Rows whose predictions are not probabilities (columns summing to 1 within 1e-9 and
+    none negative, or one column in [0, 1]) or whose ``label`` is missing: the narwhals
+    twin of :func:`cells_valid`'s count."""
+    from functools import reduce
+    from operator import add, and_
+
+    import narwhals as nw
+    vals = [nw.col(c).cast(nw.Float64) for c in cols]
+    if len(vals) >= 2:
+        good = ((reduce(add, vals) - 1).abs() <= 1e-9) & reduce(and_, [v >= 0 for v in vals])
+    else:
+        good = (vals[0] >= 0) & (vals[0] <= 1)
+    bad = ~(good & ~nw.col(label).is_null())
+    lf = table.lf.with_columns(__bad=bad.fill_null(True).cast(nw.Int64))
+    return int(_collect(lf.select(nw.col("__bad").sum())).column(0)[0].as_py() or 0)
+
+
+def probability_bin_exprs(binned, lam: float, nb: int) -> list:
+    """The narwhals twins of ``ranking_log.ranking_cells``' multicalibration bins (see :func:`probability_bins`): truncation is the floor of these
+    non-negative numbers."""
+    from functools import reduce
+    from operator import add
+
+    import narwhals as nw
+    if not binned:
+        return []
+    x = {c: nw.col(c).cast(nw.Float64) for c, _ in binned}
+    cols = list(dict.fromkeys(c for c, _ in binned))
+    total = reduce(add, [x[c] for c in cols]) if len(cols) >= 2 else (1 - x[cols[0]]) + x[cols[0]]
+    return [((((1 - x[c]) if comp else x[c]) / total) / lam).cast(nw.Int64).clip(upper_bound=nb - 1)
+            for c, comp in binned]

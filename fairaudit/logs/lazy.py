@@ -5,7 +5,7 @@ Choice: **narwhals** (already a core dependency) rather than Ibis or one code pa
 engine. Narwhals drives Dask and PySpark lazily with one Polars-like API
 (``group_by(...).agg(nw.len(), nw.col(c).sum())``), adds no dependency, and leaves the
 rows where they are: only the small reduced tables are collected. The log checks speak
-SQL to DuckDB (:mod:`fairaudit.log_engine`); for a lazy log the engine reduces the log
+SQL to DuckDB (:mod:`fairaudit.logs.duckdb`); for a lazy log the engine reduces the log
 to a table of *cells* — one row per combination of the keys a statistic needs (group
 columns, an individual, a score stratum) with the row count ``n`` and the selected sum
 ``y`` — and DuckDB finishes the same ``GROUPING SETS`` query over the cells with
@@ -38,7 +38,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from .log_engine import LogTable, canonical_sql, connect, is_numeric_type, q, validate
+from fairaudit.logs.duckdb import LogTable, canonical_sql, connect, is_numeric_type, q, validate
 
 
 def is_lazy_engine_frame(obj) -> bool:
@@ -153,6 +153,42 @@ class LazyLogTable(LogTable):
         order = np.argsort(v, kind="stable")
         return v[order], n[order]
 
+    @property
+    def on_engine(self) -> bool:
+        """Whether counts run on the engine that holds the log (else on the rows collected into DuckDB)."""
+        return self.pushdown
+
+    def ranking_sizes(self) -> list[tuple[int, int]]:
+        """(ranking size s, rows in rankings of size s), sorted by s, grouped on the engine."""
+        if not self.pushdown:
+            return super().ranking_sizes()
+        return ranking_size_counts(self)
+
+    def count_source(self, keys: list[str], value: str, derived: dict | None = None):
+        """The engine's cells per ``keys`` with ``sum(n)`` / ``sum(y)`` (the same totals as
+        the log's ``count(*)`` / ``sum(value)``, computed where the rows are); ``derived``:
+        extra keys as narwhals expressions (:meth:`stratum_expression`)."""
+        if not self.pushdown:
+            return super().count_source(keys, value, derived)
+        rel = self.cells(keys, value, derived)
+        return (lambda sql: rel.query("cells", sql).fetchall()), "cells", "sum(n)", "sum(y)"
+
+    def stratum_expression(self, column: str, mode: str, edges):
+        """The stratum of a row as a narwhals expression (:func:`stratum_expr`)."""
+        if not self.pushdown:
+            return super().stratum_expression(column, mode, edges)
+        return stratum_expr(column, mode, edges)
+
+    def score_edges(self, column: str, bins: int):
+        """``(mode, edges)`` from the (score, count) pairs grouped on the engine."""
+        if not self.pushdown:
+            return super().score_edges(column, bins)
+        from fairaudit.logs.duckdb import quantile_from_counts
+        values, counts = self.value_counts(column)
+        if len(values) <= bins:
+            return "exact", values.tolist()
+        return "quantile", np.unique(quantile_from_counts(values, counts, np.linspace(0, 1, bins + 1))).tolist()
+
     def cells(self, keys: list[str], value: str | None = None, derived: dict | None = None, sums=(),
               sizes: bool = False) -> duckdb.DuckDBPyRelation:
         """The engine's ``group_by(keys).agg(n = len, y = sum(value), __s_<c> = sum(c) for c
@@ -180,7 +216,7 @@ class LazyLogTable(LogTable):
             rel = con.sql("SELECT * FROM cell_rows")
             _, groups, _ = self._roles
             types = {str(c): str(tp) for c, tp in zip(rel.columns, rel.types)}
-            from .log_engine import group_string
+            from fairaudit.logs.duckdb import group_string
             cols = [f"{group_string(k, types[k]) if k in groups else q(k)} AS {q(k)}" for k in keys]
             cols += ["__n AS n"] + (["__y AS y"] if value else []) + [q(f"__s_{c}") for c in sums]
             self._cells[tag] = rel.query("cell_rows", f"SELECT {', '.join(cols)} FROM cell_rows")
@@ -198,7 +234,7 @@ class LazyLogTable(LogTable):
         its columns. The comparison is on the canonical value: a group column's string, a
         yes/no ``selected`` as 0/1 (boolean role columns compared as 0/1)."""
         import narwhals as nw
-        from .log_engine import canonical_sql
+        from fairaudit.logs.duckdb import canonical_sql
         kind, groups, scores = self._roles
         if column in groups:
             raise ValueError(f"where_equals compares raw values; {column!r} is a group column")
@@ -248,7 +284,7 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
     per-rule counts, then grouped counts for the multi-row rules; a ``selected`` of words
     read as 0/1 there first); when one does — or another role column is text, which only
     the SQL rules parse — the rows as given are collected into DuckDB and
-    :func:`fairaudit.log_engine.validate` names the first offending row and column (the
+    :func:`fairaudit.logs.duckdb.validate` names the first offending row and column (the
     message of every other log source)."""
     import narwhals as nw
     table._roles = (kind, list(group_cols), list(score_cols))
@@ -309,7 +345,7 @@ def selected_words(column: str):
     ``SELECTED_WORDS`` (trimmed, any case) as 1 or 0, anything else missing."""
     import narwhals as nw
 
-    from .log_engine import SELECTED_WORDS
+    from fairaudit.logs.duckdb import SELECTED_WORDS
     w = nw.col(column).cast(nw.String).str.strip_chars().str.to_lowercase()
     ones = [k for k, v in SELECTED_WORDS.items() if v == 1]
     zeros = [k for k, v in SELECTED_WORDS.items() if v == 0]
@@ -318,7 +354,7 @@ def selected_words(column: str):
 
 
 def stratum_expr(column: str, mode: str, edges):
-    """The narwhals twin of ``log_engine.score_stratum_sql``'s expression: ``exact`` — the
+    """The narwhals twin of ``duckdb.score_stratum_sql``'s expression: ``exact`` — the
     count of distinct scores below; ``quantile`` — the count of edges at or below the
     score, less one, clipped to 0..K−1."""
     from functools import reduce
@@ -351,38 +387,3 @@ def kept_position(n: int):
     sized rankings: the narwhals twin of ``ranking_log.ranking_cells``' ``__pos``."""
     import narwhals as nw
     return nw.when(nw.col("__size") == n).then(nw.col("position").cast(nw.Int64) - 1).otherwise(-1)
-
-
-def prediction_rows_invalid(table: LazyLogTable, cols: list[str], label: str) -> int:
-    """Rows whose predictions are not probabilities (columns summing to 1 within 1e-9 and
-    none negative, or one column in [0, 1]) or whose ``label`` is missing: the narwhals
-    twin of ``ranking_log.cells_valid``'s count."""
-    from functools import reduce
-    from operator import add, and_
-
-    import narwhals as nw
-    vals = [nw.col(c).cast(nw.Float64) for c in cols]
-    if len(vals) >= 2:
-        good = ((reduce(add, vals) - 1).abs() <= 1e-9) & reduce(and_, [v >= 0 for v in vals])
-    else:
-        good = (vals[0] >= 0) & (vals[0] <= 1)
-    bad = ~(good & ~nw.col(label).is_null())
-    lf = table.lf.with_columns(__bad=bad.fill_null(True).cast(nw.Int64))
-    return int(collect(lf.select(nw.col("__bad").sum())).column(0)[0].as_py() or 0)
-
-
-def probability_bin_exprs(binned, lam: float, nb: int) -> list:
-    """The narwhals twins of ``ranking_log.ranking_cells``' multicalibration bins (see
-    :func:`fairaudit.ranking_log.probability_bins`): truncation is the floor of these
-    non-negative numbers."""
-    from functools import reduce
-    from operator import add
-
-    import narwhals as nw
-    if not binned:
-        return []
-    x = {c: nw.col(c).cast(nw.Float64) for c, _ in binned}
-    cols = list(dict.fromkeys(c for c, _ in binned))
-    total = reduce(add, [x[c] for c in cols]) if len(cols) >= 2 else (1 - x[cols[0]]) + x[cols[0]]
-    return [((((1 - x[c]) if comp else x[c]) / total) / lam).cast(nw.Int64).clip(upper_bound=nb - 1)
-            for c, comp in binned]

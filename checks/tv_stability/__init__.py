@@ -82,8 +82,9 @@ import pandas as pd
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import per_member_confidence
-from fairaudit.inputs import Instance, data_instance, wants
-from fairaudit.individual_fairness import DEFINITION as IF_DEFINITION, PairChanges, parse_scale, \
+from fairaudit.instance import Instance
+from fairaudit.inputs import data_instance, wants
+from fairaudit.checks.tv_stability.individual_fairness import DEFINITION as IF_DEFINITION, PairChanges, parse_scale, \
     probes as if_probes
 from fairaudit.counterfactual import row_pair
 from fairaudit.paired_draws import PairSpace, extreme_moves, summarise_pair
@@ -122,6 +123,27 @@ def _digest(*arrays) -> str:
 
 class TVStability(Check):
     id = "tv_stability"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'worst_certified_ratio': 'largest certified change ratio',
+        'max_lipschitz_ratio': 'largest change of chance per unit of feature distance',
+        'max_ratio_adversarial_steps': 'largest change of chance per unit distance (adversarial steps)',
+        'max_ratio_data_neighbours': 'largest change of chance per unit distance (data neighbours)',
+    }
+    headlines = {
+        'worst_certified_ratio': ('A small change of the inputs moves the outcome chances by {est} times the size of the change',
+                                  'the allowed factor {tol}'),
+    }
+    column_labels = {
+        'move': 'move',
+        'other': 'other individual',
+        'change': 'change of chance',
+        'draws_per_input': 'draws per input',
+        'l1_change': 'input change ‖ΔP‖₁',
+        'max_marginal_change': 'largest change of a chance',
+        'tv_lb_certified': 'total-variation distance (certified lower bound)',
+        'tv_lower_bound': 'total-variation distance (lower bound)',
+    }
     title = "TV-stability (small input changes, small outcome changes)"
     summary = ("Searches for input pairs whose outcome marginals move more than L·‖P − P′‖₁ + δ "
                "(seed 002 Def 3/20), certifying each probe.")
@@ -207,7 +229,7 @@ class TVStability(Check):
         return self._certify(ctx, space, cands, notes)
 
     def _run_individual(self, ctx, L, delta, max_draws, max_n, step, scale):
-        """Decision rules: individual fairness (:mod:`fairaudit.individual_fairness`)."""
+        """Decision rules: individual fairness (:mod:`fairaudit.checks.tv_stability.individual_fairness`)."""
         inst = data_instance(ctx, "decision", max_n, ctx.rng(self.id), "individual-fairness probes")
         cols, s, moved, pairs = if_probes(inst, tuple(ctx.target.columns), scale, step)
         if not cols:

@@ -27,7 +27,7 @@ therefore computed on **claim bins**:
   would give on the same claims, ``π^BF`` — exact: the Broome lottery is an exponential
   race (keys ``E_i / c_i``, the k smallest picked), so ``π_i = ∫ c_i e^{−c_i t} ·
   P(fewer than k others below t) dt``, a Poisson-binomial count under a one-dimensional
-  integral (:func:`fairaudit.broome_lottery.broome_reference`, Σπ = k checked to 1e-9·k;
+  integral (:func:`fairaudit.checks.broome.lottery.broome_reference`, Σπ = k checked to 1e-9·k;
   Rosén's ``1 − exp(−λ c_i)`` was 0.058 off on (0.6, 0.3, 0.1), k = 2, and ~7× off on
   tiny claims). The ratio ``r_gh`` is 1 for the Broome lottery,
   0 for a flat lottery, negative for a reversal. Statistic ``min_gain_ratio = min r_gh``
@@ -135,15 +135,16 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from fairaudit.broome_lottery import (analyse, claim_bands, deterministic_certificate,
+from fairaudit.checks.broome.lottery import (analyse, claim_bands, deterministic_certificate,
                                       deterministic_result,
                                       deterministic_excluded, resolution_statement,
                                       partial_analysis, partial_row, utility_analysis,
                                       utility_row)
-from fairaudit.broome_log import same_pool, same_pool_draws, streamed_claim_bin_rates
+from fairaudit.checks.broome.log import same_pool, same_pool_draws, streamed_claim_bin_rates
 from fairaudit.check import Check, Param
-from fairaudit import claim_monotonicity as mono
-from fairaudit.inputs import Instance, build_instances
+from fairaudit.checks.broome import monotonicity as mono
+from fairaudit.instance import Instance
+from fairaudit.inputs import build_instances
 from fairaudit.result import Statistic
 
 DEFAULT_INSTANCES = "uniform:1000:0.1,truncated_normal:1000:0.25,pareto:1000:0.5"
@@ -162,6 +163,45 @@ def _triple(stat) -> str:
 
 class Broome(Check):
     id = "broome"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'min_gain_ratio': 'smallest gain ratio between claim bins',
+        'min_chance_ratio': 'smallest chance ratio',
+        'bf1_max_drop': 'largest drop of chance when a claim rises (BF.1)',
+        'bf2_min_chance': 'lowest chance of a positive claim (BF.2)',
+        'max_reversal': 'largest reversal',
+        'max_equal_claims_gap': 'largest chance gap between equal claims',
+        'later_round_reversal': 'reversal in later rounds',
+        'first_round_reversal': 'reversal in the first round',
+    }
+    headlines = {
+        'min_gain_ratio': ('Between claim bins, the stronger claims get {est} of the extra chance a Broome lottery gives them',
+                           'the tolerance {tol}'),
+        'min_chance_ratio': ('The weakest positive claim gets {est} of its chance under a Broome lottery',
+                             'the tolerance {tol}'),
+    }
+    column_labels = {
+        'bin': 'claim bin',
+        'broome_chance': 'chance under the Broome lottery',
+        'broome_weight': 'Broome lottery weight',
+        'claim_max': 'highest claim',
+        'claim_mean': 'mean claim',
+        'claim_min': 'lowest claim',
+        'cost': 'cost',
+        'cost_vs_top_k': 'cost vs top-k',
+        'expected_utility': 'expected utility',
+        'first_round_weight': 'first-round weight',
+        'k_prime_ci': 'k′ interval',
+        'k_prime_over_k': 'k′ / k (share selected by lottery)',
+        'n_prime_ci': 'n′ interval',
+        'n_prime_over_n': 'n′ / n (share in the lottery)',
+        'pool_ranks': 'ranks in the pool',
+        'precision': 'precision',
+        'precision_cost': 'precision cost',
+        'reading': 'reading',
+    }
+    data_needs = ("nothing: the seeds' claim distributions, plus --data FILE's score column when given",
+                  'fairaudit check my_allocator.py --checks broome')
     title = "Broome-Fairness"
     summary = ("Chances rise with claims (BF.1), no positive claim overridden (BF.2), equal claims equal chances; "
                "partial lotteries characterised (seed 000).")
@@ -189,7 +229,7 @@ class Broome(Check):
                                   "(narrower intervals, e.g. for comparing two results)", type=bool),
     }
 
-    def _run_decision(self, ctx, min_chance, max_draws):      # per-person rules: fairaudit.claim_monotonicity
+    def _run_decision(self, ctx, min_chance, max_draws):      # per-person rules: fairaudit.checks.broome.monotonicity
         stat, comps, verdict, table, draws, w = mono.audit(ctx, min_chance, max_draws, f"{self.id}/decision")
         who = f"individual {int(w['individual'])} (claim {w['claim']:.4g}, chance {w['chance']:.3f})"
         msgs = {"fail": (f"BF.1 refuted: raising {who}'s claim lowers the chance by {w['drop']:.3f}." if
@@ -542,7 +582,7 @@ class Broome(Check):
 
     def _log_same_pool(self, ctx, n_bins, min_gain, min_chance):
         # the pool's claims and each event's selected pool positions, aggregated in the
-        # log engine (fairaudit.broome_log.same_pool_draws): each event is one draw
+        # log engine (fairaudit.checks.broome.log.same_pool_draws): each event is one draw
         claims, rows = same_pool_draws(ctx.log.table)
         has_order = "pick_order" in ctx.log.columns
         if len({len(r) for r in rows}) != 1:
@@ -563,7 +603,7 @@ class Broome(Check):
 
     def _log_bins(self, ctx, n_bins, min_gain, min_chance):
         # pools differ: per claim bin, rows, selected, claims and Broome chances, from the
-        # score/selected columns streamed event by event (fairaudit.broome_log)
+        # score/selected columns streamed event by event (fairaudit.checks.broome.log)
         lb = streamed_claim_bin_rates(ctx.log.table, n_bins, ctx.alpha, LOG_ROWS_PER_BIN)
         n_obs = int(np.sum(lb["rows"]))
         table, G, n_b, s_b, cbar, rbar, rate, lo, hi, meth, gi, hj, refgain = (

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .outcomes import inclusion_counts
-from .result import Statistic, combine, decide
-from .stats import BettingCS, beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence, \
+from fairaudit.outcomes import inclusion_counts
+from fairaudit.result import Statistic, combine, decide
+from fairaudit.stats import BettingCS, beta_binomial_cs, eb_confidence_sequence, empirical_bernstein_ci, per_member_confidence, \
     simultaneous_proportion_ci
 
 ETA = 0.05               # resolution of "always" / "never" selected in the partial-BF sets (π ≥ 1−η, π ≤ η)
@@ -800,34 +800,6 @@ def utility_row(r) -> dict:
                     ("cost_lo" if key == "expected_utility" else "precision_cost_lo"): u["cost"]["ci"][0],
                     ("cost_hi" if key == "expected_utility" else "precision_cost_hi"): u["cost"]["ci"][1]})
     return row
-
-
-def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
-    """A selection log whose pools differ between decision events, binned by claim: per
-    bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
-    1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
-    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
-    (``fairaudit.broome_log.streamed_claim_bin_rates`` computes the same from a log
-    engine's table without holding its rows.)"""
-    from .broome_log import exact_is_affordable, rosen_reference
-    claims = f["score"].to_numpy(dtype=float)
-    sel = f["selected"].to_numpy().astype(int)
-    # The Broome lottery's chance for each row, computed within its decision event: exact
-    # when affordable, else Rosén's approximation (the log path's rule, fairaudit.broome_log)
-    events = f.groupby("decision_id", sort=True).indices
-    ks = [int(sel[idx].sum()) for idx in events.values()]
-    yardstick = broome_reference if exact_is_affordable([len(i) for i in events.values()], ks) else rosen_reference
-    ref = np.zeros(len(f))
-    for idx, k_e in zip(events.values(), ks):
-        if k_e > 0:
-            ref[idx] = yardstick(claims[idx], k_e)
-    # at least rows_per_bin rows per bin: rates compared through the box of two independent
-    # intervals are coarser than per-draw differences, so a log needs wider bins
-    b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
-    G = int(b.max()) + 1
-    return claim_bin_rates_from_sums(np.bincount(b, minlength=G), np.bincount(b, weights=sel, minlength=G),
-                                     np.bincount(b, weights=claims, minlength=G),
-                                     np.bincount(b, weights=ref, minlength=G), alpha)
 
 
 def claim_bin_rates_from_sums(n_b, s_b, claim_sum, ref_sum, alpha: float) -> dict:

@@ -3,7 +3,7 @@ inclusion chances solved for all events at once, from the three columns the comp
 needs, read from the log engine.
 
 Decision: logs whose pools differ between events get the exact yardstick
-(:func:`fairaudit.broome_lottery.broome_reference`, event by event) when its estimated
+(:func:`fairaudit.checks.broome.lottery.broome_reference`, event by event) when its estimated
 cost is affordable — :func:`exact_is_affordable`: Σ over events of (100 + m·min(k, m − k))
 work units at most ``EXACT_COST_UNITS`` (about 2 s here; measured 0.8 ms an event of 20
 with k = 4, 4.5 ms for 100 with k = 10): the bundled 300-event log and most audit logs.
@@ -31,14 +31,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .log_engine import LogTable, count_source
+from fairaudit.logs.duckdb import LogTable
+
+from .lottery import broome_reference, claim_bin_rates_from_sums, claim_bins, n_claim_bins
 
 
 def rosen_reference(claims, k: int) -> np.ndarray:
     """Rosén's approximation of the Broome lottery's inclusion probabilities (w ∝ c):
     ``π_i = 1 − exp(−λ c_i)`` with λ chosen so that ``Σ π_i = k`` (Rosén's
     successive-sampling approximation; up to 0.058 off the exact values on (0.6, 0.3,
-    0.1), k = 2, and more on tiny claims — see :func:`fairaudit.broome_lottery.broome_reference`). Zero claims get 0; if fewer than k claims are
+    0.1), k = 2, and more on tiny claims — see :func:`fairaudit.checks.broome.lottery.broome_reference`). Zero claims get 0; if fewer than k claims are
     positive they all get 1."""
     c = np.asarray(claims, dtype=float)
     pos = c > 0
@@ -76,7 +78,6 @@ def exact_chunk(c, sizes, ks, w):
     """The exact Broome chance of each claim (cell) of a chunk of whole events: each event's
     rows (cells expanded to their ``w`` rows) through ``broome_reference``, a cell's chance
     the mean of its rows' (equal claims, equal chances up to rounding)."""
-    from .broome_lottery import broome_reference
     out = np.zeros(len(c))
     start = 0
     for size, k in zip(sizes, ks):
@@ -167,7 +168,6 @@ def value_bins(counts, n_bins: int) -> np.ndarray:
     """``broome_lottery.claim_bins`` per distinct score (``counts`` of each, scores sorted):
     a tie group's bin is that of its first member, whose rank is the count of smaller
     scores, so the labels need no sort of the rows."""
-    from .broome_lottery import n_claim_bins
     counts = np.asarray(counts, dtype=np.int64)
     n = int(counts.sum())
     raw = (np.r_[0, np.cumsum(counts)[:-1]] * n_claim_bins(n, n_bins)) // n
@@ -185,7 +185,7 @@ def table_binner(table: LogTable):
 
 def _events(table: LogTable):
     """Per decision event in ``decision_id`` order: (ids, rows, selected)."""
-    if getattr(table, "pushdown", False):
+    if table.on_engine:
         rel = table.cells(["decision_id"], "selected").query("c", "SELECT decision_id, n, y FROM c ORDER BY 1")
     else:
         rel = table.sql("SELECT decision_id, count(*) AS n, sum(selected) AS y FROM log GROUP BY 1 ORDER BY 1")
@@ -224,8 +224,8 @@ def _engine_event_chunks(table, ids, rows):
     order of float sums."""
     import narwhals as nw
 
-    from .log_engine import connect
-    from .log_frames import collect
+    from fairaudit.logs.duckdb import connect
+    from fairaudit.logs.lazy import collect
     for e0, e1, base, end in event_ranges(rows):
         lo, hi = (v.item() if hasattr(v, "item") else v for v in (ids[e0], ids[e1 - 1]))
         d = nw.col("decision_id")
@@ -243,14 +243,40 @@ def _engine_event_chunks(table, ids, rows):
                np.asarray(got["n"], dtype=float), per.astype(np.int64))
 
 
+def log_claim_bin_rates(f: pd.DataFrame, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
+    """A selection log whose pools differ between decision events, binned by claim: per
+    bin the rows, selections, mean claim, selection rate (simultaneous Clopper–Pearson at
+    1 − α/2, rows as independent trials) and the Broome lottery's rate computed event by
+    event; and the informative bin pairs (lower, higher) with the Broome lottery's gain.
+    (:func:`streamed_claim_bin_rates` computes the same from a log
+    engine's table without holding its rows.)"""
+    claims = f["score"].to_numpy(dtype=float)
+    sel = f["selected"].to_numpy().astype(int)
+    # The Broome lottery's chance for each row, computed within its decision event: exact
+    # when affordable, else Rosén's approximation (the log path's rule, fairaudit.checks.broome.log)
+    events = f.groupby("decision_id", sort=True).indices
+    ks = [int(sel[idx].sum()) for idx in events.values()]
+    yardstick = broome_reference if exact_is_affordable([len(i) for i in events.values()], ks) else rosen_reference
+    ref = np.zeros(len(f))
+    for idx, k_e in zip(events.values(), ks):
+        if k_e > 0:
+            ref[idx] = yardstick(claims[idx], k_e)
+    # at least rows_per_bin rows per bin: rates compared through the box of two independent
+    # intervals are coarser than per-draw differences, so a log needs wider bins
+    b = claim_bins(claims, min(n_bins, max(2, len(claims) // rows_per_bin)))
+    G = int(b.max()) + 1
+    return claim_bin_rates_from_sums(np.bincount(b, minlength=G), np.bincount(b, weights=sel, minlength=G),
+                                     np.bincount(b, weights=claims, minlength=G),
+                                     np.bincount(b, weights=ref, minlength=G), alpha)
+
+
 def streamed_claim_bin_rates(table: LogTable, n_bins: int, alpha: float, rows_per_bin: int) -> dict:
-    """``broome_lottery.log_claim_bin_rates`` of the log without holding its rows: the
+    """``log_claim_bin_rates`` of the log without holding its rows: the
     claim bins from the (score, count) pairs, then the events in decision order, whole
     events a chunk at a time — streamed from DuckDB, or grouped into (decision, score)
     cells on a Dask or Spark engine a range of decisions at a time — each chunk's Broome
     chances solved and added into the four per-bin sums (rows, selected, claims, chances)."""
-    from .broome_lottery import claim_bin_rates_from_sums
-    lazy = getattr(table, "pushdown", False)
+    lazy = table.on_engine
     values, counts = table.value_counts("score")         # on the engine that holds the log
     N = int(counts.sum())
     label = value_bins(counts, min(n_bins, max(2, N // rows_per_bin)))
@@ -285,7 +311,7 @@ ROSEN_CHECK_ROWS = 6000         # … or fewer, so that the exact integrals stay
 class RosenCheck:
     """The approximation's error where it is kept, measured: on a systematic sample of the
     log's events (every ⌈E/S⌉-th in decision order, deterministic), the exact inclusion
-    chances of :func:`fairaudit.broome_lottery.broome_reference` next to Rosén's: the
+    chances of :func:`fairaudit.checks.broome.lottery.broome_reference` next to Rosén's: the
     largest difference of one row's chance, and per claim bin the difference of the mean
     chance over the sampled rows. A measurement on those events, not a bound for the others."""
 
@@ -303,7 +329,6 @@ class RosenCheck:
         """The sampled events among a chunk of events from ``e0`` (their claims ``c``,
         Rosén's ``ref``, rows per claim ``w``, claims per event ``sizes``): each sampled
         event's exact chances next to Rosén's, row by row."""
-        from .broome_lottery import broome_reference
         starts = np.r_[0, np.cumsum(sizes)[:-1]]
         for e in sorted(i for i in self.picked if e0 <= i < e0 + len(sizes)):
             r0 = int(starts[e - e0])
@@ -340,7 +365,7 @@ def same_pool(table: LogTable) -> bool:
     events = table.count_distinct("decision_id")
     if events < 2:
         return False
-    run, src, N, _ = count_source(table, ["individual_id", "score"], "selected")
+    run, src, N, _ = table.count_source(["individual_id", "score"], "selected")
     lo, hi, missing = run(
         f"SELECT min(c), max(c), count(*) FILTER (WHERE individual_id IS NULL) FROM "
         f"(SELECT individual_id, score, {N} AS c FROM {src} GROUP BY individual_id, score)")[0]
@@ -354,7 +379,7 @@ def same_pool_draws(table: LogTable):
     The pool is one grouped count; the selected rows (k of each event's n) are the only
     rows read, filtered where the log is (:meth:`LogTable.where_equals`). Returns
     ``(claims, draws)``, ``draws`` a list of position lists (their lengths may differ)."""
-    run, src, _, _ = count_source(table, ["individual_id", "score"], "selected")
+    run, src, _, _ = table.count_source(["individual_id", "score"], "selected")
     pool = run(f"SELECT individual_id, CAST(score AS DOUBLE) FROM {src} GROUP BY ALL ORDER BY individual_id")
     ids = pd.Index([r[0] for r in pool])
     claims = np.asarray([r[1] for r in pool], dtype=float)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .instance import Instance
-from .outcomes import inclusion_counts, position_counts
-from .result import Statistic, decide
-from .stats import abs_interval, proportion_ci, two_proportion_diff_ci
+from fairaudit.instance import Instance
+from fairaudit.outcomes import inclusion_counts, position_counts
+from fairaudit.result import Statistic, decide
+from fairaudit.stats import abs_interval, proportion_ci, two_proportion_diff_ci
 
 FIRST_LOOK = 512
 

@@ -30,13 +30,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .data import file_sha256, read_table, refuse_duplicate_columns
-from .errors import LogError
-from .log_engine import SELECTED_WORDS, LogTable, canonical_sql, duplicate_message, is_scan_path, relation_of
-from .text import show_value
+from fairaudit.data import file_sha256, read_table, refuse_duplicate_columns
+from fairaudit.errors import LogError
+from fairaudit.logs.duckdb import LogTable, is_scan_path, relation_of
 
 SCHEMAS = {
     "selection": {"required": ["decision_id", "score", "selected"],
@@ -53,19 +51,17 @@ MARKERS = {"selected": "selection", "position": "ranking", "location": "assignme
 
 class DecisionLog:
     """A validated decisions log. ``table`` is its DuckDB relation (see
-    :mod:`fairaudit.log_engine`), which the log checks aggregate; ``frame``, the rows as a
+    :mod:`fairaudit.logs.duckdb`), which the log checks aggregate; ``frame``, the rows as a
     pandas DataFrame, is read from it only when something asks for the rows."""
 
-    def __init__(self, kind: str, frame: pd.DataFrame | None = None, path: str = "", sha256: str = "",
+    def __init__(self, kind: str, table: LogTable, path: str = "", sha256: str = "",
                  group_cols: list[str] | None = None, pred_cols: list[str] | None = None,
-                 score_cols: list[str] | None = None, table: LogTable | None = None):
+                 score_cols: list[str] | None = None):
         self.kind, self.path, self.sha256 = kind, path, sha256
         self.group_cols = list(group_cols or [])
         self.pred_cols = list(pred_cols or [])
         self.score_cols = list(score_cols or [])
-        self._frame = frame
-        if table is None:
-            table = frame_table(frame, path or "log", kind, self.group_cols, self.score_cols)
+        self._frame = None
         self.table = table
 
     @property
@@ -100,51 +96,23 @@ class DecisionLog:
                 "decisions": self.n_decisions, "groups": self.group_cols}
 
 
-def frame_table(frame: pd.DataFrame, where: str, kind: str, group_cols, score_cols) -> LogTable:
-    """A validated pandas log as a DuckDB relation (scanned in place, not copied)."""
+def frame_relation(frame: pd.DataFrame):
+    """A pandas frame as a DuckDB relation, scanned in place (not copied); object columns
+    DuckDB cannot scan (mixed objects) are read as text."""
     try:
-        rel = relation_of(frame)
+        return relation_of(frame)
     except Exception:  # noqa: BLE001 - a column DuckDB cannot scan (mixed objects): as text
         fixed = frame.copy()
         for c in fixed.columns:
             if fixed[c].dtype == object:
                 fixed[c] = fixed[c].astype(str)
-        rel = relation_of(fixed)
-    t = LogTable(rel, where)
-    t.canon = canonical_sql(t, kind, group_cols, score_cols)
-    return t
+        return relation_of(fixed)
 
 
 def _err(msg, row=None, column=None):
     return LogError(msg, row=row, column=column)
 
 
-def _numeric(frame, col, where, *, integer=False, allow_na=False, lo=None, hi=None):
-    raw = frame[col]
-    vals = pd.to_numeric(raw, errors="coerce")
-    bad = vals.isna() & ~(raw.isna() if allow_na else False)
-    if not allow_na:
-        bad = bad | raw.isna()
-    arr = vals.to_numpy(dtype=float, na_value=np.nan)
-    bad = bad.to_numpy() | (np.isinf(arr))
-    if integer:
-        bad |= np.isfinite(arr) & (arr != np.round(arr))
-    if lo is not None:
-        bad |= np.isfinite(arr) & (arr < lo)
-    if hi is not None:
-        bad |= np.isfinite(arr) & (arr > hi)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        v = raw.iloc[i]
-        finite = "a finite number" if np.isinf(arr[i]) else "a number"
-        what = "missing" if pd.isna(v) else f"{show_value(v)} is not {'an integer' if integer else finite}" + (
-            f" in [{lo}, {hi}]" if lo is not None or hi is not None else "")
-        raise _err(f"{where}: row {i + 1}, column '{col}': {what}", row=i + 1, column=col)
-    return vals
-
-
-# CSV files up to this size are read by ``data.read_table`` (its encodings, delimiters and
-# messages); larger ones, and every Parquet file, glob and directory, are scanned by DuckDB.
 CSV_SCAN_BYTES = 64 * 2 ** 20
 
 
@@ -154,25 +122,24 @@ def load_log(path: str | Path, *, kind: str | None = None, columns: dict | None 
     (or :class:`DataError` when the file cannot be read as a table; see ``data.read_table``).
 
     Parquet files, globs (``logs/*.parquet``), hive-partitioned directories and CSV files
-    over 64 MB are scanned by DuckDB and validated by queries (:mod:`fairaudit.log_engine`):
+    over 64 MB are scanned by DuckDB and validated by queries (:mod:`fairaudit.logs.duckdb`):
     the rows are never loaded into pandas unless a check asks for them."""
     spec = str(path)
     big_csv = (Path(spec).suffix.lower() in (".csv", ".tsv") and Path(spec).is_file()
                and Path(spec).stat().st_size > CSV_SCAN_BYTES and encoding in (None, "utf-8", "utf8"))
     if is_scan_path(spec) or big_csv:
-        from .log_engine import scan_path
+        from fairaudit.logs.duckdb import scan_path
         return log_from_relation(scan_path(spec), kind=kind, columns=columns, groups=groups, path=spec,
                                  sha256=source_sha256(spec))
     frame = read_table(path, "decisions log", encoding=encoding)
-    return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path),
-                          sha256=file_sha256(path))
+    return log_from_frame(frame, kind=kind, columns=columns, groups=groups, path=str(path), sha256=file_sha256(path))
 
 
 def load_query(sql: str, *, kind: str | None = None, columns: dict | None = None,
                groups: list[str] | None = None) -> DecisionLog:
     """A decisions log from a SQL query DuckDB runs (``fairaudit check --query``), validated
     by queries like a scanned file; errors name the log ``query``."""
-    from .log_engine import query_relation
+    from fairaudit.logs.duckdb import query_relation
     import hashlib
     return log_from_relation(query_relation(sql), kind=kind, columns=columns, groups=groups, path="query",
                              sha256=hashlib.sha256(sql.encode()).hexdigest())
@@ -195,135 +162,11 @@ def infer_kind(names: list[str], where: str) -> str:
 
 def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dict | None = None,
                    groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
-    where = path or "log"
-    columns = dict(columns or {})
-    refuse_duplicate_columns(list(frame.columns), where, LogError)
-    # Mapping: role -> user column. Rename user columns to role names.
-    for role, col in columns.items():
-        if col not in frame.columns:
-            raise _err(f"{where}: column '{col}' (mapped to '{role}') is not in the log; it has: "
-                       f"{', '.join(map(str, frame.columns))}", column=col)
-    clash = [r for r, c in columns.items() if r != c and r in frame.columns and r not in columns.values()]
-    if clash:
-        raise _err(f"{where}: --columns {clash[0]}={columns[clash[0]]} maps a column to '{clash[0]}', but the log "
-                   f"already has a column '{clash[0]}'; rename or drop one", column=clash[0])
-    frame = frame.rename(columns={v: k for k, v in columns.items()}).reset_index(drop=True)
-    if len(frame) == 0:
-        raise _err(f"{where}: the log has no rows")
-    if kind is None:
-        kind = infer_kind([str(c) for c in frame.columns], where)
-    schema = SCHEMAS[kind]
-    missing = [c for c in schema["required"] if c not in frame.columns]
-    if missing:
-        raise _err(f"{where}: {'an' if kind[0] in 'aeiou' else 'a'} {kind} log needs column(s) {', '.join(missing)}; it has "
-                   f"{', '.join(map(str, frame.columns))}. Rename them or map with --columns {missing[0]}=YOUR_COLUMN.",
-                   column=missing[0])
-    if kind == "decision" and "decision_id" not in frame.columns:   # each row its own decision
-        frame["decision_id"] = np.arange(1, len(frame) + 1)
-    did = frame["decision_id"]
-    if did.isna().any():
-        i = int(np.flatnonzero(did.isna().to_numpy())[0])
-        raise _err(f"{where}: row {i + 1}, column 'decision_id': missing", row=i + 1, column="decision_id")
-    pred_cols = [c for c in frame.columns if str(c).startswith("p_")]
-    score_cols: list[str] = []
-    if kind in ("selection", "decision"):
-        sel = frame["selected"]
-        if pd.api.types.is_bool_dtype(sel) and not sel.isna().any():
-            frame["selected"] = sel.astype(int)
-        elif not pd.api.types.is_numeric_dtype(sel):
-            # text (object, pandas' "string", pandas 3's "str"), categorical or mixed values
-            sel = pd.Series(sel.to_numpy(dtype=object), index=sel.index).map(_selected_value)
-            bad = sel.isna().to_numpy()
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                v = frame["selected"].iloc[i]
-                raise _err(f"{where}: row {i + 1}, column 'selected': "
-                           + ("missing" if pd.isna(v) else f"{show_value(v)} is not 0/1, true/false or yes/no"),
-                           row=i + 1, column="selected")
-            frame["selected"] = sel.astype(int)
-        else:
-            frame["selected"] = _numeric(frame, "selected", where, integer=True, lo=0, hi=1).astype(int)
-        if "score" in frame.columns or kind == "selection":
-            frame["score"] = _numeric(frame, "score", where)
-        if "pick_order" in frame.columns:
-            po = _numeric(frame, "pick_order", where, integer=True, allow_na=True, lo=1)
-            frame["pick_order"] = po
-            bad = (frame["selected"] == 1).to_numpy() & po.isna().to_numpy()
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise _err(f"{where}: row {i + 1}, column 'pick_order': missing for a selected individual",
-                           row=i + 1, column="pick_order")
-            extra = (frame["selected"] == 0).to_numpy() & po.notna().to_numpy()
-            if extra.any():
-                i = int(np.flatnonzero(extra)[0])
-                raise _err(f"{where}: row {i + 1}, column 'pick_order': {show_value(frame['pick_order'].iloc[i])} given "
-                           f"for an individual who was not selected", row=i + 1, column="pick_order")
-    elif kind == "ranking":
-        frame["position"] = _numeric(frame, "position", where, integer=True, lo=1).astype(int)
-        size = frame.groupby("decision_id")["position"].transform("size")
-        bad = (frame["position"] > size).to_numpy()
-        dup = frame.duplicated(["decision_id", "position"], keep="first").to_numpy()
-        if bad.any() or dup.any():
-            i = int(np.flatnonzero(bad | dup)[0])
-            raise _err(f"{where}: row {i + 1}, column 'position': positions within decision "
-                       f"{show_value(frame['decision_id'].iloc[i])} are not a permutation of 1..n (repeated or out of range)",
-                       row=i + 1, column="position")
-        if "score" in frame.columns:
-            frame["score"] = _numeric(frame, "score", where)
-        for c in pred_cols:
-            frame[c] = _numeric(frame, c, where, lo=0, hi=1)
-    elif kind == "assignment":
-        frame["arrival"] = _numeric(frame, "arrival", where, integer=True)
-        frame["location"] = _numeric(frame, "location", where, integer=True, allow_na=True, lo=-1).fillna(-1).astype(int)
-        score_cols = [c for c in frame.columns if str(c).startswith("w_")]
-        if not score_cols:
-            raise _err(f"{where}: an assignment log needs score columns w_0, w_1, … (one per location)",
-                       column="w_0")
-        for c in score_cols:
-            frame[c] = _numeric(frame, c, where)
-        over = frame["location"].to_numpy() >= len(score_cols)
-        if over.any():
-            i = int(np.flatnonzero(over)[0])
-            raise _err(f"{where}: row {i + 1}, column 'location': {frame['location'].iloc[i]} but only "
-                       f"{len(score_cols)} locations have score columns", row=i + 1, column="location")
-        if "outcome" in frame.columns:
-            frame["outcome"] = _numeric(frame, "outcome", where, allow_na=True)
-    if "individual_id" in frame.columns and kind in ("selection", "ranking"):
-        ids = frame[["decision_id", "individual_id"]]
-        dup = (ids.duplicated(keep="first") & ids["individual_id"].notna()).to_numpy()
-        if dup.any():
-            i = int(np.flatnonzero(dup)[0])
-            raise _err(duplicate_message(where, i + 1, frame["individual_id"].iloc[i], frame["decision_id"].iloc[i]),
-                       row=i + 1, column="individual_id")
-    role = set(SCHEMAS[kind]["required"]) | set(SCHEMAS[kind]["optional"]) | set(pred_cols) | set(score_cols)
-    if groups is not None:
-        missing = [g for g in groups if g not in frame.columns]
-        if missing:
-            raise _err(f"{where}: group column(s) {', '.join(missing)} not found", column=missing[0])
-        group_cols = list(groups)
-    else:
-        group_cols = [c for c in frame.columns if c not in role
-                      and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
-        if kind == "assignment":
-            group_cols = ["group"] + [g for g in group_cols if g != "group"]
-    for g in group_cols:
-        na = frame[g].isna().to_numpy()
-        if na.any():
-            i = int(np.flatnonzero(na)[0])
-            raise _err(f"{where}: row {i + 1}, column '{g}': missing group value", row=i + 1, column=g)
-    return DecisionLog(kind=kind, frame=frame, path=path, sha256=sha256, group_cols=group_cols,
-                       pred_cols=pred_cols, score_cols=score_cols)
-
-
-def _selected_value(v):
-    """0/1 from a ``selected`` cell written as a word or number; None when it is neither."""
-    if isinstance(v, (bool, np.bool_)):
-        return int(v)
-    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
-        return int(v) if v in (0, 1) else None
-    if isinstance(v, str):
-        return SELECTED_WORDS.get(v.strip().lower())
-    return None
+    """A decisions log from a pandas DataFrame: scanned in place by DuckDB and validated by
+    the one validator every source goes through (:func:`log_from_relation`), so a frame, a
+    file and a Dask or Spark log get the same messages by construction."""
+    return log_from_relation(frame_relation(frame), kind=kind, columns=columns, groups=groups, path=path,
+                             sha256=sha256)
 
 
 def is_log_path(spec: str) -> bool:
@@ -352,9 +195,11 @@ def source_sha256(spec: str) -> str:
 def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = None,
                       groups: list[str] | None = None, path: str = "", sha256: str = "") -> DecisionLog:
     """A decisions log from a DuckDB relation (a scanned file or a user's dataframe),
-    validated by queries: the same rules and messages as :func:`log_from_frame`."""
-    from .log_engine import LogTable, q, validate, is_numeric_type
-    from .log_frames import LazyLogTable, lazy_validate
+    validated by queries (:func:`fairaudit.logs.duckdb.validate`) — the one validator of
+    every log source; a Dask or Spark log first asks its engine whether any row breaks a rule
+    (:func:`fairaudit.logs.lazy.lazy_validate`) and only then collects the rows for the message."""
+    from fairaudit.logs.duckdb import LogTable, q, validate, is_numeric_type
+    from fairaudit.logs.lazy import LazyLogTable, lazy_validate
     where = path or "log"
     lazy = isinstance(rel, LazyLogTable)
     names = list(rel.columns) if lazy else [str(c) for c in rel.columns]
@@ -416,7 +261,7 @@ def is_log_frame(obj) -> bool:
     """A dataframe or relation that can be audited as a log (pandas, Polars, PyArrow,
     DuckDB, or anything narwhals reads eagerly)."""
     import duckdb
-    from .log_frames import is_lazy_engine_frame
+    from fairaudit.logs.lazy import is_lazy_engine_frame
     if isinstance(obj, (pd.DataFrame, duckdb.DuckDBPyRelation)) or is_lazy_engine_frame(obj):
         return True
     mod = type(obj).__module__.split(".")[0]
@@ -432,13 +277,13 @@ def is_log_frame(obj) -> bool:
 
 def log_from_any(obj, *, kind: str | None = None, columns: dict | None = None, groups: list[str] | None = None,
                  path: str = "") -> DecisionLog:
-    """A decisions log from a pandas DataFrame (validated by :func:`log_from_frame`), or a
-    Polars / PyArrow table, DuckDB relation or other narwhals-readable frame (scanned in
-    place by DuckDB and validated by queries, :func:`log_from_relation`)."""
+    """A decisions log from a pandas DataFrame, a Polars / PyArrow table, a DuckDB relation or
+    another narwhals-readable frame (scanned in place by DuckDB), or a Dask / PySpark frame
+    (aggregated on its engine); every source is validated by :func:`log_from_relation`."""
     where = path or f"log ({type(obj).__module__.split('.')[0]} {type(obj).__name__})"
     if isinstance(obj, pd.DataFrame):
-        return log_from_frame(obj.copy(), kind=kind, columns=columns, groups=groups, path=where)
-    from .log_frames import LazyLogTable, is_lazy_engine_frame
-    if is_lazy_engine_frame(obj):       # Dask / PySpark: aggregated on that engine (fairaudit.log_frames)
+        return log_from_frame(obj, kind=kind, columns=columns, groups=groups, path=where)
+    from fairaudit.logs.lazy import LazyLogTable, is_lazy_engine_frame
+    if is_lazy_engine_frame(obj):       # Dask / PySpark: aggregated on that engine (fairaudit.logs.lazy)
         return log_from_relation(LazyLogTable(obj, where), kind=kind, columns=columns, groups=groups, path=where)
     return log_from_relation(relation_of(obj), kind=kind, columns=columns, groups=groups, path=where)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .instance import Instance
-from .result import Statistic, combine
-from .stats import per_member_confidence, proportion_ci
+from fairaudit.instance import Instance
+from fairaudit.result import Statistic, combine
+from fairaudit.stats import per_member_confidence, proportion_ci
 
 #: draws of each input (one look; BF.1 refutes only, so a pass is "no drop found in this many draws")
 DRAWS = 4096
@@ -72,7 +72,7 @@ def audit(ctx, min_chance: float, max_draws: int, stream: str):
     """Draw the data's rows (up to 200) and the same rows with each claim raised by half a
     standard deviation, ``min(max_draws, DRAWS)`` times each on one stream: (headline
     statistic, components, verdict, the 12 lowest chances, draws, the row the verdict rests on)."""
-    from .inputs import data_instance
+    from fairaudit.inputs import data_instance
     inst = data_instance(ctx, "decision", 200, ctx.rng(stream), "claim probes")
     up = raised(inst, ctx.population.score_col, 0.5 * (float(np.std(inst.scores)) or 1.0))
     B = min(int(max_draws), DRAWS)

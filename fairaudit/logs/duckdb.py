@@ -24,8 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import DataError, LogError
-from .text import exception_text, show_value
+from fairaudit.errors import DataError, LogError
+from fairaudit.text import exception_text, show_value
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
@@ -105,7 +105,7 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
         else:
             if not p.is_file():
                 raise DataError(f"{what} not found: {s}")
-            from .data import sniff_delimiter
+            from fairaudit.data import sniff_delimiter
             with open(p, "rb") as fh:
                 header = fh.readline().decode("utf-8-sig", errors="replace")
             sep = "\t" if p.suffix.lower() == ".tsv" else sniff_delimiter(header)
@@ -194,7 +194,7 @@ def _num(col: str, typ: str) -> str:
 
 
 def numeric_rule(where, col, typ, *, integer=False, allow_na=False, lo=None, hi=None) -> Rule:
-    """The SQL twin of ``logs._numeric``: the same rows refused, the same message."""
+    """A numeric role column's rule: missing (unless allowed), not a number, not an integer, out of range."""
     c, v = q(col), _num(col, typ)
     isna = f"({c} IS NULL OR (TRY_CAST({c} AS DOUBLE) IS NOT NULL AND isnan(TRY_CAST({c} AS DOUBLE))))"
     notnum = f"({v} IS NULL OR isnan({v}))"
@@ -274,6 +274,45 @@ class LogTable:
         vc = self.sql(f"SELECT CAST({q(column)} AS DOUBLE) AS v, count(*) AS n FROM log GROUP BY 1 ORDER BY 1").fetchnumpy()
         return np.asarray(vc["v"], dtype=float), np.asarray(vc["n"], dtype=np.int64)
 
+    #: whether counts run on an engine that holds the rows elsewhere (Dask, Spark): a lazy table's
+    on_engine = False
+
+    def ranking_sizes(self) -> list[tuple[int, int]]:
+        """(ranking size s, rows in rankings of size s), sorted by s."""
+        return self.rows("SELECT s, sum(s) FROM (SELECT count(*) AS s FROM log GROUP BY decision_id) GROUP BY s "
+                         "ORDER BY s")
+
+    # -- counts (a log held by a lazy engine overrides these: the same totals, computed where the rows are)
+    def count_source(self, keys: list[str], value: str, derived: dict | None = None):
+        """Where a count query reads: ``(run, source, N, Y)`` — a function running SQL, the
+        relation it reads, and the SQL of the row count and of ``sum(value)`` there. Here the
+        log itself with ``count(*)`` / ``sum(value)``; ``derived`` names extra columns as SQL
+        expressions over ``log`` (in this table's language: :meth:`stratum_expression`)."""
+        src = "log"
+        if derived:
+            src = "(SELECT *, " + ", ".join(f"{e} AS {q(k)}" for k, e in derived.items()) + " FROM log)"
+        return self.rows, src, "count(*)", f"sum({q(value)})"
+
+    def stratum_expression(self, column: str, mode: str, edges):
+        """The stratum of a row, in this table's language (here SQL; see :func:`stratum_sql`)."""
+        return stratum_sql(q(column), mode, edges)
+
+    def score_edges(self, column: str, bins: int):
+        """``(mode, edges)`` of the score strata (see :func:`score_stratum_sql`): ``exact`` with
+        the distinct scores when at most ``bins``, else ``quantile`` with NumPy's pooled edges."""
+        import numpy as np
+        c = q(column)
+        distinct = self.count_distinct(column)
+        if distinct <= bins:
+            return "exact", [float(u) for u in sorted(v for (v,) in self.rows(f"SELECT DISTINCT {c} FROM log"))]
+        if distinct <= DISTINCT_COUNTS_MAX:
+            edges = np.unique(quantile_from_counts(*self.value_counts(column), np.linspace(0, 1, bins + 1)))
+        else:
+            s = self.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
+            edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
+            del s
+        return "quantile", edges.tolist()
+
     def distinct(self, column: str) -> list:
         """The distinct values of ``column`` in the ``log`` view, sorted."""
         return [v for (v,) in self.rows(f"SELECT DISTINCT {q(column)} FROM log ORDER BY 1")]
@@ -314,7 +353,7 @@ class LogTable:
 
 def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[str], score_cols: list[str]):
     """Raise :class:`LogError` for the first row (1-based, header not counted) breaking the
-    ``kind`` schema, with the same message ``logs.log_from_frame`` gives; then set the
+    ``kind`` schema, the message every log source gives; then set the
     table's canonical view."""
     where, T, cols = table.where, table.types, table.columns
     grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
@@ -477,17 +516,6 @@ def attribute_sets(group_cols: list[str], depth: int) -> list[tuple[str, ...]]:
     return [combo for d in range(1, min(depth, len(group_cols)) + 1) for combo in combinations(group_cols, d)]
 
 
-def count_source(table: LogTable, keys: list[str], value: str, derived: dict | None = None):
-    """Where a count query reads: ``(run, source, N, Y)`` — the log itself with
-    ``count(*)`` / ``sum(value)``, or, for a log held by a lazy engine (Dask, Spark:
-    :mod:`fairaudit.log_frames`), the engine's cells per ``keys`` with ``sum(n)`` /
-    ``sum(y)`` (the same totals, computed where the rows are)."""
-    if getattr(table, "pushdown", False):
-        rel = table.cells(keys, value, derived)
-        return (lambda sql: rel.query("cells", sql).fetchall()), "cells", "sum(n)", "sum(y)"
-    return table.rows, "log", "count(*)", f"sum({q(value)})"
-
-
 def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, value: str = "selected",
                     cluster: str | None = None, where: str | None = None) -> list[CategoryCount]:
     """Rows and ``sum(value)`` per category of every attribute (group column and
@@ -508,12 +536,12 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
     spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
     if cluster is None:
-        run, src, N, Y = count_source(table, list(group_cols) + where_cols, value)
+        run, src, N, Y = table.count_source(list(group_cols) + where_cols, value)
         res = run(f"SELECT {gid} AS gid, {', '.join(gq)}, {N} AS n, {Y} AS y "
                   f"FROM {src}{cond} GROUP BY GROUPING SETS ({spec})")
         rows = [(r[0], r[1:1 + len(gq)], r[-2], r[-1], ()) for r in res]
     else:
-        run, src, N, Y = count_source(table, [cluster] + list(group_cols) + where_cols, value)
+        run, src, N, Y = table.count_source([cluster] + list(group_cols) + where_cols, value)
         cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
         res = run(
             f"WITH per AS (SELECT {gid} AS gid, {', '.join(gq)}, {N} AS nc, {Y} AS yc "
@@ -535,20 +563,16 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     return out
 
 
-def stratum_counts(table: LogTable, group_cols: list[str], strata_sql: str, value: str = "selected",
-                   strata_expr=None):
+def stratum_counts(table: LogTable, group_cols: list[str], strata, value: str = "selected"):
     """Rows and ``sum(value)`` per (group column, its value, stratum) and per stratum:
     the table a stratified (Cochran–Mantel–Haenszel) comparison of each category with the
-    rest needs. ``strata_sql`` is a SQL expression over ``log`` giving the stratum index
-    (``strata_expr``, its narwhals twin, for a log held by a lazy engine)."""
+    rest needs. ``strata``: the stratum index of a row, in the table's language
+    (:meth:`LogTable.stratum_expression`)."""
     gq = [q(g) for g in group_cols]
     spec = ", ".join(f"({g}, s)" for g in gq) + ", (s)"
     gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
-    if getattr(table, "pushdown", False):
-        run, src, N, Y = count_source(table, list(group_cols) + ["s"], value, {"s": strata_expr})
-        return run(f"SELECT {gid}, {', '.join(gq)}, s, {N}, {Y} FROM {src} GROUP BY GROUPING SETS ({spec})")
-    return table.rows(f"SELECT {gid}, {', '.join(gq)}, s, count(*), sum({q(value)}) FROM "
-                      f"(SELECT *, {strata_sql} AS s FROM log) GROUP BY GROUPING SETS ({spec})")
+    run, src, N, Y = table.count_source(list(group_cols) + ["s"], value, {"s": strata})
+    return run(f"SELECT {gid}, {', '.join(gq)}, s, {N}, {Y} FROM {src} GROUP BY GROUPING SETS ({spec})")
 
 
 DISTINCT_COUNTS_MAX = 2_000_000   # quantiles from (value, count) pairs up to this many distinct scores
@@ -579,31 +603,13 @@ def quantile_from_counts(values, counts, q):
 
 
 def score_stratum_sql(table: LogTable, bins: int, column: str = "score"):
-    """The SQL twin of ``stats.score_strata``: ``(expression, edges, K)``. Exact scores when
-    at most ``bins`` distinct values (fetched, a short list); else the pooled quantile edges
-    as NumPy computes them from the one score column, and the stratum of a row is the
-    count of edges at or below its score, less one, clipped — the same float comparisons
-    as ``searchsorted(side="right")``."""
-    import numpy as np
-    c = q(column)
-    if getattr(table, "pushdown", False):      # a lazy engine's log: the (score, count) pairs from the engine
-        values, counts = table.value_counts(column)
-        if len(values) <= bins:
-            mode, edges = "exact", values.tolist()
-        else:
-            mode, edges = "quantile", np.unique(quantile_from_counts(values, counts, np.linspace(0, 1, bins + 1)))
-        return stratum_sql(c, mode, edges), list(map(float, edges)), len(edges) - (mode == "quantile")
-    distinct = table.rows(f"SELECT count(DISTINCT {c}) FROM log")[0][0]
-    if distinct <= bins:
-        uniq = sorted(v for (v,) in table.rows(f"SELECT DISTINCT {c} FROM log"))
-        return stratum_sql(c, "exact", uniq), [float(u) for u in uniq], len(uniq)
-    if distinct <= DISTINCT_COUNTS_MAX:
-        edges = np.unique(quantile_from_counts(*table.value_counts(column), np.linspace(0, 1, bins + 1)))
-    else:
-        s = table.sql(f"SELECT {c} FROM log").fetchnumpy()[column].astype(float)
-        edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
-        del s
-    return stratum_sql(c, "quantile", edges), edges.tolist(), len(edges) - 1
+    """The twin of ``stats.score_strata`` on a log: ``(expression, edges, K)``, the
+    expression in the table's language. Exact scores when at most ``bins`` distinct values;
+    else the pooled quantile edges as NumPy computes them from the one score column, and the
+    stratum of a row is the count of edges at or below its score, less one, clipped — the
+    same float comparisons as ``searchsorted(side="right")``."""
+    mode, edges = table.score_edges(column, bins)
+    return table.stratum_expression(column, mode, edges), list(map(float, edges)), len(edges) - (mode == "quantile")
 
 
 def stratum_sql(c: str, mode: str, edges) -> str:
@@ -622,11 +628,7 @@ def stratified_category_counts(table: LogTable, group_cols: list[str], bins: int
     one ``GROUPING SETS ((g, stratum) …, (stratum))`` query; with the strata's edges and K."""
     import numpy as np
     expr, edges, K = score_stratum_sql(table, bins)
-    lazy = None
-    if getattr(table, "pushdown", False):
-        from .log_frames import stratum_expr
-        lazy = stratum_expr("score", "exact" if K == len(edges) else "quantile", edges)
-    res = stratum_counts(table, group_cols, expr, value, lazy)
+    res = stratum_counts(table, group_cols, expr, value)
     nb = len(group_cols)
     tot_n, tot_y = np.zeros(K), np.zeros(K)
     per: dict[tuple, list] = {}

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .groups import categories
+from fairaudit.errors import DataError
+from fairaudit.groups import categories
 
 ALL_NAME = "everyone"
 
@@ -45,7 +45,7 @@ class GroupSet:
     source: str
     tiny: bool = False
     #: rows each mask entry stands for, when the mask is over cells of identical rows
-    #: (a log aggregated where it is: :mod:`fairaudit.ranking_log`)
+    #: (a log aggregated where it is: :mod:`fairaudit.checks.multiaccuracy.ranking_log`)
     weights: np.ndarray | None = None
 
     @property

@@ -4,7 +4,7 @@ When there are more qualified people than places, a huge set of allocations has 
 same utility as the deployed one. Given qualification labels o* (``label``, 1 =
 qualified) and a baseline allocation o₀ of k places that selects k′ qualified people,
 the Δ-equal-utility set ``R_Δ(o₀)`` is every k-subset with ``k′ − Δ .. k′`` qualified
-(Prop 3.1's band; see :mod:`fairaudit.equal_utility`). Its uniform distribution is the
+(Prop 3.1's band; see :mod:`fairaudit.checks.multiplicity.equal_utility`). Its uniform distribution is the
 *reference*; the *recovered* allocations come from the audited system:
 
 * an allocator whose randomness is the model choice (bootstrap refits, feature
@@ -43,7 +43,7 @@ least discriminatory allocation (reported)
     ``metric_a`` over that of ``metric_b`` (§5.2's threshold test), or with no feature the
     selection-rate ratio — over every recovered allocation (its range and the value
     closest to parity), against its exact range over ``R_Δ(o₀)`` (Fig. 4a;
-    :func:`fairaudit.equal_utility.ratio_range` has the proof) and its mean under the
+    :func:`fairaudit.checks.multiplicity.equal_utility.ratio_range` has the proof) and its mean under the
     reference (Monte Carlo over the exact sampler).
 feature homogenisation (reported)
     the Shannon entropy (bits) of ``entropy_feature`` among the selected: the ensemble
@@ -69,7 +69,7 @@ import fnmatch
 import numpy as np
 import pandas as pd
 
-from fairaudit import equal_utility as eu
+from fairaudit.checks.multiplicity import equal_utility as eu
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
 from fairaudit.result import Statistic, combine, more_draws_hint
@@ -79,6 +79,13 @@ from fairaudit.stats import (beta_binomial_cs, bootstrap_ci, eb_confidence_seque
 
 class Multiplicity(Check):
     id = "multiplicity"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'pc_excess_over_reference': 'pairwise consistency above the reference',
+        'pairwise_consistency_excess': 'pairwise consistency above the reference',
+    }
+    data_needs = ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
+                  'fairaudit check my_selector.py --checks multiplicity --data people.csv')
     title = "Allocation multiplicity"
     summary = ("Do the recovered allocations (model refits, a Rashomon set, logged models) reach the space of "
                "equal-utility allocations? Pairwise consistency, systemic rejection, least discriminatory "

@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .instance import Instance
-from .paired_draws import paired_prefix
-from .result import Statistic, combine
-from .stats import PairedDifferenceCS, abs_interval, per_member_confidence
+from fairaudit.instance import Instance
+from fairaudit.paired_draws import paired_prefix
+from fairaudit.result import Statistic, combine
+from fairaudit.stats import PairedDifferenceCS, abs_interval, per_member_confidence
 
 DEFINITION = (
     "For a per-person decision rule, TV-stability is individual fairness: similar people get similar chances. "

@@ -73,12 +73,14 @@ import pandas as pd
 
 from fairaudit.check import Check, Param
 from fairaudit.errors import DataError
-from fairaudit.groupsets import collection, weighted
-from fairaudit.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
-from fairaudit.result import Statistic, decide
+from fairaudit.checks.multiaccuracy import findings
+from fairaudit.checks.multiaccuracy.groupsets import collection, weighted
+from fairaudit.checks.multiaccuracy.ranking_log import MAX_BINNED_LABELS, cells_valid, position_counts, ranking_cells
 from fairaudit.stats import abs_interval, per_member_confidence, proportion_ci
-from fairaudit.inputs import Instance, prediction_order, predictions_and_labels
-from fairaudit.ua import box_simplex_range, dcg_weights, reference_band, ua_position_given_label
+from fairaudit.instance import Instance
+from fairaudit.inputs import prediction_order, predictions_and_labels
+from fairaudit.ua import box_simplex_range, dcg_weights
+
 EPISODE_BLOCK = 256   # episodes drawn per call of the sampler (each its own stream: results do not depend on it)
 
 # ---------------------------------------------------------------------------
@@ -244,6 +246,36 @@ def _more_hint(comp, share, n, judged, tolerance, E, unit, from_log) -> str:
 
 class Multiaccuracy(Check):
     id = "multiaccuracy"
+    # -- words for readers (the report and the terminal read these from the registry) --
+    statistic_labels = {
+        'max_position_share_gap': "largest gap in a group's share of a position",
+    }
+    headlines = {
+        'max_position_share_gap': ("A group's share of some position differs from what the true labels give it by {est}",
+                                   'the tolerance {tol}'),
+    }
+    column_labels = {
+        'bound_vacuous': 'bound says nothing',
+        'exposure': 'exposure',
+        'exposure_truth': 'exposure under the true labels',
+        'exposure_ua_predictions': 'exposure under the UA ranking',
+        'gap': 'gap',
+        'label_frequency': 'label frequency',
+        'mean_prediction': 'mean prediction',
+        'not_multiaccurate': 'not multiaccurate',
+        'predictor_term': "predictor's term",
+        'ranker_term': "ranker's term",
+        'share_gap': 'share gap',
+        'theorem16_bound': 'bound of Devic et al. Thm 16',
+        'tiny': 'too small to judge',
+        'top_share': 'share at the top',
+        'top_share_gap': 'gap in share at the top',
+        'top_share_truth': 'share at the top, true labels',
+        'truth': 'under the true labels',
+        'ua_predictions': 'under the UA ranking',
+    }
+    data_needs = ('--data FILE with p_<label> prediction columns, a label column and group columns (or a ranking log with them)',
+                  'fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv')
     title = "Multiaccuracy composition"
     summary = ("Does the ranking inherit the predictor's group guarantees? α̂ per group and label, and each group's "
                "position distribution against the UA ranking of the ground truth (seed 002 §4).")
@@ -360,7 +392,7 @@ class Multiaccuracy(Check):
 
     def _run_log_cells(self, ctx, tolerance, alpha_tolerance, depth, groups, min_size, multicalibration, lam,
                        min_cell, max_figures):
-        # the log aggregated where it is (fairaudit.ranking_log): the same sizes, counts and
+        # the log aggregated where it is (fairaudit.checks.multiaccuracy.ranking_log): the same sizes, counts and
         # mean predictions as its rows, a bootstrap of the same distribution
         log = ctx.log
         value_cols = prediction_order(log.pred_cols) or ["score"]
@@ -413,214 +445,30 @@ class Multiaccuracy(Check):
     # ------------------------------------------------------------------
     def _finish(self, ctx, sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance, multicalibration,
                 lam, min_cell, max_figures, unit, from_log, extra_evidence, weights=None, bins=None):
-        m = P.shape[1]
-        masks = np.stack([s.mask for s in sets])
-        half_conf = 1 - (1 - ctx.confidence) / 2
-        pred = predictor_audit(P, y, masks, half_conf, weights)
-        names_s = [s.name for s in sets]
-        tiny = np.array([s.tiny or s.size == 0 for s in sets])
-        # The whole pool holds every position (gap 0 by construction): never judged.
-        judged = ~tiny & (np.arange(len(sets)) > 0)
-        if not judged.any():
+        """Measure (:func:`findings.measure`), judge the statistic, and read the tables,
+        messages, figures and evidence off the findings."""
+        f = findings.measure(sets, P, y, names, counts, E, n, share, tolerance, alpha_tolerance, ctx.confidence,
+                             ctx.rng(f"{self.id}/bootstrap"), predictor_audit=predictor_audit,
+                             composition=composition, exposure=exposure, weights=weights)
+        if f is None:
             return self.result("skipped", "Skipped: no group other than the whole population has at least "
                                f"{sets[0].size if len(sets) == 1 else 'min_size'} rows; name group columns with "
                                "--groups or define groups with --param multiaccuracy.groups=...")
-        ref_est, ref_lo, ref_hi, Gp, ref_method = reference_band(
-            y, masks, m, n, half_conf, ctx.rng(f"{self.id}/bootstrap"), judged, weights=weights)
-        pbar = P.mean(axis=0) if weights is None else P.sum(axis=0) / weights.sum()
-        A_f = pred["fbar"] @ ua_position_given_label(pbar / pbar.sum(), n)
-        full = masks.all(axis=1)
-        comp = composition(counts, E, n, share, (ref_est, ref_lo, ref_hi), A_f, ctx.confidence, full=full)
-        comp["method"] += f"; ground-truth reference: {ref_method} (α/2)"
-        expo = exposure(comp, pred, n, Gp)
-
-        # -- α̂ and Theorem 16's bound -----------------------------------------
-        a_abs_lo, a_abs_hi = abs_interval(pred["alpha_lo"], pred["alpha_hi"])
-        alpha_S_hi = a_abs_hi.max(axis=1)
-        alpha_X_hi = float(alpha_S_hi[0])
-        in_theorem = judged.copy()
-        in_theorem[0] = True                                  # X ∈ C
-        alpha_hi = float(alpha_S_hi[in_theorem].max())
-        # Proof of Theorem 16: group term Σ_ℓ |α_{S,ℓ}| (≤ mα) plus Lemma 12's
-        # 2(n−1)·TV(f̄, f̄*) = (n−1)·Σ_ℓ |α_{X,ℓ}| (≤ (n−1)mα); upper interval ends.
-        bound_S = a_abs_hi.sum(axis=1) + (n - 1) * float(a_abs_hi[0].sum())
-        bound_global = n * m * alpha_hi
-
-        # -- verdict statistic: largest share gap over judged sets and positions ---
-        g_lo, g_hi = comp["gap_lo"][judged], comp["gap_hi"][judged]
-        abs_lo, abs_hi = abs_interval(g_lo, g_hi)
-        est = np.abs(comp["gap"][judged])
-        flat = int(np.nanargmax(est)) if est.size else 0
-        gi, pi = np.unravel_index(flat, est.shape)
-        gsel = np.flatnonzero(judged)[gi]
-        stat = Statistic("max_position_share_gap", float(est.flat[flat]),
-                         (float(np.nanmax(abs_lo)), float(np.nanmax(abs_hi))), tolerance=float(tolerance),
-                         method=comp["method"] + "; " + pred["method"])
-
-        # -- diagnosis -----------------------------------------------------------
-        not_ma = []
-        for g in range(len(sets)):
-            for ell in range(m):
-                if m == 2 and ell == 0:
-                    continue
-                if a_abs_lo[g, ell] > alpha_tolerance:
-                    not_ma.append({"group": names_s[g], "label": names[ell], "alpha": pred["alpha"][g, ell],
-                                   "ci": [pred["alpha_lo"][g, ell], pred["alpha_hi"][g, ell]], "tiny": bool(tiny[g])})
-        # A flagged set inside a larger flagged set (same label, same sign) usually just
-        # inherits its bias: name the maximal ones first, then by certified |α| (the
-        # interval's end nearest 0).
-        idx_of = {nm: i for i, nm in enumerate(names_s)}
-        for r in not_ma:
-            gi_ = idx_of[r["group"]]
-            r["within"] = [o["group"] for o in not_ma
-                           if o is not r and o["label"] == r["label"] and np.sign(o["alpha"]) == np.sign(r["alpha"])
-                           and sets[idx_of[o["group"]]].size > sets[gi_].size
-                           and not np.any(sets[gi_].mask & ~sets[idx_of[o["group"]]].mask)]
-        not_ma.sort(key=lambda r: (bool(r["within"]), -min(abs(r["ci"][0]), abs(r["ci"][1]))))
-        r_abs_lo, _ = abs_interval(comp["ranker_lo"], comp["ranker_hi"])
-        ranker_bad = []
-        for g in np.flatnonzero(judged):
-            p = int(np.nanargmax(r_abs_lo[g]))
-            if g == gsel and r_abs_lo[g, pi] > tolerance / 2:
-                p = int(pi)                                   # name the worst gap's own position
-            if r_abs_lo[g, p] > tolerance / 2:
-                ranker_bad.append({"group": names_s[g], "position": p + 1, "ranker_term": comp["ranker"][g, p],
-                                   "ci": [comp["ranker_lo"][g, p], comp["ranker_hi"][g, p]]})
-        # the worst gap's group first (the message names it), then by size of the term
-        ranker_bad.sort(key=lambda r: (r["group"] != names_s[gsel], -abs(r["ranker_term"])))
-        c_abs_lo, _ = abs_interval(comp["cgap_lo"], comp["cgap_hi"])
-        above_bound = []
-        for g in np.flatnonzero(judged):
-            p = int(np.nanargmax(c_abs_lo[g]))
-            if c_abs_lo[g, p] > bound_S[g]:
-                above_bound.append({"group": names_s[g], "position": p + 1, "conditional_gap": comp["cgap"][g, p],
-                                    "ci": [comp["cgap_lo"][g, p], comp["cgap_hi"][g, p]], "bound": bound_S[g]})
-
-        # -- tables ----------------------------------------------------------------
-        alpha_rows = []
-        for g, s in enumerate(sets):
-            for ell in range(m):
-                alpha_rows.append({"group": s.name, "label": names[ell], "n": s.size, "tiny": bool(tiny[g]),
-                                   "mean_prediction": pred["fbar"][g, ell], "label_frequency": pred["freq"][g, ell],
-                                   "alpha": pred["alpha"][g, ell], "alpha_lo": pred["alpha_lo"][g, ell],
-                                   "alpha_hi": pred["alpha_hi"][g, ell],
-                                   "not_multiaccurate": bool(a_abs_lo[g, ell] > alpha_tolerance)})
-        alpha_df = pd.DataFrame(alpha_rows)
-        worst_p = np.argmax(np.nan_to_num(np.abs(comp["gap"]), nan=-1.0), axis=1)
-        ar = np.arange(len(sets))
-        gdf = pd.DataFrame({
-            "group": names_s, "source": [s.source for s in sets], "n": [s.size for s in sets], "share": share,
-            "tiny": tiny, "worst_position": worst_p + 1,
-            "gap": comp["gap"][ar, worst_p], "gap_lo": comp["gap_lo"][ar, worst_p], "gap_hi": comp["gap_hi"][ar, worst_p],
-            "ranker_term": comp["ranker"][ar, worst_p], "predictor_term": comp["predictor"][ar, worst_p],
-            "top_share": comp["q"][:, 0], "top_share_lo": comp["q_lo"][:, 0], "top_share_hi": comp["q_hi"][:, 0],
-            "top_share_truth": share * n * comp["ref"][:, 0],
-            "top_share_gap": comp["gap"][:, 0], "top_share_gap_lo": comp["gap_lo"][:, 0],
-            "top_share_gap_hi": comp["gap_hi"][:, 0],
-            "max_abs_alpha_hi": alpha_S_hi, "theorem16_bound": bound_S, "bound_vacuous": bound_S >= 1,
-            "exposure": expo["ranker"], "exposure_lo": expo["ranker_lo"], "exposure_hi": expo["ranker_hi"],
-            "exposure_ua_predictions": expo["ua_predictions"], "exposure_truth": expo["truth"],
-            "exposure_truth_lo": expo["truth_lo"], "exposure_truth_hi": expo["truth_hi"]})
-        # each set's own verdict: its largest |share gap| over positions against the tolerance (the check
-        # fails iff some judged set does); the whole pool is the reference, tiny sets are not judged
-        all_lo, all_hi = abs_interval(comp["gap_lo"], comp["gap_hi"])
-        gdf["verdict"] = [decide((float(np.nanmax(all_lo[g])), float(np.nanmax(all_hi[g]))), float(tolerance))
-                          if judged[g] else ("reference (everyone)" if g == 0 else "not judged (too small)")
-                          for g in range(len(sets))]
-        pos_rows = []
-        for g in np.flatnonzero(judged):
-            for p in range(n):
-                pos_rows.append({"group": names_s[g], "position": p + 1, "ranker": comp["A"][g, p],
-                                 "ranker_lo": comp["A_lo"][g, p], "ranker_hi": comp["A_hi"][g, p],
-                                 "ua_predictions": comp["A_f"][g, p], "truth": comp["ref"][g, p],
-                                 "truth_lo": comp["ref_lo"][g, p], "truth_hi": comp["ref_hi"][g, p],
-                                 "share_gap": comp["gap"][g, p], "share_gap_lo": comp["gap_lo"][g, p],
-                                 "share_gap_hi": comp["gap_hi"][g, p]})
-        tables = {"groups": gdf, "alpha": alpha_df, "positions": pd.DataFrame(pos_rows)}
+        alphas = findings.alpha_rows(f, alpha_tolerance)
+        tables = findings.tables(f, alphas)
+        multicalibration_table = None
         if multicalibration:
+            masks = np.stack([s.mask for s in sets])
             tables["multicalibration"] = multicalibration_table = multicalibration_cells(
-                P, y, masks, names, names_s, float(lam), int(min_cell), half_conf, weights, bins)
-        else:
-            multicalibration_table = None
-
-        # -- messages -------------------------------------------------------------
-        gname = names_s[gsel]
-        pos = int(pi) + 1
-        sh, sh_ref = comp["q"][gsel, pi], share[gsel] * n * comp["ref"][gsel, pi]
-        who = (f"{gname} holds position {pos} with chance {sh:.3f} under the ranker against {sh_ref:.3f} under the "
-               f"ground-truth UA ranking (gap {comp['gap'][gsel, pi]:+.3f}, interval "
-               f"[{comp['gap_lo'][gsel, pi]:+.3f}, {comp['gap_hi'][gsel, pi]:+.3f}])")
-        causes = []
-        if not_ma:
-            r = not_ma[0]
-            causes.append(f"the predictor is not multiaccurate: on {r['group']} its mean probability of label "
-                          f"{r['label']} is off by {r['alpha']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]"
-                          + (f" ({len(not_ma)} group-label pairs in all)" if len(not_ma) > 1 else ""))
-        if ranker_bad:
-            r = ranker_bad[0]
-            causes.append(f"the ranker does not carry the predictor's accuracy through: for {r['group']} at position "
-                          f"{r['position']} it differs from the UA ranking of the same predictions by "
-                          f"{r['ranker_term']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]")
-        if above_bound:
-            causes.append(f"the gap exceeds Theorem 16's bound on {len(above_bound)} group(s)")
-        cause = (" Cause: " + "; ".join(causes) + ".") if causes else ""
-        # the statistic itself (what the headline quotes): the largest |gap| over every judged set and
-        # position, whose interval is over all of them, not the one cell named above
-        who += (f"; the largest |gap| over all groups and positions is {stat.estimate:.3f}, interval "
-                f"[{stat.ci[0]:.3f}, {stat.ci[1]:.3f}]")
-        msgs = {
-            "fail": f"Group positions drift from the ground truth: {who}.{cause}",
-            "pass": f"Every group's chance of every position is within {tolerance:g} of the ground-truth UA ranking; "
-                    f"the largest gap: {who}." + (f" Note: {causes[0]}." if causes else ""),
-            "inconclusive": f"The largest gap cannot yet be placed above or below {tolerance:g}: {who}." + cause,
-        }
-
-        # -- figures ----------------------------------------------------------------
-        figures = [{"kind": "interval_bars", "title": "α̂ per group and label (mean prediction − label frequency)",
-                    "labels": [f"{r['group']} · label {r['label']}" for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
-                    "estimate": [r["alpha"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
-                    "lo": [r["alpha_lo"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
-                    "hi": [r["alpha_hi"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
-                    "highlight": [r["tiny"] for r in alpha_rows if not (m == 2 and r["label"] == names[0])],
-                    "xlabel": "α̂ (0 = accurate on average)", "reference": 0.0, "reference_label": "0"},
-                   {"kind": "heatmap", "title": "Share gap per group and position (ranker − ground-truth UA)",
-                    "matrices": [comp["gap"][judged].tolist()],
-                    "subtitles": ["red: more often than under UA, blue: less often"],
-                    "diverging": True, "ylabels": [names_s[g] for g in np.flatnonzero(judged)], "x0": 1,
-                    "xlabel": "position (1 = top)", "ylabel": ""}]
-        order = [int(g) for g in np.flatnonzero(judged)[np.argsort(-np.nanmax(np.abs(comp["gap"][judged]), axis=1),
-                                                                   kind="stable")] if g != 0][: int(max_figures)]
-        x = list(range(1, n + 1))
-        for g in order:
-            figures.append({"kind": "lines", "title": f"{names_s[g]}: chance of each position for a member",
-                            "xlabel": "position (1 = top)", "ylabel": "Pr[position | member]",
-                            "series": [{"x": x, "y": comp["A"][g].tolist(), "lo": comp["A_lo"][g].tolist(),
-                                        "hi": comp["A_hi"][g].tolist(), "label": "audited ranker"},
-                                       {"x": x, "y": comp["ref"][g].tolist(), "lo": comp["ref_lo"][g].tolist(),
-                                        "hi": comp["ref_hi"][g].tolist(), "label": "ground-truth UA"},
-                                       {"x": x, "y": comp["A_f"][g].tolist(), "label": "UA of the predictions"}]})
-        evidence = {
-            "worst": {"group": gname, "position": pos, "share_ranker": sh, "share_truth": sh_ref,
-                      "gap": comp["gap"][gsel, pi], "ci": [comp["gap_lo"][gsel, pi], comp["gap_hi"][gsel, pi]],
-                      "ranker_term": comp["ranker"][gsel, pi], "predictor_term": comp["predictor"][gsel, pi]},
-            "predictor_not_multiaccurate": not_ma,
-            "ranker_not_carrying_through": ranker_bad,
-            "gap_above_theorem16_bound": above_bound,
-            "theorem16": {"alpha_hat_upper": alpha_hi, "alpha_population_upper": alpha_X_hi, "n": n, "m": m,
-                          "bound_n_m_alpha": bound_global, "vacuous": bool(bound_global >= 1)},
-            "tiny_groups": [s.name for s, t in zip(sets, tiny) if t],
-            "labels": names, "unit": unit, **extra_evidence,
-        }
-        if multicalibration_table is not None and len(multicalibration_table):
-            dense = multicalibration_table.loc[~multicalibration_table["sparse"]]
-            evidence["multicalibration"] = {
-                "cells": int(len(multicalibration_table)), "sparse_cells": int(multicalibration_table["sparse"].sum()),
-                "max_abs_error_dense": float(dense["error"].abs().max()) if len(dense) else None, "lambda": float(lam)}
+                P, y, masks, names, f.names_s, float(lam), int(min_cell), 1 - (1 - ctx.confidence) / 2, weights, bins)
+        msgs = findings.messages(f)
+        figures = findings.figures(f, alphas, max_figures)
+        evidence = findings.evidence(f, unit, extra_evidence, multicalibration_table, lam)
+        stat = f.stat
         method = (f"{E} {unit} of n={n}; {stat.method}; confidence {ctx.confidence:g} for the whole family")
         res = self.judged(stat, msgs, E, from_log=from_log, evidence=evidence, tables=tables, figures=figures,
                           method=method)
         if res.verdict == "inconclusive":
             res = replace(res, message=msgs["inconclusive"] + " "
-                          + _more_hint(comp, share, n, judged, tolerance, E, unit, from_log))
+                          + _more_hint(f.comp, share, n, f.judged, tolerance, E, unit, from_log))
         return res
-
