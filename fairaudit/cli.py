@@ -28,7 +28,6 @@ import io
 import json
 import shlex
 import sys
-import tomllib
 from pathlib import Path
 
 import click

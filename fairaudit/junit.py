@@ -42,7 +42,7 @@ def _stem(path: str) -> str:
 
 
 def _fmt(x) -> str:
-    from .report import _fmt as f
+    from .text import fmt_number as f
     return f(x)
 
 

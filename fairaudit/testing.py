@@ -126,7 +126,7 @@ def audit_allocator(allocator, checks: Sequence[str] | None = None, data=None, *
 
 
 def _fmt(x) -> str:
-    from .report import _fmt as f
+    from .text import fmt_number as f
     return f(x)
 
 

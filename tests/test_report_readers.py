@@ -10,7 +10,8 @@ from pathlib import Path
 
 from fairaudit.headline import headline
 from fairaudit.labels import SOURCES, cite, column_label
-from fairaudit.report import _fmt, render_html
+from fairaudit.report import render_html
+from fairaudit.text import fmt_number as _fmt
 from fairaudit.result import decide
 
 ROOT = Path(__file__).resolve().parents[1]
