@@ -4,15 +4,21 @@
                            [--confidence 0.95] [--draws N | --budget SECONDS]
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
                            [--fail-on fail|inconclusive] [--param CHECK.NAME=VALUE ...] [--require]
-                           [--timeout S] [--in-process] [--memory-limit SIZE] [--scheduler tcp://HOST:PORT]
+                           [--allow-skip] [--quiet] [--timeout S] [--in-process] [--memory-limit SIZE]
+                           [--scheduler tcp://HOST:PORT]
     fairaudit report RESULT.json --html PATH
     fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
+                      [--allow-new-failures] [--strict]
     fairaudit checks [CHECK]
 
-Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
-``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit could not start
-(including an unknown check id or parameter, or a parameter value the check does not
-accept — caught before anything is drawn).
+Exit codes: 0 every check that ran passed (the others skipped); 1 any fail or error (or
+inconclusive under ``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit
+could not start (an unknown check id or parameter, a parameter value the check does not
+accept, a bad configuration file (:mod:`fairaudit.config`), a check named in ``--checks``
+that cannot run on this target and data unless ``--allow-skip``
+(:mod:`fairaudit.preflight`) — all caught before anything is drawn — a setup problem found
+at the first call (a hard-coded k, an argument the audit cannot supply), or no check could
+run at all).
 
 
 Everything printed that came from the user (messages, names, values, the allocator's own

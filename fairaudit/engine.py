@@ -255,7 +255,11 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
     :class:`~fairaudit.params.Param` does not accept, raises
-    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`)."""
+    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`).
+    A check named in ``checks`` that cannot run on this target and data raises
+    :class:`~fairaudit.preflight.NotApplicableError` (a ``UsageError``, one line per check
+    with the option that supplies what is missing), also before anything is drawn, unless
+    ``allow_skip=True`` (then it is ``skipped``); so does an audit in which no check can run."""
     config = config or AuditConfig(**config_kw)
     if (target is None) == (log is None):
         raise TypeError("audit() takes a target (allocator or log) or log=, exactly one")
