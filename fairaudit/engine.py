@@ -322,6 +322,14 @@ def _run_checks(config, selected, data, tgt, log, sampler, command, requested: b
         if missing:      # one line, before any draw (exit 2)
             from .models import missing_columns_message
             raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
+    if tgt is not None and getattr(tgt, "n_inputs", None) is not None and population is not None:
+        # a model fitted without column names reads the data's features in file order (and the score)
+        cols = population.feature_cols + ([population.score_col] if population.score_col else [])
+        if len(cols) != tgt.n_inputs:      # before any draw (exit 2)
+            raise TargetError(f"{tgt.path}: the model was fitted without column names (no feature_names_in_) on "
+                              f"{tgt.n_inputs} features, and {population.path or 'the data'} has {len(cols)} "
+                              f"feature columns ({', '.join(map(str, cols)) or 'none'}); refit it on a pandas "
+                              f"DataFrame (model.fit(df[columns], y)) so its columns are matched by name")
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
     # what was asked must be audited: a requested check that cannot run stops here, before any draw
     from .preflight import preflight

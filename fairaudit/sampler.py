@@ -888,7 +888,7 @@ def remote_target(meta: dict) -> Target:
                   k=meta["k"], vectorized=meta["vectorized"], arg_names=frozenset(meta["arg_names"]),
                   accepts_var_kwargs=meta["accepts_var_kwargs"], doc=meta["doc"], load_spec=meta.get("load_spec"),
                   claims=meta.get("claims", "real"), kind_guessed=meta.get("kind_guessed", False), remote=True,
-                  columns=tuple(meta.get("columns", ())))
+                  columns=tuple(meta.get("columns", ())), n_inputs=meta.get("n_inputs"))
 
 
 # Vectorised summaries of outcome arrays live in fairaudit.outcomes (re-exported here).

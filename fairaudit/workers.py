@@ -210,7 +210,7 @@ def target_meta(t) -> dict:
             "vectorized": t.vectorized, "arg_names": sorted(t.arg_names),
             "accepts_var_kwargs": t.accepts_var_kwargs, "doc": t.doc, "load_spec": t.load_spec,
             "claims": getattr(t, "claims", "real"), "kind_guessed": getattr(t, "kind_guessed", False),
-            "columns": list(getattr(t, "columns", ()))}
+            "columns": list(getattr(t, "columns", ())), "n_inputs": getattr(t, "n_inputs", None)}
 
 
 def _set_memory_limit(limit: int | None) -> None:

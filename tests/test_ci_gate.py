@@ -262,9 +262,9 @@ def test_a_model_fitted_without_column_names_that_disagrees_with_the_data_is_a_s
     res = _cli(["check", "arr.joblib", "--data", EX / "models" / "credit.csv", "--checks", "selection_rates",
                 "--draws", "50", "--no-html"], proj)
     assert res.exit_code == 2, res.output
-    assert re.search(r"fairaudit: error: arr\.joblib: the LogisticRegression was fitted without column names "
-                     r"\(no feature_names_in_\) on 2 features, and the data has 3 feature columns; refit it on a "
-                     r"DataFrame", res.output), res.output
+    assert re.search(r"fairaudit: error: arr\.joblib: the model was fitted without column names "
+                     r"\(no feature_names_in_\) on 2 features, and \S*credit\.csv has 3 feature columns \(income, "
+                     r"debt_ratio, zip_score\); refit it on a pandas DataFrame", res.output), res.output
 
 
 # ---------------------------------------------------------------------------

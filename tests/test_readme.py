@@ -361,3 +361,19 @@ def test_an_error_verdict_shows_where_the_allocator_raised(tmp_path):
     assert "at " + frame in res.output
     assert loads((tmp_path / "r.json").read_text())["checks"][0]["evidence"]["allocator_traceback"] == [frame]
     assert "bad.py:6 in allocate" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.slow      # loads scikit-learn in a worker process (~9 s)
+def test_a_model_without_column_names_is_refused_before_any_draw_when_the_data_disagrees(tmp_path):
+    assert ("a model fitted on a bare array, with no column names, gets the data's feature columns in file order, "
+            "and is refused the same way, before any draw, when their number differs") in _flat(README)
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import joblib
+    import pandas as pd
+    credit = ROOT / "examples" / "models" / "credit.csv"
+    d = pd.read_csv(credit)
+    joblib.dump(sklearn.LogisticRegression().fit(d[["income", "debt_ratio"]].to_numpy(), d["label"]),
+                tmp_path / "two.joblib")
+    res = _cli(["check", "two.joblib", "--data", credit, "--checks", "selection_rates", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and "fitted without column names (no feature_names_in_) on 2 features" in res.output
+    assert "[1/1]" not in res.output            # refused before the check started: nothing drawn
