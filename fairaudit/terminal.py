@@ -216,11 +216,16 @@ def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: boo
     grep and for the log viewer to wrap. All text is shown as plain Text (never markup)."""
     stream = stream if stream is not None else sys.stdout
     terminal = bool(getattr(stream, "isatty", lambda: False)()) if terminal is None else terminal
-    if not terminal:
+    if not terminal:        # click strips the colours unless asked to keep them (color=True)
+        import click
+        colours = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow"}
         for verdict, cid, stat, messages in rows:
-            stream.write(f"{verdict.upper():<13} {cid:<20} {stat}".rstrip() + "\n")
-            for m in messages:
-                stream.write(" " * indent + m.replace("\n", "\n" + " " * indent) + "\n")
+            click.echo(click.style(f"{verdict.upper():<13}", fg=colours.get(verdict)) + f" {cid:<20} {stat}".rstrip(),
+                       file=stream)
+            for i, m in enumerate(messages):
+                text = m.replace("\n", "\n" + " " * indent)
+                bold = i == 0 and verdict != "skipped" and len(messages) > 1
+                click.echo(" " * indent + (click.style(text, bold=True) if bold else text), file=stream)
         return
     from rich.console import Console
     from rich.table import Table
