@@ -201,7 +201,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
           in_process, memory_limit, scheduler, allow_skip, quiet):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
-    a Parquet directory, duckdb:///db.duckdb?table=NAME), or the log a --query returns.
+    a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
+    absolute path), or the log a --query returns.
 
     \b
     Examples:

@@ -18,7 +18,7 @@ from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
 from .data import UserPopulation, load_population
-from .errors import AllocatorError, BudgetExhausted, FairauditError, TargetError
+from .errors import AllocatorError, BudgetExhausted, FairauditError, InputsTooSmall, TargetError
 from .hypothesis_home import scratch_hypothesis_home
 from .draw_records import draw_record
 from .labels import kinds_phrase
@@ -135,9 +135,16 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n)."""
+        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
-            return int(self.target.k)
+            k = int(self.target.k)
+            if k > n:
+                raise InputsTooSmall(
+                    f"the allocator selects k={k}, but this check's {'data' if self.population is not None else 'built-in inputs'}"
+                    f" have n={n} people" + ("" if self.population is not None else
+                                             f"; give --data with at least {k} rows to audit it"))
+            return k
         if self.config.k:
             return int(self.config.k)
         return max(1, math.ceil(n / 10))
@@ -395,6 +402,9 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
     chk.on_log = ctx.log is not None
     try:
         res = chk.run(ctx, **params)
+    except InputsTooSmall as e:      # what the allocator declares does not fit the check's inputs: not a bug
+        res = CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {e}.",
+                          definition=cls.definition)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
         res = error_result(cls, e, config.seed)
     if res.verdict == "error" and sampler is not None:

@@ -87,3 +87,8 @@ class BudgetExhausted(FairauditError):
         self.done = done
         self.outcomes = outcomes
         self.calls = calls
+
+
+class InputsTooSmall(FairauditError):
+    """A check's built-in inputs cannot hold what the allocator declares (``k`` larger than
+    the people an input has): the check is skipped with this reason, never an error."""

@@ -180,7 +180,8 @@ def build_instances(ctx, spec: str, stream: str):
     for dist, n, r in parse_instances(spec):
         key = f"{stream}/claims/{dist}/{n}/{r}"
         claims = generate_claims(dist, n, ctx.rng(key))
-        k = int(ctx.target.k) if ctx.target is not None and ctx.target.k is not None else max(1, int(round(r * n)))
+        declared = ctx.target is not None and ctx.target.k is not None
+        k = ctx.selection_k(n) if declared else max(1, int(round(r * n)))
         inst = attach_rows(ctx, Instance(f"{dist} claims, n={n}, k={k}", scores=claims, k=k), ctx.rng(key + "/rows"))
         out.append(inst)
     return out

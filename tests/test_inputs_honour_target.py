@@ -69,3 +69,24 @@ def test_tv_stability_search_uses_the_data_shape_and_arguments(ranker, five_labe
     probes = r.tables["probes"]
     assert len(probes) >= 6 and set(probes["source"]) >= {"perturbation", "bisection", "hypothesis"}
     assert (probes["ratio_lo"] <= 1.0).all()
+
+
+@fa.selector(k=40)
+def proportional_40(scores, k, rng):
+    """A Broome lottery (weights in proportion to claims) that always picks 40: written from
+    the definition, fair wherever 40 people can be picked."""
+    w = np.asarray(scores, float) + 1e-9
+    return rng.choice(len(w), size=k, replace=False, p=w / w.sum())
+
+
+def test_a_declared_k_larger_than_a_generated_input_skips_with_the_reason():
+    """Generated inputs honour the k the allocator declares: where a check's built-in input
+    has fewer than k people the check is skipped saying so (and what would enable it), never
+    an error blamed on fairaudit; where the inputs are large enough it runs."""
+    res = audit(proportional_40, checks=["ex_interim", "tv_stability", "broome"], draws=256, seed=0)
+    by = {c.id: c for c in res.checks}
+    for cid in ("ex_interim", "tv_stability"):      # pools of 30 people, probes of up to 8
+        assert by[cid].verdict == "skipped", (cid, by[cid].verdict, by[cid].message)
+        assert "selects k=40" in by[cid].message and "give --data with at least 40 rows" in by[cid].message
+    assert by["broome"].verdict in ("pass", "inconclusive"), by["broome"].message   # n = 1000 ≥ 40: audited
+    assert all("fairaudit bug" not in c.message for c in res.checks)

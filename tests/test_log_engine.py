@@ -297,11 +297,11 @@ def test_duckdb_database_table_source(tmp_path):
     con.execute(f"CREATE TABLE decisions AS SELECT * FROM read_csv('{SEL_LOG}')")
     con.close()
     ref = fa.audit(str(SEL_LOG), checks=["selection_rates"]).checks[0]
-    r = fa.audit(f"duckdb://{db}?table=decisions", checks=["selection_rates"]).checks[0]
+    r = fa.audit(f"duckdb:///{db}?table=decisions", checks=["selection_rates"]).checks[0]
     pd.testing.assert_frame_equal(r.tables["groups"], ref.tables["groups"])
     from fairaudit.errors import DataError
     with pytest.raises(DataError, match="names no table"):
-        load_log(f"duckdb://{db}")
+        load_log(f"duckdb:///{db}")
 
 
 def test_table_binner_equals_claim_bins():
@@ -342,6 +342,31 @@ def test_streamed_broome_bins_across_chunk_boundaries(monkeypatch):
     assert np.array_equal(got["lower"], ref["lower"]) and np.array_equal(got["higher"], ref["higher"])
 
 
+def test_duckdb_urls_follow_sqlalchemys_convention(tmp_path, monkeypatch):
+    """Three slashes and a relative path (the README's ``duckdb:///audit.duckdb?table=decisions``)
+    read from the current folder; four slashes, an absolute path; three slashes before an
+    absolute path exit 2 saying to write four."""
+    import duckdb
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    from fairaudit.logs.duckdb import duckdb_path
+    assert duckdb_path("duckdb:///audit.duckdb?table=t") == "audit.duckdb"
+    assert duckdb_path("duckdb:///data/audit.duckdb") == "data/audit.duckdb"
+    assert duckdb_path("duckdb:////data/audit.duckdb") == "/data/audit.duckdb"
+    con = duckdb.connect(str(tmp_path / "audit.duckdb"))
+    con.sql(f"CREATE TABLE decisions AS SELECT * FROM read_csv('{SEL_LOG}')")
+    con.close()
+    monkeypatch.chdir(tmp_path)
+    ok = CliRunner().invoke(main, ["check", "duckdb:///audit.duckdb?table=decisions", "--checks", "selection_rates",
+                                   "--no-html"])
+    assert ok.exit_code == 0, ok.output
+    absolute = CliRunner().invoke(main, ["check", f"duckdb:///{tmp_path}/audit.duckdb?table=decisions", "--checks",
+                                         "selection_rates", "--no-html"])
+    assert absolute.exit_code == 0, absolute.output
+    three = CliRunner().invoke(main, ["check", f"duckdb://{tmp_path}/audit.duckdb?table=decisions", "--no-html"])
+    assert three.exit_code == 2 and "write duckdb:////" in three.output, three.output
+
+
 def test_cli_query_and_duckdb_table_sources(tmp_path):
     """`fairaudit check --query SQL` and `fairaudit check duckdb:///db?table=T` audit the
     log DuckDB returns: the same statistic as the CSV file itself; a query DuckDB refuses,
@@ -357,7 +382,7 @@ def test_cli_query_and_duckdb_table_sources(tmp_path):
     runs = {}
     for name, args in [("file", [str(SEL_LOG)]),
                        ("query", ["--query", f"select * from read_csv('{SEL_LOG}') where decision_id >= 0"]),
-                       ("table", [f"duckdb://{db}?table=decisions"])]:
+                       ("table", [f"duckdb:///{db}?table=decisions"])]:
         out = tmp_path / f"{name}.json"
         r = CliRunner().invoke(main, ["check", *args, "--checks", "selection_rates", "--no-html", "--json", str(out)])
         assert r.exit_code == 0, r.output

@@ -133,15 +133,28 @@ def query_relation(sql: str, what: str = "--query") -> duckdb.DuckDBPyRelation:
     return rel
 
 
-def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
-    """``duckdb:///path/db.duckdb?table=NAME``: that table of a DuckDB database file, read only."""
-    from urllib.parse import parse_qs, urlparse
+def duckdb_path(uri: str) -> str:
+    """The database file a ``duckdb://`` URL names, by SQLAlchemy's convention: three slashes
+    then a relative path (``duckdb:///audit.duckdb`` → ``audit.duckdb``, from the current
+    folder), four for an absolute one (``duckdb:////data/audit.duckdb`` → ``/data/audit.duckdb``)."""
+    from urllib.parse import urlparse
     u = urlparse(uri)
-    path, table = u.path, (parse_qs(u.query).get("table") or [None])[0]
+    path = u.path[1:] if u.path.startswith("/") else u.path
+    return u.netloc + ("/" + path if u.netloc and path else path)
+
+
+def duckdb_table(uri: str, what: str = "decisions log") -> duckdb.DuckDBPyRelation:
+    """``duckdb:///relative/db.duckdb?table=NAME`` or ``duckdb:////absolute/db.duckdb?table=NAME``
+    (:func:`duckdb_path`): that table of a DuckDB database file, read only."""
+    from urllib.parse import parse_qs, urlparse
+    path, table = duckdb_path(uri), (parse_qs(urlparse(uri).query).get("table") or [None])[0]
     if not table:
         raise DataError(f"{what}: {uri} names no table; write duckdb:///path/db.duckdb?table=NAME")
     if not Path(path).is_file():
-        raise DataError(f"{what} not found: DuckDB database {path}")
+        absolute = not path.startswith("/") and Path("/" + path).is_file()
+        hint = (f" (duckdb:/// is followed by a path relative to the current folder; write duckdb:////{path} "
+                f"for the absolute one)" if absolute else "")
+        raise DataError(f"{what} not found: DuckDB database {path}{hint}")
     try:
         con = duckdb.connect(path, read_only=True)
         return con.table(table)
