@@ -325,12 +325,21 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         reason = c.message[len("Skipped: "):] if c.message.startswith("Skipped: ") else c.message
         click.echo(f"fairaudit: check {_user(c.id, '', 60)!r} was skipped under --require: "
                    f"{_user(reason, '  ', TERMINAL_CHARS)}", err=True)
-    if result.exit_code == 2:
+    code = result.exit_code
+    # a requested check that found only while running that it cannot run (e.g. the allocator's
+    # declared k exceeds the check's inputs) was not audited either: exit 2 (outputs kept)
+    from .preflight import late_skips
+    late = late_skips(d, requested=bool(_split(pick(checks_opt, "checks"))), allow_skip=config.allow_skip)
+    for line in late:
+        click.echo(f"fairaudit: error: {_user(line, ' ' * 18, TERMINAL_CHARS)}", err=True)
+    if late:
+        code = 2
+    elif code == 2:
         click.echo("fairaudit: nothing was audited: every check was skipped (--allow-skip accepts that, exit 0)",
                    err=True)
     from .terminal import tally_line
     click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None), err=to_stdout)
-    sys.exit(result.exit_code)
+    sys.exit(code)
 
 
 def _flag(value, key: str) -> bool:

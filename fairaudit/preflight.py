@@ -262,3 +262,17 @@ def setup_problem(message: str, ctx) -> str | None:
     if m:
         return m.group(1).strip()
     return None
+
+
+def late_skips(d: dict, *, requested: bool, allow_skip: bool) -> list[str]:
+    """One line per requested check that was skipped while it ran (what it found only then,
+    e.g. an allocator's declared k larger than the check's inputs), unless ``allow_skip``."""
+    if not requested or allow_skip:
+        return []
+    out = []
+    for c in d.get("checks", []):
+        if c.get("verdict") == "skipped":
+            msg = str(c.get("message") or "")
+            reason = msg[len("Skipped: "):] if msg.startswith("Skipped: ") else msg
+            out.append(f"{c.get('id')} could not run: {reason.rstrip('.')} (--allow-skip accepts this, exit 0)")
+    return out

@@ -166,6 +166,12 @@ CASES = [
      {}, ".", ["check", "hard_k.py", "--checks", "broome", "--draws", "50"], 2,
      "fairaudit: error: hard_k.py: 'choose' returned 10 people where k=100 was expected; it takes no k, so its k "
      "seems fixed at 10 — mark it @fa.selector(k=10) or give --k 10"),
+    ("a requested check that finds only while running that it cannot run",
+     {"k40.py": "import fairaudit as fa\n\n@fa.selector(k=40)\ndef allocate(scores, k, rng):\n"
+                "    return rng.choice(len(scores), size=k, replace=False)\n"}, ".",
+     ["check", "k40.py", "--checks", "ex_interim"], 2,
+     "fairaudit: error: ex_interim could not run: the allocator selects k=40, but this check's built-in inputs have "
+     "n=30 people; give --data with at least 40 rows to audit it (--allow-skip accepts this, exit 0)"),
     ("a required argument the audit does not supply",
      {}, ".", ["check", "needs_features.py", "--checks", "broome", "--draws", "50", "--data", "people.csv"], 2,
      "fairaudit: error: needs_features.py: 'allocate' requires the argument(s) features, which this audit does not "

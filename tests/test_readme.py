@@ -210,6 +210,14 @@ def test_the_ci_section_says_what_each_exit_code_means_for_a_requested_check(tmp
     assert "With `--allow-skip` it is skipped instead, with its reason: **exit 0**" in flat
     assert "or **exit 1** with `--require`" in flat
     assert "when none could run, nothing was audited: **exit 2** (0 with `--allow-skip`)" in flat
+    assert ("A requested check that finds only while it runs that it cannot (an allocator's declared k larger than "
+            "the check's built-in inputs) is skipped, its JSON and report written, and the audit exits 2 all the same "
+            "(0 with `--allow-skip`)") in flat
+    (tmp_path / "k40.py").write_text("import fairaudit as fa\n\n@fa.selector(k=40)\ndef allocate(scores, k, rng):\n"
+                                     "    return rng.choice(len(scores), size=k, replace=False)\n")
+    res = _cli(["check", "k40.py", "--checks", "ex_interim", "--json", "late.json", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and loads((tmp_path / "late.json").read_text())["checks"][0]["verdict"] == "skipped"
+    assert _cli(["check", "k40.py", "--checks", "ex_interim", "--allow-skip", "--no-html"], tmp_path).exit_code == 0
     top_k = ROOT / "examples" / "allocators" / "top_k.py"
     res = _cli(["check", top_k, "--checks", "selection_rates", "--no-html"], tmp_path)
     assert res.exit_code == 2
