@@ -151,8 +151,8 @@ def load_config(path: str | None = None, *, cwd: Path | None = None) -> LoadedCo
         if not isinstance(values, dict):
             raise ConfigError(f"{shown}:{_key_line(text, ('tool',), 'fairaudit')}: tool.fairaudit must be a table")
         prefix = TABLE
-    elif p.name == "pyproject.toml":
-        return LoadedConfig(path=shown, table="[tool.fairaudit]")   # --config pyproject.toml without the table
+    elif p.name == "pyproject.toml":      # named by --config, but holds no options of fairaudit's
+        raise ConfigError(f"{shown}: has no [tool.fairaudit] table; put the options there (or in a fairaudit.toml)")
     else:
         values, table, prefix = doc, None, ()
     validate(values, shown, text, prefix)

@@ -162,6 +162,10 @@ CASES = [
      ["check", "alloc.py", "--config", "cfg/audit.toml"], 2,
      "fairaudit: error: selection_rates needs group columns: found sex (0/1 coded, read as numeric) in "
      "cfg/../people01.csv — give --groups sex"),
+    ("--config naming a pyproject.toml without [tool.fairaudit]",
+     {"other/pyproject.toml": '[project]\nname = "x"\n'}, ".", ["check", "alloc.py", "--config", "other/pyproject.toml"],
+     2, "fairaudit: error: other/pyproject.toml: has no [tool.fairaudit] table; put the options there (or in a "
+        "fairaudit.toml)"),
     ("a hard-coded k in a function without k",
      {}, ".", ["check", "hard_k.py", "--checks", "broome", "--draws", "50"], 2,
      "fairaudit: error: hard_k.py: 'choose' returned 10 people where k=100 was expected; it takes no k, so its k "
