@@ -126,6 +126,32 @@ def prp_rank(predictions, rng, size=None):
     return order if size is None else np.tile(order, (int(size), 1))
 
 
+@fa.ranker
+def twin_demoting_rank(predictions, groups, rng, size=None):
+    """Sort by expected merit; between equal merits group B below A (each B one place
+    below its equal-merit twin): exposure per relevance of B is γ of A's under the
+    geometric model, so the worst case of the default family is 0.5 exactly."""
+    P = np.asarray(predictions, float)
+    b = (np.asarray(groups["group"]) == "B").astype(int)
+    order = np.lexsort((b, -(P @ np.arange(P.shape[1]))))
+    return order if size is None else np.tile(order, (int(size), 1))
+
+
+@fa.ranker
+def uniform_rank(scores, rng, size=None):
+    """Every permutation equally likely (each prefix's group count hypergeometric)."""
+    keys = rng.random((_rows(size), len(scores)))
+    return _out(np.argsort(keys, axis=1), size)
+
+
+@fa.ranker
+def group_last_rank(scores, groups, rng, size=None):
+    """By score, but every F after every M (fails FA*IR's test for F at an early prefix)."""
+    f = (np.asarray(groups["sex"]) == "F").astype(int)
+    order = np.lexsort((-np.asarray(scores, float), f))
+    return order if size is None else np.tile(order, (int(size), 1))
+
+
 def _place_counts(capacities, T):
     from fairaudit.checks.min_requirement.assignment import place_counts
     return np.floor(place_counts(capacities, T) + 1e-9).astype(np.int64)
@@ -233,6 +259,27 @@ def multiplicity_population():
     label = (rng.random(n) < score).astype(int)
     grp = np.where(rng.random(n) < 0.5, "a", "b")
     return population_from_frame(pd.DataFrame({"score": score, "label": label, "group": grp}))
+
+
+def twin_pool():
+    """Three pairs of people with identical predictions, one of group A and one of B: UA gives
+    each pair identical exposure, so every model's exact disparity is 1."""
+    return str(DATA / "twin_pool.csv")
+
+
+def ranked_people():
+    rng = np.random.default_rng(31)
+    n = 30
+    return population_from_frame(pd.DataFrame({"score": rng.random(n).round(4),
+                                               "sex": np.where(np.arange(n) % 2, "F", "M")}))
+
+
+def exact_uniform_failing_share() -> float:
+    """The exact failing share of a uniform permutation of 15 F and 15 M under the check's two
+    tests (k = 10, p = 0.5, α/2 each): DP over prefixes without replacement."""
+    from fairaudit.checks.ranked_representation.fair_test import adjusted_test, uniform_permutation_fail_probability
+    t = adjusted_test(10, 0.5, 0.025)
+    return uniform_permutation_fail_probability(t.m, t.m, 15, 15)
 
 
 def population_csv():
@@ -371,6 +418,16 @@ def _cases() -> list[Case]:
              data=labelled_people, seeds_full=20, quick=False),
         Case("tv_stability", income_cutoff, "violating", "income cut-off (individual fairness, L = 1)", {},
              data=labelled_people, seeds_full=20, quick=False),
+        # exposure and ranked_representation (issue 28)
+        Case("exposure", ua_rank, "fair", "UA ranking on twin pairs (exact disparity 1 under every model)",
+             {}, data=twin_pool, exact=1.0, seeds_full=40),
+        Case("exposure", twin_demoting_rank, "violating",
+             "B one place below its equal-merit twin (worst case: geometric γ = 0.5, exactly 0.5)",
+             {}, data=twin_pool, exact=0.5, seeds_full=40),
+        Case("ranked_representation", uniform_rank, "fair", "uniform random permutation, 15 F and 15 M",
+             {}, data=ranked_people, exact=exact_uniform_failing_share, seeds_full=40),
+        Case("ranked_representation", group_last_rank, "violating", "by score with every F after every M",
+             {}, data=ranked_people, exact=1.0, seeds_full=40),
         Case("multiplicity", equal_utility_lottery, "fair", "uniform over the equal-utility set",
              {"reference_draws": 200}, data=multiplicity_population, seeds_full=30),
         Case("multiplicity", top_k_50, "violating", "deterministic top k",
@@ -513,10 +570,34 @@ def render(rows: list[dict], quick: bool, seconds: float, skipped=()) -> str:
                   f"({_pct(tot_f / max(tot_n, 1))}, 95% CI [{_pct(lo)}, {_pct(hi)}]).",
               "", f"Checks covered: {', '.join(sorted({r['check'] for r in rows}))}.",
               "", f"Run time: {seconds:.0f} s."]
+    lines += cluster_coverage_section(200 if quick else 600)
     if quick:
         lines += ["", "Quick mode runs fewer seeds, smaller budgets and leaves out the slowest cases "
                       f"({', '.join(skipped)}); the full table comes from `python benchmarks/validate.py`."]
     return "\n".join(lines) + "\n"
+
+
+def cluster_coverage_section(reps: int = 600) -> list[str]:
+    """The coverage study of the cluster-robust rate intervals with few clusters: the one in
+    tests/test_cluster_coverage.py (which CI runs), at ``reps`` logs per row."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("cluster_study", ROOT / "tests" / "test_cluster_coverage.py")
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    lines = ["", "## Cluster-robust selection rates on logs with few people", "",
+             "`selection_rates` on a log where `individual_id` recurs: each group's rate interval is the score "
+             "interval of the CR2 variance with a Bell–McCaffrey t (`stats.cluster_robust_proportion_ci`). "
+             f"Logs of two groups of C people, about 20 rows each (Poisson(20)), own chances Beta(1, 3): the "
+             f"two-group family of 95% intervals, over {reps} logs per row (seed = C), must contain the rate "
+             f"{study.TRUTH} in both groups.", "",
+             "| people per group (clusters) | family coverage [95% CI] |", "|---|---|"]
+    for C in (10, 30, 100):
+        c = study.family_coverage(C, reps, seed=C)
+        lo, hi = cp(round(c * reps), reps)
+        lines.append(f"| {C} | {round(c * reps)}/{reps} = {c:.3f} [{lo:.3f}, {hi:.3f}] |")
+    lines += ["", "Before (the CR1 sandwich with normal quantiles, same design, 2,000 logs): 0.844 at 10, 0.930 at 30, "
+                  "0.940 at 100 people per group; the Wald interval of the CR2 variance: 0.910, 0.939, 0.947."]
+    return lines
 
 
 def main(argv=None) -> int:

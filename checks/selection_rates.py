@@ -17,9 +17,9 @@ Allocator (over draws; a per-person decision rule likewise, its yeses are the se
 Log (over decisions)
     The rate is selected rows / rows of the group. When ``individual_id`` recurs across
     decisions (one person's rows are positively correlated trials) the intervals are
-    cluster-robust by person by default (CR1 sandwich variance over individuals, normal
-    interval, Bonferroni over categories, never narrower than Clopper–Pearson of the same
-    counts); otherwise — no ``individual_id``, or every id once — rows are independent
+    cluster-robust by person by default (the score interval of the CR2 sandwich variance
+    over individuals with a Bell–McCaffrey t, Bonferroni over categories, never narrower
+    than Clopper–Pearson of the same counts: ``stats.cluster_robust_proportion_ci``); otherwise — no ``individual_id``, or every id once — rows are independent
     trials with simultaneous Clopper–Pearson intervals (within one decision event the
     k-of-n constraint makes outcomes negatively dependent, which keeps them
     conservative). ``cluster_by`` picks another cluster column, or ``none`` for the
@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from fairaudit.check import Check, Param
-from fairaudit.groups import categories, membership
-from fairaudit.logs.duckdb import category_counts
+from fairaudit.groups import categories, is_unknown, membership
+from fairaudit.logs.duckdb import category_counts, dbl, q, quantile_from_counts
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import BettingCS, cluster_robust_proportion_ci, per_member_confidence, ratio_ci_from_intervals, \
     simultaneous_proportion_ci
@@ -61,7 +61,10 @@ class SelectionRates(Check):
     }
     column_labels = {
         'impact_ratio': 'impact ratio',
+        'scoring_rate': 'scoring rate (share above the median score)', 'above_median': 'scoring above the median',
+        'unknown': 'category unknown (missing group value)',
     }
+    table_titles = {'scoring': 'Scoring rates and impact ratios (LL144, tools that output scores)'}
     data_needs = ('--data FILE with a score column and group columns (or a selection log with group columns)',
                   'fairaudit check my_allocator.py --checks selection_rates --data people.csv')
     title = "Selection rates and impact ratios"
@@ -126,16 +129,19 @@ class SelectionRates(Check):
             return last["bounds"]
 
         attrs = [c.attribute for c in cats]
+        unknown = np.array([is_unknown(c.value) for c in cats], bool)
 
         def decided(draws):
-            ratios = _impact_ratios(attrs, sizes, *bounds(draws), min_share)[:4]
+            ratios = _impact_ratios(attrs, sizes, *bounds(draws), min_share, unknown)[:4]
             stat = _min_impact_statistic(*ratios, threshold, method)
             return decide(stat.ci, threshold, "below") != "inconclusive"
 
         draws = ctx.sampler.sample_until(inst, self.id, decided, ctx.max_draws(max_draws))
         est, lo, hi = bounds(draws)
         table, stat = _impact(cats, est, lo, hi, sizes, threshold, min_share, method)
-        return self._finish(table, stat, threshold, len(draws), "draws", cats)
+        pop = ctx.population
+        return self._finish(table, stat, threshold, len(draws), "draws", cats,
+                            data={"size": int(pop.n), "unit": "individuals"})
 
     def _run_log(self, ctx, threshold, depth, min_share, cluster_by):
         # counts and selected sums per category and intersection: one GROUPING SETS query
@@ -155,21 +161,38 @@ class SelectionRates(Check):
         k = np.array([int(c.selected) for c in cats])
         n = np.array([c.size for c in cats])
         if cluster:
-            C, snn, syy, sny = (np.array([c.extra[j] for c in cats], dtype=float) for j in range(4))
-            lo, hi, method = cluster_robust_proportion_ci(k, n, C, snn, syy, sny, ctx.confidence)
+            sums = [np.array([np.nan if c.extra[j] is None else c.extra[j] for c in cats], dtype=float) for j in range(8)]
+            lo, hi, method = cluster_robust_proportion_ci(k, n, *sums, confidence=ctx.confidence)
             method = method.replace("individual_id", cluster)
             assumption = (f"Rows of one {cluster} are correlated trials{' (individual_id recurs across decisions)' if choice == 'auto' else ''}: "
-                          f"each rate's interval is cluster-robust by {cluster} — the CR1 sandwich variance "
-                          f"C/(C−1)·Σ_c (y_c − p·n_c)²/n² over its C clusters, a normal interval at the Bonferroni "
-                          f"level, widened to contain the Clopper–Pearson interval of the same counts.")
+                          f"each rate's interval is cluster-robust by {cluster} — the score interval of the CR2 "
+                          f"(Bell–McCaffrey) variance Σ_c (y_c − p·n_c)²/(N·(N − n_c)) over its clusters, with a t "
+                          f"reference on Bell–McCaffrey degrees of freedom, at the Bonferroni level, widened to "
+                          f"contain the Clopper–Pearson interval of the same counts.")
         else:
             lo, hi, method = simultaneous_proportion_ci(k, n, ctx.confidence)
             assumption = ("Logged rows are independent trials: each rate's interval is Clopper–Pearson, "
                           "Bonferroni over the categories.")
         table, stat = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
         table.insert(3, "selected", k)
-        out = self._finish(table, stat, threshold, log.n_rows, "logged rows", cats, from_log=True)
+        out = self._finish(table, stat, threshold, log.n_rows, "logged rows", cats, from_log=True,
+                           data={"size": int(log.n_rows), "unit": "logged rows",
+                                 "decisions": int(log.n_decisions)})
+        if "score" in log.columns:
+            scoring, median = _scoring_rates(log, cats, int(depth), ctx.confidence, threshold, min_share)
+            out.tables["scoring"] = scoring
+            low = scoring.loc[scoring["in_verdict"]].sort_values("impact_ratio").head(1)
+            out.evidence["scoring"] = {
+                "median_score": median, "definition": "the scoring rate of a category is the share of its rows scoring "
+                                                      "above the median score of all logged rows (LL144)",
+                "lowest": low.to_dict("records")[0] if len(low) else None}
         out = replace(out, definition=f"{out.definition} {assumption}")
+        med = getattr(log, "scoring_median", None)
+        if med is not None:             # a scoring tool's log: the rates are LL144 scoring rates
+            note = (f"The log has scores and no selections: every rate here is a scoring rate, the share of the "
+                    f"category scoring above the median score {med:.6g} of all {log.n_rows:,} rows (LL144).")
+            out = replace(out, message=f"{note} {out.message}", definition=f"{out.definition} {note}")
+            out.evidence["scores_only"] = {"median_score": med, "statement": note}
         out.evidence["interval_assumption"] = assumption
         if not cluster and recurs:
             out.evidence["independence_note"] = (
@@ -178,7 +201,7 @@ class SelectionRates(Check):
                 "them cluster-robust by individual_id.")
         return out
 
-    def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False):
+    def _finish(self, table, stat, threshold, n_obs, unit, cats, from_log=False, data=None):
         worst = table.loc[table["in_verdict"]].sort_values("impact_ratio").head(1)
         who = ""
         if len(worst):
@@ -202,12 +225,21 @@ class SelectionRates(Check):
                       f"No draw of the {n_obs:,} selected anyone in the groups")
             msgs = {v: f"{nobody}, so no impact ratio (a group's rate divided by the highest rate) is defined: "
                        f"adverse impact cannot be judged." for v in ("pass", "fail", "inconclusive")}
-        small = table.loc[~table["in_verdict"], "category"].tolist()
+        small = table.loc[~table["in_verdict"] & ~table["unknown"], "category"].tolist()
+        # individuals whose category is unknown (a missing group value): counted per attribute, in no ratio
+        unknown = {a: int(table.loc[(table["attribute"] == a) & table["unknown"], "n"].sum())
+                   for a in dict.fromkeys(table["attribute"])}
         evidence = {"worst": worst.to_dict("records")[0] if len(worst) else None,
                     "groups": {r["label"]: {"rate": {"estimate": r["rate"], "ci": [r["rate_lo"], r["rate_hi"]]},
                                             "impact_ratio": {"estimate": r["impact_ratio"], "ci": [r["ir_lo"], r["ir_hi"]]},
                                             "n": r["n"]} for r in table.to_dict("records")},
-                    "excluded_small_categories": small, "unit": unit}
+                    "excluded_small_categories": small, "unit": unit,
+                    "unknown_category": unknown, "audit_data": data}
+        if any(unknown.values()):
+            cols = {a: c for a, c in unknown.items() if " × " not in a and c}
+            note = (" Category unknown (missing group value, counted but in no ratio): "
+                    + ", ".join(f"{c:,} for {a}" for a, c in cols.items()) + ".") if cols else ""
+            msgs = {v: m + note for v, m in msgs.items()}
         figures = [
             {"kind": "interval_bars", "title": "Selection rate by group", "labels": list(table["label"]),
              "estimate": list(table["rate"]), "lo": list(table["rate_lo"]), "hi": list(table["rate_hi"]),
@@ -222,7 +254,7 @@ class SelectionRates(Check):
                            method=stat.method)
 
 
-def _impact_ratios(attrs, sizes, est, lo, hi, min_share):
+def _impact_ratios(attrs, sizes, est, lo, hi, min_share, unknown=None):
     """Impact ratios within each attribute, against the highest rate among that attribute's
     categories of at least ``min_share`` (all of them when none is that large), with the
     ratio intervals of :func:`ratio_ci_from_intervals`: ``(ir, ir_lo, ir_hi, in_verdict, ref)``,
@@ -232,11 +264,15 @@ def _impact_ratios(attrs, sizes, est, lo, hi, min_share):
     est, lo, hi = (np.asarray(a, dtype=float) for a in (est, lo, hi))
     n_all = sizes[attrs == attrs[0]].sum() if len(attrs) else 1.0
     in_verdict = sizes / max(n_all, 1) >= min_share
+    if unknown is not None:           # individuals of unknown category: counted, not in any ratio (LL144)
+        in_verdict &= ~np.asarray(unknown, bool)
     ir, ir_lo, ir_hi = np.full(len(est), np.nan), np.zeros(len(est)), np.ones(len(est))
     ref = np.zeros(len(est), dtype=int)
     for attr in dict.fromkeys(attrs):
         idx = np.flatnonzero(attrs == attr)
-        elig = idx[in_verdict[idx]] if in_verdict[idx].any() else idx
+        known = idx if unknown is None else idx[~np.asarray(unknown, bool)[idx]]
+        known = known if len(known) else idx
+        elig = idx[in_verdict[idx]] if in_verdict[idx].any() else known
         ref[idx] = elig[np.argmax(np.nan_to_num(est[elig], nan=-np.inf))]
         top = est[elig].max()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -256,7 +292,8 @@ def _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method):
 def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     """Group table with impact ratios (within attribute) and the min-impact-ratio statistic."""
     attrs = [c.attribute for c in cats]
-    ir, ir_lo, ir_hi, in_verdict, ref = _impact_ratios(attrs, sizes, est, lo, hi, min_share)
+    unknown = np.array([is_unknown(c.value) for c in cats], bool)
+    ir, ir_lo, ir_hi, in_verdict, ref = _impact_ratios(attrs, sizes, est, lo, hi, min_share, unknown)
     n_all = sum(c.size for c in cats if c.attribute == cats[0].attribute) if cats else 1
     df = pd.DataFrame({
         "attribute": attrs, "category": [c.value for c in cats],
@@ -268,7 +305,48 @@ def _impact(cats, est, lo, hi, sizes, threshold, min_share, method):
     # the group each ratio is relative to, named as Aequitas's bias report names its reference group
     df["reference"] = df["category"].to_numpy()[ref]
     # each group's own verdict on the four-fifths rule; the check fails iff some judged group does
-    df["verdict"] = [decide((a, b), threshold, "below") if judged else "not judged (too small)"
-                     for a, b, judged in zip(ir_lo, ir_hi, df["in_verdict"])]
+    df["unknown"] = unknown
+    df["verdict"] = [decide((a, b), threshold, "below") if judged else
+                     ("not judged (unknown category)" if unk else "not judged (too small)")
+                     for a, b, judged, unk in zip(ir_lo, ir_hi, df["in_verdict"], unknown)]
     df["label"] = df["attribute"] + " = " + df["category"]
     return df, _min_impact_statistic(ir, ir_lo, ir_hi, in_verdict, threshold, method)
+
+
+def _scoring_rates(log, cats, depth: int, confidence: float, threshold: float, min_share: float):
+    """LL144's scoring rates on a log with scores: per category, the share of its rows scoring
+    above the median score of all logged rows, with simultaneous Clopper–Pearson intervals
+    and impact ratios (the same rules as the selection rates: categories under ``min_share``
+    and the unknown category listed, in no ratio). One GROUPING SETS query where the log is
+    (DuckDB, or the Dask/Spark engine's cells keyed by above-the-median). Returns
+    ``(table, median)``."""
+    from fairaudit.logs.duckdb import attribute_sets
+    t = log.table
+    values, counts = t.value_counts("score")
+    median = float(quantile_from_counts(values, counts, np.array([0.5]))[0])
+    gcols = list(log.group_cols)
+    gq = [q(g) for g in gcols]
+    sets = attribute_sets(gcols, depth)
+    spec = ", ".join("(" + ", ".join(q(c) for c in s) + ")" for s in sets)
+    gid = f"GROUPING({', '.join(gq)})" if len(gq) > 1 else f"GROUPING({gq[0]})"
+    if getattr(t, "pushdown", False):          # the engine's cells, keyed by above-the-median too
+        import narwhals as nw
+        above = (nw.col("score").cast(nw.Float64) > median).cast(nw.Int64)
+    else:
+        above = f"CAST(score > {dbl(median)} AS INTEGER)"
+    run, src, N, _ = t.count_source(gcols + ["__above"], "selected", {"__above": above})
+    A = "sum(n * __above)" if src == "cells" else "sum(__above)"
+    res = run(f"SELECT {gid}, {', '.join(gq)}, {N}, {A} FROM {src} GROUP BY GROUPING SETS ({spec})")
+    nb = len(gq)
+    found = {}
+    for r in res:
+        present = tuple(g for j, g in enumerate(gcols) if not (r[0] >> (nb - 1 - j)) & 1)
+        key = " × ".join(str(r[1 + gcols.index(g)]) for g in present)
+        found[(" × ".join(present), key)] = (int(r[1 + nb]), int(r[2 + nb] or 0))
+    n = np.array([found.get((c.attribute, c.value), (0, 0))[0] for c in cats])
+    k = np.array([found.get((c.attribute, c.value), (0, 0))[1] for c in cats])
+    lo, hi, method = simultaneous_proportion_ci(k, n, confidence)
+    table, _ = _impact(cats, k / np.maximum(n, 1), lo, hi, n, threshold, min_share, method)
+    table = table.rename(columns={"rate": "scoring_rate", "rate_lo": "scoring_rate_lo", "rate_hi": "scoring_rate_hi"})
+    table.insert(3, "above_median", k)
+    return table.drop(columns=["label"]), median

@@ -196,9 +196,11 @@ def main():
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (the dask extra: pip install -e \".[dask]\" in the fairaudit checkout).")
+@click.option("--export-ll144", "export_ll144", type=str,
+              help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler, allow_skip, quiet):
+          in_process, memory_limit, scheduler, allow_skip, quiet, export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
@@ -319,6 +321,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     if junit_path:
         from .junit import write_junit
         write_junit(d, junit_path, times=progress.times)
+    if export_ll144:
+        from .ll144 import write_ll144
+        try:
+            write_ll144(d, export_ll144)
+        except FairauditError as e:
+            _error(e)
     if not quiet:
         _print_summary(d, html_path, json_path, err=to_stdout)
     for c in result.required_but_skipped():

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .groups import UNKNOWN
 from .errors import DataError
 from .text import exception_text, show_value
 
@@ -239,10 +240,10 @@ def population_from_frame(frame: pd.DataFrame, *, columns: dict | None = None, g
     else:
         group_cols = [c for c in frame.columns if c not in role_cols
                       and (not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c]))]
-    for g in group_cols:
-        if frame[g].isna().any():
-            i = int(np.flatnonzero(frame[g].isna().to_numpy())[0])
-            raise DataError(f"{where}: row {i + 1}, column '{g}': missing group value")
+    # a missing group value is the category UNKNOWN: counted and reported, never dropped (issue 28)
+    miss = {g: frame[g].isna() for g in group_cols if frame[g].isna().any()}
+    if miss:
+        frame = frame.assign(**{g: frame[g].astype(object).where(~m, UNKNOWN) for g, m in miss.items()})
     features = [c for c in frame.columns if c not in role_cols and c not in group_cols
                 and pd.api.types.is_numeric_dtype(frame[c])]
     return UserPopulation(frame=frame, path=path, sha256=sha256, score_col=score, label_col=label, id_col=idc,

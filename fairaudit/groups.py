@@ -6,6 +6,10 @@ an attribute is a group column or an intersection of several (``"sex × race"``)
 """
 from __future__ import annotations
 
+#: the category of an individual whose value of a group column is missing (issue 28: LL144
+#: counts them and leaves them out of the impact ratios; no loader drops or refuses them)
+UNKNOWN = "(unknown)"
+
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -43,6 +47,11 @@ def categories(frame: pd.DataFrame, columns: list[str], depth: int = 2) -> list[
             for j, v in enumerate(uniques):
                 out.append(Category(attr, str(v), codes == j))
     return out
+
+
+def is_unknown(value: str) -> bool:
+    """Whether a category value (or an intersection's, ``a × b``) involves a missing group value."""
+    return UNKNOWN in str(value).split(" × ")
 
 
 def membership(cats: list[Category]) -> np.ndarray:

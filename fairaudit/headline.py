@@ -14,7 +14,7 @@ from .labels import cite, headline_words, statistic_label
 from .text import fmt_number
 
 #: statistics that are shares, shown as percentages
-PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps"}
+PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps", "failing_share"}
 
 
 def _f(x, percent: bool = False) -> str:

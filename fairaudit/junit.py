@@ -28,6 +28,8 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from .text import fmt_number
+
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -41,19 +43,14 @@ def _stem(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", base) or "target"
 
 
-def _fmt(x) -> str:
-    from .text import fmt_number as f
-    return f(x)
-
-
 def check_detail(c: dict) -> str:
     """The text of a check's test case: message, statistic, draws, counterexample, replay."""
     lines = [c.get("message", "")]
     s = c.get("statistic")
     if s:
         ci = s.get("ci") or [None, None]
-        lines.append(f"{s['name']} = {_fmt(s.get('estimate'))}, interval [{_fmt(ci[0])}, {_fmt(ci[1])}], "
-                     f"tolerance {_fmt(s.get('tolerance'))} (violation {s.get('violation', 'above')}); "
+        lines.append(f"{s['name']} = {fmt_number(s.get('estimate'))}, interval [{fmt_number(ci[0])}, {fmt_number(ci[1])}], "
+                     f"tolerance {fmt_number(s.get('tolerance'))} (violation {s.get('violation', 'above')}); "
                      f"method: {s.get('method') or '—'}")
     lines.append(f"verdict: {c.get('verdict')}; draws: {c.get('draws', 0)}")
     ev = c.get("evidence") or {}
@@ -140,9 +137,9 @@ def comparison_junit_xml(cmp) -> str:
         text = "\n".join([f"status: {c.status} (verdict {c.baseline_verdict} → {c.current_verdict})"]
                          + [r for r in c.reasons if not r.startswith("verdict ")])
         for s in c.statistics:
-            text += (f"\n{s.name}: baseline {_fmt(s.baseline)} [{_fmt(s.baseline_ci[0])}, {_fmt(s.baseline_ci[1])}], "
-                     f"current {_fmt(s.current)} [{_fmt(s.current_ci[0])}, {_fmt(s.current_ci[1])}], worse by "
-                     f"{_fmt(s.worsening)} [{_fmt(s.worsening_ci[0])}, {_fmt(s.worsening_ci[1])}] (tolerance {_fmt(s.tolerance)})")
+            text += (f"\n{s.name}: baseline {fmt_number(s.baseline)} [{fmt_number(s.baseline_ci[0])}, {fmt_number(s.baseline_ci[1])}], "
+                     f"current {fmt_number(s.current)} [{fmt_number(s.current_ci[0])}, {fmt_number(s.current_ci[1])}], worse by "
+                     f"{fmt_number(s.worsening)} [{fmt_number(s.worsening_ci[0])}, {fmt_number(s.worsening_ci[1])}] (tolerance {fmt_number(s.tolerance)})")
         first = c.reasons[0] if c.reasons else c.status
         if c.regression or (c.status == "newly inconclusive" and cmp.fail_on == "inconclusive"):
             counts["failures"] += 1

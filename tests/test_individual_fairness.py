@@ -33,17 +33,39 @@ def audit(rule, path, seed=0, **params):
 
 
 def test_a_smooth_rule_passes_and_a_cutoff_fails_with_the_two_rows(tmp_path):
+    """A pass needs every probe certified, the data neighbours included: with a slack δ = 0.1
+    the smooth rule's neighbour pairs certify (|Δπ| ≈ 0.25·d ≪ d + δ) and it passes; at δ = 0
+    its nearest neighbours (distances of a few hundredths) cannot be certified within 2,048
+    draws, so it is inconclusive, never a pass on an undecided pair."""
     path = tmp_path / "people.csv"
     people().to_csv(path, index=False)
-    ok = audit(smooth, path)
+    ok = audit(smooth, path, delta=0.1)
     assert ok.verdict == "pass", ok.message
-    assert ok.components["adversarial_steps"].ci[1] <= 1.0
+    assert ok.components["adversarial_steps"].ci[1] <= 1.0 and ok.components["data_neighbours"].ci[1] <= 1.0
+    strict = audit(smooth, path, max_draws=2048)
+    assert strict.verdict == "inconclusive", strict.message
     bad = audit(cutoff, path)
     assert bad.verdict == "fail" and bad.statistic.ci[0] > 1.0
     a, b = bad.evidence["counterexample"]["rows"]
     assert (a["income"] > 50) != (b["income"] > 50)
     # L large enough for the smooth rule's slope but a jump exceeds any L at a small enough distance
     assert audit(smooth, path, L=0.1).verdict == "fail"
+
+
+@fa.decider
+def jump_at_50(features, rng, size):     # p = 0.4 + 0.2·[income > 50]: a jump of 0.2 at any distance
+    p = 0.4 + 0.2 * (features["income"].to_numpy() > 50)
+    return rng.random((size, len(p))) < p
+
+
+def test_a_jump_rule_is_never_passed_on_an_uncertified_neighbour_pair(tmp_path):
+    """The issue's rule p = 0.4 + 0.2·[x > 50]: the adversarial steps rarely straddle the jump,
+    and the neighbour pair that does (exact ratio 0.2 / d > L for d < 0.2) was left undecided
+    and the rule passed. Over three seeds it now fails or is inconclusive, never passes."""
+    path = tmp_path / "people.csv"
+    people(60, 3).to_csv(path, index=False)
+    verdicts = [audit(jump_at_50, path, seed=s, max_draws=2048).verdict for s in range(3)]
+    assert "pass" not in verdicts, verdicts
 
 
 def test_scales_are_per_column_and_validated(tmp_path):

@@ -62,7 +62,6 @@ MALFORMED = {
     "pick_order on unselected": with_(sel(), pick_order__4=2.0),
     "pick_order zero": with_(sel(), pick_order__0=0.0),
     "duplicate individual in a decision": with_(sel(), individual_id__5=11),
-    "group missing": with_(sel(), sex__4=None),
     "position repeated": with_(rank(), position__2=2),
     "position out of range": with_(rank(), position__5=7),
     "position not integer": with_(rank(), position__1=1.5),
@@ -98,6 +97,24 @@ def test_duckdb_validation_gives_the_pandas_message(case, tmp_path):
         load_log(p)
     assert (got.value.row, got.value.column) == (ref.row, ref.column)
     assert str(got.value) == str(ref).replace("L:", f"{p}:", 1)
+
+
+def test_a_missing_group_value_is_the_unknown_category_on_every_source(tmp_path):
+    """Issue 28 (LL144): a missing group value is no longer refused; pandas and DuckDB
+    read it as the category '(unknown)', which selection_rates counts and leaves out of
+    every ratio."""
+    frame = with_(sel(), sex__4=None)
+    path = tmp_path / "L.parquet"
+    frame.to_parquet(path)
+    got = []
+    for src in (frame, str(path)):
+        res = fa.audit(log=src, checks=["selection_rates"], seed=0).checks[0]
+        g = res.tables["groups"]
+        row = g[(g["attribute"] == "sex") & (g["category"] == "(unknown)")].iloc[0]
+        assert row["n"] == 1 and not row["in_verdict"] and row["verdict"] == "not judged (unknown category)"
+        assert res.evidence["unknown_category"]["sex"] == 1
+        got.append(g[["attribute", "category", "n"]])
+    pd.testing.assert_frame_equal(got[0], got[1])
 
 
 def test_valid_logs_load_from_every_source(tmp_path):
@@ -225,7 +242,7 @@ def test_cluster_robust_by_default_when_individuals_recur():
     forced = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
                       params={"selection_rates": {"cluster_by": "individual_id"}}).checks[0]
     assert "cluster-robust by individual_id" in d.statistic.method
-    assert "CR1 sandwich variance" in d.definition and "individual_id recurs" in d.definition
+    assert "CR2" in d.definition and "Bell–McCaffrey" in d.definition and "individual_id recurs" in d.definition
     assert d.tables["groups"].equals(forced.tables["groups"])
     none = fa.audit(log=f, checks=["selection_rates"], groups=["group"],
                     params={"selection_rates": {"cluster_by": "none"}}).checks[0]
@@ -251,7 +268,11 @@ def test_cluster_sums_equal_pandas_groupby():
         cols = c.attribute.split(" × ")
         m = (f[cols].astype(str).agg(" × ".join, axis=1) == c.value)
         per = f[m].groupby("individual_id")["selected"].agg(["size", "sum"])
-        assert c.extra == (len(per), (per["size"] ** 2).sum(), (per["sum"] ** 2).sum(), (per["size"] * per["sum"]).sum())
+        assert c.extra[:4] == (len(per), (per["size"] ** 2).sum(), (per["sum"] ** 2).sum(), (per["size"] * per["sum"]).sum())
+        nc, yc = per["size"].to_numpy(float), per["sum"].to_numpy(float)
+        inv = 1 / (nc.sum() - nc)
+        np.testing.assert_allclose(c.extra[4:], [(yc * yc * inv).sum(), (nc * yc * inv).sum(), (nc * nc * inv).sum(),
+                                                 (nc ** 4 * inv * inv).sum()], rtol=1e-12)
 
 
 def test_batched_broome_reference_equals_per_event():

@@ -256,8 +256,8 @@ class TVStability(Check):
             ex += f"; the largest ratio over the {kind} is {stat.estimate:.2f}, interval [{stat.ci[0]:.2f}, {stat.ci[1]:.2f}]"
         msgs = {"fail": f"Not individually fair at L={L:g}: similar people get chances further apart than L × their "
                         f"distance; {ex}.",
-                "pass": f"Every adversarial step moves the chance of a yes by at most L={L:g} × the distance (+δ), with "
-                        f"confidence, and no data neighbours refute it; the largest is {ex}.",
+                "pass": f"Every adversarial step and every pair of data neighbours has chances within L={L:g} × the "
+                        f"distance (+δ), with confidence; the largest is {ex}.",
                 "inconclusive": f"Not decided at L={L:g}; the largest ratio so far: {ex}."}
         evidence = {"counterexample": {"rows": rows, "probe": worst["probe"], "move": worst["move"]},
                     "scales": dict(zip(cols, map(float, s))), "individuals": inst.n}

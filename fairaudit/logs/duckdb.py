@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from fairaudit.errors import DataError, LogError
+from fairaudit.groups import UNKNOWN
 from fairaudit.text import exception_text, show_value
 
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -369,9 +370,8 @@ def validate(table: LogTable, kind: str, group_cols: list[str], pred_cols: list[
     ``kind`` schema, the message every log source gives; then set the
     table's canonical view."""
     where, T, cols = table.where, table.types, table.columns
-    grules = [Rule(g, f"{q(g)} IS NULL" + (f" OR isnan({q(g)})" if T[g].upper() in ("DOUBLE", "FLOAT") else ""),
-                   (lambda g: lambda n, v, e: f"{where}: row {n}, column '{g}': missing group value")(g))
-              for g in group_cols]
+    # a missing group value is no error: the ``log`` view reads it as the category UNKNOWN (issue 28)
+    grules: list[Rule] = []
     rules: list[Rule] = [Rule("decision_id", f"{q('decision_id')} IS NULL"
                               + (f" OR isnan({q('decision_id')})" if T['decision_id'].upper() in ("DOUBLE", "FLOAT") else ""),
                               lambda n, v, e: f"{where}: row {n}, column 'decision_id': missing")]
@@ -460,9 +460,12 @@ def duplicate_message(where, row, individual, decision) -> str:
 def group_string(col: str, typ: str) -> str:
     """A group column as the string pandas' ``astype(str)`` gives (``True``, ``1``, ``1.5``)."""
     c = q(col)
+    unknown = lit(UNKNOWN)            # a missing value: the unknown category, as the pandas loaders write it
     if typ.upper() == "BOOLEAN":
-        return f"CASE WHEN {c} THEN 'True' ELSE 'False' END"
-    return f"CAST({c} AS VARCHAR)"
+        return f"CASE WHEN {c} IS NULL THEN {unknown} WHEN {c} THEN 'True' ELSE 'False' END"
+    if typ.upper() in ("DOUBLE", "FLOAT", "REAL"):
+        return f"CASE WHEN {c} IS NULL OR isnan({c}) THEN {unknown} ELSE CAST({c} AS VARCHAR) END"
+    return f"COALESCE(CAST({c} AS VARCHAR), {unknown})"
 
 
 def canonical_sql(table: LogTable, kind: str, group_cols: list[str], score_cols: list[str]) -> str:
@@ -535,8 +538,9 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     intersection up to ``depth``): one ``GROUP BY GROUPING SETS`` query. Categories in the
     order of ``groups.categories`` (attribute order, then sorted values; intersection values
     joined with `` × ``). With ``cluster`` (a column, e.g. ``individual_id``) each category
-    also gets the sums a cluster-robust variance needs: clusters C, Σn_c², Σy_c², Σn_c·y_c
-    over the clusters c of the category (``extra``). ``where``: a SQL condition on ``log``
+    also gets the sums a cluster-robust variance needs (``extra``): clusters C, Σn_c², Σy_c²,
+    Σn_c·y_c, Σy_c²/(N−n_c), Σn_c·y_c/(N−n_c), Σn_c²/(N−n_c) and Σn_c⁴/(N−n_c)² over the
+    clusters c of the category (N its rows; the last four None for a lone cluster). ``where``: a SQL condition on ``log``
     counting only the rows it holds (e.g. the labelled positives)."""
     sets = attribute_sets(group_cols, depth)
     cond = f" WHERE {where}" if where else ""
@@ -556,11 +560,17 @@ def category_counts(table: LogTable, group_cols: list[str], depth: int = 2, valu
     else:
         run, src, N, Y = table.count_source([cluster] + list(group_cols) + where_cols, value)
         cspec = ", ".join("(" + ", ".join([q(cluster)] + [q(c) for c in s]) + ")" for s in sets)
+        # per cluster c of a category of N rows: n_c, y_c; summed per category as the small-sample
+        # (CR2) variance and its Bell–McCaffrey degrees of freedom need them (stats.cluster_robust_proportion_ci):
+        # C, Σn², Σy², Σny, then Σ y²/(N−n), Σ ny/(N−n), Σ n²/(N−n), Σ n⁴/(N−n)² (NULL for a lone cluster)
+        inv = "(CASE WHEN tot > nc THEN 1.0 / (tot - nc) END)"
         res = run(
             f"WITH per AS (SELECT {gid} AS gid, {', '.join(gq)}, {N} AS nc, {Y} AS yc "
-            f"FROM {src}{cond} GROUP BY GROUPING SETS ({cspec})) "
+            f"FROM {src}{cond} GROUP BY GROUPING SETS ({cspec})), "
+            f"per2 AS (SELECT *, sum(nc) OVER (PARTITION BY gid, {', '.join(gq)}) AS tot FROM per) "
             f"SELECT gid, {', '.join(gq)}, sum(nc) AS n, sum(yc) AS y, count(*) AS c, sum(nc * nc), sum(yc * yc), "
-            f"sum(nc * yc) FROM per GROUP BY gid, {', '.join(gq)}")
+            f"sum(nc * yc), sum(yc * yc * {inv}), sum(nc * yc * {inv}), sum(nc * nc * {inv}), "
+            f"sum(nc * nc * nc * nc * {inv} * {inv}) FROM per2 GROUP BY gid, {', '.join(gq)}")
         rows = [(r[0], r[1:1 + len(gq)], r[1 + len(gq)], r[2 + len(gq)], tuple(r[3 + len(gq):])) for r in res]
     by_set: dict[tuple, list] = {}
     nbits = len(gq)

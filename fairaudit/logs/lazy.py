@@ -300,7 +300,7 @@ def lazy_validate(table: LazyLogTable, kind: str, group_cols, pred_cols, score_c
     bad = False
     if typed:
         flags = [_missing("decision_id", T["decision_id"])]
-        flags += [_missing(g, T[g]) for g in group_cols]
+        # (a missing group value is the unknown category, not an error: issue 28)
         for c, integer, allow_na, lo, hi in specs:
             x = nw.col(c).cast(nw.Float64)
             if not allow_na:

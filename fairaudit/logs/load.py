@@ -21,6 +21,10 @@ assignment
     ``location`` (assigned location index, −1 or empty for none), score columns
     ``w_<location>``; optional ``outcome`` (realised 0/1 or value).
 
+A log with ``score``, no ``decision_id`` and none of the marker columns is a scoring tool's
+log (files, pandas, DuckDB): per-person decisions whose ``selected`` is a score above the median of all rows'
+scores, so that selection rates are LL144's scoring rates (issue 28).
+
 The kind is the one whose marker column is present (``selected``, ``position``,
 ``location``) unless given. Group columns: ``groups=[...]``, or every non-numeric
 column that has no role. Rows and columns in errors are 1-based data rows (the
@@ -63,6 +67,9 @@ class DecisionLog:
         self.score_cols = list(score_cols or [])
         self._frame = None
         self.table = table
+        #: a log of scores without selections (a scoring tool, issue 28): the median score above
+        #: which a row counts as 'selected' (LL144's scoring rate), else None
+        self.scoring_median: float | None = None
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -165,6 +172,8 @@ def log_from_frame(frame: pd.DataFrame, *, kind: str | None = None, columns: dic
     """A decisions log from a pandas DataFrame: scanned in place by DuckDB and validated by
     the one validator every source goes through (:func:`log_from_relation`), so a frame, a
     file and a Dask or Spark log get the same messages by construction."""
+    # (DuckDB would rename a repeated column name: refuse it while the frame still shows it)
+    refuse_duplicate_columns(list(frame.columns), path or "log", LogError)
     return log_from_relation(frame_relation(frame), kind=kind, columns=columns, groups=groups, path=path,
                              sha256=sha256)
 
@@ -224,6 +233,23 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     table.where = where
     if not lazy and table.n_rows == 0:      # (a lazy engine counts its rows in the validation pass)
         raise _err(f"{where}: the log has no rows")
+    scoring_median = None
+    if kind is None and "score" in names and "decision_id" not in names and not any(m in names for m in MARKERS):
+        # a scoring tool's log (one row per person: scores, no decision ids, no selections): LL144
+        # judges its scoring rates — the share
+        # of each category scoring above the sample's median — so a row is 'selected' when its
+        # score is above the median of all rows' scores (issue 28)
+        if lazy:
+            raise _err(f"{where}: a log of scores without a 'selected' column is read from files, pandas or DuckDB; "
+                       f"on Dask or Spark add selected = (score > median) first", column="score")
+        med = table.rows(f"SELECT quantile_cont(TRY_CAST({q('score')} AS DOUBLE), 0.5) FROM raw")[0][0]
+        if med is not None:
+            scoring_median = float(med)
+            rel = table.rel.query("src", f"SELECT *, CASE WHEN TRY_CAST({q('score')} AS DOUBLE) > "
+                                         f"CAST('{scoring_median!r}' AS DOUBLE) THEN 1 ELSE 0 END AS selected FROM src")
+            names.append("selected")
+            table = LogTable(rel, where)
+            kind = "decision"
     if kind is None:
         kind = infer_kind(names, where)
     if kind == "decision" and "decision_id" not in names:      # each row its own decision
@@ -253,8 +279,10 @@ def log_from_relation(rel, *, kind: str | None = None, columns: dict | None = No
     (lazy_validate if lazy else validate)(table, kind, group_cols, pred_cols, score_cols)
     if lazy and table.n_rows == 0:
         raise _err(f"{where}: the log has no rows")
-    return DecisionLog(kind=kind, path=path, sha256=sha256, group_cols=group_cols, pred_cols=pred_cols,
-                       score_cols=score_cols, table=table)
+    out = DecisionLog(kind=kind, path=path, sha256=sha256, group_cols=group_cols, pred_cols=pred_cols,
+                      score_cols=score_cols, table=table)
+    out.scoring_median = scoring_median
+    return out
 
 
 def is_log_frame(obj) -> bool:
