@@ -1,4 +1,4 @@
-"""``anonymity`` (seed 002 Def 2, Prop 7), with ``determinism`` and ``obliviousness`` (seed 004 Def 2.6).
+"""``anonymity`` (Devic et al., Def 2, Prop 7), with ``determinism`` and ``obliviousness`` (Kearns, Roth and Wu, Def 2.6).
 
 Anonymity: ``R(ΠP) = Π R(P)`` for every permutation Π — relabelling the individuals
 relabels the outcome distribution and nothing else (selection: ``π(Πc) = Π π(c)``).
@@ -101,20 +101,32 @@ class Anonymity(Check):
     }
     column_labels = {
         'chance_swapped': 'chance, attribute swapped',
+        # a log's equal-score comparison (Mantel–Haenszel within score bins)
+        'rd_mh': 'rate difference (Mantel–Haenszel)', 'rd': 'rate difference (Mantel–Haenszel)',
+        'abs_rd': '|rate difference|', 'cmh_chi2': 'CMH χ²', 'cmh_p': 'CMH p-value',
+        'holm_reject': 'rejected (Holm)', 'stratum': 'score bin', 'score_range': 'score range',
+        'n_in': 'members (n)', 'n_out': 'others (n)', 'rate_in': "members' rate", 'rate_out': "others' rate",
     }
     data_needs = ('nothing: built-in inputs, plus --data FILE when given (group columns for the attribute swaps); a selection log needs group columns',
                   'fairaudit check my_allocator.py --checks anonymity --data people.csv')
     title = "Anonymity"
-    summary = "Outcomes depend on claims, not on who or where someone is in the list (seed 002 Def 2)."
+    summary = "Outcomes depend on claims, not on who or where someone is in the list (Devic et al., Def 2)."
     definition = ("An allocator is anonymous when relabelling the individuals relabels the outcome distribution "
                   "and nothing else: listing the same people in another order, or exchanging the protected "
                   "attributes of two people with equal claims, must leave each person's chances unchanged; "
                   "identical claims must get identical chances. A deterministic allocator can only break ties by "
-                  "position in the list, so it cannot be anonymous (seed 002, Prop 7). The statistic is the "
+                  "position in the list, so it cannot be anonymous (Devic et al., Prop 7). The statistic is the "
                   "largest difference in a person's chance (of selection, or of each position) between the "
                   "original and the relabelled input, with intervals simultaneous over every probe.")
     kinds = ("selection", "ranking", "decision")
     sources = ("allocator", "log")
+    table_titles = {
+        "probes": "Probe inputs: largest change of a chance under relabelling",
+        "worst_probe_members": "People of the worst probe: chance before and after the relabelling",
+        "most_affected": "People whose chance moves most when only the protected attribute changes",
+        "categories": "Selection-rate difference per group within score bins (Mantel–Haenszel)",
+        "strata": "Score bins behind the largest difference",
+    }
     params = {
         "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
         "n": Param(8, "individuals in the equal-inputs and generated probes", type=int, min=2),
@@ -220,6 +232,7 @@ class Anonymity(Check):
             # or misbehaves on them is reported under their names, not the search's.
             study.prefetch(min(FIRST_LOOK, ctx.max_draws(max_draws)))
             study.reserved.append("search")
+            ctx.phase("search for a counterexample", 1, 2)
             search_info = self._search(ctx, kind, tau, prot, int(search_examples), int(search_draws), k_fixed)
             if search_info.get("found"):
                 ex = search_info["found"]
@@ -227,6 +240,7 @@ class Anonymity(Check):
                 sb = study.stream(ex["b"], f"{self.id}/search/certify/b")
                 study.add(Comparison("search", ex["a"].label, sa, sb, mapping=ex["mapping"], meta=ex["meta"]))
 
+        ctx.phase("relabelling probes", 2 if int(search) else 1, 2 if int(search) else 1)
         stat, verdict, draws = study.run(ctx.max_draws(max_draws))
         return self._finish(ctx, study, stat, draws, evidence, search_info)
 
@@ -373,6 +387,7 @@ class Anonymity(Check):
             if ctx.sampler.time_left() <= 0:
                 raise _BudgetSpent()
             tried[0] += 1
+            ctx.step("searched input", min(tried[0], max(1, examples)), max(1, examples))
             judged[key] = verdict = _judge(a, b, mapping)
             return verdict
 
@@ -433,6 +448,8 @@ class Anonymity(Check):
                          "max_difference": float(np.max(np.abs(c.bounds["d"]))),
                          "abs_diff_lo": float(np.max(c.bounds["abs_lo"])),
                          "abs_diff_hi": float(np.max(c.bounds["abs_hi"]))})
+            # the probe's own verdict by the check's rule (the check fails iff some probe fails)
+            rows[-1]["verdict"] = decide((rows[-1]["abs_diff_lo"], rows[-1]["abs_diff_hi"]), tau, "above")
         summary = pd.DataFrame(rows)
         # Equal-inputs: certain tie-breaking by position?
         eq = next(c for c in study.comps if c.probe == "equal-inputs")
@@ -509,7 +526,7 @@ class Anonymity(Check):
         if deterministic_eq:
             tie_note = (f" On {eqs.inst.n} identical inputs the allocator returned the same outcome "
                         f"{eqs.draws[0].tolist()} in all {eqs.size} draws: ties are broken by position in the "
-                        f"list (a deterministic allocator cannot be anonymous, seed 002 Prop 7).")
+                        f"list (a deterministic allocator cannot be anonymous, Devic et al., Prop 7).")
         search_txt = ""
         if search_info is not None:
             search_txt = (f"(after a Hypothesis search of {search_info['examples']} small instances found none "

@@ -2,7 +2,7 @@
 a generated input and the data; the statistic is the largest share of draws that differ
 from the input's most common outcome (selection: as a set), Clopper–Pearson. Decision
 (SPEC is silent on the direction): the property audited is *randomisation* — a
-deterministic allocator cannot be anonymous (seed 002 Prop 7) — so the check fails when
+deterministic allocator cannot be anonymous (Devic et al., Prop 7) — so the check fails when
 that share is below ``min_variation`` with confidence and passes when it is above.
 """
 from __future__ import annotations
@@ -21,21 +21,28 @@ class Determinism(Check):
     id = "determinism"
     # -- words for readers (the report and the terminal read these from the registry) --
     statistic_labels = {
-        'max_variation': 'largest variation',
+        'max_variation': 'largest share of draws unlike the most common outcome',
+    }
+    headlines = {       # at an estimate of 0, fairaudit.headline says "identical on every draw"
+        'max_variation': ("On its most varied input, {est} of the draws differ from the most common outcome",
+                          'the required share {tol}'),
     }
     column_labels = {
         'differ_from_mode': 'draws unlike the most common outcome',
         'distinct_outcomes': 'distinct outcomes',
     }
     title = "Determinism (is the allocator randomized?)"
-    summary = "Is the output identical across draws? A deterministic allocator cannot be anonymous (seed 002 Prop 7)."
+    summary = "Is the output identical across draws? A deterministic allocator cannot be anonymous (Devic et al., Prop 7)."
     definition = ("Draws the allocator repeatedly on the same inputs (identical claims, generated claims, the data) "
                   "and measures how often the outcome differs from the most common one. A deterministic allocator "
-                  "returns the same outcome every time; it then cannot be anonymous or stable (seed 002, Prop 7) and "
+                  "returns the same outcome every time; it then cannot be anonymous or stable (Devic et al., Prop 7) and "
                   "must break ties by position. The check passes when the allocator randomizes (varies in at least "
                   "min_variation of draws on some input) and fails when it varies less, with confidence.")
     kinds = ("selection", "ranking", "decision")
     sources = ("allocator",)
+    table_titles = {
+        "inputs": "Variation of the outcome on each input",
+    }
     default = False
     params = {
         "min_variation": Param(0.01, "share of draws that must differ from the most common outcome on some input",
@@ -73,6 +80,7 @@ class Determinism(Check):
         conf = 1 - ctx.alpha / len(insts)
         rows = []
         for j, inst in enumerate(insts):
+            ctx.step("input", j + 1, len(insts))
             dr = ctx.sampler.draw(inst, B, f"{self.id}/{j}")
             key = dr if kind in ("ranking", "decision") else np.sort(dr, axis=1)
             uniq, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
@@ -91,11 +99,12 @@ class Determinism(Check):
         total = int(B * len(insts))
         if table["distinct_outcomes"].max() == 1:
             first = table.iloc[0]
-            det = (f"Deterministic in {total} draws: every input gave one outcome every time (e.g. {first['mode']} on "
-                   f"'{first['input']}'), so the share of varying draws is at most {stat.ci[1]:.4f}; "
+            det = (f"Not randomized: the outcome is identical on every draw — in {total} draws every input gave one "
+                   f"outcome every time (e.g. {first['mode']} on '{first['input']}'), so the share of varying draws "
+                   f"is at most {stat.ci[1]:.4f}; "
                    + ("a deterministic decision rule gives each person a sure yes or no (it may still be "
                       "counterfactually fair)." if kind == "decision" else
-                      "such an allocator breaks ties by position and cannot be anonymous (seed 002 Prop 7)."))
+                      "such an allocator breaks ties by position and cannot be anonymous (Devic et al., Prop 7)."))
         else:
             det = ""
         msgs = {"fail": det or (f"Nearly deterministic: outcomes vary in at most {stat.ci[1]:.4f} of draws on every "

@@ -68,6 +68,9 @@ class ErrorRateParity(Check):
                   "attribute (ratio and difference); the smallest ratio is judged against the threshold. Intervals "
                   "hold simultaneously for all groups and both rates.")
     kinds = ("decision", "selection")
+    table_titles = {
+        "error_rates": "True- and false-positive rates per group",
+    }
     params = {
         "criterion": Param("equalized_odds", "equalized_odds (TPR and FPR) or equal_opportunity (TPR only)",
                            choices=CRITERIA),

@@ -1,4 +1,4 @@
-"""``ex_ante``: ex-ante fairness across populations (seed 004, Kearns–Roth–Wu Def 2.1); see the class docstring."""
+"""``ex_ante``: ex-ante fairness across populations (Kearns, Roth and Wu, Def 2.1); see the class docstring."""
 from __future__ import annotations
 
 import math
@@ -14,7 +14,7 @@ from fairaudit.result import Statistic, decide
 
 
 class ExAnte(Check):
-    """Ex-ante fairness (seed 004, Def 2.1): over the random pool as well as the coins,
+    """Ex-ante fairness (Kearns, Roth and Wu, Def 2.1): over the random pool as well as the coins,
     a candidate of higher true quality has at least the expected chance of one of lower
     quality, whatever their populations.
 
@@ -67,6 +67,9 @@ class ExAnte(Check):
                   "higher one (0 when fair).")
     kinds = ("selection",)
     sources = ("allocator",)
+    table_titles = {
+        "cells": "Expected chance per population and quality bin",
+    }
     default = False
     params = {
         "tolerance": Param(0.03, "largest acceptable reversal of expected chances", type=float, min=0, max=1),
@@ -96,6 +99,7 @@ class ExAnte(Check):
         S = np.zeros((R, C))
         N = np.zeros((R, C))
         for r, spec in enumerate(specs):
+            ctx.step("pool", r + 1, len(specs))
             dr = ctx.sampler.draw(spec.inst, B, f"{self.id}/pool/{spec.index}")
             pi = inclusion_counts(dr, spec.n) / len(dr)
             cell = spec.population * bins + np.minimum((spec.quality * bins).astype(int), bins - 1)

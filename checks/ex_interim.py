@@ -1,4 +1,4 @@
-"""``ex_interim``: meritocratic fairness across populations (seed 004, Kearns–Roth–Wu
+"""``ex_interim``: meritocratic fairness across populations (Kearns, Roth and Wu
 Def 2.3; SPEC §3). The extras ``ex_post`` (Def 2.5) and ``ex_ante`` (Def 2.1) have
 modules of their own and share the pools built here (:mod:`fairaudit.inputs`).
 
@@ -106,6 +106,10 @@ class ExInterim(Check):
                   "is e^ε̂); ε = 0 is exact fairness, which only the uniform lottery achieves.")
     kinds = ("selection",)
     sources = ("allocator",)
+    table_titles = {
+        "pools": "Pools: estimated ε and the worst pair of candidates",
+        "regret": "Loss and regret per pool",
+    }
     params = {
         "epsilon": Param(0.1, "ε: allowed log chance ratio (multiplicative, as in differential privacy)",
             type=float, min=0),
@@ -136,7 +140,8 @@ class ExInterim(Check):
         a_pool = float(pool_alpha) if R > 1 else ctx.alpha
         limit = ctx.max_draws(max_draws)
         rows, per_pool = [], []
-        for spec in specs:
+        for i, spec in enumerate(specs):
+            ctx.step("pool", i + 1, len(specs))
             res = self._pool(ctx, spec, epsilon, additive, a_pool, limit)
             per_pool.append(res)
             rows.append(res["row"])

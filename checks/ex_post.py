@@ -1,4 +1,4 @@
-"""``ex_post``: ex-post fairness across populations (seed 004, Kearns–Roth–Wu Def 2.5); see the class docstring."""
+"""``ex_post``: ex-post fairness across populations (Kearns, Roth and Wu, Def 2.5); see the class docstring."""
 from __future__ import annotations
 
 
@@ -14,7 +14,7 @@ from fairaudit.stats import (proportion_ci)
 
 
 class ExPost(Check):
-    """Ex-post fairness (seed 004, Def 2.5): in a run, every selected candidate has true
+    """Ex-post fairness (Kearns, Roth and Wu, Def 2.5): in a run, every selected candidate has true
     quality at least that of every rejected one — i.e. the run selected the true top k.
 
     Simulator: one run on each of ``pools`` fresh pools, so runs are i.i.d. over (X,
@@ -50,6 +50,9 @@ class ExPost(Check):
                   "statistic is the fraction of runs that are not, over random pools and the allocator's coins.")
     kinds = ("selection",)
     sources = ("allocator",)
+    table_titles = {
+        "pools": "Runs unfair ex post, per pool",
+    }
     default = False
     params = {
         "tolerance": Param(0.05, "largest acceptable fraction of ex-post unfair runs", type=float, min=0, max=1),
@@ -73,7 +76,8 @@ class ExPost(Check):
         per_run = 1 if source == "simulator" else ctx.max_draws(draws)
         total = bad = 0
         rows, example = [], None
-        for spec in specs:
+        for i, spec in enumerate(specs):
+            ctx.step("pool", i + 1, len(specs))
             d = ctx.sampler.draw(spec.inst, per_run, f"{self.id}/pool/{spec.index}")
             ok = selected_is_true_top_k(d, spec.quality)
             nb = int((~ok).sum())

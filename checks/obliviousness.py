@@ -1,5 +1,5 @@
-"""``obliviousness`` (seed 004 Def 2.6, selection): populations are the categories of one
-group column (``population``; without data, seed 004's pools: two populations of sizes
+"""``obliviousness`` (Kearns, Roth and Wu, Def 2.6, selection): populations are the categories of one
+group column (``population``; without data, Kearns, Roth and Wu's pools: two populations of sizes
 2:1 with scores ``N(μ_j, 1)``, ``μ_j ~ N(0, 1)``). Strictly increasing transforms of each
 population's raw scores keep every within-population empirical CDF value, so an
 oblivious allocator's selection chances must not change: same two-sample comparison
@@ -33,21 +33,25 @@ class Obliviousness(Check):
     }
     data_needs = ('optional --data FILE whose group column names the populations (--groups)',
                   'fairaudit check my_allocator.py --checks obliviousness --data people.csv --groups population')
-    title = "Obliviousness (seed 004 Def 2.6)"
-    summary = "Selection depends on within-population empirical CDF values only, not on raw scores (seed 004 Def 2.6)."
+    title = "Obliviousness (Kearns, Roth and Wu, Def 2.6)"
+    summary = "Selection depends on within-population empirical CDF values only, not on raw scores (Kearns, Roth and Wu, Def 2.6)."
     definition = ("An allocator is oblivious when inputs that induce the same empirical CDF values within each "
-                  "population get the same outcome distribution (seed 004, Def 2.6). The audit applies strictly "
+                  "population get the same outcome distribution (Kearns, Roth and Wu, Def 2.6). The audit applies strictly "
                   "increasing transforms to each population's raw scores — they keep every within-population "
                   "rank, but reorder individuals across populations — and compares each person's selection chance "
                   "before and after, with intervals simultaneous over people, transforms and looks.")
     kinds = ("selection",)
     sources = ("allocator",)
+    table_titles = {
+        "transforms": "Score transforms that keep each population’s CDF values",
+        "worst_transform_members": "People of the worst transform: chance before and after",
+    }
     default = False
     params = {
         "population": Param("", "group column naming the populations (default: the data's first group column)",
             type=str),
         "tau": Param(0.05, "tolerated difference in chance (absolute)", type=float, min=0, max=1),
-        "n": Param(30, "pool size when generating seed 004's two-population pools (no data)", type=int, min=2),
+        "n": Param(30, "pool size when generating Kearns, Roth and Wu's two-population pools (no data)", type=int, min=2),
         "max_n": Param(40, "largest data instance used as is (larger ones are subsampled: chances must be large enough for an absolute tau)",
             type=int, min=2),
         "max_draws": Param(16384, "draws per input at most (looks of 512, 2048, … stop once decided)", type=int, min=1),
@@ -74,9 +78,9 @@ class Obliviousness(Check):
         else:
             s, pops = seed004_pool(int(n), rng)
             col = population or "population"
-            inst = Instance(f"obliviousness: seed 004 pool (n={n}, populations 2:1)", scores=s,
+            inst = Instance(f"obliviousness: Kearns, Roth and Wu pool (n={n}, populations 2:1)", scores=s,
                             k=ctx.selection_k(int(n)), groups=pd.DataFrame({col: pops}))
-            where = "seed 004 pool, populations P1/P2"
+            where = "Kearns, Roth and Wu pool, populations P1/P2"
         if not wants(ctx, "groups"):
             inst = inst.replace(groups=None)
         if wants(ctx, "features") and inst.features is None:

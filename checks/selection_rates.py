@@ -74,6 +74,9 @@ class SelectionRates(Check):
                   "among groups of the same attribute; the four-fifths rule flags ratios below 0.8. "
                   "Intervals hold simultaneously for all groups.")
     kinds = ("selection", "decision")
+    table_titles = {
+        "groups": "Selection rate and impact ratio per group",
+    }
     params = {
         "threshold": Param(0.8, "impact ratio below which a group is adversely impacted (four-fifths rule)",
             type=float, min=0, max=1),
@@ -206,12 +209,11 @@ class SelectionRates(Check):
         who = ""
         if len(worst):
             w = worst.iloc[0]
-            who = (f"{w['attribute']} = {w['category']} (impact ratio {w['impact_ratio']:.3f}, "
-                   f"interval [{w['ir_lo']:.3f}, {w['ir_hi']:.3f}])")
-            if (round(w["ir_lo"], 3), round(w["ir_hi"], 3)) != (round(stat.ci[0], 3), round(stat.ci[1], 3)):
-                # the statistic's bounds are the lowest over the groups, not this group's own
-                who += (f"; the smallest impact ratio over all groups is {stat.estimate:.3f}, interval "
-                        f"[{stat.ci[0]:.3f}, {stat.ci[1]:.3f}]")
+            # one figure, one interval: this group's ratio is the smallest, and the interval given is
+            # the statistic's, for the smallest ratio over all groups (the lowest bounds over the groups,
+            # which need not be this group's own; the table gives each group's own interval)
+            who = (f"{w['attribute']} = {w['category']} (impact ratio {stat.estimate:.3f}, the smallest; interval "
+                   f"for the smallest ratio [{stat.ci[0]:.3f}, {stat.ci[1]:.3f}])")
         msgs = {
             "fail": f"Adverse impact: {who} is selected at less than {threshold:g} of the most-selected group's rate, "
                     f"with confidence.",

@@ -2,7 +2,7 @@
 runs per replicate and is a structural comparison rather than a property of one
 allocator): m decision-makers are m independent runs of the allocator (or the
 allocator plus the files in ``others``), each seeing the claims plus ``N(0, σ²)``
-noise (σ = 0.025 as in seed 000 Fig. (b)); SER = share excluded by all m, per
+noise (σ = 0.025 as in Jain, Creel and Wilson, Fig. (b)); SER = share excluded by all m, per
 replicate, Student-t interval over replicates, next to deterministic top-k on the
 same noisy claims. Verdict on the relative reduction ``1 − SER/SER_top-k`` (interval
 from the box of the two): fail when certified below ``min_reduction`` (0.1).
@@ -25,7 +25,7 @@ class SystemicExclusion(Check):
         'ser_reduction_vs_top_k': 'reduction of systemic exclusion vs top-k',
     }
     title = "Systemic exclusion rate"
-    summary = "Share of people rejected by all m decision-makers (seed 000, Def 4.4), next to deterministic top-k."
+    summary = "Share of people rejected by all m decision-makers (Jain, Creel and Wilson, Def 4.4), next to deterministic top-k."
     definition = ("The systemic exclusion rate is the share of individuals who receive a negative outcome from every "
                   "one of m decision-makers (m independent runs of the allocator, or several allocators, each "
                   "seeing the claims with its own noise). Deterministic top-k excludes everyone below its cut every time; randomising in "
@@ -33,12 +33,20 @@ class SystemicExclusion(Check):
                   "top-k's on the same claims and noise, and asks for a reduction of at least a set fraction.")
     kinds = ("selection",)
     sources = ("allocator",)
+    column_labels = {
+        'ser': 'systemic exclusion (share rejected by all)', 'top_k_ser': 'systemic exclusion under top-k',
+        'top_k': 'systemic exclusion under top-k', 'reduction': 'reduction vs top-k', 'sigma': 'noise (σ)',
+        'replicates': 'replicates',
+    }
+    table_titles = {
+        "ser": "Share rejected by every decision-maker (systemic exclusion)",
+    }
     default = False
     params = {
         "instances": Param("uniform:1000:0.25", "without --data: claim instances distribution:n:k_over_n",
             parse=Param.claim_instances),
         "m": Param(3, "number of decision-makers (independent runs)", type=int, min=1),
-        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (seed 000 §4.1.1), clipped at 0",
+        "sigma": Param(0.025, "each decision-maker sees claims + N(0, sigma²) noise (Jain, Creel and Wilson, §4.1.1), clipped at 0",
             type=float, min=0),
         "replicates": Param(50, "replicates of the m runs (with noise each is m allocator calls on fresh noisy claims)",
             type=int, min=2),

@@ -1,4 +1,4 @@
-"""``ua_conformance`` (seed 002, Devic et al.; SPEC §4) — is the ranker the UA ranking (Def 8)? On each input, the
+"""``ua_conformance`` (Devic et al.; SPEC §4) — is the ranker the UA ranking (Def 8)? On each input, the
 estimated position marginals against the exact ones (:func:`fairaudit.ua_marginals`,
 Props 9/10); per entry an anytime-valid beta-binomial confidence sequence (drawn
 sequentially until decided), Bonferroni over all entries and inputs; the statistic is
@@ -35,14 +35,17 @@ class UAConformance(Check):
         'max_deviation': 'largest deviation',
     }
     title = "Conformance to the uncertainty-aware ranking"
-    summary = "Is the ranker the UA ranking (seed 002 Def 8)? Estimated position marginals vs the exact ones."
+    summary = "Is the ranker the UA ranking (Devic et al., Def 8)? Estimated position marginals vs the exact ones."
     definition = ("The uncertainty-aware (UA) ranking draws every individual's label from its predicted "
                   "distribution independently, sorts by label and breaks ties at random; its position marginals "
-                  "are computed exactly (seed 002, Props 9/10). The audited ranker's estimated marginals must stay "
+                  "are computed exactly (Devic et al., Props 9/10). The audited ranker's estimated marginals must stay "
                   "within the band of the exact ones for every individual and position; intervals hold "
                   "simultaneously for all of them.")
     kinds = ("ranking",)
     sources = ("allocator",)
+    table_titles = {
+        "inputs": "Inputs: estimated position chances against the exact UA ranking",
+    }
     default = False
     params = {
         "band": Param(0.02, "largest tolerated |estimated − exact UA| position marginal", type=float, min=0, max=1),
@@ -73,6 +76,7 @@ class UAConformance(Check):
         rows, keep = [], []
         total = 0
         for j, (name, x) in enumerate(inputs):
+            ctx.step("input", j + 1, len(inputs))
             n = len(x)
             R = ua_marginals(x)
             inst = Instance(f"{name}", predictions=x)

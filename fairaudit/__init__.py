@@ -31,7 +31,7 @@ __all__ = [
     "simulate_pool", "simulate_pools", "epsilon_hat",
 ]
 
-# The cross-population simulator of seed 004 (fairaudit.populations), loaded on first use.
+# The cross-population simulator of Kearns, Roth and Wu (fairaudit.populations), loaded on first use.
 _POPULATIONS = ("simulate_pool", "simulate_pools", "epsilon_hat")
 
 
@@ -60,7 +60,7 @@ def __getattr__(name):
         from . import populations
         return getattr(populations, name)
     if name in ("CheckResult", "AuditResult", "Statistic"):
-        from . import result
+        from . import notebook, result    # notebook: how results show themselves (result.PRESENTERS)
         return getattr(result, name)
     # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
     # worker process fairaudit.stats / fairaudit.ua are not imported up front.

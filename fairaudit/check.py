@@ -72,7 +72,8 @@ class Check:
     #: table column id → its header, for the columns only this check's tables use
     #: (shared ones are in :data:`fairaudit.labels.COLUMNS`)
     column_labels: ClassVar[dict[str, str]] = {}
-    #: table id → the title a reader sees
+    #: table id → the title a reader sees (a key ``"bins_{n}"`` titles ``bins_0``, ``bins_1`` … with
+    #: ``{n}`` the input's number counted from 1)
     table_titles: ClassVar[dict[str, str]] = {}
     #: (what the check needs beyond the target, an example command) for ``fairaudit checks CHECK``;
     #: None: built-in inputs are enough

@@ -46,6 +46,9 @@ from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
 MESSAGE_INDENT = " " * 14
+#: a check's finding on the terminal is wrapped, and cut only beyond this (a message is
+#: fairaudit's sentence, well under it; the cap guards against a user value of megabytes)
+MESSAGE_CHARS = 4 * TERMINAL_CHARS
 
 
 def _user(text, indent: str = "", limit: int | None = JSON_CHARS) -> str:
@@ -198,9 +201,16 @@ def main():
 @click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (the dask extra: pip install -e \".[dask]\" in the fairaudit checkout).")
 @click.option("--export-ll144", "export_ll144", type=str,
               help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
+@click.option("--max-queries", "max_queries", type=click.IntRange(1),
+              help="A service target (.toml): at most N HTTP requests in the whole audit, retries included.")
+@click.option("--record", "record_path", type=str,
+              help="A service target: record every request and response here (default: beside the JSON).")
+@click.option("--from-recording", "from_recording", type=str,
+              help="A service target: replay the audit offline from this recording (no network).")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler, allow_skip, quiet, export_ll144=None):
+          in_process, memory_limit, scheduler, allow_skip, quiet, max_queries=None, record_path=None,
+          from_recording=None, export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
@@ -236,10 +246,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     from .report import write_html
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
-    if (target is None) == (query is None):
-        raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
     loaded = _load_config(config_path)
     cfg = loaded.values
+    if target is None and query is None and cfg.get("target"):
+        target = str(cfg["target"])          # [tool.fairaudit] target = "service.toml" (or any target)
+    if (target is None) == (query is None):
+        raise click.UsageError("give a TARGET (allocator, module:function or log) or --query SQL, exactly one")
 
     def pick(cli, key, default=None):
         return cli if cli is not None else cfg.get(key, default)
@@ -265,7 +277,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         require=_flag(pick(require, "require", False), "require"),
         allow_skip=_flag(pick(allow_skip, "allow_skip", False), "allow_skip"), config_file=loaded.path,
         in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
-        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT))
+        memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT),
+        max_queries=pick(max_queries, "max_queries"), from_recording=pick(from_recording, "from_recording"))
     try:
         parse_memory(config.memory_limit)
     except ValueError as e:
@@ -281,6 +294,12 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     json_path = pick(json_path, "json")
     to_stdout = json_path == "-"        # the JSON alone on stdout; everything else on stderr
     junit_path = pick(junit_path, "junit")
+    from .service import is_service_spec
+    if target is not None and is_service_spec(target) and not config.from_recording:
+        from .service.source import default_recording_path
+        config.record = pick(record_path, "record") or default_recording_path(json_path)
+    elif record_path:
+        config.record = record_path
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         with progress.running(), _inert_user_output(to_stderr=to_stdout):
@@ -317,7 +336,8 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         else:
             Path(json_path).write_text(dumps(d), encoding="utf-8")
     if html_path:
-        write_html(d, html_path)
+        with progress.status("writing the report"):
+            write_html(d, html_path)
     if junit_path:
         from .junit import write_junit
         write_junit(d, junit_path, times=progress.times)
@@ -376,12 +396,22 @@ def _print_summary(d: dict, html_path, json_path, err: bool = False):
         stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
         messages = []
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            messages.append(inert(headline(c, confidence, observations(d)), TERMINAL_CHARS))
-        messages.append(inert(cite(c["message"], short=True), TERMINAL_CHARS))
+            messages.append(inert(headline(c, confidence, observations(d)), MESSAGE_CHARS))
+        messages.append(inert(cite(c["message"], short=True), MESSAGE_CHARS))
         for fr in ((c.get("evidence") or {}).get("allocator_traceback") or []):   # where the allocator raised
             messages.append(inert(f"at {fr}", TERMINAL_CHARS))
+        q = c.get("queries")
+        if q and c["verdict"] != "skipped":
+            messages.append(f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
+                            f"for {q.get('draws', 0):,} draws"
+                            + (" — the query budget cut sampling short" if c.get("budget_exhausted") else ""))
         rows.append((c["verdict"], inert(c["id"], 60), inert(stat, 200), messages))
     print_verdicts(rows, sys.stderr if err else sys.stdout)
+    svc = (d.get("target") or {}).get("service")
+    if svc and svc.get("recording"):
+        rec = svc["recording"]
+        click.echo(f"recording: {_user(rec.get('path'))} (sha256 {str(rec.get('sha256'))[:16]}…; "
+                   f"{svc.get('requests', 0):,} requests, {svc.get('retries', 0):,} retries)", err=err)
     if json_path and json_path != "-":           # the report's path closes the tally line
         click.echo(f"result: {_user(json_path)}", err=err)
 
@@ -513,7 +543,7 @@ def replay(result_json, check_id):
 
 @main.command()
 @click.option("--setup", default="paper", show_default=True,
-              help="paper | uniform | heavy | misspecified (seed 004; see fairaudit.populations).")
+              help="paper | uniform | heavy | misspecified (Kearns, Roth and Wu; see fairaudit.populations).")
 @click.option("--n", "n", type=click.IntRange(2), default=150, show_default=True, help="Candidates per pool.")
 @click.option("--pools", type=click.IntRange(1), default=1, show_default=True, help="Number of pools.")
 @click.option("--start", type=click.IntRange(0), default=0, show_default=True, help="Index of the first pool.")

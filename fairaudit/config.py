@@ -13,7 +13,8 @@ The keys are defined once, by the JSON Schema shipped in the package
 key (with the closest known key as a did-you-mean), a value of the wrong type, or TOML that
 does not parse is refused with a :class:`ConfigError` naming the file, the line and the
 key — the audit exits 2 before anything is loaded or drawn. Relative paths in a file
-(``data``, ``html``, ``json``, ``junit``) are read relative to that file's folder. Which
+(``data``, ``html``, ``json``, ``junit``, ``record``, ``from_recording``, and ``target``
+when it names a file there) are read relative to that file's folder. Which
 file was used is recorded in the JSON result's ``config.config_file`` and in the report's
 footer.
 """
@@ -31,7 +32,7 @@ from pathlib import Path
 from .errors import UsageError
 
 #: keys whose values are paths, resolved against the configuration file's folder
-PATH_KEYS = ("data", "html", "json", "junit")
+PATH_KEYS = ("data", "html", "json", "junit", "record", "from_recording")
 TABLE = ("tool", "fairaudit")
 
 
@@ -162,6 +163,10 @@ def load_config(path: str | None = None, *, cwd: Path | None = None) -> LoadedCo
         v = values.get(key)
         if isinstance(v, str) and v not in ("", "-") and base and not os.path.isabs(v) and "://" not in v:
             values[key] = os.path.join(base, v)
+    t = values.get("target")        # a file beside the config (not a module:function or URL)
+    if isinstance(t, str) and base and not os.path.isabs(t) and "://" not in t and \
+            os.path.exists(os.path.join(cwd, base, t)):
+        values["target"] = os.path.join(base, t)
     return LoadedConfig(values=values, path=shown, table=table, text=text)
 
 

@@ -259,11 +259,11 @@ def load_population(path: str | Path, *, columns: dict | None = None, groups: li
 
 
 # ---------------------------------------------------------------------------
-# Built-in claim generators (seed 000's simulation distributions)
+# Built-in claim generators (Jain, Creel and Wilson's simulation distributions)
 # ---------------------------------------------------------------------------
 
 def generate_claims(distribution: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Claims in [0, 1] from one of seed 000's simulation distributions (§5):
+    """Claims in [0, 1] from one of Jain, Creel and Wilson's simulation distributions (§5):
     ``uniform``, ``truncated_normal`` (N(0.5, 0.15²) truncated to [0,1]),
     ``inverted_normal`` (mass near 0 and 1: 1 − |x| folded), ``pareto`` (shape 3,
     rescaled to [0,1]: few strong claims), ``inverted_pareto`` (1 − pareto: few weak

@@ -17,22 +17,24 @@ import numpy as np
 from ._version import __version__
 from .allocator_notes import AllocatorNotes
 from .check import Check, discover
-from .data import UserPopulation, load_population
-from .errors import AllocatorError, BudgetExhausted, FairauditError, InputsTooSmall, TargetError
+from .data import UserPopulation, load_population, population_from_frame
+from .errors import AllocatorError, BudgetExhausted, DataError, FairauditError, InputsTooSmall, TargetError, UsageError
 from .hypothesis_home import scratch_hypothesis_home
 from .draw_records import draw_record
 from .labels import kinds_phrase
 from .logs.load import DecisionLog, is_log_frame, is_log_path, load_log, log_from_any
 from .params import resolve_params, unknown_checks
 from .result import AuditResult, CheckResult
+from . import notebook as _notebook  # noqa: F401 - shows the results it returns (result.PRESENTERS)
 from .sampler import Sampler, draw_generator
+from .service import is_service_spec, open_service_sampler
 from .text import JSON_CHARS, exception_text
 from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 from .targets import Target, load_target, target_from_callable, with_threshold
 from .instance import Instance
 
 
-_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler")
+_RUN_SETTINGS = ("jobs", "progress", "in_process", "memory_limit", "scheduler", "record", "from_recording")
 
 
 @dataclass
@@ -61,10 +63,15 @@ class AuditConfig:
     in_process: bool = False            # call it in this process (no isolation; for debugging)
     memory_limit: int | str | None = DEFAULT_MEMORY_LIMIT   # per worker process ("4G", bytes; 0/None = none)
     scheduler: Any = None               # Dask scheduler address "tcp://HOST:PORT" (or a distributed.Client)
+    # A service target (fairaudit.service): the query budget shapes results (in the JSON when set);
+    # where its answers are recorded, or the recording they are replayed from, do not
+    max_queries: int | None = None      # at most this many HTTP requests in the whole audit (--max-queries)
+    record: str | None = None           # the recording's path (default beside the JSON)
+    from_recording: str | None = None   # replay offline from this recording (--from-recording)
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k in ("encoding", "threshold", "config_file") and v is None)
+             and not (k in ("encoding", "threshold", "max_queries", "config_file") and v is None)
              and not (k == "allow_skip" and not v)}
         d["checks"] = checks
         return d
@@ -124,6 +131,19 @@ class AuditContext:
         return {"redraw": {"records": records, "what": what},
                 "replay_command": f"fairaudit replay RESULT.json {check_id}"}
 
+    def phase(self, words: str, k: int, n: int, shares=None) -> None:
+        """Tell the progress display that the check's ``k``-th (from 1) of ``n`` parts
+        begins, in words ("bisection", 2, 4 → "bisection (part 2 of 4)"); the bar gives each
+        part an equal share, or ``shares`` (the parts' relative sizes, e.g. expected draws).
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "phase", words, k, n, shares)
+
+    def step(self, words: str, i: int, n: int) -> None:
+        """Tell the progress display that the ``i``-th (from 1) of ``n`` equal steps of the
+        current part (or of the check) begins, in words ("pool", 3, 12 → "pool 3 of 12").
+        Display only: no effect on a result."""
+        _notify(self.config.progress, "step", words, i, n)
+
     def max_draws(self, default: int) -> int:
         """Draws per input: ``--draws`` when given, else the check's default."""
         return int(self.config.draws) if self.config.draws else int(default)
@@ -135,7 +155,7 @@ class AuditContext:
 
     def selection_k(self, n: int) -> int:
         """k for a selection instance of size n: the decorator's, else ``config.k``, else
-        ``ceil(n/10)`` (seed 004's k = 10% of n). A declared k larger than ``n`` cannot be
+        ``ceil(n/10)`` (Kearns, Roth and Wu's k = 10% of n). A declared k larger than ``n`` cannot be
         honoured: :class:`~fairaudit.errors.InputsTooSmall` (the engine skips the check)."""
         if self.target is not None and self.target.k is not None:
             k = int(self.target.k)
@@ -211,9 +231,9 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
     """The ``error`` result of a check that could not run, with replay evidence."""
     evidence: dict[str, Any] = {}
     if isinstance(exc, BudgetExhausted):
-        # --budget is a time limit, not a failure: the check could not decide in time
+        # --budget (seconds) and --max-queries are limits, not failures: the check could not decide within them
         return CheckResult(id=check.id, title=check.title, verdict="inconclusive", budget_exhausted=True,
-                           message=f"Not decided within the time budget: {exception_text(exc, JSON_CHARS)}.",
+                           message=f"Not decided within the budget: {exception_text(exc, JSON_CHARS)}.",
                            definition=check.definition)
     if isinstance(exc, AllocatorError):
         msg = f"{exception_text(exc, JSON_CHARS)} — fix the allocator for this input; the input and draw are saved for replay."
@@ -250,9 +270,10 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
           command: str = "", *, log=None, **config_kw) -> AuditResult:
     """Run ``checks`` (default: all applicable) on ``target`` and return the result.
 
-    ``target``: an allocator file path, ``module:function``, a callable, a
-    :class:`Target`, a decisions-log path or :class:`DecisionLog`. ``data``: a
-    population file path or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
+    ``target``: an allocator file path, ``module:function``, a callable, a fitted
+    scikit-learn-style model, a :class:`Target`, a decisions-log path, a dataframe of
+    decisions or a :class:`DecisionLog`. ``data``: a population file path, a pandas
+    (or Polars, PyArrow) DataFrame, or :class:`~fairaudit.data.UserPopulation`. Keyword arguments set
     :class:`AuditConfig` fields. ``log``: a decisions log given as a dataframe — pandas,
     Polars or PyArrow table, DuckDB relation, Dask or PySpark DataFrame (or a path /
     :class:`DecisionLog`) — in place of ``target``; its aggregations run in DuckDB over
@@ -293,6 +314,36 @@ def open_sampler(spec: str, config: AuditConfig) -> Sampler:
     return Sampler.open(str(spec), config.seed, **_run_options(config))
 
 
+def load_data(data, *, columns=None, groups=None, encoding=None) -> UserPopulation:
+    """The population of ``data=``: a file path, or a dataframe (pandas, or anything with
+    ``to_pandas()`` — Polars, PyArrow) read with the same column roles and checks as a
+    file. A frame's ``path`` in the result is empty and its ``sha256`` is of its contents
+    (column names, dtypes and values), so the same frame gives the same result."""
+    if isinstance(data, (str, Path)):
+        return load_population(data, columns=columns, groups=groups, encoding=encoding)
+    import pandas as pd
+    frame = data
+    if not isinstance(frame, pd.DataFrame) and callable(getattr(frame, "to_pandas", None)):
+        frame = frame.to_pandas()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"data= takes a file path or a DataFrame, not {type(data).__name__}")
+    if len(frame) == 0:
+        raise DataError("the data frame has no rows")
+    return population_from_frame(frame, columns=columns, groups=groups, path="", sha256=frame_sha256(frame))
+
+
+def frame_sha256(frame) -> str:
+    """SHA-256 of a DataFrame's column names, dtypes and values (row order counts; the
+    index does not)."""
+    import hashlib
+
+    import pandas as pd
+    h = hashlib.sha256()
+    h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
 def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResult:
     registry = discover()
     selected = select_checks(checks, registry)
@@ -301,7 +352,14 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
     config = replace(config, params=resolve_params(config.params, registry))
     run = _run_options(config)        # a bad --memory-limit is refused before anything is loaded
     sampler = None
-    if isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
+    if is_service_spec(target):
+        # a deployed service: drawn over HTTP (or from a recording) in place of worker processes
+        sampler = open_service_sampler(target, config, command)
+        tgt, log = sampler.target, None
+        command = getattr(sampler.source, "recorded_command", None) or command
+    elif config.max_queries is not None or config.record or config.from_recording:
+        raise UsageError("--max-queries, --record and --from-recording apply to a service target (a .toml file)")
+    elif isinstance(target, (str, Path)) and not config.in_process and not is_log_path(str(target)):
         # Loaded only in worker processes: the audit never runs the allocator's code.
         sampler = Sampler.open(with_threshold(str(target), config.threshold), config.seed, **run)
         tgt, log = sampler.target, None
@@ -320,7 +378,7 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
 def _run_checks(config, selected, data, tgt, log, sampler, command, requested: bool = False) -> AuditResult:
     population = None
     if data is not None:
-        population = data if isinstance(data, UserPopulation) else load_population(
+        population = data if isinstance(data, UserPopulation) else load_data(
             data, columns=None if log is not None else config.columns, groups=config.groups,
             encoding=config.encoding)
     if tgt is not None and tgt.columns and population is not None:
@@ -406,6 +464,11 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         res = CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {e}.",
                           definition=cls.definition)
     except Exception as e:  # noqa: BLE001 - one check's failure must not stop the others
+        if not isinstance(e, (AllocatorError, BudgetExhausted)) and any(s.budget_cut for s in samplers):
+            # the budget cut sampling before the check had draws to judge (a check that expects
+            # them may then fail): a budget is a limit, not a failure — inconclusive, never error
+            e = BudgetExhausted(f"the {'query' if getattr(sampler, 'source', None) is not None and config.max_queries else 'time'} "
+                                f"budget ran out before this check had the draws to judge")
         res = error_result(cls, e, config.seed)
     if res.verdict == "error" and sampler is not None:
         from .preflight import setup_problem
@@ -414,10 +477,13 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
             raise TargetError(problem)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None
+    # a service's cost: the HTTP requests this check made, the retries among them, the draws answered
+    queries = sampler.source.take_usage() if getattr(sampler, "source", None) is not None else None
     # what the allocator printed while this check drew (first lines; the rest counted)
     evidence = {**(res.evidence or {}), "allocator_output": output} if output else res.evidence
     # and the Python warnings it raised and NaN outputs it returned (of every sampler the check used)
     notes = AllocatorNotes()
     for s in ([sampler] if sampler else []) + ctx.other_samplers:
         notes.merge(s.take_notes())
-    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict())
+    return replace(res, params=params, budget_exhausted=cut, evidence=evidence, allocator_warnings=notes.to_dict(),
+                   queries=queries)

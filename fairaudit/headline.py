@@ -13,6 +13,18 @@ import re
 from .labels import cite, headline_words, statistic_label
 from .text import fmt_number
 
+#: statistic → its subject when the estimate is exactly 0, a sentence that says what 0 means
+#: (a deterministic rule's variation: "identical on every draw", not "Largest variation is 0.000")
+ZERO_SUBJECTS: dict[str, str] = {
+    "max_variation": "The outcome is identical on every draw ({est} of the draws differ from the most common one)",
+}
+
+#: statistic → (the value its tolerance line's usual words belong to, the words at any other
+#: value): "the four-fifths line" is the 0.8 line; at 0.9 it is named by its value
+USUAL_LINES: dict[str, tuple[float, str]] = {
+    "min_impact_ratio": (0.8, "the impact-ratio threshold ({tol})"),
+}
+
 #: statistics that are shares, shown as percentages
 PERCENT = {"violation_rate", "ex_post_violation_rate", "max_group_p_regret_over_eps", "failing_share"}
 
@@ -57,9 +69,13 @@ def headline(check: dict, confidence: float = 0.95, observations: str = "draws")
     conf = f"{confidence * 100:g}%"
     pct = name in PERCENT
     f = (lambda x: _f(x, pct))
+    if est == 0 and name in ZERO_SUBJECTS:
+        subject = ZERO_SUBJECTS[name]
     text = subject.format(est=f(est))
     if tol is None:
         return f"{text} ({f(lo)} to {f(hi)} with {conf} confidence)."
+    if name in USUAL_LINES and not math.isclose(float(tol), USUAL_LINES[name][0]):
+        line = USUAL_LINES[name][1]
     line = line.format(tol=f(tol))
     from .result import decide
     own = decide((lo, hi), tol, "below" if below else "above")   # the statistic's own verdict

@@ -188,7 +188,7 @@ def build_instances(ctx, spec: str, stream: str):
 
 
 # ---------------------------------------------------------------------------
-# Pools across populations (seed 004): from data or from the simulator
+# Pools across populations (Kearns, Roth and Wu): from data or from the simulator
 # ---------------------------------------------------------------------------
 
 class PoolSpec:

@@ -29,6 +29,11 @@ COLUMNS: dict[str, str] = {
     "ratio": "ratio", "reference": "reference group", "regret": "regret", "rule": "rule", "selected": "selected",
     "share": "share", "source": "source", "status": "status", "verdict": "verdict", "weight": "weight",
     "worst_individual": "worst individual", "worst_position": "worst position (1 = top)",
+    # the words of counterexamples (fairaudit.counterexamples), whichever check wrote them
+    "ratio_log": "log of the chance ratio", "chance_upper_bound": "chance (upper bound)", "index": "individual",
+    "quality": "quality", "quality_bin": "quality bin", "lower_or_equal_quality": "lower or equal quality",
+    "higher_quality": "higher quality", "better": "better candidate", "worse": "worse candidate",
+    "rejected": "rejected", "pair": "pair", "relation": "relabelling",
 }
 
 _BOUNDS = {"_lo": "lower", "_hi": "upper", "_lower": "lower", "_upper": "upper"}
@@ -81,6 +86,26 @@ def headline_words(name, check_id: str | None = None) -> tuple[str, str] | None:
     """(subject with ``{est}``, the tolerance line with ``{tol}``) a check declares for its
     statistic ``name`` in ``Check.headlines``; None when it declares none."""
     return {**_words()[2], **_own(check_id, "headlines")}.get(str(name))
+
+
+_INDEXED = re.compile(r"^(.*?)_?(\d+)$")
+
+
+def table_title(check_id, name) -> str:
+    """The title a reader sees for table ``name`` of check ``check_id``: the check's
+    ``Check.table_titles`` (an entry ``"bins_{n}"`` titles ``bins_0``, ``bins_1`` … with
+    ``{n}`` the input's number counted from 1), else the name in words."""
+    titles = _own(str(check_id), "table_titles")
+    name = str(name)
+    if name in titles:
+        return titles[name]
+    m = _INDEXED.match(name)
+    if m:
+        for key in (f"{m.group(1)}_{{n}}", f"{m.group(1)}{{n}}"):
+            if key in titles:
+                return titles[key].format(n=int(m.group(2)) + 1)
+    words = name.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 def data_needs(check_id: str) -> tuple[str, str] | None:
@@ -137,19 +162,41 @@ SOURCES: dict[str, tuple[str, str]] = {
     "004": ("Kearns, Roth and Wu", "Meritocratic Fairness for Cross-Population Selection"),
 }
 
+#: source seed → how user text cites it: author(s) and, where the authors alone are ambiguous,
+#: a short title ("Devic et al., Prop 7"; never the seed's file name, which reads like ``--seed``)
+SHORT_NAMES: dict[str, str] = {
+    "000": "Jain, Creel and Wilson", "001": "Jain et al., Allocation Multiplicity", "002": "Devic et al.",
+    "003": "Freund et al.", "004": "Kearns, Roth and Wu",
+}
+
 _SEED = re.compile(r"\bseeds? (00[0-4])\b")
+_SEED_REF = re.compile(r"\bseeds? (00[0-4]),? (?=(?:Defs?|Props?|Figs?|Figure|Table|Theorem|Thm|Lemma|Example)\b|§)")
 
 
 def cite(text: str, *, short: bool = False) -> str:
-    """``seed 002 Prop 7`` → ``Devic, Korolova, Kempe and Sharan, “Stability and …”, Prop 7``
-    (``short``: ``Devic et al. Prop 7``)."""
+    """A citation by seed file name, as older results hold it, in words: ``seed 002 Prop 7`` →
+    ``Devic, Korolova, Kempe and Sharan, “Stability and …” Prop 7`` (``short``: ``Devic et al.,
+    Prop 7``). fairaudit's own texts cite by :data:`SHORT_NAMES` already."""
+    if short:
+        s = _SEED_REF.sub(lambda m: SHORT_NAMES[m.group(1)] + ", ", str(text))
+        return _SEED.sub(lambda m: SHORT_NAMES[m.group(1)], s)
+
     def one(m):
         authors, title = SOURCES[m.group(1)]
-        if short:
-            first = authors.split(",")[0].split(" and ")[0]
-            return first + (" et al." if ("," in authors or " and " in authors) else "")
         return f"{authors}, “{title}”"
     return _SEED.sub(one, str(text))
+
+
+#: the words by which user text cites each source
+_CITED_AS = {"000": ("Jain, Creel and Wilson",), "001": ("Allocation Multiplicity",),
+             "002": ("Devic et al.", "Devic, Korolova"), "003": ("Freund et al.", "Freund, Lykouris"),
+             "004": ("Kearns, Roth and Wu", "Kearns–Roth–Wu", "Kearns et al.")}
+
+
+def sources_cited(text: str) -> list[tuple[str, str]]:
+    """(authors, title) of each source ``text`` cites (by its short name, or an old result's
+    seed number), in seed order: the report's list of sources."""
+    return [SOURCES[k] for k in SOURCES if any(w in text for w in _CITED_AS[k]) or re.search(rf"\bseeds? {k}\b", text)]
 
 
 #: what each decision kind is, in words (``fairaudit checks`` and skip reasons)

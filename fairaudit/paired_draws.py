@@ -135,7 +135,7 @@ def extreme_moves(space, x, rng, limit: int = 48) -> list[tuple[str, np.ndarray,
     or not), one row replaced by another row of the input (the data's rows as anchors),
     the same moves on the input's vertex configuration (every row rounded to its
     most likely label), and every row at one vertex but one moved between two others
-    — seed 002's Prop 14 pair is of this kind; for claims, one claim
+    — Devic et al.'s Prop 14 pair is of this kind; for claims, one claim
     set to another's, to 0 and to the largest. Returns (label, P, P′): the common-vertex
     moves and up to ``limit`` others (a seeded subset when there are more)."""
     x = space.normalise(x)

@@ -1,4 +1,4 @@
-"""Cross-population pools with known quality (seed 004, Kearns–Roth–Wu) and the
+"""Cross-population pools with known quality (Kearns, Roth and Wu) and the
 ex-interim statistics computed on them.
 
 Public API (usable from Python; ``fairaudit simulate`` writes pools to CSV)::
@@ -10,7 +10,7 @@ Public API (usable from Python; ``fairaudit simulate`` writes pools to CSV)::
     pool.instance()     # fairaudit.Instance (scores, k, groups=DataFrame[population])
 
 **Quality** is the candidate's *true* CDF value within its own population,
-``F_j(x_ij)`` (seed 004, §2), computed from the known generating distribution.
+``F_j(x_ij)`` (Kearns, Roth and Wu, §2), computed from the known generating distribution.
 
 **Setups** (``SETUPS``), each with ``d`` populations in size ratio ``ratio`` (default
 2:1) and ``k = ceil(k_frac · n)`` (default 10% of n, the paper's §7):
@@ -197,7 +197,7 @@ def population_codes(groups, column: str | None = POPULATION_COLUMN, n: int | No
 
 
 def empirical_cdf(scores, population) -> np.ndarray:
-    """``F̂_j(x) = (1/m_j) #{x' in population j : x' < x}`` for every candidate (seed 004 §2)."""
+    """``F̂_j(x) = (1/m_j) #{x' in population j : x' < x}`` for every candidate (Kearns, Roth and Wu, §2)."""
     x = np.asarray(scores, dtype=float)
     pop = np.asarray(population)
     out = np.empty(x.shape[0])
@@ -351,7 +351,7 @@ def seed004_pool(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarr
     with ``μ_j ~ N(0, 1)``. Returns (scores, population labels 'P1'/'P2').
 
     Decision: the raw scores are then mapped by one common increasing affine map into
-    [0.05, 1] (claims of seed 000's allocators must be positive). A common increasing
+    [0.05, 1] (claims of Jain, Creel and Wilson's allocators must be positive). A common increasing
     map changes no empirical CDF value, so obliviousness is unaffected."""
     n1 = int(round(2 * n / 3))
     mu = rng.normal(0, 1, 2)

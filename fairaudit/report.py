@@ -21,9 +21,10 @@ from importlib import resources
 import jinja2
 from markupsafe import Markup, escape
 
+from .counterexamples import counterexample_table
 from .figures import render_svg
 from .headline import headline
-from .labels import cite, column_label, glossary_for, kinds_phrase, statistic_label
+from .labels import cite, column_label, glossary_for, kinds_phrase, sources_cited, statistic_label, table_title
 from .text import REPORT_CHARS, cap, fmt_interval, fmt_number, inert, safe_str
 
 VERDICT_ORDER = ["fail", "error", "inconclusive", "pass", "skipped"]
@@ -68,7 +69,7 @@ def _user_path(text, limit: int = REPORT_CHARS) -> Markup:
 def _message(text, limit: int = REPORT_CHARS) -> Markup:
     """A message (fairaudit's words with user values inside): every control and bidi
     character shown escaped, capped, isolated."""
-    s = cite(text if isinstance(text, str) else safe_str(text))      # "seed 002" → authors, title
+    s = cite(text if isinstance(text, str) else safe_str(text), short=True)   # an old result's "seed 002" → "Devic et al."
     return Markup("<bdi>") + escape(inert(s, limit)) + Markup("</bdi>")
 
 
@@ -117,6 +118,26 @@ def _references(table) -> list[tuple[str, str]]:
 
 VERDICTS = ("pass", "fail", "inconclusive")
 
+#: a table of more rows than FOLD_ABOVE shows its first SHOW_ROWS (failing rows first);
+#: the rest are behind a <details> (no scroll box can hide a failing row)
+SHOW_ROWS = 10
+FOLD_ABOVE = 12
+MAX_FAILING_SHOWN = 40
+#: row order by the row's own verdict: what needs action first, the rest as the check wrote them
+_ROW_RANK = {"fail": 0, "error": 0, "inconclusive": 1}
+#: a table without a verdict column whose ``status`` column judges each row (ex_interim's pools)
+_STATUS_RANK = {"violates": 0, "undecided": 1}
+
+
+def _param_value(v) -> Markup:
+    """A parameter's value for the method line: empty ones (``""``, ``{}``, ``[]``, None) are
+    said to be unset rather than shown as ``protected=``."""
+    if v is None or (isinstance(v, (str, list, dict, tuple)) and len(v) == 0):
+        return Markup("<em>not set</em>")
+    return Markup("<code>") + _user(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+                                    if isinstance(v, (list, dict)) else fmt_number(v) if isinstance(v, float) else str(v),
+                                    200) + Markup("</code>")
+
 
 def _bounds_of(est: str, lower: str, upper: str) -> bool:
     """Whether columns named ``lower`` and ``upper`` are the bounds of the estimate ``est``
@@ -135,9 +156,15 @@ def _display_table(table: dict, limit: int = 500) -> dict:
     "estimate [lower, upper]" column, so a per-group table fits a narrow screen; a
     ``verdict`` column shown first, as a badge, and each row coloured by it."""
     cols = list(table.get("columns") or [])
-    rows = list(table.get("rows") or [])[:limit]
     labels = [column_label(c) for c in cols]
     vi = cols.index("verdict") if "verdict" in cols else -1
+    rows = list(table.get("rows") or [])
+    si = cols.index("status") if vi < 0 and "status" in cols else -1
+    if vi >= 0:     # failing rows first, then inconclusive ones, the rest in the check's order
+        rows.sort(key=lambda r: _ROW_RANK.get(str(r[vi]) if vi < len(r) else "", 2))
+    elif si >= 0:   # violating rows first, then undecided ones
+        rows.sort(key=lambda r: _STATUS_RANK.get(str(r[si]) if si < len(r) else "", 2))
+    rows = rows[:limit]
     plan, j = [], 0            # (header, title, [column indices]) in display order
     while j < len(cols):
         if j + 2 < len(cols) and _bounds_of(labels[j], labels[j + 1], labels[j + 2]):
@@ -167,7 +194,38 @@ def _display_table(table: dict, limit: int = 500) -> dict:
                 else:
                     cells.append((_cell(v), isinstance(v, (int, float)) and not isinstance(v, bool)))
         out_rows.append((_row_class(row[vi]) if vi >= 0 else "", cells))
-    return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows, "verdicts": vi >= 0, "refs": _references(table)}
+    failing = (sum(1 for cls, _ in out_rows if cls in ("row-fail", "row-error")) if si < 0 else
+               sum(1 for r in rows if str(r[si]) == "violates"))
+    # every failing row is shown (up to MAX_FAILING_SHOWN), and at least SHOW_ROWS rows
+    shown = len(out_rows) if len(out_rows) <= FOLD_ABOVE else max(SHOW_ROWS, min(failing, MAX_FAILING_SHOWN))
+    return {"headers": [(h, t) for h, t, _ in plan], "rows": out_rows[:shown], "more": out_rows[shown:],
+            "verdicts": vi >= 0, "refs": _references(table), "failing": failing}
+
+
+def _small_heatmap(spec) -> dict | None:
+    """A heatmap of tiny matrices (an n = 2 instance: at most 3 rows, 4 columns) as a table
+    the template shows instead of 2-cell colour maps: ``{"title", "groups": [(subtitle,
+    [column names])], "corner", "rows": [(row name, [cells])]}``; None for any other figure."""
+    if not isinstance(spec, dict) or spec.get("kind") != "heatmap":
+        return None
+    mats = spec.get("matrices") or []
+    if not mats or not all(isinstance(m, list) and 0 < len(m) <= 3 and all(isinstance(r, list) and 0 < len(r) <= 4
+                                                                            for r in m) for m in mats):
+        return None
+    x0 = int(spec.get("x0", 0) or 0)
+    xl, yl = str(spec.get("xlabel") or ""), str(spec.get("ylabel") or "")
+    ylabels = spec.get("ylabels")
+    subs = list(spec.get("subtitles") or []) + [""] * len(mats)
+    xl = xl.split(" (")[0]          # "position (1 = top)" → "position 1", "position 2"
+    groups = [(subs[i], [f"{xl} {x0 + j}".strip() for j in range(len(m[0]))]) for i, m in enumerate(mats)]
+    rows = []
+    for r in range(max(len(m) for m in mats)):
+        name = str(ylabels[r]) if ylabels and r < len(ylabels) else f"{yl} {r}".strip()
+        cells = []
+        for m in mats:
+            cells += [fmt_number(float(v)) if isinstance(v, (int, float)) else "—" for v in m[r]] if r < len(m) else ["—"] * len(m[0])
+        rows.append((name, cells))
+    return {"title": spec.get("title"), "groups": groups, "rows": rows}
 
 
 def _env() -> jinja2.Environment:
@@ -190,6 +248,10 @@ def _env() -> jinja2.Environment:
     env.filters["rowclass"] = _row_class
     env.filters["kinds"] = lambda kind: kinds_phrase([kind])
     env.filters["display_table"] = _display_table
+    env.filters["cxtable"] = counterexample_table
+    env.filters["paramvalue"] = _param_value
+    env.filters["small_heatmap"] = _small_heatmap
+    env.globals["table_title"] = table_title
     env.filters["inert"] = lambda t, limit=200: inert(t, limit)
     env.filters["collabel"] = lambda c: inert(column_label(c), 200)
     env.filters["statlabel"] = lambda n: inert(statistic_label(n), 200)
@@ -212,6 +274,15 @@ def _glossary(result: dict) -> list[tuple[str, str]]:
     return glossary_for("\n".join(parts))
 
 
+def _sources(result: dict) -> list[tuple[str, str]]:
+    """The papers the report's text cites (short names in the text; authors and title listed)."""
+    parts = []
+    for c in result.get("checks", []):
+        parts += [str(c.get(k, "")) for k in ("title", "message", "definition", "method")]
+        parts += [str(f.get(k, "")) for f in c.get("figures") or [] if isinstance(f, dict) for k in ("title", "caption")]
+    return sources_cited("\n".join(parts))
+
+
 def observations(result: dict) -> str:
     """What a result's checks observed: "logged records" for an audit of a log, else
     "draws" (the report template's ``obs``)."""
@@ -226,7 +297,7 @@ def render_html(result: dict, template: str = "report.html.j2") -> str:
     obs = observations(result)
     headlines = {c.get("id"): headline(c, confidence, obs) for c in checks}
     return _env().get_template(template).render(r=result, checks=checks, counts=counts, headlines=headlines,
-                                                glossary=_glossary(result))
+                                                glossary=_glossary(result), sources=_sources(result))
 
 
 def write_html(result: dict, path) -> None:

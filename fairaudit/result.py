@@ -101,6 +101,13 @@ def decide(ci: tuple[float, float], tolerance: float, violation: str = "above") 
     when the whole interval is at or below it, else inconclusive. ``"below"`` mirrors it.
     An undefined (NaN) bound or tolerance decides nothing: inconclusive. Infinite bounds
     compare as numbers (an interval [0.9, ∞) lies above 0.8).
+
+    >>> decide((0.02, 0.04), 0.05)                      # a difference, at most 0.05 tolerated
+    'pass'
+    >>> decide((0.55, 0.72), 0.8, "below")              # an impact ratio, at least 0.8 wanted
+    'fail'
+    >>> decide((0.75, 0.90), 0.8, "below")
+    'inconclusive'
     """
     lo, hi, tolerance = float(ci[0]), float(ci[1]), float(tolerance)
     if violation not in ("above", "below"):
@@ -164,6 +171,8 @@ class CheckResult:
     components: dict[str, Statistic] = field(default_factory=dict)
     budget_exhausted: bool = False
     allocator_warnings: dict[str, Any] | None = None
+    #: a service target: the HTTP requests this check made, how many were retries, the draws answered
+    queries: dict[str, int] | None = None
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
@@ -184,7 +193,36 @@ class CheckResult:
              "figures": jsonable(self.figures)}
         if len(self.message) > JSON_CHARS:
             d["message_length"] = len(self.message)
+        if self.queries is not None:
+            d["queries"] = jsonable(self.queries)
         return d
+
+    # -- in a notebook ---------------------------------------------------------
+    @property
+    def passed(self) -> bool:
+        """True when this check passed."""
+        return self.verdict == "pass"
+
+    @property
+    def failed(self) -> bool:
+        """True when this check failed or could not run (``error``)."""
+        return self.verdict in ("fail", "error")
+
+    def __bool__(self):
+        raise ValueError(_AMBIGUOUS.format(what="a CheckResult", passed="this check passed",
+                                           failed="it failed or errored"))
+
+    def __repr__(self) -> str:
+        return f"<CheckResult {summary_line(self, 0)}>"
+
+    def _repr_html_(self) -> str | None:
+        html = PRESENTERS.get("html")
+        return html([self]) if html else None
+
+    def to_frame(self):
+        """One row (see :meth:`AuditResult.to_frame`)."""
+        import pandas as pd
+        return pd.DataFrame([frame_row(self)], columns=FRAME_COLUMNS)
 
 
 @dataclass
@@ -215,6 +253,112 @@ class AuditResult:
 
     def to_json(self) -> str:
         return dumps(self.to_dict())
+
+    # -- in a notebook ---------------------------------------------------------
+    @property
+    def passed(self) -> bool:
+        """True when every check that ran passed (skipped checks aside, unless the audit
+        was run with ``require``)."""
+        ran = [c for c in self.checks if c.verdict != "skipped" or self.config.get("require")]
+        return bool(ran) and all(c.verdict == "pass" for c in ran)
+
+    @property
+    def failed(self) -> bool:
+        """True when some check failed or could not run (``error``). An audit can be
+        neither passed nor failed: a check was inconclusive."""
+        return any(c.failed for c in self.checks)
+
+    def __bool__(self):
+        raise ValueError(_AMBIGUOUS.format(what="an AuditResult", passed="every check passed",
+                                           failed="some check failed or errored"))
+
+    def __repr__(self) -> str:
+        t = self.target or {}
+        name = target_name(t)
+        counts = [c.verdict for c in self.checks]
+        tally = " · ".join(f"{counts.count(v)} {v}" for v in VERDICTS if counts.count(v)) or "no checks"
+        head = f"<AuditResult {name}" + (f" ({t['kind']})" if t.get("kind") else "") + f": {tally}>"
+        return "\n".join([head] + ["  " + summary_line(c) for c in self.checks])
+
+    def _repr_html_(self) -> str | None:
+        html = PRESENTERS.get("html")
+        return html(self.checks, self) if html else None
+
+    def to_frame(self):
+        """The results as a pandas DataFrame, one row per check: ``id``, ``verdict``,
+        ``statistic`` (its name), ``estimate``, ``low`` / ``high`` (the interval),
+        ``tolerance``, ``draws``. A check without a statistic has NaN there."""
+        import pandas as pd
+        return pd.DataFrame([frame_row(c) for c in self.checks], columns=FRAME_COLUMNS)
+
+    def write_json(self, path) -> None:
+        """Write the JSON result (as ``fairaudit check --json``) to ``path``."""
+        from pathlib import Path
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    def write_html(self, path) -> None:
+        """Write the HTML report (as ``fairaudit check --html``) to ``path``."""
+        if "report" not in PRESENTERS:
+            raise RuntimeError("the HTML report is written by fairaudit.notebook: import fairaudit.notebook first")
+        PRESENTERS["report"](self.to_dict(), path)
+
+
+#: How results show themselves — ``"html"``: the notebook's summary, ``"report"``: the HTML
+#: report writer. Set by :mod:`fairaudit.notebook` (loaded by the engine and with
+#: ``fairaudit.AuditResult``): the words it shows come from the check registry, which
+#: imports this module, so this module cannot import them.
+PRESENTERS: dict[str, Any] = {}
+
+
+FRAME_COLUMNS = ["id", "verdict", "statistic", "estimate", "low", "high", "tolerance", "draws"]
+
+_AMBIGUOUS = ("The truth value of {what} is ambiguous: a check can be inconclusive. Use .passed "
+              "({passed}) or .failed ({failed}), or .exit_code.")
+
+
+def frame_row(c: CheckResult) -> list:
+    s = c.statistic
+    nan = float("nan")
+    if s is None:
+        return [c.id, c.verdict, None, nan, nan, nan, nan, int(c.draws)]
+    tol = nan if s.tolerance is None else float(s.tolerance)
+    return [c.id, c.verdict, s.name, float(s.estimate), float(s.ci[0]), float(s.ci[1]), tol, int(c.draws)]
+
+
+def target_name(t: dict) -> str:
+    """``examples/allocators/top_k.py:allocate``, a log's path, or "a DataFrame"."""
+    name = t.get("path") or t.get("name") or "a DataFrame"
+    if t.get("function") and ":" not in str(name) and name != t["function"]:
+        name = f"{name}:{t['function']}"
+    return str(name)
+
+
+def _num(x) -> str:
+    if x is None:
+        return "—"
+    x = float(x)
+    if math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.3g}" if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e6) else f"{x:.3f}"
+
+
+def summary_line(c: CheckResult, width: int = 12) -> str:
+    """``FAIL  selection_rates  min_ratio = 0.612 [0.551, 0.680] (tolerance 0.800), 2,048 draws``
+    (the verdict padded to ``width``)."""
+    line = f"{c.verdict.upper():<{width}} {c.id}"
+    s = c.statistic
+    if s is not None:
+        line += f"  {s.name} = {_num(s.estimate)} [{_num(s.ci[0])}, {_num(s.ci[1])}]"
+        if s.tolerance is not None:
+            line += f" (tolerance {_num(s.tolerance)})"
+    elif c.verdict in ("skipped", "error"):
+        from .text import inert
+        line += "  " + inert(c.message, 100)
+    if c.draws:
+        line += f", {int(c.draws):,} draws"
+    return line
 
 
 def exit_code_for(verdicts, fail_on: str = "fail", require: bool = False, allow_skip: bool = False) -> int:

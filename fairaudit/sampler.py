@@ -344,10 +344,11 @@ class Sampler:
 
     def __init__(self, target: Target, seed: int = 0, *, jobs: int = 1, timeout: float = 30.0,
                  chunk: int = 256, task_size: int | None = None, backend: str | None = None,
-                 budget_seconds: float | None = None, progress: Callable[[str, int, int], None] | None = None,
+                 budget_seconds: float | None = None, progress: object | None = None,
                  isolate: bool | None = None, memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
-                 scheduler=None, pool=None):
+                 scheduler=None, pool=None, source=None):
         self.target = target
+        self.source = source        # draws come from it, not from workers (a deployed service: fairaudit.service)
         self.seed = int(seed)
         if int(jobs) < 0:
             import os
@@ -383,7 +384,7 @@ class Sampler:
                     f"The allocator could not be sent to worker processes ({why}), so it ran inside the audit's "
                     f"own process: a hang, exit or crash there is not contained. Audit it from a file or an "
                     f"importable module:function to isolate it.")
-        self.isolated = bool(isolate or pool is not None)
+        self.isolated = bool(isolate or pool is not None) and source is None
 
     @classmethod
     def open(cls, spec: str, seed: int = 0, **kw) -> "Sampler":
@@ -429,6 +430,7 @@ class Sampler:
 
     def close(self) -> None:
         """Stop the worker processes (a new draw starts them again)."""
+        self.source is not None and self.source.close()     # a service's client and its recording
         if self.pool is not None:
             from .workers import WorkerPool, release_pool
             if isinstance(self.pool, WorkerPool):
@@ -463,6 +465,7 @@ class Sampler:
         """Seconds left of ``--budget`` (inf without one). Finding it spent marks
         ``budget_cut``: the caller stops sampling because of the budget."""
         left = float("inf") if self.deadline is None else self.deadline - time.monotonic()
+        left = 0.0 if self.source is not None and self.source.spent() else left     # --max-queries spent
         if left <= 0:
             self.budget_cut = True
         return left
@@ -477,9 +480,11 @@ class Sampler:
     def _draw(self, inst: Instance, n: int, stream: str, start: int, partial: bool) -> np.ndarray:
         if n <= 0:
             return np.zeros((0, 0), dtype=np.int64)
+        if self.source is not None: return self.source.draw(self, [(inst, stream, start, n)], partial)[0]  # noqa: E701
         if not self._repro_checked:
             self._repro_checked = True
             self.check_reproducible(inst)
+        self._hook("expect", [stream], [n])
         try:
             if self.isolated:
                 out = self._draw_isolated(inst, n, stream, start)
@@ -514,14 +519,14 @@ class Sampler:
                     parts = [r for r, _ in results] + ([e.outcomes] if e.outcomes is not None else [])
                     raise BudgetExhausted(str(e), done=(a - start) + e.done, calls=e.calls,
                                           outcomes=np.concatenate(parts, axis=0) if parts else None) from None
-                self._report(stream, b - start, n)
+                self._hook("advance", stream, b - a)
         else:
             from joblib import Parallel, delayed
             ref = self.target.load_spec if (self.target.load_spec and self.backend not in ("threading",)) else self.target
             par = Parallel(n_jobs=self.jobs, backend=self.backend)
             results = par(delayed(_run_task)(ref, inst, self.seed, stream, a, b, self.chunk, self.timeout)
                           for a, b in tasks)
-            self._report(stream, n, n)
+            self._hook("advance", stream, n)
         self.calls += sum(c for _, c in results)
         return np.concatenate([r for r, _ in results], axis=0)
 
@@ -617,7 +622,7 @@ class Sampler:
                     self.calls += calls
                     self._learn(secs, b - a)
                     made += b - a
-                    self._report(stream, made, n)
+                    self._hook("advance", stream, b - a)
                 elif kind == "budget":
                     _, _, k_done, arr, calls, secs = msg
                     self.calls += calls
@@ -658,6 +663,8 @@ class Sampler:
         draws whatever the grouping. With ``partial``, a range the budget cut short
         returns the draws made (possibly fewer, and nothing for the ranges after it)."""
         requests = [(inst, stream, int(start), int(n)) for inst, stream, start, n in requests]
+        if self.source is not None:
+            return self.source.draw(self, requests, partial)
         if self._batchable(requests):
             return self._draw_batched(requests)
         out: list[np.ndarray | None] = []
@@ -694,6 +701,7 @@ class Sampler:
             self.check_reproducible(first[0])
         pool = self._ensure_pool()
         total = sum(n for *_, n in requests if n > 0)
+        self._hook("expect", [s for _, s, _, _ in requests], [max(n, 0) for *_, n in requests])
         cursor = [0, requests[0][2]]          # next range: request index, draw
         batches: list[list[tuple[int, int, int]]] = []
 
@@ -757,6 +765,8 @@ class Sampler:
                     done[bi] = msg[2]
                     self.calls += msg[3]
                     self._learn(msg[4], sum(b - a for _, a, b in batches[bi]))
+                    for r, a, b in batches[bi]:
+                        self._hook("advance", requests[r][1], b - a)
                     continue
                 pos = (bi, int(msg[2].get("item") or 0))
                 if err is None or pos < err[0]:
@@ -780,7 +790,6 @@ class Sampler:
                 out.append(None)
                 continue
             self.draws_made += n
-            self._report(stream, n, n)
             out.append(np.concatenate(p, axis=0))
         return out
 
@@ -811,6 +820,7 @@ class Sampler:
                 b *= 2
             schedule.append(max_draws)
         schedule = sorted({min(int(t), int(max_draws)) for t in schedule})
+        self._hook("plan", [stream for _, stream in items], int(max_draws))   # display: looks toward max_draws
         for look, total in enumerate(schedule):
             if look and self.time_left() <= 0:
                 break
@@ -873,9 +883,10 @@ class Sampler:
             "from --seed, so a rerun will not give the same numbers. Draw randomness from the 'rng' argument.")
 
     # -- helpers -------------------------------------------------------------
-    def _report(self, stream, done, total):
-        if self.progress is not None:
-            self.progress(stream, done, total)
+    def _hook(self, name: str, *args) -> None:  # the progress display's plan/expect/advance (fairaudit.progress)
+        fn = getattr(self.progress, name, None)
+        if fn is not None:
+            fn(*args)
 
 
 def remote_target(meta: dict) -> Target:

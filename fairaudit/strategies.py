@@ -140,7 +140,7 @@ def relabellings(draw, instances: st.SearchStrategy[Instance], swap: bool = Fals
 
 # ---------------------------------------------------------------------------
 # Strategies for users' own property tests (the pytest plugin's half; issue 9):
-# realistic continuous claims, seed 000's claim distributions, assignment instances
+# realistic continuous claims, Jain, Creel and Wilson's claim distributions, assignment instances
 # and population tables like a --data file.
 # ---------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ def claim_vectors(min_n: int = 2, max_n: int = 50, min_value: float = 0.0, max_v
 @st.composite
 def generated_selection_instances(draw, distributions: Sequence[str] | None = None, min_n: int = 10,
                                   max_n: int = 200, k_fraction: tuple[float, float] = (0.05, 0.5)) -> Instance:
-    """Selection instances whose claims come from seed 000's simulation distributions
+    """Selection instances whose claims come from Jain, Creel and Wilson's simulation distributions
     (:func:`fairaudit.data.generate_claims`: uniform, truncated normal, inverted normal,
     Pareto, inverted Pareto), with ``n`` in ``[min_n, max_n]`` and ``k/n`` in
     ``k_fraction``. The claims are generated from a Hypothesis-drawn seed, so a failing
@@ -177,7 +177,7 @@ def generated_selection_instances(draw, distributions: Sequence[str] | None = No
 def assignment_instances(draw, min_arrivals: int = 1, max_arrivals: int = 12, min_locations: int = 1,
                          max_locations: int = 4, n_groups: int = 2, max_capacity: int = 4,
                          label: str = "hypothesis assignment instance") -> Instance:
-    """Online-assignment instances (SPEC §0, seed 003): ``T`` arrivals with score rows
+    """Online-assignment instances (SPEC §0, Freund et al.): ``T`` arrivals with score rows
     ``w_t ∈ [0, 1]^N``, a group ``g_t ∈ {0, …, n_groups−1}`` each, and integer
     capacities ``c_l ∈ [0, max_capacity]`` (each at least 1 in total so something can
     be assigned). Shrinks toward one arrival, one location, group 0, scores 0."""

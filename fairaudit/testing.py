@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from .text import fmt_number
+
 __all__ = ["assert_fair", "audit_allocator", "parametrize_with_checks", "format_failure", "FairnessAssertionError"]
 
 
@@ -125,11 +127,6 @@ def audit_allocator(allocator, checks: Sequence[str] | None = None, data=None, *
     return result
 
 
-def _fmt(x) -> str:
-    from .text import fmt_number as f
-    return f(x)
-
-
 def format_failure(check: dict, confidence: float) -> str:
     """The failure text of one check result (a dict as in the JSON)."""
     lines = [f"fairaudit check '{check['id']}' ({check.get('title', '')}): verdict {check['verdict'].upper()}",
@@ -139,8 +136,8 @@ def format_failure(check: dict, confidence: float) -> str:
         ci = s.get("ci") or [None, None]
         tol = s.get("tolerance")
         side = "above" if s.get("violation", "above") == "above" else "below"
-        lines.append(f"  statistic {s['name']} = {_fmt(s.get('estimate'))}, interval [{_fmt(ci[0])}, {_fmt(ci[1])}] "
-                     f"at confidence {confidence:g}" + (f", tolerance {_fmt(tol)} (a value {side} it is a violation)"
+        lines.append(f"  statistic {s['name']} = {fmt_number(s.get('estimate'))}, interval [{fmt_number(ci[0])}, {fmt_number(ci[1])}] "
+                     f"at confidence {confidence:g}" + (f", tolerance {fmt_number(tol)} (a value {side} it is a violation)"
                                                          if tol is not None else "")
                      + (f"; method: {s['method']}" if s.get("method") else ""))
     lines.append(f"  draws: {check.get('draws', 0):,}")

@@ -1,4 +1,4 @@
-"""The uncertainty-aware (UA) ranking of seed 002 (Devic, Korolova, Kempe, Sharan),
+"""The uncertainty-aware (UA) ranking of Devic et al. (Devic, Korolova, Kempe, Sharan),
 Definition 8: draw each individual's label ``Y_i ~ p_i`` independently, sort by label
 (label ``m-1`` — the last column — is the best), break ties uniformly at random.
 
@@ -183,7 +183,7 @@ def _marginals_poly(P: np.ndarray) -> np.ndarray:
 
 
 def ua_marginals(predictions, method: str = "auto") -> np.ndarray:
-    """Exact position marginals of the UA ranking (seed 002, Def 8; Props 9/10).
+    """Exact position marginals of the UA ranking (Devic et al., Def 8; Props 9/10).
 
     ``predictions``: n×m, row i the distribution of individual i's label, column m-1
     the best label. Returns the n×n doubly-stochastic matrix ``R[i, p] = Pr[σ(i) = p]``,
@@ -286,7 +286,7 @@ def ua_marginals_iid(freq, n: int, weights=None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------
-# The ground-truth UA ranking as a reference for rankings' group composition (seed 002 §4)
+# The ground-truth UA ranking as a reference for rankings' group composition (Devic et al., §4)
 # ---------------------------------------------------------------------------
 
 def box_simplex_range(c: np.ndarray, lo: np.ndarray, hi: np.ndarray):

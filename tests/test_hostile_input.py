@@ -155,7 +155,7 @@ def test_huge_message_capped_on_terminal_json_and_report(tmp_path):
     res = run(["check", str(p), "--checks", "selection_rates", "--data", POP, "--json", "r.json", "--html", "r.html"],
               tmp_path)
     assert res.exit_code == 1
-    assert len(res.output) < 5_000 and "characters; first 500 shown" in res.output
+    assert len(res.output) < 5_000 and "characters; first 2,000 shown" in res.output   # wrapped, not cut at 500
     d = json.loads((tmp_path / "r.json").read_text())
     c = d["checks"][0]
     assert len(c["message"]) < 3_000 and "[5,000,000 characters; first 2,000 shown]" in c["message"]

@@ -103,13 +103,48 @@ RUNS = readme_runs()
 
 
 def _writer_of(path: Path, earlier) -> tuple | None:
-    """The earlier README command whose ``--json`` writes ``path`` (a command that reads a
-    file another command wrote runs after it, in the same copy)."""
+    """The earlier README command whose ``--json`` (or ``--record``: a service's recording)
+    writes ``path`` (a command that reads a file another command wrote runs after it, in the
+    same copy)."""
     for run in earlier:
         words = shlex.split(run[2])
-        if "--json" in words and Path(os.path.normpath(Path(run[1]) / words[words.index("--json") + 1])) == path:
-            return run
+        for opt in ("--json", "--record"):
+            if opt in words and Path(os.path.normpath(Path(run[1]) / words[words.index(opt) + 1])) == path:
+                return run
     return None
+
+
+#: background processes a README line started (`... &`: the example service), stopped by the test
+_BACKGROUND: list = []
+
+
+def _start_background(words: list[str], cwd: Path, env: dict, said: str) -> None:
+    """A README line ending in `&` (the example service): started, awaited until it answers
+    on $EXAMPLE_SERVICE_PORT, left running for the lines after it; the test stops it."""
+    import time
+    import urllib.request
+    assert words[0] == "python", f"teach tests/test_readme.py to start {words[0]!r} in the background"
+    proc = subprocess.Popen([sys.executable, *words[1:]], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _BACKGROUND.append(proc)
+    end = time.monotonic() + 60
+    while True:
+        assert proc.poll() is None, f"{said}: it exited with {proc.returncode}"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{env['EXAMPLE_SERVICE_PORT']}/stats", timeout=2):
+                return
+        except OSError:
+            assert time.monotonic() < end, f"{said}: not answering after 60 s"
+            time.sleep(0.2)
+
+
+def _free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
@@ -117,6 +152,9 @@ def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
     for part in [p.strip() for p in line.split("&&")]:
         if part.startswith("cd "):
             cwd = (cwd / part[3:].strip()).resolve()
+            continue
+        if part.endswith("&"):
+            _start_background(shlex.split(part[:-1]), cwd, env, f"`{part}` (README: {comment})")
             continue
         words = shlex.split(part)
         extra = {}
@@ -171,16 +209,26 @@ def test_every_readme_command_runs_as_written(run, tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples",
                     ignore=shutil.ignore_patterns("__pycache__", "*.html", "result.json"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["EXAMPLE_SERVICE_PORT"] = str(_free_port())       # the example service's port, for its lines only
     before = []
     words = shlex.split(run[2])
+    if "examples/service/" in run[2] and not run[2].endswith("&"):     # it audits the example service: start it
+        before += [r for r in RUNS[:RUNS.index(run)] if r[2].endswith("&") and "examples/service/" in r[2]]
     for i, word in enumerate(words):
         path = Path(os.path.normpath(Path(run[1]) / word))
-        if word.endswith(".json") and words[i - 1] != "--json" and not (tmp_path / path).exists():
+        if word.endswith((".json", ".jsonl")) and words[i - 1] not in ("--json", "--record") \
+                and not (tmp_path / path).exists():
             writer = _writer_of(path, RUNS[:RUNS.index(run)])
             assert writer is not None, f"`{run[2]}` reads {word}, which no earlier README command writes"
             before.append(writer)
-    for rel, line, comment in [(r[1], r[2], r[3]) for r in before] + [(run[1], run[2], run[3])]:
-        _run_line(tmp_path, rel, line, comment, env)
+    try:
+        for rel, line, comment in [(r[1], r[2], r[3]) for r in before] + [(run[1], run[2], run[3])]:
+            _run_line(tmp_path, rel, line, comment, env)
+    finally:
+        while _BACKGROUND:
+            proc = _BACKGROUND.pop()
+            proc.terminate()
+            proc.wait(30)
 
 
 # ---------------------------------------------------------------------------

@@ -297,3 +297,126 @@ def test_bidi_override_in_a_user_string_cannot_reorder_fairaudit_text(tmp_path):
         assert len(attrs) == 2, "the probe did not run"
         found[isolate] = float(attrs["sha-left"]) > float(attrs["path-right"])
     assert found == {True: True, False: False}, found
+
+
+# -- a report a reviewer reads in 30 seconds (issue 31, item 3) ---------------------------------
+
+#: an instrumented copy's probe: for every data table, whether it is wider than its box (a cut
+#: column) and the first body row's verdict class; for every failing row, whether it is shown
+#: (not in a closed <details>) and not clipped by a scrolling ancestor
+LAYOUT_PROBE = r"""<script>
+var out={tables:[],fails:[]};
+document.querySelectorAll('table.data').forEach(function(t){
+  var w=t.parentElement, r=t.getBoundingClientRect();
+  if(!t.getClientRects().length) return;
+  var s=t.closest('details.table'); var title=s?s.querySelector('.table-title').textContent.trim():'';
+  var first=t.querySelector('tbody tr');
+  out.tables.push({title:title, cut:(t.scrollWidth>w.clientWidth+1)||(r.right>document.documentElement.clientWidth+1),
+                   first:first?first.className:''});
+});
+document.querySelectorAll('table.data tr.row-fail').forEach(function(tr){
+  var shown=tr.getClientRects().length>0, r=tr.getBoundingClientRect(), clipped=false, e=tr.parentElement;
+  while(e){var cs=getComputedStyle(e);
+    if(/(auto|scroll|hidden)/.test(cs.overflowY)&&e.clientHeight<e.scrollHeight){var b=e.getBoundingClientRect();
+      if(r.top<b.top||r.bottom>b.bottom) clipped=true;}
+    e=e.parentElement;}
+  var s=tr.closest('details.table');
+  out.fails.push({title:s?s.querySelector('.table-title').textContent.trim():'', shown:shown, clipped:clipped});
+});
+document.body.setAttribute('data-layout', JSON.stringify(out));
+</script>"""
+
+
+def layout(tmp: Path, page: Path, width: int) -> dict:
+    """The layout probe's findings for ``page`` in a ``width``-pixel-wide window."""
+    import html as _html
+    copy = tmp / f"layout-{width}-{page.stem}.html"
+    copy.write_text(page.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"), encoding="utf-8")
+    dom, _, _ = chromium(tmp, copy.as_uri(), "--dump-dom", window=(width, 900))
+    m = re.search(r'data-layout="([^"]*)"', dom)
+    assert m, "the layout probe did not run"
+    return json.loads(_html.unescape(m.group(1)))
+
+
+@pytest.fixture(scope="module")
+def tv_report(tmp_path_factory) -> Path:
+    """The issue's report: tv_stability on the PRP ranker (fails; 14 probes, few of them failing)."""
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    tmp = tmp_path_factory.mktemp("tv")
+    html = tmp / "tv.html"
+    res = CliRunner().invoke(main, ["check", str(EXAMPLES / "allocators" / "prp_ranking.py"), "--checks", "tv_stability",
+                                    "--html", str(html), "--in-process"])
+    assert res.exit_code == 1, res.output
+    return html
+
+
+def _wide_result() -> dict:
+    """A result with a 17-column table (as ex_interim's pools) of 30 rows, three failing,
+    last in the check's order."""
+    cols = ["pool", "n", "k", "draws", "eps_hat", "eps_lower", "eps_upper", "status", "worse_a", "better_b",
+            "quality_a", "quality_b", "chance_a", "chance_b", "loss", "loss_lo", "loss_hi", "regret_vs_top_k", "verdict"]
+    rows = [[i, 30, 3, 4096, 0.0123, -0.0031, 0.0456, "undecided", 5, 4, 0.9402, 0.9822, 1.0, 1.0, 0.0299,
+             0.0272, 0.0325, -0.0201, "fail" if i >= 27 else "pass"] for i in range(30)]
+    check = {"id": "ex_interim", "title": "Ex-interim fairness", "verdict": "fail", "message": "m.", "draws": 10,
+             "statistic": None, "figures": [], "evidence": {}, "params": {"population": "", "epsilon": 0.1},
+             "tables": {"pools": {"columns": cols, "rows": rows}}, "definition": "d"}
+    return {"schema_version": 2, "target": {"path": "a.py", "kind": "selection"},
+            "config": {"confidence": 0.95, "seed": 0}, "checks": [check], "warnings": []}
+
+
+@pytest.mark.slow      # runs tv_stability (a few seconds) and Chromium at two widths
+def test_failing_probe_row_is_in_view_without_scrolling(tv_report, tmp_path):
+    """The issue's case: the probes table's failing rows come first, shown, in no scroll box
+    (at 1280 and at 800 px), and no column of any table is cut."""
+    for width in (1280, 800):
+        found = layout(tmp_path, tv_report, width)
+        probes = [t for t in found["tables"] if t["title"].startswith("Probes")]
+        assert probes and probes[0]["first"] == "row-fail", (width, found["tables"])
+        fails = [f for f in found["fails"] if f["title"].startswith("Probes")]
+        assert fails and all(f["shown"] and not f["clipped"] for f in fails), (width, fails)
+        assert [t["title"] for t in found["tables"] if t["cut"]] == [], (width, found["tables"])
+
+
+@pytest.mark.slow      # Chromium three times
+def test_wide_table_fits_800px_and_shows_failing_rows_first(tmp_path):
+    """Positive control of the probe included: the same table without the report's CSS is cut."""
+    from fairaudit.report import render_html
+    page = tmp_path / "wide.html"
+    page.write_text(render_html(_wide_result()), encoding="utf-8")
+    for width in (1280, 800):
+        found = layout(tmp_path, page, width)
+        pools = [t for t in found["tables"] if t["title"].startswith("Pools")]
+        assert pools[0]["first"] == "row-fail" and not any(t["cut"] for t in found["tables"]), (width, found)
+        assert len(found["fails"]) == 3 and all(f["shown"] and not f["clipped"] for f in found["fails"]), found
+    bare = tmp_path / "bare.html"
+    bare.write_text(re.sub(r"<style>.*?</style>", "<style>body{max-width:760px}</style>", page.read_text(), flags=re.S))
+    assert any(t["cut"] for t in layout(tmp_path, bare, 800)["tables"]), "the probe does not see a cut table"
+
+
+def pdf_pages(pdf: Path) -> int:
+    """Pages of a PDF Chromium wrote (its page objects; no PDF library needed)."""
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", pdf.read_bytes()))
+
+
+@pytest.mark.slow      # runs the README's first audit (about 15 s) and prints it
+def test_readme_first_report_prints_in_a_few_pages(tmp_path):
+    """The README's first command's report on A4 (it printed to 19 pages before issue 31)."""
+    from click.testing import CliRunner
+    from fairaudit.cli import main
+    html = tmp_path / "fairaudit-report.html"
+    res = CliRunner().invoke(main, ["check", str(EXAMPLES / "allocators" / "broome_lottery.py"), "--data",
+                                    str(EXAMPLES / "data" / "population.csv"), "--checks",
+                                    "broome,anonymity,selection_rates", "--html", str(html), "--in-process"])
+    assert res.exit_code == 0, res.output
+    pdf = tmp_path / "report.pdf"
+    chromium(tmp_path, html.as_uri(), f"--print-to-pdf={pdf}", "--no-pdf-header-footer")
+    n = pdf_pages(pdf)
+    assert 1 <= n <= 6, f"the README's first report prints to {n} pages"
+    # control: the page counter counts pages (the same report with every table row printed is longer)
+    long = tmp_path / "long.html"
+    long.write_text(html.read_text().replace("<details", "<details open").replace(
+        "</style>", "@media print{details>*{display:block!important}}</style>"))
+    pdf2 = tmp_path / "long.pdf"
+    chromium(tmp_path, long.as_uri(), f"--print-to-pdf={pdf2}", "--no-pdf-header-footer")
+    assert pdf_pages(pdf2) > n

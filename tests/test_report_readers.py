@@ -126,7 +126,8 @@ def test_citations_name_authors_and_titles():
     assert cite("cannot be anonymous, seed 002 Prop 7") == (
         "cannot be anonymous, Devic, Korolova, Kempe and Sharan, “Stability and Multigroup Fairness in Ranking "
         "with Uncertain Predictions” Prop 7")
-    assert cite("(seed 004 §2)", short=True) == "(Kearns et al. §2)"
+    assert cite("(seed 004 §2)", short=True) == "(Kearns, Roth and Wu, §2)"
+    assert cite("seed 002 Prop 7", short=True) == "Devic et al., Prop 7"
     assert set(SOURCES) == {"000", "001", "002", "003", "004"}
 
 

@@ -1,4 +1,4 @@
-"""``broome``: Broome-Fairness (seed 000, Defs 4.1–4.3, 4.7–4.9).
+"""``broome``: Broome-Fairness (Jain, Creel and Wilson, Defs 4.1–4.3, 4.7–4.9).
 
 Broome-Fairness of an iterative weighted selection (Def 4.2): for every round and
 every pair of remaining individuals, BF.1 ``c_i > c_j ⇒ w_i > w_j`` and BF.2
@@ -182,6 +182,7 @@ class Broome(Check):
     }
     column_labels = {
         'bin': 'claim bin',
+        'selection_rate': 'selection rate', 'broome_rate': 'rate under the Broome lottery',
         'broome_chance': 'chance under the Broome lottery',
         'broome_weight': 'Broome lottery weight',
         'claim_max': 'highest claim',
@@ -204,7 +205,7 @@ class Broome(Check):
                   'fairaudit check my_allocator.py --checks broome')
     title = "Broome-Fairness"
     summary = ("Chances rise with claims (BF.1), no positive claim overridden (BF.2), equal claims equal chances; "
-               "partial lotteries characterised (seed 000).")
+               "partial lotteries characterised (Jain, Creel and Wilson).")
     definition = ("A lottery is Broome-fair when, in every round, a stronger claim has a strictly greater chance "
                   "of being picked than a weaker one (BF.1) and every positive claim has some chance (BF.2); equal "
                   "claims get equal chances. The audit sees outcomes, not weights: it estimates each person's chance "
@@ -213,6 +214,15 @@ class Broome(Check):
                   "equal claims and no positive claim effectively excluded. Agreement of the chances is necessary "
                   "for Broome-Fairness, not sufficient.")
     kinds = ("selection", "decision")
+    table_titles = {
+        "partial_broome": "Partial-lottery reading of each input (who is always, never or by lottery selected)",
+        "utility": "Expected utility against top-k",
+        "bins_{n}": "Chance by claim bin, input {n}",
+        "first_round_{n}": "First-round chances, input {n}",
+        "individuals_{n}": "Each individual’s chance against the Broome lottery, input {n}",
+        "claims": "Chance against claim (per-person rule)",
+        "bins": "Selection rate by claim bin in the log",
+    }
     params = {
         "instances": Param(DEFAULT_INSTANCES, "without --data: claim instances distribution:n:k_over_n, comma-separated",
             parse=Param.claim_instances),
@@ -262,6 +272,7 @@ class Broome(Check):
         budget = ctx.max_draws(max_draws)
         results = []
         for j, inst in enumerate(insts):
+            ctx.step("input", j + 1, len(insts))
             claims = np.asarray(inst.scores, dtype=float)
             if np.any(claims < 0):
                 return self.result("error", f"{inst.label}: claims must be non-negative for Broome-Fairness "

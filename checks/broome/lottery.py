@@ -1,4 +1,4 @@
-"""The Broome lottery (seed 000): Broome-Fairness's yardstick, and the analyses of a
+"""The Broome lottery (Jain, Creel and Wilson): Broome-Fairness's yardstick, and the analyses of a
 lottery's draws against it that ``broome`` decides on and ``systemic_exclusion`` uses.
 
 The analyses take outcome arrays (draws × k selected indices) and claims and return
@@ -495,7 +495,7 @@ def partial_analysis(draws, counts, B, claims, k, ind, confidence, n_bins):
         # coarser bins inside the pool: its claims are a narrow slice, so fine bins have tiny Broome gains
         # BF.1 inside the pool is reported from the bin pairs only: the within-bin contrasts are
         # not computed there, so they take no share of the pool's α (when they did, the pool's
-        # pairs got α/(pairs + contrasts) and the truncated-normal k = 100 pool of seed 000's
+        # pairs got α/(pairs + contrasts) and the truncated-normal k = 100 pool of Jain, Creel and Wilson's
         # grid stayed uncertified at 20,000 draws). The instance's own within-bin test is
         # unchanged: it runs on the whole instance with its own share (analyse, a_bins).
         res = bin_gain_analysis(draws, claims, kprime, min(n_bins, POOL_BINS), confidence, ref=ref,
@@ -758,7 +758,7 @@ def resolution_statement(bins: dict | None) -> dict:
 # ---------------------------------------------------------------------------
 
 def partial_row(r, min_gain) -> dict:
-    """One row of the partial-BF table (the quantities of seed 000's Tables 1–6)."""
+    """One row of the partial-BF table (the quantities of Jain, Creel and Wilson's Tables 1–6)."""
     k = r["k"]
     row = {"instance": r["inst"].label}
     if r.get("deterministic"):

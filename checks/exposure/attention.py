@@ -134,7 +134,7 @@ def exposure_from_marginals(R: np.ndarray, models: list[Attention]) -> np.ndarra
 
 
 def ua_exposure(predictions, models: list[Attention]) -> np.ndarray:
-    """(K, n) exact expected exposure under the UA ranking of ``predictions`` (seed 002,
+    """(K, n) exact expected exposure under the UA ranking of ``predictions`` (Devic et al.,
     Def 8; marginals by Props 9/10)."""
     from fairaudit.ua import ua_marginals
     return exposure_from_marginals(ua_marginals(np.asarray(predictions, dtype=float)), models)

@@ -1,5 +1,5 @@
 """``min_requirement``: group minimum-requirement regret of an online assigner
-(seed 003, Freund et al., §2–3; SPEC §6). LPs and generators: :mod:`fairaudit.checks.min_requirement.assignment`.
+(Freund et al., §2–3; SPEC §6). LPs and generators: :mod:`fairaudit.checks.min_requirement.assignment`.
 
 Callable audit (over simulated years)
     For each scenario (named generators: the seed's Figure 1 worlds ``antagonistic``,
@@ -114,6 +114,8 @@ class MinRequirement(Check):
     }
     column_labels = {
         'T': 'arrivals per year (T)',
+        'trend': 'change of worst-group regret per tenfold T',
+        'trend_slope_per_decade': 'change of worst-group regret per tenfold T',
         'algorithm_sd': 'spread across algorithm runs (sd)',
         'arrival_sd': 'spread across arrival orders (sd)',
         'benchmark_price_of_fairness': 'benchmark price of fairness',
@@ -136,7 +138,7 @@ class MinRequirement(Check):
     }
     title = "Group minimum-requirement regret"
     summary = ("Regret of each group against a minimum requirement (Random, Proportionally Optimized, MaxMin "
-               "or given) over simulated years, with global regret and price of fairness (seed 003).")
+               "or given) over simulated years, with global regret and price of fairness (Freund et al.).")
     definition = ("A fairness rule sets, on each realised year, a minimum requirement m_g on the average score "
                   "(e.g. employment probability) of each group's arrivals. A group's regret R_g is m_g minus the "
                   "average its members actually got; positive means the group fell short. Global regret is the "
@@ -146,6 +148,11 @@ class MinRequirement(Check):
                   "years, with confidence simultaneous over groups.")
     kinds = ("assignment",)
     sources = ("allocator", "log")
+    table_titles = {
+        "groups": "Regret against the minimum requirement, per group",
+        "scenarios": "Scenarios simulated",
+        "years": "Regret per simulated year",
+    }
     params = {
         "rule": Param("proportional", "requirement rule: random | proportional | maxmin | given", choices=A.RULES),
         "requirement": Param("", "rule=given: the requirement per group, comma-separated (one value = all groups)",
@@ -221,7 +228,8 @@ class MinRequirement(Check):
         anticipation = None
         total_draws = 0
         seed = ctx.config.seed
-        for name, draw, desc, gnames in gens:
+        for g_i, (name, draw, desc, gnames) in enumerate(gens):
+            ctx.phase(f"{name} scenario", g_i + 1, len(gens))
             G = len(gnames)
             R0 = np.zeros((years, G))          # first draw's regret per year (for P(R_g > ε))
             Rmean = np.zeros((years, G))       # regret averaged over assigner draws
@@ -232,6 +240,7 @@ class MinRequirement(Check):
             glob, pof, bpof, maxR = (np.zeros(years) for _ in range(4))
             infeasible = 0
             for k in range(years):
+                ctx.step(f"{name}: year", k + 1, years)
                 key = f"{self.id}/{name}/year/{k}"
                 year = draw(T, ctx.rng(key), f"{name} year {k}, T={T}")
                 bench = A.benchmarks(year, rule, given)

@@ -1,4 +1,4 @@
-"""Assignment instances, minimum-requirement rules and the LP benchmarks of seed 003
+"""Assignment instances, minimum-requirement rules and the LP benchmarks of Freund et al.
 (Freund, Lykouris, Paulson, Sturt, Weng — group fairness in dynamic refugee
 assignment, §2–3; SPEC §6).
 
@@ -233,7 +233,7 @@ def _feature_scenario(name, shares, seed, description, N=10):
 def _figure1(name, equal_sizes=False):
     return Scenario(name, "figure1", (0.5, 0.5), (0.5, 0.5), table=tuple(map(tuple, FIGURE1[name])),
                     equal_sizes=equal_sizes, group_names=("a", "b"),
-                    description=f"seed 003 Figure 1, {name} world (rows a, b; columns locations 1, 2): "
+                    description=f"Freund et al., Figure 1, {name} world (rows a, b; columns locations 1, 2): "
                                 f"{FIGURE1[name].tolist()}")
 
 
@@ -304,7 +304,7 @@ def _polytope(K: int, N: int, caps: np.ndarray, supply: np.ndarray):
 
 def _types(w: np.ndarray, groups: np.ndarray | None):
     """Merge identical arrivals (same score row and group): an exact reduction of every
-    LP here, and a large one on worlds with few kinds of arrivals (seed 003 Figure 1:
+    LP here, and a large one on worlds with few kinds of arrivals (Freund et al., Figure 1:
     4 variables instead of 2T). Returns (rows, group per row, counts, inverse index)."""
     g = np.zeros(len(w), dtype=np.int64) if groups is None else np.asarray(groups, dtype=np.int64)
     key = np.column_stack([w, g.astype(float)])

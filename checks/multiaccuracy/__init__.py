@@ -1,5 +1,5 @@
 """``multiaccuracy``: does a ranking inherit its predictor's multigroup guarantee?
-(seed 002, Devic et al. §4: Def 15, Theorem 16, Props 19, 21, 22; SPEC §5)
+(Devic et al. §4: Def 15, Theorem 16, Props 19, 21, 22; SPEC §5)
 
 Inputs: a pool of individuals (``--data``, or the rows of a ranking log) with
 predictions ``f(x)`` (``p_*`` columns, an n×m label distribution, the last column the
@@ -278,7 +278,7 @@ class Multiaccuracy(Check):
                   'fairaudit check my_ranker.py --checks multiaccuracy --data predictions.csv')
     title = "Multiaccuracy composition"
     summary = ("Does the ranking inherit the predictor's group guarantees? α̂ per group and label, and each group's "
-               "position distribution against the UA ranking of the ground truth (seed 002 §4).")
+               "position distribution against the UA ranking of the ground truth (Devic et al., §4).")
     definition = ("A predictor is α-multiaccurate on a collection of groups when, in every group and for every label, "
                   "its average predicted probability of the label is within α of the label's true frequency. "
                   "Theorem 16 of Devic et al. shows that the uncertainty-aware (UA) ranking of such a predictor gives "
@@ -290,6 +290,12 @@ class Multiaccuracy(Check):
                   "The gap intervals hold simultaneously for all groups and positions, the α̂ intervals for all "
                   "groups and labels.")
     kinds = ("ranking",)
+    table_titles = {
+        "groups": "Share of each position per group: ranker against the ground truth",
+        "alpha": "Group bias of the predictor (α)",
+        "positions": "Chance of each position: ranker against the UA ranking",
+        "multicalibration": "Multicalibration cells",
+    }
     params = {
         "tolerance": Param(0.1, "largest allowed gap, over groups and positions, in the chance that a position goes "
                                 "to a member of the group (ranker vs ground-truth UA)", type=float, min=0, max=1),

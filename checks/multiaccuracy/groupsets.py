@@ -1,4 +1,4 @@
-"""The collection C of named groups a multigroup property is stated over (seed 002, §4).
+"""The collection C of named groups a multigroup property is stated over (Devic et al., §4).
 
 C is a list of named, possibly overlapping subsets of the individuals (rows of a
 table):

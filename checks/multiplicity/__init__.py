@@ -1,4 +1,4 @@
-"""``multiplicity``: allocation multiplicity (seed 001, Defs 1–7, Prop 3.1, §4–5; SPEC §8).
+"""``multiplicity``: allocation multiplicity (Jain et al., Allocation Multiplicity, Defs 1–7, Prop 3.1, §4–5; SPEC §8).
 
 When there are more qualified people than places, a huge set of allocations has the
 same utility as the deployed one. Given qualification labels o* (``label``, 1 =
@@ -84,6 +84,12 @@ class Multiplicity(Check):
         'pc_excess_over_reference': 'pairwise consistency above the reference',
         'pairwise_consistency_excess': 'pairwise consistency above the reference',
     }
+    column_labels = {
+        'equal_utility_reference': 'equal-utility allocations (reference)',
+        'selected_in': 'recovered allocations selecting the person',
+        'certified_rejected': 'certified systemically rejected',
+        'in_baseline': 'selected by the baseline',
+    }
     data_needs = ("--data FILE with a 'label' column (1 = qualified), or a one-decision-per-model log",
                   'fairaudit check my_selector.py --checks multiplicity --data people.csv')
     title = "Allocation multiplicity"
@@ -98,6 +104,12 @@ class Multiplicity(Check):
                   "ones (pairwise consistency), and no qualified person should be (almost) never selected "
                   "when equal-utility allocations give every qualified person a fair chance.")
     kinds = ("selection",)
+    table_titles = {
+        "comparisons": "The allocations compared with the equal-utility set",
+        "equal_utility_set": "The equal-utility set (Prop 3.1)",
+        "qualified_selection": "Selection chance of each qualified person",
+        "entropy_composition": "Feature entropy of the selected",
+    }
     default = False
     params = {
         "delta": Param(0, "Δ: utility tolerance, in qualified people (Def 7)"),
@@ -482,14 +494,14 @@ def _figures(core, lda, ent, qual, ref_pq, eta, tolerance, b) -> list[dict]:
         {"kind": "interval_bars", "title": "Utility k′/k: recovered allocations vs equal-utility allocations",
          "labels": ["recovered allocations (mean)", "equal-utility allocations"], "estimate": [u[0], core["ref_utility"]],
          "lo": [u[1], core["ref_utility"]], "hi": [u[2], core["ref_utility"]], "xlabel": "utility k′/k", "xlim": [0, 1],
-         "caption": f"{core['distinct']:,} distinct allocations among {core['B']:,} recovered (seed 001 Table 2)."},
-        {"kind": "interval_bars", "title": "Outcome homogenisation: pairwise consistency (seed 001 Table 3)",
+         "caption": f"{core['distinct']:,} distinct allocations among {core['B']:,} recovered (Jain et al., Allocation Multiplicity, Table 2)."},
+        {"kind": "interval_bars", "title": "Outcome homogenisation: pairwise consistency (Jain et al., Allocation Multiplicity, Table 3)",
          "labels": ["recovered allocations", "all equal-utility allocations (exact)"],
          "estimate": [pc["estimate"], core["pc_ref"]], "lo": [pc["ci"][0], core["pc_ref"]],
          "hi": [pc["ci"][1], core["pc_ref"]], "xlabel": "pairwise consistency of individual outcomes",
          "reference": core["pc_ref"] + tolerance, "reference_label": f"reference + tolerance {tolerance:g}",
          "xlim": [0, 1]},
-        {"kind": "scatter_ci", "title": "Selection chance of each qualified person (seed 001 Fig. 4b)",
+        {"kind": "scatter_ci", "title": "Selection chance of each qualified person (Jain et al., Allocation Multiplicity, Fig. 4b)",
          "x": list(range(1, len(qual) + 1)), "estimate": qual["chance"].tolist(), "lo": qual["lo"].tolist(),
          "hi": qual["hi"].tolist(), "color_by": ["never selected" if c == 0 else "selected at least once"
                                                  for c in qual["selected_in"]],
@@ -502,7 +514,7 @@ def _figures(core, lda, ent, qual, ref_pq, eta, tolerance, b) -> list[dict]:
         top = lda["ref_max"]
         if top is None:   # unbounded above (a group can be left out): draw to twice what was seen
             top = 2 * max(x for x in (lda["rec_max"], lda["ref_min"], 1.0) if x is not None and np.isfinite(x))
-        figs.append({"kind": "ranges", "title": f"Least discriminatory allocation: {lda['name']} (seed 001 Fig. 4a)",
+        figs.append({"kind": "ranges", "title": f"Least discriminatory allocation: {lda['name']} (Jain et al., Allocation Multiplicity, Fig. 4a)",
                      "labels": ["all equal-utility allocations (exact range)", "recovered allocations"],
                      "lo": [lda["ref_min"], lda["rec_min"]], "hi": [top, lda["rec_max"]],
                      "caption": "Exact range over every equal-utility allocation (an unbounded end is left open) "
@@ -512,7 +524,7 @@ def _figures(core, lda, ent, qual, ref_pq, eta, tolerance, b) -> list[dict]:
     if ent:
         t = ent["table"]
         figs.append({"kind": "grouped_bars", "title": f"Feature homogenisation: {ent['feature']} of the selected "
-                                                      f"(seed 001 Fig. 4c)",
+                                                      f"(Jain et al., Allocation Multiplicity, Fig. 4c)",
                      "categories": t.iloc[:, 0].tolist(),
                      "series": [{"label": f"ensemble allocation ({ent['ensemble']:.2f} bits)",
                                  "values": t["ensemble allocation"].tolist()},

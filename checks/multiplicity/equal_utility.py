@@ -1,4 +1,4 @@
-"""Exact mathematics of the Δ-equal-utility allocations of seed 001 (Jain, Wang, Creel,
+"""Exact mathematics of the Δ-equal-utility allocations of Jain et al., Allocation Multiplicity (Jain, Wang, Creel,
 Wilson — allocation multiplicity, §3.3 and §5.2).
 
 ``n`` individuals, ``n_q`` of them qualified (labels o* = 1), ``k`` places; a baseline
@@ -19,7 +19,7 @@ proportional to ``C(n′, k′_δ)·C(n − n′, k − k′_δ)`` (its share of
 qualified and the unqualified chosen uniformly. Under it every qualified person has the
 same selection probability ``E[k′_δ]/n′`` and every unqualified person
 ``(k − E[k′_δ])/(n − n′)``; pairwise consistency (the chance a person gets the same
-outcome under two independent allocations of the set, averaged over people, seed 001
+outcome under two independent allocations of the set, averaged over people, Jain et al., Allocation Multiplicity
 §5.2 after Cooper et al.) depends only on these marginals:
 ``PC = (n′/n)·f(π_q) + (1 − n′/n)·f(π_u)``, ``f(p) = p² + (1 − p)²`` — for Δ = 0,
 ``π_q = k′/n′`` and ``π_u = (k − k′)/(n − n′)``: SPEC §8's formula. For Δ > 0 the same
@@ -192,7 +192,7 @@ class RatioExtreme:
 
 def ratio_of_allocation(selected, in_a, in_b, values=None) -> float:
     """The group metric of one allocation: mean of ``values`` among the selected of A
-    over that among the selected of B (the threshold test, seed 001 §5.2), or, with
+    over that among the selected of B (the threshold test, Jain et al., Allocation Multiplicity, §5.2), or, with
     ``values=None``, A's selection rate over B's. NaN when undefined."""
     sel = np.zeros(len(in_a), bool)
     sel[np.asarray(selected, dtype=int)] = True

@@ -1,4 +1,4 @@
-"""``tv_stability`` (seed 002, Devic et al.; SPEC §4).
+"""``tv_stability`` (Devic et al.; SPEC §4).
 
 ``tv_stability`` — a ranking function R is (L, δ)-stable (Def 3; Def 20 with δ > 0) if
 for all prediction matrices P, P′ (entry-wise norms)::
@@ -21,7 +21,7 @@ Finder (screening draws on their own streams; no statement rests on them)
     vertex of the simplex, all of one label's mass moved to any other label (adjacent or
     not), one row replaced by another of the input (the data's rows as anchors), the same
     on the input's vertex configuration, and every row at one vertex but one moved
-    between two others (seed 002's Prop 14 pair: UA's ratio ½); each screened on its own
+    between two others (Devic et al.'s Prop 14 pair: UA's ratio ½); each screened on its own
     stream, the ``EXTREME_CERTIFIED`` most violating certified;
   - bisection (Prop 7's argument): along the segment from an input to another whose
     output differs (two individuals' rows swapped; an independent random input), keep
@@ -146,7 +146,7 @@ class TVStability(Check):
     }
     title = "TV-stability (small input changes, small outcome changes)"
     summary = ("Searches for input pairs whose outcome marginals move more than L·‖P − P′‖₁ + δ "
-               "(seed 002 Def 3/20), certifying each probe.")
+               "(Devic et al., Def 3/20), certifying each probe.")
     definition = ("A ranking function is L-stable when changing the predictions by ‖P − P′‖₁ (summed absolute "
                   "change) changes no individual's chance of any position by more than L·‖P − P′‖₁ (plus δ for "
                   "approximate stability); for selectors, chances of being selected against changes of claims. "
@@ -157,6 +157,10 @@ class TVStability(Check):
                   "ranking is stable.")
     kinds = ("ranking", "selection", "decision")
     sources = ("allocator",)
+    table_titles = {
+        "probes": "Probes: change of the outcome chances against the change of the inputs",
+        "pairs": "Pairs of people: change of chance per unit of feature distance",
+    }
     params = {
         "L": Param(1.0, "Lipschitz constant L of ‖R(P) − R(P′)‖_∞ ≤ L‖P − P′‖₁ + δ", type=float, min=0),
         "delta": Param(0.0, "additive slack δ (approximate stability, Def 20)", type=float, min=0),
@@ -204,7 +208,15 @@ class TVStability(Check):
             for lab, p, q in extreme_moves(space, x, rng):
                 ext.append((f"{lab} (on {name})", p, q))
         scored = []
+        # the parts' expected draws (for the progress bar only): screening pairs, bisection walks of
+        # about 6 screened pairs, the search's screened pairs, certification (pilot + B ≈ 2·MIN_DRAWS)
+        sd = self.screen_draws
+        n_cands = int(probes) + EXTREME_CERTIFIED + int(bisections) + 1
+        shares = [2 * sd * len(ext), 12 * sd * int(bisections), 2 * sd * int(search_examples),
+                  2 * n_cands * (sd + 2 * MIN_DRAWS)]
+        ctx.phase("screening extreme moves", 1, 4, shares)
         for e, (lab, p, q) in enumerate(ext):
+            ctx.step("extreme move", e + 1, len(ext))
             X, Y = self._draw_pair(p, q, f"{self.id}/screen/extreme/{e}", self.screen_draws, lab, screening=True)
             s = summarise_pair(space, p, q, X, Y, per_member_confidence(0.99, 2 * space.entries(len(p))))
             scored.append((self._score(s, float(np.abs(p - q).sum())), e))
@@ -212,7 +224,9 @@ class TVStability(Check):
             lab, p, q = ext[e]
             cands.append({"source": "extreme move", "label": lab, "x": p, "y": q})
         # 2. bisection toward jumps
+        ctx.phase("bisection", 2, 4)
         for b in range(int(bisections)):
+            ctx.step("bisection", b + 1, int(bisections))
             name, x0 = bases[b % len(bases)]
             x1, how = self._far_point(space, x0, rng, b)
             x, y, info = self._bisect(space, x0, x1, f"{self.id}/bisect/{b}")
@@ -220,6 +234,7 @@ class TVStability(Check):
                           "label": f"bisection {b + 1} on {name} toward {how} (t ∈ [{info['a']:.9g}, {info['b']:.9g}])",
                           "x": x, "y": y, "search": info})
         # 3. Hypothesis search
+        ctx.phase("search for a jump", 3, 4)
         if int(search_examples) > 0:
             found = self._hypothesis(space, int(search_examples), int(search_n))
             if found is not None:
@@ -474,6 +489,7 @@ class TVStability(Check):
             X, Y = self._draw_pair(x, y, stream, self.screen_draws, "search pair", screening=True)
             s = summarise_pair(space, x, y, X, Y, per_member_confidence(0.99, 2 * space.entries(len(x))))
             seen["evaluated"] += 1
+            self.ctx.step("searched pair", min(seen["evaluated"], max(1, examples)), max(1, examples))
             score = self._score(s, d)
             # the reported best pair (when no violation is found) must be certifiable
             ell = math.log(2 * 2 * space.entries(len(x)) * 64 / max(self.ctx.alpha, 1e-6))
@@ -515,7 +531,9 @@ class TVStability(Check):
         ell = math.log(2.0 / (1.0 - member))
         rows, sums = [], []
         total = 0
+        ctx.phase("certifying", 4, 4)
         for j, c in enumerate(cands):
+            ctx.step("certifying candidate", j + 1, len(cands))
             x, y = c["x"], c["y"]
             d = float(np.abs(x - y).sum())
             for attempt in range(8):
