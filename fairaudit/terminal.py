@@ -315,8 +315,9 @@ def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: boo
     """The verdict lines after the audit: ``rows`` of (verdict, check id, statistic text,
     [message lines]) in the report's order. On a terminal, rich wraps each message at the
     terminal's width between words, continuation lines indented under the check (and keeps
-    the verdict colours); off a terminal (CI logs, pipes) each message stays one line, for
-    grep and for the log viewer to wrap. All text is shown as plain Text (never markup)."""
+    the verdict colours); off a terminal (CI logs, pipes) :func:`wrap_text` wraps them the
+    same way at ``$COLUMNS`` (default 100). User text arrives inert and is shown as plain
+    Text (never markup)."""
     stream = stream if stream is not None else sys.stdout
     terminal = bool(getattr(stream, "isatty", lambda: False)()) if terminal is None else terminal
     if not terminal:        # click strips the colours unless asked to keep them (color=True)
@@ -326,7 +327,7 @@ def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: boo
             click.echo(click.style(f"{verdict.upper():<13}", fg=colours.get(verdict)) + f" {cid:<20} {stat}".rstrip(),
                        file=stream)
             for i, m in enumerate(messages):
-                text = m.replace("\n", "\n" + " " * indent)
+                text = wrap_text(m, " " * indent, width)
                 bold = i == 0 and verdict != "skipped" and len(messages) > 1
                 click.echo(" " * indent + (click.style(text, bold=True) if bold else text), file=stream)
         return

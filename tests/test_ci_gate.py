@@ -183,8 +183,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_ci_gate_case(case, proj):
+def test_ci_gate_case(case, proj, monkeypatch):
     name, files, folder, args, code, line = case
+    monkeypatch.setenv("COLUMNS", "1000")      # verdict messages unwrapped: each is one line here
     for rel, text in files.items():
         (proj / rel).parent.mkdir(parents=True, exist_ok=True)
         (proj / rel).write_text(text)
@@ -351,7 +352,9 @@ def test_terminal_wraps_between_words_at_the_terminals_width():
     body = [ln for ln in lines if "word" in ln]
     assert all(ln.startswith(" " * 14) for ln in body)                  # continuation indented under the check
     assert " ".join(w for ln in body for w in ln.split()) == message   # no word cut or lost
-    # off a terminal the message stays one line (for grep and the CI log viewer)
+    # off a terminal (a CI log) the same, at the given width ($COLUMNS by default)
     buf = io.StringIO()
-    print_verdicts([("fail", "selection_rates", "", [message])], buf, terminal=False)
-    assert buf.getvalue().splitlines()[1].strip() == message
+    print_verdicts([("fail", "selection_rates", "", [message])], buf, terminal=False, width=60)
+    body = [ln for ln in buf.getvalue().splitlines() if "word" in ln]
+    assert len(body) > 3 and all(len(ln) <= 60 and ln.startswith(" " * 14) for ln in body)
+    assert " ".join(w for ln in body for w in ln.split()) == message
