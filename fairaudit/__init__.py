@@ -10,18 +10,12 @@ cross-population simulator (:func:`simulate_pool`, :func:`simulate_pools`,
 """
 from ._version import __version__
 from .errors import AllocatorError, DataError, FairauditError, LogError, TargetError
-from .instance import Instance
-from .targets import Target, assigner, decider, load_target, ranker, selector, target_from_callable
-from .sampler import Sampler
 
-import os as _os
-
-if not _os.environ.get("FAIRAUDIT_WORKER"):
-    # In the audit process, as always (tools such as pytest's pytester, which restore
-    # sys.modules between runs, need scipy imported up front). A worker process — where
-    # every allocator file's ``import fairaudit`` runs — skips scipy: it starts faster.
-    from .stats import Estimate
-    from .ua import ua_marginals, ua_marginals_iid, ua_position_given_label, ua_sample
+# Everything else is loaded on first use (``__getattr__`` below): ``import fairaudit`` —
+# which the command line does before it knows what it will run, and every allocator file
+# does in every worker process — imports no numpy, scipy or pandas, so ``fairaudit
+# --help``, ``--version`` and an argument error answer at once (issue 30). The pytest
+# plugin imports scipy up front for pytester's in-process runs (fairaudit.pytest_plugin).
 
 __all__ = [
     "__version__", "selector", "ranker", "assigner", "decider", "Instance", "Target", "load_target",
@@ -45,8 +39,21 @@ def __dir__():
     return sorted(set(__all__) | set(globals()))
 
 
+_TARGETS = ("Target", "assigner", "decider", "load_target", "ranker", "selector", "target_from_callable")
+
+
 def __getattr__(name):
-    # Lazy: the engine pulls in pandas and the check registry.
+    # Lazy: numpy comes with the first allocator decorator, the engine pulls in pandas
+    # and the check registry.
+    if name in _TARGETS:
+        from . import targets
+        return getattr(targets, name)
+    if name == "Instance":
+        from .instance import Instance
+        return Instance
+    if name == "Sampler":
+        from .sampler import Sampler
+        return Sampler
     if name == "Estimate":
         from .stats import Estimate
         return Estimate
@@ -62,8 +69,8 @@ def __getattr__(name):
     if name in ("CheckResult", "AuditResult", "Statistic"):
         from . import notebook, result    # notebook: how results show themselves (result.PRESENTERS)
         return getattr(result, name)
-    # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): in a
-    # worker process fairaudit.stats / fairaudit.ua are not imported up front.
+    # Submodules an allocator file may reach as attributes (``fa.ua.ua_sample``): they
+    # are not imported up front.
     import importlib.util
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")

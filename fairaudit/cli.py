@@ -16,9 +16,11 @@ inconclusive under ``--fail-on inconclusive``, or skipped under ``--require``); 
 could not start (an unknown check id or parameter, a parameter value the check does not
 accept, a bad configuration file (:mod:`fairaudit.config`), a check named in ``--checks``
 that cannot run on this target and data unless ``--allow-skip``
-(:mod:`fairaudit.preflight`) — all caught before anything is drawn — a setup problem found
-at the first call (a hard-coded k, an argument the audit cannot supply), or no check could
-run at all).
+(:mod:`fairaudit.preflight`), an output path that cannot be written — all caught before
+anything is drawn — a setup problem found at the first call (a hard-coded k, an argument
+the audit cannot supply), or no check could run at all); 130/143/129 when interrupted by
+SIGINT/SIGTERM/SIGHUP (every process the audit started is ended first; see
+:mod:`fairaudit.run.containment`).
 
 
 Everything printed that came from the user (messages, names, values, the allocator's own
@@ -37,7 +39,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
 from ._version import __version__
 from .errors import FairauditError, ParamError
@@ -232,9 +233,11 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
       0  every check that could run passed (the others were skipped, not applicable)
       1  a check failed or errored (also inconclusive with --fail-on inconclusive,
          skipped with --require)
-      2  the audit could not start (bad option, config, target, data or parameter; a
-         check named in --checks that cannot run on this target/data, unless --allow-skip;
-         no check could run at all)
+      2  the audit could not start (bad option, config, target, data, parameter or an
+         output path that cannot be written; a check named in --checks that cannot
+         run on this target/data, unless --allow-skip; no check could run at all),
+         or an output could not be written
+    130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
 
     \b
     A module:function target is imported from Python's path and, after it, the current
@@ -243,7 +246,6 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     fairaudit.toml, or [tool.fairaudit] of a pyproject.toml found upward from here."""
     from .engine import AuditConfig, audit
     from .preflight import NotApplicableError
-    from .report import write_html
     from .workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
     loaded = _load_config(config_path)
@@ -301,13 +303,32 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     elif record_path:
         config.record = record_path
     command = "fairaudit " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from .outputs import preflight
+    from .run.containment import AuditScope, exit_code_of, interruptible
+    if config.in_process and target is not None and not is_log_target(target):
+        click.echo("warning: --in-process runs the allocator inside this process and trusts the allocator "
+                   "completely: it can end the audit with any exit code (even 0), stall it, or write its "
+                   "outputs (README, Threat model). Do not gate on it.", err=True)
+    try:        # every output path is checked before anything is drawn (exit 2)
+        preflight({"--json": None if to_stdout else json_path, "--html": html_path, "--junit": junit_path, "--export-ll144": export_ll144})
+    except FairauditError as e:
+        _error(e)
     try:
-        with progress.running(), _inert_user_output(to_stderr=to_stdout):
-            if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
-                from .logs.load import load_query
-                target = load_query(query, columns=config.columns, groups=config.groups)
-            result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
-                           command=command)
+        # SIGTERM/SIGHUP raise like Ctrl-C; every process the audit started is ended (and
+        # reaped) before anything is written, so nothing the allocator left can write after
+        with interruptible(), AuditScope(strict=True):
+            with progress.running(), _inert_user_output(to_stderr=to_stdout):
+                if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
+                    from .logs.load import load_query
+                    target = load_query(query, columns=config.columns, groups=config.groups)
+                result = audit(target, checks=_split(pick(checks_opt, "checks")), data=data, config=config,
+                               command=command)
+            from .workers import close_parked
+            close_parked()
+    except KeyboardInterrupt as e:
+        click.echo(f"fairaudit: interrupted ({'SIGINT' if type(e) is KeyboardInterrupt else e}); no result written",
+                   err=True)
+        sys.exit(exit_code_of(e))
     except NotApplicableError as e:
         for line in e.lines:
             click.echo(f"fairaudit: error: {_user(line, ' ' * 18, TERMINAL_CHARS * 2)}", err=True)
@@ -326,29 +347,18 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
                                                if json_path and not to_stdout else
                                                rc + "   (after rerunning the audit with --json RESULT.json)")
     if html_path and html_given is None and not no_html:
-        from .outputs import default_report_path
+        from .report_paths import default_report_path
         html_path = default_report_path(html_path, d)
-    if json_path:
-        from .result import dumps
-        if to_stdout:
-            sys.stdout.write(dumps(d) + "\n")
-            sys.stdout.flush()
-        else:
-            Path(json_path).write_text(dumps(d), encoding="utf-8")
-    if html_path:
-        with progress.status("writing the report"):
-            write_html(d, html_path)
-    if junit_path:
-        from .junit import write_junit
-        write_junit(d, junit_path, times=progress.times)
+    if not quiet:       # the verdicts first: a write error cannot hide them
+        _print_summary(d, html_path, json_path, err=to_stdout)
+    with progress.status("writing the report"):
+        _write_outputs(d, json_path, html_path, junit_path, times=progress.times)
     if export_ll144:
         from .ll144 import write_ll144
         try:
             write_ll144(d, export_ll144)
         except FairauditError as e:
             _error(e)
-    if not quiet:
-        _print_summary(d, html_path, json_path, err=to_stdout)
     for c in result.required_but_skipped():
         reason = c.message[len("Skipped: "):] if c.message.startswith("Skipped: ") else c.message
         click.echo(f"fairaudit: check {_user(c.id, '', 60)!r} was skipped under --require: "
@@ -368,6 +378,35 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     from .terminal import tally_line
     click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None), err=to_stdout)
     sys.exit(code)
+
+
+def _write_outputs(d: dict, json_path, html_path, junit_path, times=None) -> None:
+    """JSON (sealed with its digest; ``-``: to standard output), HTML and JUnit (with each
+    check's time), each written atomically; a failure is one line and exit 2 (the verdict
+    lines are already printed)."""
+    from .outputs import seal, write_text
+    from .report import render_html
+    jobs = []
+    if json_path == "-":           # the JSON alone on stdout (everything else went to stderr)
+        sys.stdout.write(seal(d) + "\n")
+        sys.stdout.flush()
+    elif json_path:
+        jobs.append(("--json", json_path, lambda: seal(d)))
+    if html_path:
+        jobs.append(("--html", html_path, lambda: render_html(d)))
+    if junit_path:
+        from .junit import junit_xml
+        jobs.append(("--junit", junit_path, lambda: junit_xml(d, times)))
+    for option, path, render in jobs:
+        try:
+            write_text(path, render())
+        except OSError as e:
+            _error(f"could not write {option} {path}: {e.strerror or e}; the verdicts above are the audit's")
+
+
+def is_log_target(target) -> bool:
+    from .logs.load import is_log_path
+    return is_log_path(str(target)) or str(target).startswith("duckdb://")
 
 
 def _flag(value, key: str) -> bool:
@@ -416,22 +455,36 @@ def _print_summary(d: dict, html_path, json_path, err: bool = False):
         click.echo(f"result: {_user(json_path)}", err=err)
 
 
+def _read_result(path) -> dict:
+    """A saved result, validated against the schema (one line and exit 2 if it is not
+    one), with a note when its digest says it was altered."""
+    from .outputs import integrity_note, read_result
+    try:
+        d, state = read_result(path)
+    except FairauditError as e:
+        _error(e)
+    note = integrity_note(path, state)
+    if note:
+        click.echo(click.style("warning: ", fg="yellow") + _user(note, " " * 9, TERMINAL_CHARS), err=True)
+    return d
+
+
 @main.command()
 @click.argument("result_json", type=click.Path(exists=True, dir_okay=False))
 @click.option("--html", "html_path", default="fairaudit-report.html", show_default=True, help="Where to write the report.")
 def report(result_json, html_path):
     """Re-render a saved JSON result as an HTML report."""
-    from .report import write_html
-    from .result import READABLE_SCHEMA_VERSIONS, loads
+    from .outputs import preflight, write_text
+    from .report import render_html
     try:
-        d = loads(Path(result_json).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        _error(f"{result_json} is not a JSON result ({e})")
-    if not isinstance(d, dict) or d.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
-        found = d.get("schema_version") if isinstance(d, dict) else None
-        _error(f"{result_json} has schema_version {found!r}; expected "
-               f"{' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
-    write_html(d, html_path)
+        preflight({"--html": html_path})
+    except FairauditError as e:
+        _error(e)
+    d = _read_result(result_json)
+    try:
+        write_text(html_path, render_html(d))
+    except OSError as e:
+        _error(f"could not write --html {html_path}: {e.strerror or e}")
     click.echo(f"report: {_user(html_path)}")
 
 
@@ -456,7 +509,7 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
     verdict flipped to fail/error, a check absent from BASELINE fails or errors in CURRENT
     (unless --allow-new-failures), or a check disappeared under --strict; 2 the results
     cannot be compared (different kind, seed, confidence, data or settings) or could not be read."""
-    from .compare import IncomparableError, compare_files, terminal_table, write_html as write_cmp_html
+    from .compare import IncomparableError, terminal_table
     tol: dict = {}
     for t in tolerances:
         key, _, val = t.rpartition("=")
@@ -464,9 +517,19 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
             tol[key or "*"] = float(val)
         except ValueError:
             raise click.UsageError(f"--tolerance expects a number or CHECK[.STATISTIC]=NUMBER, got {t!r}")
+    from .outputs import preflight, write_text
     try:
-        cmp = compare_files(baseline, current, tolerance=tol, fail_on=fail_on,
-                            allow_new_failures=allow_new_failures, strict=strict)
+        preflight({"--html": html_path, "--json": json_path, "--junit": junit_path})
+    except FairauditError as e:
+        _error(e)
+    for p in (baseline, current):
+        if not Path(p).is_file():
+            _error(f"cannot compare: {p}: no such file")
+    base_d, cur_d = _read_result(baseline), _read_result(current)
+    try:
+        from .compare import compare as compare_results
+        cmp = compare_results(base_d, cur_d, tolerance=tol, fail_on=fail_on,
+                              allow_new_failures=allow_new_failures, strict=strict)
     except IncomparableError as e:
         click.echo(f"fairaudit: cannot compare {_user(baseline)} with {_user(current)}: "
                    f"{_user(e, ' ' * 18, TERMINAL_CHARS * 4)}", err=True)
@@ -481,20 +544,25 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
         click.echo(click.style(_user(head, "", 200), fg=color) + ":" + _user(rest, "  ", TERMINAL_CHARS))
     if not cmp.regressions:
         click.echo("no regression: no check got worse by more than its tolerance with confidence")
-    if html_path:
-        write_cmp_html(cmp, html_path)
-        click.echo(f"report: {_user(html_path)}")
-    if json_path:
-        from .result import dumps
-        Path(json_path).write_text(dumps(cmp.to_dict()), encoding="utf-8")
-        click.echo(f"result: {_user(json_path)}")
-    if junit_path:
-        from .junit import comparison_junit_xml
-        Path(junit_path).write_text(comparison_junit_xml(cmp), encoding="utf-8")
+    try:
+        if html_path:
+            from .compare import render_html as render_cmp_html
+            write_text(html_path, render_cmp_html(cmp))
+            click.echo(f"report: {_user(html_path)}")
+        if json_path:
+            from .result import dumps
+            write_text(json_path, dumps(cmp.to_dict()))
+            click.echo(f"result: {_user(json_path)}")
+        if junit_path:
+            from .junit import comparison_junit_xml
+            write_text(junit_path, comparison_junit_xml(cmp))
+    except OSError as e:
+        _error(f"could not write {e.filename or 'an output'}: {e.strerror or e}")
     sys.exit(cmp.exit_code)
 
 
 def _fmt_figures(v) -> str:
+    import numpy as np  # only here: --help, --version and argument errors import no numpy
     a = np.asarray(v, dtype=float)
     return np.array2string(np.round(a, 4), separator=", ", threshold=40, max_line_width=110)
 
@@ -502,42 +570,63 @@ def _fmt_figures(v) -> str:
 @main.command()
 @click.argument("result_json", type=click.Path(exists=True, dir_okay=False))
 @click.argument("check_id")
-def replay(result_json, check_id):
+@click.option("--accept-changed-target", "accept_changed", is_flag=True, default=False,
+              help="Run the target even when its file's sha256 differs from the one the result records.")
+def replay(result_json, check_id, accept_changed):
     """Re-draw CHECK_ID's counterexample in RESULT_JSON exactly as audited and print its
     figures next to the audit's (exit 1 if they differ), or replay the allocator call
-    behind an error verdict."""
-    import traceback
+    behind an error verdict.
 
+    \b
+    The target runs only in isolated worker processes, with the audit's per-call timeout
+    and memory limit, and only when its file has the sha256 the result records (else
+    exit 2, unless --accept-changed-target)."""
     from .draw_records import has_counterexample_draws
-    from .replay import redraw, replay as do_replay
+    from .replay import redraw, replay as do_replay, verify_target
+    from .run.containment import AuditScope, exit_code_of, interruptible
+    d = _read_result(result_json)
+    chk = next((c for c in d["checks"] if c.get("id") == check_id), None)
+    if chk is None:
+        _error(f"the result has no check {check_id!r}")
     try:
-        chk = next((c for c in json.loads(Path(result_json).read_text(encoding="utf-8")).get("checks", [])
-                    if c.get("id") == check_id), None)
-        if chk is not None and chk.get("verdict") != "error" and has_counterexample_draws(chk):
-            with _inert_user_output():
-                rows = redraw(result_json, check_id)
-            what = chk["evidence"]["redraw"].get("what", "")
-            click.echo(inert(f"{check_id}: {what}" if what else check_id))
-            for r in rows:
-                click.echo(inert(f"{r['label']} — {r['draws']} draws of stream {r['stream']!r}"))
-                click.echo(f"  members:  {r['members'] if r['members'] is not None else 'all'}")
-                click.echo(f"  audited:  {_fmt_figures(r['observed'])}")
-                click.echo(f"  replayed: {_fmt_figures(r['replayed'])}")
-            same = all(r["identical"] for r in rows)
-            click.echo("Identical to the audit." if same else "The replayed draws differ from the audit's.")
-            sys.exit(0 if same else 1)
-        with _inert_user_output():
-            out, problem = do_replay(result_json, check_id)
+        path, recorded, actual = verify_target(d, accept_changed=accept_changed)
     except FairauditError as e:
         _error(e)
-    except Exception:
-        click.echo("The allocator raised (as in the audit):", err=True)
-        click.echo(_user(traceback.format_exc(), "  ", JSON_CHARS), err=True)
-        sys.exit(1)
-    click.echo(f"outcome: {_user(repr(out), '  ', TERMINAL_CHARS * 4)}")
+    click.echo(f"target: {_user(path, '', 300)}  sha256 {recorded or '(none recorded)'}"
+               + ("" if actual == recorded else f"  (file now: {actual or 'not found'}; run as asked)"))
+    try:
+        with interruptible(), AuditScope(strict=True):
+            if chk.get("verdict") != "error" and has_counterexample_draws(chk):
+                with _inert_user_output():
+                    rows = redraw(d, check_id)
+            else:
+                rows = None
+                with _inert_user_output():
+                    out, problem = do_replay(d, check_id)
+            from .workers import close_parked
+            close_parked()
+    except KeyboardInterrupt as e:
+        click.echo("fairaudit: interrupted", err=True)
+        sys.exit(exit_code_of(e))
+    except FairauditError as e:
+        _error(e)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:   # a record the schema lets through
+        _error(f"{result_json}: check {check_id!r} has a malformed replay record ({type(e).__name__}: {e})")
+    if rows is not None:
+        what = chk["evidence"]["redraw"].get("what", "")
+        click.echo(_user(f"{check_id}: {what}" if what else check_id, "  ", TERMINAL_CHARS))
+        for r in rows:
+            click.echo(_user(f"{r['label']} — {r['draws']} draws of stream {r['stream']!r}", "  ", TERMINAL_CHARS))
+            click.echo(f"  members:  {_user(r['members'] if r['members'] is not None else 'all', '  ', TERMINAL_CHARS)}")
+            click.echo(f"  audited:  {_fmt_figures(r['observed'])}")
+            click.echo(f"  replayed: {_fmt_figures(r['replayed'])}")
+        same = all(r["identical"] for r in rows)
+        click.echo("Identical to the audit." if same else "The replayed draws differ from the audit's.")
+        sys.exit(0 if same else 1)
     if problem:
         click.echo(f"invalid outcome: {_user(problem, '  ', TERMINAL_CHARS)}", err=True)
         sys.exit(1)
+    click.echo(f"outcome: {_user(repr(out), '  ', TERMINAL_CHARS * 4)}")
     click.echo("The outcome is valid now.")
 
 

@@ -64,6 +64,8 @@ from pathlib import Path
 from .errors import FairauditError
 
 BAD = ("fail", "error")
+#: the verdicts a result may carry; any other (a tampered or foreign file) counts as an error
+KNOWN_VERDICTS = ("pass", "fail", "inconclusive", "error", "skipped")
 #: config keys whose difference makes statistics mean different things
 MEANING_KEYS = ("k", "groups", "columns")
 
@@ -168,7 +170,7 @@ class Comparison:
         out = []
         for c in self.checks:
             for r in c.reasons:
-                out.append(f"{c.status.upper()}: {c.id}: {r}")
+                out.append(f"{c.status.upper()}: {_one_line(c.id)}: {r}")
         return out
 
 
@@ -397,12 +399,13 @@ def compare(base: dict, cur: dict, tolerance: float | dict[str, float] = 0.0,
                                             f"({bs.get(attr)!r} vs {cs.get(attr)!r}); the statistics are judged differently")
             row.statistics.append(compare_statistic(cid, bs, cs, _tolerance_for(tolerance, cid, name), conf))
         bv, cv = row.baseline_verdict, row.current_verdict
-        flipped = cv in BAD and bv not in BAD
+        unknown = cv not in KNOWN_VERDICTS       # e.g. "maybe": the gate cannot vouch for it
+        flipped = (cv in BAD or unknown) and bv not in BAD
         stat_reg = [s for s in row.statistics if s.regression]
         if flipped or stat_reg:
             row.status = "regression"
             if flipped:
-                msg = f"verdict {bv} → {cv}"
+                msg = f"verdict {bv} → {cv}" + (" (not a verdict fairaudit writes: counted as an error)" if unknown else "")
                 if cv == "error":
                     msg += f": {c.get('message', '')}"
                 row.reasons.append(msg)
@@ -434,6 +437,12 @@ def compare_files(baseline, current, tolerance=0.0, fail_on: str = "regression",
 # ---------------------------------------------------------------------------
 # Output
 
+def _one_line(text) -> str:
+    """A name from a result on one terminal line: line breaks shown escaped."""
+    return (str(text).replace("\n", "\\n").replace("\r", "\\r")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("\x85", "\\x85"))
+
+
 def terminal_table(cmp: Comparison) -> str:
     """A plain-text table (one row per statistic, or per check without one)."""
     head = ("check", "statistic", "baseline", "current",
@@ -449,6 +458,7 @@ def terminal_table(cmp: Comparison) -> str:
                          f"{_fmt(s.current)} {_ci_txt(s.current_ci)}" + (f" {c.current_verdict}" if i == 0 else ""),
                          f"{_fmt(s.worsening)} {_ci_txt(s.worsening_ci)}", _fmt(s.tolerance),
                          c.status if i == 0 else s.status))
+    rows = [tuple(_one_line(v) for v in r) for r in rows]      # a cell cannot start a line
     widths = [max(len(str(r[j])) for r in rows + [head]) for j in range(len(head))]
     line = lambda r: "  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
     out = [line(head), line(tuple("-" * w for w in widths))] + [line(r) for r in rows]
@@ -488,4 +498,5 @@ def render_html(cmp: Comparison) -> str:
 
 
 def write_html(cmp: Comparison, path) -> None:
-    Path(path).write_text(render_html(cmp), encoding="utf-8")
+    from .outputs import write_text
+    write_text(path, render_html(cmp))

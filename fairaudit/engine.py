@@ -292,7 +292,9 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     if (target is None) == (log is None):
         raise TypeError("audit() takes a target (allocator or log) or log=, exactly one")
     target = log if target is None else target
-    with scratch_hypothesis_home():     # nothing written to the current folder but the outputs
+    from .run.containment import AuditScope
+    # every process the allocator started ends with the audit (fairaudit.run.containment)
+    with AuditScope(), scratch_hypothesis_home():     # nothing written to the current folder but the outputs
         return _audit(target, checks, data, config, command)
 
 

@@ -78,6 +78,9 @@ def _wrap(text: str, width: int, lines: int) -> str:
     """``text`` wrapped at spaces (or, inside a very long word, anywhere) onto at most
     ``lines`` lines of ``width`` characters; cut with "…" only when it does not fit."""
     import textwrap
+    # only width × lines characters can be shown: wrapping more is wasted (and textwrap
+    # is quadratic in a long word — a 20 MB group name hung the report)
+    text = text[: width * lines + 1]
     out = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
     if len(out) > lines:
         out = out[:lines]
@@ -89,7 +92,7 @@ def _short(label, width: int = LABEL_CHARS, lines: int = LABEL_LINES) -> str:
     """A label as drawn: control and bidi characters shown escaped (see ``text.inert``),
     wrapped (see :func:`_wrap`); a leading "_" (which matplotlib's legend would hide)
     kept visible."""
-    text = _wrap(inert(label), width, lines)
+    text = _wrap(inert(label, width * lines * 2), width, lines)     # capped before escaping and wrapping
     return "\u2009" + text if text.startswith("_") else text
 
 

@@ -35,17 +35,38 @@ class Category:
 def categories(frame: pd.DataFrame, columns: list[str], depth: int = 2) -> list[Category]:
     """Every value of every column, and of every intersection of up to ``depth`` columns,
     in a stable order (column order, then sorted values). Empty intersections are left
-    out (they have no members to report on)."""
+    out (they have no members to report on).
+
+    Each column is factorised once; an intersection's members come from combining the
+    columns' integer codes (not from joining strings row by row), and only its distinct
+    values are spelled out and sorted as their joined names ("F × Black")."""
     out: list[Category] = []
     cols = [c for c in columns if c in frame.columns]
+    coded = {}
+    for c in cols:
+        codes, uniques = pd.factorize(frame[c].astype(str), sort=True)
+        coded[c] = (codes.astype(np.int64), [str(v) for v in uniques])
     for d in range(1, min(depth, len(cols)) + 1):
         for combo in combinations(cols, d):
             attr = " × ".join(combo)
-            keys = frame[list(combo)].astype(str)
-            joined = keys.agg(" × ".join, axis=1) if d > 1 else keys[combo[0]]
-            codes, uniques = pd.factorize(joined, sort=True)
-            for j, v in enumerate(uniques):
-                out.append(Category(attr, str(v), codes == j))
+            if d == 1:
+                codes, uniques = coded[combo[0]]
+                for j, v in enumerate(uniques):
+                    out.append(Category(attr, v, codes == j))
+                continue
+            dims = tuple(max(len(coded[c][1]), 1) for c in combo)
+            codes = [coded[c][0] for c in combo]
+            missing = np.logical_or.reduce([c < 0 for c in codes])    # a missing value: in no category
+            flat = np.ravel_multi_index(tuple(np.maximum(c, 0) for c in codes), dims)
+            flat[missing] = -1
+            present, inverse = np.unique(flat, return_inverse=True)
+            inverse = np.asarray(inverse).reshape(-1)
+            if present.size and present[0] < 0:
+                present, inverse = present[1:], inverse - 1
+            parts = np.unravel_index(present, dims)
+            names = [" × ".join(coded[c][1][int(i)] for c, i in zip(combo, idx)) for idx in zip(*parts)]
+            for j in sorted(range(len(names)), key=names.__getitem__):
+                out.append(Category(attr, names[j], inverse == j))
     return out
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 from .text import fmt_number
 
@@ -119,7 +118,8 @@ def junit_xml(d: dict, times: dict[str, float] | None = None) -> str:
 
 
 def write_junit(d: dict, path, times: dict[str, float] | None = None) -> None:
-    Path(path).write_text(junit_xml(d, times), encoding="utf-8")
+    from .outputs import write_text
+    write_text(path, junit_xml(d, times))
 
 
 def comparison_junit_xml(cmp) -> str:

@@ -13,13 +13,20 @@ Adds
 - the ``fairaudit`` marker, so ``pytest -m fairaudit`` selects fairness tests (tests made
   by :func:`fairaudit.testing.parametrize_with_checks` and tests using the fixture get it).
 
-Importing this module is cheap: fairaudit's engine is imported only when a test uses it.
+Importing this module imports scipy (for pytester, below); fairaudit's engine is imported only when a test uses it.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+# pytester's in-process runs restore sys.modules afterwards, and scipy cannot be imported
+# a second time in one process: import it here, before any run, as ``import fairaudit``
+# did before it became lazy (issue 30). The pytest process pays this once; the command
+# line does not.
+import fairaudit.stats  # noqa: E402,F401
+import fairaudit.ua  # noqa: E402,F401
 
 
 def pytest_addoption(parser):

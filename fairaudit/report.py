@@ -301,5 +301,6 @@ def render_html(result: dict, template: str = "report.html.j2") -> str:
 
 
 def write_html(result: dict, path) -> None:
-    from pathlib import Path
-    Path(path).write_text(render_html(result), encoding="utf-8")
+    """The report, written atomically (:func:`fairaudit.outputs.write_text`)."""
+    from .outputs import write_text
+    write_text(path, render_html(result))

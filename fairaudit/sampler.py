@@ -228,9 +228,16 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
             raise e
         return out
 
-    def bad(msg, j, g=None, size=None, out=None):
-        count_nan(out)          # a NaN output is also noted (it usually follows a warning)
-        return AllocatorError(f"allocator {msg}", **where(j, j if g is None else g, size))
+    def watched(j, g, size, fn):
+        """``fn()`` (validating an outcome: numpy conversion runs the allocator's
+        ``__array__``) inside the window the watchdog times, as the call itself."""
+        if watch is None:
+            return fn()
+        watch(j, g, size)
+        try:
+            return fn()
+        finally:
+            watch(None)
 
     def over(done_parts, calls, done):
         arr = np.concatenate(done_parts, axis=0) if done_parts else None
@@ -249,10 +256,16 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
                 size = b - a
                 out = call(c, a, size=size)
                 calls += 1
-                try:
-                    arr = validate_outcomes(target.kind, out, inst, size, k)
-                except ValueError as e:
-                    raise bad(f"(vectorised, size={size}) {e}", a, c, size, out=out) from None
+
+                def check_chunk():      # the error itself (with the input) is built outside the window
+                    try:
+                        return validate_outcomes(target.kind, out, inst, size, k), None
+                    except ValueError as e:
+                        count_nan(out)
+                        return None, str(e)
+                arr, problem = watched(a, c, size, check_chunk)
+                if problem is not None:
+                    raise AllocatorError(f"allocator (vectorised, size={size}) {problem}", **where(a, c, size))
                 parts.append(arr[max(start - a, 0):])
             return np.concatenate(parts, axis=0), calls
         outs = []
@@ -260,17 +273,22 @@ def _run_task(target_or_spec, inst: Instance, seed: int, stream: str, start: int
             if deadline is not None and time.monotonic() > deadline:
                 break
             outs.append(call(j, j))
-        try:
-            arr = validate_outcomes(target.kind, outs, inst, len(outs), k) if outs else None
-        except ValueError:
-            # Find the first offending draw to name it.
-            for j, o in zip(range(start, stop), outs):
-                try:
-                    validate_outcomes(target.kind, o, inst, 1, k)
-                except ValueError as e:
-                    raise bad(str(e), j, out=o) from None
-            raise bad("returned outcomes of inconsistent length across draws"
-                      + (PER_PERSON_HINT if target.kind == "selection" else ""), start) from None
+        def check_all():
+            try:
+                return (validate_outcomes(target.kind, outs, inst, len(outs), k) if outs else None), None
+            except ValueError:
+                # Find the first offending draw to name it.
+                for j, o in zip(range(start, stop), outs):
+                    try:
+                        validate_outcomes(target.kind, o, inst, 1, k)
+                    except ValueError as e:
+                        count_nan(o)
+                        return None, (str(e), j)
+                return None, ("returned outcomes of inconsistent length across draws"
+                              + (PER_PERSON_HINT if target.kind == "selection" else ""), start)
+        arr, problem = watched(start, start, None, check_all)
+        if problem is not None:
+            raise AllocatorError(f"allocator {problem[0]}", **where(problem[1], problem[1], None))
         if len(outs) < stop - start:
             raise over([arr] if arr is not None else [], len(outs), len(outs))
         return arr, len(outs)
@@ -299,10 +317,10 @@ def _repro_outcomes(target, inst: Instance, seed: int, timeout: float = 0.0, wat
             watch(0, 0, size)
         try:
             out = alarm.call(target.func, kwargs, on_timeout=lambda dt: _Skip(), on_error=lambda e: _Skip())
+            return np.asarray(out)          # the allocator's __array__: inside the watched window
         finally:
             if watch is not None:
                 watch(None)
-        return np.asarray(out)
     try:
         # its warnings are the draws' to report (they recur there); not printed here
         with _Alarm(timeout, contain=watch is not None) as alarm, recording(AllocatorNotes()):
@@ -310,10 +328,15 @@ def _repro_outcomes(target, inst: Instance, seed: int, timeout: float = 0.0, wat
             b = once(alarm)
     except Exception:
         return None
+    if watch is not None:
+        watch(0, 0, size)        # comparing object outcomes runs the allocator's __eq__
     try:
         differ = a.shape != b.shape or not np.array_equal(a, b)
     except Exception:  # noqa: BLE001 - garbage outcomes: validation will name them
         return None
+    finally:
+        if watch is not None:
+            watch(None)
     np_after = np_state()
     return {"differ": bool(differ),
             "numpy_global": np_after[1] != np_before[1] or not np.array_equal(np_after[0], np_before[0]),

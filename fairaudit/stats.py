@@ -95,9 +95,19 @@ def proportion_ci(k, n, confidence: float = 0.95, method: str = "clopper-pearson
     ``method``: ``"clopper-pearson"`` (exact, conservative; equals
     ``scipy.stats.binomtest(k, n).proportion_ci(confidence, "exact")``) or ``"wilson"``
     (score interval; equals ``method="wilson"`` there). ``n == 0`` gives ``(0, 1)``.
+    A large array of counts out of one ``n`` (a matrix of position counts from B draws
+    holds at most B+1 distinct values) is computed once per distinct count: the same
+    numbers, without a beta quantile per entry.
     """
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float)
+    if k.size > 256 and n.ndim == 0:
+        uk, inv = _distinct(k)
+        if uk.size * 4 < k.size:
+            lo, hi = proportion_ci(uk, n, confidence, method) if uk.size > 1 else \
+                (np.atleast_1d(x) for x in proportion_ci(uk[0], n, confidence, method))
+            inv = np.asarray(inv).reshape(k.shape)
+            return np.asarray(lo)[inv], np.asarray(hi)[inv]
     alpha = 1.0 - confidence
     with np.errstate(divide="ignore", invalid="ignore"):
         if method in ("clopper-pearson", "exact", "cp"):
@@ -118,6 +128,23 @@ def proportion_ci(k, n, confidence: float = 0.95, method: str = "clopper-pearson
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
+
+
+def _distinct(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(k, return_inverse=True)`` (inverse flat), by a count table when ``k``
+    holds small non-negative whole numbers (counts of draws): O(size) instead of a sort."""
+    flat = k.reshape(-1)
+    if flat.size:
+        lo, hi = flat.min(), flat.max()
+        if lo >= 0 and hi <= 4 * flat.size + 1024:
+            ik = flat.astype(np.int64)
+            if np.array_equal(ik, flat):
+                present = np.bincount(ik, minlength=int(hi) + 1) > 0
+                uk = np.flatnonzero(present)
+                code = np.cumsum(present) - 1
+                return uk.astype(float), code[ik]
+    uk, inv = np.unique(flat, return_inverse=True)
+    return uk, np.asarray(inv).reshape(-1)
 
 
 def per_member_confidence(confidence: float, m: int) -> float:
@@ -335,9 +362,14 @@ def ratio_ci_from_intervals(lo_num, hi_num, lo_den, hi_den, cap: float | None = 
 # Anytime-valid confidence sequences (for sequential sampling)
 # ---------------------------------------------------------------------------
 
-def _beta_binomial_logM(p, s, n, a, b):
-    return (special.betaln(a + s, b + n - s) - special.betaln(a, b)
-            - special.xlogy(s, p) - special.xlog1py(n - s, -p))
+def _beta_binomial_logM(p, s, n, a, b, const=None):
+    if const is None:
+        const = _beta_binomial_const(s, n, a, b)
+    return const - special.xlogy(s, p) - special.xlog1py(n - s, -p)
+
+
+def _beta_binomial_const(s, n, a, b):
+    return special.betaln(a + s, b + n - s) - special.betaln(a, b)
 
 
 def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 0.5, iters: int = 60):
@@ -349,17 +381,38 @@ def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 
     intervals covers ``p`` at *every* ``n`` simultaneously with probability ≥ 1−α, so
     it may be re-checked after each batch and sampling stopped at any time.
     Vectorised over ``k`` (and ``n``); found by bisection on each side of ``S/n``.
+    Each distinct ``(k, n)`` is solved once (a matrix of counts out of the same ``n``
+    draws holds at most n+1 distinct values), and the beta-function term, constant in
+    ``p``, is computed once per value rather than at each bisection step: the same
+    numbers as evaluating every entry on its own.
     """
     k = np.asarray(k, dtype=float)
     n = np.asarray(n, dtype=float) * np.ones_like(k)
+    if k.ndim == 1 and k.size > 64:
+        if np.all(n == n.flat[0]):
+            uk, inv = _distinct(k)
+            un = np.full(uk.shape, n.flat[0])
+        else:
+            pairs, inv = np.unique(np.column_stack([k, n]), axis=0, return_inverse=True)
+            uk, un = pairs[:, 0], pairs[:, 1]
+        if uk.size < k.size:
+            lo, hi = beta_binomial_cs(uk, un, confidence, a, b, iters) if uk.size > 64 else \
+                _beta_binomial_cs(uk, un, confidence, a, b, iters)
+            inv = np.asarray(inv).reshape(-1)
+            return lo[inv], hi[inv]
+    return _beta_binomial_cs(k, n, confidence, a, b, iters)
+
+
+def _beta_binomial_cs(k, n, confidence, a, b, iters):
     thr = np.log(1.0 / (1.0 - confidence))
     phat = np.where(n > 0, k / np.maximum(n, 1), 0.5)
+    const = _beta_binomial_const(k, n, a, b)
 
     def solve(lo, hi, inside_is_hi):
         # Find boundary between "inside" (logM < thr) and "outside" by bisection.
         for _ in range(iters):
             mid = 0.5 * (lo + hi)
-            inside = _beta_binomial_logM(mid, k, n, a, b) < thr
+            inside = _beta_binomial_logM(mid, k, n, a, b, const) < thr
             if inside_is_hi:
                 hi = np.where(inside, mid, hi)
                 lo = np.where(inside, lo, mid)
@@ -370,9 +423,9 @@ def beta_binomial_cs(k, n, confidence: float = 0.95, a: float = 0.5, b: float = 
 
     # Lower end: between 0 (outside unless k == 0) and phat (inside).
     l0, l1 = solve(np.zeros_like(phat), phat.copy(), inside_is_hi=True)
-    lower = np.where(_beta_binomial_logM(np.zeros_like(phat), k, n, a, b) < thr, 0.0, l0)
+    lower = np.where(_beta_binomial_logM(np.zeros_like(phat), k, n, a, b, const) < thr, 0.0, l0)
     u0, u1 = solve(phat.copy(), np.ones_like(phat), inside_is_hi=False)
-    upper = np.where(_beta_binomial_logM(np.ones_like(phat), k, n, a, b) < thr, 1.0, u1)
+    upper = np.where(_beta_binomial_logM(np.ones_like(phat), k, n, a, b, const) < thr, 1.0, u1)
     if lower.ndim == 0:
         return float(lower), float(upper)
     return lower, upper

@@ -106,11 +106,19 @@ def show_value(v) -> str:
     """A cell value for a message: plain Python numbers (``2``, ``inf``, not
     ``np.int64(2)``), strings quoted (``'maybe'``, control characters escaped by repr),
     ``missing`` for NaN/None/NA."""
-    try:
-        import pandas as pd
-        if v is None or (not isinstance(v, (str, bytes)) and bool(pd.isna(v))):
+    import sys
+    pd = sys.modules.get("pandas")      # not imported for it: a worker validating an outcome would
+    try:                                # pay pandas' import inside its timed window
+        if v is None:
             return "missing"
-    except (TypeError, ValueError):
+        if pd is not None:
+            if not isinstance(v, (str, bytes)) and bool(pd.isna(v)):
+                return "missing"
+        elif isinstance(v, float) or type(v).__module__ == "numpy":
+            import math
+            if math.isnan(float(v)):
+                return "missing"
+    except (TypeError, ValueError, OverflowError):
         pass
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         try:

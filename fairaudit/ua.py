@@ -25,6 +25,8 @@ Prop 9 (the formula everything rests on): given ``Y_i = ℓ``, with ``A`` the nu
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import gammaln, xlogy
 
@@ -122,40 +124,73 @@ def _unique_rows(P: np.ndarray):
 # ---------------------------------------------------------------------------
 
 def _poisson_binomial(pi: np.ndarray) -> np.ndarray:
-    """pi (..., n) success probabilities → pmf (..., n+1) of the number of successes."""
+    """pi (..., n) success probabilities → pmf (..., n+1) of the number of successes.
+    One individual at a time, in place on a (n+1, batch) layout (each step updates
+    contiguous rows; the returned array is a transposed view)."""
     n = pi.shape[-1]
-    Q = np.zeros(pi.shape[:-1] + (n + 1,))
-    Q[..., 0] = 1.0
+    lead = pi.shape[:-1]
+    piT = np.ascontiguousarray(pi.reshape(-1, n).T)                # (n, batch)
+    qT = 1.0 - piT
+    Q = np.zeros((n + 1, piT.shape[1]))
+    Q[0] = 1.0
+    tmp = np.empty_like(Q)
     for j in range(n):
-        p = pi[..., j:j + 1]
-        Q[..., 1:j + 2] = Q[..., 1:j + 2] * (1.0 - p) + Q[..., 0:j + 1] * p
-        Q[..., 0:1] = Q[..., 0:1] * (1.0 - p)
-    return Q
+        t = tmp[:j + 1]
+        np.multiply(Q[:j + 1], piT[j], out=t)                       # mass moving up one
+        Q[:j + 1] *= qT[j]
+        Q[1:j + 2] += t
+    return Q.T.reshape(lead + (n + 1,))
 
 
-def _leave_one_out(Q: np.ndarray, pi: np.ndarray) -> np.ndarray:
-    """Q (K, n+1) pmf of all n; pi (K, u) the left-out individuals' probabilities →
-    (K, u, n) pmf of the other n-1. Divides by (1-π + πx) from the stable side
-    (forward when π ≤ 1/2, backward otherwise: the error factor per step is ≤ 1)."""
+def _leave_one_out(Q: np.ndarray, pi: np.ndarray, w: np.ndarray, groups: int = 4) -> np.ndarray:
+    """Q (K, n+1) pmf of all n at each quadrature node; pi (K, u) the left-out
+    individuals' probabilities; w (K,) the quadrature weights → ``Σ_k w_k T[k, u, :]``
+    (u, n), T[k, u] the pmf of the other n-1 at node k. The weights are applied inside
+    the recursion, so the (K, u, n) array of the T's is never held: memory O(K·u + u·n).
+
+    Divides by (1-π + πx) from the stable side: forward when π ≤ 1/2, backward otherwise
+    (the error factor per step is ≤ 1). In scaled form ``v = t/c`` (c = 1/(1−π) forward,
+    1/π backward) a step is ``v ← a·v + Q_d`` with |a| ≤ 1 and t = c·v. Each (node,
+    individual) pair runs only in its own direction where it can: the nodes come sorted
+    by t, along which π = s + r(1−t) falls, so a column's backward pairs are its first
+    nodes; columns sorted by that count are run in ``groups`` groups, each over the rows
+    its group needs (pairs of the other direction inside a group get a = c = 0)."""
     K, n1 = Q.shape
     n = n1 - 1
     u = pi.shape[1]
-    T = np.zeros((K, u, n))
+    out = np.zeros((n, u))
     fwd = pi <= 0.5
-    Qb = np.broadcast_to(Q[:, None, :], (K, u, n1))
-    if fwd.any():
-        p = np.where(fwd, pi, 0.0)
-        t = np.zeros((K, u))
-        for d in range(n):
-            t = (Qb[:, :, d] - p * t) / (1.0 - p)
-            T[:, :, d] = np.where(fwd, t, T[:, :, d])
-    if (~fwd).any():
-        p = np.where(fwd, 1.0, pi)
-        t = np.zeros((K, u))
-        for d in range(n, 0, -1):
-            t = (Qb[:, :, d] - (1.0 - p) * t) / p
-            T[:, :, d - 1] = np.where(fwd, T[:, :, d - 1], t)
-    return T
+    nb = (~fwd).sum(axis=0)
+    QT = np.ascontiguousarray(Q.T)                                  # (n+1, K)
+    for g in np.array_split(np.argsort(nb, kind="stable"), min(groups, u)):
+        for forward in (True, False):
+            lo, hi = (int(nb[g].min()), K) if forward else (0, int(nb[g].max()))
+            if hi <= lo:
+                continue
+            p = pi[lo:hi, g]
+            on = fwd[lo:hi, g] if forward else ~fwd[lo:hi, g]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c = np.where(on, 1.0 / (1.0 - p if forward else p), 0.0)
+                a = np.where(on, -(p if forward else 1.0 - p) * c, 0.0)
+            wc = c * w[lo:hi, None]
+            v = np.zeros_like(c)
+            Qs = QT[:, lo:hi, None]
+            for d in (range(n) if forward else range(n, 0, -1)):
+                v *= a
+                v += Qs[d]
+                out[d if forward else d - 1, g] += np.einsum("ku,ku->u", wc, v)
+    return out.T
+
+
+@functools.lru_cache(maxsize=8)
+def _gauss_legendre01(K: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre nodes (ascending) and weights on [0, 1] (cached: the eigenvalue
+    problem behind them costs ~0.3 s at K = 500)."""
+    x, w = np.polynomial.legendre.leggauss(K)
+    t, w = (x + 1.0) / 2.0, w / 2.0
+    t.setflags(write=False)
+    w.setflags(write=False)
+    return t, w
 
 
 def _marginals_poly(P: np.ndarray) -> np.ndarray:
@@ -164,11 +199,9 @@ def _marginals_poly(P: np.ndarray) -> np.ndarray:
     R_u = np.zeros((len(uniq), n))
     cum = np.cumsum(P, axis=1)
     # Pr[pos = p | Y_i = ℓ] = ∫_0^1 PB_{j≠i}(p; s_j + r_j (1-t)) dt — a polynomial of degree
-    # ≤ n-1 in t, integrated exactly by Gauss–Legendre with ceil(n/2) nodes.
-    K = max(1, (n + 1) // 2)
-    x, w = np.polynomial.legendre.leggauss(K)
-    t = (x + 1.0) / 2.0
-    w = w / 2.0
+    # ≤ n-1 in t, integrated exactly by Gauss–Legendre with ceil(n/2) nodes; the weights are
+    # applied inside the leave-one-out recursion (memory O(n²), not O(n³)).
+    t, w = _gauss_legendre01(max(1, (n + 1) // 2))
     for ell in range(m):
         need = np.flatnonzero(uniq[:, ell] > 0)
         if need.size == 0:
@@ -177,8 +210,7 @@ def _marginals_poly(P: np.ndarray) -> np.ndarray:
         s = np.clip(1.0 - cum[:, ell], 0.0, 1.0)
         pi = np.clip(s[None, :] + r[None, :] * (1.0 - t[:, None]), 0.0, 1.0)   # (K, n)
         Q = _poisson_binomial(pi)                                             # (K, n+1)
-        T = _leave_one_out(Q, pi[:, rep_of[need]])                            # (K, u, n)
-        R_u[need] += uniq[need, ell][:, None] * np.einsum("k,kup->up", w, T)
+        R_u[need] += uniq[need, ell][:, None] * _leave_one_out(Q, pi[:, rep_of[need]], w)
     return np.clip(R_u[inverse], 0.0, 1.0)
 
 

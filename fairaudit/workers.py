@@ -221,7 +221,7 @@ def _set_memory_limit(limit: int | None) -> None:
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))   # hard too: the allocator cannot raise it
     except (ImportError, ValueError, OSError):   # not Linux/macOS, or not allowed: run without a cap
         pass
 
@@ -354,6 +354,21 @@ def _worker_main() -> None:  # pragma: no cover - runs in the worker process
             out.send(("fail", reply[1], {"problem": f"the allocator's outcome could not be sent back: {e}"}))
 
 
+def _task_calls(op, args) -> int:
+    from .run.containment import task_calls
+    return task_calls(op, args)
+
+
+def _payload_files(payload) -> tuple:
+    """The allocator file a worker must be able to read (for running it as ``nobody``)."""
+    if payload and payload[0] in ("spec", "source"):
+        spec = payload[1]
+        file_part = spec.rsplit(":", 1)[0] if ":" in spec and not spec.endswith(".py") else spec
+        if Path(file_part).is_file():
+            return (str(Path(file_part).resolve()),)
+    return ()
+
+
 def _error_info(e) -> dict:
     from .errors import AllocatorTimeout
     from .frames import user_frames
@@ -394,12 +409,18 @@ class _Worker:
         env["PYTHONPATH"] = os.pathsep.join([pkg_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env.pop("PYTHONFAULTHANDLER", None)
         env["FAIRAUDIT_WORKER"] = "1"      # import fairaudit without scipy (fairaudit/__init__.py)
+        from .run import containment
+        argv = containment.launch(
+            [sys.executable, "-c", "from fairaudit.workers import _worker_main; _worker_main()",
+             str(r1), str(w2), self.state_path, str(pool.memory_limit or 0)],
+            env, memory_limit=pool.memory_limit, keep_fds=(r1, w2), readable=pool.readable,
+            writable=(self.state_path,), private_tmp=os.path.join(d, "tmp"))
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from fairaudit.workers import _worker_main; _worker_main()",
-                 str(r1), str(w2), self.state_path, str(pool.memory_limit or 0)],
-                pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
-                start_new_session=True, env=env, close_fds=True)
+            self.proc = subprocess.Popen(argv, pass_fds=(r1, w2), stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr,
+                                         start_new_session=True, env=env, close_fds=True)
+            scope = containment.current_scope()
+            if scope is not None:
+                scope.register(self.proc.pid)
         finally:
             os.close(r1)
             os.close(w2)
@@ -419,6 +440,7 @@ class _Worker:
         self.task = None            # tid running
         self.insts: dict = {}       # keys of the inputs the worker holds, oldest first
         self.started = time.monotonic()
+        self.watch = containment.CallWatch(pool.timeout)
 
     def send(self, msg):
         self.send_conn.send(msg)
@@ -488,6 +510,7 @@ class WorkerPool:
         self.memory_limit = memory_limit
         self.load_timeout = max(float(load_timeout), self.timeout)
         self.tmpdir = tempfile.mkdtemp(prefix="fairaudit-workers-")
+        self.readable = _payload_files(payload)
         self.workers: list[_Worker] = []
         self.output = OutputLog()
         self.notes = AllocatorNotes()
@@ -552,7 +575,9 @@ class WorkerPool:
 
     @staticmethod
     def _cleanup(workers, tmpdir):
+        from .run.containment import keep_alive
         for w in list(workers):
+            keep_alive.discard(w.proc.pid)
             w.kill()
         workers.clear()
         import shutil
@@ -611,6 +636,8 @@ class WorkerPool:
                     self._spawn()
                 return
             tid, (op, inst, args) = self.queue.pop(0)
+            w.watch.timeout = self.timeout
+            w.watch.start(_task_calls(op, args))
             if op == "tasks":                  # the batch carries its inputs (args: the items)
                 w.task = (tid, op, inst, args)
                 try:
@@ -699,6 +726,9 @@ class WorkerPool:
                 starts = [w.state[0] for w in busy if w.task is not None and w.state[0] > 0]
                 if starts:
                     tick = min(tick, max(min(starts) + self.timeout - now, 0.0) + 0.005)
+                deadlines = [w.watch.deadline() for w in busy if w.task is not None]
+                if deadlines:       # the audit's own clock (the shared state is the worker's to write)
+                    tick = min(tick, max(min(deadlines) - now, 0.0) + 0.005)
             ready = wait([w.recv_conn for w in busy], timeout=tick)
             for conn in ready:
                 w = next(x for x in busy if x.recv_conn is conn)
@@ -759,7 +789,8 @@ class WorkerPool:
             if w.task is None or w.state is None:
                 continue
             t0 = w.state[0]
-            if t0 > 0 and now - t0 > self.timeout:
+            w.watch.observe(w.state, now)
+            if (t0 > 0 and now - t0 > self.timeout) or w.watch.expired(now):
                 task = w.task
                 where = self._where(w)
                 if task[1] == "repro":
@@ -1026,6 +1057,8 @@ def release_pool(pool: WorkerPool) -> None:
         pool.close()
         return
     pool.take_output()
+    from .run.containment import keep_alive
+    keep_alive.update(w.proc.pid for w in pool.workers)     # the audit's end spares the parked workers
     with _PARKED_LOCK:
         old = _PARKED.pop(key, None)
         _PARKED[key] = pool

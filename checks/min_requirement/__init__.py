@@ -64,6 +64,7 @@ import pandas as pd
 from scipy import stats as sstats
 
 from fairaudit.checks.min_requirement import assignment as A
+from fairaudit.checks.min_requirement import benchmark_cache as BC
 from fairaudit.check import Check, Param
 from fairaudit.result import Statistic, decide
 from fairaudit.stats import hoeffding_ci, per_member_confidence, simultaneous_proportion_ci, t_interval
@@ -239,23 +240,37 @@ class MinRequirement(Check):
             U = np.zeros((years, G))
             glob, pof, bpof, maxR = (np.zeros(years) for _ in range(4))
             infeasible = 0
+            # The years come from the seed alone, so their LP benchmarks are solved (or read
+            # from the cache) in a thread while the assigner draws; all the years' draws go
+            # in one batch (the same draws as one request per year).
+            keys = [f"{self.id}/{name}/year/{k}" for k in range(years)]
+            year_list = [draw(T, ctx.rng(key), f"{name} year {k}, T={T}") for k, key in enumerate(keys)]
+            lps = BC.Background(year_list, rule, given)
+            outs: list = [None] * years
+            first = 0
+            if deterministic is None and n_seeds > 1:
+                out = ctx.sampler.draw(year_list[0].instance(), 2, keys[0])
+                total_draws += 2
+                deterministic = bool(np.all(out == out[0]))
+                if deterministic:
+                    out = out[:1]
+                elif n_seeds > 2:
+                    more = ctx.sampler.draw(year_list[0].instance(), n_seeds - 2, keys[0], start=2)
+                    total_draws += n_seeds - 2
+                    out = np.concatenate([out, more])
+                outs[0], first = out, 1
+            n = 1 if deterministic or n_seeds == 1 else n_seeds
+            # in ten batches, so the progress display moves (the same draws whatever the batches)
+            per = max(1, -(-(years - first) // 10))
+            for b0 in range(first, years, per):
+                b1 = min(years, b0 + per)
+                ctx.step(f"{name}: year", b0 + 1, years)
+                outs[b0:b1] = ctx.sampler.draw_streams([(year_list[k].instance(), keys[k], 0, n) for k in range(b0, b1)])
+                total_draws += n * (b1 - b0)
+            benches = lps.result()
             for k in range(years):
-                ctx.step(f"{name}: year", k + 1, years)
-                key = f"{self.id}/{name}/year/{k}"
-                year = draw(T, ctx.rng(key), f"{name} year {k}, T={T}")
-                bench = A.benchmarks(year, rule, given)
+                key, year, bench, out = keys[k], year_list[k], benches[k], outs[k]
                 infeasible += int(not bench.feasible)
-                n = 2 if deterministic is None and n_seeds > 1 else (1 if deterministic else n_seeds)
-                out = ctx.sampler.draw(year.instance(), n, key)
-                total_draws += n
-                if deterministic is None and n_seeds > 1:
-                    deterministic = bool(np.all(out == out[0]))
-                    if deterministic:
-                        out = out[:1]
-                    elif n_seeds > 2:
-                        more = ctx.sampler.draw(year.instance(), n_seeds - 2, key, start=2)
-                        total_draws += n_seeds - 2
-                        out = np.concatenate([out, more])
                 f = A.path_figures(year, bench, out)
                 R0[k] = f["R"][0]
                 Rmean[k] = f["R"].mean(axis=0)
@@ -335,11 +350,11 @@ class MinRequirement(Check):
             if Tk >= T:
                 continue
             vals = []
-            for k in range(trend_years):
-                key = f"{self.id}/{name}/trend/{Tk}/{k}"
-                year = v["draw"](Tk, ctx.rng(key), f"{name} trend year {k}, T={Tk}")
-                bench = A.benchmarks(year, rule, given)
-                out = ctx.sampler.draw(year.instance(), 1, key)
+            keys = [f"{self.id}/{name}/trend/{Tk}/{k}" for k in range(trend_years)]
+            year_list = [v["draw"](Tk, ctx.rng(key), f"{name} trend year {k}, T={Tk}") for k, key in enumerate(keys)]
+            lps = BC.Background(year_list, rule, given)
+            outs = ctx.sampler.draw_streams([(y.instance(), key, 0, 1) for y, key in zip(year_list, keys)])
+            for year, bench, out in zip(year_list, lps.result(), outs):
                 R = A.path_figures(year, bench, out)["R"][0]
                 vals.append(float(np.max(np.where(bench.sizes > 0, R, -np.inf))))
             xs += [math.log10(Tk)] * len(vals)

@@ -58,9 +58,9 @@ def is_scan_path(spec: str) -> bool:
     s = str(spec)
     if s.startswith("duckdb://"):
         return True
-    if any(ch in s for ch in "*?["):
-        return True
     p = Path(s)
+    if any(ch in s for ch in "*?[") and not p.is_file():     # a file named with [ * ? is that file
+        return True
     return p.is_dir() or p.suffix.lower() in (".parquet", ".pq")
 
 
@@ -94,15 +94,20 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
     con = con or connect()
     p = Path(s)
     try:
+        literal = p.is_file()          # a file whose name holds [ * ? is read as that file, not a glob
         if p.is_dir():
-            files = sorted(_glob.glob(str(p / "**" / "*.parquet"), recursive=True))
+            files = sorted(_glob.glob(_glob.escape(str(p)) + "/**/*.parquet", recursive=True))
             if not files:
                 raise DataError(f"{what}: directory {s} has no .parquet files")
-            src = f"read_parquet({lit(str(p / '**' / '*.parquet'))}, hive_partitioning = true, union_by_name = true)"
-        elif any(ch in s for ch in "*?[") or p.suffix.lower() in (".parquet", ".pq"):
-            if not _glob.glob(s):
+            refuse_duplicate_parquet_columns(files, what)
+            pattern = _glob.escape(str(p)) + "/**/*.parquet"
+            src = f"read_parquet({lit(pattern)}, hive_partitioning = true, union_by_name = true)"
+        elif (any(ch in s for ch in "*?[") and not literal) or p.suffix.lower() in (".parquet", ".pq"):
+            files = [s] if literal else sorted(_glob.glob(s))
+            if not files:
                 raise DataError(f"{what} not found: {s}")
-            src = f"read_parquet({lit(s)}, union_by_name = true)"
+            refuse_duplicate_parquet_columns(files, what)
+            src = f"read_parquet({lit(_glob.escape(s) if literal else s)}, union_by_name = true)"
         else:
             if not p.is_file():
                 raise DataError(f"{what} not found: {s}")
@@ -110,7 +115,7 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
             with open(p, "rb") as fh:
                 header = fh.readline().decode("utf-8-sig", errors="replace")
             sep = "\t" if p.suffix.lower() == ".tsv" else sniff_delimiter(header)
-            src = f"read_csv({lit(s)}, header = true, delim = {lit(sep)}, sample_size = -1)"
+            src = f"read_csv({lit(_glob.escape(s))}, header = true, delim = {lit(sep)}, sample_size = -1)"
         return con.sql(f"SELECT * FROM {src}")
     except DataError:
         raise
@@ -119,12 +124,20 @@ def scan_path(path: str, con=None, what: str = "decisions log") -> duckdb.DuckDB
 
 
 def query_relation(sql: str, what: str = "--query") -> duckdb.DuckDBPyRelation:
-    """The relation of a SQL query run by DuckDB (``select … from read_parquet('s3://…')``):
+    """The relation of a SQL query run by DuckDB (``select … from read_parquet('logs/*.parquet')``):
     the log is whatever it returns, streamed like a file; a one-line :class:`DataError`
-    when DuckDB refuses it."""
+    when DuckDB refuses it.
+
+    The query must be one read-only SELECT (:func:`single_select`), and it runs on a
+    connection that can read only the local files and folders the query names, with
+    external access, extension installing and auto-loading off and its configuration
+    locked (:func:`read_only_connection`): ``COPY … TO``, ``EXPORT DATABASE``, ``ATTACH``,
+    ``INSTALL``, several statements, or a read of a file the query does not name are
+    refused."""
     if not str(sql).strip():
         raise DataError(f"{what}: the query is empty")
-    con = connect()
+    single_select(sql, what)
+    con = read_only_connection(query_paths(sql))
     try:
         rel = con.sql(sql)
     except duckdb.Error as e:
@@ -132,6 +145,107 @@ def query_relation(sql: str, what: str = "--query") -> duckdb.DuckDBPyRelation:
     if rel is None:
         raise DataError(f"{what}: the query returns no table (write a SELECT)")
     return rel
+
+
+#: Parquet files whose schemas are checked for duplicate column names (the rest of a
+#: larger glob is read by name, union_by_name)
+SCHEMA_CHECKED_FILES = 2000
+
+
+def refuse_duplicate_parquet_columns(files, what: str) -> None:
+    """A Parquet file with two columns of one name (DuckDB would rename one ``NAME_1``
+    and the verdict would depend on their order) is refused, naming the file."""
+    import pyarrow.parquet as pq
+    from collections import Counter
+    for f in list(files)[:SCHEMA_CHECKED_FILES]:
+        try:
+            names = pq.read_schema(f).names
+        except Exception:  # noqa: BLE001 - unreadable: DuckDB says why when it scans
+            continue
+        dup = [n for n, c in Counter(names).items() if c > 1]
+        if dup:
+            raise DataError(f"{what}: {f} has {Counter(names)[dup[0]]} columns named {dup[0]!r}; column names must "
+                            f"be unique: rename one")
+
+
+def single_select(sql: str, what: str = "--query") -> None:
+    """Refuse (:class:`UsageError`, exit 2) anything but exactly one SELECT statement, as
+    DuckDB's own parser reads it."""
+    from fairaudit.errors import UsageError
+    try:
+        statements = duckdb.extract_statements(str(sql))
+    except duckdb.Error as e:
+        raise UsageError(f"{what}: DuckDB cannot parse the query ({type(e).__name__}: {exception_text(e, 300)})") from None
+    if len(statements) != 1:
+        raise UsageError(f"{what}: give exactly one SELECT statement; the query has {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        name = str(getattr(kind, "name", kind)).upper()
+        raise UsageError(f"{what}: only one read-only SELECT is run; the query is a {name} statement, refused")
+
+
+def _string_literals(sql: str) -> list[str]:
+    """The SQL string constants of ``sql`` ('…' with '' for a quote), by DuckDB's tokenizer."""
+    out = []
+    for start, kind in duckdb.tokenize(sql):
+        if kind != duckdb.token_type.string_const or sql[start] != "'":
+            continue
+        i, buf = start + 1, []
+        while i < len(sql):
+            if sql[i] == "'":
+                if sql[i + 1:i + 2] == "'":
+                    buf.append("'")
+                    i += 2
+                    continue
+                break
+            buf.append(sql[i])
+            i += 1
+        out.append("".join(buf))
+    return out
+
+
+def query_paths(sql: str) -> tuple[list[str], list[str]]:
+    """``(files, folders)`` a query may read: each string constant that names an existing
+    local file, and the fixed leading folder of each glob or folder it names."""
+    import os
+    files, folders = [], []
+    for lit_ in _string_literals(sql):
+        if not lit_ or "://" in lit_ or len(lit_) > 4096:
+            continue
+        p = Path(lit_).expanduser()
+        if p.is_file():
+            files.append(str(p.resolve()))
+            files.append(os.path.abspath(str(p)))
+        elif p.is_dir():
+            folders.append(str(p.resolve()).rstrip("/") + "/")
+        elif any(ch in lit_ for ch in "*?["):
+            parts = Path(os.path.abspath(lit_)).parts
+            fixed = []
+            for part in parts:
+                if any(ch in part for ch in "*?["):
+                    break
+                fixed.append(part)
+            base = Path(*fixed) if fixed else None
+            if base is not None and base.is_dir() and str(base) != "/":
+                folders.append(str(base.resolve()).rstrip("/") + "/")
+    return sorted(set(files)), sorted(set(folders))
+
+
+def read_only_connection(paths: tuple[list[str], list[str]] = ([], [])) -> duckdb.DuckDBPyConnection:
+    """:func:`connect`'s settings, then: only ``paths`` (files, folders) readable, no
+    other file system or network access, no extension installed or auto-loaded, and the
+    configuration locked so no statement can undo any of it."""
+    files, folders = paths
+    con = connect()
+    if files:
+        con.execute(f"SET allowed_paths = [{', '.join(lit(f) for f in files)}]")
+    if folders:
+        con.execute(f"SET allowed_directories = [{', '.join(lit(f) for f in folders)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+    return con
 
 
 def duckdb_path(uri: str) -> str:
