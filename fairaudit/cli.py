@@ -4,17 +4,23 @@
                            [--confidence 0.95] [--draws N | --budget SECONDS]
                            [--html PATH] [--json PATH] [--junit PATH] [--jobs N]
                            [--fail-on fail|inconclusive] [--param CHECK.NAME=VALUE ...] [--require]
-                           [--timeout S] [--in-process] [--memory-limit SIZE] [--scheduler tcp://HOST:PORT]
+                           [--allow-skip] [--quiet] [--timeout S] [--in-process] [--memory-limit SIZE]
+                           [--scheduler tcp://HOST:PORT]
     fairaudit report RESULT.json --html PATH
     fairaudit compare BASELINE.json CURRENT.json [--tolerance X] [--html PATH] [--json PATH]
+                      [--allow-new-failures] [--strict]
     fairaudit checks [CHECK]
 
-Exit codes: 0 every check pass or skipped; 1 any fail or error (or inconclusive under
-``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit could not start
-(including an unknown check id or parameter, or a parameter value the check does not
-accept — caught before anything is drawn — or an output path that cannot be written);
-130/143/129 when interrupted by SIGINT/SIGTERM/SIGHUP (every process the audit started is
-ended first; see :mod:`fairaudit.run.containment`).
+Exit codes: 0 every check that ran passed (the others skipped); 1 any fail or error (or
+inconclusive under ``--fail-on inconclusive``, or skipped under ``--require``); 2 the audit
+could not start (an unknown check id or parameter, a parameter value the check does not
+accept, a bad configuration file (:mod:`fairaudit.config`), a check named in ``--checks``
+that cannot run on this target and data unless ``--allow-skip``
+(:mod:`fairaudit.preflight`), an output path that cannot be written — all caught before
+anything is drawn — a setup problem found at the first call (a hard-coded k, an argument
+the audit cannot supply), or no check could run at all); 130/143/129 when interrupted by
+SIGINT/SIGTERM/SIGHUP (every process the audit started is ended first; see
+:mod:`fairaudit.run.containment`).
 
 
 Everything printed that came from the user (messages, names, values, the allocator's own
@@ -30,7 +36,6 @@ import io
 import json
 import shlex
 import sys
-import tomllib
 from pathlib import Path
 
 import click
@@ -38,7 +43,6 @@ import click
 from ._version import __version__
 from .errors import FairauditError, ParamError
 from .labels import kinds_phrase
-from .terminal import wrap_text
 from .text import JSON_CHARS, TERMINAL_CHARS, indent_lines, inert
 
 #: continuation lines of a check's message start here (after the verdict column)
@@ -92,11 +96,12 @@ class _InertLines(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def _inert_user_output():
+def _inert_user_output(to_stderr: bool = False):
     """While the audit runs, what user code writes to sys.stdout/sys.stderr reaches the
     terminal escaped and prefixed (output of worker processes and of C code writing to the
-    file descriptors directly is not intercepted)."""
-    out, err = _InertLines(sys.stdout), _InertLines(sys.stderr)
+    file descriptors directly is not intercepted); all of it to stderr with ``to_stderr``
+    (stdout then carries the JSON alone)."""
+    out, err = _InertLines(sys.stderr if to_stderr else sys.stdout), _InertLines(sys.stderr)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             yield
@@ -105,25 +110,14 @@ def _inert_user_output():
         err.flush()
 
 
-def _load_config(path: str | None) -> dict:
-    """Options from ``--config FILE`` (TOML: a ``[tool.fairaudit]`` table or top-level
-    keys), else from ``[tool.fairaudit]`` in ./pyproject.toml when present."""
-    if path:
-        p = Path(path)
-        if not p.is_file():
-            raise click.UsageError(f"config file not found: {path}")
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as e:
-            raise click.UsageError(f"{path}: not valid TOML ({e})")
-        return doc.get("tool", {}).get("fairaudit", doc)
-    p = Path("pyproject.toml")
-    if p.is_file():
-        try:
-            return tomllib.loads(p.read_text(encoding="utf-8")).get("tool", {}).get("fairaudit", {})
-        except tomllib.TOMLDecodeError:
-            return {}
-    return {}
+def _load_config(path: str | None):
+    """Options from ``--config FILE``, else from the configuration file found upward from
+    the current folder (:mod:`fairaudit.config`); a bad file exits 2 naming file, line, key."""
+    from .config import ConfigError, load_config
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        _error(e)
 
 
 def _split(value) -> list[str] | None:
@@ -185,8 +179,9 @@ def main():
 @click.option("--budget", type=click.FloatRange(0, min_open=True), help="Time budget in seconds for sequential sampling.")
 @click.option("--html", "html_path", type=str, help="HTML report path (default fairaudit-report.html; `--html -` or --no-html: none).")
 @click.option("--no-html", "no_html", is_flag=True, default=False, help="Write no HTML report.")
-@click.option("--json", "json_path", type=str, help="Write the JSON result here.")
-@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check).")
+@click.option("--json", "json_path", type=str, help="Write the JSON result here (`--json -`: to standard output, everything else to stderr).")
+@click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check, with its time).")
+@click.option("--quiet", "-q", "quiet", is_flag=True, default=False, help="Print only the closing tally (errors still go to stderr).")
 @click.option("--jobs", type=click.IntRange(-1),
               help="Worker processes drawing in parallel: N of them (default 1); 0 or -1 = one per core. The same "
                    "for a file, a module:function and every other allocator a check opens; results do not depend "
@@ -200,12 +195,14 @@ def main():
 @click.option("--param", "param_opts", multiple=True, help="Check parameter CHECK.NAME=VALUE (repeatable).")
 @click.option("--encoding", help="Text encoding of CSV logs and data, e.g. cp1252 or latin-1 (default UTF-8).")
 @click.option("--require", "require", is_flag=True, default=None,
-              help="Exit 1 when a requested check is skipped (not applicable), with its reason.")
+              help="Exit 1 when any check is skipped (not applicable), with its reason.")
+@click.option("--allow-skip", "allow_skip", is_flag=True, default=None,
+              help="A check named in --checks that cannot run on this target/data is skipped (exit 0) instead of stopping the audit (exit 2).")
 @click.option("--in-process", "in_process", is_flag=True, default=None,
               help="Call the allocator inside this process (debugging; no isolation: it can hang, crash or end the audit).")
 @click.option("--memory-limit", "memory_limit", type=str,
               help="Memory cap per worker process, e.g. 4G (default), 512M; 0 = none.")
-@click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (pip install \"fairaudit[dask]\").")
+@click.option("--scheduler", type=str, help="Run the draws on the Dask cluster at tcp://HOST:PORT (the dask extra: pip install -e \".[dask]\" in the fairaudit checkout).")
 @click.option("--export-ll144", "export_ll144", type=str,
               help="Write selection_rates' NYC LL144 bias-audit table (DCWP layout) to this CSV.")
 @click.option("--max-queries", "max_queries", type=click.IntRange(1),
@@ -216,8 +213,8 @@ def main():
               help="A service target: replay the audit offline from this recording (no network).")
 def check(target, query, checks_opt, data, config_path, seed, confidence, draws, budget, html_path, no_html, json_path,
           junit_path, jobs, fail_on, timeout, k_opt, threshold, groups, columns, param_opts, encoding, require,
-          in_process, memory_limit, scheduler, max_queries=None, record_path=None, from_recording=None,
-          export_ll144=None):
+          in_process, memory_limit, scheduler, allow_skip, quiet, max_queries=None, record_path=None,
+          from_recording=None, export_ll144=None):
     """Audit TARGET: an allocator .py file, module:function, a fitted scikit-learn model
     (.joblib/.skops, or module:name of an estimator), a decisions log (.csv/.parquet, a glob,
     a Parquet directory, duckdb:///db.duckdb?table=NAME — four slashes before an
@@ -236,21 +233,26 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
 
     \b
     Exit codes:
-      0  every check passed or was skipped (not applicable)
+      0  every check that could run passed (the others were skipped, not applicable)
       1  a check failed or errored (also inconclusive with --fail-on inconclusive,
          skipped with --require)
-      2  the audit could not start (bad option, target, data, parameter or an
-         output path that cannot be written), or an output could not be written
+      2  the audit could not start (bad option, config, target, data, parameter or an
+         output path that cannot be written; a check named in --checks that cannot
+         run on this target/data, unless --allow-skip; no check could run at all),
+         or an output could not be written
     130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP
 
     \b
-    A module:function target is imported from Python's path, which for the fairaudit
-    command does not include the current folder: use PYTHONPATH=. or install the package.
-    An allocator file's own folder is put on the path, so its sibling imports work."""
+    A module:function target is imported from Python's path and, after it, the current
+    folder (the same with --in-process). An allocator file's own folder is put on the
+    path, so its sibling imports work. Options may also come from --config FILE, a
+    fairaudit.toml, or [tool.fairaudit] of a pyproject.toml found upward from here."""
     from .engine import AuditConfig, audit
+    from .preflight import NotApplicableError
     from .run.workers import DEFAULT_MEMORY_LIMIT, parse_memory
 
-    cfg = _load_config(config_path)
+    loaded = _load_config(config_path)
+    cfg = loaded.values
     if target is None and query is None and cfg.get("target"):
         target = str(cfg["target"])          # [tool.fairaudit] target = "service.toml" (or any target)
     if (target is None) == (query is None):
@@ -261,10 +263,10 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
 
     cfg_params = cfg.get("params") or {}
     if not isinstance(cfg_params, dict):
-        raise click.UsageError(f"{_config_name(config_path)}: params must be a table of [params.CHECK] tables")
+        raise click.UsageError(f"{loaded.origin}: params must be a table of [params.CHECK] tables")
     params = {k: (dict(v) if isinstance(v, dict) else v) for k, v in cfg_params.items()}
-    origin = {(k, n): _config_name(config_path) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
-    origin.update({(k, None): _config_name(config_path) for k in params})
+    origin = {(k, n): loaded.param_origin(k, n) for k, v in params.items() for n in (v if isinstance(v, dict) else [None])}
+    origin.update({(k, None): loaded.param_origin(k) for k in params})
     for chk, kv in _parse_params(param_opts).items():
         if not isinstance(params.get(chk, {}), dict):
             params[chk] = {}
@@ -278,6 +280,7 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         columns=_mapping(pick(columns, "columns")), params=params, jobs=int(pick(jobs, "jobs", 1)),
         encoding=pick(encoding, "encoding"),
         require=_flag(pick(require, "require", False), "require"),
+        allow_skip=_flag(pick(allow_skip, "allow_skip", False), "allow_skip"), config_file=loaded.path,
         in_process=bool(pick(in_process, "in_process", False)), scheduler=pick(scheduler, "scheduler"),
         memory_limit=pick(memory_limit, "memory_limit", DEFAULT_MEMORY_LIMIT),
         max_queries=pick(max_queries, "max_queries"), from_recording=pick(from_recording, "from_recording"))
@@ -286,13 +289,15 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     except ValueError as e:
         raise click.UsageError(f"--memory-limit: {e}")
     from .terminal import AuditProgress
-    progress = AuditProgress(sys.stderr)
+    progress = AuditProgress(io.StringIO() if quiet else sys.stderr, live=False if quiet else None)
     config.progress = progress
     data = pick(data, "data")
-    html_path = None if no_html else pick(html_path, "html", "fairaudit-report.html")
-    if html_path in ("", "-"):
+    html_given = pick(html_path, "html")
+    html_path = None if no_html else (html_given if html_given is not None else "fairaudit-report.html")
+    if html_path in ("", "-", False):
         html_path = None
     json_path = pick(json_path, "json")
+    to_stdout = json_path == "-"        # the JSON alone on stdout; everything else on stderr
     junit_path = pick(junit_path, "junit")
     from .service import is_service_spec
     if target is not None and is_service_spec(target) and not config.from_recording:
@@ -308,14 +313,14 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
                    "completely: it can end the audit with any exit code (even 0), stall it, or write its "
                    "outputs (README, Threat model). Do not gate on it.", err=True)
     try:        # every output path is checked before anything is drawn (exit 2)
-        preflight({"--json": json_path, "--html": html_path, "--junit": junit_path, "--export-ll144": export_ll144})
+        preflight({"--json": None if to_stdout else json_path, "--html": html_path, "--junit": junit_path, "--export-ll144": export_ll144})
     except FairauditError as e:
         _error(e)
     try:
         # SIGTERM/SIGHUP raise like Ctrl-C; every process the audit started is ended (and
         # reaped) before anything is written, so nothing the allocator left can write after
         with interruptible(), AuditScope(strict=True):
-            with progress.running(), _inert_user_output():
+            with progress.running(), _inert_user_output(to_stderr=to_stdout):
                 if query is not None:       # the log a DuckDB query returns (validated like a scanned file)
                     from .logs.load import load_query
                     target = load_query(query, columns=config.columns, groups=config.groups)
@@ -327,6 +332,11 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         click.echo(f"fairaudit: interrupted ({'SIGINT' if type(e) is KeyboardInterrupt else e}); no result written",
                    err=True)
         sys.exit(exit_code_of(e))
+    except NotApplicableError as e:
+        for line in e.lines:
+            click.echo(f"fairaudit: error: {_user(line, ' ' * 18, TERMINAL_CHARS * 2)}", err=True)
+        click.echo(f"fairaudit: {_user(e.summary, '', TERMINAL_CHARS)}", err=True)
+        sys.exit(2)
     except ParamError as e:
         where = origin.get((e.check, e.name)) or origin.get((e.check, None))
         _error(f"{e}" + (f" (set by {where})" if where else ""))
@@ -336,11 +346,16 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
     for c in d["checks"]:
         rc = (c.get("evidence") or {}).get("replay_command")
         if isinstance(rc, str) and "RESULT.json" in rc:
-            c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path)) if json_path else
+            c["evidence"]["replay_command"] = (rc.replace("RESULT.json", shlex.quote(json_path))
+                                               if json_path and not to_stdout else
                                                rc + "   (after rerunning the audit with --json RESULT.json)")
-    _print_summary(d, html_path, json_path)      # the verdicts first: a write error cannot hide them
+    if html_path and html_given is None and not no_html:
+        from .report_paths import default_report_path
+        html_path = default_report_path(html_path, d)
+    if not quiet:       # the verdicts first: a write error cannot hide them
+        _print_summary(d, html_path, json_path, err=to_stdout)
     with progress.status("writing the report"):
-        _write_outputs(d, json_path, html_path, junit_path)
+        _write_outputs(d, json_path, html_path, junit_path, times=progress.times)
     if export_ll144:
         from .ll144 import write_ll144
         try:
@@ -348,25 +363,43 @@ def check(target, query, checks_opt, data, config_path, seed, confidence, draws,
         except FairauditError as e:
             _error(e)
     for c in result.required_but_skipped():
-        click.echo(f"fairaudit: required check {_user(c.id, '', 60)!r} was skipped: {_user(c.message, '  ', TERMINAL_CHARS)}", err=True)
+        reason = c.message[len("Skipped: "):] if c.message.startswith("Skipped: ") else c.message
+        click.echo(f"fairaudit: check {_user(c.id, '', 60)!r} was skipped under --require: "
+                   f"{_user(reason, '  ', TERMINAL_CHARS)}", err=True)
+    code = result.exit_code
+    # a requested check that found only while running that it cannot run (e.g. the allocator's
+    # declared k exceeds the check's inputs) was not audited either: exit 2 (outputs kept)
+    from .preflight import late_skips
+    late = late_skips(d, requested=bool(_split(pick(checks_opt, "checks"))), allow_skip=config.allow_skip)
+    for line in late:
+        click.echo(f"fairaudit: error: {_user(line, ' ' * 18, TERMINAL_CHARS)}", err=True)
+    if late:
+        code = 2
+    elif code == 2:
+        click.echo("fairaudit: nothing was audited: every check was skipped (--allow-skip accepts that, exit 0)",
+                   err=True)
     from .terminal import tally_line
-    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None))
-    sys.exit(result.exit_code)
+    click.echo(tally_line([c["verdict"] for c in d["checks"]], progress.elapsed(), html_path or None), err=to_stdout)
+    sys.exit(code)
 
 
-def _write_outputs(d: dict, json_path, html_path, junit_path) -> None:
-    """JSON (sealed with its digest), HTML and JUnit, each written atomically; a failure
-    is one line and exit 2 (the verdict lines are already printed)."""
+def _write_outputs(d: dict, json_path, html_path, junit_path, times=None) -> None:
+    """JSON (sealed with its digest; ``-``: to standard output), HTML and JUnit (with each
+    check's time), each written atomically; a failure is one line and exit 2 (the verdict
+    lines are already printed)."""
     from .outputs import seal, write_text
     from .report import render_html
     jobs = []
-    if json_path:
+    if json_path == "-":           # the JSON alone on stdout (everything else went to stderr)
+        sys.stdout.write(seal(d) + "\n")
+        sys.stdout.flush()
+    elif json_path:
         jobs.append(("--json", json_path, lambda: seal(d)))
     if html_path:
         jobs.append(("--html", html_path, lambda: render_html(d)))
     if junit_path:
         from .junit import junit_xml
-        jobs.append(("--junit", junit_path, lambda: junit_xml(d)))
+        jobs.append(("--junit", junit_path, lambda: junit_xml(d, times)))
     for option, path, render in jobs:
         try:
             write_text(path, render())
@@ -379,10 +412,6 @@ def is_log_target(target) -> bool:
     return is_log_path(str(target)) or str(target).startswith("duckdb://")
 
 
-def _config_name(path: str | None) -> str:
-    return path or "[tool.fairaudit] in pyproject.toml"
-
-
 def _flag(value, key: str) -> bool:
     """A boolean option from the command line or the config file."""
     if isinstance(value, bool):
@@ -392,37 +421,41 @@ def _flag(value, key: str) -> bool:
     raise click.UsageError(f"config option {key} must be true or false, got {value!r}")
 
 
-def _print_summary(d: dict, html_path, json_path):
+def _print_summary(d: dict, html_path, json_path, err: bool = False):
+    """The verdicts in the report's order (fail and error first), wrapped to the terminal's
+    width on a terminal; on stderr when stdout carries the JSON (``--json -``)."""
     from .headline import headline
     from .labels import cite
-    from .report import observations
+    from .report import observations, ordered_checks
+    from .terminal import print_verdicts
     from .text import fmt_interval, fmt_number
     confidence = float(d["config"].get("confidence", 0.95))
     for w in d.get("warnings", []):
         click.echo(click.style("warning: ", fg="yellow") + _user(w, " " * 9, TERMINAL_CHARS), err=True)
-    colors = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow", "skipped": None}
-    for c in d["checks"]:
+    rows = []
+    for c in ordered_checks(d["checks"]):
         s = c.get("statistic")
         stat = f"{s['name']}={fmt_number(s['estimate'])} {fmt_interval(s['ci'])}" if s else ""
-        verdict = click.style(f"{c['verdict'].upper():<13}", fg=colors.get(c["verdict"]))
-        click.echo(f"{verdict} {_user(c['id'], '', 60):<20} {_user(stat, MESSAGE_INDENT, 200)}")
-        # the headline and the finding wrap at the terminal's width (continuation lines indented), uncut
+        messages = []
         if c["verdict"] != "skipped":       # a skipped check's reason is its message
-            click.echo(MESSAGE_INDENT + click.style(wrap_text(inert(headline(c, confidence, observations(d)),
-                                                                    MESSAGE_CHARS), MESSAGE_INDENT), bold=True))
-        click.echo(MESSAGE_INDENT + wrap_text(inert(cite(c["message"], short=True), MESSAGE_CHARS), MESSAGE_INDENT))
+            messages.append(inert(headline(c, confidence, observations(d)), MESSAGE_CHARS))
+        messages.append(inert(cite(c["message"], short=True), MESSAGE_CHARS))
+        for fr in ((c.get("evidence") or {}).get("allocator_traceback") or []):   # where the allocator raised
+            messages.append(inert(f"at {fr}", TERMINAL_CHARS))
         q = c.get("queries")
         if q and c["verdict"] != "skipped":
-            click.echo(MESSAGE_INDENT + f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
-                                        f"for {q.get('draws', 0):,} draws"
-                       + (" — the query budget cut sampling short" if c.get("budget_exhausted") else ""))
+            messages.append(f"queries: {q.get('requests', 0):,} ({q.get('retries', 0):,} retries) "
+                            f"for {q.get('draws', 0):,} draws"
+                            + (" — the query budget cut sampling short" if c.get("budget_exhausted") else ""))
+        rows.append((c["verdict"], inert(c["id"], 60), inert(stat, 200), messages))
+    print_verdicts(rows, sys.stderr if err else sys.stdout)
     svc = (d.get("target") or {}).get("service")
     if svc and svc.get("recording"):
         rec = svc["recording"]
         click.echo(f"recording: {_user(rec.get('path'))} (sha256 {str(rec.get('sha256'))[:16]}…; "
-                   f"{svc.get('requests', 0):,} requests, {svc.get('retries', 0):,} retries)")
-    if json_path:           # the report's path closes the tally line
-        click.echo(f"result: {_user(json_path)}")
+                   f"{svc.get('requests', 0):,} requests, {svc.get('retries', 0):,} retries)", err=err)
+    if json_path and json_path != "-":           # the report's path closes the tally line
+        click.echo(f"result: {_user(json_path)}", err=err)
 
 
 def _read_result(path) -> dict:
@@ -468,12 +501,17 @@ def report(result_json, html_path):
 @click.option("--junit", "junit_path", type=str, help="Write JUnit XML here (one test case per check; a regression fails).")
 @click.option("--fail-on", type=click.Choice(["regression", "inconclusive"]), default="regression", show_default=True,
               help="Also exit 1 when a check went from pass to inconclusive.")
-def compare(baseline, current, tolerances, html_path, json_path, junit_path, fail_on):
+@click.option("--allow-new-failures", is_flag=True, default=False,
+              help="A check absent from BASELINE that fails or errors in CURRENT is listed, not a regression.")
+@click.option("--strict", is_flag=True, default=False,
+              help="A check present in BASELINE but missing from CURRENT is a regression (exit 1).")
+def compare(baseline, current, tolerances, html_path, json_path, junit_path, fail_on, allow_new_failures, strict):
     """Regression gate: has CURRENT.json got worse than BASELINE.json, with confidence?
 
-    Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, or a
-    verdict flipped to fail/error, or a check disappeared; 2 the results cannot be compared
-    (different kind, seed, confidence, data or settings) or could not be read."""
+    Exit 0 no regression; 1 a statistic got worse beyond its tolerance with confidence, a
+    verdict flipped to fail/error, a check absent from BASELINE fails or errors in CURRENT
+    (unless --allow-new-failures), or a check disappeared under --strict; 2 the results
+    cannot be compared (different kind, seed, confidence, data or settings) or could not be read."""
     from .compare import IncomparableError, terminal_table
     tol: dict = {}
     for t in tolerances:
@@ -493,7 +531,8 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
     base_d, cur_d = _read_result(baseline), _read_result(current)
     try:
         from .compare import compare as compare_results
-        cmp = compare_results(base_d, cur_d, tolerance=tol, fail_on=fail_on)
+        cmp = compare_results(base_d, cur_d, tolerance=tol, fail_on=fail_on,
+                              allow_new_failures=allow_new_failures, strict=strict)
     except IncomparableError as e:
         click.echo(f"fairaudit: cannot compare {_user(baseline)} with {_user(current)}: "
                    f"{_user(e, ' ' * 18, TERMINAL_CHARS * 4)}", err=True)
@@ -502,7 +541,8 @@ def compare(baseline, current, tolerances, html_path, json_path, junit_path, fai
         click.echo(click.style("note: ", fg="cyan") + _user(n, " " * 6, TERMINAL_CHARS))
     click.echo(_user(terminal_table(cmp), "", None))
     for line in cmp.summary_lines():
-        color = "red" if line.startswith(("REGRESSION", "MISSING")) else "yellow"
+        color = "red" if line.startswith(("REGRESSION", "NEW FAILURE")) or (strict and line.startswith("MISSING")) \
+            else "yellow"
         head, _, rest = line.partition(":")
         click.echo(click.style(_user(head, "", 200), fg=color) + ":" + _user(rest, "  ", TERMINAL_CHARS))
     if not cmp.regressions:

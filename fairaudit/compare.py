@@ -32,8 +32,11 @@ gate; with different seeds the rate above applies.
 Verdict flips count too: a check that was not ``fail``/``error`` in BASELINE and is
 ``fail`` or ``error`` in CURRENT is a regression ("pass → fail"); one that went from
 ``pass`` to ``inconclusive`` is flagged *newly inconclusive* (exit 1 only with
-``--fail-on inconclusive``). A check present in BASELINE but missing from CURRENT is a
-regression (the gate cannot vouch for it); a new check is listed for information.
+``--fail-on inconclusive``). A check absent from BASELINE that arrives ``fail`` or ``error``
+in CURRENT is a *new failure*, a regression (exit 1) unless ``allow_new_failures``
+(``--allow-new-failures``); a new check with any other verdict is listed for information.
+A check present in BASELINE but missing from CURRENT is reported (*missing*: the gate
+cannot vouch for it) and is a regression under ``strict`` (``--strict``).
 
 Besides the headline ``statistic``, a check may list further statistics as
 ``evidence["statistics"]`` (dicts with ``name``, ``estimate``, ``ci``, ``violation``,
@@ -111,12 +114,14 @@ class CheckComparison:
     baseline_verdict: str | None
     current_verdict: str | None
     statistics: list[StatComparison] = field(default_factory=list)
-    status: str = "no significant change"   # regression | newly inconclusive | improved | missing | new | ...
+    status: str = "no significant change"   # regression | new failure | newly inconclusive | improved | missing | new | ...
     reasons: list[str] = field(default_factory=list)
+    #: a missing check fails the gate only under ``strict``
+    strict: bool = False
 
     @property
     def regression(self) -> bool:
-        return self.status in ("regression", "missing")
+        return self.status in ("regression", "new failure") or (self.status == "missing" and self.strict)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "baseline_verdict": self.baseline_verdict,
@@ -132,6 +137,8 @@ class Comparison:
     notes: list[str]
     confidence: float
     fail_on: str = "regression"
+    allow_new_failures: bool = False
+    strict: bool = False
 
     @property
     def regressions(self) -> list[CheckComparison]:
@@ -155,6 +162,7 @@ class Comparison:
                     "created": d.get("created"), "tool_version": d.get("tool_version")}
         return {"baseline": side(self.baseline), "current": side(self.current), "confidence": self.confidence,
                 "rule": RULE, "notes": list(self.notes), "exit_code": self.exit_code,
+                "allow_new_failures": self.allow_new_failures, "strict": self.strict,
                 "checks": [c.to_dict() for c in self.checks]}
 
     def summary_lines(self) -> list[str]:
@@ -344,9 +352,11 @@ def _tolerance_for(tolerance, check_id: str, stat_name: str) -> float:
 
 
 def compare(base: dict, cur: dict, tolerance: float | dict[str, float] = 0.0,
-            fail_on: str = "regression") -> Comparison:
+            fail_on: str = "regression", *, allow_new_failures: bool = False, strict: bool = False) -> Comparison:
     """Compare two result dicts (as written by ``--json``). ``tolerance``: a number (in each
     statistic's own units) or a mapping ``{"check.statistic" | "check" | "*": tol}``.
+    A check new in CURRENT that fails or errors is a regression unless
+    ``allow_new_failures``; a check missing from CURRENT is one only under ``strict``.
     Raises :class:`IncomparableError` when the comparison would be meaningless."""
     notes = check_comparable(base, cur)
     conf = float(base.get("config", {}).get("confidence", 0.95))
@@ -356,16 +366,27 @@ def compare(base: dict, cur: dict, tolerance: float | dict[str, float] = 0.0,
     for cid in list(bmap) + [i for i in cmap if i not in bmap]:
         b, c = bmap.get(cid), cmap.get(cid)
         row = CheckComparison(id=cid, title=(b or c).get("title", cid), baseline_verdict=b and b.get("verdict"),
-                              current_verdict=c and c.get("verdict"))
+                              current_verdict=c and c.get("verdict"), strict=strict)
         rows.append(row)
         if c is None:
             row.status = "missing"
-            row.reasons.append("present in BASELINE but missing from CURRENT: the gate cannot vouch for it "
-                               "(audit CURRENT with the same --checks)")
+            row.reasons.append("present in BASELINE but missing from CURRENT, so the gate cannot vouch for it; "
+                               "audit CURRENT with the same --checks" + (
+                                   " (a regression under --strict)" if strict else
+                                   " (this fails the gate only with --strict)"))
             continue
         if b is None:
-            row.status = "new"
-            row.reasons.append(f"new in CURRENT (verdict {c.get('verdict')})")
+            cv = c.get("verdict")
+            if cv in BAD and not allow_new_failures:
+                row.status = "new failure"
+                msg = str(c.get("message") or "").strip()
+                row.reasons.append(f"absent from BASELINE and {cv} in CURRENT" + (f": {msg}" if msg else "") +
+                                   ("" if msg.endswith((".", "!", "?")) or not msg else ".") +
+                                   " A new check that fails is a regression (--allow-new-failures lets it through).")
+            else:
+                row.status = "new"
+                row.reasons.append(f"new in CURRENT (verdict {cv})" + (
+                    "; let through by --allow-new-failures" if cv in BAD else ""))
             continue
         bstats, cstats = _stats_of(b), _stats_of(c)
         for name, bs in bstats.items():
@@ -403,11 +424,14 @@ def compare(base: dict, cur: dict, tolerance: float | dict[str, float] = 0.0,
             row.reasons.append(f"verdict {bv} → {cv}")
         else:
             row.status = "no significant change"
-    return Comparison(baseline=base, current=cur, checks=rows, notes=notes, confidence=conf, fail_on=fail_on)
+    return Comparison(baseline=base, current=cur, checks=rows, notes=notes, confidence=conf, fail_on=fail_on,
+                      allow_new_failures=allow_new_failures, strict=strict)
 
 
-def compare_files(baseline, current, tolerance=0.0, fail_on: str = "regression") -> Comparison:
-    return compare(load_result(baseline), load_result(current), tolerance=tolerance, fail_on=fail_on)
+def compare_files(baseline, current, tolerance=0.0, fail_on: str = "regression", *,
+                  allow_new_failures: bool = False, strict: bool = False) -> Comparison:
+    return compare(load_result(baseline), load_result(current), tolerance=tolerance, fail_on=fail_on,
+                   allow_new_failures=allow_new_failures, strict=strict)
 
 
 # ---------------------------------------------------------------------------
@@ -455,14 +479,22 @@ def figure_spec(cmp: Comparison) -> dict | None:
 
 
 #: the gate's verdict on a check, from its status (what the exit code follows)
-GATE = {"regression": "fail", "missing": "fail", "newly inconclusive": "inconclusive", "improved": "pass",
-        "no significant change": "pass", "verdict changed": "pass", "new": "skipped"}
+GATE = {"regression": "fail", "new failure": "fail", "missing": "fail", "newly inconclusive": "inconclusive",
+        "improved": "pass", "no significant change": "pass", "verdict changed": "pass", "new": "skipped"}
+
+
+def gate_verdict(c: CheckComparison) -> str:
+    """The gate's verdict on one compared check (a missing check fails only under strict)."""
+    if c.status == "missing" and not c.strict:
+        return "skipped"
+    return GATE.get(c.status, "pass")
 
 
 def render_html(cmp: Comparison) -> str:
     from .report import _env
     return _env().get_template("compare.html.j2").render(cmp=cmp, d=cmp.to_dict(), b=cmp.baseline,
-                                                         c=cmp.current, rule=RULE, figure=figure_spec(cmp), gate=GATE)
+                                                         c=cmp.current, rule=RULE, figure=figure_spec(cmp), gate=GATE,
+                                                         gate_of=gate_verdict)
 
 
 def write_html(cmp: Comparison, path) -> None:

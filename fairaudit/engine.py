@@ -50,7 +50,9 @@ class AuditConfig:
     budget: float | None = None         # seconds; sequential sampling stops when spent
     timeout: float = 30.0               # per allocator call, seconds
     fail_on: str = "fail"
-    require: bool = False               # a requested check that is skipped exits 1 (--require)
+    require: bool = False               # a check that is skipped exits 1 (--require)
+    allow_skip: bool = False            # a requested check that cannot run is skipped, not refused (--allow-skip)
+    config_file: str | None = None      # the configuration file the options came from (recorded in the JSON)
     k: int | None = None                # k for selection when neither the data nor the decorator fixes it
     groups: list[str] | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -71,7 +73,8 @@ class AuditConfig:
 
     def to_json(self, checks: list[str]) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in _RUN_SETTINGS
-             and not (k in ("encoding", "threshold", "max_queries") and v is None)}
+             and not (k in ("encoding", "threshold", "max_queries", "config_file") and v is None)
+             and not (k == "allow_skip" and not v)}
         d["checks"] = checks
         return d
 
@@ -241,6 +244,10 @@ def error_result(check: type[Check] | Check, exc: BaseException, seed: int) -> C
                               "generator": f"fairaudit.run.sampler.draw_generator({seed}, {exc.stream!r}, "
                                            f"{exc.generator_index})"}
         evidence["replay_command"] = f"fairaudit replay RESULT.json {check.id}"
+        from .frames import user_frames
+        frames = exc.frames or user_frames(exc.__cause__)
+        if frames:         # where in the user's code it raised (issue 32)
+            evidence["allocator_traceback"] = frames
     elif isinstance(exc, FairauditError):
         msg = exception_text(exc, JSON_CHARS)
     else:
@@ -278,7 +285,11 @@ def audit(target=None, checks: list[str] | None = None, data=None, config: Audit
     Check ids and parameters are validated first, before the target is loaded or
     anything drawn: an unknown check id or parameter name, or a value its
     :class:`~fairaudit.params.Param` does not accept, raises
-    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`)."""
+    :class:`~fairaudit.errors.ParamError` (a :class:`~fairaudit.errors.UsageError`).
+    A check named in ``checks`` that cannot run on this target and data raises
+    :class:`~fairaudit.preflight.NotApplicableError` (a ``UsageError``, one line per check
+    with the option that supplies what is missing), also before anything is drawn, unless
+    ``allow_skip=True`` (then it is ``skipped``); so does an audit in which no check can run."""
     config = config or AuditConfig(**config_kw)
     if (target is None) == (log is None):
         raise TypeError("audit() takes a target (allocator or log) or log=, exactly one")
@@ -362,13 +373,13 @@ def _audit(target, checks, data, config: AuditConfig, command: str) -> AuditResu
         if tgt is not None:
             sampler = make_sampler(tgt, config)
     try:
-        return _run_checks(config, selected, data, tgt, log, sampler, command)
+        return _run_checks(config, selected, data, tgt, log, sampler, command, requested=bool(checks))
     finally:
         if sampler is not None:
             sampler.close()
 
 
-def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResult:
+def _run_checks(config, selected, data, tgt, log, sampler, command, requested: bool = False) -> AuditResult:
     population = None
     if data is not None:
         population = data if isinstance(data, UserPopulation) else load_data(
@@ -380,7 +391,19 @@ def _run_checks(config, selected, data, tgt, log, sampler, command) -> AuditResu
         if missing:      # one line, before any draw (exit 2)
             from .run.models import missing_columns_message
             raise TargetError(missing_columns_message(tgt.path, tgt.name, missing, have))
+    if tgt is not None and getattr(tgt, "n_inputs", None) is not None and population is not None:
+        # a model fitted without column names reads the data's features in file order (and the score)
+        cols = population.feature_cols + ([population.score_col] if population.score_col else [])
+        if len(cols) != tgt.n_inputs:      # before any draw (exit 2)
+            raise TargetError(f"{tgt.path}: the model was fitted without column names (no feature_names_in_) on "
+                              f"{tgt.n_inputs} features, and {population.path or 'the data'} has {len(cols)} "
+                              f"feature columns ({', '.join(map(str, cols)) or 'none'}); refit it on a pandas "
+                              f"DataFrame (model.fit(df[columns], y)) so its columns are matched by name")
     ctx = AuditContext(config, target=tgt, log=log, population=population, sampler=sampler)
+    # what was asked must be audited: a requested check that cannot run stops here, before any draw
+    from .preflight import preflight
+    ctx.skip_fixes = {cid: fix for cid, (_, fix) in
+                      preflight(ctx, selected, requested=requested, allow_skip=config.allow_skip).items()}
     try:
         return _run_each(ctx, config, selected, tgt, log, sampler, population, command)
     finally:
@@ -430,7 +453,9 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
         except Exception as e:  # a crash in skip_reason is still this check's error
             return error_result(cls, e, config.seed)
     if reason:
-        return CheckResult(id=cls.id, title=cls.title, verdict="skipped", message=f"Skipped: {reason}.",
+        from .preflight import with_fix
+        return CheckResult(id=cls.id, title=cls.title, verdict="skipped",
+                           message=with_fix(reason, getattr(ctx, "skip_fixes", {}).get(cls.id)),
                            definition=cls.definition)
     params = chk.resolved_params(config.params.get(cls.id))   # validated above: cannot raise
     samplers = ([sampler] if sampler else []) + ctx.other_samplers
@@ -449,6 +474,11 @@ def _run_one(cls, ctx: AuditContext, config: AuditConfig, sampler) -> CheckResul
             e = BudgetExhausted(f"the {'query' if getattr(sampler, 'source', None) is not None and config.max_queries else 'time'} "
                                 f"budget ran out before this check had the draws to judge")
         res = error_result(cls, e, config.seed)
+    if res.verdict == "error" and sampler is not None:
+        from .preflight import setup_problem
+        problem = setup_problem(res.message, ctx)
+        if problem:           # not a finding about the allocator: how the audit was set up (exit 2)
+            raise TargetError(problem)
     cut = res.budget_exhausted or any(s.budget_cut for s in ([sampler] if sampler else []) + ctx.other_samplers)
     output = sampler.take_output() if sampler is not None else None
     # a service's cost: the HTTP requests this check made, the retries among them, the draws answered

@@ -57,7 +57,7 @@ class AllocatorError(FairauditError):
 
     def __init__(self, problem: str, *, input_label: str = "", draw: int | None = None,
                  stream: str = "", inputs: dict[str, Any] | None = None, generator_index: int | None = None,
-                 size: int | None = None):
+                 size: int | None = None, frames: list[str] | None = None):
         where = f" on input '{input_label}'" if input_label else ""
         at = f" (draw {draw}" + (f" of stream '{stream}')" if stream else ")") if draw is not None else ""
         super().__init__(f"{problem}{where}{at}")
@@ -70,6 +70,8 @@ class AllocatorError(FairauditError):
         # vectorised call (size given) is seeded per chunk, not per draw.
         self.generator_index = draw if generator_index is None else generator_index
         self.size = size
+        #: the allocator's own frames of its traceback ("file:line in function: code"), when it raised
+        self.frames = list(frames or [])
 
 
 class AllocatorTimeout(AllocatorError):

@@ -8,15 +8,18 @@ test-report actions all read). ``fail`` → ``<failure>``, ``error`` → ``<erro
 the exit code.
 
 ``fairaudit compare ... --junit PATH``: one test case per compared check; a regression
-(or a check missing from CURRENT) is a ``<failure>``, a newly inconclusive check a
+(or a check new in CURRENT that fails, or under ``--strict`` one missing from CURRENT) is a ``<failure>``, a newly inconclusive check a
 failure only under ``--fail-on inconclusive``.
 
 Each test case is named by the check id, its ``classname`` is ``fairaudit.<target
 stem>`` (dots and slashes would be read as packages), and the failure text carries the
 statistic with its interval, tolerance and method, the draws, and the counterexample
 with its replay command. The suite's ``<properties>`` record target, sha256, seed,
-confidence and tool version. Times are written as 0: results are deterministic and carry
-no timings. Characters XML 1.0 cannot hold are dropped.
+confidence and tool version. Each test case's ``time`` is the seconds the check took in
+this run (measured by the command line's progress display, ``times``); the JSON result
+carries no timings (it is a pure function of target, data, configuration and seed), so a
+JUnit file made from a saved JSON has time 0. The suite's time is their sum. Characters
+XML 1.0 cannot hold are dropped.
 """
 from __future__ import annotations
 
@@ -74,8 +77,9 @@ def _finish(suite, counts: dict) -> str:
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def junit_xml(d: dict) -> str:
-    """JUnit XML text of an audit result dict (as in the JSON)."""
+def junit_xml(d: dict, times: dict[str, float] | None = None) -> str:
+    """JUnit XML text of an audit result dict (as in the JSON); ``times``: seconds per check id."""
+    times = times or {}
     checks = d.get("checks", [])
     strict = (d.get("config") or {}).get("fail_on") == "inconclusive"
     require = bool((d.get("config") or {}).get("require"))
@@ -93,7 +97,8 @@ def junit_xml(d: dict) -> str:
                         "command": d.get("command")})
     counts = {"tests": len(checks), "failures": 0, "errors": 0, "skipped": 0}
     for c in checks:
-        case = ET.SubElement(suite, "testcase", classname=cls, name=_clean(c["id"]), time="0")
+        case = ET.SubElement(suite, "testcase", classname=cls, name=_clean(c["id"]),
+                             time=f"{float(times.get(c['id'], 0.0)):.3f}")
         v = c["verdict"]
         msg = _clean(f"{v}: {c.get('message', '')}")
         detail = _clean(check_detail(c))
@@ -108,12 +113,13 @@ def junit_xml(d: dict) -> str:
             ET.SubElement(case, "skipped", message=_clean(c.get("message", "")))
         else:
             ET.SubElement(case, "system-out").text = detail
+    suite.set("time", f"{sum(float(times.get(c['id'], 0.0)) for c in checks):.3f}")
     return _finish(suite, counts)
 
 
-def write_junit(d: dict, path) -> None:
+def write_junit(d: dict, path, times: dict[str, float] | None = None) -> None:
     from .outputs import write_text
-    write_text(path, junit_xml(d))
+    write_text(path, junit_xml(d, times))
 
 
 def comparison_junit_xml(cmp) -> str:
@@ -138,7 +144,7 @@ def comparison_junit_xml(cmp) -> str:
         if c.regression or (c.status == "newly inconclusive" and cmp.fail_on == "inconclusive"):
             counts["failures"] += 1
             ET.SubElement(case, "failure", message=_clean(f"{c.status}: {first}"), type=c.status).text = _clean(text)
-        elif c.status == "new":
+        elif c.status in ("new", "missing"):      # missing fails only under --strict (above)
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=_clean(first))
         else:

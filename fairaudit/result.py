@@ -239,7 +239,7 @@ class AuditResult:
     @property
     def exit_code(self) -> int:
         return exit_code_for([c.verdict for c in self.checks], self.config.get("fail_on", "fail"),
-                             bool(self.config.get("require", False)))
+                             bool(self.config.get("require", False)), bool(self.config.get("allow_skip", False)))
 
     def required_but_skipped(self) -> list[CheckResult]:
         """Checks that were skipped although the audit was run with ``require``."""
@@ -361,9 +361,13 @@ def summary_line(c: CheckResult, width: int = 12) -> str:
     return line
 
 
-def exit_code_for(verdicts, fail_on: str = "fail", require: bool = False) -> int:
+def exit_code_for(verdicts, fail_on: str = "fail", require: bool = False, allow_skip: bool = False) -> int:
     """DESIGN.md exit codes: 1 on any fail or error (or inconclusive under
-    ``fail_on="inconclusive"``, or skipped under ``require``), else 0."""
+    ``fail_on="inconclusive"``, or skipped under ``require``), else 0; 2 when every check
+    was skipped (nothing was audited) unless ``allow_skip``."""
+    verdicts = list(verdicts)
+    if verdicts and all(v == "skipped" for v in verdicts) and not allow_skip:
+        return 2
     bad = ({"fail", "error"} | ({"inconclusive"} if fail_on == "inconclusive" else set())
            | ({"skipped"} if require else set()))
     return 1 if any(v in bad for v in verdicts) else 0

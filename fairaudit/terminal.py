@@ -120,6 +120,7 @@ class AuditProgress:
         self._check = None         # (index, total, id, started)
         self.current = None        # the running check's CheckProgress
         self.verdicts: list[str] = []
+        self.times: dict[str, float] = {}      # seconds per check id (for JUnit's time; never in a result)
         self.started = time.monotonic()
 
     def __deepcopy__(self, memo):          # AuditConfig is copied with dataclasses.asdict
@@ -172,6 +173,9 @@ class AuditProgress:
         verdict = getattr(result, "verdict", None) or result["verdict"]
         self.verdicts.append(verdict)
         index, total, cid, started = self._check or (len(self.verdicts), len(self.verdicts), "?", time.monotonic())
+        rid = getattr(result, "id", None) or (result.get("id") if isinstance(result, dict) else None)
+        if rid is not None:
+            self.times[str(rid)] = time.monotonic() - started
         took = seconds_text(time.monotonic() - started)
         self._check = None
         self.current = None
@@ -304,3 +308,39 @@ class _EtaColumn:
                     left = "ETA …"
                 return Text.assemble((seconds_text(cp.elapsed()), "yellow"), " ", (left, "cyan"))
         return EtaColumn(*a, **kw)
+
+
+def print_verdicts(rows, stream=None, *, width: int | None = None, terminal: bool | None = None,
+                   indent: int = 14) -> None:
+    """The verdict lines after the audit: ``rows`` of (verdict, check id, statistic text,
+    [message lines]) in the report's order. On a terminal, rich wraps each message at the
+    terminal's width between words, continuation lines indented under the check (and keeps
+    the verdict colours); off a terminal (CI logs, pipes) :func:`wrap_text` wraps them the
+    same way at ``$COLUMNS`` (default 100). User text arrives inert and is shown as plain
+    Text (never markup)."""
+    stream = stream if stream is not None else sys.stdout
+    terminal = bool(getattr(stream, "isatty", lambda: False)()) if terminal is None else terminal
+    if not terminal:        # click strips the colours unless asked to keep them (color=True)
+        import click
+        colours = {"pass": "green", "fail": "red", "error": "red", "inconclusive": "yellow"}
+        for verdict, cid, stat, messages in rows:
+            click.echo(click.style(f"{verdict.upper():<13}", fg=colours.get(verdict)) + f" {cid:<20} {stat}".rstrip(),
+                       file=stream)
+            for i, m in enumerate(messages):
+                text = wrap_text(m, " " * indent, width)
+                bold = i == 0 and verdict != "skipped" and len(messages) > 1
+                click.echo(" " * indent + (click.style(text, bold=True) if bold else text), file=stream)
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+    console = Console(file=stream, force_terminal=True, highlight=False, width=width, soft_wrap=False)
+    for verdict, cid, stat, messages in rows:
+        grid = Table.grid(padding=0)        # a hanging indent: everything after the verdict column wraps under it
+        grid.add_column(width=indent, no_wrap=True)
+        grid.add_column(ratio=1, overflow="fold")
+        grid.add_row(Text(f"{verdict.upper():<13}", style=STYLES.get(verdict, "")), Text(f"{cid:<20} {stat}".rstrip()))
+        for i, m in enumerate(messages):
+            bold = i == 0 and verdict != "skipped" and len(messages) > 1
+            grid.add_row("", Text(m, style="bold" if bold else ""))
+        console.print(grid)

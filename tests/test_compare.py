@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,12 @@ def test_verdict_flips_and_flags():
     assert st["a"].status == "regression" and "verdict pass → error: the allocator raised" in st["a"].reasons[0]
     assert st["b"].status == "newly inconclusive" and "pass → inconclusive" in st["b"].reasons[0]
     assert st["c"].status == "missing" and st["d"].status == "missing"
-    assert st["e"].status == "new" and not st["e"].regression
+    assert not st["c"].regression and compare(b, c, strict=True).checks[2].regression   # missing: fails only under strict
+    # a check absent from the baseline that arrives failing is a regression (issue 32) ...
+    assert st["e"].status == "new failure" and st["e"].regression and "absent from BASELINE and fail" in st["e"].reasons[0]
+    # ... unless new failures are allowed
+    e2 = {x.id: x for x in compare(b, c, allow_new_failures=True).checks}["e"]
+    assert e2.status == "new" and not e2.regression
     assert cmp.exit_code == 1
     # without the missing checks and the error, only the inconclusive flag is left: exit 0 unless asked
     b2 = result([chk("b", "pass", 0.05, (0.0, 0.09))])
@@ -315,3 +321,70 @@ def test_html_report_has_the_interval_figure_and_a_gate_column_consistent_with_t
     # the audits' own verdicts are still shown, second, with why a passing check regressed
     assert "pass → pass" in table and "still within the check's own tolerance" in table
     assert table.count("still within") == 1
+
+
+# ---------------------------------------------------------------------------
+# Issue 32: every message template of compare, rendered with real results, is a whole sentence
+
+_DANGLING = re.compile(r"\b(the|a|an|of|to|and|or|beyond|than|by|with|from|gate's|check's|its|their|for|in|on|at|"
+                       r"as|is|was|but|under|only|whose)\s*$", re.I)
+
+
+def _blocks(html: str) -> list[str]:
+    """The text of each sentence-holding element of a rendered report (p, li, small, figcaption)."""
+    import html as h
+    body = re.sub(r"<(style|script|svg)\b.*?</\1>", " ", html, flags=re.S)
+    out = []
+    for tag in ("p", "li", "small", "figcaption"):
+        for m in re.finditer(rf"<{tag}\b([^>]*)>(.*?)</{tag}>", body, re.S):
+            if 'class="sub"' in m.group(1):       # the header's line of facts, not a sentence
+                continue
+            inner = re.sub(r"<br\s*/?>", " ", m.group(2))
+            text = " ".join(h.unescape(re.sub(r"<[^>]+>", "", inner)).split())
+            if text:
+                out.append(text)
+    return out
+
+
+def _real_variants():
+    """(name, baseline, current, options) built from the committed real audits (examples/ci):
+    a statistic regression, self-comparison, an improvement, a verdict flip, a new failing
+    check, a missing check (plain and --strict), newly inconclusive, a regression within the
+    check's own tolerance."""
+    from fairaudit.result import load_result as lr
+    base = lr(ROOT / "examples" / "ci" / "baseline.json")
+    cur = lr(ROOT / "examples" / "ci" / "flattened_current.json")
+    flipped = copy.deepcopy(cur)
+    flipped["checks"][0]["verdict"] = "fail"
+    newfail = copy.deepcopy(base)
+    newfail["checks"].append(dict(copy.deepcopy(cur["checks"][0]), id="tv_stability", verdict="error",
+                                  message="allocator raised ValueError: boom"))
+    missing = copy.deepcopy(base)
+    missing["checks"] = []
+    incon = copy.deepcopy(base)
+    incon["checks"][0]["verdict"] = "inconclusive"
+    return [("regression", base, cur, {}), ("self", base, base, {}), ("improved", cur, base, {}),
+            ("flip", base, flipped, {}), ("new failure", base, newfail, {}),
+            ("new allowed", base, newfail, {"allow_new_failures": True}),
+            ("missing", base, missing, {}), ("missing strict", base, missing, {"strict": True}),
+            ("inconclusive", base, incon, {"fail_on": "inconclusive"})]
+
+
+@pytest.mark.parametrize("variant", _real_variants(), ids=lambda v: v[0] if isinstance(v, tuple) else str(v))
+def test_every_compare_message_is_a_finished_sentence(variant):
+    from fairaudit.compare import render_html, terminal_table
+    name, b, c, opts = variant
+    cmp = compare(b, c, **opts)
+    texts = _blocks(render_html(cmp)) + cmp.summary_lines() + list(cmp.notes)
+    assert texts
+    for t in texts:
+        assert not _DANGLING.search(t.rstrip(" .;:,")), f"{name}: unfinished sentence: {t!r}"
+        assert not re.search(r"\s[,;:]|\(\s*\)|\s{2,}\.", t), f"{name}: broken punctuation: {t!r}"
+    for t in _blocks(render_html(cmp)):
+        if len(t.split()) > 6:         # a sentence, not a label or a figure
+            assert t.rstrip()[-1] in ".!?:)", f"{name}: a sentence without its end: {t!r}"
+    assert terminal_table(cmp)
+    if name == "regression":           # the within-tolerance sentence of issue 32, finished
+        html = render_html(cmp)
+        assert "but worse than the baseline by more than the gate's tolerance (" in html
+        assert "beyond the gate's</small>" not in html

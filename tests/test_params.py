@@ -105,17 +105,19 @@ def test_config_param_refused_before_any_draw(case, where, counting, tmp_path):
     if where == "--config":
         (tmp_path / "audit.toml").write_text(table)
         extra = ["--config", "audit.toml"]
-        origin = "(set by audit.toml)"
+        origin = "(set by [tool.fairaudit] in audit.toml:{})"
+        lines = (1, 2)        # the [params.CHECK] header for a check typo, else the NAME = VALUE line
     else:
         (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n" + table)
         extra = []
-        origin = "(set by [tool.fairaudit] in pyproject.toml)"
+        origin = "(set by [tool.fairaudit] in pyproject.toml:{})"
+        lines = (3, 4)
     res = _cli(["check", str(target), "--checks", "broome", "--draws", "50", *extra], tmp_path)
     assert res.exit_code == 2, res.output
     line = _one_line_error(res)
     for frag in fragments:
         assert frag in line
-    assert line.endswith(origin)
+    assert line.endswith(origin.format(lines[0] if case == "typo in check id" else lines[1])), line
     assert not calls.exists()
 
 
@@ -219,13 +221,17 @@ def test_param_coerce(param, good, bad):
 def test_require_turns_a_skipped_check_into_exit_1(tmp_path):
     # multiaccuracy audits rankers: on a selector it is skipped (not applicable)
     args = ["check", str(EX / "top_k.py"), "--checks", "multiaccuracy", "--json", "r.json"]
-    plain = _cli(args, tmp_path)
+    # a requested check that cannot run stops the audit (issue 32) ...
+    assert _cli(args, tmp_path).exit_code == 2
+    # ... --allow-skip skips it (exit 0), and --require then turns the skip into exit 1
+    plain = _cli(args + ["--allow-skip"], tmp_path)
     assert plain.exit_code == 0 and "SKIPPED" in plain.output
-    req = _cli(args + ["--require"], tmp_path)
+    req = _cli(args + ["--allow-skip", "--require"], tmp_path)
     assert req.exit_code == 1
-    assert "required check 'multiaccuracy' was skipped: Skipped: applies to rankings;" in req.output
+    assert "check 'multiaccuracy' was skipped under --require: applies to rankings;" in req.output
+    assert "Skipped: Skipped" not in req.output and "skipped: Skipped" not in req.output
     assert json.loads((tmp_path / "r.json").read_text())["config"]["require"] is True
-    (tmp_path / "req.toml").write_text("require = true\n")
+    (tmp_path / "req.toml").write_text("require = true\nallow_skip = true\n")
     assert _cli(args + ["--config", "req.toml"], tmp_path).exit_code == 1
 
 
@@ -236,9 +242,11 @@ def test_require_does_not_change_a_passing_audit(tmp_path):
 
 
 def test_require_in_python_matches_assert_fair():
-    r = fa.audit(str(EX / "top_k.py"), checks=["multiaccuracy"], require=True)
+    r = fa.audit(str(EX / "top_k.py"), checks=["multiaccuracy"], require=True, allow_skip=True)
     assert r.checks[0].verdict == "skipped" and r.exit_code == 1
-    assert fa.audit(str(EX / "top_k.py"), checks=["multiaccuracy"]).exit_code == 0
+    assert fa.audit(str(EX / "top_k.py"), checks=["multiaccuracy"], allow_skip=True).exit_code == 0
+    with pytest.raises(FairauditError, match="multiaccuracy applies to rankings"):
+        fa.audit(str(EX / "top_k.py"), checks=["multiaccuracy"])        # checks= asks: it must run
     with pytest.raises(AssertionError, match="SKIPPED"):
         assert_fair(str(EX / "top_k.py"), checks=["multiaccuracy"], require=True)
     assert_fair(str(EX / "top_k.py"), checks=["multiaccuracy"])
@@ -246,7 +254,7 @@ def test_require_in_python_matches_assert_fair():
 
 def test_require_makes_a_skipped_check_a_junit_failure(tmp_path):
     import xml.etree.ElementTree as ET
-    args = ["check", str(EX / "top_k.py"), "--checks", "multiaccuracy", "--junit", "j.xml"]
+    args = ["check", str(EX / "top_k.py"), "--checks", "multiaccuracy", "--junit", "j.xml", "--allow-skip"]
     _cli(args, tmp_path)
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert suite.get("skipped") == "1" and suite.get("failures") == "0"

@@ -171,11 +171,14 @@ def _run_line(root: Path, rel: str, line: str, comment: str, env: dict) -> None:
         code, verdicts, passed = expectation(comment)
         said = f"`{part}` (README: {comment}) in {cwd}:\n{run.stdout[-3000:]}\n{run.stderr[-2000:]}"
         assert run.returncode == code, said
+        quoted = re.search(r'"([^"]+)"', comment)       # the line the README quotes is printed
+        if quoted:
+            assert quoted.group(1) in run.stdout + run.stderr, said
         got = {cid: v.lower() for v, cid in VERDICT_LINE.findall(run.stdout)}
         assert all(got.get(c) == v for c, v in verdicts.items()), (got, said)
         if passed:
             assert passed in run.stdout, said
-        if saved is not None:
+        if saved is not None and saved.exists():      # (exit 2: the audit did not start, no JSON)
             # every check the README runs: the headline's figures are the statistic's and the
             # finding quotes no interval that reads as the statistic but is not (issue 19)
             d = loads(saved.read_text())
@@ -226,3 +229,207 @@ def test_every_readme_command_runs_as_written(run, tmp_path):
             proc = _BACKGROUND.pop()
             proc.terminate()
             proc.wait(30)
+
+
+# ---------------------------------------------------------------------------
+# Issue 32: the claims the README makes about the CI gate, configuration, outputs and
+# installation, each run here (fast: no check draws, or a few hundred)
+
+def _cli(args, cwd):
+    from click.testing import CliRunner
+
+    from fairaudit.cli import main
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_ci_section_says_what_each_exit_code_means_for_a_requested_check(tmp_path):
+    flat = _flat(README)
+    assert ("stops the audit before anything is drawn: **exit 2**, one line per check naming what is missing and "
+            "the option that supplies it") in flat
+    assert "With `--allow-skip` it is skipped instead, with its reason: **exit 0**" in flat
+    assert "or **exit 1** with `--require`" in flat
+    assert "when none could run, nothing was audited: **exit 2** (0 with `--allow-skip`)" in flat
+    assert ("A requested check that finds only while it runs that it cannot (an allocator's declared k larger than "
+            "the check's built-in inputs) is skipped, its JSON and report written, and the audit exits 2 all the same "
+            "(0 with `--allow-skip`)") in flat
+    (tmp_path / "k40.py").write_text("import fairaudit as fa\n\n@fa.selector(k=40)\ndef allocate(scores, k, rng):\n"
+                                     "    return rng.choice(len(scores), size=k, replace=False)\n")
+    res = _cli(["check", "k40.py", "--checks", "ex_interim", "--json", "late.json", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and loads((tmp_path / "late.json").read_text())["checks"][0]["verdict"] == "skipped"
+    assert _cli(["check", "k40.py", "--checks", "ex_interim", "--allow-skip", "--no-html"], tmp_path).exit_code == 0
+    top_k = ROOT / "examples" / "allocators" / "top_k.py"
+    res = _cli(["check", top_k, "--checks", "selection_rates", "--no-html"], tmp_path)
+    assert res.exit_code == 2
+    assert ("fairaudit: error: selection_rates needs population data with group columns; none was given — give "
+            "--data FILE") in res.output
+    res = _cli(["check", top_k, "--checks", "selection_rates", "--allow-skip", "--no-html"], tmp_path)
+    assert res.exit_code == 0 and re.search(r"^SKIPPED\s+selection_rates", res.output, re.M)
+    res = _cli(["check", top_k, "--checks", "selection_rates", "--allow-skip", "--require", "--no-html"], tmp_path)
+    assert res.exit_code == 1
+    # the README's two example lines are what fairaudit prints
+    for quoted in ("selection_rates needs group columns: found sex (0/1 coded, read as numeric) in people01.csv — "
+                   "give --groups sex", "broome needs a score column: columns are id, rating, sex — give --columns "
+                   "score=rating"):
+        assert quoted in flat
+    import pandas as pd
+    people = pd.read_csv(ROOT / "examples" / "tour" / "people.csv")
+    people.assign(sex=(people["sex"] == "M").astype(int))[["id", "score", "sex", "label"]].to_csv(
+        tmp_path / "people01.csv", index=False)
+    people.rename(columns={"score": "rating"})[["id", "rating", "sex"]].to_csv(tmp_path / "people_r.csv", index=False)
+    res = _cli(["check", top_k, "--checks", "selection_rates", "--data", "people01.csv", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and "selection_rates needs group columns: found sex (0/1 coded, read as numeric) in " \
+                                  "people01.csv — give --groups sex" in res.output
+    res = _cli(["check", top_k, "--checks", "broome", "--data", "people_r.csv", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and "broome needs a score column: columns are id, rating, sex — give --columns " \
+                                  "score=rating" in res.output
+
+
+def test_the_distribution_name_is_this_projects_and_every_install_command_installs_this_checkout():
+    import tomllib
+
+    from fairaudit.extras import DISTRIBUTION, install_hint
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION == "fairaudit-audit"
+    assert f"the distribution is named `{DISTRIBUTION}`" in README
+    assert project["scripts"]["fairaudit"] == "fairaudit.cli:main"          # the command keeps its name
+    docs = [README] + [p.read_text() for p in (ROOT / "docs").glob("*.md")] + \
+        [p.read_text() for p in (ROOT / "examples").rglob("*.md")]
+    for text in docs:
+        # "fairaudit" on the registry is another project: no command may install it
+        assert not re.search(r"pip install\s+[\"']?fairaudit\b", text), re.search(r"pip install\s+\S+", text)
+        for cmd in re.findall(r"pip install ([^`\n]+)", text):
+            target = [w for w in shlex.split(cmd.split("&&")[0]) if not w.startswith("-")][0]
+            assert target.startswith("."), cmd                 # this checkout (".", ".[extra]")
+    extras = set(project["optional-dependencies"])
+    for extra in re.findall(r'pip install -e "\.\[(\w+)\]"', " ".join(docs)):
+        assert extra in extras, extra
+    assert install_hint("models") == 'pip install -e ".[models]" in the fairaudit checkout (the models extra of ' \
+                                     'fairaudit-audit)'
+    src = " ".join(p.read_text() for p in (ROOT / "fairaudit").rglob("*.py"))
+    assert 'pip install "fairaudit' not in src and "pip install fairaudit" not in src
+
+
+def test_simulate_needs_out_as_the_readme_says(tmp_path):
+    assert "`fairaudit simulate --out pools.csv` writes seed 004's cross-population pools" in README
+    assert "(`--out` is required;" in README
+    res = _cli(["simulate"], tmp_path)
+    assert res.exit_code == 2 and "--out" in res.output
+    res = _cli(["simulate", "--out", "pools.csv"], tmp_path)
+    assert res.exit_code == 0 and (tmp_path / "pools.csv").read_text().startswith("id,score,population")
+
+
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["isolated", "in-process"])
+def test_module_function_resolves_alike_in_both_modes_as_the_readme_says(mode, tmp_path):
+    assert ("imported from Python's path and, after it, the current folder — the same way in the default isolated "
+            "mode and with `--in-process`") in _flat(README)
+    tour = tmp_path / "tour"
+    shutil.copytree(ROOT / "examples" / "tour", tour, ignore=shutil.ignore_patterns("__pycache__", "*.html"))
+    saved = list(sys.path)
+    try:
+        res = _cli(["check", "my_package.module:allocate", "--checks", "min_requirement", "--allow-skip", "--no-html",
+                    *mode], tour)
+        missing = _cli(["check", "no_such_module_32:allocate", "--no-html", *mode], tour)
+    finally:
+        sys.path[:] = saved
+        for m in [m for m in sys.modules if m == "my_package" or m.startswith("my_package.")]:
+            del sys.modules[m]
+    assert res.exit_code == 0, res.output
+    assert missing.exit_code == 2 and "neither on Python's path nor in the current folder" in missing.output
+
+
+def test_a_kind_guessed_from_the_name_is_printed_as_a_warning(tmp_path):
+    flat = _flat(README)
+    assert "guessed from its name (`rank…`, `assign…`, `decide…`, `select…`/`choose…`/`lottery…`); a guess is " \
+           "printed as a warning (and kept in the JSON's `warnings`)" in flat
+    (tmp_path / "r.py").write_text("def rank_people(scores, rng):\n    return rng.permutation(len(scores))\n")
+    res = _cli(["check", "r.py", "--checks", "min_requirement", "--allow-skip", "--no-html", "--json", "r.json"],
+               tmp_path)
+    assert res.exit_code == 0 and "warning: The kind of 'rank_people' (ranking) was guessed from its name" in res.output
+    assert any("guessed from its name" in w for w in loads((tmp_path / "r.json").read_text())["warnings"])
+    # a selector guessed from its name: its fixed k disagrees with the audit's → exit 2 with the fix
+    assert "the audit stops (exit 2) saying to mark it `@fa.selector(k=N)` or give `--k N`" in flat
+    (tmp_path / "s.py").write_text("def choose(scores, rng):\n    return list(range(3))\n")
+    res = _cli(["check", "s.py", "--checks", "broome", "--draws", "20", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and "mark it @fa.selector(k=3) or give --k 3" in res.output
+
+
+def test_the_dask_json_differs_from_a_local_run_only_in_created_and_command():
+    assert "The JSON is the same as a local run's but for `created` (the time) and `command`" in _flat(README)
+    # tests/test_dask.py compares a cluster run's JSON with the local one's after dropping exactly these
+    src = (ROOT / "tests" / "test_dask.py").read_text()
+    assert 'd.pop("created"), d.pop("command")' in src and src.count(".pop(") == 2
+
+
+def test_the_configuration_paragraph_names_the_schemas_keys_and_its_errors(tmp_path):
+    from fairaudit.config import known_keys
+    para = _flat(README[README.index("**Configuration.**"):])
+    listed = re.findall(r"`(\w+)`", para[para.index("the one definition of them):"):para.index("tables of check")])
+    assert sorted(set(listed) - {"params"}) == sorted(set(known_keys()) - {"params"})
+    quoted = "pyproject.toml:4: unknown key 'chekcs' in [tool.fairaudit]; did you mean 'checks'?"
+    assert quoted in para
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.fairaudit]\nchekcs = ["broome"]\n')
+    (tmp_path / "sub").mkdir()
+    res = _cli(["check", ROOT / "examples" / "allocators" / "top_k.py"], tmp_path)
+    assert res.exit_code == 2 and quoted in res.output
+    res = _cli(["check", ROOT / "examples" / "allocators" / "top_k.py"], tmp_path / "sub")      # found upward
+    assert res.exit_code == 2 and "../" + quoted in res.output
+    assert "recorded in the JSON's `config.config_file` and in the report's footer" in para
+
+
+def test_the_output_conventions_the_readme_states(tmp_path):
+    flat = _flat(README)
+    assert "`--json -` writes the JSON result to standard output and nothing else" in flat
+    assert "`--quiet` prints only the closing tally" in flat
+    top_k = ROOT / "examples" / "allocators" / "top_k.py"
+    args = ["check", top_k, "--checks", "min_requirement", "--allow-skip"]
+    res = _cli(args + ["--json", "-"], tmp_path)
+    assert loads(res.stdout)["checks"][0]["verdict"] == "skipped"
+    res = _cli(args + ["--quiet", "--no-html"], tmp_path)
+    assert re.fullmatch(r"1 skipped in \d+\.\d s\n", res.stdout)
+    assert "it holds the report of another target, the new one is written as `fairaudit-report-TARGET.html`" in flat
+    (tmp_path / "other.py").write_text((top_k).read_text())
+    res = _cli(["check", "other.py", "--checks", "min_requirement", "--allow-skip"], tmp_path)
+    assert "→ fairaudit-report-other.html" in res.output and (tmp_path / "fairaudit-report-other.html").is_file()
+    assert "JUnit (`--junit`) gives each test case the seconds its check took" in flat
+    from fairaudit.junit import junit_xml
+    xml = junit_xml({"checks": [{"id": "a", "verdict": "pass", "message": "m"}], "config": {}, "target": {}},
+                    times={"a": 1.25})
+    assert 'name="a" time="1.250"' in xml
+
+
+def test_an_error_verdict_shows_where_the_allocator_raised(tmp_path):
+    assert "the JSON, the terminal and the report show where in your code it raised, `file:line`" in _flat(README)
+    (tmp_path / "bad.py").write_text("import fairaudit as fa\n\n\n@fa.selector(k=2)\ndef allocate(scores, k, rng):\n"
+                                     "    raise ValueError('boom')\n")
+    res = _cli(["check", "bad.py", "--checks", "broome", "--draws", "20", "--json", "r.json", "--html", "r.html"],
+               tmp_path)
+    assert res.exit_code == 1
+    frame = "bad.py:6 in allocate: raise ValueError('boom')"
+    assert "at " + frame in res.output
+    assert loads((tmp_path / "r.json").read_text())["checks"][0]["evidence"]["allocator_traceback"] == [frame]
+    assert "bad.py:6 in allocate" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.slow      # loads scikit-learn in a worker process (~9 s)
+def test_a_model_without_column_names_is_refused_before_any_draw_when_the_data_disagrees(tmp_path):
+    assert ("a model fitted on a bare array, with no column names, gets the data's feature columns in file order, "
+            "and is refused the same way, before any draw, when their number differs") in _flat(README)
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    import joblib
+    import pandas as pd
+    credit = ROOT / "examples" / "models" / "credit.csv"
+    d = pd.read_csv(credit)
+    joblib.dump(sklearn.LogisticRegression().fit(d[["income", "debt_ratio"]].to_numpy(), d["label"]),
+                tmp_path / "two.joblib")
+    res = _cli(["check", "two.joblib", "--data", credit, "--checks", "selection_rates", "--no-html"], tmp_path)
+    assert res.exit_code == 2 and "fitted without column names (no feature_names_in_) on 2 features" in res.output
+    assert "[1/1]" not in res.output            # refused before the check started: nothing drawn

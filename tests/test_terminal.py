@@ -34,7 +34,8 @@ def chatty(scores, k, rng):
 
 
 def _run(progress, target=None, checks=("selection_rates", "broome")):
-    config = AuditConfig(seed=1, draws=2000, progress=progress)
+    # selection_rates cannot run without data: skipped (allow_skip), as the progress lines show
+    config = AuditConfig(seed=1, draws=2000, progress=progress, allow_skip=True)
     with progress.running():
         return audit(target or str(EX / "uniform_lottery.py"), checks=list(checks), config=config)
 
@@ -97,7 +98,7 @@ def test_cli_prints_the_tally_last_and_plain_progress_on_stderr(tmp_path):
         res = CliRunner().invoke(main_cmd(), ["check", str(EX / "uniform_lottery.py"), "--checks",
                                               "selection_rates,multiaccuracy", "--draws", "2000",
                                               "--data", str(ROOT / "examples" / "data" / "population.csv"),
-                                              "--html", "out.html"], catch_exceptions=False)
+                                              "--html", "out.html", "--allow-skip"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert res.stdout.strip().splitlines()[-1].startswith("1 pass · 1 skipped in ")
     assert res.stdout.strip().endswith("→ out.html")

@@ -35,7 +35,7 @@ def test_wheel_installs_and_runs(tmp_path):
         build = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist),
                                 str(ROOT)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
-    wheels = list(dist.glob("fairaudit-*.whl"))
+    wheels = list(dist.glob("fairaudit_audit-*.whl"))
     assert len(wheels) == 1
     import zipfile
     names = zipfile.ZipFile(wheels[0]).namelist()
@@ -43,6 +43,7 @@ def test_wheel_installs_and_runs(tmp_path):
     assert "fairaudit/report_templates/report.html.j2" in names
     assert "fairaudit/report_templates/report.css" in names
     assert "fairaudit/schema/result-v2.schema.json" in names      # the published JSON Schema of the result
+    assert "fairaudit/schema/config.schema.json" in names         # the one definition of the configuration keys
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)

@@ -253,6 +253,8 @@ class Broome(Check):
     def skip_reason(self, ctx):
         if ctx.log is not None:
             return None
+        if ctx.kind == "decision" and ctx.population is None:   # a per-person rule's chances by claim need data
+            return "a per-person rule's chances are compared by claim on the population: give --data FILE with a score column"
         if ctx.population is not None and ctx.population.scores is None:
             return f"{ctx.population.path} has no score (claim) column"
         return None

@@ -86,7 +86,8 @@ class DaskPool:
         try:
             from distributed import Client
         except ImportError:
-            raise TargetError('--scheduler needs dask.distributed: pip install "fairaudit[dask]"') from None
+            from ..extras import install_hint
+            raise TargetError(f"--scheduler needs dask.distributed, from the 'dask' extra: {install_hint('dask')}") from None
         if isinstance(scheduler, str):
             try:
                 self.client = Client(scheduler, timeout=30, set_as_default=False)

@@ -36,7 +36,10 @@ def import_file(path: str | Path, where: str | None = None) -> ModuleType:
         raise TargetError(f"{where or path}: importing it raised SystemExit (sys.exit({e.code!r})) — "
                           f"an allocator file must not end the process") from None
     except Exception as e:  # the user's file itself is broken
-        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}") from e
+        from ..extras import missing_extra
+        hint = missing_extra(e.name) if isinstance(e, ModuleNotFoundError) else None
+        raise TargetError(f"{where or path}: importing it raised {type(e).__name__}: {exception_text(e)}"
+                          + (f"; {hint}" if hint else "")) from e
     # the module's name exists only in this process: a closure over it (or over one of its
     # functions) sent to a worker must carry the module's code, not a name to import
     import cloudpickle
@@ -73,15 +76,20 @@ def load_target(spec: str) -> Target:
     else:
         if func_name is None:
             raise TargetError(f"target {spec!r} is neither a .py file nor module:function")
+        # Python's path, then the current folder: the same in this process (--in-process) as
+        # in the worker processes (whose path is the audit's with their own '' = cwd after it)
+        import os
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.append(os.getcwd())
         try:
             module = importlib.import_module(file_part)
         except Exception as e:
             hint = ""
             if isinstance(e, ModuleNotFoundError) and e.name and file_part.split(".")[0] == e.name.split(".")[0]:
-                hint = (f" — {e.name!r} is not importable from here; the current folder is not on Python's path "
-                        f"for the fairaudit command: run it as `PYTHONPATH=. fairaudit check {spec}` from the "
-                        f"folder holding {file_part.split('.')[0]!r}, install your package (`pip install -e .`), "
-                        f"or give the file: `fairaudit check path/to/{file_part.replace('.', '/')}.py:{func_name}`")
+                hint = (f" — {e.name!r} is neither on Python's path nor in the current folder: run the command "
+                        f"from the folder holding {file_part.split('.')[0]!r}, install your package "
+                        f"(`pip install -e .`), or give the file: "
+                        f"`fairaudit check path/to/{file_part.replace('.', '/')}.py:{func_name}`")
             raise TargetError(f"cannot import module {file_part!r}: {type(e).__name__}: {exception_text(e)}{hint}") from e
         mf = getattr(module, "__file__", None)
         sha = _file_hash(Path(mf)) if mf and Path(mf).is_file() else ""

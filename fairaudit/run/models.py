@@ -71,6 +71,9 @@ def load_model_file(path: str):
     except TargetError:
         raise
     except ModuleNotFoundError as e:
+        from .extras import missing_extra
+        if missing_extra(e.name):
+            raise TargetError(f"{path}: cannot be loaded: {missing_extra(e.name)}") from e
         raise TargetError(f"{path}: cannot be loaded: it needs the module {e.name!r}, which is not importable here "
                           f"(install it, or run with PYTHONPATH set to the folder that holds it)") from e
     except Exception as e:
@@ -178,7 +181,7 @@ def estimator_target(est, *, path: str, sha256: str = "", threshold: float | Non
            f"{', '.join(columns) if columns else '(the data features, in order)'}.")
     return Target(func=decide, kind="decision", name=name, path=path, sha256=sha256, vectorized=True,
                   arg_names=frozenset({"features", "groups", "rng", "size"}), doc=doc, load_spec=load_spec,
-                  claims="real", columns=columns)
+                  claims="real", columns=columns, n_inputs=None if columns or n_in is None else int(n_in))
 
 
 def missing_columns_message(path: str, name: str, missing, have) -> str:

@@ -261,7 +261,8 @@ class Sampler:
             problem += f" (memory limit per worker: {format_memory(self.memory_limit)}; --memory-limit)"
         cls = AllocatorTimeout if info.timeout else AllocatorError
         return cls(problem, input_label=inst.label, draw=info.draw, stream=stream,
-                   inputs=inst.to_jsonable(), generator_index=info.generator_index, size=info.size)
+                   inputs=inst.to_jsonable(), generator_index=info.generator_index, size=info.size,
+                   frames=info.frames)
 
     def _wire(self, inst: Instance) -> Instance:
         """The instance as sent to workers: only the arguments the allocator takes (a
@@ -591,7 +592,7 @@ def remote_target(meta: dict) -> Target:
                   k=meta["k"], vectorized=meta["vectorized"], arg_names=frozenset(meta["arg_names"]),
                   accepts_var_kwargs=meta["accepts_var_kwargs"], doc=meta["doc"], load_spec=meta.get("load_spec"),
                   claims=meta.get("claims", "real"), kind_guessed=meta.get("kind_guessed", False), remote=True,
-                  columns=tuple(meta.get("columns", ())))
+                  columns=tuple(meta.get("columns", ())), n_inputs=meta.get("n_inputs"))
 
 
 # Vectorised summaries of outcome arrays live in fairaudit.outcomes (re-exported here).

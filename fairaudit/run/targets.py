@@ -130,6 +130,8 @@ class Target:
     kind_guessed: bool = False
     #: data columns the target reads by name (a model's ``feature_names_in_``): checked against --data up front
     columns: tuple = ()
+    #: how many input columns a model without column names was fitted on (n_features_in_): checked up front
+    n_inputs: int | None = None
 
     def describe(self) -> dict:
         d = {"path": self.path, "kind": self.kind, "sha256": self.sha256, "function": self.name,

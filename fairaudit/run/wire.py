@@ -96,6 +96,8 @@ class Failure:
     timeout: bool = False
     item: int = 0
     traceback: str | None = None
+    #: the allocator's own frames of its exception (``file:line in function: code``), innermost last
+    frames: list | None = None
 
 
 @dataclass
@@ -342,7 +344,7 @@ def _notes(v) -> dict | None:
 
 def failure_fields(f: Failure) -> dict:
     return {"problem": f.problem, "draw": f.draw, "generator_index": f.generator_index, "size": f.size,
-            "timeout": bool(f.timeout), "item": int(f.item), "traceback": f.traceback}
+            "timeout": bool(f.timeout), "item": int(f.item), "traceback": f.traceback, "frames": f.frames}
 
 
 def _failure(v) -> Failure:
@@ -353,7 +355,16 @@ def _failure(v) -> Failure:
     return Failure(problem=_text(v.get("problem"), "problem"), draw=_int(v.get("draw"), "draw", 0, none=True),
                    generator_index=_int(v.get("generator_index"), "generator index", 0, none=True),
                    size=_int(v.get("size"), "size", 0, none=True), timeout=v.get("timeout", False),
-                   item=_int(v.get("item", 0), "item", 0), traceback=_text(v.get("traceback"), "traceback", none=True))
+                   item=_int(v.get("item", 0), "item", 0), traceback=_text(v.get("traceback"), "traceback", none=True),
+                   frames=_frames(v.get("frames")))
+
+
+def _frames(v) -> list | None:
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) > 50:
+        raise WireError("a reply's traceback frames are not a short list")
+    return [_text(x, "traceback frame") for x in v]
 
 
 _META_TEXT = ("kind", "name", "path", "sha256", "doc", "claims")
@@ -365,6 +376,7 @@ def _meta(v) -> dict:
     out = {k: _text(v.get(k), k) for k in _META_TEXT}
     out["load_spec"] = _text(v.get("load_spec"), "load spec", none=True)
     out["k"] = _int(v.get("k"), "k", 0, none=True)
+    out["n_inputs"] = _int(v.get("n_inputs"), "n_inputs", 0, none=True)
     for flag in ("vectorized", "accepts_var_kwargs", "kind_guessed"):
         if type(v.get(flag)) is not bool:
             raise WireError(f"a worker's description of the allocator has a bad {flag}")

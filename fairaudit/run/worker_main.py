@@ -70,7 +70,7 @@ def target_meta(t) -> dict:
             "vectorized": t.vectorized, "arg_names": sorted(t.arg_names),
             "accepts_var_kwargs": t.accepts_var_kwargs, "doc": t.doc, "load_spec": t.load_spec,
             "claims": getattr(t, "claims", "real"), "kind_guessed": getattr(t, "kind_guessed", False),
-            "columns": list(getattr(t, "columns", ()))}
+            "columns": list(getattr(t, "columns", ())), "n_inputs": getattr(t, "n_inputs", None)}
 
 
 def _set_memory_limit(limit: int | None) -> None:
@@ -106,8 +106,10 @@ def _die_with_parent() -> None:
 
 
 def _failure(e: AllocatorError, item: int = 0) -> wire.Failure:
+    from ..frames import user_frames
     return wire.Failure(problem=e.problem, draw=e.draw, generator_index=e.generator_index, size=e.size,
-                        timeout=isinstance(e, AllocatorTimeout), item=item)
+                        timeout=isinstance(e, AllocatorTimeout), item=item,
+                        frames=getattr(e, "frames", None) or user_frames(e.__cause__))
 
 
 class _Worker:

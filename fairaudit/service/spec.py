@@ -188,7 +188,9 @@ def load_service(path) -> ServiceSpec:
         import tenacity  # noqa: F401
         from jmespath.exceptions import JMESPathError
     except ImportError as e:
-        raise TargetError(f"{path}: auditing a service needs {e.name}: pip install \"fairaudit[service]\"") from None
+        from ..extras import install_hint
+        raise TargetError(f"{path}: auditing a service needs {e.name}, from the 'service' extra: "
+                          f"{install_hint('service')}") from None
     p = Path(path)
     if not p.is_file():
         raise TargetError(f"service file not found: {path}")
