@@ -32,7 +32,10 @@ def report_target(path: Path) -> str | None:
     except OSError:
         return None
     m = _META.search(head) or _TITLE.search(head)
-    return html.unescape(m.group(1)) if m else None
+    if m is None:
+        return None
+    from urllib.parse import unquote      # the meta tag holds the path percent-encoded (no user text in a tag)
+    return unquote(html.unescape(m.group(1))) if m.re is _META else html.unescape(m.group(1))
 
 
 def default_report_path(default: str, d: dict) -> str:

@@ -25,7 +25,7 @@ EX = ROOT / "examples" / "allocators"
 
 def run(check_id, target, **params):
     data = params.pop("data", None)
-    return fa.audit(target, checks=[check_id], data=data, params={check_id: params}).checks[0]
+    return fa.audit(target, checks=[check_id], data=data, params={check_id: params}, allow_skip=True).checks[0]
 
 
 def load(name):

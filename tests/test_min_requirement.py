@@ -274,7 +274,7 @@ def test_bad_parameters_are_errors_and_selection_is_skipped():
     chk = run(str(ALLOC / "greedy_assign.py"), rule="given", requirement="0.3,0.3", scenarios="antagonistic",
               T=100, years=5, **FAST)
     assert table(chk)["requirement"].tolist() == pytest.approx([0.3, 0.3])
-    sel = audit(str(ALLOC / "top_k.py"), checks=["min_requirement"], config=AuditConfig(k=2))
+    sel = audit(str(ALLOC / "top_k.py"), checks=["min_requirement"], config=AuditConfig(k=2, allow_skip=True))
     assert sel.checks[0].verdict == "skipped"
 
 
